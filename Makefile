@@ -1,0 +1,43 @@
+# Two commands do all the set-up: `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+ARGS ?=
+# torch and torchvision must be a pair built together; these two lie on this kind of machine's disk.
+TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: lab test unit notebooks ui bench chromium clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH_PAIR)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+lab: $(VENV)/.installed
+	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb $(ARGS)
+
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+
+test: $(VENV)/.dev-installed chromium
+	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider $(ARGS)
+
+unit: $(VENV)/.dev-installed
+	$(PY) -m pytest tests --ignore=tests/ui $(ARGS)
+
+bench: $(VENV)/.dev-installed
+	$(PIP) install --quiet -e '.[bench]' || true
+	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

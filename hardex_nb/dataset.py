@@ -1,0 +1,815 @@
+"""The Dataset: pandas frames in memory, persisted in SQLite, edited through validated calls.
+
+Reads come from in-memory frames; every edit is one SQLite transaction committed before the
+call returns (see :mod:`hardex_nb.store`). When another process commits to the same dataset
+the frames are reloaded before the next read or write, so two notebooks on one dataset see
+each other's work and their writes serialize.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import media
+from ._frames import TableRows
+from .errors import ImageError, StoreError, ValidationError
+from .formats.archive import safe_extract
+from .store import (ANNOTATION_COLUMNS, PREDICTION_COLUMNS, RUN_COLUMNS, SAMPLE_COLUMNS,
+                    Store)
+
+TASKS = ("classification", "detection")
+STATUSES = ("unlabeled", "to_confirm", "labeled")
+KINDS = ("box", "polygon", "ignore", "text")
+HARD_TYPES = ("none", "false_positive", "missed")
+SPLITS = ("train", "val", "test")
+SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
+EDITABLE_ANNOTATION_FIELDS = {"label", "x0", "y0", "x1", "y1", "points", "angle", "text", "score",
+                              "origin", "hard_type"}
+
+
+@dataclass
+class ImportReport:
+    """What an import did: ``added`` sample ids, ``rejected`` (name, reason) pairs, and
+    ``skipped`` annotation side files (JSON, XML, TXT) that are not images."""
+
+    added: list[int] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        lines = [f"ImportReport: {len(self.added)} added, {len(self.rejected)} rejected, "
+                 f"{len(self.skipped)} skipped"]
+        lines += [f"  rejected {name}: {reason}" for name, reason in self.rejected[:20]]
+        if len(self.rejected) > 20:
+            lines.append(f"  ... and {len(self.rejected) - 20} more")
+        return "\n".join(lines)
+
+
+def _as_ids(ids: int | Iterable[int]) -> list[int]:
+    if isinstance(ids, (int, np.integer)):
+        return [int(ids)]
+    if isinstance(ids, pd.DataFrame):
+        ids = ids["sample_id"]
+    return [int(i) for i in ids]
+
+
+def _finite(name: str, value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name}={value!r} is not a number.") from None
+    if not math.isfinite(out):
+        raise ValidationError(f"{name}={value!r} is not finite; give a pixel coordinate.")
+    return out
+
+
+def _timestamp(value: Any, name: str) -> float:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name}={value!r} is not a date or time.") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.timestamp()
+
+
+class Dataset:
+    """A folder holding an SQLite store and ``media/``; see :meth:`create` and :meth:`open`.
+
+    Attributes ``samples``, ``annotations``, ``labels`` and ``runs`` are pandas DataFrames
+    (copies: editing them does not change the dataset). Change the dataset through its
+    methods; each is one transaction committed before it returns.
+    """
+
+    def __init__(self, store: Store):
+        self._store = store
+        self.path = store.folder
+        self.task = store.get_meta("task")
+        self._lock = threading.RLock()
+        self._reload()
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, task: str, labels: Sequence[str] = ()) -> Dataset:
+        """Create a dataset folder at ``path`` (missing or empty).
+
+        Parameters
+        ----------
+        task : {"classification", "detection"}
+        labels : sequence of str
+            The ordered label set; more can be added with :meth:`add_label`.
+        """
+        if task not in TASKS:
+            raise ValidationError(f"task={task!r}: use 'classification' or 'detection'.")
+        folder = Path(path)
+        if folder.exists() and any(folder.iterdir()):
+            raise StoreError(f"{folder} exists and is not empty; open it with "
+                             "Dataset.open(path) or pick a new folder.")
+        labels = list(labels)
+        cls._check_label_names(labels)
+        (folder / "media").mkdir(parents=True, exist_ok=True)
+        store = Store(folder, create=True)
+        with store.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('task', ?)", (task,))
+            cur.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
+            cur.executemany("INSERT INTO labels VALUES (?, ?)",
+                            [(name, i) for i, name in enumerate(labels)])
+        store.changed_elsewhere()
+        return cls(store)
+
+    @classmethod
+    def open(cls, path: str | Path) -> Dataset:
+        """Open an existing dataset folder."""
+        return cls(Store(Path(path)))
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        self._sync()
+        counts = self._samples.merged()["status"].value_counts()
+        parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+        return (f"<hardex_nb.Dataset {self.task} at {self.path}: {len(self._samples)} images "
+                f"({parts}), {len(self._annotations)} annotations, {len(self._labels)} labels>")
+
+    # -- loading and syncing ------------------------------------------------------------
+    def _reload(self) -> None:
+        st = self._store
+        self._samples = TableRows(st.read_table("samples", SAMPLE_COLUMNS, "sample_id"),
+                                  "sample_id")
+        ann = st.read_table("annotations", ANNOTATION_COLUMNS, "ann_id")
+        self._annotations = TableRows(ann, "ann_id")
+        labels = st.read_table("labels", ["name", "position"], "position")
+        self._labels = list(labels["name"])
+        self._runs = st.read_table("runs", RUN_COLUMNS, "number")
+
+    def _sync(self) -> None:
+        if self._store.changed_elsewhere():
+            self._reload()
+
+    @contextlib.contextmanager
+    def _write(self):
+        """One write transaction; frames are reloaded first if another process wrote."""
+        with self._lock, self._store.transaction() as cur:
+            if self._store.changed_elsewhere():
+                self._reload()
+            yield cur
+
+    # -- public frames ------------------------------------------------------------------
+    @property
+    def samples(self) -> pd.DataFrame:
+        """One row per image (a copy); columns as in DESIGN.md."""
+        self._sync()
+        return self._public_samples(self._samples.merged())
+
+    @property
+    def annotations(self) -> pd.DataFrame:
+        """One row per object (a copy): box, polygon, ignore region or text."""
+        self._sync()
+        return self._public_annotations(self._annotations.merged())
+
+    @property
+    def labels(self) -> pd.DataFrame:
+        """The ordered label set: columns ``name``, ``position``."""
+        self._sync()
+        return pd.DataFrame({"name": pd.Series(self._labels, dtype="object"),
+                             "position": np.arange(len(self._labels), dtype="int64")})
+
+    @property
+    def label_names(self) -> list[str]:
+        """The ordered label names."""
+        self._sync()
+        return list(self._labels)
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON."""
+        self._sync()
+        runs = self._runs.copy()
+        runs["params"] = [json.loads(p) if isinstance(p, str) else {} for p in runs["params"]]
+        for col in ("started", "finished"):
+            runs[col] = pd.to_datetime(runs[col], unit="s", utc=True)
+        return runs.reset_index(drop=True)
+
+    def _public_samples(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.reset_index(drop=True).copy()
+        out["sample_id"] = out["sample_id"].astype("int64")
+        out["width"] = out["width"].astype("int64")
+        out["height"] = out["height"].astype("int64")
+        out["status"] = pd.Categorical(out["status"], categories=STATUSES)
+        out["label"] = pd.Categorical(out["label"], categories=self._labels)
+        out["hard"] = out["hard"].astype(bool)
+        out["hard_score"] = out["hard_score"].astype("float64")
+        out["hard_reasons"] = out["hard_reasons"].fillna("").astype(str)
+        out["added_at"] = pd.to_datetime(out["added_at"].astype("float64"), unit="s", utc=True)
+        out["source"] = out["source"].astype("category")
+        out["split"] = pd.Categorical(out["split"], categories=SPLITS)
+        for col in ("parent_id", "tile_row", "tile_col"):
+            out[col] = pd.array(out[col].astype("float64"), dtype="Int64")
+        return out
+
+    def _public_annotations(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame.reset_index(drop=True).copy()
+        for col in ("ann_id", "sample_id"):
+            out[col] = out[col].astype("int64")
+        out["kind"] = pd.Categorical(out["kind"], categories=KINDS)
+        out["label"] = pd.Categorical(out["label"], categories=self._labels)
+        for col in ("x0", "y0", "x1", "y1", "angle", "score"):
+            out[col] = out[col].astype("float64")
+        out["points"] = [json.loads(p) if isinstance(p, str) else None for p in out["points"]]
+        out["origin"] = out["origin"].astype("category")
+        out["hard_type"] = pd.Categorical(out["hard_type"], categories=HARD_TYPES)
+        return out
+
+    # -- lookups ------------------------------------------------------------------------
+    def image_path(self, sample_id: int) -> Path:
+        """Absolute path of a sample's image file."""
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        return self._resolve(self._samples.get(sid)["path"])
+
+    def _resolve(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else self.path / p
+
+    def annotations_of(self, sample_id: int) -> pd.DataFrame:
+        """Annotations of one sample (a copy)."""
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        ann = self._annotations.merged()
+        return self._public_annotations(ann[ann["sample_id"].to_numpy() == sid])
+
+    def sample(self, sample_id: int) -> dict:
+        """One sample row as a dict."""
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        return self._public_samples(pd.DataFrame([self._samples.get(sid)])).iloc[0].to_dict()
+
+    # -- validation ---------------------------------------------------------------------
+    @staticmethod
+    def _check_label_names(names: Iterable[str]) -> None:
+        seen: set[str] = set()
+        for name in names:
+            if not isinstance(name, str) or not name.strip():
+                raise ValidationError(f"label {name!r}: a label is a non-empty string.")
+            if name in seen:
+                raise ValidationError(f"label {name!r} is given twice.")
+            seen.add(name)
+
+    def _require_samples(self, ids: int | Iterable[int]) -> list[int]:
+        try:
+            out = _as_ids(ids)
+        except (TypeError, ValueError):
+            raise ValidationError(f"sample ids {ids!r}: give an int or a list of ints.") from None
+        missing = [i for i in out if i not in self._samples]
+        if missing:
+            raise ValidationError(f"unknown sample id(s) {missing[:10]}; see ds.samples.sample_id.")
+        return out
+
+    def _require_label(self, label: str) -> str:
+        if label not in self._labels:
+            raise ValidationError(f"label {label!r} is not in the label set {self._labels}; "
+                                  "add it with ds.add_label(name) first.")
+        return label
+
+    def _require_detection(self, what: str) -> None:
+        if self.task != "detection":
+            raise ValidationError(f"{what} needs a detection dataset; this one is {self.task}.")
+
+    def _check_box(self, sid: int, x0, y0, x1, y1) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = (_finite(n, v) for n, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1)))
+        row = self._samples.get(sid)
+        w, h = float(row["width"]), float(row["height"])
+        if x1 <= x0 or y1 <= y0:
+            raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and "
+                                  "y0 < y1.")
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+            raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) is outside sample {sid} "
+                                  f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image.")
+        return x0, y0, x1, y1
+
+    def _check_points(self, sid: int, points) -> list[list[float]]:
+        try:
+            arr = np.asarray(points, dtype="float64")
+        except (TypeError, ValueError):
+            raise ValidationError(f"points on sample {sid}: give (N, 2) numbers.") from None
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3:
+            raise ValidationError(f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; "
+                                  f"got {arr.shape}.")
+        if not np.isfinite(arr).all():
+            raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
+        row = self._samples.get(sid)
+        if (arr < 0).any() or (arr[:, 0] > row["width"]).any() or (arr[:, 1] > row["height"]).any():
+            raise ValidationError(f"points on sample {sid} '{row['name']}' fall outside the image "
+                                  f"({row['width']}×{row['height']} px).")
+        return arr.tolist()
+
+    # -- images -------------------------------------------------------------------------
+    def add_images(self, source: str | Path | Sequence[str | Path], *, copy: bool = True,
+                   for_tiling: bool = False, origin: str = "upload") -> ImportReport:
+        """Add images from a folder (recursively), a list of paths or a .zip file.
+
+        Each image is checked (format, size, aspect, every pixel decoded); bad ones are
+        listed in ``report.rejected`` with their reason and the rest are added in one
+        transaction. With ``copy=True`` the files are copied into ``media/``.
+
+        Parameters
+        ----------
+        for_tiling : bool
+            Accept images up to 10000×30000 pixels (to be cut with ``hardex_nb.tile``).
+        origin : str
+            Written to the ``source`` column (``upload``, ``collect``, ...).
+        """
+        report = ImportReport()
+        with contextlib.ExitStack() as stack:
+            files = self._gather_files(source, stack, copy)
+            checked: list[media.ImageInfo] = []
+            for f in files:
+                if f.suffix.lower() in SIDECAR_EXTENSIONS:
+                    report.skipped.append(f.name)
+                    continue
+                try:
+                    checked.append(media.check_image(f, for_tiling=for_tiling))
+                except ImageError as exc:
+                    report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
+            report.added = self._insert_images(checked, copy=copy, origin=origin)
+        return report
+
+    @staticmethod
+    def _gather_files(source, stack: contextlib.ExitStack, copy: bool) -> list[Path]:
+        if isinstance(source, (str, Path)):
+            src = Path(source)
+            if not src.exists():
+                raise ValidationError(f"{src}: no such file or folder.")
+            if src.is_dir():
+                return sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if src.suffix.lower() == ".zip":
+                if not copy:
+                    raise ValidationError(f"{src.name}: images in a .zip must be copied; "
+                                          "use copy=True.")
+                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hardex-zip-"))
+                return sorted(safe_extract(src, tmp))
+            return [src]
+        return [Path(p) for p in source]
+
+    def _insert_images(self, infos: list[media.ImageInfo], *, copy: bool, origin: str,
+                       extra: list[dict] | None = None) -> list[int]:
+        if not infos:
+            return []
+        now = time.time()
+        copied: list[Path] = []
+        try:
+            with self._write() as cur:
+                first = self._store.next_id(cur, "next_sample_id", len(infos))
+                rows = []
+                for i, info in enumerate(infos):
+                    sid = first + i
+                    if copy:
+                        rel = Path("media") / f"{sid:07d}_{info.path.name}"
+                        shutil.copyfile(info.path, self.path / rel)
+                        copied.append(self.path / rel)
+                        stored = rel.as_posix()
+                    else:
+                        stored = str(info.path.resolve())
+                    row = dict(sample_id=sid, path=stored, name=info.path.name, width=info.width,
+                               height=info.height, status="unlabeled", label=None, hard=0,
+                               hard_score=None, hard_reasons="", added_at=now, source=origin,
+                               split="train", parent_id=None, tile_row=None, tile_col=None)
+                    if extra:
+                        row.update(extra[i])
+                    rows.append(row)
+                cur.executemany(
+                    f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
+                    [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows])
+        except BaseException:
+            for p in copied:
+                p.unlink(missing_ok=True)
+            raise
+        self._samples.add(rows)
+        return [r["sample_id"] for r in rows]
+
+    def delete_samples(self, sample_ids: int | Iterable[int]) -> None:
+        """Delete samples, their annotations, and their copies under ``media/``."""
+        self._sync()
+        ids = self._require_samples(sample_ids)
+        ann = self._annotations.merged()
+        ann_ids = ann.loc[ann["sample_id"].isin(ids), "ann_id"].astype(int).tolist()
+        paths = [self._samples.get(i)["path"] for i in ids]
+        with self._write() as cur:
+            cur.executemany("DELETE FROM samples WHERE sample_id=?", [(i,) for i in ids])
+        self._annotations.delete(ann_ids)
+        self._samples.delete(ids)
+        for p in paths:
+            if not Path(p).is_absolute():
+                (self.path / p).unlink(missing_ok=True)
+
+    # -- labels -------------------------------------------------------------------------
+    def add_label(self, name: str) -> None:
+        """Append a label to the label set."""
+        self._sync()
+        self._check_label_names([*self._labels, name])
+        with self._write() as cur:
+            cur.execute("INSERT INTO labels VALUES (?, ?)", (name, len(self._labels)))
+        self._labels.append(name)
+
+    def rename_label(self, old: str, new: str) -> None:
+        """Rename a label everywhere (label set, samples, annotations)."""
+        self._sync()
+        self._require_label(old)
+        self._check_label_names([n for n in self._labels if n != old] + [new])
+        with self._write() as cur:
+            cur.execute("UPDATE labels SET name=? WHERE name=?", (new, old))
+            cur.execute("UPDATE samples SET label=? WHERE label=?", (new, old))
+            cur.execute("UPDATE annotations SET label=? WHERE label=?", (new, old))
+        self._labels[self._labels.index(old)] = new
+        for rows in (self._samples, self._annotations):
+            frame = rows.merged()
+            frame.loc[frame["label"] == old, "label"] = new
+
+    def delete_label(self, name: str) -> None:
+        """Delete a label **and every annotation that carries it**.
+
+        Warning: this cannot be undone. Samples classified with it, and detection samples
+        left with no annotation, go back to ``unlabeled``.
+        """
+        self._sync()
+        self._require_label(name)
+        ann = self._annotations.merged()
+        doomed = ann.loc[ann["label"] == name]
+        doomed_ids = doomed["ann_id"].astype(int).tolist()
+        left = ann.loc[ann["label"] != name, "sample_id"]
+        emptied = sorted(set(doomed["sample_id"].astype(int)) - set(left.astype(int)))
+        samples = self._samples.merged()
+        classified = samples.loc[samples["label"] == name, "sample_id"].astype(int).tolist()
+        with self._write() as cur:
+            cur.execute("DELETE FROM annotations WHERE label=?", (name,))
+            cur.execute("DELETE FROM labels WHERE name=?", (name,))
+            cur.execute("UPDATE samples SET label=NULL, status='unlabeled' WHERE label=?", (name,))
+            cur.executemany("UPDATE samples SET status='unlabeled' WHERE sample_id=?",
+                            [(i,) for i in emptied])
+            cur.executemany("UPDATE labels SET position=? WHERE name=?",
+                            [(i, n) for i, n in enumerate(x for x in self._labels if x != name)])
+        self._annotations.delete(doomed_ids)
+        self._samples.update_many(classified, {"label": None, "status": "unlabeled"})
+        self._samples.update_many(emptied, {"status": "unlabeled"})
+        self._labels.remove(name)
+
+    # -- sample edits -------------------------------------------------------------------
+    def _update_samples(self, ids: list[int], fields: dict) -> None:
+        sets = ", ".join(f"{c}=?" for c in fields)
+        with self._write() as cur:
+            cur.executemany(f"UPDATE samples SET {sets} WHERE sample_id=?",
+                            [(*fields.values(), i) for i in ids])
+        self._samples.update_many(ids, fields)
+
+    def set_label(self, sample_ids: int | Iterable[int], label: str | None) -> None:
+        """Classify samples as ``label`` (status ``labeled``); ``None`` clears it."""
+        self._sync()
+        if self.task != "classification":
+            raise ValidationError("set_label is for classification datasets; add boxes with "
+                                  "ds.add_box(...) on a detection dataset.")
+        ids = self._require_samples(sample_ids)
+        if label is not None:
+            self._require_label(label)
+        self._update_samples(ids, {"label": label,
+                                   "status": "labeled" if label is not None else "unlabeled"})
+
+    def set_status(self, sample_ids: int | Iterable[int], status: str) -> None:
+        """Set ``unlabeled``, ``to_confirm`` or ``labeled``."""
+        self._sync()
+        if status not in STATUSES:
+            raise ValidationError(f"status={status!r}: use one of {list(STATUSES)}.")
+        self._update_samples(self._require_samples(sample_ids), {"status": status})
+
+    def set_split(self, sample_ids: int | Iterable[int], split: str) -> None:
+        """Put samples in the ``train``, ``val`` or ``test`` split."""
+        self._sync()
+        if split not in SPLITS:
+            raise ValidationError(f"split={split!r}: use one of {list(SPLITS)}.")
+        self._update_samples(self._require_samples(sample_ids), {"split": split})
+
+    def mark_hard(self, sample_ids: int | Iterable[int], hard: bool = True, *,
+                  reasons: str | Sequence[int] = "", score: float | None = None) -> None:
+        """Flag samples as hard examples (or clear the flag with ``hard=False``).
+
+        ``reasons`` are hard-reason codes (see DESIGN.md), as ints or a ``-``-joined string.
+        """
+        self._sync()
+        ids = self._require_samples(sample_ids)
+        if isinstance(reasons, str):
+            codes = [r for r in reasons.split("-") if r.strip()]
+        else:
+            codes = list(reasons)
+        try:
+            text = "-".join(str(int(c)) for c in codes)
+        except (TypeError, ValueError):
+            raise ValidationError(f"reasons={reasons!r}: give integer reason codes.") from None
+        if score is not None:
+            score = _finite("score", score)
+            if not 0.0 <= score <= 1.0:
+                raise ValidationError(f"score={score}: a hard score lies in [0, 1].")
+        if not hard:
+            text, score = "", None
+        self._update_samples(ids, {"hard": int(bool(hard)), "hard_reasons": text,
+                                   "hard_score": score})
+
+    def confirm(self, sample_ids: int | Iterable[int]) -> None:
+        """Accept samples' annotations as they are: status becomes ``labeled``."""
+        self.set_status(sample_ids, "labeled")
+
+    # -- annotation edits ---------------------------------------------------------------
+    def _insert_annotations(self, rows: list[dict], *, human_labels: bool = True) -> list[int]:
+        with self._write() as cur:
+            first = self._store.next_id(cur, "next_ann_id", len(rows))
+            for i, row in enumerate(rows):
+                row["ann_id"] = first + i
+            cur.executemany(
+                f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
+                [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows])
+            labeled = sorted({r["sample_id"] for r in rows if r.get("origin") == "human"
+                              and self._samples.get(r["sample_id"])["status"] == "unlabeled"})
+            if human_labels:
+                cur.executemany("UPDATE samples SET status='labeled' WHERE sample_id=?",
+                                [(i,) for i in labeled])
+        self._annotations.add(rows)
+        if human_labels:
+            self._samples.update_many(labeled, {"status": "labeled"})
+        return [r["ann_id"] for r in rows]
+
+    @staticmethod
+    def _annotation_row(sid: int, kind: str, label, box, *, points=None, angle=None, text=None,
+                        score=None, origin="human", hard_type="none") -> dict:
+        x0, y0, x1, y1 = box if box is not None else (None,) * 4
+        return dict(sample_id=sid, kind=kind, label=label, x0=x0, y0=y0, x1=x1, y1=y1,
+                    points=json.dumps(points) if points is not None else None, angle=angle,
+                    text=text, score=score, origin=origin, hard_type=hard_type)
+
+    def _check_score_origin(self, score, origin, hard_type) -> float | None:
+        if score is not None:
+            score = _finite("score", score)
+            if not 0.0 <= score <= 1.0:
+                raise ValidationError(f"score={score}: a confidence lies in [0, 1].")
+        if not isinstance(origin, str) or not origin:
+            raise ValidationError(f"origin={origin!r}: use 'human' or a run version like 'V3'.")
+        if hard_type not in HARD_TYPES:
+            raise ValidationError(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}.")
+        return score
+
+    def add_box(self, sample_id: int, label: str, x0: float, y0: float, x1: float, y1: float, *,
+                score: float | None = None, origin: str = "human", text: str | None = None,
+                angle: float | None = None, hard_type: str = "none") -> int:
+        """Add a box in pixels (``x1 > x0``, ``y1 > y0``, inside the image); returns its ann_id.
+
+        A human box on an ``unlabeled`` sample makes it ``labeled``. ``text`` carries OCR text.
+        """
+        self._sync()
+        self._require_detection("add_box")
+        (sid,) = self._require_samples(sample_id)
+        self._require_label(label)
+        box = self._check_box(sid, x0, y0, x1, y1)
+        score = self._check_score_origin(score, origin, hard_type)
+        if angle is not None:
+            angle = _finite("angle", angle)
+        row = self._annotation_row(sid, "text" if text is not None else "box", label, box,
+                                   angle=angle, text=text, score=score, origin=origin,
+                                   hard_type=hard_type)
+        return self._insert_annotations([row])[0]
+
+    def add_polygon(self, sample_id: int, label: str, points, *, score: float | None = None,
+                    origin: str = "human", hard_type: str = "none") -> int:
+        """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored too."""
+        self._sync()
+        self._require_detection("add_polygon")
+        (sid,) = self._require_samples(sample_id)
+        self._require_label(label)
+        pts = self._check_points(sid, points)
+        score = self._check_score_origin(score, origin, hard_type)
+        arr = np.asarray(pts)
+        box = (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
+        row = self._annotation_row(sid, "polygon", label, box, points=pts, score=score,
+                                   origin=origin, hard_type=hard_type)
+        return self._insert_annotations([row])[0]
+
+    def add_ignore_region(self, sample_id: int, x0: float, y0: float, x1: float, y1: float) -> int:
+        """Mask a region: training takes neither positives nor negatives inside it."""
+        self._sync()
+        self._require_detection("add_ignore_region")
+        (sid,) = self._require_samples(sample_id)
+        box = self._check_box(sid, x0, y0, x1, y1)
+        return self._insert_annotations([self._annotation_row(sid, "ignore", None, box)],
+                                        human_labels=False)[0]
+
+    def update_annotation(self, ann_id: int, **fields: Any) -> None:
+        """Change fields of one annotation (label, x0..y1, points, angle, text, score, origin,
+        hard_type); the result is validated as a whole."""
+        self._sync()
+        unknown = set(fields) - EDITABLE_ANNOTATION_FIELDS
+        if unknown:
+            raise ValidationError(f"update_annotation: unknown field(s) {sorted(unknown)}; "
+                                  f"editable: {sorted(EDITABLE_ANNOTATION_FIELDS)}.")
+        ann_id = int(ann_id)
+        if ann_id not in self._annotations:
+            raise ValidationError(f"unknown annotation id {ann_id}; see ds.annotations.ann_id.")
+        row = self._annotations.get(ann_id)
+        new = {**row, **fields}
+        sid = int(row["sample_id"])
+        if "label" in fields and new["kind"] != "ignore":
+            self._require_label(new["label"])
+        if "points" in fields:
+            pts = self._check_points(sid, fields["points"])
+            arr = np.asarray(pts)
+            new.update(points=json.dumps(pts), x0=arr[:, 0].min(), y0=arr[:, 1].min(),
+                       x1=arr[:, 0].max(), y1=arr[:, 1].max())
+        new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
+            sid, new["x0"], new["y0"], new["x1"], new["y1"])
+        new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
+        if new.get("angle") is not None:
+            new["angle"] = _finite("angle", new["angle"])
+        changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
+        sets = ", ".join(f"{c}=?" for c in changed)
+        with self._write() as cur:
+            cur.execute(f"UPDATE annotations SET {sets} WHERE ann_id=?", (*changed.values(), ann_id))
+        self._annotations.update(ann_id, changed)
+
+    def delete_annotations(self, ann_ids: int | Iterable[int]) -> None:
+        """Delete annotations by id."""
+        self._sync()
+        ids = _as_ids(ann_ids)
+        missing = [i for i in ids if i not in self._annotations]
+        if missing:
+            raise ValidationError(f"unknown annotation id(s) {missing[:10]}.")
+        with self._write() as cur:
+            cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
+        self._annotations.delete(ids)
+
+    # -- queries ------------------------------------------------------------------------
+    def query(self, *, name: str | None = None, label: str | None = None,
+              status: str | Sequence[str] | None = None, added_after: Any = None,
+              added_before: Any = None, min_width: int | None = None,
+              min_height: int | None = None, hard: bool | None = None,
+              split: str | None = None, sort_by: str | None = None,
+              ascending: bool = True) -> pd.DataFrame:
+        """Samples matching every given filter (the gallery's filters).
+
+        ``name`` matches a substring, case-insensitive; ``label`` matches a classification
+        label or any annotation label; ``status`` one status or a list.
+        """
+        self._sync()
+        frame = self._query_frame(name=name, label=label, status=status, added_after=added_after,
+                                  added_before=added_before, min_width=min_width,
+                                  min_height=min_height, hard=hard, split=split)
+        if sort_by is not None:
+            if sort_by not in SAMPLE_COLUMNS:
+                raise ValidationError(f"sort_by={sort_by!r}: use a column of ds.samples.")
+            frame = frame.sort_values(sort_by, ascending=ascending, kind="stable",
+                                      na_position="last")
+        return self._public_samples(frame)
+
+    def _query_frame(self, **filters) -> pd.DataFrame:
+        frame = self._samples.merged()
+        mask = np.ones(len(frame), dtype=bool)
+        name, label, status = filters["name"], filters["label"], filters["status"]
+        if name:
+            mask &= frame["name"].str.contains(name, case=False, regex=False).to_numpy()
+        if label is not None:
+            self._require_label(label)
+            ann = self._annotations.merged()
+            with_label = ann.loc[ann["label"] == label, "sample_id"].unique()
+            mask &= ((frame["label"] == label) | frame["sample_id"].isin(with_label)).to_numpy()
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            bad = [s for s in wanted if s not in STATUSES]
+            if bad:
+                raise ValidationError(f"status {bad}: use one of {list(STATUSES)}.")
+            mask &= frame["status"].isin(wanted).to_numpy()
+        added = frame["added_at"].to_numpy(dtype="float64")
+        if filters["added_after"] is not None:
+            mask &= added >= _timestamp(filters["added_after"], "added_after")
+        if filters["added_before"] is not None:
+            mask &= added <= _timestamp(filters["added_before"], "added_before")
+        if filters["min_width"] is not None:
+            mask &= frame["width"].to_numpy(dtype="int64") >= int(filters["min_width"])
+        if filters["min_height"] is not None:
+            mask &= frame["height"].to_numpy(dtype="int64") >= int(filters["min_height"])
+        if filters["hard"] is not None:
+            mask &= frame["hard"].to_numpy().astype(bool) == bool(filters["hard"])
+        if filters["split"] is not None:
+            mask &= (frame["split"] == filters["split"]).to_numpy()
+        return frame[mask]
+
+    # -- runs and predictions (written by jobs) -----------------------------------------
+    def _start_run(self, *, model: str, params: dict) -> str:
+        labeled = int((self._samples.merged()["status"] == "labeled").sum())
+        with self._write() as cur:
+            (number,) = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM runs").fetchone()
+            version = f"V{number}"
+            cur.execute(
+                "INSERT INTO runs (version, number, task, model, status, started, labeled_images, "
+                "total_images, label_count, params) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (version, number, self.task, model, time.time(), labeled, len(self._samples),
+                 len(self._labels), json.dumps(params, default=str)))
+        self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
+        return version
+
+    def _finish_run(self, version: str, *, status: str, **fields: Any) -> None:
+        fields = {"status": status, **fields}
+        if status != "running":
+            fields.setdefault("finished", time.time())
+        with self._write() as cur:
+            if status != "running":
+                (started,) = cur.execute("SELECT started FROM runs WHERE version=?",
+                                         (version,)).fetchone()
+                fields.setdefault("duration", fields["finished"] - started)
+            sets = ", ".join(f"{c}=?" for c in fields)
+            cur.execute(f"UPDATE runs SET {sets} WHERE version=?", (*fields.values(), version))
+        self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
+
+    def _store_predictions(self, version: str, frame: pd.DataFrame) -> None:
+        rows = frame.reindex(columns=PREDICTION_COLUMNS).assign(version=version)
+        with self._write() as cur:
+            cur.execute("DELETE FROM predictions WHERE version=?", (version,))
+            cur.executemany(
+                f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(PREDICTION_COLUMNS))})",
+                [tuple(None if pd.isna(v) else v for v in r) for r in
+                 rows[PREDICTION_COLUMNS].itertuples(index=False, name=None)])
+
+    def predictions(self, version: str) -> pd.DataFrame:
+        """Stored test predictions of a run (``hx.train(..., test=True)``)."""
+        cur = self._store.conn.execute(
+            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,))
+        return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
+
+    # -- bulk writes (imports, tiling, benchmarks) --------------------------------------
+    def _insert_rows(self, samples: pd.DataFrame | None = None,
+                     annotations: pd.DataFrame | None = None,
+                     sample_updates: pd.DataFrame | None = None,
+                     new_labels: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+        """Write many rows in one transaction: all of it lands or none of it does.
+
+        ``samples`` rows get fresh ``sample_id`` s; annotation rows whose ``sample_id`` is
+        negative refer to the new sample at position ``-sample_id - 1`` of ``samples``.
+        ``sample_updates`` (indexed by sample_id) sets columns of existing samples.
+        Returns the new sample ids and annotation ids.
+        """
+        samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
+        annotations = (annotations if annotations is not None
+                       else pd.DataFrame(columns=ANNOTATION_COLUMNS))
+        with self._write() as cur:
+            cur.executemany("INSERT INTO labels VALUES (?, ?)",
+                            [(n, len(self._labels) + i) for i, n in enumerate(new_labels)])
+            first_s = self._store.next_id(cur, "next_sample_id", len(samples))
+            samples = samples.reindex(columns=SAMPLE_COLUMNS).copy()
+            samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
+            first_a = self._store.next_id(cur, "next_ann_id", len(annotations))
+            annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
+            annotations["ann_id"] = np.arange(first_a, first_a + len(annotations), dtype="int64")
+            sid = annotations["sample_id"].to_numpy(dtype="int64")
+            new_ref = sid < 0
+            sid[new_ref] = samples["sample_id"].to_numpy()[-sid[new_ref] - 1]
+            annotations["sample_id"] = sid
+            for table, frame, cols in (("samples", samples, SAMPLE_COLUMNS),
+                                       ("annotations", annotations, ANNOTATION_COLUMNS)):
+                cur.executemany(
+                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                    _sql_rows(frame[cols]))
+            if sample_updates is not None and len(sample_updates):
+                cols = list(sample_updates.columns)
+                cur.executemany(
+                    f"UPDATE samples SET {', '.join(f'{c}=?' for c in cols)} WHERE sample_id=?",
+                    _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]))
+        self._labels.extend(new_labels)
+        self._samples.add_frame(samples)
+        self._annotations.add_frame(annotations)
+        if sample_updates is not None:
+            for col in sample_updates.columns:
+                frame = self._samples.merged()
+                frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
+        return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
+
+
+def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
+    """Rows as tuples of plain Python values with NaN/NA as None."""
+    obj = frame.astype(object).where(frame.notna(), None)
+    return obj.itertuples(index=False, name=None)
