@@ -785,7 +785,7 @@ class Dataset:
             first_a = self._store.next_id(cur, "next_ann_id", len(annotations))
             annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
             annotations["ann_id"] = np.arange(first_a, first_a + len(annotations), dtype="int64")
-            sid = annotations["sample_id"].to_numpy(dtype="int64")
+            sid = annotations["sample_id"].to_numpy(dtype="int64", copy=True)
             new_ref = sid < 0
             sid[new_ref] = samples["sample_id"].to_numpy()[-sid[new_ref] - 1]
             annotations["sample_id"] = sid

@@ -1,0 +1,51 @@
+"""Shared fixtures: generated images and fresh datasets in temp folders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def write_image(path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None) -> Path:
+    """Write a random RGB image of ``width`` × ``height`` pixels."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+    return path
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    for i in range(6):
+        write_image(folder / f"img_{i}.png", 64 + i, 48, seed=i)
+    return folder
+
+
+@pytest.fixture
+def det_ds(tmp_path: Path, image_folder: Path):
+    import hardex_nb as hx
+
+    ds = hx.Dataset.create(tmp_path / "det", task="detection", labels=["cat", "dog"])
+    ds.add_images(image_folder)
+    yield ds
+    ds.close()
+
+
+@pytest.fixture
+def cls_ds(tmp_path: Path, image_folder: Path):
+    import hardex_nb as hx
+
+    ds = hx.Dataset.create(tmp_path / "cls", task="classification", labels=["cat", "dog"])
+    ds.add_images(image_folder)
+    yield ds
+    ds.close()

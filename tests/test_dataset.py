@@ -1,0 +1,289 @@
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_image
+from PIL import Image
+
+import hardex_nb as hx
+from hardex_nb import FormatError, StoreError, ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_create_open_and_frames(tmp_path, image_folder):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["cat", "dog"])
+    assert (tmp_path / "d" / "hardex.sqlite").exists() and (tmp_path / "d" / "media").is_dir()
+    report = ds.add_images(image_folder)
+    assert len(report.added) == 6 and report.rejected == []
+    s = ds.samples
+    assert list(s.columns[:6]) == ["sample_id", "path", "name", "width", "height", "status"]
+    assert s["status"].dtype == "category" and set(s["status"]) == {"unlabeled"}
+    assert s["width"].tolist() == [64, 65, 66, 67, 68, 69]
+    assert s["added_at"].dt.tz is not None
+    assert all((tmp_path / "d" / p).exists() for p in s["path"])
+    again = hx.Dataset.open(tmp_path / "d")
+    pd.testing.assert_frame_equal(again.samples, s)
+    assert again.task == "detection" and again.label_names == ["cat", "dog"]
+
+
+def test_create_refuses_bad_arguments(tmp_path):
+    with pytest.raises(ValidationError, match="task='segmentation'"):
+        hx.Dataset.create(tmp_path / "a", task="segmentation", labels=[])
+    with pytest.raises(ValidationError, match="given twice"):
+        hx.Dataset.create(tmp_path / "b", task="detection", labels=["a", "a"])
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "x").write_text("x")
+    with pytest.raises(StoreError, match="not empty"):
+        hx.Dataset.create(tmp_path / "c", task="detection", labels=[])
+    with pytest.raises(StoreError, match="not a hardex_nb dataset"):
+        hx.Dataset.open(tmp_path / "c")
+
+
+def test_returned_frames_are_copies(det_ds):
+    s = det_ds.samples
+    s.loc[0, "name"] = "changed"
+    s.pop("path")
+    assert det_ds.samples.loc[0, "name"] == "img_0.png"
+    a = det_ds.annotations
+    assert a.empty and "hard_type" in a.columns
+
+
+def test_mixed_folder_imports_good_and_rejects_each_bad(tmp_path):
+    folder = tmp_path / "mixed"
+    write_image(folder / "ok.jpg", 100, 80, fmt="JPEG")
+    write_image(folder / "sub" / "ok2.bmp", 50, 50, fmt="BMP")
+    write_image(folder / "tiny.png", 20, 20)
+    write_image(folder / "long.png", 700, 100)
+    write_image(folder / "anim.gif", 40, 40, fmt="GIF")
+    data = write_image(tmp_path / "full.jpg", 300, 300, fmt="JPEG").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[:2000])
+    big = write_image(folder / "huge.png", 40, 40)
+    with open(big, "r+b") as f:
+        f.truncate(101 * 2**20)
+    (folder / "ok.json").write_text("{}")
+    ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["a", "b"])
+    report = ds.add_images(folder)
+    assert sorted(ds.samples["name"]) == ["ok.jpg", "ok2.bmp"]
+    reasons = dict(report.rejected)
+    assert set(reasons) == {"tiny.png", "long.png", "anim.gif", "cut.jpg", "huge.png"}
+    assert "minimum" in reasons["tiny.png"] and "6:1" in reasons["long.png"]
+    assert "not supported" in reasons["anim.gif"] and "truncated" in reasons["cut.jpg"]
+    assert "100 MB" in reasons["huge.png"]
+    assert report.skipped == ["ok.json"]
+    assert "5 rejected" in repr(report)
+
+
+def test_add_images_from_list_zip_and_without_copy(tmp_path, image_folder):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    files = sorted(image_folder.iterdir())
+    r1 = ds.add_images(files[:2], copy=False)
+    assert ds.image_path(r1.added[0]) == files[0].resolve()
+    zpath = tmp_path / "imgs.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for f in files[2:]:
+            zf.write(f, f"folder/{f.name}")
+    r2 = ds.add_images(zpath)
+    assert len(r2.added) == 4
+    assert all(ds.image_path(i).exists() for i in r2.added)
+
+
+def test_zip_with_climbing_member_is_refused_whole(tmp_path, image_folder):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    zpath = tmp_path / "evil.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.write(image_folder / "img_0.png", "good.png")
+        zf.write(image_folder / "img_1.png", "../evil.png")
+    with pytest.raises(FormatError, match=r"\.\./evil.png: path climbs out"):
+        ds.add_images(zpath)
+    assert ds.samples.empty
+
+
+def test_box_edits_and_validation(det_ds):
+    sid = int(det_ds.samples.sample_id[0])  # 64 x 48
+    ann = det_ds.add_box(sid, "cat", 1, 2, 30, 40)
+    assert det_ds.samples.set_index("sample_id").loc[sid, "status"] == "labeled"
+    bad = [
+        (dict(label="cow"), "not in the label set"),
+        (dict(x1=0.5), "x0 < x1"),
+        (dict(x1=65), "outside sample"),
+        (dict(y0=float("nan")), "not finite"),
+    ]
+    for change, message in bad:
+        args = dict(label="cat", x0=1, y0=2, x1=30, y1=40) | change
+        with pytest.raises(ValidationError, match=message):
+            det_ds.add_box(sid, args["label"], args["x0"], args["y0"], args["x1"], args["y1"])
+    with pytest.raises(ValidationError, match="unknown sample id"):
+        det_ds.add_box(999, "cat", 1, 2, 3, 4)
+    assert len(det_ds.annotations) == 1
+    det_ds.update_annotation(ann, label="dog", x1=50)
+    row = det_ds.annotations.iloc[0]
+    assert row["label"] == "dog" and row["x1"] == 50
+    with pytest.raises(ValidationError, match="outside"):
+        det_ds.update_annotation(ann, x1=500)
+    with pytest.raises(ValidationError, match="unknown field"):
+        det_ds.update_annotation(ann, colour="red")
+    assert det_ds.annotations.iloc[0]["x1"] == 50
+    poly = det_ds.add_polygon(sid, "cat", [[1, 1], [20, 1], [10, 15]], score=0.7, origin="V1")
+    ign = det_ds.add_ignore_region(sid, 40, 30, 60, 45)
+    text = det_ds.add_box(sid, "cat", 2, 2, 10, 10, text="STOP")
+    a = det_ds.annotations.set_index("ann_id")
+    assert a.loc[poly, "kind"] == "polygon" and a.loc[poly, "points"] == [[1, 1], [20, 1], [10, 15]]
+    assert (a.loc[poly, "x1"], a.loc[poly, "y1"]) == (20, 15)
+    assert a.loc[ign, "kind"] == "ignore" and pd.isna(a.loc[ign, "label"])
+    assert a.loc[text, "kind"] == "text" and a.loc[text, "text"] == "STOP"
+    det_ds.delete_annotations([poly, text])
+    assert sorted(det_ds.annotations.ann_id) == [ann, ign]
+    with pytest.raises(ValidationError, match="unknown annotation"):
+        det_ds.delete_annotations([poly])
+
+
+def test_every_edit_is_on_disk_when_it_returns(det_ds):
+    ids = det_ds.samples.sample_id.tolist()
+    det_ds.add_box(ids[0], "cat", 1, 1, 10, 10)
+    det_ds.set_status(ids[1], "to_confirm")
+    det_ds.mark_hard(ids[2:4], reasons=[1, 101], score=0.9)
+    det_ds.set_split(ids[4], "test")
+    det_ds.add_label("bird")
+    det_ds.rename_label("dog", "puppy")
+    det_ds.delete_samples(ids[5])
+    # a fresh connection that never saw the in-memory frames
+    con = sqlite3.connect(det_ds.path / "hardex.sqlite")
+    rows = dict(con.execute("SELECT sample_id, status FROM samples").fetchall())
+    assert rows == {ids[0]: "labeled", ids[1]: "to_confirm", ids[2]: "unlabeled",
+                    ids[3]: "unlabeled", ids[4]: "unlabeled"}
+    assert con.execute("SELECT hard, hard_reasons, hard_score FROM samples WHERE sample_id=?",
+                       (ids[2],)).fetchone() == (1, "1-101", 0.9)
+    assert [r[0] for r in con.execute("SELECT name FROM labels ORDER BY position")] == \
+        ["cat", "puppy", "bird"]
+    reopened = hx.Dataset.open(det_ds.path)
+    pd.testing.assert_frame_equal(reopened.samples, det_ds.samples)
+    pd.testing.assert_frame_equal(reopened.annotations, det_ds.annotations)
+
+
+def test_classification_labels_and_label_cascade(cls_ds):
+    ids = cls_ds.samples.sample_id.tolist()
+    cls_ds.set_label(ids[:3], "cat")
+    cls_ds.set_label(ids[3:5], "dog")
+    s = cls_ds.samples.set_index("sample_id")
+    assert s.loc[ids[0], "label"] == "cat" and s.loc[ids[0], "status"] == "labeled"
+    with pytest.raises(ValidationError, match="add it with ds.add_label"):
+        cls_ds.set_label(ids[5], "cow")
+    cls_ds.rename_label("cat", "kitten")
+    assert (cls_ds.samples.label == "kitten").sum() == 3
+    cls_ds.delete_label("kitten")
+    s = cls_ds.samples.set_index("sample_id")
+    assert s.loc[ids[:3], "status"].eq("unlabeled").all() and s.loc[ids[:3], "label"].isna().all()
+    assert cls_ds.label_names == ["dog"]
+    reopened = hx.Dataset.open(cls_ds.path)
+    assert reopened.labels["name"].tolist() == ["dog"]
+    pd.testing.assert_frame_equal(reopened.samples, cls_ds.samples)
+
+
+def test_delete_label_removes_its_boxes(det_ds):
+    ids = det_ds.samples.sample_id.tolist()
+    det_ds.add_box(ids[0], "cat", 1, 1, 10, 10)
+    keep = det_ds.add_box(ids[1], "dog", 1, 1, 10, 10)
+    det_ds.add_box(ids[1], "cat", 2, 2, 10, 10)
+    det_ds.delete_label("cat")
+    assert det_ds.annotations.ann_id.tolist() == [keep]
+    s = det_ds.samples.set_index("sample_id")["status"]
+    assert s[ids[0]] == "unlabeled" and s[ids[1]] == "labeled"
+
+
+def test_delete_samples_removes_annotations_and_copies(det_ds):
+    sid = int(det_ds.samples.sample_id[0])
+    path = det_ds.image_path(sid)
+    det_ds.add_box(sid, "cat", 1, 1, 10, 10)
+    det_ds.delete_samples([sid])
+    assert not path.exists() and det_ds.annotations.empty
+    assert sid not in det_ds.samples.sample_id.tolist()
+
+
+def test_query_filters(tmp_path, image_folder):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["cat", "dog"])
+    first = ds.add_images(sorted(image_folder.iterdir())[:3]).added
+    time.sleep(0.05)
+    cut = pd.Timestamp.now(tz="UTC")
+    later = ds.add_images(sorted(image_folder.iterdir())[3:]).added
+    ds.add_box(first[0], "dog", 1, 1, 9, 9)
+    ds.mark_hard(later[0], reasons="1")
+    assert ds.query(name="IMG_1").sample_id.tolist() == [first[1]]
+    assert ds.query(label="dog").sample_id.tolist() == [first[0]]
+    assert ds.query(status="labeled").sample_id.tolist() == [first[0]]
+    assert ds.query(status=["unlabeled"]).shape[0] == 5
+    assert ds.query(added_after=cut).sample_id.tolist() == later
+    assert ds.query(added_before=cut).sample_id.tolist() == first
+    assert ds.query(min_width=68).sample_id.tolist() == later[1:]
+    assert ds.query(min_height=49).empty
+    assert ds.query(hard=True).sample_id.tolist() == [later[0]]
+    assert ds.query(hard=False, label="dog", name="img").sample_id.tolist() == [first[0]]
+    with pytest.raises(ValidationError, match="status"):
+        ds.query(status="done")
+
+
+WRITER = textwrap.dedent("""
+    import sys, hardex_nb as hx
+    ds = hx.Dataset.open(sys.argv[1])
+    sid = int(sys.argv[2])
+    for i in range(int(sys.argv[3])):
+        ann = ds.add_box(sid, "cat", 1, 1, 2 + (i % 40), 2 + (i % 40))
+        print(ann, flush=True)
+""")
+
+
+def test_kill_minus_nine_loses_no_returned_edit(det_ds):
+    sid = int(det_ds.samples.sample_id[0])
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(det_ds.path), str(sid), "100000"],
+                            stdout=subprocess.PIPE, text=True)
+    returned = []
+    for line in proc.stdout:
+        returned.append(int(line))
+        if len(returned) >= 300:
+            break
+    proc.kill()
+    proc.wait()
+    returned += [int(line) for line in proc.stdout.read().split()]
+    con = sqlite3.connect(det_ds.path / "hardex.sqlite")
+    assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    con.close()
+    on_disk = set(hx.Dataset.open(det_ds.path).annotations.ann_id)
+    assert set(returned) <= on_disk and len(returned) >= 300
+
+
+def test_concurrent_writers_serialize(det_ds):
+    ids = det_ds.samples.sample_id.tolist()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(det_ds.path), str(ids[k]), "150"],
+                              stdout=subprocess.PIPE, text=True) for k in range(3)]
+    outs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    returned = [int(x) for out in outs for x in out]
+    assert len(returned) == 450 == len(set(returned))
+    # this process had the dataset open all along: it sees the others' commits
+    ann = det_ds.annotations
+    assert sorted(ann.ann_id) == sorted(returned)
+    assert ann.groupby("sample_id").size().to_dict() == {ids[0]: 150, ids[1]: 150, ids[2]: 150}
+    mine = det_ds.add_box(ids[3], "dog", 1, 1, 5, 5)
+    assert mine not in returned and len(hx.Dataset.open(det_ds.path).annotations) == 451
+
+
+def test_insert_rows_is_all_or_nothing(det_ds):
+    before = det_ds.samples
+    good = pd.DataFrame({"path": ["x.png"], "name": ["x.png"], "width": [10], "height": [10],
+                         "status": ["unlabeled"], "hard": [0], "hard_reasons": [""],
+                         "added_at": [0.0], "source": ["upload"], "split": ["train"]})
+    bad_ann = pd.DataFrame({"sample_id": [10**9], "kind": ["box"], "label": ["cat"],
+                            "x0": [0.0], "y0": [0.0], "x1": [1.0], "y1": [1.0],
+                            "origin": ["human"], "hard_type": ["none"]})
+    with pytest.raises(sqlite3.IntegrityError):
+        det_ds._insert_rows(good, bad_ann)
+    pd.testing.assert_frame_equal(det_ds.samples, before)
+    pd.testing.assert_frame_equal(hx.Dataset.open(det_ds.path).samples, before)
