@@ -213,6 +213,8 @@ class Dataset:
     def _public_samples(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.reset_index(drop=True).copy()
         out["sample_id"] = out["sample_id"].astype("int64")
+        out["path"] = out["path"].astype(str)
+        out["name"] = out["name"].astype(str)
         out["width"] = out["width"].astype("int64")
         out["height"] = out["height"].astype("int64")
         out["status"] = pd.Categorical(out["status"], categories=STATUSES)
@@ -813,3 +815,43 @@ def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
     """Rows as tuples of plain Python values with NaN/NA as None."""
     obj = frame.astype(object).where(frame.notna(), None)
     return obj.itertuples(index=False, name=None)
+
+
+def _interchange_methods() -> None:
+    """``Dataset.import_<fmt>`` / ``export_<fmt>``: facades over :mod:`hardex_nb.formats`
+    (imported on first use, as the formats build on this module)."""
+    notes = {
+        "labelme": "labelme JSON (rectangles, polygons, flags as classification labels)",
+        "voc": "PASCAL VOC XML as LabelImg writes it",
+        "yolo": "YOLO txt files with classes.txt",
+        "coco": "COCO JSON (bbox and polygon segmentation)",
+        "manifest": "ModelArts manifest (JSON Lines; VOC XML for detection)",
+    }
+    for fmt, what in notes.items():
+        def importer(self, source, *, unknown_labels="add", outside="clip", _fmt=fmt):
+            from .formats import import_annotations
+            self._sync()
+            return import_annotations(self, _fmt, source, unknown_labels=unknown_labels,
+                                      outside=outside)
+
+        def exporter(self, out, *, images=True, status=("labeled", "to_confirm"), _fmt=fmt,
+                     **options):
+            from .formats import export_annotations
+            return export_annotations(self, _fmt, out, images=images, status=status, **options)
+
+        importer.__name__ = importer.__qualname__ = f"import_{fmt}"
+        importer.__doc__ = (
+            f"Import {what} from a folder, a file or a .zip, matching images by file name or "
+            "stem (add the images first).\n\n"
+            "All or nothing: a FormatError lists every bad file with line/field and reason, and "
+            "the dataset is unchanged. ``unknown_labels``: 'add' (default) or 'error'; "
+            "``outside``: 'clip' (default; listed in ``result.clipped``) or 'error' for boxes "
+            "reaching outside their image. Returns an AnnotationImport.")
+        exporter.__name__ = exporter.__qualname__ = f"export_{fmt}"
+        exporter.__doc__ = (f"Write {what} under the folder ``out`` (with copies of the images "
+                            "unless ``images=False``); returns the written annotation files.")
+        setattr(Dataset, f"import_{fmt}", importer)
+        setattr(Dataset, f"export_{fmt}", exporter)
+
+
+_interchange_methods()

@@ -1,0 +1,40 @@
+"""Annotation interchange: labelme, PASCAL VOC (LabelImg), YOLO, COCO, ModelArts manifest.
+
+Each module has ``read(folder, problems, skipped) -> list[ImageLabels]`` and
+``write(ds, frames, out, *, images=True)``; :mod:`.common` lands parsed records in a Dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import FormatError
+from . import coco, labelme, manifest, voc, yolo
+from .common import AnnotationImport, apply_import, export_frames, opened_source
+
+READERS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
+
+
+def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str = "add",
+                       outside: str = "clip") -> AnnotationImport:
+    """Read every file of ``fmt`` under ``source`` (folder, file or .zip) into ``ds``.
+
+    All or nothing: on any problem a :class:`FormatError` lists each bad file with its line
+    or field, and the dataset is left as it was.
+    """
+    module = READERS[fmt]
+    problems: list[str] = []
+    skipped: list[str] = []
+    with opened_source(source) as folder:
+        parsed = module.read(folder, problems, skipped)
+        if not parsed and not problems:
+            raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
+        return apply_import(ds, parsed, fmt=fmt, unknown_labels=unknown_labels, outside=outside,
+                            problems=problems, skipped=skipped)
+
+
+def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
+                       status=("labeled", "to_confirm"), **options) -> list[Path]:
+    """Write the samples with ``status`` in ``fmt`` under the folder ``out``."""
+    frames = export_frames(ds, status=status)
+    return READERS[fmt].write(ds, frames, Path(out), images=images, **options)

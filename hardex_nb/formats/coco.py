@@ -1,0 +1,139 @@
+"""COCO JSON: bbox and polygon segmentation, category ids mapped to label names.
+
+Crowd annotations (``iscrowd: 1``) become ignore regions. hardex_nb adds ``hard``,
+``hard_reasons``, ``hard_coefficient`` to image entries and ``score``, ``origin``,
+``hard_type``, ``text`` to annotation entries; COCO readers ignore unknown keys.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
+                     hard_type_of, none_if_nan, number, optional_number)
+
+
+def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
+    out = []
+    for path in files_in(src, (".json",)):
+        out += _read_file(path, problems)
+    return out
+
+
+def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
+    where = path.name
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problems.append(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})")
+        return []
+    except (UnicodeDecodeError, OSError) as exc:
+        problems.append(f"{where}: cannot read ({exc})")
+        return []
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list)
+                                            for k in ("images", "annotations", "categories")):
+        problems.append(f"{where}: not a COCO file (needs 'images', 'annotations' and "
+                        "'categories' lists)")
+        return []
+    categories = {}
+    for i, cat in enumerate(doc["categories"]):
+        if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
+            problems.append(f"{where}: categories[{i}]: needs 'id' and a string 'name'")
+            continue
+        categories[cat["id"]] = cat["name"]
+    images: dict = {}
+    for i, entry in enumerate(doc["images"]):
+        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("file_name"), str):
+            problems.append(f"{where}: images[{i}]: needs 'id' and a string 'file_name'")
+            continue
+        img = ImageLabels(key=entry["file_name"], where=f"{where}: images[{i}]",
+                          width=entry.get("width") if isinstance(entry.get("width"), int) else None,
+                          height=entry.get("height") if isinstance(entry.get("height"), int) else None)
+        if "hard" in entry:
+            img.hard = bool(entry["hard"])
+            img.hard_reasons = str(entry.get("hard_reasons") or "")
+            img.hard_score = optional_number(entry.get("hard_coefficient"),
+                                             f"{img.where}: hard_coefficient", problems)
+        images[entry["id"]] = img
+    for i, ann in enumerate(doc["annotations"]):
+        aw = f"{where}: annotations[{i}]"
+        if not isinstance(ann, dict):
+            problems.append(f"{aw}: expected an object")
+            continue
+        img = images.get(ann.get("image_id"))
+        if img is None:
+            problems.append(f"{aw}: image_id {ann.get('image_id')!r} is not in 'images'")
+            continue
+        crowd = bool(ann.get("iscrowd", 0))
+        label = categories.get(ann.get("category_id"))
+        if label is None and not crowd:
+            problems.append(f"{aw}: category_id {ann.get('category_id')!r} is not in 'categories'")
+            continue
+        extra = dict(label=label, where=aw,
+                     score=optional_number(ann.get("score"), f"{aw}: score", problems),
+                     origin=str(ann.get("origin") or "human"),
+                     hard_type=hard_type_of(ann.get("hard_type"), aw, problems),
+                     text=ann.get("text") or None)
+        seg = ann.get("segmentation")
+        if not crowd and label != IGNORE_LABEL and isinstance(seg, list) and seg:
+            for part in seg:
+                if not isinstance(part, list) or len(part) < 6 or len(part) % 2:
+                    problems.append(f"{aw}: segmentation polygon needs an even count of ≥ 6 numbers")
+                    break
+                vals = [number(v, f"{aw}: segmentation", problems) for v in part]
+                img.shapes.append(Shape(kind="polygon", points=[vals[k:k + 2] for k in
+                                                                range(0, len(vals), 2)], **extra))
+            continue
+        bbox = ann.get("bbox")
+        if not isinstance(bbox, list) or len(bbox) != 4:
+            problems.append(f"{aw}: bbox must be [x, y, width, height]")
+            continue
+        x, y, w, h = (number(v, f"{aw}: bbox", problems) for v in bbox)
+        if w <= 0 or h <= 0:
+            problems.append(f"{aw}: bbox width and height must be positive, got {w}, {h}")
+            continue
+        kind = "ignore" if crowd or label == IGNORE_LABEL else ("text" if extra["text"] else "box")
+        img.shapes.append(Shape(kind=kind, box=(x, y, x + w, y + h), **extra))
+    return list(images.values())
+
+
+def to_coco(frames: ExportFrames) -> dict:
+    cats = [{"id": i + 1, "name": n, "supercategory": ""} for i, n in enumerate(frames.labels)]
+    cat_id = {c["name"]: c["id"] for c in cats}
+    images, annotations = [], []
+    for _, s in frames.samples.iterrows():
+        entry = {"id": int(s["sample_id"]), "file_name": s["name"], "width": int(s["width"]),
+                 "height": int(s["height"]), "hard": bool(s["hard"]),
+                 "hard_reasons": s["hard_reasons"]}
+        if none_if_nan(s["hard_score"]) is not None:
+            entry["hard_coefficient"] = float(s["hard_score"])
+        images.append(entry)
+    for _, a in frames.annotations.iterrows():
+        x0, y0, x1, y1 = (float(a[k]) for k in ("x0", "y0", "x1", "y1"))
+        ann = {"id": int(a["ann_id"]), "image_id": int(a["sample_id"]),
+               "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
+               "iscrowd": int(a["kind"] == "ignore"), "origin": str(a["origin"]),
+               "hard_type": str(a["hard_type"])}
+        ann["category_id"] = cat_id.get(a["label"], 0) if a["kind"] != "ignore" else 0
+        if a["kind"] == "polygon":
+            ann["segmentation"] = [[float(v) for p in a["points"] for v in p]]
+        else:
+            ann["segmentation"] = []  # a plain box: bbox says it all
+        if none_if_nan(a["score"]) is not None:
+            ann["score"] = float(a["score"])
+        if none_if_nan(a["text"]):
+            ann["text"] = a["text"]
+        annotations.append(ann)
+    return {"info": {"description": "exported by hardex_nb"}, "images": images,
+            "annotations": annotations, "categories": cats}
+
+
+def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[Path]:
+    """``annotations.json`` and ``images/<name>``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if images:
+        copy_images(ds, frames.samples, out / "images")
+    path = out / "annotations.json"
+    path.write_text(json.dumps(to_coco(frames)))
+    return [path]

@@ -1,0 +1,162 @@
+"""ModelArts manifest: JSON Lines, one image a line.
+
+Fields read and written: ``source``, ``usage``, ``id``, ``inference-loc``, ``hard``,
+``hard-coefficient``, and ``annotation`` entries with ``type``
+(``modelarts/image_classification`` or ``modelarts/object_detection``), ``name``,
+``property``, ``hard``, ``hard-coefficient``, ``hard-reasons`` (reason ids joined by ``-``),
+``confidence``, ``annotated-by``, ``creation-time``, ``annotation-loc`` (a PASCAL VOC XML file
+for detection) and ``annotation-format``. Underscore spellings (``annotation_loc``, ...) are
+accepted. ``annotated-by`` is ``human`` or ``model/<run version>``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import voc
+from .common import (ExportFrames, ImageLabels, copy_images, files_in, none_if_nan,
+                     optional_number)
+
+CLASSIFICATION = "modelarts/image_classification"
+DETECTION = "modelarts/object_detection"
+
+
+def _get(entry: dict, name: str, default=None):
+    """A field by its ModelArts (dash) or underscore spelling."""
+    if name in entry:
+        return entry[name]
+    return entry.get(name.replace("-", "_"), default)
+
+
+def _flag(value) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes") if value is not None else False
+
+
+def _origin(annotated_by) -> str:
+    text = str(annotated_by or "human")
+    return text.split("/", 1)[1] if text.startswith("model/") else "human" if text == "human" else text
+
+
+def _local(loc: str, base: Path) -> Path:
+    for prefix in ("file://",):
+        if loc.startswith(prefix):
+            loc = loc[len(prefix):]
+    path = Path(loc)
+    return path if path.is_absolute() else base / path
+
+
+def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
+    out = []
+    for path in files_in(src, (".manifest", ".jsonl")):
+        out += _read_file(path, problems)
+    return out
+
+
+def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError) as exc:
+        problems.append(f"{path.name}: cannot read ({exc})")
+        return out
+    for n, line in enumerate(lines, start=1):
+        where = f"{path.name}: line {n}"
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: column {exc.colno}: invalid JSON ({exc.msg})")
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("source"), str):
+            problems.append(f"{where}: field source: every line needs a 'source' string")
+            continue
+        img = ImageLabels(key=entry["source"].rsplit("/", 1)[-1], where=where)
+        if "hard" in entry:
+            img.hard = _flag(entry["hard"])
+            img.hard_score = optional_number(_get(entry, "hard-coefficient"),
+                                             f"{where}: field hard-coefficient", problems)
+        annotations = entry.get("annotation") or []
+        if not isinstance(annotations, list):
+            problems.append(f"{where}: field annotation: expected a list")
+            continue
+        reasons: list[str] = []
+        for k, ann in enumerate(annotations):
+            aw = f"{where}: annotation[{k}]"
+            if not isinstance(ann, dict):
+                problems.append(f"{aw}: expected an object")
+                continue
+            reasons += [r for r in str(_get(ann, "hard-reasons") or "").split("-") if r]
+            kind = ann.get("type")
+            if kind == CLASSIFICATION:
+                if not isinstance(ann.get("name"), str):
+                    problems.append(f"{aw}: field name: a classification label is a string")
+                    continue
+                img.label = ann["name"]
+            elif kind == DETECTION:
+                loc = _get(ann, "annotation-loc")
+                fmt = str(_get(ann, "annotation-format") or "PASCAL VOC")
+                if not isinstance(loc, str):
+                    problems.append(f"{aw}: field annotation-loc: needs the path of a VOC XML file")
+                    continue
+                if fmt.upper().replace("_", " ") != "PASCAL VOC":
+                    problems.append(f"{aw}: field annotation-format: {fmt!r} is not 'PASCAL VOC'")
+                    continue
+                xml_path = _local(loc, path.parent)
+                if not xml_path.is_file():
+                    problems.append(f"{aw}: field annotation-loc: {loc} not found")
+                    continue
+                parsed = voc.parse_file(xml_path, problems, where=f"{aw}: {xml_path.name}")
+                if parsed is not None:
+                    origin = _origin(_get(ann, "annotated-by"))
+                    for shape in parsed.shapes:
+                        if shape.origin == "human":
+                            shape.origin = origin
+                    img.shapes += parsed.shapes
+                    img.width, img.height = parsed.width, parsed.height
+            else:
+                problems.append(f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}")
+        if reasons:
+            img.hard_reasons = "-".join(dict.fromkeys(reasons))
+        out.append(img)
+    return out
+
+
+def write(ds, frames: ExportFrames, out: Path, *, images: bool = True,
+          name: str = "output.manifest", usage: str = "TRAIN") -> list[Path]:
+    """``<name>`` (JSON Lines), ``Annotations/<stem>.xml`` for detection, ``images/``."""
+    out.mkdir(parents=True, exist_ok=True)
+    if images:
+        copy_images(ds, frames.samples, out / "images")
+    by_sample = frames.by_sample()
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    lines = []
+    for _, s in frames.samples.iterrows():
+        sid = int(s["sample_id"])
+        entry = {"source": f"images/{s['name']}", "usage": usage, "id": str(sid),
+                 "hard": "true" if s["hard"] else "false"}
+        if none_if_nan(s["hard_score"]) is not None:
+            entry["hard-coefficient"] = float(s["hard_score"])
+        common = {"hard": entry["hard"], "hard-reasons": s["hard_reasons"],
+                  "creation-time": now}
+        anns = by_sample.get(sid, frames.annotations.iloc[:0])
+        if frames.task == "classification":
+            entry["annotation"] = ([{"type": CLASSIFICATION, "name": str(s["label"]),
+                                     "property": {}, "annotated-by": "human", **common}]
+                                   if none_if_nan(s["label"]) is not None else [])
+        else:
+            (out / "Annotations").mkdir(exist_ok=True)
+            xml_path = out / "Annotations" / f"{Path(s['name']).stem}.xml"
+            voc.ET.ElementTree(voc.to_xml(s, anns)).write(xml_path, encoding="utf-8")
+            origins = set(anns["origin"].astype(str))
+            by = "human" if not origins or "human" in origins else f"model/{sorted(origins)[0]}"
+            entry["annotation"] = [{"type": DETECTION, "annotation-loc":
+                                    f"Annotations/{xml_path.name}",
+                                    "annotation-format": "PASCAL VOC", "annotated-by": by,
+                                    **common}]
+        lines.append(json.dumps(entry))
+    path = out / name
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return [path]

@@ -1,0 +1,329 @@
+"""Import and export of every format, the fixture cross-check, round trips, hostile input."""
+
+import io
+import json
+import os
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FIXTURES, write_image
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hardex_nb as hx
+from hardex_nb import FormatError
+from hardex_nb.formats import archive
+
+BBOX = FIXTURES / "labelme" / "bbox_detection"
+CLS = FIXTURES / "labelme" / "classification"
+FORMATS = ["labelme", "voc", "yolo", "coco", "manifest"]
+
+
+def boxes(ds):
+    a = ds.annotations.merge(ds.samples[["sample_id", "name"]], on="sample_id")
+    return a.sort_values(["name", "x0", "y0", "kind"]).reset_index(drop=True)
+
+
+def fixture_ds(tmp_path, name="ds"):
+    ds = hx.Dataset.create(tmp_path / name, task="detection", labels=[])
+    ds.add_images(BBOX / "data_annotated")
+    return ds
+
+
+def test_labelme_and_voc_fixtures_give_the_same_boxes(tmp_path):
+    a, b = fixture_ds(tmp_path, "a"), fixture_ds(tmp_path, "b")
+    ra = a.import_labelme(BBOX / "data_annotated")
+    rb = b.import_voc(BBOX / "voc_annotations")
+    assert ra.added_labels == ["person", "bus", "car"] and len(ra.annotations) == 9
+    assert rb.unmatched == [] and set(b.samples.status) == {"labeled"}
+    ba, bb = boxes(a), boxes(b)
+    assert ba["label"].astype(str).tolist() == bb["label"].astype(str).tolist()
+    np.testing.assert_allclose(ba[["x0", "y0", "x1", "y1"]], bb[["x0", "y0", "x1", "y1"]], atol=1e-9)
+    first = ba[ba.name == "2011_000003.jpg"].iloc[0]
+    assert (first.x0, first.x1) == (191.0, 313.0) and first.y0 == pytest.approx(107.369003690)
+
+
+def test_labelme_classification_flags(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "c", task="classification", labels=["cat", "dog"])
+    ds.add_images(CLS / "data_annotated")
+    ds.import_labelme(CLS / "data_annotated")
+    s = ds.samples.set_index("name")
+    assert s.loc["0001.jpg", "label"] == "cat" and set(s.status) == {"labeled"}
+    for fmt in ("labelme", "coco", "manifest"):
+        out = tmp_path / f"out_{fmt}"
+        getattr(ds, f"export_{fmt}")(out)
+        if fmt == "coco":
+            continue  # COCO has no image-level class
+        back = hx.Dataset.create(tmp_path / f"back_{fmt}", task="classification", labels=[])
+        back.add_images(out if fmt == "labelme" else out / "images")
+        getattr(back, f"import_{fmt}")(out)
+        pd.testing.assert_series_equal(back.samples.set_index("name")["label"].astype(str),
+                                       s["label"].astype(str))
+
+
+def test_labelme_json_without_image_is_reported(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=[])
+    ds.add_images([BBOX / "data_annotated" / "2011_000003.jpg"])
+    result = ds.import_labelme(BBOX / "data_annotated")
+    assert sorted(result.unmatched) == ["2011_000006", "2011_000025"]
+    assert "add these images first" in repr(result)
+    assert len(ds.annotations) == 2
+
+
+def rich_dataset(tmp_path) -> hx.Dataset:
+    ds = hx.Dataset.create(tmp_path / "rich", task="detection", labels=["cat", "dog", "sign"])
+    ids = ds.add_images([write_image(tmp_path / "src" / f"im{i}.png", 120, 90, seed=i)
+                         for i in range(4)]).added
+    rng = np.random.default_rng(0)
+    for sid in ids[:3]:
+        for _ in range(3):
+            x0, y0 = rng.uniform(0, 60), rng.uniform(0, 40)
+            ds.add_box(sid, str(rng.choice(["cat", "dog"])), x0, y0, x0 + rng.uniform(5, 50),
+                       y0 + rng.uniform(5, 45))
+    ds.add_polygon(ids[0], "dog", [[10.25, 10.5], [60.125, 12], [30, 70.75]])
+    ds.add_box(ids[1], "sign", 3.3, 4.4, 50.5, 20.2, text="STOP")
+    ds.add_ignore_region(ids[2], 80, 50, 119, 89)
+    auto = ds.add_box(ids[3], "cat", 1, 2, 3.5, 4.5, score=0.42, origin="V2")
+    ds.update_annotation(auto, hard_type="false_positive")
+    ds.set_status(ids[3], "to_confirm")
+    ds.mark_hard(ids[1], reasons=[1, 101], score=0.75)
+    ds.mark_hard(ids[3], reasons="0")
+    return ds
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_round_trip(tmp_path, fmt):
+    ds = rich_dataset(tmp_path)
+    out = tmp_path / "out"
+    getattr(ds, f"export_{fmt}")(out)
+    back = hx.Dataset.create(tmp_path / "back", task="detection", labels=[])
+    img_dir = {"labelme": out, "voc": out / "JPEGImages"}.get(fmt, out / "images")
+    assert len(back.add_images(img_dir).added) == 4
+    getattr(back, f"import_{fmt}")(out)
+    a, b = boxes(ds), boxes(back)
+    if fmt == "yolo":  # YOLO carries boxes and polygons only
+        a = a[a.kind != "ignore"].reset_index(drop=True)
+        a["kind"] = a["kind"].astype(str).replace("text", "box")
+    assert a["name"].tolist() == b["name"].tolist()
+    assert a["kind"].astype(str).tolist() == b["kind"].astype(str).tolist()
+    assert a["label"].astype(str).tolist() == b["label"].astype(str).tolist()
+    np.testing.assert_allclose(a[["x0", "y0", "x1", "y1"]], b[["x0", "y0", "x1", "y1"]], atol=1e-6)
+    for pa, pb in zip(a["points"], b["points"]):
+        if pa is not None:
+            np.testing.assert_allclose(pa, pb, atol=1e-6)
+    if fmt != "yolo":
+        assert a["text"].tolist() == b["text"].tolist()
+        assert a["hard_type"].astype(str).tolist() == b["hard_type"].astype(str).tolist()
+        assert a["origin"].astype(str).tolist() == b["origin"].astype(str).tolist()
+        np.testing.assert_allclose(a["score"].astype(float), b["score"].astype(float))
+        cols = ["name", "hard", "hard_reasons", "status"]
+        sa = ds.samples[cols].sort_values("name").reset_index(drop=True)
+        sb = back.samples[cols].sort_values("name").reset_index(drop=True)
+        pd.testing.assert_frame_equal(sa, sb)
+
+
+def test_manifest_accepts_underscore_spellings_and_keeps_hard_reasons(tmp_path):
+    ds = rich_dataset(tmp_path)
+    out = tmp_path / "m"
+    ds.export_manifest(out)
+    text = (out / "output.manifest").read_text()
+    first = json.loads(text.splitlines()[1])
+    assert first["hard"] == "true" and first["annotation"][0]["hard-reasons"] == "1-101"
+    assert first["annotation"][0]["annotation-format"] == "PASCAL VOC"
+    (out / "output.manifest").write_text(text.replace("annotation-loc", "annotation_loc")
+                                         .replace("hard-reasons", "hard_reasons"))
+    back = hx.Dataset.create(tmp_path / "b", task="detection", labels=[])
+    back.add_images(out / "images")
+    back.import_manifest(out / "output.manifest")
+    assert back.samples.set_index("name").loc["im1.png", "hard_reasons"] == "1-101"
+    assert len(back.annotations) == len(ds.annotations)
+
+
+def test_failed_import_lists_every_bad_file_and_changes_nothing(tmp_path):
+    ds = fixture_ds(tmp_path)
+    src = tmp_path / "labels"
+    shutil.copytree(BBOX / "data_annotated", src)
+    (src / "2011_000006.json").write_text('{"shapes": [\n  {"label": "x", "points": [1, 2]\n')
+    doc = json.loads((src / "2011_000025.json").read_text())
+    doc["shapes"][0]["points"] = [[float("nan"), 1], [3, 4]]
+    (src / "2011_000025.json").write_text(json.dumps(doc))
+    before = (ds.samples, ds.annotations, ds.label_names)
+    with pytest.raises(FormatError) as err:
+        ds.import_labelme(src)
+    message = str(err.value)
+    assert "dataset is unchanged" in message
+    assert "2011_000006.json: line 3" in message
+    assert "2011_000025.json: shapes[0]" in message and "not finite" in message
+    pd.testing.assert_frame_equal(ds.samples, before[0])
+    assert ds.annotations.empty and ds.label_names == before[2] == []
+    assert hx.Dataset.open(ds.path).annotations.empty
+
+
+def test_unknown_labels_and_outside_boxes_follow_the_options(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["person"])
+    ds.add_images(BBOX / "data_annotated")
+    with pytest.raises(FormatError, match="label 'bus' is not in the label set"):
+        ds.import_voc(BBOX / "voc_annotations", unknown_labels="error")
+    assert ds.annotations.empty
+    src = tmp_path / "voc"
+    shutil.copytree(BBOX / "voc_annotations", src)
+    xml = (src / "2011_000003.xml").read_text().replace("<xmax>500.0</xmax>", "<xmax>520.5</xmax>")
+    (src / "2011_000003.xml").write_text(xml)
+    with pytest.raises(FormatError, match=r"2011_000003.xml: object\[1\]: box .* reaches outside"):
+        ds.import_voc(src, outside="error")
+    result = ds.import_voc(src)
+    assert result.clipped == ["2011_000003.xml: object[1]"]
+    assert ds.annotations.x1.max() == 500.0
+
+
+def test_yolo_and_coco_parsers_name_the_line_or_field(tmp_path):
+    ds = fixture_ds(tmp_path)
+    y = tmp_path / "yolo"
+    y.mkdir()
+    (y / "classes.txt").write_text("person\n")
+    (y / "2011_000003.txt").write_text("0 0.5 0.5 0.2 0.2\n3 0.5 0.5 0.1 0.1\n0 0.5 zero 1 1\n")
+    with pytest.raises(FormatError) as err:
+        ds.import_yolo(y)
+    assert "2011_000003.txt: line 2: class 3 is not in classes.txt" in str(err.value)
+    assert "2011_000003.txt: line 3: 'zero' is not a number" in str(err.value)
+    c = tmp_path / "coco.json"
+    c.write_text(json.dumps({"images": [{"id": 1, "file_name": "2011_000003.jpg"}],
+                             "annotations": [{"id": 1, "image_id": 2, "category_id": 1,
+                                              "bbox": [0, 0, 1, 1]}],
+                             "categories": [{"id": 1, "name": "person"}]}))
+    with pytest.raises(FormatError, match=r"annotations\[0\]: image_id 2 is not in 'images'"):
+        ds.import_coco(c)
+    assert ds.annotations.empty
+
+
+def test_coco_matches_pycocotools_reading(tmp_path):
+    from pycocotools.coco import COCO
+    ds = rich_dataset(tmp_path)
+    ds.export_coco(tmp_path / "c", images=False)
+    coco = COCO(str(tmp_path / "c" / "annotations.json"))
+    assert len(coco.getAnnIds()) == len(ds.annotations)
+    assert {c["name"] for c in coco.loadCats(coco.getCatIds())} == {"cat", "dog", "sign"}
+
+
+# -- hostile input --------------------------------------------------------------------------
+def make_zip(path: Path, members: dict[str, bytes], symlink: str | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        if symlink:
+            info = zipfile.ZipInfo(symlink)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, "/etc/passwd")
+    return path
+
+
+@pytest.mark.parametrize("member, reason", [
+    ("/abs/evil.json", "absolute path"),
+    ("../evil.json", "climbs out"),
+    ("a/../../evil.json", "climbs out"),
+    ("C:/evil.json", "absolute path"),
+])
+def test_zip_with_unsafe_member_is_refused_before_writing(tmp_path, member, reason):
+    ds = fixture_ds(tmp_path)
+    good = (BBOX / "data_annotated" / "2011_000003.json").read_bytes()
+    z = make_zip(tmp_path / "x.zip", {"2011_000003.json": good, member: good})
+    with pytest.raises(FormatError, match=reason):
+        ds.import_labelme(z)
+    assert ds.annotations.empty
+    assert not (tmp_path / "evil.json").exists()
+
+
+def test_zip_with_symlink_or_too_large_is_refused(tmp_path):
+    ds = fixture_ds(tmp_path)
+    good = (BBOX / "data_annotated" / "2011_000003.json").read_bytes()
+    with pytest.raises(FormatError, match="symbolic link"):
+        ds.import_labelme(make_zip(tmp_path / "l.zip", {"a.json": good}, symlink="link.json"))
+    bomb = make_zip(tmp_path / "b.zip", {"big.json": b"0" * 5_000_000})
+    with pytest.raises(FormatError, match="over the limit"):
+        archive.check_members(bomb, max_total_bytes=1_000_000)
+    assert ds.annotations.empty
+
+
+def test_labelme_zip_imports(tmp_path):
+    ds = fixture_ds(tmp_path)
+    members = {f"labels/{p.name}": p.read_bytes() for p in (BBOX / "data_annotated").glob("*.json")}
+    result = ds.import_labelme(make_zip(tmp_path / "ok.zip", members))
+    assert len(result.annotations) == 9
+
+
+XML_BOMB = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<annotation><filename>&lol2;</filename></annotation>"""
+XML_EXTERNAL = """<?xml version="1.0"?>
+<!DOCTYPE a [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<annotation><filename>&xxe;</filename></annotation>"""
+
+
+@pytest.mark.parametrize("text", [XML_BOMB, XML_EXTERNAL])
+def test_voc_refuses_entities(tmp_path, text):
+    ds = fixture_ds(tmp_path)
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "2011_000003.xml").write_text(text)
+    with pytest.raises(FormatError, match="refused unsafe XML"):
+        ds.import_voc(tmp_path / "v")
+
+
+# -- fuzzing: only FormatError may come out -------------------------------------------------
+SEEDS = {
+    "labelme": ("a.json", (BBOX / "data_annotated" / "2011_000003.json").read_bytes()),
+    "voc": ("a.xml", (BBOX / "voc_annotations" / "2011_000003.xml").read_bytes()),
+    "yolo": ("a.txt", b"0 0.5 0.5 0.2 0.3\n1 0.1 0.1 0.3 0.2 0.2 0.4\n"),
+    "coco": ("a.json", json.dumps({"images": [{"id": 1, "file_name": "2011_000003.jpg",
+                                              "width": 500, "height": 338}],
+                                   "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+                                                    "bbox": [1, 2, 30, 40]}],
+                                   "categories": [{"id": 1, "name": "person"}]}).encode()),
+    "manifest": ("a.manifest", json.dumps({"source": "2011_000003.jpg", "annotation": [
+        {"type": "modelarts/object_detection", "annotation-loc": "a.xml"}]}).encode()),
+}
+
+
+@st.composite
+def mutated(draw, seed: bytes):
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(0, 8))):
+        op = draw(st.sampled_from(["flip", "cut", "insert"]))
+        pos = draw(st.integers(0, max(len(data) - 1, 0)))
+        if op == "flip" and data:
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "cut":
+            del data[pos: pos + draw(st.integers(1, 40))]
+        else:
+            data[pos:pos] = draw(st.binary(max_size=20))
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def fuzz_ds(tmp_path_factory):
+    return fixture_ds(tmp_path_factory.mktemp("fuzz"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_parsers_raise_only_format_error(fmt, data, fuzz_ds, tmp_path_factory):
+    name, seed = SEEDS[fmt]
+    payload = data.draw(st.one_of(st.binary(max_size=300), mutated(seed)))
+    folder = tmp_path_factory.mktemp("f")
+    (folder / name).write_bytes(payload)
+    if fmt == "yolo":
+        (folder / "classes.txt").write_text("person\nbus\n")
+    if fmt == "manifest":
+        (folder / "a.xml").write_bytes(SEEDS["voc"][1])
+    before = len(fuzz_ds.annotations)
+    try:
+        result = getattr(fuzz_ds, f"import_{fmt}")(folder)
+    except FormatError:
+        assert len(fuzz_ds.annotations) == before
+    else:
+        fuzz_ds.delete_annotations(result.annotations)
