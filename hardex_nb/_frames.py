@@ -11,13 +11,21 @@ from collections.abc import Iterable
 import pandas as pd
 
 
+def _mutable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as NumPy object arrays: pandas' Arrow-backed ``str`` columns rewrite the
+    whole array on every cell assignment."""
+    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)
+            and frame[c].dtype != object]
+    return frame.astype({c: object for c in text}) if text else frame
+
+
 class TableRows:
     """Rows of one table keyed by an integer id column ``key``."""
 
     def __init__(self, frame: pd.DataFrame, key: str):
         self.key = key
         self.columns = list(frame.columns)
-        self._frame = frame.set_index(key, drop=False)
+        self._frame = _mutable(frame).set_index(key, drop=False)
         self._frame.index.name = None
         self._pending: dict[int, dict] = {}
         self._deleted: set[int] = set()
@@ -43,7 +51,7 @@ class TableRows:
     def add_frame(self, frame: pd.DataFrame) -> None:
         """Bulk append (one concat), for imports of many rows."""
         self.merged()
-        frame = frame.reindex(columns=self.columns).set_index(self.key, drop=False)
+        frame = _mutable(frame.reindex(columns=self.columns)).set_index(self.key, drop=False)
         frame.index.name = None
         self._frame = frame if self._frame.empty else pd.concat([self._frame, frame])
 
@@ -71,7 +79,8 @@ class TableRows:
     def merged(self) -> pd.DataFrame:
         """The current frame with every edit merged (internal: do not modify it)."""
         if self._pending:
-            extra = pd.DataFrame.from_records(list(self._pending.values()), columns=self.columns)
+            extra = _mutable(pd.DataFrame.from_records(list(self._pending.values()),
+                                                       columns=self.columns))
             extra.index = extra[self.key].to_numpy()
             self._frame = extra if self._frame.empty else pd.concat([self._frame, extra])
             self._pending.clear()
