@@ -1,0 +1,418 @@
+"""Long tasks on a Dataset: train, predict, auto-label, collect, evaluate.
+
+``train`` records each run in ``ds.runs`` as V1, V2, ... with its status (running,
+succeeded, failed, cancelled), times, image and label counts, average detection rate,
+parameters and weights file. Interrupting the cell cancels the run cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .dataset import Dataset
+from .errors import JobError
+from .progress import LivePlot
+from .training import engine, models
+from .training.data import ImageRows, Normalize
+from .training.export import Predictor, export_model
+
+__all__ = ["train", "Run", "wrap_model", "Predictor"]
+
+
+def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
+    """Class indices (classification) or box targets (detection) of labeled samples."""
+    index = {name: i for i, name in enumerate(labels)}
+    if ds.task == "classification":
+        s = ds._samples.merged().loc[list(sample_ids)]
+        return [index[lab] for lab in s["label"]]
+    ann = ds._annotations.merged()
+    ann = ann[ann["sample_id"].isin(list(sample_ids))]
+    groups = {int(k): g for k, g in ann.groupby("sample_id")}
+    out = []
+    for sid in sample_ids:
+        g = groups.get(int(sid), ann.iloc[:0])
+        obj = g[g["kind"] != "ignore"]
+        ign = g[g["kind"] == "ignore"]
+        out.append({"boxes": obj[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32"),
+                    "labels": np.array([index[lab] + 1 for lab in obj["label"]], dtype="int64"),
+                    "ignore": ign[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32")})
+    return out
+
+
+class _CallableModel(nn.Module):
+    """A user's callable seen as a module: batch of 0..1 images in, predictions out."""
+
+    def __init__(self, fn: Callable, task: str):
+        super().__init__()
+        self.fn, self.task = fn, task
+
+    def forward(self, x):
+        if isinstance(x, (list, tuple)):
+            x = torch.stack(list(x))
+        out = self.fn(x)
+        if self.task == "classification":
+            out = torch.as_tensor(out, dtype=torch.float32)
+            if (out >= 0).all() and torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-4):
+                out = out.clamp(min=1e-12).log()  # probabilities: softmax gives them back
+        return out
+
+
+class Run:
+    """A trained (or wrapped) model tied to its dataset and version.
+
+    Attributes: ``version`` ("V3"), ``dataset``, ``task``, ``labels``, ``image_size``,
+    ``model`` (a torch module), ``device``.
+    """
+
+    def __init__(self, dataset: Dataset, version: str, model: nn.Module, *, labels: list[str],
+                 image_size: int, model_name: str, device: torch.device):
+        self.dataset, self.version, self.model = dataset, version, model
+        self.task, self.labels, self.image_size = dataset.task, list(labels), image_size
+        self.model_name, self.device = model_name, device
+        self.history: list[float] = []
+
+    def __repr__(self) -> str:
+        info = self.info
+        rate = info.get("avg_detection_rate")
+        rate_text = f", avg detection rate {rate:.3f}" if rate is not None and rate == rate else ""
+        return (f"<hardex_nb.Run {self.version} {self.model_name} {info.get('status')}"
+                f"{rate_text}>")
+
+    @property
+    def info(self) -> dict:
+        runs = self.dataset.runs
+        row = runs[runs["version"] == self.version]
+        return row.iloc[0].to_dict() if len(row) else {}
+
+    # -- loading --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, dataset: Dataset, version: str, *, device: str = "auto") -> Run:
+        """Reload a recorded run from its weights file."""
+        runs = dataset.runs
+        row = runs[runs["version"] == version]
+        if row.empty:
+            raise JobError(f"no run {version!r} in this dataset; see ds.runs.version.")
+        row = row.iloc[0]
+        if not isinstance(row["weights_path"], str):
+            raise JobError(f"run {version} has no weights file (status {row['status']}).")
+        saved = torch.load(dataset.path / row["weights_path"], map_location="cpu",
+                           weights_only=False)
+        cfg = saved["config"]
+        net = _build(cfg["model"], dataset.task, len(cfg["labels"]), cfg["image_size"], None)
+        net.load_state_dict(saved["state_dict"])
+        dev = engine.resolve_device(device)
+        return cls(dataset, version, net.to(dev).eval(), labels=cfg["labels"],
+                   image_size=cfg["image_size"], model_name=cfg["model"], device=dev)
+
+    # -- inference ------------------------------------------------------------------------
+    def _rows(self, images) -> tuple[ImageRows, list, list]:
+        """Images from sample ids, paths, a folder, PIL images or arrays."""
+        if isinstance(images, (str, Path)) and Path(images).is_dir():
+            images = sorted(p for p in Path(images).rglob("*")
+                            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+        elif isinstance(images, (str, Path, int, np.integer)):
+            images = [images]
+        elif isinstance(images, pd.DataFrame):
+            images = images["sample_id"].tolist()
+        items = list(images)
+        sample_ids: list = []
+        sources: list = []
+        for item in items:
+            if isinstance(item, (int, np.integer)):
+                sample_ids.append(int(item))
+                sources.append(self.dataset.image_path(int(item)))
+            else:
+                sample_ids.append(None)
+                sources.append(item)
+        names = [str(s) if isinstance(s, (str, Path)) else i for i, s in enumerate(sources)]
+        return ImageRows(sources, self.image_size, task=self.task), sample_ids, names
+
+    def predict_proba(self, images, *, batch_size: int = 32, flip: bool = False) -> np.ndarray:
+        """Classification: ``(N, K)`` class probabilities, columns in ``run.labels`` order."""
+        if self.task != "classification":
+            raise JobError("predict_proba is for classification runs; use predict.")
+        data, _, _ = self._rows(images)
+        return engine.predict(self.model, data, task=self.task, device=self.device,
+                              batch_size=batch_size, flip=flip)
+
+    def predict_raw(self, images, *, batch_size: int = 8, flip: bool = False) -> list[dict]:
+        """Detection: per image ``boxes (K, 4)``, ``labels (K,)`` 0-based, ``scores (K,)``,
+        every box the model keeps (no score threshold)."""
+        data, _, _ = self._rows(images)
+        return engine.predict(self.model, data, task=self.task, device=self.device,
+                              batch_size=batch_size, flip=flip)
+
+    def predict(self, images_or_sample_ids, *, threshold: float = 0.5,
+                batch_size: int = 16) -> pd.DataFrame:
+        """One row per prediction with its score.
+
+        Classification: sample_id, image, label, score (one row per image, whatever the
+        threshold). Detection: sample_id, image, label, x0, y0, x1, y1, score for boxes
+        scoring at least ``threshold``; coordinates in the image's own pixels.
+        """
+        data, sids, names = self._rows(images_or_sample_ids)
+        out = engine.predict(self.model, data, task=self.task, device=self.device,
+                             batch_size=batch_size)
+        if self.task == "classification":
+            k = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
+            return pd.DataFrame({"sample_id": pd.array(sids, dtype="Int64"), "image": names,
+                                 "label": [self.labels[i] for i in k],
+                                 "score": out[np.arange(len(k)), k] if len(k) else []})
+        rows = []
+        for sid, name, r in zip(sids, names, out):
+            keep = r["scores"] >= threshold
+            for b, lab, s in zip(r["boxes"][keep], r["labels"][keep], r["scores"][keep]):
+                rows.append((sid, name, self.labels[int(lab)], *b.tolist(), float(s)))
+        frame = pd.DataFrame(rows, columns=["sample_id", "image", "label", "x0", "y0", "x1",
+                                            "y1", "score"])
+        frame["sample_id"] = pd.array(frame["sample_id"], dtype="Int64")
+        return frame
+
+    def embed(self, images, *, batch_size: int = 32) -> np.ndarray:
+        """``(N, D)`` image features from the model (see ``training.engine.embed``)."""
+        data, _, _ = self._rows(images)
+        return engine.embed(self.model, data, task=self.task, device=self.device,
+                            batch_size=batch_size)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the model as ONNX (``.onnx``) or TorchScript (``.pt``) for
+        :class:`Predictor`."""
+        if isinstance(self.model, _CallableModel):
+            raise JobError("a wrapped callable cannot be exported; export your own model.")
+        path = export_model(self.model, path, task=self.task, labels=self.labels,
+                            image_size=self.image_size)
+        self.model.to(self.device)
+        return path
+
+
+def _build(name: str, task: str, num_classes: int, image_size: int, weights) -> nn.Module:
+    net = models.build_model(name, task=task, num_classes=num_classes, image_size=image_size,
+                             weights=weights)
+    return nn.Sequential(Normalize(), net) if task == "classification" else net
+
+
+def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
+    samples = ds._samples.merged().loc[labeled]
+    val = samples.index[samples["split"] == "val"].tolist()
+    train = samples.index[samples["split"] == "train"].tolist()
+    if not val and len(train) >= 10 and val_fraction > 0:
+        rng = np.random.default_rng(seed)
+        chosen = set(rng.choice(train, size=max(1, int(len(train) * val_fraction)),
+                                replace=False).tolist())
+        val = [i for i in train if i in chosen]
+        train = [i for i in train if i not in chosen]
+    return train, val
+
+
+def _avg_detection_rate(run: Run, val: list[int], labels: list[str]) -> float | None:
+    """Mean over labels of the share of validation objects (or images) found correctly."""
+    from .evaluation import evaluate_classification, evaluate_detections
+
+    if not val:
+        return None
+    ds = run.dataset
+    if ds.task == "classification":
+        truth = ds._samples.merged().loc[val, "label"].tolist()
+        pred = run.predict(val)["label"].tolist()
+        report = evaluate_classification(truth, pred, labels=labels)
+        return float(report.per_label["detection_rate"].mean())
+    gt = ds.annotations
+    gt = gt[gt["sample_id"].isin(val) & (gt["kind"] != "ignore")]
+    gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
+    pred = run.predict(val, threshold=0.05).rename(columns={"sample_id": "image_id"})
+    report = evaluate_detections(gt.astype({"label": str}), pred.astype({"image_id": "int64"}),
+                                 image_ids=val)
+    rates = report.per_label["detection_rate"].dropna()
+    return float(rates.mean()) if len(rates) else 0.0
+
+
+def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size: int = 16,
+          image_size: int | None = None, device: str = "auto", mode: str = "fast",
+          test: bool = False, lr: float | None = None, seed: int = 0,
+          weights: str | Path | None = None, val_fraction: float = 0.2,
+          pseudo_threshold: float = 0.9, progress: bool = True) -> Run:
+    """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
+
+    Parameters
+    ----------
+    model : str
+        A name from ``training.models.CLASSIFIERS`` / ``DETECTORS`` (default resnet18 /
+        fasterrcnn_resnet18_fpn). Weights start from scratch or from ``weights``, a local
+        file; nothing is downloaded.
+    mode : {"fast", "accurate"}
+        "fast" trains on labeled images only. "accurate" trains on them for half the epochs,
+        then adds unlabeled images as pseudo-labeled examples: a prediction is kept when its
+        confidence is at least ``pseudo_threshold`` and the mirrored image gives the same
+        answer (same class, or a same-label box with IoU ≥ 0.5); kept images are trained on
+        with strong augmentation (flip, brightness, contrast). Pseudo-labels are recomputed
+        every epoch and never written to the dataset.
+    test : bool
+        Also predict the ``test`` split and store the results (``ds.predictions(version)``).
+    val_fraction : float
+        Share of labeled train images held out to compute the average detection rate when
+        no image is in the ``val`` split (only with 10 or more labeled images).
+    """
+    ds._sync()
+    if mode not in ("fast", "accurate"):
+        raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
+    if epochs < 1 or batch_size < 1:
+        raise JobError("epochs and batch_size must be at least 1.")
+    name = model or models.DEFAULTS[ds.task]
+    image_size = image_size or (64 if ds.task == "classification" else 256)
+    samples = ds._samples.merged()
+    labeled = samples.index[(samples["status"] == "labeled") & (samples["split"] != "test")].tolist()
+    labels = ds.label_names
+    if len(labeled) < 2 or not labels:
+        raise JobError(f"training needs labeled images: {len(labeled)} labeled (outside the test "
+                       "split) and labels {labels}. Label some images first.")
+    if ds.task == "detection" and not models.honors_ignore(name):
+        ann = ds._annotations.merged()
+        if (ann["kind"] == "ignore").any():
+            raise JobError(f"{name} cannot exclude ignore regions from its loss; use a "
+                           "fasterrcnn_* or retinanet_* model, or delete the ignore regions.")
+    lr = lr or (1e-3 if ds.task == "classification" else 2e-4)
+    dev = engine.resolve_device(device)
+    params = dict(model=name, epochs=epochs, batch_size=batch_size, image_size=image_size,
+                  device=str(dev), mode=mode, test=test, lr=lr, seed=seed,
+                  weights=str(weights) if weights else None, val_fraction=val_fraction)
+    version = ds._start_run(model=name, params=params)
+    engine.seed_everything(seed)
+    train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
+    try:
+        net = _build(name, ds.task, len(labels), image_size, weights).to(dev)
+        run = Run(ds, version, net, labels=labels, image_size=image_size, model_name=name,
+                  device=dev)
+        data = ImageRows([ds.image_path(i) for i in train_ids], image_size, task=ds.task,
+                         targets=_targets_for(ds, train_ids, labels), augment="weak")
+        opts = engine.FitOptions(task=ds.task, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 device=dev, seed=seed)
+        bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
+        plot = LivePlot(f"{version} {name}", enabled=progress)
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            plot.update(loss)
+
+        extra = None
+        if mode == "accurate":
+            unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
+            extra = _pseudo_batches(run, unlabeled, epochs, batch_size, pseudo_threshold)
+        try:
+            run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
+        finally:
+            bar.close()
+        weights_rel = Path("runs") / version / "model.pt"
+        (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": net.state_dict(),
+                    "config": {"model": name, "labels": labels, "image_size": image_size,
+                               "task": ds.task}}, ds.path / weights_rel)
+        rate = _avg_detection_rate(run, val_ids, labels)
+        if test:
+            _store_test_predictions(run)
+        ds._finish_run(version, status="succeeded", avg_detection_rate=rate,
+                       weights_path=weights_rel.as_posix(),
+                       message=json.dumps({"loss": run.history, "val_images": len(val_ids)}))
+        return run
+    except KeyboardInterrupt:
+        ds._finish_run(version, status="cancelled", message="interrupted by the user")
+        raise
+    except engine.Diverged as exc:
+        ds._finish_run(version, status="failed", message=str(exc))
+        raise JobError(f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
+                       "the labels; the dataset is unchanged.") from exc
+    except torch.OutOfMemoryError as exc:
+        ds._finish_run(version, status="failed", message="out of memory")
+        raise JobError(f"run {version} failed: out of memory on {dev}. Lower batch_size "
+                       f"({batch_size}) or image_size ({image_size}); the dataset is "
+                       "unchanged.") from exc
+    except BaseException as exc:
+        ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int,
+                    threshold: float) -> Callable[[int], list]:
+    """Per epoch (second half only): confident, flip-consistent predictions on unlabeled
+    images as strongly augmented training batches."""
+    import torchvision
+
+    ds = run.dataset
+    pool = ImageRows([ds.image_path(i) for i in unlabeled], run.image_size, task=run.task)
+
+    def batches(epoch: int) -> list:
+        if epoch < epochs // 2 or not unlabeled:
+            return []
+        was_training = run.model.training
+        plain = engine.predict(run.model, pool, task=run.task, device=run.device)
+        flipped = engine.predict(run.model, pool, task=run.task, device=run.device, flip=True)
+        run.model.train(was_training)
+        keep, targets = [], []
+        if run.task == "classification":
+            k1, k2 = plain.argmax(1), flipped.argmax(1)
+            for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)):
+                keep.append(i)
+                targets.append(int(k1[i]))
+        else:
+            for i, (a, b) in enumerate(zip(plain, flipped)):
+                conf = a["scores"] >= threshold
+                if not conf.any() or not len(b["boxes"]):
+                    continue
+                iou = torchvision.ops.box_iou(torch.as_tensor(a["boxes"][conf]),
+                                              torch.as_tensor(b["boxes"])).numpy()
+                same = a["labels"][conf][:, None] == b["labels"][None, :]
+                ok = ((iou >= 0.5) & same).any(axis=1)
+                if ok.all():  # every confident box is confirmed by the mirrored view
+                    keep.append(i)
+                    targets.append({"boxes": a["boxes"][conf], "labels": a["labels"][conf] + 1})
+        if not keep:
+            return []
+        chosen = ImageRows([pool.images[i] for i in keep], run.image_size, task=run.task,
+                           targets=targets, augment="strong")
+        chosen._cache = {j: pool._cache[i] for j, i in enumerate(keep) if i in pool._cache}
+        out = []
+        for start in range(0, len(chosen), batch_size):
+            items = [chosen[j] for j in range(start, min(start + batch_size, len(chosen)))]
+            out.append(([x for x, _, _ in items], [t for _, t, _ in items]))
+        return out
+
+    return batches
+
+
+def _store_test_predictions(run: Run) -> None:
+    ds = run.dataset
+    samples = ds._samples.merged()
+    test_ids = samples.index[samples["split"] == "test"].tolist()
+    if not test_ids:
+        return
+    pred = run.predict(test_ids, threshold=0.05)
+    ds._store_predictions(run.version, pred)
+
+
+def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
+               name: str = "custom") -> Run:
+    """Use your own model or callable for pre-labeling, recorded as a run ``Vn``.
+
+    ``model`` takes a float batch ``(N, 3, S, S)`` of 0..1 images (S = ``image_size``).
+    Classification: it returns ``(N, K)`` logits or probabilities over ``ds.label_names``.
+    Detection: a list of dicts with ``boxes (K, 4)`` in input pixels, ``labels (K,)`` with
+    1 = the first label (0 is background, as in torchvision) and ``scores (K,)``.
+    """
+    module = model if isinstance(model, nn.Module) else _CallableModel(model, ds.task)
+    if isinstance(model, nn.Module) and ds.task == "classification":
+        module = _CallableModel(model, ds.task)
+    version = ds._start_run(model=name, params={"wrapped": True, "image_size": image_size})
+    ds._finish_run(version, status="succeeded", message="wrapped user model")
+    dev = torch.device("cpu")
+    return Run(ds, version, module.eval() if isinstance(module, nn.Module) else module,
+               labels=ds.label_names, image_size=image_size, model_name=name, device=dev)

@@ -1,0 +1,1 @@
+"""torch/torchvision: model factory, torch datasets over rows, training and inference loops."""

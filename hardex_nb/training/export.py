@@ -1,0 +1,118 @@
+"""Exported models and the :class:`Predictor` that runs them without a Dataset.
+
+An export is a model file (``.onnx`` or TorchScript ``.pt``) plus ``<file>.json`` with the
+task, label names and input size. Both take a batch of ``(3, S, S)`` images in 0..1
+(normalization is inside the model).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..errors import JobError
+from .data import resized
+
+
+class _DetectionOutputs(nn.Module):
+    """A torchvision detector on one image returning plain tensors (boxes, labels, scores)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        out = self.model([x[0]])[0]
+        return out["boxes"], out["labels"], out["scores"]
+
+
+def export_model(model: nn.Module, path: str | Path, *, task: str, labels: list[str],
+                 image_size: int) -> Path:
+    """Write ``path`` (.onnx or .pt for TorchScript) and its ``.json`` sidecar."""
+    path = Path(path)
+    model = model.to("cpu").eval()
+    example = torch.rand(1, 3, image_size, image_size)
+    wrapped = model if task == "classification" else _DetectionOutputs(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".onnx":
+        names = ["probs"] if task == "classification" else ["boxes", "labels", "scores"]
+        head = nn.Sequential(wrapped, nn.Softmax(dim=1)) if task == "classification" else wrapped
+        kwargs = {"dynamic_axes": {"images": {0: "batch"}}} if task == "classification" else {}
+        torch.onnx.export(head, (example,), str(path), input_names=["images"], output_names=names,
+                          opset_version=17, dynamo=False, **kwargs)
+    elif path.suffix in (".pt", ".torchscript"):
+        scripted = (torch.jit.trace(nn.Sequential(wrapped, nn.Softmax(dim=1)), example)
+                    if task == "classification" else torch.jit.script(wrapped))
+        scripted.save(str(path))
+    else:
+        raise JobError(f"{path.name}: export to .onnx or .pt (TorchScript).")
+    meta = {"task": task, "labels": labels, "image_size": image_size, "format": path.suffix[1:]}
+    Path(f"{path}.json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+class Predictor:
+    """Runs an exported model on images; no Dataset needed.
+
+    >>> p = Predictor.load("model.onnx")
+    >>> p.predict(["a.jpg", "b.jpg"])          # DataFrame like Run.predict
+    """
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.meta = path, meta
+        self.task, self.labels, self.image_size = meta["task"], meta["labels"], meta["image_size"]
+        if path.suffix == ".onnx":
+            import onnxruntime as ort
+            self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self._module = None
+        else:
+            self._session = None
+            self._module = torch.jit.load(str(path), map_location="cpu").eval()
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        path = Path(path)
+        side = Path(f"{path}.json")
+        if not path.is_file() or not side.is_file():
+            raise JobError(f"{path}: needs the model file and its {side.name} (written by "
+                           "run.export).")
+        return cls(path, json.loads(side.read_text()))
+
+    def _run(self, x: np.ndarray):
+        if self._session is not None:
+            return self._session.run(None, {"images": x})
+        with torch.inference_mode():
+            out = self._module(torch.from_numpy(x))
+        return [o.numpy() for o in out] if isinstance(out, tuple) else [out.numpy()]
+
+    def predict(self, images, *, threshold: float = 0.5) -> pd.DataFrame:
+        """One row per prediction: image, label, score (and x0..y1 for detection)."""
+        images = list(images)
+        rows = []
+        if self.task == "classification":
+            batch, names = [], []
+            for img in images:
+                x, _ = resized(img, self.image_size)
+                batch.append(x.float().div(255).numpy())
+                names.append(str(img) if isinstance(img, (str, Path)) else len(names))
+            probs = self._run(np.stack(batch).astype(np.float32))[0]
+            for name, p in zip(names, probs):
+                k = int(p.argmax())
+                rows.append({"image": name, "label": self.labels[k], "score": float(p[k])})
+            return pd.DataFrame(rows)
+        for n, img in enumerate(images):
+            x, (w, h) = resized(img, self.image_size)
+            boxes, labels, scores = self._run(x.float().div(255).numpy()[None].astype(np.float32))
+            scale = np.array([w, h, w, h]) / self.image_size
+            for b, lab, s in zip(boxes, labels, scores):
+                if s >= threshold:
+                    x0, y0, x1, y1 = (b * scale).tolist()
+                    rows.append({"image": str(img) if isinstance(img, (str, Path)) else n,
+                                 "label": self.labels[int(lab) - 1], "x0": x0, "y0": y0,
+                                 "x1": x1, "y1": y1, "score": float(s)})
+        return pd.DataFrame(rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score"])
