@@ -754,8 +754,7 @@ class Dataset:
             cur.executemany(
                 f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
                 f"({', '.join('?' * len(PREDICTION_COLUMNS))})",
-                [tuple(None if pd.isna(v) else v for v in r) for r in
-                 rows[PREDICTION_COLUMNS].itertuples(index=False, name=None)])
+                _sql_rows(rows[PREDICTION_COLUMNS]))
 
     def predictions(self, version: str) -> pd.DataFrame:
         """Stored test predictions of a run (``hx.train(..., test=True)``)."""
@@ -812,9 +811,11 @@ class Dataset:
 
 
 def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
-    """Rows as tuples of plain Python values with NaN/NA as None."""
+    """Rows as tuples of plain Python values (NumPy scalars unwrapped, NaN/NA as None):
+    sqlite3 would store a NumPy integer as a BLOB."""
     obj = frame.astype(object).where(frame.notna(), None)
-    return obj.itertuples(index=False, name=None)
+    for row in obj.itertuples(index=False, name=None):
+        yield tuple(v.item() if isinstance(v, np.generic) else v for v in row)
 
 
 def _interchange_methods() -> None:

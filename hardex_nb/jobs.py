@@ -224,7 +224,7 @@ def _avg_detection_rate(run: Run, val: list[int], labels: list[str]) -> float | 
     if ds.task == "classification":
         truth = ds._samples.merged().loc[val, "label"].tolist()
         pred = run.predict(val)["label"].tolist()
-        report = evaluate_classification(truth, pred, labels=labels)
+        report = evaluate_classification(truth, pred, label_names=labels)
         return float(report.per_label["detection_rate"].mean())
     gt = ds.annotations
     gt = gt[gt["sample_id"].isin(val) & (gt["kind"] != "ignore")]
@@ -305,9 +305,11 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
             plot.update(loss)
 
         extra = None
+        pseudo_counts: list[int] = []
         if mode == "accurate":
             unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
-            extra = _pseudo_batches(run, unlabeled, epochs, batch_size, pseudo_threshold)
+            extra = _pseudo_batches(run, unlabeled, epochs, batch_size, pseudo_threshold,
+                                    pseudo_counts)
         try:
             run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
         finally:
@@ -322,7 +324,8 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
             _store_test_predictions(run)
         ds._finish_run(version, status="succeeded", avg_detection_rate=rate,
                        weights_path=weights_rel.as_posix(),
-                       message=json.dumps({"loss": run.history, "val_images": len(val_ids)}))
+                       message=json.dumps({"loss": run.history, "val_images": len(val_ids),
+                                           "pseudo_labeled": pseudo_counts}))
         return run
     except KeyboardInterrupt:
         ds._finish_run(version, status="cancelled", message="interrupted by the user")
@@ -342,7 +345,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
 
 
 def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int,
-                    threshold: float) -> Callable[[int], list]:
+                    threshold: float, counts: list[int]) -> Callable[[int], list]:
     """Per epoch (second half only): confident, flip-consistent predictions on unlabeled
     images as strongly augmented training batches."""
     import torchvision
@@ -375,6 +378,7 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
                 if ok.all():  # every confident box is confirmed by the mirrored view
                     keep.append(i)
                     targets.append({"boxes": a["boxes"][conf], "labels": a["labels"][conf] + 1})
+        counts.append(len(keep))
         if not keep:
             return []
         chosen = ImageRows([pool.images[i] for i in keep], run.image_size, task=run.task,

@@ -49,3 +49,15 @@ def cls_ds(tmp_path: Path, image_folder: Path):
     ds.add_images(image_folder)
     yield ds
     ds.close()
+
+
+@pytest.fixture(scope="session")
+def trained_detector(tmp_path_factory):
+    """One small Faster R-CNN trained on planted rectangles, shared by the tests."""
+    from synthetic import boxes_dataset
+
+    from hardex_nb.jobs import train
+
+    ds, ids, truth = boxes_dataset(tmp_path_factory.mktemp("det"), n=60, n_labeled=45)
+    run = train(ds, epochs=8, batch_size=8, image_size=96, lr=1e-3, progress=False)
+    return ds, run, ids, truth

@@ -8,7 +8,6 @@ inference. A non-finite loss stops training with :class:`Diverged`.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -117,6 +116,8 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
             batches += extra_batches(epoch)
         total, count = 0.0, 0
         for xs, ts in batches:
+            if opts.task == "classification" and len(xs) < 2:
+                continue  # batch norm cannot train on a single image
             x, y = _to_device(xs, ts, opts)
             with _autocast(opts.device):
                 loss = loss_of(model, x, y, opts.task)
@@ -214,6 +215,3 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
 
-
-def cosine_ramp(epoch: int, epochs: int) -> float:
-    return 0.5 * (1 - math.cos(math.pi * min(epoch / max(epochs - 1, 1), 1.0)))

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import JobError
 from .data import resized
+from .models import without_ignore_support
 
 
 class _DetectionOutputs(nn.Module):
@@ -27,7 +28,10 @@ class _DetectionOutputs(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor):
-        out = self.model([x[0]])[0]
+        if torch.jit.is_scripting():  # scripted detectors return (losses, detections)
+            out = self.model([x[0]])[1][0]
+        else:
+            out = self.model([x[0]])[0]
         return out["boxes"], out["labels"], out["scores"]
 
 
@@ -37,7 +41,7 @@ def export_model(model: nn.Module, path: str | Path, *, task: str, labels: list[
     path = Path(path)
     model = model.to("cpu").eval()
     example = torch.rand(1, 3, image_size, image_size)
-    wrapped = model if task == "classification" else _DetectionOutputs(model)
+    wrapped = model if task == "classification" else _DetectionOutputs(without_ignore_support(model))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".onnx":
         names = ["probs"] if task == "classification" else ["boxes", "labels", "scores"]

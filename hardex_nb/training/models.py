@@ -17,6 +17,7 @@ import torchvision
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN, RetinaNet
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
@@ -90,6 +91,20 @@ def _make_ignore_aware(model: nn.Module) -> nn.Module:
     return model
 
 
+def without_ignore_support(model: nn.Module) -> nn.Module:
+    """A copy with torchvision's own classes back (for TorchScript/ONNX export, where the
+    training-only overrides are not needed)."""
+    import copy
+
+    model = copy.deepcopy(model)
+    if isinstance(model, FasterRCNN):
+        model.rpn.__class__ = RegionProposalNetwork
+        model.roi_heads.__class__ = RoIHeads
+    elif isinstance(model, IgnoreAwareRetinaNet):
+        model.__class__ = RetinaNet
+    return model
+
+
 def build_model(name: str, *, task: str, num_classes: int, image_size: int,
                 weights: str | Path | None = None) -> nn.Module:
     """A torchvision model with ``num_classes`` outputs (detection adds background).
@@ -110,7 +125,14 @@ def build_model(name: str, *, task: str, num_classes: int, image_size: int,
         if name == "fasterrcnn_resnet18_fpn":
             backbone = resnet_fpn_backbone(backbone_name="resnet18", weights=None,
                                            trainable_layers=5)
-            model = FasterRCNN(backbone, num_classes=num_classes + 1, **size)
+            # sized for small data: fewer proposals, sampled RoIs and box-head units than the
+            # COCO defaults (the 12544→1024 box head dominates the cost on small images)
+            model = FasterRCNN(backbone, rpn_pre_nms_top_n_train=600,
+                               box_head=TwoMLPHead(backbone.out_channels * 7 * 7, 256),
+                               box_predictor=FastRCNNPredictor(256, num_classes + 1),
+                               rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
+                               rpn_post_nms_top_n_test=150, box_batch_size_per_image=128,
+                               box_score_thresh=0.01, **size)
         elif name.startswith("ssdlite"):
             model = torchvision.models.get_model(name, weights=None, weights_backbone=None,
                                                  num_classes=num_classes + 1)
@@ -135,6 +157,9 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise JobError(f"{path}: cannot load weights ({exc}).") from exc
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    # a hardex_nb classifier is saved as Sequential(Normalize, net): keys start with "1."
+    state = {(k[2:] if k.startswith("1.") else k): v for k, v in state.items()
+             if not k.startswith("0.")}
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:

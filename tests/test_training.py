@@ -1,0 +1,96 @@
+"""Model factory, ignore regions in the loss, export and Predictor (training/)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from synthetic import bars_dataset
+
+import hardex_nb as hx
+from hardex_nb import JobError
+from hardex_nb.jobs import Predictor, train
+from hardex_nb.training import engine, models
+
+
+def test_factory_builds_every_listed_model_without_downloading():
+    for name in ("resnet18", "mobilenet_v3_small", "efficientnet_b0"):
+        m = models.build_model(name, task="classification", num_classes=3, image_size=32)
+        assert m(torch.rand(2, 3, 32, 32)).shape == (2, 3)
+    for name in ("fasterrcnn_resnet18_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+                 "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn", "retinanet_resnet50_fpn"):
+        m = models.build_model(name, task="detection", num_classes=2, image_size=64).eval()
+        out = m([torch.rand(3, 64, 64)])[0]
+        assert set(out) >= {"boxes", "labels", "scores"}
+    with pytest.raises(JobError, match="not a known classifier"):
+        models.build_model("vgg99", task="classification", num_classes=2, image_size=32)
+
+
+def test_covered_by_and_anchor_labels_inside_ignore_regions():
+    boxes = torch.tensor([[0., 0, 10, 10], [50, 50, 60, 60], [45, 45, 55, 55]])
+    region = torch.tensor([[40., 40, 100, 100]])
+    assert models.covered_by(boxes, region).tolist() == [False, True, True]
+    m = models.build_model("fasterrcnn_resnet18_fpn", task="detection", num_classes=2, image_size=64)
+    anchors = [torch.tensor([[0., 0, 16, 16], [44, 44, 60, 60], [1, 1, 17, 17], [20, 40, 36, 56]])]
+    target = {"boxes": torch.tensor([[0., 0, 16, 16]]), "labels": torch.tensor([1])}
+    plain, _ = m.rpn.assign_targets_to_anchors(anchors, [target])
+    masked, _ = m.rpn.assign_targets_to_anchors(anchors, [dict(target, ignore=region)])
+    assert plain[0].tolist() == [1.0, 0.0, 1.0, 0.0]
+    # the anchor inside the region is neither positive nor negative; the rest unchanged
+    assert masked[0].tolist() == [1.0, -1.0, 1.0, 0.0]
+    proposals = [torch.tensor([[44., 44, 60, 60], [0, 30, 20, 50]])]
+    m.roi_heads._ignore = [region]
+    _, labels = m.roi_heads.assign_targets_to_proposals(proposals, [target["boxes"]],
+                                                         [target["labels"]])
+    assert labels[0].tolist() == [-1, 0]
+
+
+def test_detector_trains_with_ignore_regions(tmp_path):
+    from synthetic import boxes_dataset
+    ds, ids, _ = boxes_dataset(tmp_path, n=8, n_labeled=8, size=64)
+    ds.add_ignore_region(ids[0], 0, 0, 20, 20)
+    run = train(ds, epochs=1, batch_size=4, image_size=64, progress=False)
+    assert run.info["status"] == "succeeded"
+    with pytest.raises(JobError, match="cannot exclude ignore regions"):
+        train(ds, model="fcos_resnet50_fpn", epochs=1, progress=False)
+
+
+def test_weights_from_a_local_file(tmp_path):
+    ds, ids, truth = bars_dataset(tmp_path)
+    first = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
+    again = train(ds, epochs=1, batch_size=8, image_size=32, progress=False, lr=1e-6,
+                  weights=ds.path / first.info["weights_path"])
+    # barely trained on top of V1's weights: predicts what V1 predicts
+    assert (again.predict(ids[40:])["label"] == first.predict(ids[40:])["label"]).mean() > 0.9
+    with pytest.raises(JobError, match="not found"):
+        train(ds, epochs=1, progress=False, weights=tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+def test_classifier_export_matches_run_predict(tmp_path, suffix):
+    ds, ids, _ = bars_dataset(tmp_path)
+    run = train(ds, epochs=2, batch_size=8, image_size=32, progress=False)
+    path = run.export(tmp_path / f"model{suffix}")
+    paths = [ds.image_path(i) for i in ids[40:]]
+    ours = run.predict(paths)
+    theirs = Predictor.load(path).predict(paths)
+    assert ours["label"].tolist() == theirs["label"].tolist()
+    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+    with pytest.raises(JobError, match="needs the model file"):
+        Predictor.load(tmp_path / "nothing.onnx")
+
+
+def test_detector_export_matches_run_predict(trained_detector, tmp_path):
+    ds, run, ids, _ = trained_detector
+    path = run.export(tmp_path / "det.pt")
+    paths = [ds.image_path(i) for i in ids[45:50]]
+    ours = run.predict(paths, threshold=0.3)
+    theirs = Predictor.load(path).predict(paths, threshold=0.3)
+    assert len(ours) == len(theirs) > 0
+    np.testing.assert_allclose(ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]],
+                               atol=1e-3)
+    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+
+
+def test_device_auto_picks_cpu_here():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert engine.resolve_device("auto").type in (expected, "mps")
