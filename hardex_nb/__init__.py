@@ -1,12 +1,28 @@
-"""hardex_nb: find, review and fix the hard examples of an image dataset, inside Jupyter."""
+"""hardex_nb: find, review and fix the hard examples of an image dataset, inside Jupyter.
 
+>>> import hardex_nb as hx
+>>> ds = hx.Dataset.create("pets", task="classification", labels=["cat", "dog"])
+>>> run = hx.train(ds)                 # recorded as V1
+>>> hx.auto_label(ds, run)             # predictions to confirm, hard examples flagged
+>>> hx.Review(ds)                      # hardest first
+"""
+
+from . import evaluation, hard, tiling
 from .dataset import Dataset, ImportReport
 from .errors import (FormatError, HardexError, ImageError, JobError, StoreError,
                      ValidationError)
+from .evaluation import evaluate_classification, evaluate_detections
+from .jobs import (AutoLabelResult, Predictor, Run, auto_label, collect, evaluate, plot_runs,
+                   train, wrap_model)
+from .tiling import tile
+
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Dataset", "ImportReport", "HardexError", "ValidationError", "ImageError", "FormatError",
-    "StoreError", "JobError", "__version__",
+    "StoreError", "JobError", "train", "Run", "wrap_model", "Predictor", "auto_label",
+    "collect", "evaluate", "plot_runs", "AutoLabelResult", "evaluate_detections",
+    "evaluate_classification", "hard", "evaluation", "tiling", "tile", "Gallery", "Annotator",
+    "Review", "ConfusionMatrix", "ReportView", "__version__",
 ]

@@ -374,7 +374,10 @@ class Dataset:
         return [Path(p) for p in source]
 
     def _insert_images(self, infos: list[media.ImageInfo], *, copy: bool, origin: str,
-                       extra: list[dict] | None = None) -> list[int]:
+                       extra: list[dict] | None = None,
+                       annotations: list[list[dict]] | None = None) -> list[int]:
+        """Add checked images (and, per image, sample fields in ``extra`` and annotation
+        rows in ``annotations``) in one transaction."""
         if not infos:
             return []
         now = time.time()
@@ -403,11 +406,25 @@ class Dataset:
                     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
                     [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows])
+                ann_rows = []
+                for row, objs in zip(rows, annotations or []):
+                    for obj in objs:
+                        ann_rows.append({c: obj.get(c) for c in ANNOTATION_COLUMNS}
+                                        | {"sample_id": row["sample_id"]})
+                if ann_rows:
+                    first_a = self._store.next_id(cur, "next_ann_id", len(ann_rows))
+                    for i, a in enumerate(ann_rows):
+                        a["ann_id"] = first_a + i
+                    cur.executemany(
+                        f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
+                        f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
+                        [tuple(a[c] for c in ANNOTATION_COLUMNS) for a in ann_rows])
         except BaseException:
             for p in copied:
                 p.unlink(missing_ok=True)
             raise
         self._samples.add(rows)
+        self._annotations.add(ann_rows)
         return [r["sample_id"] for r in rows]
 
     def delete_samples(self, sample_ids: int | Iterable[int]) -> None:
@@ -762,6 +779,87 @@ class Dataset:
             f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,))
         return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
 
+    # -- job claims ---------------------------------------------------------------------
+    def _claim_job(self, name: str) -> None:
+        """Mark a job (e.g. ``auto_label``) as running; refused while another process or
+        call holds it. A claim whose process has died is taken over."""
+        import os
+        import socket
+
+        key = f"job:{name}"
+        me = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
+        with self._write() as cur:
+            row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+            if row is not None:
+                host, pid, since = row[0].split(":")
+                alive = host != socket.gethostname() or _pid_alive(int(pid))
+                if alive:
+                    started = time.strftime("%H:%M:%S", time.localtime(float(since)))
+                    raise ValidationError(
+                        f"another {name} job is running on this dataset (process {pid} on "
+                        f"{host}, since {started}); wait for it to finish.")
+            cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
+
+    def _release_job(self, name: str) -> None:
+        with self._write() as cur:
+            cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
+
+    # -- embeddings (written by jobs) and similarity ----------------------------------------
+    def _store_embeddings(self, version: str, sample_ids: Sequence[int], vectors: np.ndarray) -> Path:
+        """Save a run's image embeddings as ``embeddings/<version>.npz`` (atomic replace)."""
+        folder = self.path / "embeddings"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{version}.npz"
+        old = {}
+        if path.exists():
+            with np.load(path) as f:
+                old = dict(zip(f["sample_ids"].tolist(), f["vectors"]))
+        old.update(zip((int(i) for i in sample_ids), np.asarray(vectors, dtype=np.float32)))
+        tmp = folder / f".{version}.tmp.npz"
+        np.savez(tmp, sample_ids=np.array(list(old), dtype=np.int64),
+                 vectors=np.stack(list(old.values())) if old else np.zeros((0, 0), np.float32))
+        tmp.replace(path)
+        return path
+
+    def similar_to(self, sample_id: int, k: int = 10, *, version: str | None = None,
+                   status: str | Sequence[str] | None = ("unlabeled", "to_confirm")) -> pd.DataFrame:
+        """The ``k`` samples most like ``sample_id`` (cosine distance between the image
+        embeddings a run stored during auto-labeling), by default among images not yet
+        labeled: to supplement the dataset with images like a hard one.
+
+        Adds a ``distance`` column (0 = same direction).
+        """
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        folder = self.path / "embeddings"
+        if version is None:
+            found = sorted(folder.glob("V*.npz"), key=lambda p: int(p.stem[1:])) if folder.exists() else []
+            if not found:
+                raise ValidationError("no stored embeddings: run hardex_nb.auto_label(ds, run) first.")
+            path = found[-1]
+        else:
+            path = folder / f"{version}.npz"
+            if not path.exists():
+                raise ValidationError(f"no embeddings stored for run {version}.")
+        with np.load(path) as f:
+            ids, vectors = f["sample_ids"], f["vectors"].astype(np.float64)
+        where = np.flatnonzero(ids == sid)
+        if not len(where):
+            raise ValidationError(f"sample {sid} has no embedding in {path.name}; auto-label it first.")
+        norm = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        dist = 1.0 - norm @ norm[where[0]]
+        frame = self._samples.merged()
+        candidates = pd.Series(dist, index=ids).drop(index=sid, errors="ignore")
+        candidates = candidates[candidates.index.isin(frame.index)]
+        if status is not None:
+            wanted = [status] if isinstance(status, str) else list(status)
+            ok = frame.loc[candidates.index, "status"].isin(wanted).to_numpy()
+            candidates = candidates[ok]
+        top = candidates.nsmallest(k)
+        out = self._public_samples(frame.loc[top.index])
+        out["distance"] = top.to_numpy()
+        return out
+
     # -- bulk writes (imports, tiling, benchmarks) --------------------------------------
     def _insert_rows(self, samples: pd.DataFrame | None = None,
                      annotations: pd.DataFrame | None = None,
@@ -808,6 +906,18 @@ class Dataset:
                 frame = self._samples.merged()
                 frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
         return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
+
+
+def _pid_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:

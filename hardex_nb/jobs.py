@@ -26,7 +26,8 @@ from .training import engine, models
 from .training.data import ImageRows, Normalize
 from .training.export import Predictor, export_model
 
-__all__ = ["train", "Run", "wrap_model", "Predictor"]
+__all__ = ["train", "Run", "wrap_model", "Predictor", "auto_label", "collect", "evaluate",
+           "plot_runs", "AutoLabelResult"]
 
 
 def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
@@ -177,6 +178,42 @@ class Run:
                                             "y1", "score"])
         frame["sample_id"] = pd.array(frame["sample_id"], dtype="Int64")
         return frame
+
+    def predict_tiled(self, images_or_sample_ids, rows: int, cols: int, *,
+                      threshold: float = 0.5, iou_threshold: float = 0.5) -> pd.DataFrame:
+        """Detection on large images: predict each tile of a rows×cols grid (the grid
+        ``hardex_nb.tile`` uses for training), map boxes back to the full image, join
+        parts cut by a seam and remove duplicates with per-label NMS."""
+        from . import tiling
+        from .media import load_rgb
+
+        if self.task != "detection":
+            raise JobError("predict_tiled is for detection runs.")
+        _, sids, names = self._rows(images_or_sample_ids)
+        sources = [self.dataset.image_path(s) if s is not None else n for s, n in zip(sids, names)]
+        frames = []
+        for sid, name, source in zip(sids, names, sources):
+            image = load_rgb(source)
+            windows = tiling.tile_windows(image.width, image.height, rows, cols)
+            crops = [image.crop(w[2:]) for w in windows]
+            pred = self.predict(crops, threshold=threshold)
+            parts = []
+            for k, w in enumerate(windows):
+                p = pred[pred["image"] == k][["label", "x0", "y0", "x1", "y1", "score"]].copy()
+                p[["x0", "x1"]] += w[2]
+                p[["y0", "y1"]] += w[3]
+                parts.append(p)
+            boxes = pd.concat(parts, ignore_index=True)
+            seams_x = sorted({w[2] for w in windows} - {0})
+            seams_y = sorted({w[3] for w in windows} - {0})
+            merged = tiling.untile(boxes, seams_x=seams_x, seams_y=seams_y,
+                                   iou_threshold=iou_threshold)
+            merged.insert(0, "image", name)
+            merged.insert(0, "sample_id", sid)
+            frames.append(merged)
+        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        out["sample_id"] = pd.array(out["sample_id"], dtype="Int64")
+        return out
 
     def embed(self, images, *, batch_size: int = 32) -> np.ndarray:
         """``(N, D)`` image features from the model (see ``training.engine.embed``)."""
@@ -420,3 +457,315 @@ def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
     dev = torch.device("cpu")
     return Run(ds, version, module.eval() if isinstance(module, nn.Module) else module,
                labels=ds.label_names, image_size=image_size, model_name=name, device=dev)
+
+
+# -- auto-labeling and hard examples --------------------------------------------------------
+class AutoLabelResult:
+    """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
+    flagged hard, ``annotations`` (new ann_ids, detection) and the per-sample ``table``."""
+
+    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame):
+        self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
+        self.annotations, self.table = list(annotations), table
+
+    def __repr__(self) -> str:
+        return (f"<AutoLabelResult: {len(self.sample_ids)} images to confirm, "
+                f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes>")
+
+
+def _check_prerequisites(ds: Dataset) -> list[int]:
+    samples = ds._samples.merged()
+    labeled = samples[samples["status"] == "labeled"]
+    if ds.task == "classification":
+        per_label = labeled["label"].value_counts()
+    else:
+        ann = ds._annotations.merged()
+        ann = ann[ann["sample_id"].isin(labeled.index) & (ann["kind"] != "ignore")]
+        per_label = ann.groupby("label")["sample_id"].nunique()
+    enough = per_label[per_label >= 5]
+    if len(enough) < 2:
+        counts = {k: int(v) for k, v in per_label.items()}
+        raise JobError(f"auto-labeling needs at least 2 labels with 5 or more labeled images each; "
+                       f"labeled images per label: {counts or 'none'}. Label more images first.")
+    unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
+    if not unlabeled:
+        raise JobError("auto-labeling needs unlabeled images; every image is labeled or waiting "
+                       "for confirmation. Add images with ds.add_images(...).")
+    return unlabeled
+
+
+def _training_reference(run: Run, train_images: list | None = None):
+    """Embeddings, class indices and sizes of the images the run was trained on."""
+    ds = run.dataset
+    if train_images is None:
+        samples = ds._samples.merged()
+        ids = samples.index[(samples["status"] == "labeled") & (samples["split"] != "test")].tolist()
+        paths = [ds.image_path(i) for i in ids]
+        sizes = samples.loc[ids, ["width", "height"]].to_numpy(dtype=float)
+        targets = _targets_for(ds, ids, run.labels)
+    else:
+        from PIL import Image
+        paths, sizes = list(train_images), []
+        for p in paths:
+            with Image.open(p) as img:
+                sizes.append(img.size)
+        sizes = np.asarray(sizes, dtype=float)
+        targets = None
+    emb = run.embed(paths) if paths else np.zeros((0, 0))
+    if targets is None:  # a manifest gives images: the run's own predictions are their classes
+        classes = _main_class(run, paths)
+    elif run.task == "classification":
+        classes = np.asarray(targets)
+    else:
+        classes = np.array([np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0
+                            for t in targets])
+    return emb, classes, sizes
+
+
+def _main_class(run: Run, images) -> np.ndarray:
+    if run.task == "classification":
+        return run.predict_proba(images).argmax(axis=1)
+    out = []
+    for r in run.predict_raw(images):
+        out.append(int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None):
+    """Predictions and hard flags for images (paths or sample ids).
+
+    Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
+    rows per image for detection; embeddings).
+    """
+    from . import hard
+
+    emb = run.embed(images)
+    if run.task == "classification":
+        probs = run.predict_proba(images)
+        flipped = run.predict_proba(images, flip=True)
+        table = hard.classification_hardness(probs, tta_probs=flipped[None])
+        table["label"] = [run.labels[k] for k in probs.argmax(axis=1)]
+        predicted = probs.argmax(axis=1)
+        boxes_per_image = [[] for _ in range(len(probs))]
+    else:
+        raw = run.predict_raw(images)
+        flipped = run.predict_raw(images, flip=True)
+        boxes, table = hard.detection_hardness(raw, [flipped], threshold=threshold)
+        table["label"] = None
+        boxes_per_image = [[] for _ in range(len(raw))]
+        for row in boxes.itertuples(index=False):
+            boxes_per_image[row.image].append(row)
+        predicted = np.array([int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0
+                              for r in raw])
+    if reference is not None and len(reference[0]) >= 2:
+        ref_emb, ref_classes, ref_sizes = reference
+        dist = hard.training_distance(ref_emb, ref_classes, emb, predicted)
+        res = hard.resolution_outliers(ref_sizes, sizes)
+        res_codes = [str(hard.RESOLUTION) if r else "" for r in res]
+        table["reasons"] = hard.merge_reasons(table["reasons"], dist["reasons"], res_codes)
+        table["hard"] = table["reasons"] != ""
+    return table, boxes_per_image, emb
+
+
+def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) -> list[dict]:
+    rows = []
+    for b in boxes:
+        x0, x1 = np.clip([b.x0, b.x1], 0, width)
+        y0, y1 = np.clip([b.y0, b.y1], 0, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        hard_type = b.hard_type if with_hard else "none"
+        if not with_hard and b.hard_type == "missed":
+            continue  # pre-labeling writes what the model sees above the threshold
+        rows.append(dict(kind="box", label=run.labels[int(b.label)], x0=float(x0), y0=float(y0),
+                         x1=float(x1), y1=float(y1), score=float(b.score), origin=run.version,
+                         hard_type=hard_type, points=None, angle=None, text=None))
+    return rows
+
+
+def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float = 0.5,
+               batch_size: int = 32) -> AutoLabelResult:
+    """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
+
+    Prerequisites, each refused with its own message: at least 2 labels with 5 or more
+    labeled images each, unlabeled images, and no other auto-label job on this dataset.
+
+    ``mode="active"`` flags hard examples (scores, reasons, per-box false_positive/missed);
+    ``mode="prelabel"`` only writes predictions. Predictions are annotations with
+    ``origin`` = the run's version (detection) or the sample's label (classification).
+    Everything is written in one transaction; image embeddings are kept for
+    :meth:`Dataset.similar_to`.
+    """
+    if mode not in ("active", "prelabel"):
+        raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
+    if run.dataset is not ds and Path(run.dataset.path).resolve() != Path(ds.path).resolve():
+        raise JobError("this run belongs to another dataset; use hx.collect for other images.")
+    ds._sync()
+    unlabeled = _check_prerequisites(ds)
+    ds._claim_job("auto_label")
+    try:
+        samples = ds._samples.merged()
+        sizes = samples.loc[unlabeled, ["width", "height"]].to_numpy(dtype=float)
+        reference = _training_reference(run) if mode == "active" else None
+        table, boxes, emb = _hardness(run, unlabeled, sizes, threshold=threshold,
+                                      reference=reference)
+        active = mode == "active"
+        updates = pd.DataFrame({
+            "status": "to_confirm",
+            "hard": table["hard"].astype(int).to_numpy() if active else 0,
+            "hard_score": table["score"].to_numpy() if active else None,
+            "hard_reasons": table["reasons"].to_numpy() if active else "",
+        }, index=pd.Index(unlabeled))
+        if ds.task == "classification":
+            updates["label"] = table["label"].to_numpy()
+        ann_rows = []
+        for sid, (w, h), per_image in zip(unlabeled, sizes, boxes):
+            for row in _box_rows(run, per_image, w, h, with_hard=active):
+                ann_rows.append(row | {"sample_id": sid})
+        ann = pd.DataFrame(ann_rows) if ann_rows else None
+        _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates)
+        ds._store_embeddings(run.version, unlabeled, emb)
+    finally:
+        ds._release_job("auto_label")
+    table.insert(0, "sample_id", unlabeled)
+    hard_ids = [s for s, h in zip(unlabeled, table["hard"]) if h and active]
+    return AutoLabelResult(unlabeled, hard_ids, ann_ids, table)
+
+
+def _read_manifest_sources(path: str | Path) -> list[Path]:
+    path = Path(path)
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            src = json.loads(line)["source"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            from .errors import FormatError
+            raise FormatError(f"{path.name}: line {n}: needs a JSON object with a 'source' field.")
+        p = Path(src[len("file://"):] if src.startswith("file://") else src)
+        out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | None = None,
+            filter_hard: bool = True, threshold: float = 0.5):
+    """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
+    examples in ``into`` as ``to_confirm`` with their predictions and reasons.
+
+    ``train_manifest``: a manifest of the images the model was trained on, for the
+    distance-to-training reasons (2, 3, 5); default: the run's own labeled images. With
+    ``filter_hard=False`` every image is only added to ``into`` as unlabeled.
+    Returns ``(ImportReport, AutoLabelResult | None)``.
+    """
+    import contextlib
+
+    from . import media
+    from .dataset import SIDECAR_EXTENSIONS, ImportReport
+
+    if into.task != run.task:
+        raise JobError(f"into is a {into.task} dataset but run {run.version} is {run.task}.")
+    missing = [n for n in run.labels if n not in into.label_names]
+    if missing:
+        raise JobError(f"into lacks the run's labels {missing}; add them with into.add_label.")
+    if not filter_hard:
+        return into.add_images(images, origin="collect"), None
+    report = ImportReport()
+    with contextlib.ExitStack() as stack:
+        files = Dataset._gather_files(images, stack, True)
+        infos = []
+        for f in files:
+            if f.suffix.lower() in SIDECAR_EXTENSIONS:
+                report.skipped.append(f.name)
+                continue
+            try:
+                infos.append(media.check_image(f))
+            except Exception as exc:  # ImageError: reported, never crashes the batch
+                report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
+        if not infos:
+            return report, AutoLabelResult([], [], [], pd.DataFrame())
+        sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
+        train_images = _read_manifest_sources(train_manifest) if train_manifest else None
+        reference = _training_reference(run, train_images)
+        table, boxes, _ = _hardness(run, [i.path for i in infos], sizes, threshold=threshold,
+                                    reference=reference)
+        keep = np.flatnonzero(table["hard"].to_numpy())
+        extra, anns = [], []
+        for i in keep:
+            row = {"status": "to_confirm", "hard": 1, "hard_score": float(table["score"].iat[i]),
+                   "hard_reasons": table["reasons"].iat[i]}
+            if run.task == "classification":
+                row["label"] = table["label"].iat[i]
+            extra.append(row)
+            anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
+        report.added = into._insert_images([infos[i] for i in keep], copy=True, origin="collect",
+                                           extra=extra, annotations=anns)
+    table.insert(0, "image", [i.path.name for i in infos])
+    return report, AutoLabelResult(report.added, report.added, [], table)
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+def _evaluation_ids(ds: Dataset, split: str | None) -> list[int]:
+    samples = ds._samples.merged()
+    labeled = samples[samples["status"] == "labeled"]
+    if split is None:
+        for candidate in ("test", "val"):
+            if (labeled["split"] == candidate).any():
+                split = candidate
+                break
+    if split is not None:
+        labeled = labeled[labeled["split"] == split]
+    return labeled.index.tolist()
+
+
+def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: float = 0.5,
+             score_threshold: float = 0.5):
+    """Report on the labeled images of ``split`` (default: test, else val, else all labeled).
+
+    Detection: :class:`~hardex_nb.evaluation.DetectionReport`; classification:
+    :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids.
+    """
+    from .evaluation import evaluate_classification, evaluate_detections
+
+    ds._sync()
+    ids = _evaluation_ids(ds, split)
+    if not ids:
+        raise JobError("no labeled images to evaluate on; label some or choose another split.")
+    if ds.task == "classification":
+        truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
+        pred = run.predict(ids)["label"].tolist()
+        return evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+    gt = ds._annotations.merged()
+    gt = gt[gt["sample_id"].isin(ids) & (gt["kind"] != "ignore")]
+    gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
+    pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
+    return evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
+                               pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+                               iou_threshold=iou_threshold, score_threshold=score_threshold,
+                               image_ids=ids, labels=run.labels)
+
+
+def plot_runs(ds: Dataset, *, last: int = 10):
+    """Average detection rate and duration of the last ``last`` runs (matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    runs = ds.runs
+    runs = runs[runs["status"] == "succeeded"].tail(last)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    if runs.empty:
+        ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    x = np.arange(len(runs))
+    ax.plot(x, runs["avg_detection_rate"].astype(float), marker="o", color="tab:blue",
+            label="avg detection rate")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("avg detection rate")
+    ax.set_xticks(x, runs["version"])
+    ax2 = ax.twinx()
+    ax2.bar(x, runs["duration"].astype(float), alpha=0.25, color="tab:gray", label="duration (s)")
+    ax2.set_ylabel("duration (s)")
+    ax.set_title(f"last {len(runs)} runs")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

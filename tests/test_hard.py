@@ -1,0 +1,99 @@
+"""Hard-example scores and reasons (hard.py)."""
+
+import numpy as np
+import pytest
+
+from hardex_nb import ValidationError, hard
+
+
+def test_mislabel_scores_rank_flipped_labels_first():
+    rng = np.random.default_rng(0)
+    n, k = 400, 4
+    y_true = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y_true] += 3.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    given = y_true.copy()
+    flipped = rng.choice(n, 40, replace=False)
+    given[flipped] = (given[flipped] + rng.integers(1, k, 40)) % k
+    scores = hard.mislabel_scores(given, probs)
+    assert scores.shape == (n,) and ((0 <= scores) & (scores <= 1)).all()
+    top = np.argsort(-scores)[:40]
+    assert len(set(top) & set(flipped)) >= 32  # precision ≥ 0.8 at the number flipped
+
+
+def test_mislabel_scores_adjust_for_class_confidence():
+    # class 1 is predicted with low confidence overall: a 0.45 on it is normal, not suspicious
+    probs = np.array([[0.9, 0.1], [0.85, 0.15], [0.55, 0.45], [0.5, 0.5], [0.52, 0.48]])
+    labels = np.array([0, 0, 1, 1, 1])
+    s = hard.mislabel_scores(labels, probs)
+    assert s[2] < 0.5 and s[0] < 0.5
+
+
+def test_mislabel_scores_validate():
+    with pytest.raises(ValidationError, match="sum to 1"):
+        hard.mislabel_scores([0, 1], [[0.9, 0.9], [0.5, 0.5]])
+    with pytest.raises(ValidationError, match="integer class indices"):
+        hard.mislabel_scores([0.5, 1], [[0.5, 0.5], [0.5, 0.5]])
+    with pytest.raises(ValidationError, match=r"\[0, 2\)"):
+        hard.mislabel_scores([0, 2], [[0.5, 0.5], [0.5, 0.5]])
+
+
+def test_classification_hardness_reasons():
+    probs = np.array([[0.98, 0.02], [0.55, 0.45], [0.9, 0.1], [0.95, 0.05]])
+    tta = np.array([[[0.97, 0.03], [0.5, 0.5], [0.2, 0.8], [0.95, 0.05]]])
+    t = hard.classification_hardness(probs, tta_probs=tta)
+    assert t["reasons"].tolist() == ["", "1", "4", ""]
+    assert t["hard"].tolist() == [False, True, True, False]
+    assert t["score"].iloc[0] < t["score"].iloc[1:3].min()
+    # with given labels: a confident prediction against its label is a suspected mislabel
+    probs = np.array([[0.95, 0.05]] * 10 + [[0.05, 0.95]] * 10 + [[0.97, 0.03]])
+    labels = [0] * 10 + [1] * 11
+    t = hard.classification_hardness(probs, labels=labels)
+    assert t["reasons"].iloc[-1] == "101" and not t["hard"].iloc[:-1].any()
+    assert "mislabel" in t
+    with pytest.raises(ValidationError, match="tta_probs"):
+        hard.classification_hardness(probs, tta_probs=np.ones((1, 3, 2)) / 2)
+
+
+def _pred(boxes, labels, scores):
+    return {"boxes": np.asarray(boxes, float).reshape(-1, 4), "labels": np.asarray(labels),
+            "scores": np.asarray(scores, float)}
+
+
+def test_detection_hardness_false_positive_missed_and_reasons():
+    image0 = _pred([[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]], [0, 0, 1], [0.9, 0.8, 0.3])
+    view0 = _pred([[0, 0, 10, 10], [20, 20, 30, 30], [70, 70, 90, 90]], [0, 1, 1], [0.85, 0.4, 0.9])
+    image1 = _pred([], [], [])
+    view1 = _pred([], [], [])
+    image2 = _pred([[0, 0, 10, 10]], [0], [0.55])
+    view2 = _pred([[0, 0, 10, 10]], [0], [0.6])
+    boxes, images = hard.detection_hardness([image0, image1, image2], [[view0, view1, view2]])
+    b0 = boxes[boxes["image"] == 0].set_index(["x0", "y0"])["hard_type"]
+    assert b0[(0, 0)] == "none"                 # confident and confirmed
+    assert b0[(50, 50)] == "false_positive"     # vanishes in the mirrored view
+    assert b0[(20, 20)] == "missed"             # below the threshold, confirmed by the view
+    assert b0[(70, 70)] == "missed"             # only the view finds it
+    imgs = images.set_index("image")
+    assert imgs.loc[0, "reasons"] == "4" and imgs.loc[0, "score"] == pytest.approx(3 / 4)
+    assert imgs.loc[1, "reasons"] == "0" and imgs.loc[1, "hard"]
+    assert imgs.loc[2, "reasons"] == "1"        # 0.55 is within the band around 0.5
+    with pytest.raises(ValidationError, match="tta_preds"):
+        hard.detection_hardness([image0], [[view0, view1]])
+
+
+def test_training_distance_and_resolution():
+    rng = np.random.default_rng(1)
+    centers = np.eye(8)[:2] * 10
+    train = np.r_[centers[0] + rng.normal(0, 1, (50, 8)), centers[1] + rng.normal(0, 1, (50, 8))]
+    labels = np.r_[np.zeros(50, int), np.ones(50, int)]
+    query = np.r_[[centers[0] + rng.normal(0, 1, 8)], [centers[1] + rng.normal(0, 1, 8)],
+                  [-centers[0] + np.eye(8)[5] * 10]]
+    out = hard.training_distance(train, labels, query, [0, 0, 0])
+    assert out["reasons"].iloc[0] == ""
+    assert "2" in out["reasons"].iloc[1]          # looks like class 1, predicted 0
+    assert "3" in out["reasons"].iloc[2]          # far from everything of class 0
+    sizes = np.array([[640, 480]] * 20 + [[600, 450]] * 20)
+    flags = hard.resolution_outliers(sizes, [[640, 480], [4000, 3000], [640, 100]])
+    assert flags.tolist() == [False, True, True]
+    assert hard.merge_reasons(["1", ""], ["3-1", "5"]) == ["1-3", "5"]
