@@ -156,8 +156,8 @@ def _nms(b: pd.DataFrame, iou_threshold: float) -> pd.DataFrame:
     if b.empty:
         return b
     codes, _ = pd.factorize(b["label"])
-    keep = torchvision.ops.batched_nms(torch.as_tensor(b[["x0", "y0", "x1", "y1"]].to_numpy(float)),
-                                       torch.as_tensor(b["score"].to_numpy(float)),
+    keep = torchvision.ops.batched_nms(torch.tensor(b[["x0", "y0", "x1", "y1"]].to_numpy(float)),
+                                       torch.tensor(b["score"].to_numpy(float)),
                                        torch.as_tensor(codes), iou_threshold)
     return b.iloc[np.sort(keep.numpy())].reset_index(drop=True)
 

@@ -115,3 +115,109 @@ def test_detector_finds_planted_rectangles(trained_detector):
     report = evaluate_detections(gt, pred.astype({"image_id": "int64"}), image_ids=held)
     assert report.map50 > 0.5 and report.map > 0.2
     assert run.info["avg_detection_rate"] > 0.5
+
+
+# -- auto-labeling, collect, evaluate ---------------------------------------------------------
+def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=20, n_labeled=8)
+    run = train(ds, epochs=1, batch_size=4, image_size=32, progress=False)
+    with pytest.raises(JobError, match=r"2 labels with 5 or more labeled images each.*'v': 4"):
+        hx.auto_label(ds, run)
+    ds.set_label(ids[8:12], "v")
+    ds.set_label(ids[12:20:2], "h")
+    ds.set_label(ids[13:20:2], "h")
+    with pytest.raises(JobError, match="needs unlabeled images"):
+        hx.auto_label(ds, run)
+    ds.set_label(ids[18:], None)
+    ds._claim_job("auto_label")  # as another notebook would hold it
+    with pytest.raises(hx.ValidationError, match="another auto_label job is running"):
+        hx.auto_label(ds, run)
+    ds._release_job("auto_label")
+    assert len(hx.auto_label(ds, run).sample_ids) == 2
+
+
+def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
+    ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=30)
+    run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
+    result = hx.auto_label(ds, run)
+    s = ds.samples.set_index("sample_id")
+    assert set(s.loc[ids[30:], "status"]) == {"to_confirm"}
+    assert (s.loc[ids[30:], "label"].astype(str).to_numpy() == np.array(truth[30:])).mean() >= 0.9
+    assert s.loc[ids[30:], "hard_score"].notna().all()
+    assert set(result.hard_ids) == set(s.index[s["hard"]])
+    for sid, reasons in zip(result.sample_ids, result.table["reasons"]):
+        assert s.loc[sid, "hard_reasons"] == reasons
+    similar = ds.similar_to(ids[31], k=5)
+    assert len(similar) == 5 and ids[31] not in similar.sample_id.tolist()
+    assert similar["distance"].is_monotonic_increasing
+    ds.confirm(ids[30:35])
+    assert set(ds.samples.set_index("sample_id").loc[ids[30:35], "status"]) == {"labeled"}
+
+
+def test_auto_label_detection_writes_model_boxes(trained_detector, tmp_path):
+    import shutil
+    src, run, ids, truth = trained_detector
+    # a copy of the trained dataset so the shared fixture stays as it is
+    shutil.copytree(src.path, tmp_path / "copy")
+    ds = hx.Dataset.open(tmp_path / "copy")
+    run = Run.load(ds, run.version)
+    result = hx.auto_label(ds, run, threshold=0.5)
+    ann = ds.annotations
+    model = ann[ann["origin"] == run.version]
+    assert len(model) == len(result.annotations) > 0
+    assert set(model["sample_id"]) <= set(ids[45:])
+    assert model["score"].between(0, 1).all()
+    assert set(model["hard_type"].astype(str)) <= {"none", "false_positive", "missed"}
+    s = ds.samples.set_index("sample_id")
+    assert set(s.loc[ids[45:], "status"]) == {"to_confirm"}
+    # found boxes overlap the planted truth
+    held = pd.DataFrame([(sid, *o) for sid, objs in zip(ids[45:], truth[45:]) for o in objs],
+                        columns=["image_id", "label", "x0", "y0", "x1", "y1"])
+    confident = model[model["hard_type"] != "missed"].rename(columns={"sample_id": "image_id"})
+    report = evaluate_detections(held, confident[["image_id", "label", "x0", "y0", "x1", "y1", "score"]]
+                                 .astype({"label": str}), image_ids=ids[45:])
+    assert report.map50 > 0.4
+    prelabel_ds = hx.Dataset.open(tmp_path / "copy")
+    assert prelabel_ds.runs["version"].tolist() == ["V1"]
+
+
+def test_evaluate_and_plot_runs(tmp_path):
+    ds, ids, truth = bars_dataset(tmp_path)
+    ds.set_split(ids[:10], "test")
+    run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
+    report = hx.evaluate(ds, run)
+    assert report.per_label["count"].sum() == 10  # the test split only
+    assert report.accuracy >= 0.8
+    assert report.confusion().to_numpy().sum() == 10
+    train(ds, epochs=1, batch_size=8, image_size=32, progress=False)
+    fig = hx.plot_runs(ds)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["V1", "V2"]
+
+
+def test_collect_keeps_hard_examples_and_the_command_line(tmp_path):
+    from hardex_nb.cli import main
+    ds, ids, truth = bars_dataset(tmp_path / "a", n=40, n_labeled=40)
+    run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    for i in range(6):  # pure noise: unlike anything trained on
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(batch / f"n{i}.png")
+    for i in range(4):
+        Image.open(ds.image_path(ids[i])).save(batch / f"known{i}.png")
+    (batch / "broken.png").write_text("nope")
+    into = hx.Dataset.create(tmp_path / "into", task="classification", labels=["v", "h"])
+    report, result = hx.collect(run, batch, into=into)
+    assert report.rejected[0][0] == "broken.png"
+    names = set(into.samples["name"])
+    assert len(names) == int(result.table["hard"].sum()) > 0
+    assert sum(n.startswith("n") for n in names) >= 4  # the noise images are hard
+    assert set(into.samples["status"]) == {"to_confirm"}
+    assert (into.samples["source"] == "collect").all()
+    everything = hx.Dataset.create(tmp_path / "all", task="classification", labels=["v", "h"])
+    rc = main(["collect", "--dataset", str(ds.path), "--run", run.version, "--images", str(batch),
+               "--into", str(everything.path), "--all"])
+    assert rc == 0 and len(hx.Dataset.open(everything.path).samples) == 10
+    assert main(["collect", "--dataset", str(ds.path), "--run", "V9", "--images", str(batch),
+                 "--into", str(everything.path)]) == 2

@@ -1,0 +1,91 @@
+"""Tiling advice, tile → untile, seams (tiling.py)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+import hardex_nb as hx
+from hardex_nb import tiling
+from hardex_nb.jobs import wrap_model
+
+
+def test_advice_thresholds():
+    assert tiling.advise_ratio(900, 1000, 1000).action == "fine"
+    assert tiling.advise_ratio(1000, 1000, 1000).action == "fine"
+    assert tiling.advise_ratio(3000, 1000, 1000).action == "raise the input resolution"
+    a = tiling.advise_ratio(12000, 4000, 2000)
+    assert a.action == "tile" and a.grid[0] * a.grid[1] >= 12
+    assert a.grid[1] > a.grid[0]  # more cuts along the long (horizontal) side
+
+
+def test_tile_windows_rules():
+    w = tiling.tile_windows(12000, 3000, 2, 4)
+    assert len(w) == 8 and {(r, c) for r, c, *_ in w} == {(r, c) for r in range(2) for c in range(4)}
+    assert max(x1 - x0 for *_, x0, _, x1, _ in w) == 3000
+    tall = tiling.tile_windows(3000, 12000, 2, 4)  # portrait: the 4 goes down the long side
+    assert max(r for r, *_ in tall) == 3 and max(c for _, c, *_ in tall) == 1
+    with pytest.raises(hx.ValidationError, match="over 3000×5000"):
+        tiling.tile_windows(30000, 10000, 1, 2)
+    with pytest.raises(hx.ValidationError, match="under 30×30"):
+        tiling.tile_windows(100, 100, 4, 4)
+
+
+def test_tile_then_untile_gives_back_the_boxes():
+    boxes = pd.DataFrame({"label": ["a", "a", "b", "b"], "x0": [10., 90., 180., 50.],
+                          "y0": [10., 40., 150., 95.], "x1": [40., 130., 190., 70.],
+                          "y1": [30., 60., 170., 110.]})
+    windows = tiling.tile_windows(200, 200, 2, 2)
+    parts = []
+    for win in windows:
+        inside = tiling.boxes_in_tile(boxes, win)
+        inside[["x0", "x1"]] += win[2]
+        inside[["y0", "y1"]] += win[3]
+        parts.append(inside)
+    back = tiling.untile(pd.concat(parts), seams_x=[100], seams_y=[100])
+    cols = ["x0", "y0", "x1", "y1"]
+    got = back.sort_values(cols)[["label", *cols]].reset_index(drop=True)
+    want = boxes.sort_values(cols).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_slivers_are_dropped():
+    boxes = pd.DataFrame({"label": ["a"], "x0": [97.], "y0": [10.], "x1": [140.], "y1": [30.]})
+    left, right = (tiling.boxes_in_tile(boxes, w) for w in tiling.tile_windows(200, 100, 1, 2))
+    assert left.empty and len(right) == 1  # 3 px on the left is a sliver
+
+
+def red_boxes(x: torch.Tensor):
+    """A rule-based detector: one box around each image's red pixels."""
+    out = []
+    for img in x:
+        red = (img[0] > 0.7) & (img[1] < 0.3)
+        ys, xs = torch.nonzero(red, as_tuple=True)
+        if len(xs):
+            box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32)
+            out.append({"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.9])})
+        else:
+            out.append({"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                        "scores": torch.zeros(0)})
+    return out
+
+
+def test_dataset_tiling_and_a_box_across_a_seam_is_found_once(tmp_path):
+    arr = np.zeros((400, 800, 3), np.uint8)
+    arr[180:220, 380:440] = [255, 0, 0]  # crosses the vertical seam at x=400
+    Image.fromarray(arr).save(tmp_path / "big.png")
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["defect"])
+    sid = ds.add_images([tmp_path / "big.png"], for_tiling=True).added[0]
+    ds.add_box(sid, "defect", 380, 180, 440, 220)
+    into = hx.Dataset.create(tmp_path / "tiles", task="detection", labels=[])
+    tiles = hx.tile(ds, 1, 2, into=into)
+    s = into.samples.set_index("sample_id")
+    assert len(tiles) == 2 and s["parent_id"].tolist() == [sid, sid]
+    assert s["tile_col"].tolist() == [0, 1] and (s["width"] == 400).all()
+    a = into.annotations.sort_values("sample_id")
+    assert a[["x0", "x1"]].to_numpy().tolist() == [[380, 400], [0, 40]]
+    run = wrap_model(ds, red_boxes, image_size=200, name="red-rule")
+    found = run.predict_tiled([sid], 1, 2)
+    assert len(found) == 1
+    np.testing.assert_allclose(found[["x0", "y0", "x1", "y1"]].iloc[0], [380, 180, 440, 220], atol=4)
