@@ -291,42 +291,54 @@ def _thresholded(gt, pred, gi, di, gl, dl, names, img_codes, iou_threshold, scor
     p = pred[keep].reset_index(drop=True)
     pdi, pdl = di[keep], dl[keep]
     n_img = len(img_codes)
+    names_arr = np.asarray(names, dtype=object)
     groups = _group(gt, p, gl * n_img + gi, pdl * n_img + pdi, None)
     dt_gt, gt_dt = _match(groups, np.array([iou_threshold]))
-    rows = []
-    gvalid = groups.gt_index >= 0
-    best_iou_gt = groups.ious.max(axis=1, initial=-1.0)            # (G, M)
-    best_iou_dt = groups.ious.max(axis=2, initial=-1.0)            # (G, D)
-    for (g, m) in zip(*np.nonzero(gvalid)):
-        row = int(groups.gt_index[g, m])
-        matched = gt_dt[0, g, m] >= 0
-        iou = groups.ious[g, gt_dt[0, g, m], m] if matched else max(best_iou_gt[g, m], 0.0)
-        score = float(p["score"].iat[groups.dt_index[g, gt_dt[0, g, m]]]) if matched else np.nan
-        rows.append((gt["image_id"].iat[row], names[gl[row]], "tp" if matched else "missed",
-                     *gt.loc[row, BOX].tolist(), score, float(iou)))
-    for (g, r) in zip(*np.nonzero(groups.dt_index >= 0)):
-        if dt_gt[0, g, r] >= 0:
-            continue
-        row = int(groups.dt_index[g, r])
-        rows.append((p["image_id"].iat[row], names[pdl[row]], "false",
-                     *p.loc[row, BOX].tolist(), float(p["score"].iat[row]),
-                     float(max(best_iou_dt[g, r], 0.0))))
-    details = pd.DataFrame(rows, columns=["image_id", "label", "kind", *BOX, "score", "iou"])
+    p_scores = p["score"].to_numpy(dtype="float64")
+    # ground truth: found (tp) or missed
+    g_idx, m_idx = np.nonzero(groups.gt_index >= 0)
+    gt_rows = groups.gt_index[g_idx, m_idx]
+    partner = gt_dt[0, g_idx, m_idx]
+    found = partner >= 0
+    safe = np.maximum(partner, 0)
+    best_gt = groups.ious.max(axis=1, initial=-1.0)[g_idx, m_idx] if groups.ious.size else \
+        np.full(len(gt_rows), -1.0)
+    iou_gt = np.where(found, groups.ious[g_idx, safe, m_idx] if groups.ious.size else 0.0,
+                      np.maximum(best_gt, 0.0))
+    score_gt = np.where(found, p_scores[np.maximum(groups.dt_index[g_idx, safe], 0)]
+                        if len(p_scores) else np.nan, np.nan)
+    part_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy()[gt_rows],
+                            "label": names_arr[gl[gt_rows]],
+                            "kind": np.where(found, "tp", "missed")})
+    for c in BOX:
+        part_gt[c] = gt[c].to_numpy(dtype="float64")[gt_rows]
+    part_gt["score"], part_gt["iou"] = score_gt, iou_gt
+    # predictions matching no ground truth of their label
+    g_idx, r_idx = np.nonzero((groups.dt_index >= 0) & (dt_gt[0] < 0))
+    dt_rows = groups.dt_index[g_idx, r_idx]
+    best_dt = groups.ious.max(axis=2, initial=-1.0)[g_idx, r_idx] if groups.ious.size else \
+        np.full(len(dt_rows), -1.0)
+    part_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[dt_rows],
+                            "label": names_arr[pdl[dt_rows]], "kind": "false"})
+    for c in BOX:
+        part_dt[c] = p[c].to_numpy(dtype="float64")[dt_rows]
+    part_dt["score"], part_dt["iou"] = p_scores[dt_rows], np.maximum(best_dt, 0.0)
+    details = pd.concat([part_gt, part_dt], ignore_index=True)
     # confusion: match ignoring labels, one image at a time, highest scores first
-    zeros = np.zeros(len(gi), dtype=np.int64)
-    agn = _group(gt, p, zeros * n_img + gi, np.zeros(len(pdi), dtype=np.int64) * n_img + pdi, None)
+    agn = _group(gt, p, gi, pdi, None)
     a_dt_gt, a_gt_dt = _match(agn, np.array([iou_threshold]))
-    pairs = []
-    for (g, m) in zip(*np.nonzero(agn.gt_index >= 0)):
-        row = int(agn.gt_index[g, m])
-        r = a_gt_dt[0, g, m]
-        pred_label = names[pdl[agn.dt_index[g, r]]] if r >= 0 else BACKGROUND
-        pairs.append((gt["image_id"].iat[row], names[gl[row]], pred_label))
-    for (g, r) in zip(*np.nonzero(agn.dt_index >= 0)):
-        if a_dt_gt[0, g, r] < 0:
-            row = int(agn.dt_index[g, r])
-            pairs.append((p["image_id"].iat[row], BACKGROUND, names[pdl[row]]))
-    return details, pd.DataFrame(pairs, columns=["image_id", "true", "predicted"])
+    g_idx, m_idx = np.nonzero(agn.gt_index >= 0)
+    rows = agn.gt_index[g_idx, m_idx]
+    partner = a_gt_dt[0, g_idx, m_idx]
+    pred_label = np.where(partner >= 0, names_arr[pdl[np.maximum(agn.dt_index[g_idx, np.maximum(
+        partner, 0)], 0)]] if len(pdl) else BACKGROUND, BACKGROUND)
+    pairs_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy()[rows],
+                             "true": names_arr[gl[rows]], "predicted": pred_label})
+    g_idx, r_idx = np.nonzero((agn.dt_index >= 0) & (a_dt_gt[0] < 0))
+    rows = agn.dt_index[g_idx, r_idx]
+    pairs_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[rows], "true": BACKGROUND,
+                             "predicted": names_arr[pdl[rows]]})
+    return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
 
 
 def _per_label_table(names, n_gt, ap, details) -> pd.DataFrame:
