@@ -65,42 +65,15 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 # -- greedy matching, vectorized over groups and thresholds ----------------------------------
 @dataclass
-class _Groups:
-    """Detections and ground truth grouped by (image, label), padded to rectangles."""
+class _Matches:
+    """COCO greedy matching results per row. ``order``: kept detection rows sorted by
+    (group key, score descending, input order), as COCOeval accumulates them."""
 
-    dt_index: np.ndarray   # (G, D) row of pred, -1 padding; detections sorted by score
-    gt_index: np.ndarray   # (G, M) row of gt, -1 padding
-    ious: np.ndarray       # (G, D, M), -1 where padded
-
-
-def _group(gt: pd.DataFrame, pred: pd.DataFrame, key_gt: np.ndarray, key_dt: np.ndarray,
-           max_dets: int | None) -> _Groups:
-    keys = np.union1d(key_gt, key_dt)
-    g_of_gt = np.searchsorted(keys, key_gt)
-    g_of_dt = np.searchsorted(keys, key_dt)
-    G = len(keys)
-    # detections: by group, then score descending, stable in input order
-    order = np.argsort(-pred["score"].to_numpy(), kind="stable")
-    order = order[np.argsort(g_of_dt[order], kind="stable")]
-    rank_dt = _rank_within(g_of_dt[order])
-    if max_dets is not None:
-        keep = rank_dt < max_dets
-        order, rank_dt = order[keep], rank_dt[keep]
-    gt_order = np.argsort(g_of_gt, kind="stable")
-    rank_gt = _rank_within(g_of_gt[gt_order])
-    D = int(rank_dt.max()) + 1 if len(rank_dt) else 0
-    M = int(rank_gt.max()) + 1 if len(rank_gt) else 0
-    dt_index = np.full((G, D), -1, dtype=np.int64)
-    dt_index[g_of_dt[order], rank_dt] = order
-    gt_index = np.full((G, M), -1, dtype=np.int64)
-    gt_index[g_of_gt[gt_order], rank_gt] = gt_order
-    dbox = pred[BOX].to_numpy(dtype="float64")[np.maximum(dt_index, 0)]   # (G, D, 4)
-    gbox = gt[BOX].to_numpy(dtype="float64")[np.maximum(gt_index, 0)] if len(gt) else \
-        np.zeros((G, M, 4))
-    ious = _pairwise_iou(dbox, gbox)
-    ious[dt_index < 0] = -1.0
-    ious[np.broadcast_to((gt_index < 0)[:, None, :], ious.shape)] = -1.0
-    return _Groups(dt_index, gt_index, ious)
+    order: np.ndarray        # (Nk,) detection rows within max_dets, accumulation order
+    dt_gt: np.ndarray        # (T, Nd) matched gt row of each detection row, or -1
+    gt_dt: np.ndarray        # (T, Ng) matched detection row of each gt row, or -1
+    dt_iou: np.ndarray       # (Nd,) IoU with the partner at the first threshold, else best IoU
+    gt_iou: np.ndarray       # (Ng,) the same for ground truth
 
 
 def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
@@ -113,7 +86,8 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
 
 
 def _pairwise_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``(G, D, M)`` IoU between the boxes ``d (G, D, 4)`` and ``g (G, M, 4)``."""
+    """``(G, D, M)`` IoU between the boxes ``d (G, D, 4)`` and ``g (G, M, 4)``, computed as
+    pycocotools does from (x, y, w, h)."""
     dw, dh = d[..., 2] - d[..., 0], d[..., 3] - d[..., 1]
     gw, gh = g[..., 2] - g[..., 0], g[..., 3] - g[..., 1]
     w = (np.minimum((d[..., 0] + dw)[:, :, None], (g[..., 0] + gw)[:, None, :])
@@ -126,28 +100,70 @@ def _pairwise_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
         return np.where(union > 0, inter / union, 0.0)
 
 
-def _match(groups: _Groups, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """COCO greedy matching. Returns ``dt_gt (T, G, D)`` and ``gt_dt (T, G, M)``: the matched
-    partner's column, or -1."""
-    G, D, M = groups.ious.shape
-    T = len(thresholds)
-    dt_gt = np.full((T, G, D), -1, dtype=np.int64)
-    gt_dt = np.full((T, G, M), -1, dtype=np.int64)
-    if M == 0 or D == 0:
-        return dt_gt, gt_dt
+def _match_rows(gt_boxes: np.ndarray, key_gt: np.ndarray, dt_boxes: np.ndarray,
+                dt_scores: np.ndarray, key_dt: np.ndarray, thresholds: np.ndarray,
+                max_dets: int | None) -> _Matches:
+    """Match detections to ground truth within groups (same key), highest score first.
+
+    Only groups holding both detections and ground truth are padded into rectangles
+    (G, D, M); matching then runs over the detections' ranks, vectorized over groups and
+    thresholds.
+    """
+    T, Nd, Ng = len(thresholds), len(dt_scores), len(key_gt)
+    order = np.argsort(-dt_scores, kind="stable")
+    order = order[np.argsort(key_dt[order], kind="stable")]
+    rank = _rank_within(key_dt[order])
+    if max_dets is not None:
+        keep = rank < max_dets
+        order, rank = order[keep], rank[keep]
+    dt_gt = np.full((T, Nd), -1, dtype=np.int64)
+    gt_dt = np.full((T, Ng), -1, dtype=np.int64)
+    dt_iou, gt_iou = np.zeros(Nd), np.zeros(Ng)
+    active = np.intersect1d(key_gt, key_dt[order])
+    if len(active) == 0:
+        return _Matches(order, dt_gt, gt_dt, dt_iou, gt_iou)
+    in_dt = np.isin(key_dt[order], active)
+    d_rows, d_rank = order[in_dt], rank[in_dt]
+    d_group = np.searchsorted(active, key_dt[d_rows])
+    g_rows = np.flatnonzero(np.isin(key_gt, active))
+    g_rows = g_rows[np.argsort(key_gt[g_rows], kind="stable")]
+    g_group = np.searchsorted(active, key_gt[g_rows])
+    g_rank = _rank_within(g_group)
+    G, D, M = len(active), int(d_rank.max()) + 1, int(g_rank.max()) + 1
+    dt_index = np.full((G, D), -1, dtype=np.int64)
+    dt_index[d_group, d_rank] = d_rows
+    gt_index = np.full((G, M), -1, dtype=np.int64)
+    gt_index[g_group, g_rank] = g_rows
+    ious = _pairwise_iou(dt_boxes[np.maximum(dt_index, 0)], gt_boxes[np.maximum(gt_index, 0)])
+    ious[dt_index < 0] = -1.0
+    ious[np.broadcast_to((gt_index < 0)[:, None, :], ious.shape)] = -1.0
+    col_dt = np.full((T, G, D), -1, dtype=np.int64)
+    col_gt = np.full((T, G, M), -1, dtype=np.int64)
     limits = np.minimum(thresholds, 1 - 1e-10)[:, None, None]
     for r in range(D):
-        iou = groups.ious[:, r, :][None]                            # (1, G, M)
-        ok = (iou >= limits) & (gt_dt < 0)                          # (T, G, M)
+        iou = ious[:, r, :][None]                                   # (1, G, M)
+        ok = (iou >= limits) & (col_gt < 0)                         # (T, G, M)
         scored = np.where(ok, iou, -np.inf)
-        # among equal best IoUs, pycocotools keeps the last ground truth
-        rev = scored[:, :, ::-1]
-        best = M - 1 - rev.argmax(axis=2)                           # (T, G)
+        best = M - 1 - scored[:, :, ::-1].argmax(axis=2)            # ties: the last gt wins
         found = np.take_along_axis(ok, best[:, :, None], axis=2)[:, :, 0]
-        t_idx, g_idx = np.nonzero(found)
-        dt_gt[t_idx, g_idx, r] = best[t_idx, g_idx]
-        gt_dt[t_idx, g_idx, best[t_idx, g_idx]] = r
-    return dt_gt, gt_dt
+        t_idx, grp = np.nonzero(found)
+        col_dt[t_idx, grp, r] = best[t_idx, grp]
+        col_gt[t_idx, grp, best[t_idx, grp]] = r
+    gi, di = np.nonzero(dt_index >= 0)
+    rows = dt_index[gi, di]
+    partner = col_dt[:, gi, di]                                      # (T, n)
+    dt_gt[:, rows] = np.where(partner >= 0, gt_index[gi[None], np.maximum(partner, 0)], -1)
+    best_iou = ious.max(axis=2)[gi, di]
+    first = partner[0]
+    dt_iou[rows] = np.where(first >= 0, ious[gi, di, np.maximum(first, 0)], np.maximum(best_iou, 0))
+    gi, mi = np.nonzero(gt_index >= 0)
+    rows = gt_index[gi, mi]
+    partner = col_gt[:, gi, mi]
+    gt_dt[:, rows] = np.where(partner >= 0, dt_index[gi[None], np.maximum(partner, 0)], -1)
+    best_iou = ious.max(axis=1)[gi, mi]
+    first = partner[0]
+    gt_iou[rows] = np.where(first >= 0, ious[gi, np.maximum(first, 0), mi], np.maximum(best_iou, 0))
+    return _Matches(order, dt_gt, gt_dt, dt_iou, gt_iou)
 
 
 # -- COCO AP ----------------------------------------------------------------------------------
@@ -259,21 +275,22 @@ def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: 
     gl = gt["label"].map(lab_id).to_numpy(dtype=np.int64)
     dl = pred["label"].map(lab_id).to_numpy(dtype=np.int64)
     L = max(len(names), 1)
+    gboxes = gt[BOX].to_numpy(dtype="float64")
+    dboxes = pred[BOX].to_numpy(dtype="float64")
+    dscores = pred["score"].to_numpy(dtype="float64")
     # groups keyed by (label, image): accumulation order = image order within a label
-    key_gt, key_dt = gl * len(img_codes) + gi, dl * len(img_codes) + di
-    groups = _group(gt, pred, key_gt, key_dt, MAX_DETS)
-    dt_gt, _ = _match(groups, IOU_THRESHOLDS)
-    valid = groups.dt_index >= 0
-    det_rows = groups.dt_index[valid]
-    tp_all = (dt_gt >= 0)[:, valid]                                  # (T, N) in group order
-    det_label = dl[det_rows]
-    scores = pred["score"].to_numpy(dtype="float64")[det_rows]
+    n_img = max(len(img_codes), 1)
+    m = _match_rows(gboxes, gl * n_img + gi, dboxes, dscores, dl * n_img + di, IOU_THRESHOLDS,
+                    MAX_DETS)
+    det_label = dl[m.order]
+    tp_all = m.dt_gt[:, m.order] >= 0                                # (T, Nk)
+    scores = dscores[m.order]
     n_gt = np.bincount(gl, minlength=L)
     ap = np.full((len(names), len(IOU_THRESHOLDS)), np.nan)
     starts = np.searchsorted(det_label, np.arange(len(names) + 1))
     for k in range(len(names)):
-        s, e = starts[k], starts[k + 1]
-        ap[k] = _average_precision(scores[s:e], tp_all[:, s:e], int(n_gt[k]))
+        s_, e_ = starts[k], starts[k + 1]
+        ap[k] = _average_precision(scores[s_:e_], tp_all[:, s_:e_], int(n_gt[k]))
     valid_ap = ~np.isnan(ap[:, 0])
     mean_ap = float(ap[valid_ap].mean()) if valid_ap.any() else float("nan")
     mean_ap50 = float(ap[valid_ap, 0].mean()) if valid_ap.any() else float("nan")
@@ -290,54 +307,38 @@ def _thresholded(gt, pred, gi, di, gl, dl, names, img_codes, iou_threshold, scor
     keep = pred["score"].to_numpy() >= score_threshold
     p = pred[keep].reset_index(drop=True)
     pdi, pdl = di[keep], dl[keep]
-    n_img = len(img_codes)
+    n_img = max(len(img_codes), 1)
     names_arr = np.asarray(names, dtype=object)
-    groups = _group(gt, p, gl * n_img + gi, pdl * n_img + pdi, None)
-    dt_gt, gt_dt = _match(groups, np.array([iou_threshold]))
-    p_scores = p["score"].to_numpy(dtype="float64")
-    # ground truth: found (tp) or missed
-    g_idx, m_idx = np.nonzero(groups.gt_index >= 0)
-    gt_rows = groups.gt_index[g_idx, m_idx]
-    partner = gt_dt[0, g_idx, m_idx]
-    found = partner >= 0
-    safe = np.maximum(partner, 0)
-    best_gt = groups.ious.max(axis=1, initial=-1.0)[g_idx, m_idx] if groups.ious.size else \
-        np.full(len(gt_rows), -1.0)
-    iou_gt = np.where(found, groups.ious[g_idx, safe, m_idx] if groups.ious.size else 0.0,
-                      np.maximum(best_gt, 0.0))
-    score_gt = np.where(found, p_scores[np.maximum(groups.dt_index[g_idx, safe], 0)]
-                        if len(p_scores) else np.nan, np.nan)
-    part_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy()[gt_rows],
-                            "label": names_arr[gl[gt_rows]],
-                            "kind": np.where(found, "tp", "missed")})
-    for c in BOX:
-        part_gt[c] = gt[c].to_numpy(dtype="float64")[gt_rows]
-    part_gt["score"], part_gt["iou"] = score_gt, iou_gt
-    # predictions matching no ground truth of their label
-    g_idx, r_idx = np.nonzero((groups.dt_index >= 0) & (dt_gt[0] < 0))
-    dt_rows = groups.dt_index[g_idx, r_idx]
-    best_dt = groups.ious.max(axis=2, initial=-1.0)[g_idx, r_idx] if groups.ious.size else \
-        np.full(len(dt_rows), -1.0)
-    part_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[dt_rows],
-                            "label": names_arr[pdl[dt_rows]], "kind": "false"})
-    for c in BOX:
-        part_dt[c] = p[c].to_numpy(dtype="float64")[dt_rows]
-    part_dt["score"], part_dt["iou"] = p_scores[dt_rows], np.maximum(best_dt, 0.0)
+    gboxes = gt[BOX].to_numpy(dtype="float64")
+    pboxes = p[BOX].to_numpy(dtype="float64")
+    pscores = p["score"].to_numpy(dtype="float64")
+    thr = np.array([iou_threshold])
+    m = _match_rows(gboxes, gl * n_img + gi, pboxes, pscores, pdl * n_img + pdi, thr, None)
+    found = m.gt_dt[0] >= 0
+    part_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy(),
+                            "label": names_arr[gl], "kind": np.where(found, "tp", "missed")})
+    for j, c in enumerate(BOX):
+        part_gt[c] = gboxes[:, j]
+    part_gt["score"] = np.where(found, pscores[np.maximum(m.gt_dt[0], 0)] if len(pscores)
+                                else np.nan, np.nan)
+    part_gt["iou"] = m.gt_iou
+    false = m.dt_gt[0] < 0
+    part_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[false],
+                            "label": names_arr[pdl[false]], "kind": "false"})
+    for j, c in enumerate(BOX):
+        part_dt[c] = pboxes[false, j]
+    part_dt["score"], part_dt["iou"] = pscores[false], m.dt_iou[false]
     details = pd.concat([part_gt, part_dt], ignore_index=True)
     # confusion: match ignoring labels, one image at a time, highest scores first
-    agn = _group(gt, p, gi, pdi, None)
-    a_dt_gt, a_gt_dt = _match(agn, np.array([iou_threshold]))
-    g_idx, m_idx = np.nonzero(agn.gt_index >= 0)
-    rows = agn.gt_index[g_idx, m_idx]
-    partner = a_gt_dt[0, g_idx, m_idx]
-    pred_label = np.where(partner >= 0, names_arr[pdl[np.maximum(agn.dt_index[g_idx, np.maximum(
-        partner, 0)], 0)]] if len(pdl) else BACKGROUND, BACKGROUND)
-    pairs_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy()[rows],
-                             "true": names_arr[gl[rows]], "predicted": pred_label})
-    g_idx, r_idx = np.nonzero((agn.dt_index >= 0) & (a_dt_gt[0] < 0))
-    rows = agn.dt_index[g_idx, r_idx]
-    pairs_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[rows], "true": BACKGROUND,
-                             "predicted": names_arr[pdl[rows]]})
+    a = _match_rows(gboxes, gi, pboxes, pscores, pdi, thr, None)
+    partner = a.gt_dt[0]
+    predicted = np.where(partner >= 0, names_arr[pdl[np.maximum(partner, 0)]] if len(pdl)
+                         else BACKGROUND, BACKGROUND)
+    pairs_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy(), "true": names_arr[gl],
+                             "predicted": predicted})
+    lone = a.dt_gt[0] < 0
+    pairs_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[lone], "true": BACKGROUND,
+                             "predicted": names_arr[pdl[lone]]})
     return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
 
 
