@@ -330,7 +330,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         run = Run(ds, version, net, labels=labels, image_size=image_size, model_name=name,
                   device=dev)
         data = ImageRows([ds.image_path(i) for i in train_ids], image_size, task=ds.task,
-                         targets=_targets_for(ds, train_ids, labels), augment="weak")
+                         targets=_targets_for(ds, train_ids, labels))
         opts = engine.FitOptions(task=ds.task, epochs=epochs, batch_size=batch_size, lr=lr,
                                  device=dev, seed=seed)
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
@@ -401,7 +401,7 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
         if run.task == "classification":
             k1, k2 = plain.argmax(1), flipped.argmax(1)
             for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)):
-                keep.append(i)
+                keep.append(int(i))
                 targets.append(int(k1[i]))
         else:
             for i, (a, b) in enumerate(zip(plain, flipped)):
@@ -418,14 +418,10 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
         counts.append(len(keep))
         if not keep:
             return []
-        chosen = ImageRows([pool.images[i] for i in keep], run.image_size, task=run.task,
-                           targets=targets, augment="strong")
-        chosen._cache = {j: pool._cache[i] for j, i in enumerate(keep) if i in pool._cache}
-        out = []
-        for start in range(0, len(chosen), batch_size):
-            items = [chosen[j] for j in range(start, min(start + batch_size, len(chosen)))]
-            out.append(([x for x, _, _ in items], [t for _, t, _ in items]))
-        return out
+        return [engine.Batch(pool, keep[s:s + batch_size],
+                             [pool.scaled_target(i, t) for i, t in
+                              zip(keep[s:s + batch_size], targets[s:s + batch_size])], "strong")
+                for s in range(0, len(keep), batch_size)]
 
     return batches
 

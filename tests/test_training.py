@@ -73,8 +73,10 @@ def test_classifier_export_matches_run_predict(tmp_path, suffix):
     paths = [ds.image_path(i) for i in ids[40:]]
     ours = run.predict(paths)
     theirs = Predictor.load(path).predict(paths)
+    # the export runs in float32; on CUDA run.predict uses float16 autocast
+    atol = 1e-4 if run.device.type == "cpu" else 2e-2
     assert ours["label"].tolist() == theirs["label"].tolist()
-    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+    np.testing.assert_allclose(ours["score"], theirs["score"], atol=atol)
     with pytest.raises(JobError, match="needs the model file"):
         Predictor.load(tmp_path / "nothing.onnx")
 
@@ -86,9 +88,10 @@ def test_detector_export_matches_run_predict(trained_detector, tmp_path):
     ours = run.predict(paths, threshold=0.3)
     theirs = Predictor.load(path).predict(paths, threshold=0.3)
     assert len(ours) == len(theirs) > 0
+    cpu = run.device.type == "cpu"  # on CUDA run.predict uses float16 autocast
     np.testing.assert_allclose(ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]],
-                               atol=1e-3)
-    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+                               atol=1e-3 if cpu else 1.0)
+    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4 if cpu else 2e-2)
 
 
 def test_device_auto_picks_cpu_here():

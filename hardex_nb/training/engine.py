@@ -8,14 +8,14 @@ inference. A non-finite loss stops training with :class:`Diverged`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .data import ImageRows, collate
+from .data import ImageRows, augment_batch
 
 
 class Diverged(RuntimeError):
@@ -55,29 +55,17 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-def _to_device(xs: list[Tensor], targets, opts: FitOptions):
+def _targets_to(targets: list, opts: FitOptions):
     nb = opts.cuda
     if opts.task == "classification":
-        x = torch.stack(xs)
-        if nb:
-            x = x.pin_memory().to(opts.device, non_blocking=True).contiguous(
-                memory_format=torch.channels_last)
-        else:
-            x = x.to(opts.device)
-        y = torch.as_tensor(targets, dtype=torch.int64).to(opts.device, non_blocking=nb)
-        return x, y
-    xs = [x.to(opts.device, non_blocking=nb) for x in xs]
-    targets = [{k: v.to(opts.device, non_blocking=nb) for k, v in t.items()} for t in targets]
-    return xs, targets
+        return torch.as_tensor(targets, dtype=torch.int64).to(opts.device, non_blocking=nb)
+    return [{k: v.to(opts.device, non_blocking=nb) for k, v in t.items()} for t in targets]
 
 
-def loss_of(model: nn.Module, x, y, task: str, weights: Tensor | None = None) -> Tensor:
+def loss_of(model: nn.Module, x, y, task: str) -> Tensor:
     if task == "classification":
-        losses = nn.functional.cross_entropy(model(x), y, reduction="none")
-        if weights is not None:
-            return (losses * weights).sum() / weights.sum().clamp(min=1e-6)
-        return losses.mean()
-    return sum(model(x, y).values())
+        return nn.functional.cross_entropy(model(x), y)
+    return sum(model(list(x), y).values())
 
 
 def make_optimizer(model: nn.Module, opts: FitOptions, steps: int):
@@ -88,21 +76,41 @@ def make_optimizer(model: nn.Module, opts: FitOptions, steps: int):
     return optimizer, scheduler
 
 
+@dataclass
+class Batch:
+    """Rows ``idx`` of ``rows`` with their (resized) ``targets`` and augmentation mode."""
+
+    rows: ImageRows
+    idx: list[int]
+    targets: list
+    augment: str = "weak"
+
+
+def epoch_batches(rows: ImageRows, batch_size: int, gen: torch.Generator, *, drop_last: bool,
+                  augment: str = "weak") -> list[Batch]:
+    order = torch.randperm(len(rows), generator=gen).tolist()
+    stop = len(order) - len(order) % batch_size if drop_last and len(order) > batch_size else len(order)
+    return [Batch(rows, order[s:s + batch_size],
+                  [rows.scaled_target(i) for i in order[s:s + batch_size]], augment)
+            for s in range(0, stop, batch_size)]
+
+
 def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
-        on_step: Callable[[int, float], None] | None = None,
         on_epoch: Callable[[int, float], None] | None = None,
-        extra_batches: Callable[[int], list] | None = None) -> list[float]:
+        extra_batches: Callable[[int], list[Batch]] | None = None) -> list[float]:
     """Train ``model`` on ``data``; returns the mean loss of each epoch.
 
-    ``extra_batches(epoch)`` may return more (x_list, targets) batches for that epoch
-    (pseudo-labeled images in semi-supervised mode).
+    ``extra_batches(epoch)`` may return more batches for that epoch (pseudo-labeled images
+    in semi-supervised mode). A non-finite loss raises :class:`Diverged`: checked every
+    step on the CPU, and at the end of each epoch on CUDA (where the gradient scaler skips
+    non-finite steps meanwhile), to keep the GPU free of per-step synchronization.
     """
     gen = torch.Generator().manual_seed(opts.seed)
-    loader = torch.utils.data.DataLoader(data, batch_size=opts.batch_size, shuffle=True,
-                                         collate_fn=collate, generator=gen, num_workers=0,
-                                         drop_last=opts.task == "classification" and
-                                         len(data) > opts.batch_size)
-    steps = opts.epochs * (len(loader) + (2 * len(loader) if extra_batches else 0))
+    data.prepare(opts.device)
+    drop_last = opts.task == "classification"
+    n, bs = len(data), opts.batch_size
+    per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
+    steps = opts.epochs * (per_epoch * (3 if extra_batches else 1))
     optimizer, scheduler = make_optimizer(model, opts, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=opts.cuda)
     if opts.cuda and opts.task == "classification":
@@ -111,17 +119,22 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     history = []
     step = 0
     for epoch in range(opts.epochs):
-        batches = [(xs, ts) for xs, ts, _ in loader]
+        batches = epoch_batches(data, opts.batch_size, gen, drop_last=drop_last)
         if extra_batches is not None:
             batches += extra_batches(epoch)
-        total, count = 0.0, 0
-        for xs, ts in batches:
-            if opts.task == "classification" and len(xs) < 2:
+        total = torch.zeros((), device=opts.device)
+        count = 0
+        for b in batches:
+            if opts.task == "classification" and len(b.idx) < 2:
                 continue  # batch norm cannot train on a single image
-            x, y = _to_device(xs, ts, opts)
+            x = b.rows.batch(b.idx, opts.device)
+            x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen)
+            if opts.cuda and opts.task == "classification":
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = _targets_to(targets, opts)
             with _autocast(opts.device):
                 loss = loss_of(model, x, y, opts.task)
-            if not torch.isfinite(loss):
+            if not opts.cuda and not torch.isfinite(loss):
                 raise Diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -132,11 +145,12 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
             if step < steps:
                 scheduler.step()
             step += 1
-            total += loss.item() * len(xs)
-            count += len(xs)
-            if on_step is not None:
-                on_step(step, loss.item())
-        history.append(total / max(count, 1))
+            total += loss.detach().float() * len(b.idx)
+            count += len(b.idx)
+        mean = total.item() / max(count, 1)
+        if not np.isfinite(mean):
+            raise Diverged(f"the loss became {mean} in epoch {epoch + 1}")
+        history.append(mean)
         if on_epoch is not None:
             on_epoch(epoch, history[-1])
     model.eval()
@@ -150,26 +164,23 @@ def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.devic
     (K, 4)`` in the image's own pixels, ``labels (K,)`` 0-based and ``scores (K,)``.
     ``flip=True`` predicts on the mirrored images (boxes mapped back)."""
     model.eval()
-    opts = FitOptions(task=task, epochs=0, batch_size=batch_size, lr=0, device=device)
     out: list = []
     for start in range(0, len(data), batch_size):
         idx = list(range(start, min(start + batch_size, len(data))))
-        xs = [data.pixels(i)[0].float().div_(255) for i in idx]
+        x = data.batch(idx, device)
         if flip:
-            xs = [x.flip(-1) for x in xs]
+            x = x.flip(-1)
         if task == "classification":
-            x = torch.stack(xs)
-            x = x.to(device, non_blocking=opts.cuda)
-            if opts.cuda:
+            if device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = model(x)
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            out.append(torch.softmax(logits.float(), dim=1))
             continue
         with _autocast(device):
-            results = model([x.to(device, non_blocking=opts.cuda) for x in xs])
+            results = model(list(x))
         for i, r in zip(idx, results):
-            w, h = data.pixels(i)[1]
+            w, h = data.original_size(i)
             boxes = r["boxes"].float().cpu().numpy().astype("float64")
             if flip:
                 boxes[:, [0, 2]] = data.size - boxes[:, [2, 0]]
@@ -177,7 +188,7 @@ def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.devic
             out.append({"boxes": boxes, "labels": r["labels"].cpu().numpy() - 1,
                         "scores": r["scores"].float().cpu().numpy().astype("float64")})
     if task == "classification":
-        return np.concatenate(out) if out else np.zeros((0, 0))
+        return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0))
     return out
 
 
@@ -187,31 +198,27 @@ def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
     """``(N, D)`` features: the input of a classifier's last linear layer, or the detector
     backbone's deepest feature map averaged over space."""
     model.eval()
-    feats: list[np.ndarray] = []
+    feats: list[Tensor] = []
     if task == "classification":
         last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         grabbed: list[Tensor] = []
         handle = last.register_forward_hook(lambda m, i, o: grabbed.append(i[0].detach()))
         try:
             for start in range(0, len(data), batch_size):
-                x = torch.stack([data.pixels(i)[0].float().div_(255)
-                                 for i in range(start, min(start + batch_size, len(data)))])
-                model(x.to(device))
-                feats.append(grabbed.pop().float().flatten(1).cpu().numpy())
+                model(data.batch(range(start, min(start + batch_size, len(data))), device))
+                feats.append(grabbed.pop().float().flatten(1))
         finally:
             handle.remove()
     else:
         for start in range(0, len(data), batch_size):
-            xs = [data.pixels(i)[0].float().div_(255).to(device)
-                  for i in range(start, min(start + batch_size, len(data)))]
-            images, _ = model.transform(xs)
+            x = data.batch(range(start, min(start + batch_size, len(data))), device)
+            images, _ = model.transform(list(x))
             maps = model.backbone(images.tensors)
             deepest = list(maps.values())[-1] if isinstance(maps, dict) else maps
-            feats.append(deepest.float().mean(dim=(2, 3)).cpu().numpy())
-    return np.concatenate(feats) if feats else np.zeros((0, 0))
+            feats.append(deepest.float().mean(dim=(2, 3)))
+    return torch.cat(feats).cpu().numpy() if feats else np.zeros((0, 0))
 
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
