@@ -221,6 +221,12 @@ class Run:
         return engine.embed(self.model, data, task=self.task, device=self.device,
                             batch_size=batch_size)
 
+    def to(self, device: str | torch.device) -> Run:
+        """Move the model to another device (``"cpu"``, ``"cuda"``, ``"auto"``)."""
+        self.device = engine.resolve_device(device)
+        self.model.to(self.device)
+        return self
+
     def export(self, path: str | Path) -> Path:
         """Write the model as ONNX (``.onnx``) or TorchScript (``.pt``) for
         :class:`Predictor`."""

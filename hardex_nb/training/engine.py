@@ -1,6 +1,7 @@
 """Training and inference loops for classifiers and detectors.
 
-On CUDA: mixed precision (float16 autocast with a gradient scaler), channels_last for
+On CUDA: mixed precision (bfloat16 autocast, or float16 with a gradient scaler on GPUs
+without bfloat16), channels_last for
 classifiers, pinned host memory with non-blocking copies, and ``torch.inference_mode`` for
 inference. A non-finite loss stops training with :class:`Diverged`.
 """
@@ -49,10 +50,18 @@ class FitOptions:
         return self.device.type == "cuda"
 
 
+def _amp_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the GPU has it (no loss scaling needed), else float16."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    dtype = _amp_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=dtype)
 
 
 def _targets_to(targets: list, opts: FitOptions):
@@ -112,7 +121,7 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
     steps = opts.epochs * (per_epoch * (3 if extra_batches else 1))
     optimizer, scheduler = make_optimizer(model, opts, steps)
-    scaler = torch.amp.GradScaler("cuda", enabled=opts.cuda)
+    scaler = torch.amp.GradScaler("cuda", enabled=_amp_dtype(opts.device) == torch.float16)
     if opts.cuda and opts.task == "classification":
         model.to(memory_format=torch.channels_last)
     model.train()
@@ -164,6 +173,7 @@ def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.devic
     (K, 4)`` in the image's own pixels, ``labels (K,)`` 0-based and ``scores (K,)``.
     ``flip=True`` predicts on the mirrored images (boxes mapped back)."""
     model.eval()
+    data.prepare(device)
     out: list = []
     for start in range(0, len(data), batch_size):
         idx = list(range(start, min(start + batch_size, len(data))))
@@ -198,6 +208,7 @@ def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
     """``(N, D)`` features: the input of a classifier's last linear layer, or the detector
     backbone's deepest feature map averaged over space."""
     model.eval()
+    data.prepare(device)
     feats: list[Tensor] = []
     if task == "classification":
         last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
