@@ -70,8 +70,9 @@ def bare(images, labels, size, epochs, batch, device):
     if cuda:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
-    amp = (lambda: torch.autocast("cuda", dtype=torch.float16)) if cuda else \
+    dtype = engine._amp_dtype(device)  # the same mixed precision as ours
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    amp = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda else \
         (lambda: torch.autocast("cpu", enabled=False))
     model.train()
     stamps = []
