@@ -22,7 +22,7 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 	touch $@
 
 lab: $(VENV)/.installed
-	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb $(ARGS)
+	$(VENV)/bin/jupyter lab notebooks/01_quickstart.ipynb $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(ARGS)
 
 chromium:
 	@test -x /usr/bin/chromium || { \

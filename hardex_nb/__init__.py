@@ -15,6 +15,7 @@ from .evaluation import evaluate_classification, evaluate_detections
 from .jobs import (AutoLabelResult, Predictor, Run, auto_label, collect, evaluate, plot_runs,
                    train, wrap_model)
 from .tiling import tile
+from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
 
 
 __version__ = "0.1.0"

@@ -2,7 +2,8 @@
 
 Reason codes (DESIGN.md): 0 no target found, 1 low confidence, 2 disagrees with
 training-set clusters, 3 far from same-class training data, 4 inconsistent across augmented
-views, 5 resolution unlike the training set, 101 suspected mislabel.
+views, 5 resolution unlike the training set; added here: 100 marked hard by hand, 101
+suspected mislabel.
 
 The public functions validate their input; the private ``_compute_*`` ones trust it.
 """
@@ -17,7 +18,7 @@ import pandas as pd
 from .errors import ValidationError
 
 NO_TARGET, LOW_CONFIDENCE, CLUSTER_DISAGREES, FAR_FROM_CLASS, INCONSISTENT, RESOLUTION = range(6)
-SUSPECTED_MISLABEL = 101
+MARKED_BY_HAND, SUSPECTED_MISLABEL = 100, 101
 
 
 def _probs(pred_probs, name: str = "pred_probs") -> np.ndarray:

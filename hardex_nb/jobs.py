@@ -736,15 +736,19 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
     if ds.task == "classification":
         truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids)["label"].tolist()
-        return evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+        report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+        report.dataset = ds
+        return report
     gt = ds._annotations.merged()
     gt = gt[gt["sample_id"].isin(ids) & (gt["kind"] != "ignore")]
     gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
     pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
-    return evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
-                               pred.drop(columns=["image"]).astype({"image_id": "int64"}),
-                               iou_threshold=iou_threshold, score_threshold=score_threshold,
-                               image_ids=ids, labels=run.labels)
+    report = evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
+                                 pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+                                 iou_threshold=iou_threshold, score_threshold=score_threshold,
+                                 image_ids=ids, labels=run.labels)
+    report.dataset = ds  # for the report widgets
+    return report
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):

@@ -1,0 +1,96 @@
+"""What every hardex_nb widget shares: its ES module, message validation, thumbnails."""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from pathlib import Path
+
+import anywidget
+import traitlets
+
+from ..errors import HardexError
+from ..media import thumbnail_bytes
+
+STATIC = Path(__file__).parent / "static"
+
+
+class BadMessage(ValueError):
+    """A message from the browser that does not have the expected shape."""
+
+
+class Widget(anywidget.AnyWidget):
+    """Base: routes front-end messages to ``_on_<action>`` methods; any error is shown in the
+    widget's ``error`` trait and nothing changes."""
+
+    error = traitlets.Unicode("").tag(sync=True)
+    notice = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, **traits):
+        super().__init__(**traits)
+        self.on_msg(self._dispatch)
+
+    def _dispatch(self, _widget, content, buffers) -> None:
+        try:
+            if not isinstance(content, dict) or not isinstance(content.get("action"), str):
+                raise BadMessage("message without an action")
+            handler = getattr(self, f"_on_{content['action']}", None)
+            if handler is None:
+                raise BadMessage(f"unknown action {content['action']!r}")
+            self.error = ""
+            handler(content)
+        except (HardexError, BadMessage, ValueError, TypeError, KeyError) as exc:
+            self.error = str(exc)
+
+    def handle(self, content: dict) -> None:
+        """Process one front-end message as if the browser had sent it (for scripts, tests)."""
+        self._dispatch(self, content, [])
+
+
+def ids_in(content: dict, key: str = "ids") -> list[int]:
+    value = content.get(key)
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                              for v in value):
+        raise BadMessage(f"{key}: expected a list of sample ids")
+    return value
+
+
+def number_in(content: dict, key: str) -> float:
+    value = content.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise BadMessage(f"{key}={value!r}: expected a finite number")
+    return float(value)
+
+
+def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
+    value = content.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise BadMessage(f"{key}: expected text")
+    return value
+
+
+class Thumbnails:
+    """JPEG thumbnails of a dataset's images, computed on demand and kept (LRU)."""
+
+    def __init__(self, ds, *, size: int = 160, keep: int = 2000):
+        self.ds, self.size, self.keep = ds, size, keep
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+
+    def get(self, sample_id: int) -> bytes:
+        if sample_id in self._cache:
+            self._cache.move_to_end(sample_id)
+            return self._cache[sample_id]
+        data = thumbnail_bytes(self.ds.image_path(sample_id), size=self.size)
+        self._cache[sample_id] = data
+        if len(self._cache) > self.keep:
+            self._cache.popitem(last=False)
+        return data
+
+
+def reject_unknown(name: str, given: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; "
+                        f"accepted: {sorted(allowed)}")

@@ -1,0 +1,146 @@
+"""Gallery: a paged thumbnail grid with the dataset's filters and batch actions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import traitlets
+
+from ..hard import MARKED_BY_HAND
+from ._base import STATIC, BadMessage, Thumbnails, Widget, ids_in, reject_unknown
+
+FILTERS = {"name", "label", "status", "added_after", "added_before", "min_width", "min_height",
+           "hard", "split"}
+
+
+class Gallery(Widget):
+    """Thumbnails of the samples matching ``filters`` (those of ``ds.query``), one page at a
+    time: only the page in view is read and its thumbnails sent as binary buffers.
+
+    Select many, then mark hard / not hard, confirm, delete (asks first) or open one in a
+    linked :class:`Annotator` (``annotator=``). Hard examples carry a "hard" badge.
+    """
+
+    _esm = STATIC / "gallery.js"
+    _css = STATIC / "hardex.css"
+    filters = traitlets.Dict().tag(sync=True)
+    page = traitlets.Int(0).tag(sync=True)
+    page_size = traitlets.Int(48).tag(sync=True)
+    total = traitlets.Int(0).tag(sync=True)
+    rows = traitlets.List().tag(sync=True)
+    selected = traitlets.List().tag(sync=True)
+    labels = traitlets.List().tag(sync=True)
+    opened = traitlets.Int(-1).tag(sync=True)
+
+    def __init__(self, ds, *, page_size: int = 48, annotator=None, sample_ids=None, **filters):
+        reject_unknown("Gallery", filters, FILTERS)
+        self.ds = ds
+        self.annotator = annotator
+        self._restrict = None if sample_ids is None else [int(i) for i in sample_ids]
+        self._thumbs = Thumbnails(ds)
+        super().__init__(filters={k: _jsonable(v) for k, v in filters.items()},
+                         page_size=page_size, labels=ds.label_names)
+        self._matching = pd.Index([])
+        self._refresh()
+
+    # -- data ------------------------------------------------------------------------------
+    def _refresh(self, *, keep_page: bool = True) -> None:
+        ds = self.ds
+        ds._sync()
+        frame = ds._query_frame(**{k: self.filters.get(k) for k in FILTERS})
+        if self._restrict is not None:
+            frame = frame.loc[frame.index.intersection(self._restrict)]
+        self._matching = frame.index
+        self.total = len(frame)
+        pages = max(1, -(-self.total // self.page_size))
+        self.page = min(self.page if keep_page else 0, pages - 1)
+        self._send_page(frame)
+
+    def _send_page(self, frame: pd.DataFrame) -> None:
+        start = self.page * self.page_size
+        part = self.ds._public_samples(frame.iloc[start:start + self.page_size])
+        ann = self.ds._annotations.merged()
+        ann = ann[ann["sample_id"].isin(part["sample_id"])]
+        per_sample = ann.groupby("sample_id")["label"].apply(
+            lambda s: sorted({str(v) for v in s if v is not None and v == v})).to_dict()
+        rows = []
+        for r in part.itertuples(index=False):
+            labels = [str(r.label)] if isinstance(r.label, str) else per_sample.get(r.sample_id, [])
+            rows.append({"sample_id": int(r.sample_id), "name": r.name, "labels": labels,
+                         "status": str(r.status), "added": r.added_at.strftime("%Y-%m-%d %H:%M"),
+                         "width": int(r.width), "height": int(r.height), "hard": bool(r.hard),
+                         "reasons": r.hard_reasons})
+        self.rows = rows
+        ids = [row["sample_id"] for row in rows]
+        self.send({"type": "thumbs", "ids": ids}, [self._thumbs.get(i) for i in ids])
+
+    @property
+    def sample_ids(self) -> list[int]:
+        """Every sample id matching the filters (all pages)."""
+        return [int(i) for i in self._matching]
+
+    # -- messages --------------------------------------------------------------------------
+    def _on_page(self, content: dict) -> None:
+        page = content.get("page")
+        if not isinstance(page, int) or page < 0:
+            raise BadMessage("page: expected a non-negative integer")
+        self.page = page
+        self._refresh()
+
+    def _on_filter(self, content: dict) -> None:
+        new = content.get("filters")
+        if not isinstance(new, dict):
+            raise BadMessage("filters: expected an object")
+        reject_unknown("filter", new, FILTERS)
+        cleaned = {k: v for k, v in new.items() if v not in (None, "")}
+        self.ds._query_frame(**{k: cleaned.get(k) for k in FILTERS})  # validates
+        self.filters = cleaned
+        self.page = 0
+        self._refresh()
+
+    def _selected_ids(self, content: dict) -> list[int]:
+        ids = ids_in(content)
+        unknown = [i for i in ids if i not in self.ds._samples]
+        if unknown:
+            raise BadMessage(f"unknown sample id(s) {unknown[:5]}")
+        return ids
+
+    def _on_select(self, content: dict) -> None:
+        self.selected = self._selected_ids(content)
+
+    def _on_mark_hard(self, content: dict) -> None:
+        hard = content.get("hard")
+        if not isinstance(hard, bool):
+            raise BadMessage("hard: expected true or false")
+        ids = self._selected_ids(content)
+        self.ds.mark_hard(ids, hard, reasons=[] if not hard else [MARKED_BY_HAND])
+        self.notice = f"{len(ids)} marked {'hard' if hard else 'not hard'}"
+        self._refresh()
+
+    def _on_confirm(self, content: dict) -> None:
+        ids = self._selected_ids(content)
+        self.ds.confirm(ids)
+        self.notice = f"{len(ids)} confirmed"
+        self._refresh()
+
+    def _on_delete(self, content: dict) -> None:
+        if content.get("confirmed") is not True:
+            raise BadMessage("delete needs confirmed=true (the widget asks first)")
+        ids = self._selected_ids(content)
+        self.ds.delete_samples(ids)
+        self.selected = []
+        self.notice = f"{len(ids)} deleted"
+        self._refresh()
+
+    def _on_open(self, content: dict) -> None:
+        (sid,) = self._selected_ids(content)[:1] or [None]
+        if sid is None:
+            raise BadMessage("open: select an image first")
+        self.opened = sid
+        if self.annotator is not None:
+            self.annotator.show(sid)
+
+
+def _jsonable(value):
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

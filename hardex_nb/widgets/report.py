@@ -1,0 +1,104 @@
+"""ConfusionMatrix and ReportView: evaluation reports that open the samples behind them."""
+
+from __future__ import annotations
+
+import io
+
+import traitlets
+
+from ..media import load_rgb
+from ._base import STATIC, BadMessage, Thumbnails, Widget, reject_unknown, text_in
+
+MAX_ERROR_IMAGES = 12
+
+
+def _dataset_of(report, ds):
+    ds = ds if ds is not None else getattr(report, "dataset", None)
+    if ds is None:
+        raise TypeError("pass ds=... (the dataset the report's image ids are sample ids of)")
+    return ds
+
+
+class ConfusionMatrix(Widget):
+    """Counts of true × predicted labels (with background for detection); click a cell to
+    see the samples behind it in an embedded gallery."""
+
+    _esm = STATIC / "confusion.js"
+    _css = STATIC / "hardex.css"
+    names = traitlets.List().tag(sync=True)
+    matrix = traitlets.List().tag(sync=True)
+    cell = traitlets.List().tag(sync=True)
+    cell_ids = traitlets.List().tag(sync=True)
+    cell_names = traitlets.List().tag(sync=True)
+
+    def __init__(self, report, *, ds=None, **kwargs):
+        reject_unknown("ConfusionMatrix", kwargs, set())
+        self.report = report
+        self.ds = _dataset_of(report, ds)
+        self._thumbs = Thumbnails(self.ds)
+        table = report.confusion()
+        super().__init__(names=[str(n) for n in table.index],
+                         matrix=table.to_numpy().astype(int).tolist())
+
+    def _on_cell(self, content: dict) -> None:
+        true, predicted = text_in(content, "true"), text_in(content, "predicted")
+        if true not in self.names or predicted not in self.names:
+            raise BadMessage(f"no cell ({true!r}, {predicted!r}) in this matrix")
+        ids = [int(i) for i in self.report.samples_in_cell(true, predicted)]
+        self.cell = [true, predicted]
+        self.cell_ids = ids
+        shown = [i for i in ids if i in self.ds._samples][:60]
+        self.cell_names = [self.ds._samples.get(i)["name"] for i in shown]
+        self.send({"type": "thumbs", "ids": shown}, [self._thumbs.get(i) for i in shown])
+
+
+class ReportView(Widget):
+    """The per-label table with warnings; click a label to see its error details: correct,
+    missed and false boxes drawn in distinct colors on each image."""
+
+    _esm = STATIC / "report.js"
+    _css = STATIC / "hardex.css"
+    table = traitlets.List().tag(sync=True)
+    summary = traitlets.Dict().tag(sync=True)
+    label = traitlets.Unicode("").tag(sync=True)
+    errors = traitlets.List().tag(sync=True)
+
+    def __init__(self, report, *, ds=None, **kwargs):
+        reject_unknown("ReportView", kwargs, set())
+        self.report = report
+        self.ds = _dataset_of(report, ds)
+        rows = report.per_label.astype(object).where(report.per_label.notna(), None)
+        summary = {k: float(getattr(report, k)) for k in ("map", "map50", "accuracy")
+                   if hasattr(report, k)}
+        super().__init__(table=rows.to_dict(orient="records"), summary=summary)
+
+    def _on_label(self, content: dict) -> None:
+        label = text_in(content, "label")
+        if label not in [r["label"] for r in self.table]:
+            raise BadMessage(f"label {label!r} is not in this report")
+        err = self.report.errors(label)
+        key = "image_id"
+        images = []
+        for image_id, group in list(err.groupby(key, sort=True))[:MAX_ERROR_IMAGES]:
+            boxes = []
+            if "kind" in group:
+                for r in group.itertuples(index=False):
+                    boxes.append({"kind": r.kind, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1,
+                                  "score": None if r.score != r.score else float(r.score)})
+            row = self.ds._samples.get(int(image_id)) if int(image_id) in self.ds._samples else None
+            if row is None:
+                continue
+            images.append({"sample_id": int(image_id), "name": row["name"],
+                           "width": int(row["width"]), "height": int(row["height"]),
+                           "boxes": boxes,
+                           "predicted": str(group["predicted"].iloc[0]) if "predicted" in group else None})
+        self.label = label
+        self.errors = images
+        buffers = []
+        for img in images:
+            pic = load_rgb(self.ds.image_path(img["sample_id"]))
+            pic.thumbnail((480, 480))
+            buf = io.BytesIO()
+            pic.save(buf, format="JPEG", quality=85)
+            buffers.append(buf.getvalue())
+        self.send({"type": "images", "ids": [i["sample_id"] for i in images]}, buffers)

@@ -1,0 +1,329 @@
+/** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once. */
+
+const SVG = "http://www.w3.org/2000/svg";
+const REASONS = {
+  0: "no target found", 1: "low confidence", 2: "disagrees with training clusters",
+  3: "far from same-class training data", 4: "inconsistent across augmented views",
+  5: "resolution unlike the training set", 100: "marked hard by hand", 101: "suspected mislabel",
+};
+const COLORS = ["#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d", "#0d9488"];
+const HARD_COLORS = { false_positive: "#dc2626", missed: "#f97316" };
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+function s(tag, attrs = {}) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  return el;
+}
+
+export default {
+  render({ model, el }) {
+    const review = model.get("mode") === "review";
+    const root = h("div", { class: "hx hx-annotator", tabindex: 0 });
+    el.append(root);
+    const state = { tool: "box", label: null, selected: null, showLabels: true, zoom: 1,
+      drag: null, poly: [], url: null, asking: false };
+
+    const header = h("div", { class: "bar" });
+    const message = h("div");
+    const img = h("img", { alt: "" });
+    const svg = s("svg", { "data-role": "overlay" });
+    const stage = h("div", { class: "stage" }, img, svg);
+    const viewport = h("div", { class: "viewport" }, stage);
+    const side = h("div", { class: "side" });
+    root.append(header, message, h("div", { class: "layout" }, viewport, side));
+
+    const labels = () => model.get("labels");
+    const sample = () => model.get("sample");
+    const colorOf = (label) => COLORS[Math.max(0, labels().indexOf(label)) % COLORS.length];
+
+    // -- geometry ---------------------------------------------------------------------------
+    function layout() {
+      const smp = sample();
+      if (!smp.width) return;
+      const base = Math.min(840 / smp.width, 600 / smp.height, 4);
+      stage.style.width = `${smp.width * base * state.zoom}px`;
+      stage.style.height = `${smp.height * base * state.zoom}px`;
+      svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
+      svg.setAttribute("preserveAspectRatio", "none");
+    }
+    function toImage(ev) {
+      const r = svg.getBoundingClientRect(), smp = sample();
+      const x = ((ev.clientX - r.left) / r.width) * smp.width;
+      const y = ((ev.clientY - r.top) / r.height) * smp.height;
+      return [Math.min(Math.max(x, 0), smp.width), Math.min(Math.max(y, 0), smp.height)];
+    }
+    const px = () => sample().width / svg.getBoundingClientRect().width; // image px per screen px
+
+    // -- drawing ----------------------------------------------------------------------------
+    function visible(a) {
+      return a.origin === "human" || a.score === null || a.score >= model.get("threshold");
+    }
+    function renderOverlay() {
+      svg.replaceChildren();
+      const k = px();
+      for (const a of model.get("annotations")) {
+        if (!visible(a)) continue;
+        const color = a.kind === "ignore" ? "#98a2b3" : HARD_COLORS[a.hard_type] || colorOf(a.label);
+        const sel = state.selected === a.ann_id;
+        const g = s("g", { "data-ann": a.ann_id, class: "shape" });
+        const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
+          "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: "move" };
+        const shape = a.kind === "polygon"
+          ? s("polygon", { points: a.points.map((p) => p.join(",")).join(" "), ...common })
+          : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
+        shape.addEventListener("pointerdown", (ev) => startMove(ev, a));
+        g.append(shape);
+        if (state.showLabels) {
+          const text = [a.kind === "ignore" ? "ignore" : a.label, a.score !== null ? a.score.toFixed(2) : null,
+            a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
+          const t = s("text", { x: a.x0 + 2 * k, y: Math.max(a.y0 - 4 * k, 12 * k), fill: color, "font-size": 13 * k, "font-weight": 600,
+            stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke" });
+          t.textContent = text;
+          g.append(t);
+        }
+        if (sel && a.kind !== "polygon") {
+          for (const [cx, cy, corner] of [[a.x0, a.y0, "nw"], [a.x1, a.y0, "ne"], [a.x0, a.y1, "sw"], [a.x1, a.y1, "se"]]) {
+            const hd = s("rect", { x: cx - 5 * k, y: cy - 5 * k, width: 10 * k, height: 10 * k, fill: "white", stroke: color,
+              "stroke-width": 2 * k, cursor: `${corner}-resize`, "data-handle": corner });
+            hd.addEventListener("pointerdown", (ev) => startResize(ev, a, corner));
+            g.append(hd);
+          }
+        }
+        svg.append(g);
+      }
+      if (state.drag && state.drag.type === "draw") {
+        const d = state.drag;
+        svg.append(s("rect", { x: Math.min(d.x0, d.x), y: Math.min(d.y0, d.y), width: Math.abs(d.x - d.x0), height: Math.abs(d.y - d.y0),
+          fill: "rgba(37,99,235,0.15)", stroke: "#2563eb", "stroke-width": 2 * k }));
+      }
+      if (state.poly.length) {
+        svg.append(s("polyline", { points: state.poly.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#2563eb", "stroke-width": 2 * k }));
+        for (const [x, y] of state.poly) svg.append(s("circle", { cx: x, cy: y, r: 4 * k, fill: "#2563eb" }));
+      }
+    }
+
+    // -- pointer interactions -----------------------------------------------------------------
+    function startMove(ev, a) {
+      if (state.tool === "pan") return;
+      ev.stopPropagation();
+      state.selected = a.ann_id;
+      const [x, y] = toImage(ev);
+      state.drag = { type: "move", a, x0: x, y0: y, dx: 0, dy: 0 };
+      svg.setPointerCapture(ev.pointerId);
+      render();
+    }
+    function startResize(ev, a, corner) {
+      ev.stopPropagation();
+      state.drag = { type: "resize", a, corner, box: { x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 } };
+      svg.setPointerCapture(ev.pointerId);
+    }
+    svg.addEventListener("pointerdown", (ev) => {
+      root.focus();
+      if (model.get("task") !== "detection" || state.drag) return;
+      const [x, y] = toImage(ev);
+      if (state.tool === "pan") {
+        state.drag = { type: "pan", sx: ev.clientX, sy: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
+      } else if (state.tool === "polygon") {
+        state.poly.push([x, y]);
+        renderOverlay();
+        return;
+      } else {
+        state.selected = null;
+        state.drag = { type: "draw", x0: x, y0: y, x, y };
+      }
+      svg.setPointerCapture(ev.pointerId);
+    });
+    svg.addEventListener("dblclick", () => finishPolygon());
+    svg.addEventListener("pointermove", (ev) => {
+      const d = state.drag;
+      if (!d) return;
+      const [x, y] = toImage(ev);
+      if (d.type === "pan") {
+        viewport.scrollLeft = d.left - (ev.clientX - d.sx);
+        viewport.scrollTop = d.top - (ev.clientY - d.sy);
+        return;
+      }
+      if (d.type === "draw") { d.x = x; d.y = y; }
+      if (d.type === "move") {
+        d.dx = x - d.x0; d.dy = y - d.y0;
+        const g = svg.querySelector(`[data-ann="${d.a.ann_id}"]`);
+        if (g) g.setAttribute("transform", `translate(${d.dx},${d.dy})`);
+        return;
+      }
+      if (d.type === "resize") {
+        if (d.corner.includes("w")) d.box.x0 = x; else d.box.x1 = x;
+        if (d.corner.includes("n")) d.box.y0 = y; else d.box.y1 = y;
+        const r = svg.querySelector(`[data-ann="${d.a.ann_id}"] rect`);
+        if (r) {
+          r.setAttribute("x", Math.min(d.box.x0, d.box.x1)); r.setAttribute("y", Math.min(d.box.y0, d.box.y1));
+          r.setAttribute("width", Math.abs(d.box.x1 - d.box.x0)); r.setAttribute("height", Math.abs(d.box.y1 - d.box.y0));
+        }
+        return;
+      }
+      renderOverlay();
+    });
+    svg.addEventListener("pointerup", () => {
+      const d = state.drag;
+      state.drag = null;
+      if (!d) return;
+      const smp = sample();
+      const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
+      if (d.type === "draw") {
+        const box = { x0: Math.min(d.x0, d.x), y0: Math.min(d.y0, d.y), x1: Math.max(d.x0, d.x), y1: Math.max(d.y0, d.y) };
+        if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) { renderOverlay(); return; }
+        model.send({ action: "add_box", kind: state.tool === "ignore" ? "ignore" : "box", label: state.label, ...box });
+      } else if (d.type === "move" && (Math.abs(d.dx) > 0.5 || Math.abs(d.dy) > 0.5)) {
+        const a = d.a;
+        const dx = clamp(a.x0 + d.dx, smp.width - (a.x1 - a.x0)) - a.x0;
+        const dy = clamp(a.y0 + d.dy, smp.height - (a.y1 - a.y0)) - a.y0;
+        const msg = { action: "update", ann_id: a.ann_id, x0: a.x0 + dx, y0: a.y0 + dy, x1: a.x1 + dx, y1: a.y1 + dy };
+        if (a.kind === "polygon") msg.points = a.points.map(([x, y]) => [x + dx, y + dy]);
+        model.send(msg);
+      } else if (d.type === "resize") {
+        const b = d.box;
+        model.send({ action: "update", ann_id: d.a.ann_id, x0: clamp(Math.min(b.x0, b.x1), smp.width), y0: clamp(Math.min(b.y0, b.y1), smp.height),
+          x1: clamp(Math.max(b.x0, b.x1), smp.width), y1: clamp(Math.max(b.y0, b.y1), smp.height) });
+      }
+      renderOverlay();
+    });
+    viewport.addEventListener("wheel", (ev) => {
+      if (!ev.ctrlKey && !ev.metaKey && state.tool !== "pan") return;
+      ev.preventDefault();
+      state.zoom = Math.min(8, Math.max(0.25, state.zoom * (ev.deltaY < 0 ? 1.15 : 1 / 1.15)));
+      layout(); renderOverlay(); renderSide();
+    }, { passive: false });
+
+    function finishPolygon() {
+      if (state.poly.length >= 3) model.send({ action: "add_polygon", label: state.label, points: state.poly });
+      state.poly = [];
+      renderOverlay();
+    }
+
+    // -- side panel -------------------------------------------------------------------------
+    function chooseLabel(label) {
+      if (model.get("task") === "classification") { model.send({ action: "set_label", label }); return; }
+      state.label = label;
+      if (state.selected !== null) model.send({ action: "update", ann_id: state.selected, label });
+      renderSide();
+    }
+    function renderSide() {
+      const smp = sample();
+      const task = model.get("task");
+      if (state.label === null || !labels().includes(state.label)) state.label = labels()[0] ?? null;
+      const parts = [];
+      if (review) {
+        const q = model.get("queue");
+        parts.push(h("h4", {}, "Review queue"), h("div", { "data-role": "queue" }, q.length ? `${q.indexOf(smp.sample_id) + 1} of ${q.length} to confirm` : "queue empty"));
+        if (q.length) {
+          const buttons = state.asking
+            ? [h("span", {}, "Delete this image?"), h("button", { class: "danger", "data-action": "delete-sample-yes", onclick: () => { state.asking = false; model.send({ action: "delete_sample", confirmed: true }); } }, "Yes"),
+               h("button", { onclick: () => { state.asking = false; renderSide(); } }, "No")]
+            : [h("button", { class: "primary", "data-action": "confirm", onclick: () => model.send({ action: "confirm" }) }, "Confirm (c)"),
+               h("button", { "data-action": "skip", onclick: () => model.send({ action: "skip" }) }, "Skip (k)"),
+               h("button", { class: "danger", "data-action": "delete-sample", onclick: () => { state.asking = true; renderSide(); } }, "Delete (x)")];
+          parts.push(h("div", { class: "bar" }, ...buttons));
+        }
+      }
+      if (smp.hard) {
+        const reasons = (smp.hard_reasons || "").split("-").filter(Boolean).map((c) => REASONS[c] || `reason ${c}`);
+        parts.push(h("div", { "data-role": "hard" }, h("span", { class: "badge" }, "hard"),
+          smp.hard_score !== null ? h("span", { class: "muted" }, ` score ${smp.hard_score.toFixed(2)}`) : null,
+          h("ul", {}, ...reasons.map((r) => h("li", {}, r)))));
+      }
+      parts.push(h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"),
+        h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
+          class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
+          "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
+      if (task === "detection") {
+        parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...[["box", "Box (b)"], ["polygon", "Polygon (g)"], ["ignore", "Ignore (i)"], ["pan", "Pan (h)"]]
+          .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
+        const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("threshold"), "data-role": "threshold" });
+        slider.addEventListener("input", () => { model.set("threshold", Number(slider.value)); model.save_changes(); renderOverlay(); renderSide(); });
+        parts.push(h("h4", {}, `Score threshold ${model.get("threshold").toFixed(2)}`), slider,
+          h("div", { class: "bar" }, h("label", {}, h("input", { type: "checkbox", checked: state.showLabels, onchange: (e) => { state.showLabels = e.target.checked; renderOverlay(); } }), " show labels (l)"),
+            h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`)));
+        const rows = model.get("annotations").map((a) => {
+          const text = h("input", { placeholder: "OCR text", value: a.text ?? "", "data-text": a.ann_id });
+          text.addEventListener("change", () => model.send({ action: "update", ann_id: a.ann_id, text: text.value || null }));
+          text.addEventListener("keydown", (e) => e.stopPropagation());
+          return h("div", { class: "ann-row" + (state.selected === a.ann_id ? " sel" : ""), "data-row": a.ann_id,
+            onclick: () => { state.selected = a.ann_id; render(); } },
+            h("span", { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` }, a.kind === "ignore" ? "ignore" : a.label),
+            h("span", { class: "muted" }, a.score !== null ? a.score.toFixed(2) : a.origin), a.kind !== "ignore" ? text : null,
+            h("button", { class: "danger", title: "delete", onclick: (e) => { e.stopPropagation(); model.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
+        });
+        parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
+      }
+      parts.push(h("h4", {}, "Keys"), h("div", { class: "keys" }, ...[["→ / n", "next"], ["← / p", "previous"], ["1–9", "label"], ["Del", "delete"], ["Ctrl+Z", "undo"],
+        ["s", "save"], ["l", "labels on/off"], ["b g i h", "tools"], ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
+        ...(review ? [["c", "confirm"], ["k", "skip"], ["x", "delete image"]] : [])].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`))));
+      side.replaceChildren(...parts);
+    }
+
+    function renderHeader() {
+      const smp = sample();
+      const parts = [
+        h("button", { "data-action": "prev", onclick: () => model.send({ action: "prev" }) }, "‹ Prev"),
+        h("button", { "data-action": "next", onclick: () => model.send({ action: "next" }) }, "Next ›"),
+        h("b", { "data-role": "name" }, smp.name ?? "—"),
+        h("span", { class: "muted" }, smp.width ? `${smp.width}×${smp.height} · ${smp.status}` : "")];
+      if (model.get("task") === "classification" && smp.label) parts.push(h("span", { class: "chip", "data-role": "class" }, smp.label));
+      if (model.get("count")) parts.push(h("span", { class: "muted" }, `${model.get("position") + 1} / ${model.get("count")}`));
+      parts.push(h("button", { "data-action": "undo", onclick: () => model.send({ action: "undo" }) }, "Undo"));
+      header.replaceChildren(...parts);
+    }
+    function renderMessage() {
+      message.replaceChildren();
+      if (model.get("error")) message.append(h("div", { class: "error", "data-role": "error" }, model.get("error")));
+      else if (model.get("notice")) message.append(h("div", { class: "notice" }, model.get("notice")));
+    }
+    function renderImage() {
+      if (state.url) URL.revokeObjectURL(state.url);
+      const data = model.get("image");
+      state.url = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: "image/jpeg" })) : null;
+      img.src = state.url ?? "";
+      state.selected = null; state.poly = [];
+      layout();
+    }
+    function render() { renderHeader(); renderOverlay(); renderSide(); renderMessage(); }
+
+    root.addEventListener("keydown", (ev) => {
+      const key = ev.key;
+      const handled = () => { ev.preventDefault(); ev.stopPropagation(); };
+      if ((ev.ctrlKey || ev.metaKey) && key.toLowerCase() === "z") { handled(); model.send({ action: "undo" }); return; }
+      if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      if (key === "ArrowRight" || key === "n") { handled(); model.send({ action: "next" }); }
+      else if (key === "ArrowLeft" || key === "p") { handled(); model.send({ action: "prev" }); }
+      else if (/^[1-9]$/.test(key) && labels()[Number(key) - 1] !== undefined) { handled(); chooseLabel(labels()[Number(key) - 1]); }
+      else if ((key === "Delete" || key === "Backspace") && state.selected !== null) { handled(); model.send({ action: "delete", ann_id: state.selected }); }
+      else if (key === "s") { handled(); model.send({ action: "save" }); }
+      else if (key === "l") { handled(); state.showLabels = !state.showLabels; renderOverlay(); renderSide(); }
+      else if (key === "Enter" && state.poly.length) { handled(); finishPolygon(); }
+      else if (key === "Escape") { handled(); state.poly = []; state.selected = null; render(); }
+      else if ({ b: "box", g: "polygon", i: "ignore", h: "pan" }[key]) { handled(); state.tool = { b: "box", g: "polygon", i: "ignore", h: "pan" }[key]; renderSide(); }
+      else if (review && key === "c") { handled(); model.send({ action: "confirm" }); }
+      else if (review && key === "k") { handled(); model.send({ action: "skip" }); }
+      else if (review && key === "x") { handled(); state.asking = true; renderSide(); }
+    });
+
+    model.on("change:image", () => { renderImage(); render(); });
+    for (const name of ["sample", "annotations", "labels", "queue", "position", "count"]) model.on(`change:${name}`, render);
+    model.on("change:threshold", () => { renderOverlay(); renderSide(); });
+    model.on("change:error", renderMessage);
+    model.on("change:notice", renderMessage);
+    img.addEventListener("load", () => { layout(); renderOverlay(); });
+    renderImage();
+    render();
+    return () => { if (state.url) URL.revokeObjectURL(state.url); };
+  },
+};

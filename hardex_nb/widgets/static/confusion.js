@@ -1,0 +1,60 @@
+/** hardex_nb ConfusionMatrix: clickable cells open the samples behind them. */
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) el.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+
+export default {
+  render({ model, el }) {
+    const root = h("div", { class: "hx hx-confusion" });
+    el.append(root);
+    const table = h("table", { class: "hx-table" });
+    const message = h("div");
+    const detail = h("div");
+    root.append(h("div", { class: "muted" }, "rows: true label · columns: predicted · click a cell"), table, message, detail);
+    const urls = [];
+
+    function renderTable() {
+      const names = model.get("names"), m = model.get("matrix");
+      const max = Math.max(1, ...m.flat());
+      const [ct, cp] = model.get("cell");
+      table.replaceChildren(
+        h("tr", {}, h("th", {}, "true \\ predicted"), ...names.map((n) => h("th", {}, n))),
+        ...names.map((t, i) => h("tr", {}, h("th", {}, t), ...names.map((p, j) => {
+          const v = m[i][j];
+          const alpha = v ? 0.12 + 0.75 * (v / max) : 0;
+          const hue = i === j ? "22,163,74" : "220,38,38";
+          return h("td", { class: "cell", "data-true": t, "data-predicted": p,
+            style: `background: rgba(${hue},${alpha.toFixed(3)}); ${t === ct && p === cp ? "outline: 2px solid #2563eb;" : ""}`,
+            onclick: () => model.send({ action: "cell", true: t, predicted: p }) }, String(v));
+        }))));
+    }
+    function renderMessage() {
+      message.replaceChildren();
+      if (model.get("error")) message.append(h("div", { class: "error" }, model.get("error")));
+    }
+    model.on("msg:custom", (msg, buffers) => {
+      if (msg.type !== "thumbs") return;
+      urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+      const names = model.get("cell_names");
+      const [t, p] = model.get("cell");
+      detail.replaceChildren(h("div", { "data-role": "cell-title" }, `${model.get("cell_ids").length} image(s): true ${t}, predicted ${p}`),
+        h("div", { class: "grid" }, ...msg.ids.map((id, k) => {
+          const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
+          urls.push(url);
+          return h("div", { class: "card", "data-sample": id }, h("img", { src: url, alt: names[k] }), h("div", { class: "name" }, names[k]));
+        })));
+    });
+    model.on("change:matrix", renderTable);
+    model.on("change:cell", renderTable);
+    model.on("change:error", renderMessage);
+    renderTable();
+    return () => urls.forEach((u) => URL.revokeObjectURL(u));
+  },
+};

@@ -1,0 +1,71 @@
+/** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
+
+const SVG = "http://www.w3.org/2000/svg";
+const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626" };
+const KIND_NAMES = { tp: "correct", missed: "missed", false: "false" };
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) el.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) el.append(c);
+  return el;
+}
+const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
+
+export default {
+  render({ model, el }) {
+    const root = h("div", { class: "hx hx-report" });
+    el.append(root);
+    const summary = h("div", { class: "bar" });
+    const table = h("table", { class: "hx-table" });
+    const message = h("div");
+    const detail = h("div");
+    root.append(summary, table, message, detail);
+    const urls = [];
+
+    function renderTable() {
+      summary.replaceChildren(...Object.entries(model.get("summary")).map(([k, v]) => h("span", { class: "chip" }, `${k} ${v.toFixed(4)}`)));
+      const rows = model.get("table");
+      const cols = rows.length ? Object.keys(rows[0]) : [];
+      table.replaceChildren(h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
+        ...rows.map((r) => h("tr", { class: "clickable", "data-label": r.label, onclick: () => model.send({ action: "label", label: r.label }) },
+          ...cols.map((c) => h("td", { style: c === "warning" || c === "label" ? "text-align:left" : "" , class: c === "warning" && r[c] ? "muted" : "" }, fmt(r[c]))))));
+    }
+    function renderMessage() {
+      message.replaceChildren();
+      if (model.get("error")) message.append(h("div", { class: "error" }, model.get("error")));
+    }
+    model.on("msg:custom", (msg, buffers) => {
+      if (msg.type !== "images") return;
+      urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+      const images = model.get("errors");
+      detail.replaceChildren(h("div", { class: "bar" }, h("b", {}, `Errors for ${model.get("label")}`),
+        h("span", { class: "legend" }, ...Object.entries(KIND_NAMES).map(([k, n]) => h("span", { style: `color:${KIND_COLORS[k]}` }, `■ ${n}`)))),
+        h("div", { class: "errors" }, ...images.map((im, k) => {
+          const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
+          urls.push(url);
+          const svg = document.createElementNS(SVG, "svg");
+          svg.setAttribute("viewBox", `0 0 ${im.width} ${im.height}`);
+          svg.setAttribute("preserveAspectRatio", "none");
+          const w = im.width / 240;
+          for (const b of im.boxes) {
+            const r = document.createElementNS(SVG, "rect");
+            for (const [a, v] of Object.entries({ x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, fill: "none",
+              stroke: KIND_COLORS[b.kind], "stroke-width": 2.5 * w, "data-kind": b.kind })) r.setAttribute(a, v);
+            svg.append(r);
+          }
+          const stage = h("div", { class: "stage", style: `aspect-ratio: ${im.width} / ${im.height}` }, h("img", { src: url, alt: im.name }), svg);
+          const counts = Object.keys(KIND_NAMES).map((kd) => `${im.boxes.filter((b) => b.kind === kd).length} ${KIND_NAMES[kd]}`).join(" · ");
+          return h("figure", { "data-sample": im.sample_id }, stage, h("figcaption", { class: "muted" },
+            `${im.name} · ${im.predicted ? "predicted " + im.predicted : counts}`));
+        })));
+    });
+    model.on("change:table", renderTable);
+    model.on("change:error", renderMessage);
+    renderTable();
+    return () => urls.forEach((u) => URL.revokeObjectURL(u));
+  },
+};

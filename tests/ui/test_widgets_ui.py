@@ -1,0 +1,152 @@
+"""Widgets in a real JupyterLab, driven by real clicks, drags and keys in Chromium.
+
+Each test prepares a dataset on disk, opens a notebook that shows a widget on it, acts in
+the browser, then reads the dataset back from disk in this process.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+import hardex_nb as hx
+from conftest import run_notebook
+
+
+def wait_until(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_images(folder: Path, n: int, size=(320, 240)) -> list[Path]:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        arr = (rng.integers(40, 90, (size[1], size[0], 3))).astype(np.uint8)
+        arr[60:120, 80 + 10 * i: 160 + 10 * i] = [200, 60, 60]
+        Image.fromarray(arr).save(folder / f"img{i:02d}.png")
+        paths.append(folder / f"img{i:02d}.png")
+    return paths
+
+
+def head(path: Path) -> str:
+    return f"import hardex_nb as hx\nds = hx.Dataset.open(r'{path}')\n"
+
+
+def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "draw_ds", task="detection", labels=["defect", "scratch"])
+    ds.add_images(make_images(tmp_path / "img", 3))
+    run_notebook(page, lab, "draw.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+                 wait_for=".hx-annotator svg[data-role=overlay]")
+    page.locator(".hx-annotator [data-label=scratch]").click()
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
+    box = overlay.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240  # screen px per image px
+    page.mouse.move(box["x"] + 40 * sx, box["y"] + 50 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 100 * sx, box["y"] + 80 * sy, steps=8)
+    page.mouse.move(box["x"] + 160 * sx, box["y"] + 130 * sy, steps=8)
+    page.mouse.up()
+    page.wait_for_selector(".hx-annotator [data-ann] rect")
+    page.screenshot(path=str(shots / "annotator_draw.png"))
+    wait_until(lambda: len(hx.Dataset.open(ds.path).annotations) == 1, what="the box on disk")
+    reopened = hx.Dataset.open(ds.path)
+    row = reopened.annotations.iloc[0]
+    assert row["label"] == "scratch" and row["kind"] == "box"
+    np.testing.assert_allclose([row.x0, row.y0, row.x1, row.y1], [40, 50, 160, 130], atol=3)
+    assert reopened.samples.loc[0, "status"] == "labeled"
+
+
+def test_label_by_number_key(lab, page, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "keys_ds", task="classification", labels=["cat", "dog", "fox"])
+    ids = ds.add_images(make_images(tmp_path / "img", 3)).added
+    run_notebook(page, lab, "keys.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+                 wait_for=".hx-annotator [data-label=fox]")
+    page.locator(".hx-annotator").first.focus()
+    page.keyboard.press("3")
+    page.wait_for_selector(".hx-annotator [data-role=class]:text('fox')")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    page.keyboard.press("2")
+    page.wait_for_selector(".hx-annotator [data-role=class]:text('dog')")
+    wait_until(lambda: hx.Dataset.open(ds.path).samples.set_index("sample_id")["label"]
+               .astype(str).loc[ids[:2]].tolist() == ["fox", "dog"], what="labels on disk")
+
+
+def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "review_ds", task="detection", labels=["defect"])
+    ids = ds.add_images(make_images(tmp_path / "img", 3)).added
+    for sid, score in zip(ids, (0.2, 0.9, 0.5)):
+        ds.add_box(sid, "defect", 80, 60, 160, 120, score=0.8, origin="V1")
+        ds.set_status(sid, "to_confirm")
+        ds.mark_hard(sid, score >= 0.5, reasons=[1] if score >= 0.5 else [], score=score)
+    ds.update_annotation(int(ds.annotations.ann_id.iloc[1]), hard_type="false_positive")
+    run_notebook(page, lab, "review.ipynb", [head(ds.path) + "w = hx.Review(ds)\nw"],
+                 wait_for=".hx-annotator [data-role=queue]")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")  # hardest first
+    assert "low confidence" in page.locator(".hx-annotator [data-role=hard]").inner_text()
+    page.screenshot(path=str(shots / "review.png"))
+    page.locator(".hx-annotator [data-action=confirm]").click()
+    page.wait_for_selector(".hx-annotator [data-role=queue]:text('1 of 2')")
+    page.locator(".hx-annotator").first.focus()
+    page.keyboard.press("c")
+    page.wait_for_selector(".hx-annotator [data-role=queue]:text('1 of 1')")
+    def statuses():
+        return hx.Dataset.open(ds.path).samples.set_index("sample_id")["status"]
+
+    wait_until(lambda: statuses().loc[[ids[1], ids[2]]].eq("labeled").all(), what="confirmed on disk")
+    assert statuses().loc[ids[0]] == "to_confirm"
+
+
+def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "cm_ds", task="classification", labels=["cat", "dog"])
+    ids = ds.add_images(make_images(tmp_path / "img", 6)).added
+    cells = [head(ds.path) + (
+        f"ids = {ids}\n"
+        "report = hx.evaluate_classification(['cat','cat','cat','dog','dog','dog'],"
+        " ['cat','dog','dog','dog','dog','cat'], label_names=['cat','dog'], image_ids=ids)\n"
+        "w = hx.ConfusionMatrix(report, ds=ds)\nw")]
+    run_notebook(page, lab, "cm.ipynb", cells, wait_for=".hx-confusion td.cell")
+    page.locator(".hx-confusion td[data-true=cat][data-predicted=dog]").click()
+    page.wait_for_selector(".hx-confusion [data-role=cell-title]")
+    cards = page.locator(".hx-confusion .card")
+    wait_until(lambda: cards.count() == 2, what="two samples in the cell")
+    shown = sorted(int(cards.nth(i).get_attribute("data-sample")) for i in range(2))
+    assert shown == [ids[1], ids[2]]
+    assert "2 image(s): true cat, predicted dog" in page.locator("[data-role=cell-title]").inner_text()
+    page.screenshot(path=str(shots / "confusion.png"))
+
+
+def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "big_ds", task="classification", labels=["a", "b"])
+    src = make_images(tmp_path / "img", 1)[0]
+    n = 10_000
+    ds._insert_rows(pd.DataFrame({"path": str(src), "name": [f"s{i:05d}.png" for i in range(n)],
+                                  "width": 320, "height": 240, "status": "unlabeled", "hard": 0,
+                                  "hard_reasons": "", "added_at": time.time(), "source": "upload",
+                                  "split": "train"}))
+    run_notebook(page, lab, "gallery.ipynb", [head(ds.path) + "w = hx.Gallery(ds)\nw"],
+                 wait_for=".hx-gallery .card img[src^=blob]")
+    assert page.locator(".hx-gallery .card").count() == 48
+    assert "page 1 of 209 · 10000 images" in page.locator("[data-role=page]").inner_text()
+    page.screenshot(path=str(shots / "gallery.png"))
+    page.locator(".hx-gallery .card").nth(0).click()
+    page.locator(".hx-gallery .card").nth(2).click(modifiers=["Shift"])
+    page.wait_for_selector(".hx-gallery :text('3 selected')")
+    page.locator(".hx-gallery [data-action=mark-hard]").click()
+    page.wait_for_selector(".hx-gallery .card .badge")
+    wait_until(lambda: len(hx.Dataset.open(ds.path).query(hard=True)) == 3, what="hard on disk")
+    hard = hx.Dataset.open(ds.path).query(hard=True)
+    assert hard["name"].tolist() == ["s00000.png", "s00001.png", "s00002.png"]
+    assert (hard["hard_reasons"] == "100").all()
