@@ -1,0 +1,146 @@
+"""Widget state handling in Python: messages validated, bad ones shown and harmless."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from synthetic import bars_dataset, boxes_dataset
+
+import hardex_nb as hx
+
+
+@pytest.fixture
+def det(tmp_path):
+    ds, ids, truth = boxes_dataset(tmp_path, n=6, n_labeled=3, size=64)
+    return ds, ids
+
+
+def test_unknown_keyword_arguments_raise(det):
+    ds, _ = det
+    for make in (lambda: hx.Gallery(ds, colour="red"), lambda: hx.Annotator(ds, zoom=2),
+                 lambda: hx.Review(ds, foo=1)):
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            make()
+
+
+def test_annotator_rejects_bad_messages_and_changes_nothing(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[4])
+    before = ds.annotations
+    bad = [
+        ({"action": "add_box", "label": "red", "x0": 1, "y0": 1, "x1": 500, "y1": 9}, "outside"),
+        ({"action": "add_box", "label": "cow", "x0": 1, "y0": 1, "x1": 9, "y1": 9}, "not in the label set"),
+        ({"action": "add_box", "label": "red", "x0": None, "y0": 1, "x1": 9, "y1": 9}, "finite number"),
+        ({"action": "add_box", "label": "red", "x0": float("nan"), "y0": 1, "x1": 9, "y1": 9}, "finite"),
+        ({"action": "delete", "ann_id": 10**6}, "not on this image"),
+        ({"action": "explode"}, "unknown action"),
+        ({"nothing": 1}, "without an action"),
+        ({"action": "add_polygon", "label": "red", "points": [[1, 1], [2, 2]]}, "N ≥ 3"),
+    ]
+    for msg, expected in bad:
+        w.handle(msg)
+        assert expected in w.error
+    pd.testing.assert_frame_equal(ds.annotations, before)
+
+
+def test_annotator_edits_reach_disk_and_undo(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[4])
+    w.handle({"action": "add_box", "label": "blue", "x0": 2, "y0": 3, "x1": 20, "y1": 30})
+    assert w.error == "" and len(w.annotations) == 1
+    ann = w.annotations[0]["ann_id"]
+    w.handle({"action": "update", "ann_id": ann, "x1": 40, "text": "A12"})
+    w.handle({"action": "add_polygon", "label": "red", "points": [[1, 1], [30, 2], [15, 25]]})
+    w.handle({"action": "add_box", "kind": "ignore", "x0": 40, "y0": 40, "x1": 60, "y1": 60})
+    on_disk = hx.Dataset.open(ds.path).annotations_of(ids[4])
+    assert sorted(on_disk["kind"].astype(str)) == ["box", "ignore", "polygon"]
+    assert on_disk.set_index("ann_id").loc[ann, "x1"] == 40
+    assert on_disk.set_index("ann_id").loc[ann, "text"] == "A12"
+    w.handle({"action": "undo"})  # the ignore region
+    w.handle({"action": "undo"})  # the polygon
+    w.handle({"action": "undo"})  # the update
+    a = hx.Dataset.open(ds.path).annotations_of(ids[4])
+    assert len(a) == 1 and a.iloc[0]["x1"] == 20 and a.iloc[0]["text"] is None
+    w.handle({"action": "delete", "ann_id": ann})
+    w.handle({"action": "undo"})
+    assert len(ds.annotations_of(ids[4])) == 1
+    w.handle({"action": "next"})
+    assert w.sample_id == ids[5]
+
+
+def test_fixing_a_model_box_makes_it_human(det):
+    ds, ids = det
+    ann = ds.add_box(ids[5], "red", 1, 1, 9, 9, score=0.4, origin="V1")
+    w = hx.Annotator(ds, ids[5])
+    w.handle({"action": "update", "ann_id": ann, "label": "blue"})
+    row = ds.annotations.set_index("ann_id").loc[ann]
+    assert row["label"] == "blue" and row["origin"] == "human"
+
+
+def test_review_queue_order_confirm_and_delete(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=6, n_labeled=2)
+    ds.set_status(ids[2:], "to_confirm")
+    ds.mark_hard(ids[3], reasons=[1], score=0.4)
+    ds.mark_hard(ids[5], reasons=[101], score=0.9)
+    w = hx.Review(ds)
+    assert w.queue == [ids[5], ids[3], ids[2], ids[4]]
+    w.handle({"action": "confirm"})
+    assert ds.samples.set_index("sample_id").loc[ids[5], "status"] == "labeled"
+    assert w.queue == [ids[3], ids[2], ids[4]] and w.sample_id == ids[3]
+    w.handle({"action": "delete_sample"})
+    assert "confirmed=true" in w.error and ids[3] in ds.samples.sample_id.tolist()
+    w.handle({"action": "delete_sample", "confirmed": True})
+    assert ids[3] not in ds.samples.sample_id.tolist() and w.queue == [ids[2], ids[4]]
+    w.handle({"action": "set_label", "label": "h"})
+    assert ds.samples.set_index("sample_id").loc[ids[2], "label"] == "h"
+
+
+def test_gallery_paging_filters_and_actions(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=10)
+    sent = []
+    g = hx.Gallery(ds, page_size=8)
+    g.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    assert g.total == 30 and len(g.rows) == 8
+    g.handle({"action": "page", "page": 3})
+    assert [r["sample_id"] for r in g.rows] == ids[24:30]
+    msg, buffers = sent[-1]
+    assert msg["ids"] == ids[24:30] and all(b[:2] == b"\xff\xd8" for b in buffers)
+    g.handle({"action": "filter", "filters": {"status": "labeled"}})
+    assert g.total == 10 and g.page == 0
+    g.handle({"action": "filter", "filters": {"status": "finished"}})
+    assert "status" in g.error and g.total == 10
+    g.handle({"action": "mark_hard", "ids": ids[:2], "hard": True})
+    assert ds.query(hard=True).sample_id.tolist() == ids[:2]
+    g.handle({"action": "mark_hard", "ids": [10**6], "hard": True})
+    assert "unknown sample" in g.error
+    g.handle({"action": "delete", "ids": ids[:1]})
+    assert "confirmed=true" in g.error and len(ds.samples) == 30
+    g.handle({"action": "delete", "ids": ids[:1], "confirmed": True})
+    assert len(ds.samples) == 29 and g.total == 9
+    ann = hx.Annotator(ds)
+    g.annotator = ann
+    g.handle({"action": "open", "ids": [ids[5]]})
+    assert ann.sample_id == ids[5] and g.opened == ids[5]
+
+
+def test_report_widgets(tmp_path):
+    ds, ids, truth = bars_dataset(tmp_path, n=10, n_labeled=10)
+    report = hx.evaluate_classification(truth, ["v"] * 10, label_names=["v", "h"], image_ids=ids)
+    cm = hx.ConfusionMatrix(report, ds=ds)
+    sent = []
+    cm.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    assert cm.matrix == [[5, 0], [5, 0]]
+    cm.handle({"action": "cell", "true": "h", "predicted": "v"})
+    assert sorted(cm.cell_ids) == sorted(i for i, t in zip(ids, truth) if t == "h")
+    assert len(sent[-1][1]) == 5
+    cm.handle({"action": "cell", "true": "x", "predicted": "v"})
+    assert "no cell" in cm.error
+    with pytest.raises(TypeError, match="ds="):
+        hx.ConfusionMatrix(report)
+    gt = pd.DataFrame({"image_id": ids[:2], "label": "v", "x0": 1.0, "y0": 1.0, "x1": 20.0, "y1": 20.0})
+    pred = gt.assign(score=0.9, x1=[20.0, 60.0])
+    det_report = hx.evaluate_detections(gt, pred)
+    rv = hx.ReportView(det_report, ds=ds)
+    rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    rv.handle({"action": "label", "label": "v"})
+    kinds = sorted(b["kind"] for img in rv.errors for b in img["boxes"])
+    assert kinds == ["false", "missed", "tp"] and len(sent[-1][1]) == 2
