@@ -411,14 +411,7 @@ class Dataset:
                     for obj in objs:
                         ann_rows.append({c: obj.get(c) for c in ANNOTATION_COLUMNS}
                                         | {"sample_id": row["sample_id"]})
-                if ann_rows:
-                    first_a = self._store.next_id(cur, "next_ann_id", len(ann_rows))
-                    for i, a in enumerate(ann_rows):
-                        a["ann_id"] = first_a + i
-                    cur.executemany(
-                        f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
-                        f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
-                        [tuple(a[c] for c in ANNOTATION_COLUMNS) for a in ann_rows])
+                self._write_annotation_rows(cur, ann_rows)
         except BaseException:
             for p in copied:
                 p.unlink(missing_ok=True)
@@ -557,15 +550,21 @@ class Dataset:
         self.set_status(sample_ids, "labeled")
 
     # -- annotation edits ---------------------------------------------------------------
+    def _write_annotation_rows(self, cur, rows: list[dict]) -> None:
+        """Give ``rows`` fresh ann_ids and insert them (inside an open transaction)."""
+        if not rows:
+            return
+        first = self._store.next_id(cur, "next_ann_id", len(rows))
+        for i, row in enumerate(rows):
+            row["ann_id"] = first + i
+        cur.executemany(
+            f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
+            f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
+            [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows])
+
     def _insert_annotations(self, rows: list[dict], *, human_labels: bool = True) -> list[int]:
         with self._write() as cur:
-            first = self._store.next_id(cur, "next_ann_id", len(rows))
-            for i, row in enumerate(rows):
-                row["ann_id"] = first + i
-            cur.executemany(
-                f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
-                f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
-                [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows])
+            self._write_annotation_rows(cur, rows)
             labeled = sorted({r["sample_id"] for r in rows if r.get("origin") == "human"
                               and self._samples.get(r["sample_id"])["status"] == "unlabeled"})
             if human_labels:
