@@ -5,22 +5,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures"
 sys.path.insert(0, str(ROOT / "tests"))
 
-
-def write_image(path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None) -> Path:
-    """Write a random RGB image of ``width`` × ``height`` pixels."""
-    rng = np.random.default_rng(seed)
-    arr = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(arr).save(path, format=fmt)
-    return path
+from synthetic import write_image  # noqa: E402
 
 
 @pytest.fixture

@@ -9,6 +9,17 @@ from PIL import Image
 
 import hardex_nb as hx
 
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+def write_image(path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None) -> Path:
+    """Write a random RGB image of ``width`` × ``height`` pixels."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+    return path
+
 
 def bars_dataset(folder: Path, n: int = 60, n_labeled: int = 40, seed: int = 0, size: int = 40):
     """Classification: a vertical ('v') or horizontal ('h') bright bar on noise."""

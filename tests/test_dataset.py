@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_image
+from synthetic import write_image
 from PIL import Image
 
 import hardex_nb as hx

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FIXTURES, write_image
+from synthetic import FIXTURES, write_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import write_image
+from synthetic import write_image
 from PIL import Image
 
 from hardex_nb import ImageError, media

@@ -14,7 +14,7 @@ import pandas as pd
 from PIL import Image
 
 import hardex_nb as hx
-from conftest import run_notebook
+from lab_driver import run_notebook
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "condition"):
