@@ -198,7 +198,8 @@ def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]
       same label with IoU ≥ ``iou`` scoring ≥ low_threshold), or finds as another label.
     - missed: an object found only under augmentation (a view's box ≥ threshold with no
       original box ≥ threshold at IoU ≥ ``iou``), or only at a lower threshold (an original
-      box in [low_threshold, threshold) confirmed by every view).
+      box in [low_threshold, threshold) confirmed by every view, overlapping no confident box
+      of its label; of overlapping such boxes the highest-scoring one).
     - an image gets reason 0 when nothing scores ≥ threshold, 1 when a box scores within
       ``band`` of the threshold, 4 when any box is false_positive or missed.
     - image hard score = share of its boxes (confident + missed) that are hard; it is hard
@@ -246,6 +247,16 @@ def _compute_detection_hardness(preds, views, threshold, low, band, iou_min):
             confirmed &= same.any(axis=1)
         if not views:
             confirmed[:] = False
+        # a low box on an object already found with confidence is that object, not a miss;
+        # among overlapping low boxes of one label only the highest-scoring one counts
+        same_found = (_iou(boxes, boxes[confident]) >= iou_min) & (labels[:, None] == labels[confident][None])
+        confirmed &= ~same_found.any(axis=1)
+        for j in np.flatnonzero(confirmed)[np.argsort(-scores[confirmed], kind="stable")]:
+            if not confirmed[j]:
+                continue
+            twins = (_iou(boxes[j][None], boxes)[0] >= iou_min) & (labels == labels[j])
+            twins[j] = False
+            confirmed &= ~twins
         types[confirmed] = "missed"
         out = confident | confirmed
         rows = [(i, int(lab), *b.tolist(), float(s), t)

@@ -97,3 +97,14 @@ def test_training_distance_and_resolution():
     flags = hard.resolution_outliers(sizes, [[640, 480], [4000, 3000], [640, 100]])
     assert flags.tolist() == [False, True, True]
     assert hard.merge_reasons(["1", ""], ["3-1", "5"]) == ["1-3", "5"]
+
+
+def test_low_boxes_on_found_objects_are_not_misses():
+    image = _pred([[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
+                  [0, 0, 0, 0], [0.9, 0.3, 0.4, 0.35])
+    view = _pred([[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
+                 [0, 0, 0, 0], [0.9, 0.3, 0.4, 0.35])
+    boxes, _ = hard.detection_hardness([image], [[view]])
+    missed = boxes[boxes["hard_type"] == "missed"]
+    # the 0.3 box duplicates the confident one; of the two low boxes at (40, 40) one is kept
+    assert missed[["x0", "score"]].values.tolist() == [[40.0, 0.4]]
