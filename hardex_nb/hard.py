@@ -181,7 +181,7 @@ def _check_boxes(pred: dict, where: str) -> tuple[np.ndarray, np.ndarray, np.nda
 
 def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]] = (), *,
                        threshold: float = 0.5, low_threshold: float = 0.1, band: float = 0.15,
-                       iou: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       missed_floor: float = 0.25, iou: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-box hard types and per-image hard scores for detection.
 
     Parameters
@@ -198,7 +198,7 @@ def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]
       same label with IoU ≥ ``iou`` scoring ≥ low_threshold), or finds as another label.
     - missed: an object found only under augmentation (a view's box ≥ threshold with no
       original box ≥ threshold at IoU ≥ ``iou``), or only at a lower threshold (an original
-      box in [low_threshold, threshold) confirmed by every view, overlapping no confident box
+      box in [missed_floor, threshold) confirmed by every view, overlapping no confident box
       of its label; of overlapping such boxes the highest-scoring one).
     - an image gets reason 0 when nothing scores ≥ threshold, 1 when a box scores within
       ``band`` of the threshold, 4 when any box is false_positive or missed.
@@ -213,22 +213,23 @@ def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]
     images : DataFrame
         image, hard, score (the image hard-coefficient), reasons.
     """
-    if not 0 <= low_threshold <= threshold <= 1:
-        raise ValidationError("need 0 ≤ low_threshold ≤ threshold ≤ 1.")
+    if not 0 <= low_threshold <= missed_floor <= threshold <= 1:
+        raise ValidationError("need 0 ≤ low_threshold ≤ missed_floor ≤ threshold ≤ 1.")
     checked = [_check_boxes(p, f"preds[{i}]") for i, p in enumerate(preds)]
     views = []
     for v, view in enumerate(tta_preds):
         if len(view) != len(preds):
             raise ValidationError(f"tta_preds[{v}]: {len(view)} images, preds has {len(preds)}.")
         views.append([_check_boxes(p, f"tta_preds[{v}][{i}]") for i, p in enumerate(view)])
-    return _compute_detection_hardness(checked, views, threshold, low_threshold, band, iou)
+    return _compute_detection_hardness(checked, views, threshold, low_threshold, band,
+                                       missed_floor, iou)
 
 
-def _compute_detection_hardness(preds, views, threshold, low, band, iou_min):
+def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_min):
     box_rows, image_rows = [], []
     for i, (boxes, labels, scores) in enumerate(preds):
         confident = scores >= threshold
-        low_band = (scores >= low) & ~confident
+        low_band = (scores >= floor) & ~confident
         types = np.array(["none"] * len(boxes), dtype=object)
         for v_boxes, v_labels, v_scores in (view[i] for view in views):
             keep = v_scores >= low
