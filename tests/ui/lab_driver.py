@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 
 def write_notebook(root: Path, name: str, cells: list[str]) -> str:
     nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
@@ -23,7 +25,17 @@ def run_notebook(page, lab: dict, name: str, cells: list[str], *, wait_for: str,
     page.wait_for_selector(".jp-Notebook", timeout=timeout)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
                            "#jp-main-statusbar :text('Idle')", timeout=timeout)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    # the first notebook of a fresh server can swallow the command while its kernel
+    # connects: run again until a prompt shows the cells queued or run
+    started = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
+    for attempt in range(5):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(started, timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
     page.wait_for_selector(wait_for, timeout=timeout)
     return page
