@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
-                     hard_type_of, none_if_nan, number, optional_number)
+from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
+                     ImageLabels, none_if_nan, number, optional_number, point_pairs, Shape)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -82,8 +82,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
                     problems.append(f"{aw}: segmentation polygon needs an even count of ≥ 6 numbers")
                     break
                 vals = [number(v, f"{aw}: segmentation", problems) for v in part]
-                img.shapes.append(Shape(kind="polygon", points=[vals[k:k + 2] for k in
-                                                                range(0, len(vals), 2)], **extra))
+                img.shapes.append(Shape(kind="polygon", points=point_pairs(vals), **extra))
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:

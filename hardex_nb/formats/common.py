@@ -123,6 +123,12 @@ def number(value, where: str, problems: list[str]) -> float:
     return out
 
 
+def point_pairs(values: list[float]) -> list[list[float]]:
+    """``[x1, y1, x2, y2, ...]`` as ``[[x1, y1], [x2, y2], ...]`` (an unpaired last value is
+    dropped; callers check the count)."""
+    return [values[k:k + 2] for k in range(0, len(values) - 1, 2)]
+
+
 def optional_number(value, where: str, problems: list[str]) -> float | None:
     return None if value is None or value == "" else number(value, where, problems)
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
-from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
-                     hard_type_of, label_of, none_if_nan, number, optional_number)
+from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
+                     ImageLabels, label_of, none_if_nan, number, optional_number, point_pairs,
+                     Shape)
 
 
 def parse_file(path: Path, problems: list[str], where: str | None = None) -> ImageLabels | None:
@@ -60,8 +61,7 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
         poly = obj.find("polygon")
         if poly is not None:
             vals = [number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly]
-            img.shapes.append(Shape(kind="polygon", points=[vals[k:k + 2] for k in
-                                                            range(0, len(vals) - 1, 2)], **extra))
+            img.shapes.append(Shape(kind="polygon", points=point_pairs(vals), **extra))
             continue
         bnd = obj.find("bndbox")
         if bnd is None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import ExportFrames, ImageLabels, Shape, copy_images, files_in, number
+from .common import (copy_images, ExportFrames, files_in, ImageLabels, number, point_pairs,
+                     Shape)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -53,7 +54,7 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
                                         box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
             else:
                 img.shapes.append(Shape(kind="polygon", label=classes[cls], where=where,
-                                        points=[vals[k:k + 2] for k in range(0, len(vals), 2)]))
+                                        points=point_pairs(vals)))
         out.append(img)
     return out
 
