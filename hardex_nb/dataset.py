@@ -344,17 +344,25 @@ class Dataset:
         report = ImportReport()
         with contextlib.ExitStack() as stack:
             files = self._gather_files(source, stack, copy)
-            checked: list[media.ImageInfo] = []
-            for f in files:
-                if f.suffix.lower() in SIDECAR_EXTENSIONS:
-                    report.skipped.append(f.name)
-                    continue
-                try:
-                    checked.append(media.check_image(f, for_tiling=for_tiling))
-                except ImageError as exc:
-                    report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
+            checked = self._check_files(files, report, for_tiling=for_tiling)
             report.added = self._insert_images(checked, copy=copy, origin=origin)
         return report
+
+    @staticmethod
+    def _check_files(files: list[Path], report: ImportReport, *,
+                     for_tiling: bool = False) -> list[media.ImageInfo]:
+        """The files that pass the image checks; side files go to ``report.skipped`` and
+        bad images to ``report.rejected`` with their reason."""
+        checked: list[media.ImageInfo] = []
+        for f in files:
+            if f.suffix.lower() in SIDECAR_EXTENSIONS:
+                report.skipped.append(f.name)
+                continue
+            try:
+                checked.append(media.check_image(f, for_tiling=for_tiling))
+            except ImageError as exc:
+                report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
+        return checked
 
     @staticmethod
     def _gather_files(source, stack: contextlib.ExitStack, copy: bool) -> list[Path]:

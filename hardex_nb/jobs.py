@@ -257,25 +257,11 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
     return train, val
 
 
-def _avg_detection_rate(run: Run, val: list[int], labels: list[str]) -> float | None:
+def _avg_detection_rate(run: Run, val: list[int]) -> float | None:
     """Mean over labels of the share of validation objects (or images) found correctly."""
-    from .evaluation import evaluate_classification, evaluate_detections
-
     if not val:
         return None
-    ds = run.dataset
-    if ds.task == "classification":
-        truth = ds._samples.merged().loc[val, "label"].tolist()
-        pred = run.predict(val)["label"].tolist()
-        report = evaluate_classification(truth, pred, label_names=labels)
-        return float(report.per_label["detection_rate"].mean())
-    gt = ds.annotations
-    gt = gt[gt["sample_id"].isin(val) & (gt["kind"] != "ignore")]
-    gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
-    pred = run.predict(val, threshold=0.05).rename(columns={"sample_id": "image_id"})
-    report = evaluate_detections(gt.astype({"label": str}), pred.astype({"image_id": "int64"}),
-                                 image_ids=val)
-    rates = report.per_label["detection_rate"].dropna()
+    rates = _report_on(run.dataset, run, val).per_label["detection_rate"].dropna()
     return float(rates.mean()) if len(rates) else 0.0
 
 
@@ -362,7 +348,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         torch.save({"state_dict": net.state_dict(),
                     "config": {"model": name, "labels": labels, "image_size": image_size,
                                "task": ds.task}}, ds.path / weights_rel)
-        rate = _avg_detection_rate(run, val_ids, labels)
+        rate = _avg_detection_rate(run, val_ids)
         if test:
             _store_test_predictions(run)
         ds._finish_run(version, status="succeeded", avg_detection_rate=rate,
@@ -451,14 +437,13 @@ def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
     Detection: a list of dicts with ``boxes (K, 4)`` in input pixels, ``labels (K,)`` with
     1 = the first label (0 is background, as in torchvision) and ``scores (K,)``.
     """
-    module = model if isinstance(model, nn.Module) else _CallableModel(model, ds.task)
-    if isinstance(model, nn.Module) and ds.task == "classification":
-        module = _CallableModel(model, ds.task)
+    # a detector module already speaks torchvision; classifiers may return probabilities
+    is_detector = isinstance(model, nn.Module) and ds.task == "detection"
+    module = model if is_detector else _CallableModel(model, ds.task)
     version = ds._start_run(model=name, params={"wrapped": True, "image_size": image_size})
     ds._finish_run(version, status="succeeded", message="wrapped user model")
-    dev = torch.device("cpu")
-    return Run(ds, version, module.eval() if isinstance(module, nn.Module) else module,
-               labels=ds.label_names, image_size=image_size, model_name=name, device=dev)
+    return Run(ds, version, module.eval(), labels=ds.label_names, image_size=image_size,
+               model_name=name, device=torch.device("cpu"))
 
 
 # -- auto-labeling and hard examples --------------------------------------------------------
@@ -526,11 +511,17 @@ def _training_reference(run: Run, train_images: list | None = None):
 
 def _main_class(run: Run, images) -> np.ndarray:
     if run.task == "classification":
-        return run.predict_proba(images).argmax(axis=1)
-    out = []
-    for r in run.predict_raw(images):
-        out.append(int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0)
-    return np.asarray(out, dtype=np.int64)
+        return _top_classes(run.task, run.predict_proba(images))
+    return _top_classes(run.task, run.predict_raw(images))
+
+
+def _top_classes(task: str, outputs) -> np.ndarray:
+    """``(N,)`` class index per image: the most probable class, or the label of the
+    highest-scoring box (0 when there is none)."""
+    if task == "classification":
+        return outputs.argmax(axis=1)
+    return np.array([int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0
+                     for r in outputs], dtype=np.int64)
 
 
 def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None):
@@ -546,8 +537,8 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
         probs = run.predict_proba(images)
         flipped = run.predict_proba(images, flip=True)
         table = hard.classification_hardness(probs, tta_probs=flipped[None])
-        table["label"] = [run.labels[k] for k in probs.argmax(axis=1)]
-        predicted = probs.argmax(axis=1)
+        predicted = _top_classes(run.task, probs)
+        table["label"] = [run.labels[k] for k in predicted]
         boxes_per_image = [[] for _ in range(len(probs))]
     else:
         raw = run.predict_raw(images)
@@ -557,8 +548,7 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
         boxes_per_image = [[] for _ in range(len(raw))]
         for row in boxes.itertuples(index=False):
             boxes_per_image[row.image].append(row)
-        predicted = np.array([int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0
-                              for r in raw])
+        predicted = _top_classes(run.task, raw)
     if reference is not None and len(reference[0]) >= 2:
         ref_emb, ref_classes, ref_sizes = reference
         dist = hard.training_distance(ref_emb, ref_classes, emb, predicted)
@@ -662,8 +652,7 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
     """
     import contextlib
 
-    from . import media
-    from .dataset import SIDECAR_EXTENSIONS, ImportReport
+    from .dataset import ImportReport
 
     if into.task != run.task:
         raise JobError(f"into is a {into.task} dataset but run {run.version} is {run.task}.")
@@ -674,16 +663,7 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
         return into.add_images(images, origin="collect"), None
     report = ImportReport()
     with contextlib.ExitStack() as stack:
-        files = Dataset._gather_files(images, stack, True)
-        infos = []
-        for f in files:
-            if f.suffix.lower() in SIDECAR_EXTENSIONS:
-                report.skipped.append(f.name)
-                continue
-            try:
-                infos.append(media.check_image(f))
-            except Exception as exc:  # ImageError: reported, never crashes the batch
-                report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
+        infos = Dataset._check_files(Dataset._gather_files(images, stack, True), report)
         if not infos:
             return report, AutoLabelResult([], [], [], pd.DataFrame())
         sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
@@ -727,28 +707,32 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
     Detection: :class:`~hardex_nb.evaluation.DetectionReport`; classification:
     :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids.
     """
-    from .evaluation import evaluate_classification, evaluate_detections
-
     ds._sync()
     ids = _evaluation_ids(ds, split)
     if not ids:
         raise JobError("no labeled images to evaluate on; label some or choose another split.")
+    report = _report_on(ds, run, ids, iou_threshold=iou_threshold, score_threshold=score_threshold)
+    report.dataset = ds  # for the report widgets
+    return report
+
+
+def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 0.5,
+               score_threshold: float = 0.5):
+    """The run's predictions on the labeled samples ``ids`` against their labels."""
+    from .evaluation import evaluate_classification, evaluate_detections
+
     if ds.task == "classification":
         truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids)["label"].tolist()
-        report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
-        report.dataset = ds
-        return report
+        return evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
     gt = ds._annotations.merged()
     gt = gt[gt["sample_id"].isin(ids) & (gt["kind"] != "ignore")]
     gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
     pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
-    report = evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
-                                 pred.drop(columns=["image"]).astype({"image_id": "int64"}),
-                                 iou_threshold=iou_threshold, score_threshold=score_threshold,
-                                 image_ids=ids, labels=run.labels)
-    report.dataset = ds  # for the report widgets
-    return report
+    return evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
+                               pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+                               iou_threshold=iou_threshold, score_threshold=score_threshold,
+                               image_ids=ids, labels=run.labels)
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):
