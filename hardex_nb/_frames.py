@@ -39,10 +39,11 @@ class TableRows:
         return len(self._frame) - len(self._deleted) + len(self._pending)
 
     def get(self, row_id: int) -> dict:
-        """One row as a dict (the caller checked it exists)."""
+        """One row as a dict, missing values as ``None`` (the caller checked it exists)."""
         if row_id in self._pending:
             return dict(self._pending[row_id])
-        return self._frame.loc[row_id].to_dict()
+        return {k: None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+                for k, v in self._frame.loc[row_id].to_dict().items()}
 
     def add(self, rows: Iterable[dict]) -> None:
         for row in rows:

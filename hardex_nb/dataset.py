@@ -72,7 +72,7 @@ def _finite(name: str, value: Any) -> float:
     except (TypeError, ValueError):
         raise ValidationError(f"{name}={value!r} is not a number.") from None
     if not math.isfinite(out):
-        raise ValidationError(f"{name}={value!r} is not finite; give a pixel coordinate.")
+        raise ValidationError(f"{name}={value!r} is not finite.")
     return out
 
 

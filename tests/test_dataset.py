@@ -146,6 +146,19 @@ def test_box_edits_and_validation(det_ds):
         det_ds.delete_annotations([poly])
 
 
+def test_edits_after_reopening_keep_empty_fields_empty(det_ds):
+    sid = int(det_ds.samples.sample_id[0])
+    human = det_ds.add_box(sid, "cat", 1, 1, 10, 10)
+    det_ds.add_box(sid, "dog", 2, 2, 12, 12, score=0.4, origin="V1", angle=5)
+    reopened = hx.Dataset.open(det_ds.path)  # score and angle columns now hold NaN for `human`
+    reopened.update_annotation(human, label="dog")
+    row = hx.Dataset.open(det_ds.path).annotations.set_index("ann_id").loc[human]
+    assert row["label"] == "dog" and np.isnan(row["score"]) and np.isnan(row["angle"])
+    con = sqlite3.connect(det_ds.path / "hardex.sqlite")
+    assert con.execute("SELECT score, angle FROM annotations WHERE ann_id=?", (human,)).fetchone() \
+        == (None, None)
+
+
 def test_every_edit_is_on_disk_when_it_returns(det_ds):
     ids = det_ds.samples.sample_id.tolist()
     det_ds.add_box(ids[0], "cat", 1, 1, 10, 10)
