@@ -76,6 +76,22 @@ def _finite(name: str, value: Any) -> float:
     return out
 
 
+def _unit_score(value: Any, what: str) -> float | None:
+    """``None``, or a finite number in [0, 1]."""
+    if value is None:
+        return None
+    score = _finite("score", value)
+    if not 0.0 <= score <= 1.0:
+        raise ValidationError(f"score={score}: {what} lies in [0, 1].")
+    return score
+
+
+def _bounds(points: list[list[float]]) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a polygon's points."""
+    arr = np.asarray(points)
+    return (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
+
+
 def _timestamp(value: Any, name: str) -> float:
     try:
         ts = pd.Timestamp(value)
@@ -544,10 +560,7 @@ class Dataset:
             text = "-".join(str(int(c)) for c in codes)
         except (TypeError, ValueError):
             raise ValidationError(f"reasons={reasons!r}: give integer reason codes.") from None
-        if score is not None:
-            score = _finite("score", score)
-            if not 0.0 <= score <= 1.0:
-                raise ValidationError(f"score={score}: a hard score lies in [0, 1].")
+        score = _unit_score(score, "a hard score")
         if not hard:
             text, score = "", None
         self._update_samples(ids, {"hard": int(bool(hard)), "hard_reasons": text,
@@ -592,10 +605,7 @@ class Dataset:
                     text=text, score=score, origin=origin, hard_type=hard_type)
 
     def _check_score_origin(self, score, origin, hard_type) -> float | None:
-        if score is not None:
-            score = _finite("score", score)
-            if not 0.0 <= score <= 1.0:
-                raise ValidationError(f"score={score}: a confidence lies in [0, 1].")
+        score = _unit_score(score, "a confidence")
         if not isinstance(origin, str) or not origin:
             raise ValidationError(f"origin={origin!r}: use 'human' or a run version like 'V3'.")
         if hard_type not in HARD_TYPES:
@@ -631,9 +641,7 @@ class Dataset:
         self._require_label(label)
         pts = self._check_points(sid, points)
         score = self._check_score_origin(score, origin, hard_type)
-        arr = np.asarray(pts)
-        box = (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
-        row = self._annotation_row(sid, "polygon", label, box, points=pts, score=score,
+        row = self._annotation_row(sid, "polygon", label, _bounds(pts), points=pts, score=score,
                                    origin=origin, hard_type=hard_type)
         return self._insert_annotations([row])[0]
 
@@ -664,9 +672,8 @@ class Dataset:
             self._require_label(new["label"])
         if "points" in fields:
             pts = self._check_points(sid, fields["points"])
-            arr = np.asarray(pts)
-            new.update(points=json.dumps(pts), x0=arr[:, 0].min(), y0=arr[:, 1].min(),
-                       x1=arr[:, 0].max(), y1=arr[:, 1].max())
+            new["points"] = json.dumps(pts)
+            new["x0"], new["y0"], new["x1"], new["y1"] = _bounds(pts)
         new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
             sid, new["x0"], new["y0"], new["x1"], new["y1"])
         new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
