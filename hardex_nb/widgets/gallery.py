@@ -98,11 +98,7 @@ class Gallery(Widget):
         self._refresh()
 
     def _selected_ids(self, content: dict) -> list[int]:
-        ids = ids_in(content)
-        unknown = [i for i in ids if i not in self.ds._samples]
-        if unknown:
-            raise BadMessage(f"unknown sample id(s) {unknown[:5]}")
-        return ids
+        return self.ds._require_samples(ids_in(content))
 
     def _on_select(self, content: dict) -> None:
         self.selected = self._selected_ids(content)
