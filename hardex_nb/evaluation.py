@@ -53,14 +53,9 @@ def _check_frame(frame: pd.DataFrame, name: str, score: bool) -> pd.DataFrame:
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``(N, M)`` IoU of boxes ``a (N, 4)`` and ``b (M, 4)`` (x0, y0, x1, y1), computed as
     pycocotools does from (x, y, w, h)."""
-    aw, ah = a[:, 2] - a[:, 0], a[:, 3] - a[:, 1]
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    w = np.minimum((a[:, 0] + aw)[:, None], (b[:, 0] + bw)[None]) - np.maximum(a[:, 0][:, None], b[:, 0][None])
-    h = np.minimum((a[:, 1] + ah)[:, None], (b[:, 1] + bh)[None]) - np.maximum(a[:, 1][:, None], b[:, 1][None])
-    inter = np.where((w > 0) & (h > 0), w * h, 0.0)
-    union = (aw * ah)[:, None] + (bw * bh)[None] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    return _pairwise_iou(a[None], b[None])[0]
 
 
 # -- greedy matching, vectorized over groups and thresholds ----------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import ValidationError
+from .evaluation import box_iou
 
 NO_TARGET, LOW_CONFIDENCE, CLUSTER_DISAGREES, FAR_FROM_CLASS, INCONSISTENT, RESOLUTION = range(6)
 MARKED_BY_HAND, SUSPECTED_MISLABEL = 100, 101
@@ -153,15 +154,6 @@ def _compute_classification_hardness(p, views, y, low_confidence, min_margin, ma
 
 
 # -- detection --------------------------------------------------------------------------------
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None] - inter, 1e-12)
 
 
 def _check_boxes(pred: dict, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,31 +223,23 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
         confident = scores >= threshold
         low_band = (scores >= floor) & ~confident
         types = np.array(["none"] * len(boxes), dtype=object)
+        # low-scoring boxes every view confirms are objects the threshold missed
+        confirmed = low_band.copy() if views else np.zeros_like(low_band)
         for v_boxes, v_labels, v_scores in (view[i] for view in views):
             keep = v_scores >= low
-            vb, vl = v_boxes[keep], v_labels[keep]
-            ious = _iou(boxes, vb)
-            same = (ious >= iou_min) & (labels[:, None] == vl[None])
-            other = (ious >= iou_min) & (labels[:, None] != vl[None])
-            lost = confident & ~same.any(axis=1)
-            types[lost | (confident & other.any(axis=1) & ~same.any(axis=1))] = "false_positive"
-        # low-scoring boxes every view confirms: objects the threshold missed
-        confirmed = low_band.copy()
-        for v_boxes, v_labels, v_scores in (view[i] for view in views):
-            keep = v_scores >= low
-            ious = _iou(boxes, v_boxes[keep])
-            same = (ious >= iou_min) & (labels[:, None] == v_labels[keep][None])
-            confirmed &= same.any(axis=1)
-        if not views:
-            confirmed[:] = False
+            same = ((box_iou(boxes, v_boxes[keep]) >= iou_min)
+                    & (labels[:, None] == v_labels[keep][None])).any(axis=1)
+            types[confident & ~same] = "false_positive"  # lost, or found only as another label
+            confirmed &= same
         # a low box on an object already found with confidence is that object, not a miss;
         # among overlapping low boxes of one label only the highest-scoring one counts
-        same_found = (_iou(boxes, boxes[confident]) >= iou_min) & (labels[:, None] == labels[confident][None])
+        same_found = ((box_iou(boxes, boxes[confident]) >= iou_min)
+                      & (labels[:, None] == labels[confident][None]))
         confirmed &= ~same_found.any(axis=1)
         for j in np.flatnonzero(confirmed)[np.argsort(-scores[confirmed], kind="stable")]:
             if not confirmed[j]:
                 continue
-            twins = (_iou(boxes[j][None], boxes)[0] >= iou_min) & (labels == labels[j])
+            twins = (box_iou(boxes[j][None], boxes)[0] >= iou_min) & (labels == labels[j])
             twins[j] = False
             confirmed &= ~twins
         types[confirmed] = "missed"
@@ -268,13 +252,13 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
             strong = v_scores >= threshold
             if not strong.any():
                 continue
-            ious = _iou(v_boxes[strong], kept_boxes) if len(kept_boxes) else np.zeros((strong.sum(), 0))
+            ious = box_iou(v_boxes[strong], kept_boxes)
             seen = [r[2:6] for r in rows if r[-1] == "missed"]
             for b, lab, s, overlap in zip(v_boxes[strong], v_labels[strong], v_scores[strong],
                                           ious.max(axis=1, initial=0.0)):
                 if overlap >= iou_min:
                     continue
-                if seen and _iou(b[None], np.asarray(seen)).max() >= iou_min:
+                if seen and box_iou(b[None], np.asarray(seen)).max() >= iou_min:
                     continue
                 rows.append((i, int(lab), *b.tolist(), float(s), "missed"))
                 seen.append(b.tolist())
