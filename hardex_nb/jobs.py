@@ -8,10 +8,8 @@ parameters and weights file. Interrupting the cell cancels the run cleanly.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,3 @@
-import math
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from synthetic import write_image
-from PIL import Image
 
 import hardex_nb as hx
 from hardex_nb import FormatError, StoreError, ValidationError

@@ -1,8 +1,6 @@
 """Import and export of every format, the fixture cross-check, round trips, hostile input."""
 
-import io
 import json
-import os
 import shutil
 import stat
 import zipfile

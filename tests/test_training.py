@@ -1,12 +1,10 @@
 """Model factory, ignore regions in the loss, export and Predictor (training/)."""
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from synthetic import bars_dataset
 
-import hardex_nb as hx
 from hardex_nb import JobError
 from hardex_nb.jobs import Predictor, train
 from hardex_nb.training import engine, models

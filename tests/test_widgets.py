@@ -1,6 +1,5 @@
 """Widget state handling in Python: messages validated, bad ones shown and harmless."""
 
-import numpy as np
 import pandas as pd
 import pytest
 from synthetic import bars_dataset, boxes_dataset

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import traitlets
-from PIL import Image
 
-from ..media import load_rgb
+from ..media import thumbnail_bytes
 from ._base import STATIC, BadMessage, Widget, number_in, reject_unknown, text_in
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
@@ -68,11 +65,7 @@ class Annotator(Widget):
         ds = self.ds
         ds._sync()
         (sid,) = ds._require_samples(sample_id)
-        img = load_rgb(ds.image_path(sid))
-        img.thumbnail((MAX_SIDE, MAX_SIDE))
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=90)
-        self.image = buf.getvalue()
+        self.image = thumbnail_bytes(ds.image_path(sid), size=MAX_SIDE, quality=90)
         self.sample_id = sid
         if sid in self._order:
             self.position = self._order.index(sid)

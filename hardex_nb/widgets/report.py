@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import traitlets
 
-from ..media import load_rgb
+from ..media import thumbnail_bytes
 from ._base import STATIC, BadMessage, Thumbnails, Widget, reject_unknown, text_in
 
 MAX_ERROR_IMAGES = 12
@@ -94,11 +92,6 @@ class ReportView(Widget):
                            "predicted": str(group["predicted"].iloc[0]) if "predicted" in group else None})
         self.label = label
         self.errors = images
-        buffers = []
-        for img in images:
-            pic = load_rgb(self.ds.image_path(img["sample_id"]))
-            pic.thumbnail((480, 480))
-            buf = io.BytesIO()
-            pic.save(buf, format="JPEG", quality=85)
-            buffers.append(buf.getvalue())
+        buffers = [thumbnail_bytes(self.ds.image_path(img["sample_id"]), size=480, quality=85)
+                   for img in images]
         self.send({"type": "images", "ids": [i["sample_id"] for i in images]}, buffers)
