@@ -1,10 +1,13 @@
 """Evaluation: per-label detection rate, precision, AP, confusion and error details.
 
-Pure array/DataFrame functions (no Dataset). COCO AP follows pycocotools' COCOeval for
-boxes exactly (all areas, 100 detections per image and label, 101 recall points, greedy
-matching by score with its tie rules), vectorized over images, labels and IoU thresholds;
-``report.map``/``map50`` equal ``COCOeval.stats[0]``/``stats[1]``. Crowd annotations are not
-modeled: every ground-truth box counts.
+Pure array/DataFrame functions (no Dataset). Box AP and AR follow pycocotools' COCOeval
+exactly: crowd regions (matched by intersection over the detection's area, any number of
+times, never a miss), ignored ground truth (VOC ``difficult``: never a miss, and a detection
+on it is neither right nor wrong), the three area ranges with their own ignore rules, 1 / 10 /
+100 detections per image and label, 101 recall points and COCOeval's greedy matching with its
+tie rules. IoU is computed from ``(x, y, w, h)`` as COCOeval computes it, so a pair that
+COCOeval scores as exactly 0.8 is 0.8 here. Matching is vectorized over groups of equal size
+(buckets), so time and memory grow with the data, not with its most crowded image.
 """
 
 from __future__ import annotations
@@ -19,54 +22,156 @@ from .errors import ValidationError
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
-MAX_DETS = 100
+AREA_RANGES = {"all": (0.0, 1e5 ** 2), "small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2),
+               "large": (96.0 ** 2, 1e5 ** 2)}
+MAX_DETS = (1, 10, 100)
+#: COCOeval.stats in its order: (name, IoU index or None for the mean, area range, max dets).
+COCO_STATS = (("ap", None, "all", 100), ("ap50", 0, "all", 100), ("ap75", 5, "all", 100),
+              ("ap_small", None, "small", 100), ("ap_medium", None, "medium", 100),
+              ("ap_large", None, "large", 100), ("ar1", None, "all", 1),
+              ("ar10", None, "all", 10), ("ar100", None, "all", 100),
+              ("ar_small", None, "small", 100), ("ar_medium", None, "medium", 100),
+              ("ar_large", None, "large", 100))
 BACKGROUND = "background"
+DEFAULT_SCORE_THRESHOLD = 0.3   # the report's confidence threshold, as in the platform manual
 MIN_COUNT = 20          # fewer annotations than this: "too few"
 MIN_SHARE = 0.05        # fewer than 5% of all objects: "low share"
 MIN_AP = 0.3            # COCO AP below this: "low AP"
+MIN_DETECTION_RATE = 0.5  # fewer than half the objects found at the report's thresholds
+_CELL_BUDGET = 1 << 22  # (T, G, D, M) cells matched at once: bounds the matcher's memory
 
 BOX = ["x0", "y0", "x1", "y1"]
+XYWH = ["x", "y", "w", "h"]
 
 
 # -- input checks -----------------------------------------------------------------------------
-def _check_frame(frame: pd.DataFrame, name: str, score: bool) -> pd.DataFrame:
+@dataclass
+class _Boxes:
+    """Checked input rows: COCO ``(x, y, w, h)`` boxes, image and label codes."""
+
+    frame: pd.DataFrame      # image_id, label (+ score) as given, one row per box
+    xywh: np.ndarray         # (N, 4) float64
+    score: np.ndarray        # (N,) float64; zeros for ground truth
+    crowd: np.ndarray        # (N,) bool: crowd / ignore region
+    ignore: np.ndarray       # (N,) bool: ignored ground truth (crowd or difficult)
+    area: np.ndarray         # (N,) float64
+    xyxy: np.ndarray         # (N, 4) float64: x0, y0, x1, y1 as given, or x + w, y + h
+
+    def take(self, rows: np.ndarray) -> _Boxes:
+        return _Boxes(self.frame.iloc[rows].reset_index(drop=True), self.xywh[rows],
+                      self.score[rows], self.crowd[rows], self.ignore[rows], self.area[rows],
+                      self.xyxy[rows])
+
+    def plain(self) -> _Boxes:
+        """The same boxes with no crowd or ignore flags."""
+        none = np.zeros(len(self.score), dtype=bool)
+        return _Boxes(self.frame, self.xywh, self.score, none, none, self.area, self.xyxy)
+
+
+def _flag(frame: pd.DataFrame, column: str, name: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    values = frame[column]
+    if values.isna().any():
+        raise ValidationError(f"{name}: column {column!r} row {int(np.flatnonzero(values.isna())[0])} "
+                              "is empty; use True/False or 1/0.")
+    try:
+        out = values.to_numpy(dtype="float64")
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name}: column {column!r} must hold True/False or 1/0.") from exc
+    bad = ~np.isin(out, (0.0, 1.0))
+    if bad.any():
+        raise ValidationError(f"{name}: column {column!r} row {int(np.flatnonzero(bad)[0])} is "
+                              f"{values.iloc[int(np.flatnonzero(bad)[0])]!r}; use True/False or 1/0.")
+    return out.astype(bool)
+
+
+def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str) -> _Boxes:
+    coords = BOX if box_format == "xyxy" else XYWH
     if not isinstance(frame, pd.DataFrame):
-        raise ValidationError(f"{name}: expected a DataFrame with columns image_id, label, x0, y0, "
-                              "x1, y1" + (", score" if score else ""))
-    need = ["image_id", "label", *BOX] + (["score"] if score else [])
+        raise ValidationError(f"{name}: expected a DataFrame with columns image_id, label, "
+                              + ", ".join(coords) + (", score" if score else ""))
+    need = ["image_id", "label", *coords] + (["score"] if score else [])
     missing = [c for c in need if c not in frame.columns]
     if missing:
-        raise ValidationError(f"{name}: missing column(s) {missing}.")
-    out = frame[need].reset_index(drop=True)
-    coords = out[BOX + (["score"] if score else [])].to_numpy(dtype="float64")
-    bad = ~np.isfinite(coords).all(axis=1)
+        hint = (" (box_format='xywh' reads x, y, w, h)" if box_format == "xywh"
+                else " (COCO boxes: pass box_format='xywh' with columns x, y, w, h)")
+        raise ValidationError(f"{name}: missing column(s) {missing}{hint}.")
+    frame = frame.reset_index(drop=True)
+    values = frame[coords + (["score"] if score else [])].to_numpy(dtype="float64")
+    bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         raise ValidationError(f"{name}: row {int(np.flatnonzero(bad)[0])} has a NaN or infinite "
                               "coordinate or score.")
-    flipped = (out["x1"].to_numpy() < out["x0"].to_numpy()) | (out["y1"].to_numpy() < out["y0"].to_numpy())
+    if box_format == "xyxy":
+        xyxy = values[:, :4].copy()
+        x0, y0, x1, y1 = xyxy.T
+        xywh = np.column_stack([x0, y0, x1 - x0, y1 - y0])
+        wrong = "x1 < x0 or y1 < y0"
+    else:
+        xywh = values[:, :4].copy()
+        x, y, w, h = xywh.T
+        xyxy = np.column_stack([x, y, x + w, y + h])
+        wrong = "a negative w or h"
+    flipped = (xywh[:, 2] < 0) | (xywh[:, 3] < 0)
     if flipped.any():
-        raise ValidationError(f"{name}: row {int(np.flatnonzero(flipped)[0])} has x1 < x0 or y1 < y0.")
-    out["label"] = out["label"].astype(str)
-    return out
+        raise ValidationError(f"{name}: row {int(np.flatnonzero(flipped)[0])} has {wrong}.")
+    crowd = _flag(frame, "iscrowd", name)
+    ignore = crowd | _flag(frame, "ignore", name)
+    area = xywh[:, 2] * xywh[:, 3]
+    if "area" in frame.columns:
+        given = frame["area"].to_numpy(dtype="float64")
+        area = np.where(np.isfinite(given), given, area)
+    out = frame[["image_id", "label"] + (["score"] if score else [])].copy()
+    labeled = out["label"].notna()
+    if (~labeled & ~crowd).any():
+        raise ValidationError(f"{name}: row {int(np.flatnonzero(~labeled & ~crowd)[0])} has no "
+                              "label; only crowd / ignore regions (iscrowd=True) may leave it empty.")
+    out["label"] = out["label"].where(~labeled, out["label"].astype(str))
+    return _Boxes(out, xywh, values[:, 4] if score else np.zeros(len(out)), crowd, ignore, area,
+                  xyxy)
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou(a: np.ndarray, b: np.ndarray, *, crowd: np.ndarray | None = None) -> np.ndarray:
     """``(N, M)`` IoU of boxes ``a (N, 4)`` and ``b (M, 4)`` (x0, y0, x1, y1), computed as
-    pycocotools does from (x, y, w, h)."""
+    pycocotools does from (x, y, w, h). Where ``crowd (M,)`` is true, the union is the area of
+    the ``a`` box (COCO's crowd IoU)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    return _pairwise_iou(a[None], b[None])[0]
+    a = np.column_stack([a[:, :2], a[:, 2:] - a[:, :2]])
+    b = np.column_stack([b[:, :2], b[:, 2:] - b[:, :2]])
+    c = np.zeros((1, len(b)), dtype=bool) if crowd is None else np.asarray(crowd, bool)[None]
+    return _pairwise_iou(a[None], b[None], c)[0]
 
 
-# -- greedy matching, vectorized over groups and thresholds ----------------------------------
+def _pairwise_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """``(G, D, M)`` IoU between ``(x, y, w, h)`` boxes ``d (G, D, 4)`` and ``g (G, M, 4)``,
+    operation for operation as pycocotools' ``bbIou``; ``crowd (G, M)`` uses the detection's
+    area as the union."""
+    dx, dy, dw, dh = (d[..., k][:, :, None] for k in range(4))
+    gx, gy, gw, gh = (g[..., k][:, None, :] for k in range(4))
+    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
+    inter = np.where((w > 0) & (h > 0), w * h, 0.0)
+    d_area = dw * dh
+    union = np.where(crowd[:, None, :], d_area, d_area + gw * gh - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(inter > 0, inter / union, 0.0)
+
+
+# -- greedy matching, vectorized over groups of similar size ---------------------------------
 @dataclass
 class _Matches:
-    """COCO greedy matching results per row. ``order``: kept detection rows sorted by
-    (group key, score descending, input order), as COCOeval accumulates them."""
+    """COCO greedy matching results per row, for ``A`` area ranges and ``T`` IoU thresholds."""
 
-    order: np.ndarray        # (Nk,) detection rows within max_dets, accumulation order
-    dt_gt: np.ndarray        # (T, Nd) matched gt row of each detection row, or -1
-    gt_dt: np.ndarray        # (T, Ng) matched detection row of each gt row, or -1
+    order: np.ndarray        # (Nk,) detection rows within max_dets: by group key, score, input order
+    rank: np.ndarray         # (Nk,) each kept row's rank by score within its group
+    matched: np.ndarray      # (A, T, Nd) bool: matched to some ground truth
+    ignored: np.ndarray      # (A, T, Nd) bool: matched to ignored ground truth, or unmatched
+    #                          and outside the area range: neither right nor wrong
+    gt_ignored: np.ndarray   # (A, Ng) bool: crowd, difficult or outside the area range
+    dt_gt: np.ndarray        # (T, Nd) matched gt row in the first area range, or -1
+    gt_dt: np.ndarray        # (T, Ng) a detection row matched to each gt there, or -1
     dt_iou: np.ndarray       # (Nd,) IoU with the partner at the first threshold, else best IoU
     gt_iou: np.ndarray       # (Ng,) the same for ground truth
 
@@ -80,130 +185,242 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(len(sorted_groups)) - np.repeat(starts, lengths)
 
 
-def _pairwise_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """``(G, D, M)`` IoU between the boxes ``d (G, D, 4)`` and ``g (G, M, 4)``, computed as
-    pycocotools does from (x, y, w, h)."""
-    dw, dh = d[..., 2] - d[..., 0], d[..., 3] - d[..., 1]
-    gw, gh = g[..., 2] - g[..., 0], g[..., 3] - g[..., 1]
-    w = (np.minimum((d[..., 0] + dw)[:, :, None], (g[..., 0] + gw)[:, None, :])
-         - np.maximum(d[..., 0][:, :, None], g[..., 0][:, None, :]))
-    h = (np.minimum((d[..., 1] + dh)[:, :, None], (g[..., 1] + gh)[:, None, :])
-         - np.maximum(d[..., 1][:, :, None], g[..., 1][:, None, :]))
-    inter = np.where((w > 0) & (h > 0), w * h, 0.0)
-    union = (dw * dh)[:, :, None] + (gw * gh)[:, None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
+def _size_class(n: np.ndarray) -> np.ndarray:
+    """``ceil(log2(n))``: groups in one class differ in size by at most a factor of two."""
+    return np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64)
 
 
-def _match_rows(gt_boxes: np.ndarray, key_gt: np.ndarray, dt_boxes: np.ndarray,
-                dt_scores: np.ndarray, key_dt: np.ndarray, thresholds: np.ndarray,
-                max_dets: int | None) -> _Matches:
-    """Match detections to ground truth within groups (same key), highest score first.
+def _last_argmax(ok: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the largest ``values`` where ``ok`` along the last axis (the last one on ties,
+    as COCOeval's ``>=`` scan keeps it), and whether there was any."""
+    scored = np.where(ok, values, -np.inf)
+    m = scored.shape[-1]
+    return m - 1 - scored[..., ::-1].argmax(axis=-1), ok.any(axis=-1)
 
-    Only groups holding both detections and ground truth are padded into rectangles
-    (G, D, M); matching then runs over the detections' ranks, vectorized over groups and
-    thresholds.
+
+def _match(gt: _Boxes, key_gt: np.ndarray, dt: _Boxes, key_dt: np.ndarray,
+           thresholds: np.ndarray, ranges: Sequence[tuple[float, float]],
+           max_dets: int | None) -> _Matches:
+    """Match detections to ground truth within groups (same key), highest score first, as
+    COCOeval's ``evaluateImg`` does for every area range and IoU threshold.
+
+    Groups holding both detections and ground truth are bucketed by size class (powers of
+    two) and padded only within their bucket, in chunks of at most ``_CELL_BUDGET`` cells.
+    Within a group, ground truth that is not ignored is preferred over ignored ground truth;
+    crowd regions can take any number of detections. The matching depends on the area range
+    only through which ground truth is ignored, so it runs once per distinct split of a
+    group into ignored / not ignored, not once per range.
     """
-    T, Nd, Ng = len(thresholds), len(dt_scores), len(key_gt)
-    order = np.argsort(-dt_scores, kind="stable")
+    T, A, Nd, Ng = len(thresholds), len(ranges), len(key_dt), len(key_gt)
+    lo = np.array([r[0] for r in ranges])[:, None]
+    hi = np.array([r[1] for r in ranges])[:, None]
+    gt_ign = gt.ignore[None] | (gt.area[None] < lo) | (gt.area[None] > hi)       # (A, Ng)
+    dt_out = (dt.area[None] < lo) | (dt.area[None] > hi)                          # (A, Nd)
+    order = np.argsort(-dt.score, kind="stable")
     order = order[np.argsort(key_dt[order], kind="stable")]
     rank = _rank_within(key_dt[order])
     if max_dets is not None:
         keep = rank < max_dets
         order, rank = order[keep], rank[keep]
-    dt_gt = np.full((T, Nd), -1, dtype=np.int64)
-    gt_dt = np.full((T, Ng), -1, dtype=np.int64)
-    dt_iou, gt_iou = np.zeros(Nd), np.zeros(Ng)
+    out = _Matches(order, rank, np.zeros((A, T, Nd), dtype=bool),
+                   np.repeat(dt_out[:, None, :], T, axis=1), gt_ign,
+                   np.full((T, Nd), -1, dtype=np.int64), np.full((T, Ng), -1, dtype=np.int64),
+                   np.zeros(Nd), np.zeros(Ng))
     active = np.intersect1d(key_gt, key_dt[order])
     if len(active) == 0:
-        return _Matches(order, dt_gt, gt_dt, dt_iou, gt_iou)
+        return out
     in_dt = np.isin(key_dt[order], active)
-    d_rows, d_rank = order[in_dt], rank[in_dt]
-    d_group = np.searchsorted(active, key_dt[d_rows])
+    d_rows = order[in_dt]
+    d_count = np.bincount(np.searchsorted(active, key_dt[d_rows]), minlength=len(active))
     g_rows = np.flatnonzero(np.isin(key_gt, active))
     g_rows = g_rows[np.argsort(key_gt[g_rows], kind="stable")]
-    g_group = np.searchsorted(active, key_gt[g_rows])
-    g_rank = _rank_within(g_group)
-    G, D, M = len(active), int(d_rank.max()) + 1, int(g_rank.max()) + 1
-    dt_index = np.full((G, D), -1, dtype=np.int64)
-    dt_index[d_group, d_rank] = d_rows
-    gt_index = np.full((G, M), -1, dtype=np.int64)
-    gt_index[g_group, g_rank] = g_rows
-    ious = _pairwise_iou(dt_boxes[np.maximum(dt_index, 0)], gt_boxes[np.maximum(gt_index, 0)])
-    ious[dt_index < 0] = -1.0
-    ious[np.broadcast_to((gt_index < 0)[:, None, :], ious.shape)] = -1.0
-    col_dt = np.full((T, G, D), -1, dtype=np.int64)
-    col_gt = np.full((T, G, M), -1, dtype=np.int64)
+    g_count = np.bincount(np.searchsorted(active, key_gt[g_rows]), minlength=len(active))
+    d_start = np.r_[0, np.cumsum(d_count)[:-1]]
+    g_start = np.r_[0, np.cumsum(g_count)[:-1]]
+    bucket = _size_class(d_count) * 64 + _size_class(g_count)
     limits = np.minimum(thresholds, 1 - 1e-10)[:, None, None]
-    for r in range(D):
-        iou = ious[:, r, :][None]                                   # (1, G, M)
-        ok = (iou >= limits) & (col_gt < 0)                         # (T, G, M)
-        scored = np.where(ok, iou, -np.inf)
-        best = M - 1 - scored[:, :, ::-1].argmax(axis=2)            # ties: the last gt wins
-        found = np.take_along_axis(ok, best[:, :, None], axis=2)[:, :, 0]
-        t_idx, grp = np.nonzero(found)
-        col_dt[t_idx, grp, r] = best[t_idx, grp]
-        col_gt[t_idx, grp, best[t_idx, grp]] = r
-    gi, di = np.nonzero(dt_index >= 0)
-    rows = dt_index[gi, di]
-    partner = col_dt[:, gi, di]                                      # (T, n)
-    dt_gt[:, rows] = np.where(partner >= 0, gt_index[gi[None], np.maximum(partner, 0)], -1)
-    best_iou = ious.max(axis=2)[gi, di]
-    first = partner[0]
-    dt_iou[rows] = np.where(first >= 0, ious[gi, di, np.maximum(first, 0)], np.maximum(best_iou, 0))
-    gi, mi = np.nonzero(gt_index >= 0)
-    rows = gt_index[gi, mi]
-    partner = col_gt[:, gi, mi]
-    gt_dt[:, rows] = np.where(partner >= 0, dt_index[gi[None], np.maximum(partner, 0)], -1)
-    best_iou = ious.max(axis=1)[gi, mi]
-    first = partner[0]
-    gt_iou[rows] = np.where(first >= 0, ious[gi, np.maximum(first, 0), mi], np.maximum(best_iou, 0))
-    return _Matches(order, dt_gt, gt_dt, dt_iou, gt_iou)
-
-
-# -- COCO AP ----------------------------------------------------------------------------------
-def _average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> np.ndarray:
-    """``(T,)`` AP over 101 recall points for detections of one label.
-
-    ``scores (N,)`` in the accumulation order, ``tp (T, N)`` bool.
-    """
-    T = tp.shape[0]
-    if n_gt == 0:
-        return np.full(T, np.nan)
-    if len(scores) == 0:
-        return np.zeros(T)
-    order = np.argsort(-scores, kind="mergesort")
-    tp = tp[:, order]
-    tps = np.cumsum(tp, axis=1, dtype=np.float64)
-    fps = np.cumsum(~tp, axis=1, dtype=np.float64)
-    rc = tps / n_gt
-    pr = tps / (fps + tps + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    out = np.zeros(T)
-    for t in range(T):
-        idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
-        q = np.where(idx < len(scores), pr[t][np.minimum(idx, len(scores) - 1)], 0.0)
-        out[t] = q.mean()
+    for b in np.unique(bucket):
+        groups = np.flatnonzero(bucket == b)
+        D, M = int(d_count[groups].max()), int(g_count[groups].max())
+        per_chunk = max(1, _CELL_BUDGET // (T * D * M))
+        for s in range(0, len(groups), per_chunk):
+            chunk = groups[s:s + per_chunk]
+            dt_index = _padded(d_rows, d_start[chunk], d_count[chunk], D)
+            gt_index = _padded(g_rows, g_start[chunk], g_count[chunk], M)
+            _match_chunk(out, gt, dt, dt_index, gt_index, limits, dt_out)
     return out
 
 
+def _padded(rows: np.ndarray, start: np.ndarray, count: np.ndarray, width: int) -> np.ndarray:
+    """``(G, width)`` rows of each group (``count`` of them from ``start``), -1 after."""
+    pos = np.arange(width)[None, :]
+    valid = pos < count[:, None]
+    return np.where(valid, rows[np.minimum(start[:, None] + pos, len(rows) - 1)], -1)
+
+
+def _match_chunk(out: _Matches, gt: _Boxes, dt: _Boxes, dt_index: np.ndarray,
+                 gt_index: np.ndarray, limits: np.ndarray, dt_out: np.ndarray) -> None:
+    A, T = out.matched.shape[:2]
+    G, D = dt_index.shape
+    M = gt_index.shape[1]
+    d_ok, g_ok = dt_index >= 0, gt_index >= 0
+    di, gi = np.maximum(dt_index, 0), np.maximum(gt_index, 0)
+    crowd = gt.crowd[gi] & g_ok                                                  # (G, M)
+    ious = _pairwise_iou(dt.xywh[di], gt.xywh[gi], crowd)                         # (G, D, M)
+    ious[~d_ok] = -1.0
+    ious[np.broadcast_to(~g_ok[:, None, :], ious.shape)] = -1.0
+    g_ign = out.gt_ignored[:, gi] & g_ok                                          # (A, G, M)
+    # one matching per distinct ignored / not-ignored split of a group (all-alike = none)
+    mixed = (g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1)                      # (A, G)
+    split = g_ign & mixed[..., None]
+    if mixed.any():
+        flat = split.reshape(A * G, M)
+        codes = np.column_stack([np.tile(np.arange(G), A),
+                                 np.packbits(flat, axis=1).astype(np.int64)])
+        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
+        src, pattern = first % G, flat[first]
+        inverse = inverse.reshape(A, G)
+    else:
+        src, pattern = np.arange(G), np.zeros((G, M), dtype=bool)
+        inverse = np.broadcast_to(np.arange(G), (A, G))
+    v_ious, v_crowd = ious[src], crowd[src]                                       # (V, D, M)
+    V = len(src)
+    col = np.full((T, V, D), -1, dtype=np.int64)
+    taken = np.zeros((T, V, M), dtype=bool)
+    for r in range(D):
+        iou = v_ious[:, r, :][None]                                              # (1, V, M)
+        cand = (iou >= limits) & ~(taken & ~v_crowd[None])                        # (T, V, M)
+        best_reg, has_reg = _last_argmax(cand & ~pattern[None], iou)
+        best_ign, has_ign = _last_argmax(cand & pattern[None], iou)
+        pick = np.where(has_reg, best_reg, best_ign)
+        t_i, v_i = np.nonzero(has_reg | has_ign)
+        col[t_i, v_i, r] = pick[t_i, v_i]
+        taken[t_i, v_i, pick[t_i, v_i]] = True
+    gg, dd = np.nonzero(d_ok)
+    rows = dt_index[gg, dd]
+    for a in range(A):
+        c = col[:, inverse[a][gg], dd]                                            # (T, n)
+        hit = c >= 0
+        cc = np.maximum(c, 0)
+        out.matched[a][:, rows] = hit
+        out.ignored[a][:, rows] = np.where(hit, g_ign[a][gg[None], cc], dt_out[a, rows][None])
+        if a:
+            continue
+        partner = np.where(hit, gt_index[gg[None], cc], -1)
+        out.dt_gt[:, rows] = partner
+        t_i, k = np.nonzero(hit)
+        out.gt_dt[t_i, partner[t_i, k]] = rows[k]
+        best = np.maximum(ious.max(axis=2)[gg, dd], 0)
+        out.dt_iou[rows] = np.where(hit[0], ious[gg, dd, cc[0]], best)
+    # ground truth: IoU with its partner at the first threshold, else the best one
+    mm_g, mm_m = np.nonzero(g_ok)
+    g_rows = gt_index[mm_g, mm_m]
+    partner = out.gt_dt[0, g_rows]
+    best = np.maximum(ious.max(axis=1)[mm_g, mm_m], 0)
+    d_of = (dt_index[mm_g] == partner[:, None]).argmax(axis=1)
+    out.gt_iou[g_rows] = np.where(partner >= 0, ious[mm_g, d_of, mm_m], best)
+
+
+# -- COCO precision / recall tables -------------------------------------------------------------
+def _precision_recall(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> tuple[np.ndarray, np.ndarray]:
+    """COCOeval's ``accumulate`` for one label, area range and max-dets: ``(T, R)`` interpolated
+    precision at the recall points and ``(T,)`` recall, from ``tp, fp (T, N)`` in score order."""
+    T, N = tp.shape
+    if N == 0:
+        return np.zeros((T, len(RECALL_POINTS))), np.zeros(T)
+    tps = np.cumsum(tp, axis=1).astype(np.float64)
+    fps = np.cumsum(fp, axis=1).astype(np.float64)
+    rc = tps / n_gt
+    pr = tps / (fps + tps + np.spacing(1))
+    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
+    q = np.zeros((T, len(RECALL_POINTS)))
+    for t in range(T):
+        idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
+        inside = idx < N
+        q[t, inside] = pr[t, idx[inside]]
+    return q, rc[:, -1]
+
+
+def _coco_table(m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label: np.ndarray,
+                names: list[str]) -> pd.DataFrame:
+    """The twelve COCOeval statistics per label (NaN where COCOeval has -1)."""
+    ranges = list(AREA_RANGES)
+    table = np.full((len(names), len(COCO_STATS)), np.nan)
+    starts = np.searchsorted(det_label[m.order], np.arange(len(names) + 1))
+    for k in range(len(names)):
+        seg = slice(starts[k], starts[k + 1])
+        rows, ranks = m.order[seg], m.rank[seg]
+        perm = np.argsort(-scores[rows], kind="mergesort")
+        rows, ranks = rows[perm], ranks[perm]
+        cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray] | None] = {}
+        for j, (_, t, area, max_det) in enumerate(COCO_STATS):
+            if (area, max_det) not in cache:
+                a = ranges.index(area)
+                n_gt = int(np.count_nonzero(~m.gt_ignored[a][gt_label == k]))
+                if n_gt == 0:
+                    cache[area, max_det] = None
+                else:
+                    r = rows[ranks < max_det]
+                    hit, ign = m.matched[a][:, r], m.ignored[a][:, r]
+                    cache[area, max_det] = _precision_recall(hit & ~ign, ~hit & ~ign, n_gt)
+            found = cache[area, max_det]
+            if found is None:
+                continue
+            precision, recall = found
+            is_ap = COCO_STATS[j][0].startswith("ap")
+            if is_ap:
+                table[k, j] = precision.mean() if t is None else precision[t].mean()
+            else:
+                table[k, j] = recall.mean()
+    return pd.DataFrame(table, index=pd.Index(names, name="label"),
+                        columns=[s[0] for s in COCO_STATS])
+
+
+# -- the report -------------------------------------------------------------------------------
 @dataclass
 class DetectionReport:
     """Per-label detection metrics; see :func:`evaluate_detections`."""
 
     per_label: pd.DataFrame
-    map: float
-    map50: float
+    stats: pd.Series
+    coco: pd.DataFrame
     iou_threshold: float
     score_threshold: float
     _details: pd.DataFrame = field(repr=False)
     _pairs: pd.DataFrame = field(repr=False)
     labels: list[str] = field(default_factory=list)
+    image_ids: list = field(default_factory=list, repr=False)
+    version: str | None = None
+    evaluated_on: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def map(self) -> float:
+        """COCO AP @[.5:.95] (``COCOeval.stats[0]``)."""
+        return float(self.stats["ap"])
+
+    @property
+    def map50(self) -> float:
+        """COCO AP @ IoU 0.5 (``COCOeval.stats[1]``)."""
+        return float(self.stats["ap50"])
+
+    @property
+    def map75(self) -> float:
+        """COCO AP @ IoU 0.75 (``COCOeval.stats[2]``)."""
+        return float(self.stats["ap75"])
+
+    @property
+    def avg_detection_rate(self) -> float:
+        """Mean over labels with objects of the share found at the report's thresholds."""
+        rates = self.per_label["detection_rate"].dropna()
+        return float(rates.mean()) if len(rates) else float("nan")
 
     def errors(self, label: str | None = None) -> pd.DataFrame:
-        """Per image and box: ``kind`` is ``tp`` (found), ``missed`` (ground truth not
-        found) or ``false`` (a prediction matching no ground truth of its label), with
-        coordinates, score and best IoU."""
+        """Per image and box: ``kind`` is ``tp`` (found), ``missed`` (not found), ``false`` (a
+        prediction matching no ground truth of its label), ``difficult`` (ground truth marked
+        difficult: found or not, it does not count) or ``ignored`` (a prediction on a crowd /
+        ignore region or a difficult box: it does not count), with coordinates, score and
+        best IoU."""
         d = self._details
         return (d if label is None else d[d["label"] == label]).reset_index(drop=True)
 
@@ -222,142 +439,180 @@ class DetectionReport:
         p = self._pairs
         return sorted(p.loc[(p["true"] == true) & (p["predicted"] == predicted), "image_id"].unique())
 
+    def header(self) -> str:
+        """One line: model version, thresholds, average detection rate, AP, and the images."""
+        parts = [f"model {self.version}" if self.version else "",
+                 f"confidence threshold {self.score_threshold:g}", f"IoU {self.iou_threshold:g}",
+                 f"avg detection rate {self.avg_detection_rate:.3f}",
+                 f"mAP {self.map:.3f}", f"mAP50 {self.map50:.3f}", f"mAP75 {self.map75:.3f}",
+                 self.evaluated_on]
+        return " · ".join(p for p in parts if p)
+
     def _repr_html_(self) -> str:
-        return (f"<b>mAP</b> {self.map:.4f} &nbsp; <b>mAP50</b> {self.map50:.4f}<br>"
+        import html
+
+        notes = "".join(f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>"
+                        for n in self.notes)
+        return (f"<b>{html.escape(self.header())}</b>{notes}"
                 + self.per_label.to_html(index=False, float_format="{:.3f}".format))
 
 
 def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: float = 0.5,
-                        score_threshold: float = 0.5, image_ids: Sequence | None = None,
-                        labels: Sequence[str] | None = None) -> DetectionReport:
-    """Evaluate box predictions against ground truth.
+                        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+                        image_ids: Sequence | None = None, labels: Sequence[str] | None = None,
+                        box_format: str = "xyxy") -> DetectionReport:
+    """Evaluate box predictions against ground truth, as COCOeval does, and at one threshold.
 
     Parameters
     ----------
     gt : DataFrame
-        Columns image_id, label, x0, y0, x1, y1 (pixels).
+        Columns image_id, label and the box (``x0, y0, x1, y1`` pixels, or ``x, y, w, h``
+        with ``box_format="xywh"``). Optional: ``iscrowd`` (a crowd / ignore region: a
+        detection inside it, by intersection over the detection's area, is not counted; an
+        empty label makes it cover every label), ``ignore`` (VOC difficult: not a miss when
+        not found, and a detection on it is not counted), ``area`` (COCO's object area, e.g.
+        of its segmentation; default: the box's).
     pred : DataFrame
-        The same plus score.
+        image_id, label, the box and score.
     iou_threshold, score_threshold : float
-        For detection rate (recall), precision, errors and confusion.
+        For detection rate (recall), precision, errors and confusion. The default confidence
+        threshold, 0.3, is the platform manual's.
     image_ids : sequence, optional
         Every evaluated image (images without ground truth still count for false boxes);
         default: those in gt or pred.
     labels : sequence of str, optional
         Label order of the report; default: sorted labels of gt and pred.
+    box_format : {"xyxy", "xywh"}
+        ``"xywh"`` keeps COCO's boxes as they are, so IoU at a threshold is bit-for-bit
+        COCOeval's.
 
     Returns
     -------
     DetectionReport
-        ``per_label`` columns: label, detection_rate, precision, ap, ap50, share, count,
-        warning. ``map``/``map50``: means of ap/ap50 over labels with ground truth.
+        ``stats``: COCOeval's twelve statistics (ap, ap50, ap75, ap_small, ap_medium,
+        ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large; NaN where COCOeval prints
+        -1); ``coco``: the same per label. ``per_label`` columns: label, detection_rate,
+        precision, ap, ap50, ap75, ar100, share, count, warning (see :func:`label_warning`).
     """
-    gt = _check_frame(gt, "gt", score=False)
-    pred = _check_frame(pred, "pred", score=True)
+    if box_format not in ("xyxy", "xywh"):
+        raise ValidationError(f"box_format={box_format!r}: use 'xyxy' (x0, y0, x1, y1) or 'xywh'.")
+    g = _check_frame(gt, "gt", score=False, box_format=box_format)
+    p = _check_frame(pred, "pred", score=True, box_format=box_format)
     if image_ids is not None:
         allowed = set(image_ids)
-        pred = pred[pred["image_id"].isin(allowed)].reset_index(drop=True)
-        gt = gt[gt["image_id"].isin(allowed)].reset_index(drop=True)
-    names = list(labels) if labels is not None else sorted(set(gt["label"]) | set(pred["label"]))
+        g = g.take(np.flatnonzero(g.frame["image_id"].isin(allowed).to_numpy()))
+        p = p.take(np.flatnonzero(p.frame["image_id"].isin(allowed).to_numpy()))
+    g_labeled = g.frame["label"].notna().to_numpy()
+    present = set(g.frame["label"][g_labeled]) | set(p.frame["label"])
+    names = [str(n) for n in labels] if labels is not None else sorted(present)
     lab_id = {n: i for i, n in enumerate(names)}
-    for frame, what in ((gt, "gt"), (pred, "pred")):
+    for frame, what in ((g.frame[g_labeled], "gt"), (p.frame, "pred")):
         unknown = set(frame["label"]) - set(lab_id)
         if unknown:
             raise ValidationError(f"{what}: label(s) {sorted(unknown)} are not in labels={names}.")
-    img_codes = pd.Index(sorted(set(gt["image_id"]) | set(pred["image_id"])))
-    gi = img_codes.get_indexer(gt["image_id"])
-    di = img_codes.get_indexer(pred["image_id"])
-    gl = gt["label"].map(lab_id).to_numpy(dtype=np.int64)
-    dl = pred["label"].map(lab_id).to_numpy(dtype=np.int64)
-    L = max(len(names), 1)
-    gboxes = gt[BOX].to_numpy(dtype="float64")
-    dboxes = pred[BOX].to_numpy(dtype="float64")
-    dscores = pred["score"].to_numpy(dtype="float64")
-    # groups keyed by (label, image): accumulation order = image order within a label
+    # a crowd / ignore region without a label covers every label
+    unlabeled = np.flatnonzero(~g_labeled)
+    g = g.take(np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))])
+    g.frame["label"] = np.r_[g.frame["label"][:len(g.frame) - len(unlabeled) * len(names)],
+                             np.repeat(np.asarray(names, dtype=object), len(unlabeled))]
+    img_codes = pd.Index(sorted(set(g.frame["image_id"]) | set(p.frame["image_id"])))
+    gi = img_codes.get_indexer(g.frame["image_id"])
+    di = img_codes.get_indexer(p.frame["image_id"])
+    gl = g.frame["label"].map(lab_id).to_numpy(dtype=np.int64)
+    dl = p.frame["label"].map(lab_id).to_numpy(dtype=np.int64)
     n_img = max(len(img_codes), 1)
-    m = _match_rows(gboxes, gl * n_img + gi, dboxes, dscores, dl * n_img + di, IOU_THRESHOLDS,
-                    MAX_DETS)
-    det_label = dl[m.order]
-    tp_all = m.dt_gt[:, m.order] >= 0                                # (T, Nk)
-    scores = dscores[m.order]
-    n_gt = np.bincount(gl, minlength=L)
-    ap = np.full((len(names), len(IOU_THRESHOLDS)), np.nan)
-    starts = np.searchsorted(det_label, np.arange(len(names) + 1))
-    for k in range(len(names)):
-        s_, e_ = starts[k], starts[k + 1]
-        ap[k] = _average_precision(scores[s_:e_], tp_all[:, s_:e_], int(n_gt[k]))
-    valid_ap = ~np.isnan(ap[:, 0])
-    mean_ap = float(ap[valid_ap].mean()) if valid_ap.any() else float("nan")
-    mean_ap50 = float(ap[valid_ap, 0].mean()) if valid_ap.any() else float("nan")
-    details, pairs = _thresholded(gt, pred, gi, di, gl, dl, names, img_codes, iou_threshold,
+    m = _match(g, gl * n_img + gi, p, dl * n_img + di, IOU_THRESHOLDS,
+               list(AREA_RANGES.values()), MAX_DETS[-1])
+    coco = _coco_table(m, p.score, dl, gl, names)
+    stats = pd.Series({name: _mean_valid(coco[name]) for name in coco.columns}, dtype="float64")
+    details, pairs = _thresholded(g, p, gi, di, gl, dl, names, n_img, iou_threshold,
                                   score_threshold)
-    per_label = _per_label_table(names, n_gt, ap, details)
-    return DetectionReport(per_label=per_label, map=mean_ap, map50=mean_ap50,
+    objects = np.bincount(gl[~g.crowd], minlength=len(names))
+    per_label = _per_label_table(names, objects, coco, details)
+    ids = list(image_ids) if image_ids is not None else list(img_codes)
+    return DetectionReport(per_label=per_label, stats=stats, coco=coco,
                            iou_threshold=iou_threshold, score_threshold=score_threshold,
-                           _details=details, _pairs=pairs, labels=names)
+                           _details=details, _pairs=pairs, labels=names, image_ids=ids)
 
 
-def _thresholded(gt, pred, gi, di, gl, dl, names, img_codes, iou_threshold, score_threshold):
+def _mean_valid(values: pd.Series) -> float:
+    valid = values.dropna()
+    return float(valid.mean()) if len(valid) else float("nan")
+
+
+def _thresholded(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold,
+                 score_threshold):
     """Errors at one IoU and score threshold, and the label-agnostic confusion pairs."""
-    keep = pred["score"].to_numpy() >= score_threshold
-    p = pred[keep].reset_index(drop=True)
-    pdi, pdl = di[keep], dl[keep]
-    n_img = max(len(img_codes), 1)
+    keep = np.flatnonzero(p.score >= score_threshold)
+    p, pdi, pdl = p.take(keep), di[keep], dl[keep]
     names_arr = np.asarray(names, dtype=object)
-    gboxes = gt[BOX].to_numpy(dtype="float64")
-    pboxes = p[BOX].to_numpy(dtype="float64")
-    pscores = p["score"].to_numpy(dtype="float64")
-    thr = np.array([iou_threshold])
-    m = _match_rows(gboxes, gl * n_img + gi, pboxes, pscores, pdl * n_img + pdi, thr, None)
+    thr, whole = np.array([iou_threshold]), [AREA_RANGES["all"]]
+    m = _match(g, gl * n_img + gi, p, pdl * n_img + pdi, thr, whole, None)
     found = m.gt_dt[0] >= 0
-    part_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy(),
-                            "label": names_arr[gl], "kind": np.where(found, "tp", "missed")})
+    difficult = g.ignore & ~g.crowd
+    g_kind = np.where(difficult, "difficult", np.where(found, "tp", "missed"))
+    g_rows = np.flatnonzero(~g.crowd)
+    gxy, pxy = g.xyxy, p.xyxy
+    part_gt = pd.DataFrame({"image_id": g.frame["image_id"].to_numpy()[g_rows],
+                            "label": names_arr[gl[g_rows]], "kind": g_kind[g_rows]})
     for j, c in enumerate(BOX):
-        part_gt[c] = gboxes[:, j]
-    part_gt["score"] = np.where(found, pscores[np.maximum(m.gt_dt[0], 0)] if len(pscores)
-                                else np.nan, np.nan)
-    part_gt["iou"] = m.gt_iou
-    false = m.dt_gt[0] < 0
-    part_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[false],
-                            "label": names_arr[pdl[false]], "kind": "false"})
+        part_gt[c] = gxy[g_rows, j]
+    partner_score = p.score[np.maximum(m.gt_dt[0], 0)] if len(p.score) else np.zeros(len(found))
+    part_gt["score"] = np.where(found, partner_score, np.nan)[g_rows]
+    part_gt["iou"] = m.gt_iou[g_rows]
+    hit, ign = m.matched[0, 0], m.ignored[0, 0]
+    d_rows = np.flatnonzero(~hit | ign)
+    part_dt = pd.DataFrame({"image_id": p.frame["image_id"].to_numpy()[d_rows],
+                            "label": names_arr[pdl[d_rows]],
+                            "kind": np.where(hit[d_rows], "ignored", "false")})
     for j, c in enumerate(BOX):
-        part_dt[c] = pboxes[false, j]
-    part_dt["score"], part_dt["iou"] = pscores[false], m.dt_iou[false]
+        part_dt[c] = pxy[d_rows, j]
+    part_dt["score"], part_dt["iou"] = p.score[d_rows], m.dt_iou[d_rows]
     details = pd.concat([part_gt, part_dt], ignore_index=True)
-    # confusion: match ignoring labels, one image at a time, highest scores first
-    a = _match_rows(gboxes, gi, pboxes, pscores, pdi, thr, None)
+    # confusion: counted boxes only, matched ignoring labels, one image at a time
+    g_obj = g.take(np.flatnonzero(~g.ignore))
+    p_obj = p.take(np.flatnonzero(~ign))
+    g_img, p_img = gi[~g.ignore], pdi[~ign]
+    a = _match(g_obj.plain(), g_img, p_obj.plain(), p_img, thr, whole, None)
+    p_lab = names_arr[pdl[~ign]]
     partner = a.gt_dt[0]
-    predicted = np.where(partner >= 0, names_arr[pdl[np.maximum(partner, 0)]] if len(pdl)
-                         else BACKGROUND, BACKGROUND)
-    pairs_gt = pd.DataFrame({"image_id": gt["image_id"].to_numpy(), "true": names_arr[gl],
-                             "predicted": predicted})
-    lone = a.dt_gt[0] < 0
-    pairs_dt = pd.DataFrame({"image_id": p["image_id"].to_numpy()[lone], "true": BACKGROUND,
-                             "predicted": names_arr[pdl[lone]]})
+    predicted = np.where(partner >= 0, p_lab[np.maximum(partner, 0)] if len(p_lab) else BACKGROUND,
+                         BACKGROUND)
+    pairs_gt = pd.DataFrame({"image_id": g_obj.frame["image_id"].to_numpy(),
+                             "true": names_arr[gl[~g.ignore]], "predicted": predicted})
+    lone = ~a.matched[0, 0]
+    pairs_dt = pd.DataFrame({"image_id": p_obj.frame["image_id"].to_numpy()[lone],
+                             "true": BACKGROUND, "predicted": p_lab[lone]})
     return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
 
 
-def _per_label_table(names, n_gt, ap, details) -> pd.DataFrame:
+def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFrame:
     counts = details.groupby(["label", "kind"]).size().unstack(fill_value=0) if len(details) \
         else pd.DataFrame()
-    total = max(int(n_gt.sum()), 1)
+    total = max(int(objects.sum()), 1)
     rows = []
     for k, name in enumerate(names):
         c = counts.loc[name] if name in counts.index else {}
         tp, missed, false = (int(c.get(x, 0)) for x in ("tp", "missed", "false"))
         rate = tp / (tp + missed) if tp + missed else np.nan
         precision = tp / (tp + false) if tp + false else np.nan
-        row = dict(label=name, detection_rate=rate, precision=precision, ap=float(np.nanmean(ap[k]))
-                   if not np.isnan(ap[k]).all() else np.nan, ap50=ap[k, 0], share=n_gt[k] / total,
-                   count=int(n_gt[k]))
-        row["warning"] = label_warning(row["count"], row["share"], row["ap"])
+        row = dict(label=name, detection_rate=rate, precision=precision,
+                   ap=coco.iloc[k]["ap"], ap50=coco.iloc[k]["ap50"], ap75=coco.iloc[k]["ap75"],
+                   ar100=coco.iloc[k]["ar100"], share=objects[k] / total, count=int(objects[k]))
+        row["warning"] = label_warning(row["count"], row["share"], row["ap"], rate)
         rows.append(row)
     return pd.DataFrame(rows, columns=["label", "detection_rate", "precision", "ap", "ap50",
-                                       "share", "count", "warning"])
+                                       "ap75", "ar100", "share", "count", "warning"])
 
 
-def label_warning(count: int, share: float, ap: float | None) -> str:
-    """What is wrong with a label's data and what to do; empty when nothing is."""
+def label_warning(count: int, share: float, ap: float | None,
+                  detection_rate: float | None = None) -> str:
+    """What is wrong with a label's data or results and what to do; empty when nothing is.
+
+    The rule: fewer than ``MIN_COUNT`` (20) annotations, less than ``MIN_SHARE`` (5%) of all
+    objects, COCO AP below ``MIN_AP`` (0.3), or a detection rate below
+    ``MIN_DETECTION_RATE`` (0.5) at the report's thresholds.
+    """
     notes = []
     if count < MIN_COUNT:
         notes.append(f"too few annotations ({count} < {MIN_COUNT}): label more images with it")
@@ -365,6 +620,10 @@ def label_warning(count: int, share: float, ap: float | None) -> str:
         notes.append(f"low share ({share:.1%} of objects < {MIN_SHARE:.0%}): balance the labels")
     if ap is not None and not np.isnan(ap) and ap < MIN_AP:
         notes.append(f"low AP ({ap:.2f} < {MIN_AP}): review its errors and hard examples")
+    if detection_rate is not None and not np.isnan(detection_rate) \
+            and detection_rate < MIN_DETECTION_RATE:
+        notes.append(f"low detection rate ({detection_rate:.2f} < {MIN_DETECTION_RATE}): "
+                     "review its missed objects")
     return "; ".join(notes)
 
 
