@@ -2,6 +2,8 @@
 
 import contextlib
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,16 +13,35 @@ from pycocotools.cocoeval import COCOeval
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
 from hardex_nb import ValidationError, evaluate_classification, evaluate_detections
+from hardex_nb import evaluation
+from hardex_nb.evaluation import AREA_RANGES, COCO_STATS as STATS, MAX_DETS
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def cocoeval_stats(gt, pred, labels, images):
+class IgnoreFlagCOCOeval(COCOeval):
+    """COCOeval that honours a ground-truth ``difficult`` flag as its ``ignore`` flag
+    (pycocotools' ``_prepare`` overwrites ``ignore`` with ``iscrowd``)."""
+
+    def _prepare(self):
+        super()._prepare()
+        for gts in self._gts.values():
+            for g in gts:
+                g["ignore"] = int(bool(g["iscrowd"]) or bool(g.get("difficult", 0)))
+
+
+def run_cocoeval(gt, pred, labels, images):
+    """COCOeval on hardex-style frames (x0..y1, optional iscrowd / ignore / area)."""
     cid = {n: i + 1 for i, n in enumerate(labels)}
+    anns = []
+    for k, r in enumerate(gt.itertuples()):
+        w, h = r.x1 - r.x0, r.y1 - r.y0
+        anns.append({"id": k + 1, "image_id": int(r.image_id), "category_id": cid[r.label],
+                     "bbox": [r.x0, r.y0, w, h], "area": getattr(r, "area", w * h),
+                     "iscrowd": int(getattr(r, "iscrowd", 0)),
+                     "difficult": int(getattr(r, "ignore", 0))})
     data = {"images": [{"id": int(i)} for i in images],
-            "categories": [{"id": i, "name": n} for n, i in cid.items()],
-            "annotations": [{"id": k + 1, "image_id": int(r.image_id), "category_id": cid[r.label],
-                             "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0],
-                             "area": (r.x1 - r.x0) * (r.y1 - r.y0), "iscrowd": 0}
-                            for k, r in enumerate(gt.itertuples())]}
+            "categories": [{"id": i, "name": n} for n, i in cid.items()], "annotations": anns}
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = data
@@ -28,12 +49,39 @@ def cocoeval_stats(gt, pred, labels, images):
         dets = [{"image_id": int(r.image_id), "category_id": cid[r.label],
                  "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0], "score": float(r.score)}
                 for r in pred.itertuples()]
-        coco_dt = coco_gt.loadRes(dets)
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        coco_dt = coco_gt.loadRes(dets) if dets else COCO()
+        ev = IgnoreFlagCOCOeval(coco_gt, coco_dt, "bbox")
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return ev.stats
+    return ev
+
+
+def cocoeval_stats(gt, pred, labels, images):
+    return run_cocoeval(gt, pred, labels, images).stats
+
+
+def coco_per_label(ev) -> np.ndarray:
+    """(K, 12) COCOeval statistics per category, NaN where COCOeval has -1."""
+    prec, rec = ev.eval["precision"], ev.eval["recall"]
+    out = []
+    for _, t, area, max_det in STATS:
+        a, m = list(AREA_RANGES).index(area), MAX_DETS.index(max_det)
+        if _.startswith("ap"):
+            s = prec[:, :, :, a, m] if t is None else prec[[t], :, :, a, m]
+            per = [s[:, :, k] for k in range(s.shape[2])]
+        else:
+            s = rec[:, :, a, m]
+            per = [s[:, k] for k in range(s.shape[1])]
+        out.append([x[x > -1].mean() if (x > -1).any() else np.nan for x in per])
+    return np.array(out).T
+
+
+def assert_equal_stats(report, ev):
+    ref = np.where(ev.stats == -1, np.nan, ev.stats)
+    np.testing.assert_allclose(report.stats.to_numpy(), ref, atol=1e-6, rtol=0, equal_nan=True)
+    np.testing.assert_allclose(report.coco.to_numpy(), coco_per_label(ev), atol=1e-6, rtol=0,
+                               equal_nan=True)
 
 
 def random_case(seed: int, n_images=25, labels=("a", "b", "c", "d"), quantized=False):
@@ -135,3 +183,204 @@ def test_classification_equals_scikit_learn():
     assert r.accuracy == pytest.approx((y == p).mean())
     wrong = r.errors("a")
     assert (wrong["true"] == "a").all() and (wrong["predicted"] != "a").all()
+
+
+# -- COCO-complete: crowd, ignore, difficult, twelve statistics ----------------------------------
+def regions_case(seed: int, n_images=20, labels=("a", "b", "c"), quantized=False):
+    """Objects of all three COCO area ranges, crowd regions holding detections, difficult
+    boxes, and a segmentation-like ``area`` that differs from the box's."""
+    rng = np.random.default_rng(seed)
+    gt, pred = [], []
+    for img in range(n_images):
+        for _ in range(rng.integers(0, 8)):
+            x, y = rng.uniform(0, 300, 2)
+            w, h = np.exp(rng.uniform(np.log(4), np.log(180), 2))
+            if quantized:
+                x, y, w, h = np.round([x, y, w, h]) + [0, 0, 1, 1]
+            lab = str(rng.choice(labels))
+            crowd = rng.uniform() < 0.12
+            difficult = not crowd and rng.uniform() < 0.15
+            area = w * h * rng.uniform(0.5, 1.0)            # a polygon inside its box
+            gt.append((img, lab, x, y, x + w, y + h, crowd, difficult, area))
+            for _ in range(rng.integers(0, 5 if crowd else 3)):
+                j = rng.normal(0, 3, 4) * (np.array([w, h, w, h]) / 40)
+                if quantized:
+                    j = np.round(j)
+                if crowd:   # detections somewhere inside the crowd region
+                    cw, ch = w * rng.uniform(0.2, 0.5), h * rng.uniform(0.2, 0.5)
+                    cx, cy = x + rng.uniform(0, w - cw), y + rng.uniform(0, h - ch)
+                    box = (cx, cy, cx + cw, cy + ch)
+                else:
+                    box = (x + j[0], y + j[1], x + j[0] + max(w + j[2], 1), y + j[1] + max(h + j[3], 1))
+                score = rng.integers(0, 5) / 4 if quantized else rng.uniform()
+                plab = str(rng.choice(labels)) if rng.uniform() < 0.1 else lab
+                pred.append((img, plab, *box, score))
+        for _ in range(rng.integers(0, 3)):
+            x, y = rng.uniform(0, 300, 2)
+            pred.append((img, str(rng.choice(labels)), x, y, x + 15, y + 11, rng.uniform()))
+    gt = pd.DataFrame(gt, columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd", "ignore",
+                                   "area"])
+    pred = pd.DataFrame(pred, columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    return gt, pred, list(labels), list(range(n_images))
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_twelve_stats_with_crowd_difficult_and_areas_equal_cocoeval(seed):
+    gt, pred, labels, images = regions_case(seed, quantized=seed % 2 == 1)
+    assert gt["iscrowd"].any() and gt["ignore"].any()
+    report = evaluate_detections(gt, pred, image_ids=images, labels=labels)
+    assert_equal_stats(report, run_cocoeval(gt, pred, labels, images))
+
+
+def test_real_coco_val2014_with_real_detections_equals_cocoeval():
+    """100 COCO val2014 images (9 crowd regions) and cocoapi's real detection results."""
+    folder = FIXTURES / "coco_val2014_100"
+    data = json.loads((folder / "instances_val2014_100_boxes.json").read_text())
+    dets = json.loads((folder / "instances_val2014_fakebbox100_results.json").read_text())
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = data
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(dets), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    cats = {c["id"]: c["name"] for c in data["categories"]}
+    g = pd.DataFrame([{"image_id": a["image_id"], "label": cats[a["category_id"]],
+                       **dict(zip("xywh", a["bbox"])), "iscrowd": a["iscrowd"], "area": a["area"]}
+                      for a in data["annotations"]])
+    p = pd.DataFrame([{"image_id": d["image_id"], "label": cats[d["category_id"]],
+                       **dict(zip("xywh", d["bbox"])), "score": d["score"]} for d in dets])
+    assert g["iscrowd"].sum() == 9
+    report = evaluate_detections(g, p, image_ids=[i["id"] for i in data["images"]],
+                                 labels=[cats[c] for c in sorted(cats)], box_format="xywh")
+    assert_equal_stats(report, ev)
+    # the values faster_coco_eval's tests publish for this pair
+    assert report.map == pytest.approx(0.5045806987249628, abs=1e-12)
+    assert report.map75 == pytest.approx(0.5729816669904824, abs=1e-12)
+    # error details at IoU 0.5 and no confidence floor count what COCOeval's evaluateImg counts
+    counts = {"tp": 0, "missed": 0, "false": 0, "ignored": 0}
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != [0, 1e10]:
+            continue
+        matched, ignored = e["dtMatches"][0] > 0, e["dtIgnore"][0].astype(bool)
+        found = int((e["gtMatches"][0][~e["gtIgnore"].astype(bool)] > 0).sum())
+        counts["tp"] += found
+        counts["missed"] += int((~e["gtIgnore"].astype(bool)).sum()) - found
+        counts["false"] += int((~matched & ~ignored).sum())
+        counts["ignored"] += int(ignored.sum())
+    low = evaluate_detections(g, p, image_ids=[i["id"] for i in data["images"]],
+                              labels=[cats[c] for c in sorted(cats)], box_format="xywh",
+                              score_threshold=0.0)
+    kinds = low.errors()["kind"].value_counts()
+    assert {k: int(kinds.get(k, 0)) for k in counts} == counts
+    assert counts["tp"] + counts["missed"] == 830   # 839 objects less the 9 crowd regions
+
+
+def test_one_crowd_case():
+    gt = pd.DataFrame([(0, "person", 10, 10, 60, 110, 0), (0, "person", 100, 0, 300, 200, 1)],
+                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"])
+    pred = pd.DataFrame([(0, "person", 11, 10, 60, 110, 0.9),
+                         (0, "person", 150, 50, 190, 120, 0.8),     # inside the crowd
+                         (0, "person", 120, 20, 160, 90, 0.7)],     # inside the crowd too
+                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    report = evaluate_detections(gt, pred)
+    assert report.map50 == pytest.approx(1.0)
+    assert_equal_stats(report, run_cocoeval(gt, pred, ["person"], [0]))
+    kinds = report.errors()["kind"].tolist()
+    assert kinds.count("tp") == 1 and kinds.count("ignored") == 2 and "false" not in kinds
+    row = report.per_label.iloc[0]
+    assert row["detection_rate"] == 1.0 and row["precision"] == 1.0 and row["count"] == 1
+    assert report.confusion().loc["background", "person"] == 0
+
+
+def test_unlabeled_ignore_region_covers_every_label():
+    gt = pd.DataFrame([(0, "cat", 0, 0, 20, 20, False), (0, None, 50, 50, 150, 150, True)],
+                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"])
+    pred = pd.DataFrame([(0, "cat", 0, 0, 20, 20, 0.9), (0, "dog", 60, 60, 90, 90, 0.9),
+                         (0, "cat", 100, 100, 140, 140, 0.8), (0, "dog", 200, 200, 230, 230, 0.9)],
+                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    e = evaluate_detections(gt, pred, labels=["cat", "dog"]).errors()
+    assert sorted(e.loc[e["kind"] == "ignored", "label"]) == ["cat", "dog"]
+    assert e.loc[e["kind"] == "false", ["label", "x0"]].values.tolist() == [["dog", 200.0]]
+    with pytest.raises(ValidationError, match="no label"):
+        evaluate_detections(gt.assign(iscrowd=False), pred)
+
+
+def test_difficult_box_is_neither_missed_nor_counted():
+    gt = pd.DataFrame([(0, "dog", 0, 0, 40, 40, 0), (0, "dog", 100, 100, 120, 115, 1),
+                       (1, "dog", 0, 0, 40, 40, 1)],
+                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "ignore"])
+    pred = pd.DataFrame([(0, "dog", 1, 1, 40, 40, 0.9), (1, "dog", 0, 0, 39, 40, 0.8)],
+                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    report = evaluate_detections(gt, pred)
+    assert_equal_stats(report, run_cocoeval(gt, pred, ["dog"], [0, 1]))
+    assert report.map50 == pytest.approx(1.0)
+    e = report.errors()
+    assert sorted(e["kind"]) == ["difficult", "difficult", "ignored", "tp"]
+    row = report.per_label.iloc[0]
+    assert row["detection_rate"] == 1.0 and row["precision"] == 1.0
+    assert report.confusion().loc["dog", "background"] == 0
+
+
+def test_iou_exactly_at_a_threshold_as_cocoeval():
+    """COCOeval scores this pair exactly 0.8 from (x, y, w, h); through x1 = x + w and back it
+    is 0.7999999999999997, which would miss the 0.8 threshold."""
+    g, d = [487.96, 365.1, 123.29, 147.25], [487.96, 365.1, 98.632, 147.25]
+    from pycocotools import mask
+    assert mask.iou([d], [g], [0])[0, 0] == 0.8
+    gt = pd.DataFrame([dict(image_id=0, label="a", x=g[0], y=g[1], w=g[2], h=g[3])])
+    pred = pd.DataFrame([dict(image_id=0, label="a", x=d[0], y=d[1], w=d[2], h=d[3], score=0.9)])
+    report = evaluate_detections(gt, pred, box_format="xywh", iou_threshold=0.8)
+    data = {"images": [{"id": 0}], "categories": [{"id": 1, "name": "a"}],
+            "annotations": [{"id": 1, "image_id": 0, "category_id": 1, "bbox": g,
+                             "area": g[2] * g[3], "iscrowd": 0}]}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = data
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes([{"image_id": 0, "category_id": 1, "bbox": d,
+                                                  "score": 0.9}]), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    # matched at IoU 0.5 ... 0.8 (7 of 10 thresholds), as COCOeval does
+    assert ev.stats[0] == pytest.approx(0.7, abs=1e-12)
+    assert report.map == pytest.approx(ev.stats[0], abs=1e-12)
+    assert report.errors()["kind"].tolist() == ["tp"]
+    # the same boxes given as corners lose the last bit: that is why box_format="xywh" exists
+    corners = evaluate_detections(gt.assign(x0=gt.x, y0=gt.y, x1=gt.x + gt.w, y1=gt.y + gt.h),
+                                  pred.assign(x0=pred.x, y0=pred.y, x1=pred.x + pred.w,
+                                              y1=pred.y + pred.h))
+    assert corners.map == pytest.approx(0.6, abs=1e-12)
+
+
+def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
+    """One image with 2,000 boxes among 300 small ones: padded cells stay within 4x of the
+    real (detections x ground truth) cells, where padding to the largest group would be
+    hundreds of times larger."""
+    rng = np.random.default_rng(0)
+    gt, pred = [], []
+    for img in range(301):
+        n = 2000 if img == 0 else int(rng.integers(1, 6))
+        x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
+        gt.append(pd.DataFrame({"image_id": img, "label": "a", "x0": x, "y0": y, "x1": x + 20, "y1": y + 20}))
+        j = rng.normal(0, 2, n)
+        pred.append(pd.DataFrame({"image_id": img, "label": "a", "x0": x + j, "y0": y, "x1": x + j + 20,
+                                  "y1": y + 20, "score": rng.uniform(size=n)}))
+    gt, pred = pd.concat(gt, ignore_index=True), pd.concat(pred, ignore_index=True)
+    cells = []
+    real = (100 * 2000) + sum(min(len(p), 100) * len(g) for (_, p), (_, g)
+                              in zip(list(pred.groupby("image_id"))[1:], list(gt.groupby("image_id"))[1:]))
+    original = evaluation._match_chunk
+
+    def counting(out, g, d, dt_index, gt_index, *rest):
+        cells.append(dt_index.size * gt_index.shape[1])
+        return original(out, g, d, dt_index, gt_index, *rest)
+
+    monkeypatch.setattr(evaluation, "_match_chunk", counting)
+    report = evaluate_detections(gt, pred)
+    padded_first_pass = sum(cells[: len(cells) // 2 + 1])
+    assert sum(cells) <= 4 * 2 * (real + 2000 * 2000)      # both passes, 2x2 bucket slack
+    assert padded_first_pass < 301 * 100 * 2000 / 50
+    assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)
