@@ -346,22 +346,26 @@ def _coco_table(m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label
     """The twelve COCOeval statistics per label (NaN where COCOeval has -1)."""
     ranges = list(AREA_RANGES)
     table = np.full((len(names), len(COCO_STATS)), np.nan)
-    starts = np.searchsorted(det_label[m.order], np.arange(len(names) + 1))
+    counted = np.stack([np.bincount(gt_label[~ign], minlength=len(names)) for ign in m.gt_ignored])
+    by_label = np.lexsort((-scores[m.order], det_label[m.order]))      # stable
+    rows_all, ranks_all = m.order[by_label], m.rank[by_label]
+    starts = np.searchsorted(det_label[rows_all], np.arange(len(names) + 1))
+    hit_all, ign_all = m.matched[:, :, rows_all], m.ignored[:, :, rows_all]    # (A, T, Nk)
     for k in range(len(names)):
         seg = slice(starts[k], starts[k + 1])
-        rows, ranks = m.order[seg], m.rank[seg]
-        perm = np.argsort(-scores[rows], kind="mergesort")
-        rows, ranks = rows[perm], ranks[perm]
+        ranks = ranks_all[seg]
         cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray] | None] = {}
         for j, (_, t, area, max_det) in enumerate(COCO_STATS):
             if (area, max_det) not in cache:
                 a = ranges.index(area)
-                n_gt = int(np.count_nonzero(~m.gt_ignored[a][gt_label == k]))
+                n_gt = int(counted[a, k])
                 if n_gt == 0:
                     cache[area, max_det] = None
                 else:
-                    r = rows[ranks < max_det]
-                    hit, ign = m.matched[a][:, r], m.ignored[a][:, r]
+                    hit, ign = hit_all[a, :, seg], ign_all[a, :, seg]
+                    if max_det < MAX_DETS[-1]:
+                        keep = ranks < max_det
+                        hit, ign = hit[:, keep], ign[:, keep]
                     cache[area, max_det] = _precision_recall(hit & ~ign, ~hit & ~ign, n_gt)
             found = cache[area, max_det]
             if found is None:
@@ -503,23 +507,30 @@ def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: 
         g = g.take(np.flatnonzero(g.frame["image_id"].isin(allowed).to_numpy()))
         p = p.take(np.flatnonzero(p.frame["image_id"].isin(allowed).to_numpy()))
     g_labeled = g.frame["label"].notna().to_numpy()
-    present = set(g.frame["label"][g_labeled]) | set(p.frame["label"])
-    names = [str(n) for n in labels] if labels is not None else sorted(present)
-    lab_id = {n: i for i, n in enumerate(names)}
-    for frame, what in ((g.frame[g_labeled], "gt"), (p.frame, "pred")):
-        unknown = set(frame["label"]) - set(lab_id)
-        if unknown:
-            raise ValidationError(f"{what}: label(s) {sorted(unknown)} are not in labels={names}.")
+    if labels is not None:
+        names = [str(n) for n in labels]
+    else:
+        present = np.r_[pd.unique(g.frame["label"][g_labeled]), pd.unique(p.frame["label"])]
+        names = sorted({str(n) for n in present})
+    index = pd.Index(names)
+    gl = np.full(len(g_labeled), -1, dtype=np.int64)
+    gl[g_labeled] = index.get_indexer(g.frame["label"][g_labeled].astype(str))
+    dl = index.get_indexer(p.frame["label"].astype(str)).astype(np.int64)
+    for codes, frame, what in ((gl[g_labeled], g.frame[g_labeled], "gt"), (dl, p.frame, "pred")):
+        if (codes < 0).any():
+            unknown = sorted(set(frame["label"].astype(str)[codes < 0]))
+            raise ValidationError(f"{what}: label(s) {unknown} are not in labels={names}.")
     # a crowd / ignore region without a label covers every label
     unlabeled = np.flatnonzero(~g_labeled)
-    g = g.take(np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))])
-    g.frame["label"] = np.r_[g.frame["label"][:len(g.frame) - len(unlabeled) * len(names)],
-                             np.repeat(np.asarray(names, dtype=object), len(unlabeled))]
-    img_codes = pd.Index(sorted(set(g.frame["image_id"]) | set(p.frame["image_id"])))
+    expand = np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))]
+    gl = np.r_[gl[g_labeled], np.repeat(np.arange(len(names)), len(unlabeled))]
+    g = g.take(expand)
+    names_arr = np.asarray(names, dtype=object)
+    g.frame["label"] = names_arr[gl]
+    img_codes = pd.Index(pd.unique(np.r_[g.frame["image_id"].to_numpy(),
+                                         p.frame["image_id"].to_numpy()])).sort_values()
     gi = img_codes.get_indexer(g.frame["image_id"])
     di = img_codes.get_indexer(p.frame["image_id"])
-    gl = g.frame["label"].map(lab_id).to_numpy(dtype=np.int64)
-    dl = p.frame["label"].map(lab_id).to_numpy(dtype=np.int64)
     n_img = max(len(img_codes), 1)
     m = _match(g, gl * n_img + gi, p, dl * n_img + di, IOU_THRESHOLDS,
                list(AREA_RANGES.values()), MAX_DETS[-1])
