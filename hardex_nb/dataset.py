@@ -37,7 +37,7 @@ HARD_TYPES = ("none", "false_positive", "missed")
 SPLITS = ("train", "val", "test")
 SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
 EDITABLE_ANNOTATION_FIELDS = {"label", "x0", "y0", "x1", "y1", "points", "angle", "text", "score",
-                              "origin", "hard_type"}
+                              "origin", "hard_type", "difficult"}
 
 
 @dataclass
@@ -84,6 +84,14 @@ def _unit_score(value: Any, what: str) -> float | None:
     if not 0.0 <= score <= 1.0:
         raise ValidationError(f"score={score}: {what} lies in [0, 1].")
     return score
+
+
+def _flag(name: str, value: Any) -> bool:
+    """A strict boolean: True/False (or 0/1 as stored), nothing else."""
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer))
+                                               and int(value) in (0, 1)):
+        return bool(value)
+    raise ValidationError(f"{name}={value!r}: use True or False.")
 
 
 def _bounds(points: list[list[float]]) -> tuple[float, float, float, float]:
@@ -256,6 +264,7 @@ class Dataset:
         out["points"] = [json.loads(p) if isinstance(p, str) else None for p in out["points"]]
         out["origin"] = out["origin"].astype("category")
         out["hard_type"] = pd.Categorical(out["hard_type"], categories=HARD_TYPES)
+        out["difficult"] = out["difficult"].fillna(0).astype(bool)
         return out
 
     # -- lookups ------------------------------------------------------------------------
@@ -578,6 +587,7 @@ class Dataset:
         first = self._store.next_id(cur, "next_ann_id", len(rows))
         for i, row in enumerate(rows):
             row["ann_id"] = first + i
+            row["difficult"] = int(row.get("difficult") or 0)
         cur.executemany(
             f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
             f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
@@ -598,11 +608,13 @@ class Dataset:
 
     @staticmethod
     def _annotation_row(sid: int, kind: str, label, box, *, points=None, angle=None, text=None,
-                        score=None, origin="human", hard_type="none") -> dict:
+                        score=None, origin="human", hard_type="none",
+                        difficult=False) -> dict:
         x0, y0, x1, y1 = box if box is not None else (None,) * 4
         return dict(sample_id=sid, kind=kind, label=label, x0=x0, y0=y0, x1=x1, y1=y1,
                     points=json.dumps(points) if points is not None else None, angle=angle,
-                    text=text, score=score, origin=origin, hard_type=hard_type)
+                    text=text, score=score, origin=origin, hard_type=hard_type,
+                    difficult=int(bool(difficult)))
 
     def _check_score_origin(self, score, origin, hard_type) -> float | None:
         score = _unit_score(score, "a confidence")
@@ -614,10 +626,12 @@ class Dataset:
 
     def add_box(self, sample_id: int, label: str, x0: float, y0: float, x1: float, y1: float, *,
                 score: float | None = None, origin: str = "human", text: str | None = None,
-                angle: float | None = None, hard_type: str = "none") -> int:
+                angle: float | None = None, hard_type: str = "none",
+                difficult: bool = False) -> int:
         """Add a box in pixels (``x1 > x0``, ``y1 > y0``, inside the image); returns its ann_id.
 
         A human box on an ``unlabeled`` sample makes it ``labeled``. ``text`` carries OCR text.
+        ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it.
         """
         self._sync()
         self._require_detection("add_box")
@@ -629,7 +643,7 @@ class Dataset:
             angle = _finite("angle", angle)
         row = self._annotation_row(sid, "text" if text is not None else "box", label, box,
                                    angle=angle, text=text, score=score, origin=origin,
-                                   hard_type=hard_type)
+                                   hard_type=hard_type, difficult=_flag("difficult", difficult))
         return self._insert_annotations([row])[0]
 
     def add_polygon(self, sample_id: int, label: str, points, *, score: float | None = None,
@@ -679,6 +693,7 @@ class Dataset:
         new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
         if new.get("angle") is not None:
             new["angle"] = _finite("angle", new["angle"])
+        new["difficult"] = int(_flag("difficult", new.get("difficult") or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
         sets = ", ".join(f"{c}=?" for c in changed)
         with self._write() as cur:
@@ -897,6 +912,7 @@ class Dataset:
             samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
             first_a = self._store.next_id(cur, "next_ann_id", len(annotations))
             annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
+            annotations["difficult"] = annotations["difficult"].fillna(0).astype("int64")
             annotations["ann_id"] = np.arange(first_a, first_a + len(annotations), dtype="int64")
             sid = annotations["sample_id"].to_numpy(dtype="int64", copy=True)
             new_ref = sid < 0

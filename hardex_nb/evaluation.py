@@ -453,12 +453,16 @@ class DetectionReport:
         return " · ".join(p for p in parts if p)
 
     def _repr_html_(self) -> str:
-        import html
+        return _report_html(self.header(), self.notes, self.per_label)
 
-        notes = "".join(f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>"
-                        for n in self.notes)
-        return (f"<b>{html.escape(self.header())}</b>{notes}"
-                + self.per_label.to_html(index=False, float_format="{:.3f}".format))
+
+def _report_html(header: str, notes: list[str], table: pd.DataFrame) -> str:
+    import html
+
+    warn = "".join(f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>"
+                   for n in notes)
+    return (f"<b>{html.escape(header)}</b>{warn}"
+            + table.to_html(index=False, float_format="{:.3f}".format))
 
 
 def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: float = 0.5,
@@ -641,11 +645,30 @@ def label_warning(count: int, share: float, ap: float | None,
 # -- classification -----------------------------------------------------------------------------
 @dataclass
 class ClassificationReport:
+    """Per-label detection rate (recall), precision, count, share; see
+    :func:`evaluate_classification`."""
+
     per_label: pd.DataFrame
     accuracy: float
     confusion_matrix: pd.DataFrame
     _pairs: pd.DataFrame = field(repr=False)
     labels: list[str] = field(default_factory=list)
+    version: str | None = None
+    evaluated_on: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def avg_detection_rate(self) -> float:
+        """Mean over labels with images of the share predicted correctly."""
+        rates = self.per_label["detection_rate"].dropna()
+        return float(rates.mean()) if len(rates) else float("nan")
+
+    def header(self) -> str:
+        """One line: model version, average detection rate, accuracy and the images."""
+        parts = [f"model {self.version}" if self.version else "",
+                 f"avg detection rate {self.avg_detection_rate:.3f}",
+                 f"accuracy {self.accuracy:.3f}", self.evaluated_on]
+        return " · ".join(p for p in parts if p)
 
     def confusion(self) -> pd.DataFrame:
         return self.confusion_matrix
@@ -659,8 +682,7 @@ class ClassificationReport:
         return (p if label is None else p[p["true"] == label]).reset_index(drop=True)
 
     def _repr_html_(self) -> str:
-        return (f"<b>accuracy</b> {self.accuracy:.4f}<br>"
-                + self.per_label.to_html(index=False, float_format="{:.3f}".format))
+        return _report_html(self.header(), self.notes, self.per_label)
 
 
 def evaluate_classification(labels: Sequence, preds: Sequence, *,

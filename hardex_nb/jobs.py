@@ -259,8 +259,8 @@ def _avg_detection_rate(run: Run, val: list[int]) -> float | None:
     """Mean over labels of the share of validation objects (or images) found correctly."""
     if not val:
         return None
-    rates = _report_on(run.dataset, run, val).per_label["detection_rate"].dropna()
-    return float(rates.mean()) if len(rates) else 0.0
+    rate = _report_on(run.dataset, run, val).avg_detection_rate
+    return 0.0 if np.isnan(rate) else rate
 
 
 def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size: int = 16,
@@ -685,52 +685,91 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
 
 
 # -- evaluation ---------------------------------------------------------------------------------
-def _evaluation_ids(ds: Dataset, split: str | None) -> list[int]:
+def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
+    """Labeled sample ids of ``split`` (default: test, else val, else train) and the split."""
     samples = ds._samples.merged()
     labeled = samples[samples["status"] == "labeled"]
     if split is None:
-        for candidate in ("test", "val"):
-            if (labeled["split"] == candidate).any():
-                split = candidate
-                break
-    if split is not None:
+        split = next((c for c in ("test", "val") if (labeled["split"] == c).any()), "train")
+    elif split not in ("train", "val", "test", "all"):
+        raise JobError(f"split={split!r}: use 'test', 'val', 'train' or 'all'.")
+    if split != "all":
         labeled = labeled[labeled["split"] == split]
-    return labeled.index.tolist()
+    return labeled.index.tolist(), split
 
 
 def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: float = 0.5,
-             score_threshold: float = 0.5):
-    """Report on the labeled images of ``split`` (default: test, else val, else all labeled).
+             score_threshold: float = 0.3):
+    """Report on the labeled images of ``split`` (default: test, else val, else train).
 
-    Detection: :class:`~hardex_nb.evaluation.DetectionReport`; classification:
-    :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids.
+    Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
+    regions are crowd regions covering every label, difficult boxes are ignored ground truth,
+    a polygon's area is its own); classification:
+    :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids. The
+    header names the model version, the confidence threshold (0.3 by default, as in the
+    platform manual), the average detection rate and the images evaluated on. When no test
+    or val image is labeled, the report falls back to the training images, warns, and says
+    so in its header: those numbers flatter the model.
     """
+    import warnings
+
     ds._sync()
-    ids = _evaluation_ids(ds, split)
+    ids, used = _evaluation_ids(ds, split)
     if not ids:
-        raise JobError("no labeled images to evaluate on; label some or choose another split.")
+        raise JobError(f"no labeled images in split {used!r} to evaluate on; label some, move "
+                       "some to 'test' with ds.set_split(ids, 'test'), or choose another split.")
     report = _report_on(ds, run, ids, iou_threshold=iou_threshold, score_threshold=score_threshold)
+    seen = used in ("train", "all")
+    report.evaluated_on = f"{len(ids)} {used} images"
+    if seen:
+        note = (f"evaluated on {len(ids)} images the model may have trained on ({used} split): "
+                "these numbers overstate it. Label images into the 'test' split "
+                "(ds.set_split(ids, 'test')) and train again for an honest report.")
+        report.notes.append(note)
+        if split is None:
+            warnings.warn(f"hx.evaluate: no labeled test or val images; {note}", UserWarning,
+                          stacklevel=2)
     report.dataset = ds  # for the report widgets
     return report
 
 
+def _polygon_area(points) -> float:
+    """Shoelace area of ``points (N, 2)``."""
+    p = np.asarray(points, dtype="float64")
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
 def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 0.5,
-               score_threshold: float = 0.5):
+               score_threshold: float = 0.3):
     """The run's predictions on the labeled samples ``ids`` against their labels."""
     from .evaluation import evaluate_classification, evaluate_detections
 
     if ds.task == "classification":
         truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids)["label"].tolist()
-        return evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
-    gt = ds._annotations.merged()
-    gt = gt[gt["sample_id"].isin(ids) & (gt["kind"] != "ignore")]
-    gt = gt.rename(columns={"sample_id": "image_id"})[["image_id", "label", "x0", "y0", "x1", "y1"]]
-    pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
-    return evaluate_detections(gt.astype({"image_id": "int64", "label": str}),
-                               pred.drop(columns=["image"]).astype({"image_id": "int64"}),
-                               iou_threshold=iou_threshold, score_threshold=score_threshold,
-                               image_ids=ids, labels=run.labels)
+        report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+    else:
+        ann = ds._annotations.merged()
+        ann = ann[ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text",
+                                                                 "ignore"])]
+        area = [(_polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
+                for k, p in zip(ann["kind"], ann["points"])]
+        gt = pd.DataFrame({"image_id": ann["sample_id"].astype("int64").to_numpy(),
+                           "label": ann["label"].where(ann["kind"] != "ignore", None).to_numpy(),
+                           "x0": ann["x0"].astype(float).to_numpy(),
+                           "y0": ann["y0"].astype(float).to_numpy(),
+                           "x1": ann["x1"].astype(float).to_numpy(),
+                           "y1": ann["y1"].astype(float).to_numpy(),
+                           "iscrowd": (ann["kind"] == "ignore").to_numpy(),
+                           "ignore": ann["difficult"].fillna(0).astype(bool).to_numpy(),
+                           "area": area})
+        pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
+        report = evaluate_detections(gt, pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+                                     iou_threshold=iou_threshold, score_threshold=score_threshold,
+                                     image_ids=ids, labels=run.labels)
+    report.version = run.version
+    return report
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):

@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: annotations.difficult
 
 SAMPLE_COLUMNS = [
     "sample_id", "path", "name", "width", "height", "status", "label", "hard", "hard_score",
@@ -26,7 +26,7 @@ SAMPLE_COLUMNS = [
 ]
 ANNOTATION_COLUMNS = [
     "ann_id", "sample_id", "kind", "label", "x0", "y0", "x1", "y1", "points", "angle", "text",
-    "score", "origin", "hard_type",
+    "score", "origin", "hard_type", "difficult",
 ]
 RUN_COLUMNS = [
     "version", "number", "task", "model", "status", "started", "finished", "duration",
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS annotations (
     text TEXT,
     score REAL,
     origin TEXT NOT NULL DEFAULT 'human',
-    hard_type TEXT NOT NULL DEFAULT 'none'
+    hard_type TEXT NOT NULL DEFAULT 'none',
+    difficult INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS annotations_sample ON annotations(sample_id);
 CREATE TABLE IF NOT EXISTS runs (
@@ -197,3 +198,8 @@ class Store:
             )
         if found < 1:
             raise StoreError(f"{self.path} has no schema_version: it is not a hardex_nb dataset.")
+        if found < 2:   # VOC difficult, kept on the annotation and honoured by evaluation
+            with self.transaction() as cur:
+                cur.execute("ALTER TABLE annotations ADD COLUMN difficult INTEGER NOT NULL "
+                            "DEFAULT 0")
+                cur.execute("UPDATE meta SET value='2' WHERE key='schema_version'")

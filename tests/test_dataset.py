@@ -298,3 +298,27 @@ def test_insert_rows_is_all_or_nothing(det_ds):
         det_ds._insert_rows(good, bad_ann)
     pd.testing.assert_frame_equal(det_ds.samples, before)
     pd.testing.assert_frame_equal(hx.Dataset.open(det_ds.path).samples, before)
+
+
+def test_schema_1_dataset_gains_the_difficult_column(tmp_path):
+    """A dataset written before annotations carried VOC's difficult flag opens and keeps
+    every row; the flag reads False and can be set."""
+    import sqlite3
+
+    ds = hx.Dataset.create(tmp_path / "old", task="detection", labels=["a"])
+    from synthetic import write_image
+    sid = ds.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
+    ann = ds.add_box(sid, "a", 1, 1, 20, 20)
+    ds.close()
+    con = sqlite3.connect(tmp_path / "old" / "hardex.sqlite")
+    con.execute("ALTER TABLE annotations DROP COLUMN difficult")
+    con.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    con.commit()
+    con.close()
+    ds = hx.Dataset.open(tmp_path / "old")
+    assert ds.annotations["difficult"].tolist() == [False]
+    ds.update_annotation(ann, difficult=True)
+    with pytest.raises(hx.ValidationError, match="difficult='yes'"):
+        ds.update_annotation(ann, difficult="yes")
+    ds.close()
+    assert hx.Dataset.open(tmp_path / "old").annotations["difficult"].tolist() == [True]

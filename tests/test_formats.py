@@ -325,3 +325,26 @@ def test_parsers_raise_only_format_error(fmt, data, fuzz_ds, tmp_path_factory):
         assert len(fuzz_ds.annotations) == before
     else:
         fuzz_ds.delete_annotations(result.annotations)
+
+
+def test_voc_difficult_is_kept_and_written_back(tmp_path):
+    """labelme's VOC converter writes an empty <difficult/>: that reads as not difficult. A
+    <difficult>1</difficult> (as in PASCAL VOC's own files) is kept, exported, and read back."""
+    src = tmp_path / "voc"
+    shutil.copytree(BBOX / "voc_annotations", src)
+    xml = src / "2011_000003.xml"
+    text = xml.read_text()
+    assert text.count("<difficult/>") == 2
+    xml.write_text(text.replace("<difficult/>", "<difficult>1</difficult>", 1))
+    ds = fixture_ds(tmp_path)
+    ds.import_voc(src)
+    got = boxes(ds)
+    flagged = got[got["difficult"]]
+    assert len(flagged) == 1 and flagged.iloc[0]["name"] == "2011_000003.jpg"
+    assert got["difficult"].sum() == 1 and len(got) == 9
+    out = tmp_path / "out"
+    ds.export_voc(out)
+    assert (out / "Annotations" / "2011_000003.xml").read_text().count("<difficult>1</difficult>") == 1
+    back = fixture_ds(tmp_path, "back")
+    back.import_voc(out / "Annotations")
+    pd.testing.assert_series_equal(boxes(back)["difficult"], got["difficult"])

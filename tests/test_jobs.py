@@ -221,3 +221,60 @@ def test_collect_keeps_hard_examples_and_the_command_line(tmp_path):
     assert rc == 0 and len(hx.Dataset.open(everything.path).samples) == 10
     assert main(["collect", "--dataset", str(ds.path), "--run", "V9", "--images", str(batch),
                  "--into", str(everything.path)]) == 2
+
+
+def _fixed_detector(ds):
+    """A rule 'detector' giving every 100×100 image the same three boxes (input pixels)."""
+    def detect(batch):
+        boxes = torch.tensor([[10., 10., 40., 40.], [60., 60., 90., 90.], [50., 5., 70., 25.]])
+        return [{"boxes": boxes, "labels": torch.tensor([1, 2, 1]),
+                 "scores": torch.tensor([0.9, 0.8, 0.7])} for _ in batch]
+    return wrap_model(ds, detect, image_size=100, name="fixed-boxes")
+
+
+def test_evaluate_honours_ignore_regions_and_difficult_boxes(tmp_path):
+    from synthetic import write_image
+
+    for i in range(3):
+        write_image(tmp_path / "img" / f"{i}.png", 100, 100, seed=i)
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["cat", "dog"])
+    ids = ds.add_images(tmp_path / "img").added
+    ds.add_box(ids[0], "cat", 10, 10, 40, 40)
+    ds.add_ignore_region(ids[0], 55, 55, 95, 95)          # the dog box lands inside: not counted
+    ds.add_box(ids[1], "cat", 10, 10, 40, 40, difficult=True)
+    ds.add_box(ids[1], "dog", 60, 60, 90, 90)
+    ds.add_box(ids[2], "dog", 60, 60, 90, 90)             # training image, not evaluated
+    ds.set_split(ids[:2], "test")
+    run = _fixed_detector(ds)
+    report = hx.evaluate(ds, run)
+    kinds = sorted(report.errors()["kind"])
+    assert kinds == ["difficult", "false", "false", "ignored", "ignored", "tp", "tp"]
+    t = report.per_label.set_index("label")
+    assert t.loc["cat", "detection_rate"] == 1.0 and t.loc["cat", "precision"] == pytest.approx(1 / 3)
+    assert t.loc["dog", "detection_rate"] == 1.0 and t.loc["dog", "precision"] == 1.0
+    # per label, the highest-scored counted detection is right; the rest are ignored or later
+    assert report.map50 == pytest.approx(1.0)
+    header = report.header()
+    assert f"model {run.version}" in header and "confidence threshold 0.3" in header
+    assert "2 test images" in header and "avg detection rate 1.000" in header
+    assert not report.notes
+
+
+def test_evaluate_on_training_images_warns_and_says_so(tmp_path):
+    from synthetic import write_image
+
+    for i in range(2):
+        write_image(tmp_path / "img" / f"{i}.png", 100, 100, seed=i)
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["cat", "dog"])
+    ids = ds.add_images(tmp_path / "img").added
+    for sid in ids:
+        ds.add_box(sid, "cat", 10, 10, 40, 40)
+    run = _fixed_detector(ds)
+    with pytest.warns(UserWarning, match="overstate"):
+        report = hx.evaluate(ds, run)
+    assert "2 train images" in report.header() and "overstate" in report.notes[0]
+    assert "overstate" in report._repr_html_()
+    with pytest.raises(JobError, match="no labeled images in split 'val'"):
+        hx.evaluate(ds, run, split="val")
+    with pytest.raises(JobError, match="split='later'"):
+        hx.evaluate(ds, run, split="later")

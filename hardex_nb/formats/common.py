@@ -44,6 +44,7 @@ class Shape:
     hard_type: str = "none"
     text: str | None = None
     angle: float | None = None
+    difficult: bool = False
     where: str = ""
 
 
@@ -288,7 +289,7 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
                 x0=float(clipped[0]), y0=float(clipped[1]), x1=float(clipped[2]),
                 y1=float(clipped[3]), points=json.dumps(points) if points is not None else None,
                 angle=shape.angle, text=shape.text, score=score, origin=shape.origin or "human",
-                hard_type=shape.hard_type)
+                hard_type=shape.hard_type, difficult=int(shape.difficult))
 
 
 # -- export side --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """PASCAL VOC XML, as LabelImg and labelme's converter write it.
 
-Parsed with defusedxml: entity expansion, DTDs and external entities are refused. Beyond
+Parsed with defusedxml: entity expansion, DTDs and external entities are refused.
+``<difficult>`` is kept on the annotation (evaluation honours it) and written back. Beyond
 VOC's fields, hardex_nb writes ``<hard>``, ``<hard_reasons>``, ``<hard_coefficient>`` on the
 image and ``<score>``, ``<origin>``, ``<hard_type>``, ``<text>`` and ``<polygon>`` on objects;
 other tools ignore them.
@@ -57,7 +58,8 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
                      score=optional_number(obj.findtext("score"), f"{ow}/score", problems),
                      origin=(obj.findtext("origin") or "human").strip(),
                      hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
-                     text=obj.findtext("text"))
+                     text=obj.findtext("text"),
+                     difficult=(obj.findtext("difficult") or "0").strip() in ("1", "true"))
         poly = obj.find("polygon")
         if poly is not None:
             vals = [number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly]
@@ -101,7 +103,7 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         ET.SubElement(obj, "name").text = label_of(a)
         ET.SubElement(obj, "pose").text = "Unspecified"
         ET.SubElement(obj, "truncated").text = "0"
-        ET.SubElement(obj, "difficult").text = "0"
+        ET.SubElement(obj, "difficult").text = "1" if bool(a.get("difficult", False)) else "0"
         if a["kind"] == "polygon":
             poly = ET.SubElement(obj, "polygon")
             for k, (x, y) in enumerate(a["points"], start=1):

@@ -58,6 +58,8 @@ class ReportView(Widget):
     _css = STATIC / "hardex.css"
     table = traitlets.List().tag(sync=True)
     summary = traitlets.Dict().tag(sync=True)
+    header = traitlets.Unicode("").tag(sync=True)
+    notes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)
     errors = traitlets.List().tag(sync=True)
 
@@ -66,9 +68,11 @@ class ReportView(Widget):
         self.report = report
         self.ds = _dataset_of(report, ds)
         rows = report.per_label.astype(object).where(report.per_label.notna(), None)
-        summary = {k: float(getattr(report, k)) for k in ("map", "map50", "accuracy")
+        summary = {k: float(getattr(report, k)) for k in ("map", "map50", "map75", "accuracy")
                    if hasattr(report, k)}
-        super().__init__(table=rows.to_dict(orient="records"), summary=summary)
+        super().__init__(table=rows.to_dict(orient="records"), summary=summary,
+                         header=report.header() if hasattr(report, "header") else "",
+                         notes=list(getattr(report, "notes", [])))
 
     def _on_label(self, content: dict) -> None:
         label = text_in(content, "label")

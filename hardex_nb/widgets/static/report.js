@@ -1,8 +1,8 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
 
 const SVG = "http://www.w3.org/2000/svg";
-const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626" };
-const KIND_NAMES = { tp: "correct", missed: "missed", false: "false" };
+const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
+const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -19,14 +19,17 @@ export default {
   render({ model, el }) {
     const root = h("div", { class: "hx hx-report" });
     el.append(root);
+    const head = h("div", { class: "bar" });
     const summary = h("div", { class: "bar" });
     const table = h("table", { class: "hx-table" });
     const message = h("div");
     const detail = h("div");
-    root.append(summary, table, message, detail);
+    root.append(head, summary, table, message, detail);
     const urls = [];
 
     function renderTable() {
+      head.replaceChildren(h("b", { class: "report-header" }, model.get("header")),
+        ...model.get("notes").map((n) => h("div", { class: "error report-note" }, n)));
       summary.replaceChildren(...Object.entries(model.get("summary")).map(([k, v]) => h("span", { class: "chip" }, `${k} ${v.toFixed(4)}`)));
       const rows = model.get("table");
       const cols = rows.length ? Object.keys(rows[0]) : [];
