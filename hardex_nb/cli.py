@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .errors import HardexError
@@ -36,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     except HardexError as exc:
         print(f"hardex collect: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # one line, never a traceback, unless asked for
+        if os.environ.get("HARDEX_DEBUG"):
+            raise
+        detail = " ".join(str(exc).split()) or "no message"
+        print(f"hardex collect: unexpected {type(exc).__name__}: {detail} (set HARDEX_DEBUG=1 "
+              "for the traceback and report it)", file=sys.stderr)
+        return 1
     print(f"{len(report.added)} images added to {args.into}, {len(report.rejected)} rejected")
     for name, reason in report.rejected:
         print(f"  rejected {name}: {reason}")

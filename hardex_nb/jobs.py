@@ -426,6 +426,33 @@ def _store_test_predictions(run: Run) -> None:
     ds._store_predictions(run.version, pred)
 
 
+def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size: int) -> None:
+    """Call the model once on a blank image and refuse an answer of the wrong kind, before a
+    run is recorded or any image is read."""
+    need = (f"(N, {n_labels}) logits or probabilities, one column per label"
+            if task == "classification"
+            else "a list of dicts with boxes (K, 4), labels (K,) and scores (K,) per image")
+    try:
+        with torch.inference_mode():
+            out = module(torch.zeros(1, 3, image_size, image_size))
+    except Exception as exc:
+        raise JobError(f"wrap_model: the model failed on a blank {image_size}×{image_size} "
+                       f"batch ({type(exc).__name__}: {exc}); a {task} dataset needs {need}.") \
+            from exc
+    if task == "classification":
+        ok = isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) == (1, n_labels)
+        got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) \
+            else type(out).__name__
+    else:
+        ok = (isinstance(out, (list, tuple)) and len(out) == 1 and isinstance(out[0], dict)
+              and {"boxes", "labels", "scores"} <= set(out[0]))
+        got = type(out).__name__ if not isinstance(out, torch.Tensor) \
+            else f"a tensor of shape {tuple(out.shape)}"
+    if not ok:
+        raise JobError(f"wrap_model: the model returned {got}, but this is a {task} dataset: it "
+                       f"needs {need}. Wrap a model of the dataset's kind.")
+
+
 def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
                name: str = "custom") -> Run:
     """Use your own model or callable for pre-labeling, recorded as a run ``Vn``.
@@ -438,6 +465,7 @@ def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
     # a detector module already speaks torchvision; classifiers may return probabilities
     is_detector = isinstance(model, nn.Module) and ds.task == "detection"
     module = model if is_detector else _CallableModel(model, ds.task)
+    _check_model_output(module.eval(), ds.task, len(ds.label_names), image_size)
     version = ds._start_run(model=name, params={"wrapped": True, "image_size": image_size})
     ds._finish_run(version, status="succeeded", message="wrapped user model")
     return Run(ds, version, module.eval(), labels=ds.label_names, image_size=image_size,
@@ -549,10 +577,12 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
         predicted = _top_classes(run.task, raw)
     if reference is not None and len(reference[0]) >= 2:
         ref_emb, ref_classes, ref_sizes = reference
-        dist = hard.training_distance(ref_emb, ref_classes, emb, predicted)
+        # the distance reasons (2, 3) need features; a wrapped callable shows none
+        dist = (hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
+                if emb.shape[1] and ref_emb.shape[1] else [""] * len(table))
         res = hard.resolution_outliers(ref_sizes, sizes)
         res_codes = [str(hard.RESOLUTION) if r else "" for r in res]
-        table["reasons"] = hard.merge_reasons(table["reasons"], dist["reasons"], res_codes)
+        table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
         table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb
 
@@ -614,7 +644,8 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
                 ann_rows.append(row | {"sample_id": sid})
         ann = pd.DataFrame(ann_rows) if ann_rows else None
         _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates)
-        ds._store_embeddings(run.version, unlabeled, emb)
+        if emb.shape[1]:
+            ds._store_embeddings(run.version, unlabeled, emb)
     finally:
         ds._release_job("auto_label")
     table.insert(0, "sample_id", unlabeled)
@@ -670,6 +701,9 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
         table, boxes, _ = _hardness(run, [i.path for i in infos], sizes, threshold=threshold,
                                     reference=reference)
         keep = np.flatnonzero(table["hard"].to_numpy())
+        # name the rows before anything is written, so that nothing can fail after the write
+        table = table.drop(columns="image", errors="ignore")
+        table.insert(0, "image", [i.path.name for i in infos])
         extra, anns = [], []
         for i in keep:
             row = {"status": "to_confirm", "hard": 1, "hard_score": float(table["score"].iat[i]),
@@ -680,7 +714,6 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
             anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
         report.added = into._insert_images([infos[i] for i in keep], copy=True, origin="collect",
                                            extra=extra, annotations=anns)
-    table.insert(0, "image", [i.path.name for i in infos])
     return report, AutoLabelResult(report.added, report.added, [], table)
 
 

@@ -278,3 +278,114 @@ def test_evaluate_on_training_images_warns_and_says_so(tmp_path):
         hx.evaluate(ds, run, split="val")
     with pytest.raises(JobError, match="split='later'"):
         hx.evaluate(ds, run, split="later")
+
+
+def _detection_set(tmp_path, n=14, labeled=12):
+    from synthetic import write_image
+
+    for i in range(n):
+        write_image(tmp_path / "img" / f"{i}.png", 100, 100, seed=i)
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["cat", "dog"])
+    ids = ds.add_images(tmp_path / "img").added
+    for sid in ids[:labeled]:
+        ds.add_box(sid, "cat" if sid % 2 else "dog", 10, 10, 40, 40)
+    return ds, ids
+
+
+def _uncertain_detector(batch):
+    """A sure box and an unsure one on every image, as a user's callable; both boxes are
+    mirror-symmetric, so the flipped view agrees with the plain one."""
+    return [{"boxes": torch.tensor([[30., 10., 70., 40.], [35., 50., 65., 80.]]),
+             "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.95, 0.35])}
+            for _ in batch]
+
+
+@pytest.mark.parametrize("mode", ["active", "prelabel"])
+def test_wrapped_detector_callable_auto_labels(tmp_path, mode):
+    ds, ids = _detection_set(tmp_path)
+    run = wrap_model(ds, _uncertain_detector, image_size=100, name="rule")
+    result = hx.auto_label(ds, run, mode=mode)
+    assert sorted(result.sample_ids) == sorted(ids[12:])
+    s = ds.samples.set_index("sample_id")
+    assert (s.loc[ids[12:], "status"] == "to_confirm").all()
+    model_boxes = ds.annotations[ds.annotations["origin"] == run.version]
+    sure = model_boxes[model_boxes["score"] > 0.9]
+    assert sorted(sure["sample_id"]) == sorted(ids[12:]) and set(sure["label"]) == {"cat"}
+    unsure = model_boxes[model_boxes["score"] < 0.5]
+    if mode == "prelabel":   # only what the model sees above the threshold
+        assert unsure.empty
+    else:                    # below the threshold only as a hard example (a possible miss)
+        assert (unsure["hard_type"] != "none").all()
+
+
+@pytest.mark.parametrize("mode", ["active", "prelabel"])
+def test_wrapped_classifier_callable_auto_labels(tmp_path, mode):
+    ds, ids, truth = bars_dataset(tmp_path, n=30, n_labeled=20)
+
+    def probabilities(x):
+        bright = x.mean(dim=(1, 2, 3))
+        return torch.stack([bright, 1 - bright], dim=1)
+
+    run = wrap_model(ds, probabilities, image_size=32, name="prob-rule")
+    result = hx.auto_label(ds, run, mode=mode)
+    assert len(result.sample_ids) == 10
+    labels = ds.samples.set_index("sample_id").loc[result.sample_ids, "label"]
+    assert labels.notna().all() and set(labels) <= {"v", "h"}
+
+
+def test_wrap_model_refuses_a_model_of_the_other_kind(tmp_path):
+    ds, ids = _detection_set(tmp_path)
+    with pytest.raises(JobError, match="returned a tensor of shape \\(1, 2\\), but this is a "
+                                       "detection dataset"):
+        wrap_model(ds, lambda x: torch.ones(len(x), 2) / 2, image_size=100)
+    cls, *_ = bars_dataset(tmp_path / "c", n=10, n_labeled=10)
+    with pytest.raises(JobError, match="a classification dataset needs \\(N, 2\\) logits"):
+        wrap_model(cls, _uncertain_detector, image_size=32)
+    with pytest.raises(JobError, match="shape \\(1, 3\\).*one column per label"):
+        wrap_model(cls, lambda x: torch.ones(len(x), 3) / 3, image_size=32)
+    assert ds.runs.empty and cls.runs.empty                     # nothing was recorded
+
+
+def test_collect_with_a_detector_all_or_nothing_and_the_command(trained_detector, tmp_path, capsys):
+    from PIL import Image
+
+    from hardex_nb.cli import main
+    ds, run, ids, truth = trained_detector
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        Image.open(ds.image_path(ids[-1 - i])).save(batch / f"seen{i}.png")
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(batch / f"noise{i}.png")
+    into = hx.Dataset.create(tmp_path / "into", task="detection", labels=run.labels)
+    report, result = hx.collect(run, batch, into=into)
+    kept = into.samples
+    assert len(kept) == len(report.added) == int(result.table["hard"].sum())
+    assert set(kept["status"]) <= {"to_confirm"}
+    assert set(result.table["image"]) == {p.name for p in batch.iterdir()}
+    boxes = into.annotations
+    assert set(boxes["origin"]) <= {run.version}
+    assert set(boxes["sample_id"]) <= set(kept["sample_id"])
+    cli_into = hx.Dataset.create(tmp_path / "cli", task="detection", labels=run.labels)
+    rc = main(["collect", "--dataset", str(ds.path), "--run", run.version, "--images", str(batch),
+               "--into", str(cli_into.path)])
+    out = capsys.readouterr()
+    assert rc == 0 and "Traceback" not in out.err
+    assert len(hx.Dataset.open(cli_into.path).samples) == len(kept)
+
+
+def test_command_line_error_is_one_line(tmp_path, monkeypatch, capsys):
+    """An error the package did not foresee still ends in one line and exit code 1."""
+    from hardex_nb import cli, jobs
+
+    ds, ids = _detection_set(tmp_path, n=4, labeled=0)
+
+    def broken(*args, **kwargs):
+        raise KeyError("boom\nsecond line")
+
+    monkeypatch.setattr(jobs.Run, "load", classmethod(lambda cls, d, v: object()))
+    monkeypatch.setattr(jobs, "collect", broken)
+    rc = cli.main(["collect", "--dataset", str(ds.path), "--run", "V1", "--images",
+                   str(tmp_path / "img"), "--into", str(ds.path)])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "unexpected KeyError" in err

@@ -202,11 +202,21 @@ def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.devic
     return out
 
 
+def has_features(model: nn.Module, task: str) -> bool:
+    """Whether :func:`embed` can read features from ``model``."""
+    if task == "classification":
+        return any(isinstance(m, nn.Linear) for m in model.modules())
+    return hasattr(model, "transform") and hasattr(model, "backbone")
+
+
 @torch.inference_mode()
 def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
           batch_size: int = 32) -> np.ndarray:
     """``(N, D)`` features: the input of a classifier's last linear layer, or the detector
-    backbone's deepest feature map averaged over space."""
+    backbone's deepest feature map averaged over space. ``(N, 0)`` for a model that shows
+    neither (a user's callable wrapped with ``hx.wrap_model``): nothing is decoded then."""
+    if not has_features(model, task):
+        return np.zeros((len(data), 0), dtype=np.float32)
     model.eval()
     data.prepare(device)
     feats: list[Tensor] = []
