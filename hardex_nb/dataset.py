@@ -893,18 +893,30 @@ class Dataset:
     def _insert_rows(self, samples: pd.DataFrame | None = None,
                      annotations: pd.DataFrame | None = None,
                      sample_updates: pd.DataFrame | None = None,
-                     new_labels: Sequence[str] = ()) -> tuple[list[int], list[int]]:
+                     new_labels: Sequence[str] = (), *, only_unlabeled: bool = False,
+                     skipped: list[int] | None = None) -> tuple[list[int], list[int]]:
         """Write many rows in one transaction: all of it lands or none of it does.
 
         ``samples`` rows get fresh ``sample_id`` s; annotation rows whose ``sample_id`` is
         negative refer to the new sample at position ``-sample_id - 1`` of ``samples``.
         ``sample_updates`` (indexed by sample_id) sets columns of existing samples.
+        ``only_unlabeled`` (a job's results): inside the transaction, updates and annotations
+        of samples that are no longer ``unlabeled`` (a person labeled, confirmed or deleted
+        them while the job ran) or that name a label deleted meanwhile are dropped, and their
+        ids appended to ``skipped``: human edits win.
         Returns the new sample ids and annotation ids.
         """
         samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
         annotations = (annotations if annotations is not None
                        else pd.DataFrame(columns=ANNOTATION_COLUMNS))
         with self._write() as cur:
+            if only_unlabeled and sample_updates is not None and len(sample_updates):
+                lost = _changed_since_read(cur, sample_updates, annotations, new_labels)
+                if lost:
+                    sample_updates = sample_updates.drop(index=lost)
+                    annotations = annotations[~annotations["sample_id"].isin(lost)]
+                    if skipped is not None:
+                        skipped.extend(lost)
             cur.executemany("INSERT INTO labels VALUES (?, ?)",
                             [(n, len(self._labels) + i) for i, n in enumerate(new_labels)])
             first_s = self._store.next_id(cur, "next_sample_id", len(samples))
@@ -936,6 +948,28 @@ class Dataset:
                 frame = self._samples.merged()
                 frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
         return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
+
+
+def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,
+                        new_labels: Sequence[str]) -> list[int]:
+    """Ids of ``updates`` whose sample is gone or no longer ``unlabeled``, or whose results
+    name a label that no longer exists (read inside the caller's write transaction)."""
+    ids = [int(i) for i in updates.index]
+    still: set[int] = set()
+    for start in range(0, len(ids), 900):
+        part = ids[start:start + 900]
+        rows = cur.execute(f"SELECT sample_id FROM samples WHERE status='unlabeled' AND sample_id "
+                           f"IN ({', '.join('?' * len(part))})", part).fetchall()
+        still.update(r[0] for r in rows)
+    names = {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
+    gone = set()
+    if "label" in updates.columns:
+        named = updates["label"].dropna()
+        gone.update(int(i) for i, v in named.items() if v not in names)
+    if len(annotations) and "label" in annotations.columns:
+        named = annotations[annotations["label"].notna()]
+        gone.update(int(i) for i in named.loc[~named["label"].isin(names), "sample_id"])
+    return [i for i in ids if i not in still or i in gone]
 
 
 def _pid_alive(pid: int) -> bool:

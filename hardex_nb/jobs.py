@@ -115,7 +115,10 @@ class Run:
 
     # -- inference ------------------------------------------------------------------------
     def _rows(self, images) -> tuple[ImageRows, list, list]:
-        """Images from sample ids, paths, a folder, PIL images or arrays."""
+        """Images from sample ids, paths, a folder, PIL images or arrays; ``ImageRows``
+        already read (a job's several passes over the same images) are used as they are."""
+        if isinstance(images, ImageRows):
+            return images, [None] * len(images), list(range(len(images)))
         if isinstance(images, (str, Path)) and Path(images).is_dir():
             images = sorted(p for p in Path(images).rglob("*")
                             if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
@@ -475,15 +478,21 @@ def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
 # -- auto-labeling and hard examples --------------------------------------------------------
 class AutoLabelResult:
     """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
-    flagged hard, ``annotations`` (new ann_ids, detection) and the per-sample ``table``."""
+    flagged hard, ``annotations`` (new ann_ids, detection), the per-sample ``table``, and
+    ``skipped``: samples a person labeled, confirmed or deleted (or whose predicted label was
+    deleted) while the job ran; the person's edit was kept and the job's result dropped."""
 
-    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame):
+    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame, *,
+                 skipped=()):
         self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
         self.annotations, self.table = list(annotations), table
+        self.skipped = list(skipped)
 
     def __repr__(self) -> str:
+        kept = (f", {len(self.skipped)} skipped: edited by a person meanwhile"
+                if self.skipped else "")
         return (f"<AutoLabelResult: {len(self.sample_ids)} images to confirm, "
-                f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes>")
+                f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes{kept}>")
 
 
 def _check_prerequisites(ds: Dataset) -> list[int]:
@@ -558,6 +567,9 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     """
     from . import hard
 
+    # one read of the images for every pass (plain, flipped, features): each image is decoded
+    # once, and the job works on what it read even if a sample is deleted meanwhile
+    images = run._rows(images)[0]
     emb = run.embed(images)
     if run.task == "classification":
         probs = run.predict_proba(images)
@@ -643,14 +655,18 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
             for row in _box_rows(run, per_image, w, h, with_hard=active):
                 ann_rows.append(row | {"sample_id": sid})
         ann = pd.DataFrame(ann_rows) if ann_rows else None
-        _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates)
+        skipped: list[int] = []
+        _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates,
+                                     only_unlabeled=True, skipped=skipped)
         if emb.shape[1]:
             ds._store_embeddings(run.version, unlabeled, emb)
     finally:
         ds._release_job("auto_label")
     table.insert(0, "sample_id", unlabeled)
-    hard_ids = [s for s, h in zip(unlabeled, table["hard"]) if h and active]
-    return AutoLabelResult(unlabeled, hard_ids, ann_ids, table)
+    table["written"] = ~table["sample_id"].isin(skipped)
+    written = [s for s in unlabeled if s not in set(skipped)]
+    hard_ids = [s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active]
+    return AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
 
 
 def _read_manifest_sources(path: str | Path) -> list[Path]:

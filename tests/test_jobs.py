@@ -389,3 +389,41 @@ def test_command_line_error_is_one_line(tmp_path, monkeypatch, capsys):
                    str(tmp_path / "img"), "--into", str(ds.path)])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "unexpected KeyError" in err
+
+
+def test_auto_label_keeps_what_another_process_did_while_it_ran(tmp_path):
+    """While the job's model runs, a second process labels one image and deletes another;
+    the job's later write keeps both edits and says what it skipped."""
+    import subprocess
+    import sys
+    import textwrap
+
+    ds, ids, truth = bars_dataset(tmp_path, n=30, n_labeled=20)
+    unlabeled = ds.samples.query("status == 'unlabeled'")["sample_id"].tolist()
+    labeled_by_hand, deleted = unlabeled[0], unlabeled[1]
+    editor = textwrap.dedent(f"""
+        import hardex_nb as hx
+        ds = hx.Dataset.open({str(ds.path)!r})
+        ds.set_label({labeled_by_hand}, "v")
+        ds.delete_samples([{deleted}])
+    """)
+    edits, armed = [], []
+
+    def model(x):  # a user's model; its first batch in the job waits for the other process
+        if armed and not edits:
+            edits.append(subprocess.run([sys.executable, "-c", editor], capture_output=True,
+                                        text=True, timeout=120))
+        return torch.stack([torch.zeros(len(x)), torch.ones(len(x))], dim=1)   # always "h"
+
+    run = wrap_model(ds, model, image_size=32, name="slow-rule")   # calls the model once
+    armed.append(True)
+    result = hx.auto_label(ds, run, mode="prelabel")
+    assert edits and edits[0].returncode == 0, edits[0].stderr
+    assert sorted(result.skipped) == sorted([labeled_by_hand, deleted])
+    assert labeled_by_hand not in result.sample_ids and len(result.sample_ids) == 8
+    for view in (ds, hx.Dataset.open(ds.path)):                   # memory and disk agree
+        s = view.samples.set_index("sample_id")
+        assert s.loc[labeled_by_hand, "label"] == "v" and s.loc[labeled_by_hand, "status"] == "labeled"
+        assert deleted not in s.index
+        rest = s.loc[result.sample_ids]
+        assert (rest["status"] == "to_confirm").all() and (rest["label"] == "h").all()
