@@ -25,7 +25,7 @@ import pandas as pd
 
 from . import media
 from ._frames import TableRows
-from .errors import ImageError, StoreError, ValidationError
+from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
 from .store import (ANNOTATION_COLUMNS, PREDICTION_COLUMNS, RUN_COLUMNS, SAMPLE_COLUMNS,
                     Store)
@@ -824,7 +824,7 @@ class Dataset:
                 alive = host != socket.gethostname() or _pid_alive(int(pid))
                 if alive:
                     started = time.strftime("%H:%M:%S", time.localtime(float(since)))
-                    raise ValidationError(
+                    raise JobError(
                         f"another {name} job is running on this dataset (process {pid} on "
                         f"{host}, since {started}); wait for it to finish.")
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
@@ -917,6 +917,7 @@ class Dataset:
                     annotations = annotations[~annotations["sample_id"].isin(lost)]
                     if skipped is not None:
                         skipped.extend(lost)
+            _require_stored_labels(cur, samples, annotations, sample_updates, new_labels)
             cur.executemany("INSERT INTO labels VALUES (?, ?)",
                             [(n, len(self._labels) + i) for i, n in enumerate(new_labels)])
             first_s = self._store.next_id(cur, "next_sample_id", len(samples))
@@ -948,6 +949,22 @@ class Dataset:
                 frame = self._samples.merged()
                 frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
         return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
+
+
+def _require_stored_labels(cur, samples: pd.DataFrame, annotations: pd.DataFrame,
+                           updates: pd.DataFrame | None, new_labels: Sequence[str]) -> None:
+    """Refuse (rolling the transaction back) rows naming a label that is not stored: another
+    process deleted it after this call read the label set."""
+    names = {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
+    used: set = set()
+    for frame in (samples, annotations, updates):
+        if frame is not None and len(frame) and "label" in frame.columns:
+            used.update(v for v in frame["label"].dropna().unique() if isinstance(v, str))
+    gone = sorted(used - names)
+    if gone:
+        raise ValidationError(f"label(s) {gone} were deleted by another process while this "
+                              "ran; nothing was written. Add them back with ds.add_label or "
+                              "run it again.")
 
 
 def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,

@@ -322,3 +322,22 @@ def test_schema_1_dataset_gains_the_difficult_column(tmp_path):
         ds.update_annotation(ann, difficult="yes")
     ds.close()
     assert hx.Dataset.open(tmp_path / "old").annotations["difficult"].tolist() == [True]
+
+
+def test_rows_naming_a_label_deleted_by_another_process_are_refused_whole(tmp_path):
+    """A writer that read the label set before another process deleted a label (a long
+    import, say) writes nothing that names the deleted label, and nothing else either."""
+    from synthetic import write_image
+
+    first = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a", "c"])
+    sid = first.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
+    other = hx.Dataset.open(tmp_path / "d")             # as a second process would
+    other.delete_label("c")
+    rows = pd.DataFrame([{"sample_id": sid, "kind": "box", "label": "a", "x0": 1., "y0": 1.,
+                          "x1": 9., "y1": 9., "origin": "human", "hard_type": "none"},
+                         {"sample_id": sid, "kind": "box", "label": "c", "x0": 2., "y0": 2.,
+                          "x1": 9., "y1": 9., "origin": "human", "hard_type": "none"}])
+    with pytest.raises(hx.ValidationError, match=r"label\(s\) \['c'\] were deleted by another"):
+        first._insert_rows(annotations=rows)
+    for view in (first, hx.Dataset.open(tmp_path / "d")):
+        assert view.annotations.empty and view.label_names == ["a"]
