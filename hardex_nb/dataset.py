@@ -27,6 +27,7 @@ from . import media
 from ._frames import TableRows
 from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
+from .formats.common import polygon_area
 from .store import (ANNOTATION_COLUMNS, PREDICTION_COLUMNS, RUN_COLUMNS, SAMPLE_COLUMNS,
                     Store)
 
@@ -138,7 +139,7 @@ class Dataset:
         """
         if task not in TASKS:
             raise ValidationError(f"task={task!r}: use 'classification' or 'detection'.")
-        folder = Path(path)
+        folder = Path(path).resolve()       # once: a later os.chdir changes nothing
         if folder.exists() and any(folder.iterdir()):
             raise StoreError(f"{folder} exists and is not empty; open it with "
                              "Dataset.open(path) or pick a new folder.")
@@ -156,8 +157,13 @@ class Dataset:
 
     @classmethod
     def open(cls, path: str | Path) -> Dataset:
-        """Open an existing dataset folder."""
-        return cls(Store(Path(path)))
+        """Open an existing dataset folder (the path is resolved once, here).
+
+        A training run left ``running`` by a process that no longer exists on this machine
+        is marked ``failed`` with the reason (a warning says which)."""
+        ds = cls(Store(Path(path).resolve()))
+        ds._reconcile_runs()
+        return ds
 
     def close(self) -> None:
         self._store.close()
@@ -344,6 +350,9 @@ class Dataset:
                                   f"got {arr.shape}.")
         if not np.isfinite(arr).all():
             raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
+        if polygon_area(arr) <= 0:
+            raise ValidationError(f"points on sample {sid} enclose no area (collinear or repeated "
+                                  "points); a polygon needs three or more points around an area.")
         row = self._samples.get(sid)
         if (arr < 0).any() or (arr[:, 0] > row["width"]).any() or (arr[:, 1] > row["height"]).any():
             raise ValidationError(f"points on sample {sid} '{row['name']}' fall outside the image "
@@ -768,17 +777,45 @@ class Dataset:
 
     # -- runs and predictions (written by jobs) -----------------------------------------
     def _start_run(self, *, model: str, params: dict) -> str:
+        import os
+        import socket
+
         labeled = int((self._samples.merged()["status"] == "labeled").sum())
+        owner = json.dumps({"running_in": {"host": socket.gethostname(), "pid": os.getpid()}})
         with self._write() as cur:
             (number,) = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM runs").fetchone()
             version = f"V{number}"
             cur.execute(
                 "INSERT INTO runs (version, number, task, model, status, started, labeled_images, "
-                "total_images, label_count, params) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                "total_images, label_count, params, message) "
+                "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (version, number, self.task, model, time.time(), labeled, len(self._samples),
-                 len(self._labels), json.dumps(params, default=str)))
+                 len(self._labels), json.dumps(params, default=str), owner))
         self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
         return version
+
+    def _reconcile_runs(self) -> list[str]:
+        """Mark ``failed`` the runs whose process on this machine is gone; returns them."""
+        import socket
+        import warnings
+
+        gone = []
+        for run in self._runs[self._runs["status"] == "running"].itertuples():
+            try:
+                owner = json.loads(run.message)["running_in"]
+                host, pid = str(owner["host"]), int(owner["pid"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            if host == socket.gethostname() and not _pid_alive(pid):
+                self._finish_run(run.version, status="failed",
+                                 message=f"the process that ran it (pid {pid} on {host}) ended "
+                                         "before the run finished; marked failed when the "
+                                         "dataset was opened")
+                gone.append(run.version)
+        if gone:
+            warnings.warn(f"{self.path}: run(s) {gone} were left running by a process that "
+                          "ended; they are now marked failed.", UserWarning, stacklevel=3)
+        return gone
 
     def _finish_run(self, version: str, *, status: str, **fields: Any) -> None:
         fields = {"status": status, **fields}

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .dataset import Dataset
 from .errors import JobError
+from .formats.common import polygon_area
 from .progress import LivePlot
 from .training import engine, models
 from .training.data import ImageRows, Normalize
@@ -782,13 +783,6 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
     return report
 
 
-def _polygon_area(points) -> float:
-    """Shoelace area of ``points (N, 2)``."""
-    p = np.asarray(points, dtype="float64")
-    x, y = p[:, 0], p[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
-
-
 def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 0.5,
                score_threshold: float = 0.3):
     """The run's predictions on the labeled samples ``ids`` against their labels."""
@@ -802,7 +796,7 @@ def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 
         ann = ds._annotations.merged()
         ann = ann[ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text",
                                                                  "ignore"])]
-        area = [(_polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
+        area = [(polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
                 for k, p in zip(ann["kind"], ann["points"])]
         gt = pd.DataFrame({"image_id": ann["sample_id"].astype("int64").to_numpy(),
                            "label": ann["label"].where(ann["kind"] != "ignore", None).to_numpy(),

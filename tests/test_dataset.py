@@ -341,3 +341,56 @@ def test_rows_naming_a_label_deleted_by_another_process_are_refused_whole(tmp_pa
         first._insert_rows(annotations=rows)
     for view in (first, hx.Dataset.open(tmp_path / "d")):
         assert view.annotations.empty and view.label_names == ["a"]
+
+
+def test_degenerate_polygons_are_refused_at_the_edit(tmp_path):
+    from synthetic import write_image
+
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    sid = ds.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
+    for points in ([[1, 1], [10, 10], [20, 20]],          # collinear
+                   [[5, 5], [5, 5], [5, 5]],              # one point three times
+                   [[1, 1], [9, 1], [1, 1], [9, 1]]):     # a line walked twice
+        with pytest.raises(hx.ValidationError, match="enclose no area"):
+            ds.add_polygon(sid, "a", points)
+    ann = ds.add_polygon(sid, "a", [[1, 1], [9, 1], [5, 8]])
+    with pytest.raises(hx.ValidationError, match="enclose no area"):
+        ds.update_annotation(ann, points=[[1, 1], [2, 2], [3, 3]])
+    assert len(ds.annotations) == 1 and ds.annotations["points"][0] == [[1, 1], [9, 1], [5, 8]]
+
+
+def test_relative_path_then_chdir(tmp_path, monkeypatch):
+    from synthetic import write_image
+
+    monkeypatch.chdir(tmp_path)
+    ds = hx.Dataset.create("rel", task="detection", labels=["a"])
+    image = write_image(tmp_path / "x.png", 60, 40)
+    sid = ds.add_images([image]).added[0]
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert ds.path == tmp_path / "rel" and ds.image_path(sid).exists()
+    second = ds.add_images([write_image(tmp_path / "y.png", 60, 40)]).added[0]
+    ds.delete_samples([sid, second])
+    assert list((tmp_path / "rel" / "media").iterdir()) == []
+    assert not (tmp_path / "elsewhere" / "rel").exists()
+
+
+def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["a", "b"])
+    ds.close()
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, signal
+        import hardex_nb as hx
+        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        print(ds._start_run(model="resnet18", params={{}}), os.getpid(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9
+    version, pid = killed.stdout.split()
+    with pytest.warns(UserWarning, match=rf"\['{version}'\] were left running"):
+        ds = hx.Dataset.open(tmp_path / "d")
+    run = ds.runs.set_index("version").loc[version]
+    assert run["status"] == "failed" and f"pid {pid}" in run["message"]
+    # a run whose process is alive (this one) is left alone
+    mine = ds._start_run(model="resnet18", params={})
+    assert hx.Dataset.open(tmp_path / "d").runs.set_index("version").loc[mine, "status"] == "running"

@@ -30,6 +30,13 @@ IGNORE_LABEL = "__ignore__"
 HARD_TYPES = ("none", "false_positive", "missed")
 
 
+def polygon_area(points) -> float:
+    """Shoelace area of ``points (N, 2)`` (0 for collinear or repeated points)."""
+    p = np.asarray(points, dtype="float64")
+    x, y = p[:, 0], p[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
 @dataclass
 class Shape:
     """One object as a file describes it. ``box`` is (x0, y0, x1, y1) in pixels, or in
@@ -254,6 +261,10 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
         pts = np.asarray(shape.points, dtype="float64")
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
             problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
+            return None
+        if polygon_area(pts) <= 0:
+            problems.append(f"{where}: the polygon's points enclose no area (collinear or "
+                            "repeated); fix or delete it")
             return None
         pts = pts * scale[:2]
         box = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
