@@ -988,16 +988,27 @@ class Dataset:
         return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
 
 
+def _stored_labels(cur, new_labels: Sequence[str]) -> set[str]:
+    """The label names in the store (read inside the caller's transaction) and ``new_labels``."""
+    return {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
+
+
+def _missing_labels(frame: pd.DataFrame | None, names: set[str]) -> pd.Series:
+    """Per row of ``frame``: whether it names a label outside ``names`` (empty: none)."""
+    if frame is None or not len(frame) or "label" not in frame.columns:
+        return pd.Series(False, index=frame.index if frame is not None else None, dtype=bool)
+    labels = frame["label"]
+    return labels.notna() & ~labels.isin(names)
+
+
 def _require_stored_labels(cur, samples: pd.DataFrame, annotations: pd.DataFrame,
                            updates: pd.DataFrame | None, new_labels: Sequence[str]) -> None:
     """Refuse (rolling the transaction back) rows naming a label that is not stored: another
     process deleted it after this call read the label set."""
-    names = {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
-    used: set = set()
-    for frame in (samples, annotations, updates):
-        if frame is not None and len(frame) and "label" in frame.columns:
-            used.update(v for v in frame["label"].dropna().unique() if isinstance(v, str))
-    gone = sorted(used - names)
+    names = _stored_labels(cur, new_labels)
+    gone = sorted({str(v) for frame in (samples, annotations, updates)
+                   if frame is not None and "label" in frame.columns
+                   for v in frame["label"][_missing_labels(frame, names)]})
     if gone:
         raise ValidationError(f"label(s) {gone} were deleted by another process while this "
                               "ran; nothing was written. Add them back with ds.add_label or "
@@ -1015,14 +1026,9 @@ def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,
         rows = cur.execute(f"SELECT sample_id FROM samples WHERE status='unlabeled' AND sample_id "
                            f"IN ({', '.join('?' * len(part))})", part).fetchall()
         still.update(r[0] for r in rows)
-    names = {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
-    gone = set()
-    if "label" in updates.columns:
-        named = updates["label"].dropna()
-        gone.update(int(i) for i, v in named.items() if v not in names)
-    if len(annotations) and "label" in annotations.columns:
-        named = annotations[annotations["label"].notna()]
-        gone.update(int(i) for i in named.loc[~named["label"].isin(names), "sample_id"])
+    names = _stored_labels(cur, new_labels)
+    gone = {int(i) for i in updates.index[_missing_labels(updates, names).to_numpy()]}
+    gone.update(int(i) for i in annotations.loc[_missing_labels(annotations, names), "sample_id"])
     return [i for i in ids if i not in still or i in gone]
 
 

@@ -445,13 +445,11 @@ def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size:
             from exc
     if task == "classification":
         ok = isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) == (1, n_labels)
-        got = f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) \
-            else type(out).__name__
     else:
         ok = (isinstance(out, (list, tuple)) and len(out) == 1 and isinstance(out[0], dict)
               and {"boxes", "labels", "scores"} <= set(out[0]))
-        got = type(out).__name__ if not isinstance(out, torch.Tensor) \
-            else f"a tensor of shape {tuple(out.shape)}"
+    got = (f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor)
+           else type(out).__name__)
     if not ok:
         raise JobError(f"wrap_model: the model returned {got}, but this is a {task} dataset: it "
                        f"needs {need}. Wrap a model of the dataset's kind.")
