@@ -86,6 +86,6 @@ class TableRows:
             self._frame = extra if self._frame.empty else pd.concat([self._frame, extra])
             self._pending.clear()
         if self._deleted:
-            self._frame = self._frame.drop(index=list(self._deleted))
+            self._frame = self._frame.drop(index=list(self._deleted), errors="ignore")
             self._deleted.clear()
         return self._frame

@@ -11,10 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import re
 import shutil
+import socket
+import sqlite3
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +33,8 @@ from ._frames import TableRows
 from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
 from .formats.common import polygon_area
-from .store import (ANNOTATION_COLUMNS, PREDICTION_COLUMNS, RUN_COLUMNS, SAMPLE_COLUMNS,
-                    Store)
+from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
+                    RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
 TASKS = ("classification", "detection")
 STATUSES = ("unlabeled", "to_confirm", "labeled")
@@ -37,6 +42,9 @@ KINDS = ("box", "polygon", "ignore", "text")
 HARD_TYPES = ("none", "false_positive", "missed")
 SPLITS = ("train", "val", "test")
 SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
+INCOMING = ".incoming"     # media/.incoming/<host>.<pid>/: copies not yet committed
+MEDIA_NAME = re.compile(r"^\d{7,}_")   # media/<sample id>_<name>: the copies the store names
+MAX_NAME_BYTES = 255
 EDITABLE_ANNOTATION_FIELDS = {"label", "x0", "y0", "x1", "y1", "points", "angle", "text", "score",
                               "origin", "hard_type", "difficult"}
 
@@ -93,6 +101,15 @@ def _flag(name: str, value: Any) -> bool:
                                                and int(value) in (0, 1)):
         return bool(value)
     raise ValidationError(f"{name}={value!r}: use True or False.")
+
+
+def _whole(name: str, value: Any) -> int:
+    """A whole number of pixels (not a bool, not infinite)."""
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and value == int(value):
+        value = int(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValidationError(f"{name}={value!r}: give a whole number of pixels.")
+    return int(value)
 
 
 def _bounds(points: list[list[float]]) -> tuple[float, float, float, float]:
@@ -156,14 +173,44 @@ class Dataset:
         return cls(store)
 
     @classmethod
-    def open(cls, path: str | Path) -> Dataset:
+    def open(cls, path: str | Path, *, read_only: bool | None = None) -> Dataset:
         """Open an existing dataset folder (the path is resolved once, here).
 
-        A training run left ``running`` by a process that no longer exists on this machine
-        is marked ``failed`` with the reason (a warning says which)."""
-        ds = cls(Store(Path(path).resolve()))
-        ds._reconcile_runs()
+        Parameters
+        ----------
+        read_only : bool, optional
+            Open for reading only; by default, when this process cannot write to the folder
+            (a warning says so). Every edit then raises a ``StoreError``.
+
+        On a writable dataset, opening also cleans up after processes that were killed: a
+        training run left ``running`` by a process that no longer exists on this machine is
+        marked ``failed`` with the reason, and image copies that no sample names (an
+        interrupted ``add_images`` or ``delete_samples``) are removed
+        (:meth:`sweep_media`). A warning lists what was done.
+        """
+        folder = Path(path).resolve()
+        if read_only is None:
+            read_only = folder.is_dir() and not all(
+                os.access(p, os.W_OK) for p in (folder, folder / "hardex.sqlite") if p.exists())
+            if read_only:
+                warnings.warn(f"{folder}: this process cannot write to the folder; the dataset "
+                              "is opened read-only.", UserWarning, stacklevel=2)
+        ds = cls(Store(folder, read_only=read_only))
+        if not read_only:
+            ds._reconcile_runs()
+            swept = ds.sweep_media()
+            if swept:
+                shown = ", ".join(swept[:10]) + (f" and {len(swept) - 10} more"
+                                                 if len(swept) > 10 else "")
+                warnings.warn(f"{folder}: cleaned up {len(swept)} image file(s) left by an "
+                              f"interrupted add_images or delete_samples: {shown}.",
+                              UserWarning, stacklevel=2)
         return ds
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the dataset was opened read-only (see :meth:`open`)."""
+        return self._store.read_only
 
     def close(self) -> None:
         self._store.close()
@@ -198,11 +245,20 @@ class Dataset:
 
     @contextlib.contextmanager
     def _write(self):
-        """One write transaction; frames are reloaded first if another process wrote."""
-        with self._lock, self._store.transaction() as cur:
-            if self._store.changed_elsewhere():
+        """One write transaction; frames are reloaded first if another process wrote.
+
+        A write the store refuses (a row naming a label or sample that another process
+        deleted meanwhile) rolls back and raises a ValidationError; the frames then match
+        the disk again."""
+        with self._lock:
+            try:
+                with self._store.transaction() as cur:
+                    if self._store.changed_elsewhere():
+                        self._reload()
+                    yield cur
+            except sqlite3.IntegrityError as exc:
                 self._reload()
-            yield cur
+                raise ValidationError(_conflict_message(exc)) from None
 
     # -- public frames ------------------------------------------------------------------
     @property
@@ -304,6 +360,9 @@ class Dataset:
         for name in names:
             if not isinstance(name, str) or not name.strip():
                 raise ValidationError(f"label {name!r}: a label is a non-empty string.")
+            if not _storable_text(name):
+                raise ValidationError(f"label {name!r} is not valid Unicode text (it holds a lone "
+                                      "surrogate); fix the name.")
             if name in seen:
                 raise ValidationError(f"label {name!r} is given twice.")
             seen.add(name)
@@ -377,7 +436,11 @@ class Dataset:
         """
         report = ImportReport()
         with contextlib.ExitStack() as stack:
-            files = self._gather_files(source, stack, copy)
+            too_large: list[tuple[str, int]] = []
+            files = self._gather_files(source, stack, copy, too_large)
+            report.rejected += [(name, f"{size / 2**20:.1f} MB (as the archive declares it) is "
+                                 "over the 100 MB limit; not extracted")
+                                for name, size in too_large]
             checked = self._check_files(files, report, for_tiling=for_tiling)
             report.added = self._insert_images(checked, copy=copy, origin=origin)
         return report
@@ -389,6 +452,10 @@ class Dataset:
         bad images to ``report.rejected`` with their reason."""
         checked: list[media.ImageInfo] = []
         for f in files:
+            if not _storable_text(f.name):
+                report.rejected.append((_printable(f.name), "the file name is not valid UTF-8; "
+                                        "rename the file"))
+                continue
             if f.suffix.lower() in SIDECAR_EXTENSIONS:
                 report.skipped.append(f.name)
                 continue
@@ -399,7 +466,8 @@ class Dataset:
         return checked
 
     @staticmethod
-    def _gather_files(source, stack: contextlib.ExitStack, copy: bool) -> list[Path]:
+    def _gather_files(source, stack: contextlib.ExitStack, copy: bool,
+                      too_large: list[tuple[str, int]] | None = None) -> list[Path]:
         if isinstance(source, (str, Path)):
             src = Path(source)
             if not src.exists():
@@ -411,7 +479,8 @@ class Dataset:
                     raise ValidationError(f"{src.name}: images in a .zip must be copied; "
                                           "use copy=True.")
                 tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hardex-zip-"))
-                return sorted(safe_extract(src, tmp))
+                return sorted(safe_extract(src, tmp, max_member_bytes=media.MAX_BYTES,
+                                           too_large=too_large))
             return [src]
         return [Path(p) for p in source]
 
@@ -419,61 +488,120 @@ class Dataset:
                        extra: list[dict] | None = None,
                        annotations: list[list[dict]] | None = None) -> list[int]:
         """Add checked images (and, per image, sample fields in ``extra`` and annotation
-        rows in ``annotations``) in one transaction."""
+        rows in ``annotations``) in one transaction.
+
+        Copies go to ``media/.incoming/<host>.<pid>/`` first (outside the write lock) and
+        are renamed to their ``media/<id>_<name>`` after the commit: a process killed before
+        the commit leaves no file that a sample could be mistaken for, one killed after it
+        leaves its copies where :meth:`sweep_media` finishes the rename."""
         if not infos:
             return []
         now = time.time()
-        copied: list[Path] = []
+        with self._write() as cur:   # ids reserved (committed) first; gaps are harmless
+            first = self._store.next_id(cur, "next_sample_id", len(infos))
+        ids = list(range(first, first + len(infos)))
+        names = [_media_name(sid, info.path.name) for sid, info in zip(ids, infos)]
+        staging = self.path / "media" / INCOMING / f"{socket.gethostname()}.{os.getpid()}"
         try:
+            if copy:
+                staging.mkdir(parents=True, exist_ok=True)
+                for info, name in zip(infos, names):
+                    try:
+                        shutil.copyfile(info.path, staging / name)
+                    except OSError as exc:
+                        raise StoreError(f"{info.path}: cannot copy it into {self.path / 'media'} "
+                                         f"({exc.strerror or exc}); nothing was added. Free "
+                                         "some disk space or check permissions.") from exc
+            rows = []
+            for i, (sid, info) in enumerate(zip(ids, infos)):
+                stored = (Path("media") / names[i]).as_posix() if copy else str(info.path.resolve())
+                row = dict(sample_id=sid, path=stored, name=info.path.name, width=info.width,
+                           height=info.height, status="unlabeled", label=None, hard=0,
+                           hard_score=None, hard_reasons="", added_at=now, source=origin,
+                           split="train", parent_id=None, tile_row=None, tile_col=None)
+                if extra:
+                    row.update(extra[i])
+                rows.append(row)
+            ann_rows = []
+            for row, objs in zip(rows, annotations or []):
+                for obj in objs:
+                    ann_rows.append({c: obj.get(c) for c in ANNOTATION_COLUMNS}
+                                    | {"sample_id": row["sample_id"]})
             with self._write() as cur:
-                first = self._store.next_id(cur, "next_sample_id", len(infos))
-                rows = []
-                for i, info in enumerate(infos):
-                    sid = first + i
-                    if copy:
-                        rel = Path("media") / f"{sid:07d}_{info.path.name}"
-                        shutil.copyfile(info.path, self.path / rel)
-                        copied.append(self.path / rel)
-                        stored = rel.as_posix()
-                    else:
-                        stored = str(info.path.resolve())
-                    row = dict(sample_id=sid, path=stored, name=info.path.name, width=info.width,
-                               height=info.height, status="unlabeled", label=None, hard=0,
-                               hard_score=None, hard_reasons="", added_at=now, source=origin,
-                               split="train", parent_id=None, tile_row=None, tile_col=None)
-                    if extra:
-                        row.update(extra[i])
-                    rows.append(row)
                 cur.executemany(
                     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
                     [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows])
-                ann_rows = []
-                for row, objs in zip(rows, annotations or []):
-                    for obj in objs:
-                        ann_rows.append({c: obj.get(c) for c in ANNOTATION_COLUMNS}
-                                        | {"sample_id": row["sample_id"]})
                 self._write_annotation_rows(cur, ann_rows)
         except BaseException:
-            for p in copied:
-                p.unlink(missing_ok=True)
+            for name in names if copy else ():
+                (staging / name).unlink(missing_ok=True)
+            _remove_empty(staging)
+            _remove_empty(staging.parent)
             raise
+        if copy:
+            for name in names:
+                (staging / name).replace(self.path / "media" / name)
+            _remove_empty(staging)
+            _remove_empty(staging.parent)
         self._samples.add(rows)
         self._annotations.add(ann_rows)
-        return [r["sample_id"] for r in rows]
+        return ids
+
+    def sweep_media(self) -> list[str]:
+        """Remove what killed processes left in ``media/``; returns the names handled.
+
+        - copies staged by an ``add_images`` whose process on this machine is gone: moved
+          into place when their sample was committed, deleted otherwise;
+        - ``media/<id>_<name>`` files that no sample names (a ``delete_samples`` killed
+          between its commit and the file deletions).
+
+        Called by :meth:`open`. Staging folders of live processes and of other machines
+        are left alone.
+        """
+        media_dir = self.path / "media"
+        if not media_dir.is_dir():
+            return []
+        listed = [p for p in media_dir.iterdir() if p.is_file() and MEDIA_NAME.match(p.name)]
+        staged: list[Path] = []
+        for folder in sorted((media_dir / INCOMING).glob("*")):
+            host, _, pid = folder.name.rpartition(".")
+            if folder.is_dir() and host == socket.gethostname() and pid.isdigit() \
+                    and not _pid_alive(int(pid)):
+                staged.append(folder)
+        with self._lock:   # the rows are read after the listing: a copy renamed meanwhile
+            self._sync()   # was committed first, so its row is seen here
+            stored = {Path(p).name for p in self._samples.merged()["path"].astype(str)
+                      if not Path(p).is_absolute()}
+        swept = []
+        for folder in staged:
+            for f in sorted(folder.iterdir()):
+                if f.name in stored and not (media_dir / f.name).exists():
+                    f.replace(media_dir / f.name)
+                else:
+                    f.unlink()
+                swept.append(f.name)
+            _remove_empty(folder)
+        for f in listed:
+            if f.name not in stored:
+                f.unlink(missing_ok=True)
+                swept.append(f.name)
+        _remove_empty(media_dir / INCOMING)
+        return swept
 
     def delete_samples(self, sample_ids: int | Iterable[int]) -> None:
         """Delete samples, their annotations, and their copies under ``media/``."""
         self._sync()
-        ids = self._require_samples(sample_ids)
-        ann = self._annotations.merged()
-        ann_ids = ann.loc[ann["sample_id"].isin(ids), "ann_id"].astype(int).tolist()
-        paths = [self._samples.get(i)["path"] for i in ids]
-        with self._write() as cur:
+        self._require_samples(sample_ids)
+        with self._write() as cur:   # planned on the frames as they are inside the lock
+            ids = [i for i in _as_ids(sample_ids) if i in self._samples]
+            ann = self._annotations.merged()
+            ann_ids = ann.loc[ann["sample_id"].isin(ids), "ann_id"].astype(int).tolist()
+            paths = [self._samples.get(i)["path"] for i in ids]
             cur.executemany("DELETE FROM samples WHERE sample_id=?", [(i,) for i in ids])
         self._annotations.delete(ann_ids)
         self._samples.delete(ids)
-        for p in paths:
+        for p in paths:   # after the commit; a kill here leaves files sweep_media removes
             if not Path(p).is_absolute():
                 (self.path / p).unlink(missing_ok=True)
 
@@ -508,19 +636,20 @@ class Dataset:
         """
         self._sync()
         self._require_label(name)
-        ann = self._annotations.merged()
-        doomed = ann.loc[ann["label"] == name]
-        doomed_ids = doomed["ann_id"].astype(int).tolist()
-        left = ann.loc[ann["label"] != name, "sample_id"]
-        emptied = sorted(set(doomed["sample_id"].astype(int)) - set(left.astype(int)))
-        samples = self._samples.merged()
-        classified = samples.loc[samples["label"] == name, "sample_id"].astype(int).tolist()
-        with self._write() as cur:
+        with self._write() as cur:   # planned on the frames as they are inside the lock
+            self._require_label(name)
+            ann = self._annotations.merged()
+            doomed = ann.loc[ann["label"] == name]
+            doomed_ids = doomed["ann_id"].astype(int).tolist()
+            left = ann.loc[ann["label"] != name, "sample_id"]
+            emptied = sorted(set(doomed["sample_id"].astype(int)) - set(left.astype(int)))
+            samples = self._samples.merged()
+            classified = samples.loc[samples["label"] == name, "sample_id"].astype(int).tolist()
             cur.execute("DELETE FROM annotations WHERE label=?", (name,))
-            cur.execute("DELETE FROM labels WHERE name=?", (name,))
             cur.execute("UPDATE samples SET label=NULL, status='unlabeled' WHERE label=?", (name,))
             cur.executemany("UPDATE samples SET status='unlabeled' WHERE sample_id=?",
                             [(i,) for i in emptied])
+            cur.execute("DELETE FROM labels WHERE name=?", (name,))
             cur.executemany("UPDATE labels SET position=? WHERE name=?",
                             [(i, n) for i, n in enumerate(x for x in self._labels if x != name)])
         self._annotations.delete(doomed_ids)
@@ -534,6 +663,10 @@ class Dataset:
         with self._write() as cur:
             cur.executemany(f"UPDATE samples SET {sets} WHERE sample_id=?",
                             [(*fields.values(), i) for i in ids])
+            if cur.rowcount != len(ids):
+                gone = [i for i in ids if i not in self._samples]
+                raise ValidationError(f"sample(s) {gone[:10]} were deleted by another process; "
+                                      "nothing was written.")
         self._samples.update_many(ids, fields)
 
     def set_label(self, sample_ids: int | Iterable[int], label: str | None) -> None:
@@ -707,6 +840,9 @@ class Dataset:
         sets = ", ".join(f"{c}=?" for c in changed)
         with self._write() as cur:
             cur.execute(f"UPDATE annotations SET {sets} WHERE ann_id=?", (*changed.values(), ann_id))
+            if cur.rowcount == 0:
+                raise ValidationError(f"annotation {ann_id} was deleted by another process; "
+                                      "nothing was written.")
         self._annotations.update(ann_id, changed)
 
     def delete_annotations(self, ann_ids: int | Iterable[int]) -> None:
@@ -718,7 +854,8 @@ class Dataset:
             raise ValidationError(f"unknown annotation id(s) {missing[:10]}.")
         with self._write() as cur:
             cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
-        self._annotations.delete(ids)
+            ids = [i for i in ids if i in self._annotations]   # another process may have
+        self._annotations.delete(ids)                          # deleted some meanwhile
 
     # -- queries ------------------------------------------------------------------------
     def query(self, *, name: str | None = None, label: str | None = None,
@@ -747,6 +884,8 @@ class Dataset:
         frame = self._samples.merged()
         mask = np.ones(len(frame), dtype=bool)
         name, label, status = filters["name"], filters["label"], filters["status"]
+        if name is not None and not isinstance(name, str):
+            raise ValidationError(f"name={name!r}: give text to look for in file names.")
         if name:
             mask &= frame["name"].str.contains(name, case=False, regex=False).to_numpy()
         if label is not None:
@@ -765,21 +904,17 @@ class Dataset:
             mask &= added >= _timestamp(filters["added_after"], "added_after")
         if filters["added_before"] is not None:
             mask &= added <= _timestamp(filters["added_before"], "added_before")
-        if filters["min_width"] is not None:
-            mask &= frame["width"].to_numpy(dtype="int64") >= int(filters["min_width"])
-        if filters["min_height"] is not None:
-            mask &= frame["height"].to_numpy(dtype="int64") >= int(filters["min_height"])
+        for key, col in (("min_width", "width"), ("min_height", "height")):
+            if filters[key] is not None:
+                mask &= frame[col].to_numpy(dtype="int64") >= _whole(key, filters[key])
         if filters["hard"] is not None:
-            mask &= frame["hard"].to_numpy().astype(bool) == bool(filters["hard"])
+            mask &= frame["hard"].to_numpy().astype(bool) == _flag("hard", filters["hard"])
         if filters["split"] is not None:
             mask &= (frame["split"] == filters["split"]).to_numpy()
         return frame[mask]
 
     # -- runs and predictions (written by jobs) -----------------------------------------
     def _start_run(self, *, model: str, params: dict) -> str:
-        import os
-        import socket
-
         labeled = int((self._samples.merged()["status"] == "labeled").sum())
         owner = json.dumps({"running_in": {"host": socket.gethostname(), "pid": os.getpid()}})
         with self._write() as cur:
@@ -796,9 +931,6 @@ class Dataset:
 
     def _reconcile_runs(self) -> list[str]:
         """Mark ``failed`` the runs whose process on this machine is gone; returns them."""
-        import socket
-        import warnings
-
         gone = []
         for run in self._runs[self._runs["status"] == "running"].itertuples():
             try:
@@ -848,44 +980,86 @@ class Dataset:
     # -- job claims ---------------------------------------------------------------------
     def _claim_job(self, name: str) -> None:
         """Mark a job (e.g. ``auto_label``) as running; refused while another process or
-        call holds it. A claim whose process has died is taken over."""
-        import os
-        import socket
-
+        call holds it. A claim whose process is gone (on this machine: no such pid, or the
+        pid now belongs to a process started later) is taken over."""
         key = f"job:{name}"
-        me = f"{socket.gethostname()}:{os.getpid()}:{time.time()}"
+        me = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                         "process_start": _process_start(os.getpid()), "since": time.time()})
         with self._write() as cur:
             row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-            if row is not None:
-                host, pid, since = row[0].split(":")
-                alive = host != socket.gethostname() or _pid_alive(int(pid))
-                if alive:
-                    started = time.strftime("%H:%M:%S", time.localtime(float(since)))
-                    raise JobError(
-                        f"another {name} job is running on this dataset (process {pid} on "
-                        f"{host}, since {started}); wait for it to finish.")
+            if row is not None and _claim_alive(row[0]):
+                holder = _claim_owner(row[0])
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
+                raise JobError(
+                    f"another {name} job is running on this dataset (process {holder['pid']} on "
+                    f"{holder['host']}, since {started}); wait for it to finish. If that process "
+                    "is gone (its machine crashed or was switched off), release the claim with "
+                    "ds.release_jobs().")
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
 
     def _release_job(self, name: str) -> None:
         with self._write() as cur:
             cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
 
+    def jobs(self) -> pd.DataFrame:
+        """The job claims on this dataset (e.g. a running ``auto_label``): columns ``job``,
+        ``host``, ``pid``, ``since``, ``alive`` (False: its process is gone on this
+        machine; None: on another machine, unknown)."""
+        self._sync()
+        rows = self._store.conn.execute(
+            "SELECT key, value FROM meta WHERE key LIKE 'job:%' ORDER BY key").fetchall()
+        out = []
+        for key, value in rows:
+            holder = _claim_owner(value)
+            alive = (_claim_alive(value) if holder["host"] == socket.gethostname() else None)
+            out.append({"job": key[4:], "host": holder["host"], "pid": holder["pid"],
+                        "since": pd.Timestamp(holder["since"], unit="s", tz="UTC"),
+                        "alive": alive})
+        return pd.DataFrame(out, columns=["job", "host", "pid", "since", "alive"])
+
+    def release_jobs(self, name: str | None = None) -> list[str]:
+        """Release job claims left by a process that cannot release them (killed on another
+        machine, or a machine that crashed); returns the jobs released.
+
+        Only do this when the job is not running: a claim stops two auto-label jobs from
+        writing the same images. Claims of dead processes on this machine are taken over
+        without it.
+        """
+        with self._write() as cur:
+            keys = [r[0] for r in cur.execute("SELECT key FROM meta WHERE key LIKE 'job:%'")]
+            keys = [k for k in keys if name is None or k == f"job:{name}"]
+            cur.executemany("DELETE FROM meta WHERE key=?", [(k,) for k in keys])
+        return [k[4:] for k in keys]
+
     # -- embeddings (written by jobs) and similarity ----------------------------------------
-    def _store_embeddings(self, version: str, sample_ids: Sequence[int], vectors: np.ndarray) -> Path:
-        """Save a run's image embeddings as ``embeddings/<version>.npz`` (atomic replace)."""
-        folder = self.path / "embeddings"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{version}.npz"
-        old = {}
-        if path.exists():
-            with np.load(path) as f:
-                old = dict(zip(f["sample_ids"].tolist(), f["vectors"]))
-        old.update(zip((int(i) for i in sample_ids), np.asarray(vectors, dtype=np.float32)))
-        tmp = folder / f".{version}.tmp.npz"
-        np.savez(tmp, sample_ids=np.array(list(old), dtype=np.int64),
-                 vectors=np.stack(list(old.values())) if old else np.zeros((0, 0), np.float32))
-        tmp.replace(path)
-        return path
+    @staticmethod
+    def _write_embeddings(cur, version: str, sample_ids: Sequence[int],
+                          vectors: np.ndarray) -> None:
+        """A run's image embeddings ``(N, D)`` into the store, inside the caller's
+        transaction (so they land with the job's other results or not at all)."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        cur.executemany(
+            "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM samples WHERE sample_id = ?)",
+            [(version, int(i), v.tobytes(), int(i)) for i, v in zip(sample_ids, vectors)])
+
+    def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The image embeddings a run stored while auto-labeling: ``(sample_ids (N,),
+        vectors (N, D))``; by default of the latest run that stored any."""
+        if version is None:
+            row = self._store.conn.execute(
+                "SELECT version FROM embeddings ORDER BY CAST(SUBSTR(version, 2) AS INTEGER) "
+                "DESC LIMIT 1").fetchone()
+            if row is None:
+                raise ValidationError("no stored embeddings: run hardex_nb.auto_label(ds, run) first.")
+            version = row[0]
+        rows = self._store.conn.execute(
+            "SELECT sample_id, vector FROM embeddings WHERE version=? ORDER BY sample_id",
+            (version,)).fetchall()
+        if not rows:
+            raise ValidationError(f"no embeddings stored for run {version}.")
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
     def similar_to(self, sample_id: int, k: int = 10, *, version: str | None = None,
                    status: str | Sequence[str] | None = ("unlabeled", "to_confirm")) -> pd.DataFrame:
@@ -897,21 +1071,11 @@ class Dataset:
         """
         self._sync()
         (sid,) = self._require_samples(sample_id)
-        folder = self.path / "embeddings"
-        if version is None:
-            found = sorted(folder.glob("V*.npz"), key=lambda p: int(p.stem[1:])) if folder.exists() else []
-            if not found:
-                raise ValidationError("no stored embeddings: run hardex_nb.auto_label(ds, run) first.")
-            path = found[-1]
-        else:
-            path = folder / f"{version}.npz"
-            if not path.exists():
-                raise ValidationError(f"no embeddings stored for run {version}.")
-        with np.load(path) as f:
-            ids, vectors = f["sample_ids"], f["vectors"].astype(np.float64)
+        ids, vectors = self.embeddings(version)
+        vectors = vectors.astype(np.float64)
         where = np.flatnonzero(ids == sid)
         if not len(where):
-            raise ValidationError(f"sample {sid} has no embedding in {path.name}; auto-label it first.")
+            raise ValidationError(f"sample {sid} has no stored embedding; auto-label it first.")
         norm = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         dist = 1.0 - norm @ norm[where[0]]
         frame = self._samples.merged()
@@ -931,7 +1095,9 @@ class Dataset:
                      annotations: pd.DataFrame | None = None,
                      sample_updates: pd.DataFrame | None = None,
                      new_labels: Sequence[str] = (), *, only_unlabeled: bool = False,
-                     skipped: list[int] | None = None) -> tuple[list[int], list[int]]:
+                     skipped: list[int] | None = None,
+                     embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
+                     ) -> tuple[list[int], list[int]]:
         """Write many rows in one transaction: all of it lands or none of it does.
 
         ``samples`` rows get fresh ``sample_id`` s; annotation rows whose ``sample_id`` is
@@ -940,7 +1106,8 @@ class Dataset:
         ``only_unlabeled`` (a job's results): inside the transaction, updates and annotations
         of samples that are no longer ``unlabeled`` (a person labeled, confirmed or deleted
         them while the job ran) or that name a label deleted meanwhile are dropped, and their
-        ids appended to ``skipped``: human edits win.
+        ids appended to ``skipped``: human edits win. ``embeddings`` (run version, sample ids,
+        ``(N, D)`` vectors) are stored in the same transaction.
         Returns the new sample ids and annotation ids.
         """
         samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
@@ -978,6 +1145,8 @@ class Dataset:
                 cur.executemany(
                     f"UPDATE samples SET {', '.join(f'{c}=?' for c in cols)} WHERE sample_id=?",
                     _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]))
+            if embeddings is not None:
+                self._write_embeddings(cur, *embeddings)
         self._labels.extend(new_labels)
         self._samples.add_frame(samples)
         self._annotations.add_frame(annotations)
@@ -1032,9 +1201,87 @@ def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,
     return [i for i in ids if i not in still or i in gone]
 
 
-def _pid_alive(pid: int) -> bool:
-    import os
+def _conflict_message(exc: sqlite3.IntegrityError) -> str:
+    text = str(exc)
+    if LABEL_MISSING in text:
+        return ("a label this edit names is not in the label set (another process deleted it "
+                "meanwhile); nothing was written. See ds.label_names, add it back with "
+                "ds.add_label, and try again.")
+    if LABEL_IN_USE in text:
+        return ("the label is still used by samples or annotations another process wrote "
+                "meanwhile; nothing was written. Try again.")
+    if "FOREIGN KEY" in text:
+        return ("a sample this edit names was deleted by another process meanwhile; nothing was "
+                "written.")
+    return f"the store refused the edit ({text}); nothing was written."
 
+
+def _storable_text(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates, e.g. from an undecodable file
+    name)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+
+
+def _media_name(sample_id: int, name: str) -> str:
+    """``<id>_<name>`` shortened (stem first, suffix kept) to the file system's 255 bytes."""
+    head = f"{sample_id:07d}_"
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 32 else ""
+    stem = name[:len(name) - len(suffix)] if suffix else name
+    room = MAX_NAME_BYTES - len(head.encode()) - len(suffix.encode())
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return head + stem + suffix
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None where
+    unknown: with the pid it tells a live process from a later one that reuses the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _claim_owner(value: str) -> dict:
+    """A job claim's holder; older claims were ``host:pid:since``."""
+    try:
+        holder = json.loads(value)
+        return {"host": str(holder["host"]), "pid": int(holder["pid"]),
+                "process_start": holder.get("process_start"), "since": float(holder["since"])}
+    except (ValueError, TypeError, KeyError):
+        host, pid, since = (value.rsplit(":", 2) + ["", "0", "0"])[:3]
+        return {"host": host, "pid": int(pid) if pid.isdigit() else 0, "process_start": None,
+                "since": float(since) if since.replace(".", "", 1).isdigit() else 0.0}
+
+
+def _claim_alive(value: str) -> bool:
+    """Whether a claim's process may still run: always for another machine (unknowable)."""
+    holder = _claim_owner(value)
+    if holder["host"] != socket.gethostname():
+        return True
+    if not _pid_alive(holder["pid"]):
+        return False
+    started = holder["process_start"]
+    return started is None or started == _process_start(holder["pid"])
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

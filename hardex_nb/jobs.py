@@ -656,9 +656,9 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
         ann = pd.DataFrame(ann_rows) if ann_rows else None
         skipped: list[int] = []
         _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates,
-                                     only_unlabeled=True, skipped=skipped)
-        if emb.shape[1]:
-            ds._store_embeddings(run.version, unlabeled, emb)
+                                     only_unlabeled=True, skipped=skipped,
+                                     embeddings=(run.version, unlabeled, emb)
+                                     if emb.shape[1] else None)
     finally:
         ds._release_job("auto_label")
     table.insert(0, "sample_id", unlabeled)

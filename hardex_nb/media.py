@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,12 +82,62 @@ def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
                                  "or BMP; convert it.")
             _check_size(name, width, height, max_long, max_short, for_tiling)
             img.load()  # decodes every pixel: truncated or corrupt data fails here
+            if fmt == "PNG":
+                _check_png_data(path)
     except ImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc}); re-export it.") from exc
     return ImageInfo(path=path, width=width, height=height, format="JPEG" if fmt == "MPO" else fmt)
+
+
+# PNG color type -> samples per pixel; Adam7 passes as (x0, y0, dx, dy)
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+_ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2)]
+
+
+def _check_png_data(path: Path) -> None:
+    """Refuse a PNG whose compressed image data holds fewer rows than its header promises.
+
+    Pillow decodes a zlib stream that ends early but cleanly without complaint and leaves
+    the missing rows black; this counts the decompressed bytes (streamed, nothing kept)
+    against what the header's size, depth, color type and interlacing need."""
+    data = path.read_bytes()
+    pos, idat = 8, zlib.decompressobj()
+    got, expected = 0, None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR" and len(body) >= 13:
+            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body[:13])
+            bits = depth * _PNG_CHANNELS.get(color, 1)
+            passes = _ADAM7 if interlace else [(0, 0, 1, 1)]
+            expected = 0
+            for x0, y0, dx, dy in passes:
+                cols, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+                if cols > 0 and rows > 0:
+                    expected += rows * (1 + -(-cols * bits // 8))
+        elif kind == b"IDAT":
+            while body:
+                got += len(idat.decompress(body, 1 << 20))
+                body = idat.unconsumed_tail
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    if expected is not None and got < expected:
+        raise ImageError(f"{path.name}: the PNG's image data ends early ({got} of {expected} "
+                         "bytes: the lower rows are missing); re-export it.")
+
+
+def _rgb(img: Image.Image) -> Image.Image:
+    """``img`` as 8-bit RGB; 16-bit grayscale is scaled (65535 → 255), not clipped."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        wide = np.asarray(img, dtype=np.uint32)
+        scale = 257 if img.mode != "I" or wide.max(initial=0) > 255 else 1
+        img = Image.fromarray((wide // scale).clip(0, 255).astype(np.uint8), mode="L")
+    return img.convert("RGB")
 
 
 def _check_size(name: str, width: int, height: int, max_long: int, max_short: int,
@@ -106,7 +158,7 @@ def load_rgb(path: str | Path) -> Image.Image:
     """Decode an image as RGB (large tiling sources allowed)."""
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
-            return img.convert("RGB")
+            return _rgb(img)
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
 
@@ -121,7 +173,7 @@ def thumbnail_bytes(path: str | Path, *, size: int = 160, quality: int = 80) -> 
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
-            img = img.convert("RGB")
+            img = _rgb(img)
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality)

@@ -12,13 +12,14 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 2   # 2: annotations.difficult
+SCHEMA_VERSION = 3   # 2: annotations.difficult; 3: label triggers, embeddings table
 
 SAMPLE_COLUMNS = [
     "sample_id", "path", "name", "width", "height", "status", "label", "hard", "hard_score",
@@ -96,7 +97,30 @@ CREATE TABLE IF NOT EXISTS predictions (
     score REAL
 );
 CREATE INDEX IF NOT EXISTS predictions_version ON predictions(version);
+CREATE TABLE IF NOT EXISTS embeddings (
+    version TEXT NOT NULL,
+    sample_id INTEGER NOT NULL REFERENCES samples(sample_id) ON DELETE CASCADE,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (version, sample_id)
+);
 """
+
+# No sample or annotation may name a label that is not in the label set, and a label that is
+# still named cannot be deleted: a write racing delete_label fails instead of dangling.
+LABEL_MISSING = "hardex: label not in the label set"
+LABEL_IN_USE = "hardex: label still in use"
+_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS {table}_label_{event.split()[0].lower()}
+    BEFORE {event} ON {table}
+    WHEN NEW.label IS NOT NULL AND NOT EXISTS (SELECT 1 FROM labels WHERE name = NEW.label)
+    BEGIN SELECT RAISE(ABORT, '{LABEL_MISSING}'); END"""
+    for table in ("samples", "annotations") for event in ("INSERT", "UPDATE OF label")
+] + [
+    f"""CREATE TRIGGER IF NOT EXISTS labels_delete BEFORE DELETE ON labels
+    WHEN EXISTS (SELECT 1 FROM samples WHERE label = OLD.name)
+      OR EXISTS (SELECT 1 FROM annotations WHERE label = OLD.name)
+    BEGIN SELECT RAISE(ABORT, '{LABEL_IN_USE}'); END"""
+]
 
 
 class Store:
@@ -108,50 +132,90 @@ class Store:
         The dataset folder; the database is ``folder / "hardex.sqlite"``.
     create : bool
         Create the schema (the folder must exist); otherwise the database must exist.
+    read_only : bool
+        Open for reading only (a folder the process cannot write to); every write then
+        raises :class:`StoreError`.
     """
 
-    def __init__(self, folder: Path, *, create: bool = False):
+    def __init__(self, folder: Path, *, create: bool = False, read_only: bool = False):
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
+        self.read_only = read_only
         if not create and not self.path.exists():
             raise StoreError(
                 f"{self.folder} is not a hardex_nb dataset: {DB_NAME} is missing. "
                 "Create one with hardex_nb.Dataset.create(path, task=..., labels=[...])."
             )
         try:
-            self.conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None,
-                                        check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # FULL: a returned edit survives power loss, not only a killed process
-            self.conn.execute("PRAGMA synchronous=FULL")
-            self.conn.execute("PRAGMA foreign_keys=ON")
-            self.conn.execute("PRAGMA busy_timeout=60000")
+            self.conn = self._connect()
             if create:
                 with self.transaction() as cur:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             cur.execute(statement)
+                    for statement in _TRIGGERS:
+                        cur.execute(statement)
                     cur.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: cannot open the dataset database ({exc}). "
-                             "If the file was copied while in use, copy its -wal file too.") from exc
+                             "If the file was copied while in use, copy its -wal file too; "
+                             "if it is damaged, restore it from a backup.") from exc
         self._data_version = self.data_version()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            # immutable when no -wal file is left: a folder nobody can write to cannot
+            # hold the -shm file a read-only WAL reader would otherwise need
+            wal = self.path.with_name(DB_NAME + "-wal")
+            uri = f"file:{quote(str(self.path))}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+            conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None,
+                                   check_same_thread=False)
+        else:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a returned edit survives power loss, not only a killed process
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=60000")
+        return conn
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """A StoreError naming the database file for an SQLite failure (not a constraint)."""
+        if self.read_only and "readonly" in str(exc):
+            return StoreError(f"{self.folder} was opened read-only (the folder is not writable); "
+                              "copy the dataset folder somewhere writable to change it.")
+        return StoreError(f"{self.path}: {exc}. Check the disk (space, permissions); if the "
+                          "database is damaged, run PRAGMA integrity_check on it or restore a "
+                          "backup.")
 
     # -- transactions -------------------------------------------------------------------
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
+
+        SQLite failures other than constraint violations (a damaged page, a full disk, a
+        read-only folder) are raised as :class:`StoreError` naming the database file."""
+        if self.read_only:
+            raise StoreError(f"{self.folder} was opened read-only (the folder is not writable); "
+                             "copy the dataset folder somewhere writable to change it.")
         cur = self.conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
         try:
-            yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                if self.conn.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+        except sqlite3.IntegrityError:
             raise
-        else:
-            cur.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
         finally:
             cur.close()
 
@@ -181,8 +245,10 @@ class Store:
     def read_table(self, table: str, columns: list[str], order_by: str) -> pd.DataFrame:
         """Whole table as a DataFrame with ``columns`` in that order."""
         cols = ", ".join(columns)
-        cur = self.conn.execute(f"SELECT {cols} FROM {table} ORDER BY {order_by}")
-        rows = cur.fetchall()
+        try:
+            rows = self.conn.execute(f"SELECT {cols} FROM {table} ORDER BY {order_by}").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
         return pd.DataFrame.from_records(rows, columns=columns)
 
     def close(self) -> None:
@@ -191,7 +257,16 @@ class Store:
 
     # -- migrations ---------------------------------------------------------------------
     def _migrate(self) -> None:
-        found = int(self.get_meta("schema_version", "0") or 0)
+        text = self.get_meta("schema_version", "0") or "0"
+        try:
+            found = int(text)
+        except ValueError:
+            raise StoreError(f"{self.path}: table meta, key schema_version holds {text!r}, not a "
+                             "whole number: the file was not written by hardex_nb or was "
+                             "edited by hand. Restore it from a backup.") from None
+        if found < SCHEMA_VERSION and self.read_only:
+            raise StoreError(f"{self.path} needs an upgrade (schema {found} to {SCHEMA_VERSION}) "
+                             "but was opened read-only; open it once from a writable folder.")
         if found > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer hardex_nb (schema {found}, this one "
@@ -204,3 +279,27 @@ class Store:
                 cur.execute("ALTER TABLE annotations ADD COLUMN difficult INTEGER NOT NULL "
                             "DEFAULT 0")
                 cur.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+        if found < 3:   # label triggers; embeddings inside the store (atomic with their job)
+            with self.transaction() as cur:
+                for statement in _SCHEMA.split(";"):
+                    if "embeddings" in statement:
+                        cur.execute(statement)
+                for statement in _TRIGGERS:
+                    cur.execute(statement)
+                self._import_embedding_files(cur)
+                cur.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+            for path in (self.folder / "embeddings").glob("V*.npz"):
+                path.unlink(missing_ok=True)
+
+    def _import_embedding_files(self, cur: sqlite3.Cursor) -> None:
+        """Schema 2 kept embeddings in ``embeddings/<version>.npz``; move them into the table."""
+        import numpy as np
+
+        folder = self.folder / "embeddings"
+        for path in sorted(folder.glob("V*.npz")) if folder.is_dir() else []:
+            with np.load(path) as f:
+                ids, vectors = f["sample_ids"], f["vectors"].astype(np.float32)
+            cur.executemany(
+                "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM samples WHERE sample_id = ?)",
+                [(path.stem, int(i), v.tobytes(), int(i)) for i, v in zip(ids, vectors)])

@@ -294,7 +294,7 @@ def test_insert_rows_is_all_or_nothing(det_ds):
     bad_ann = pd.DataFrame({"sample_id": [10**9], "kind": ["box"], "label": ["cat"],
                             "x0": [0.0], "y0": [0.0], "x1": [1.0], "y1": [1.0],
                             "origin": ["human"], "hard_type": ["none"]})
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(hx.ValidationError, match="nothing was written"):
         det_ds._insert_rows(good, bad_ann)
     pd.testing.assert_frame_equal(det_ds.samples, before)
     pd.testing.assert_frame_equal(hx.Dataset.open(det_ds.path).samples, before)

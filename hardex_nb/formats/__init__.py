@@ -26,7 +26,10 @@ def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str 
     problems: list[str] = []
     skipped: list[str] = []
     with opened_source(source) as folder:
-        parsed = module.read(folder, problems, skipped)
+        if fmt == "manifest" and Path(source).suffix.lower() == ".zip":
+            parsed = module.read(folder, problems, skipped, confined_to=folder)
+        else:
+            parsed = module.read(folder, problems, skipped)
         if not parsed and not problems:
             raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
         return apply_import(ds, parsed, fmt=fmt, unknown_labels=unknown_labels, outside=outside,

@@ -1,8 +1,11 @@
 """Safe extraction of .zip uploads.
 
 Every member is checked before anything is written: absolute paths, ``..`` components,
-drive letters, symlinks and a total uncompressed size (or member count) over the limit are
-refused with a :class:`~hardex_nb.errors.FormatError` naming each bad member.
+drive letters, symlinks, two members that would land on the same path (``x.png`` twice,
+``./y.png`` and ``y.png``), and a total uncompressed size (or member count) over the limit
+are refused with a :class:`~hardex_nb.errors.FormatError` naming each bad member. Sizes are
+checked as the archive declares them, before extraction, and extraction stops at the
+declared size.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
             raise FormatError(f"{zip_path.name}: {len(infos)} members is over the limit of "
                               f"{max_members}; split the archive.")
         total = 0
+        seen: dict[tuple[str, ...], str] = {}
         for info in infos:
             name = info.filename
             pure = PurePosixPath(name.replace("\\", "/"))
@@ -46,8 +50,17 @@ def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
             elif info.is_dir():
                 continue
             else:
-                files.append(info)
+                key = member_parts(name)
+                if key in seen:
+                    problems.append(f"{name}: lands on the same path as {seen[key]}; every "
+                                    "member needs its own name")
+                else:
+                    seen[key] = name
+                    files.append(info)
             total += info.file_size
+        folders = {key[:i] for key in seen for i in range(1, len(key))}
+        problems += [f"{seen[key]}: a file where another member needs a folder"
+                     for key in seen if key in folders]
         if total > max_total_bytes:
             problems.append(f"total uncompressed size {total} bytes is over the limit of "
                             f"{max_total_bytes} bytes")
@@ -56,15 +69,28 @@ def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
     return files
 
 
-def safe_extract(zip_path: str | Path, dest: str | Path, **limits) -> list[Path]:
-    """Extract the regular files of a checked zip under ``dest``; returns their paths."""
+def member_parts(name: str) -> tuple[str, ...]:
+    """Where a member lands under the extraction folder, as path parts."""
+    return tuple(p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in (".", ""))
+
+
+def safe_extract(zip_path: str | Path, dest: str | Path, *, max_member_bytes: int | None = None,
+                 too_large: list[tuple[str, int]] | None = None, **limits) -> list[Path]:
+    """Extract the regular files of a checked zip under ``dest``; returns their paths.
+
+    Members whose declared size is over ``max_member_bytes`` are not extracted; they are
+    listed in ``too_large`` as (name, declared bytes)."""
     members = check_members(zip_path, **limits)
     dest = Path(dest)
     out: list[Path] = []
     with zipfile.ZipFile(zip_path) as zf:
         for info in members:
-            parts = [p for p in PurePosixPath(info.filename.replace("\\", "/")).parts if p != "."]
+            parts = list(member_parts(info.filename))
             if not parts or parts[0].startswith("__MACOSX"):
+                continue
+            if max_member_bytes is not None and info.file_size > max_member_bytes:
+                if too_large is not None:
+                    too_large.append((parts[-1], info.file_size))
                 continue
             target = dest.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)

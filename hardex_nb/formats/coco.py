@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 
 from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
-                     ImageLabels, none_if_nan, number, optional_number, point_pairs, Shape)
+                     ImageLabels, none_if_nan, number, optional_number, point_pairs, read_json,
+                     Shape)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -23,13 +24,8 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
 
 def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
     where = path.name
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        problems.append(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})")
-        return []
-    except (UnicodeDecodeError, OSError) as exc:
-        problems.append(f"{where}: cannot read ({exc})")
+    doc = read_json(path, problems)
+    if doc is None:
         return []
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list)
                                             for k in ("images", "annotations", "categories")):

@@ -30,6 +30,16 @@ IGNORE_LABEL = "__ignore__"
 HARD_TYPES = ("none", "false_positive", "missed")
 
 
+def storable(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (JSON's ``\\ud800`` escapes decode to lone
+    surrogates that no database or file can hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def polygon_area(points) -> float:
     """Shoelace area of ``points (N, 2)`` (0 for collinear or repeated points)."""
     p = np.asarray(points, dtype="float64")
@@ -119,15 +129,38 @@ def files_in(src: Path, suffixes: tuple[str, ...]) -> list[Path]:
                   and not p.name.startswith(".") and "__MACOSX" not in p.parts)
 
 
+def read_json(path: Path, problems: list[str]):
+    """The JSON document in ``path``, or None after noting why it cannot be read."""
+    where = path.name
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problems.append(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})")
+    except RecursionError:
+        problems.append(f"{where}: JSON nested too deeply to be an annotation file")
+    except (UnicodeDecodeError, OSError) as exc:
+        problems.append(f"{where}: cannot read ({exc})")
+    return None
+
+
+def short(value, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages about huge values."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def number(value, where: str, problems: list[str]) -> float:
     """A finite float, or NaN after noting the problem."""
     try:
         out = float(value)
     except (TypeError, ValueError):
-        problems.append(f"{where}: {value!r} is not a number")
+        problems.append(f"{where}: {short(value)} is not a number")
+        return math.nan
+    except OverflowError:
+        problems.append(f"{where}: {short(value)} is too large for a coordinate")
         return math.nan
     if not math.isfinite(out):
-        problems.append(f"{where}: {value!r} is not finite")
+        problems.append(f"{where}: {short(value)} is not finite")
     return out
 
 
@@ -182,6 +215,10 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
     def check_label(label, where) -> bool:
         if not isinstance(label, str) or not label.strip():
             problems.append(f"{where}: missing or empty label")
+            return False
+        if not storable(label):
+            problems.append(f"{where}: label {label!r} is not valid Unicode (a lone "
+                            "surrogate); fix it in the file")
             return False
         if label not in known and label not in new_labels:
             if unknown_labels == "error":
@@ -255,10 +292,24 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
         return None
     if shape.kind != "ignore" and not check_label(shape.label, where):
         return None
+    for name in ("text", "origin"):
+        value = getattr(shape, name)
+        if isinstance(value, str) and not storable(value):
+            problems.append(f"{where}: {name} {value!r} is not valid Unicode (a lone surrogate)")
+            return None
     scale = np.array([width, height, width, height]) if img.normalized else np.ones(4)
     points = None
+    try:
+        coords = np.asarray(shape.points if shape.points is not None else shape.box,
+                            dtype="float64")
+    except OverflowError:
+        problems.append(f"{where}: a coordinate is too large (over 1e308); fix it in the file")
+        return None
+    except (TypeError, ValueError):
+        problems.append(f"{where}: coordinates {short(shape.points or shape.box)} are not numbers")
+        return None
     if shape.points is not None:
-        pts = np.asarray(shape.points, dtype="float64")
+        pts = coords
         if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
             problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
             return None
@@ -269,7 +320,7 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
         pts = pts * scale[:2]
         box = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
     else:
-        box = np.asarray(shape.box, dtype="float64") * scale
+        box = coords * scale
         if not np.isfinite(box).all():
             problems.append(f"{where}: box {tuple(shape.box)} has a missing or non-finite "
                             "coordinate")

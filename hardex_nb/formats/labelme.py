@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
-                     hard_type_of, label_of, none_if_nan, number,
+                     hard_type_of, label_of, none_if_nan, number, read_json,
                      optional_number)
 
 SKIPPED_SHAPES = {"point", "line", "linestrip", "circle", "mask"}
@@ -21,14 +21,8 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
     out = []
     for path in files_in(src, (".json",)):
         where = path.name
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: line {exc.lineno} column {exc.colno}: invalid JSON "
-                            f"({exc.msg})")
-            continue
-        except (UnicodeDecodeError, OSError) as exc:
-            problems.append(f"{where}: cannot read ({exc})")
+        doc = read_json(path, problems)
+        if doc is None:
             continue
         if not isinstance(doc, dict) or not isinstance(doc.get("shapes", []), list):
             problems.append(f"{where}: not a labelme file (needs an object with a 'shapes' list)")

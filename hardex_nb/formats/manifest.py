@@ -47,14 +47,18 @@ def _local(loc: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
+def read(src: Path, problems: list[str], skipped: list[str], *,
+         confined_to: Path | None = None) -> list[ImageLabels]:
+    """Parse every manifest under ``src``. With ``confined_to`` (an extracted archive), an
+    ``annotation-loc`` must name a file inside that folder."""
     out = []
     for path in files_in(src, (".manifest", ".jsonl")):
-        out += _read_file(path, problems)
+        out += _read_file(path, problems, confined_to)
     return out
 
 
-def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
+def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
+               ) -> list[ImageLabels]:
     out = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -69,6 +73,9 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
             entry = json.loads(line)
         except json.JSONDecodeError as exc:
             problems.append(f"{where}: column {exc.colno}: invalid JSON ({exc.msg})")
+            continue
+        except RecursionError:
+            problems.append(f"{where}: JSON nested too deeply to be a manifest line")
             continue
         if not isinstance(entry, dict) or not isinstance(entry.get("source"), str):
             problems.append(f"{where}: field source: every line needs a 'source' string")
@@ -105,6 +112,11 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
                     problems.append(f"{aw}: field annotation-format: {fmt!r} is not 'PASCAL VOC'")
                     continue
                 xml_path = _local(loc, path.parent)
+                if confined_to is not None and not xml_path.resolve().is_relative_to(
+                        confined_to.resolve()):
+                    problems.append(f"{aw}: field annotation-loc: {loc} points outside the "
+                                    "archive; a zipped manifest may only name files inside it")
+                    continue
                 if not xml_path.is_file():
                     problems.append(f"{aw}: field annotation-loc: {loc} not found")
                     continue

@@ -39,8 +39,10 @@ class Widget(anywidget.AnyWidget):
                 raise BadMessage(f"unknown action {content['action']!r}")
             self.error = ""
             handler(content)
-        except (HardexError, BadMessage, ValueError, TypeError, KeyError) as exc:
+        except (HardexError, BadMessage) as exc:
             self.error = str(exc)
+        except Exception as exc:   # noqa: BLE001 - nothing may escape a handler unseen
+            self.error = f"{type(exc).__name__}: {exc}"
 
     def handle(self, content: dict) -> None:
         """Process one front-end message as if the browser had sent it (for scripts, tests)."""
@@ -55,11 +57,43 @@ def ids_in(content: dict, key: str = "ids") -> list[int]:
     return value
 
 
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
 def number_in(content: dict, key: str) -> float:
+    """A finite number (a bool is not a number; an int too large for a float is refused)."""
     value = content.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise BadMessage(f"{key}={value!r}: expected a finite number")
-    return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BadMessage(f"{key}={_shown(value)}: expected a finite number")
+    try:
+        out = float(value)
+    except OverflowError:
+        raise BadMessage(f"{key}={_shown(value)}: expected a finite number") from None
+    if not math.isfinite(out):
+        raise BadMessage(f"{key}={_shown(value)}: expected a finite number")
+    return out
+
+
+def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
+    """A whole number (not a bool)."""
+    value = content.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadMessage(f"{key}={_shown(value)}: expected a whole number")
+    return value
+
+
+def bool_in(content: dict, key: str, *, optional: bool = False) -> bool | None:
+    """``true`` or ``false`` exactly (not "false", not 0)."""
+    value = content.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, bool):
+        raise BadMessage(f"{key}={_shown(value)}: expected true or false")
+    return value
 
 
 def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
@@ -67,7 +101,7 @@ def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise BadMessage(f"{key}: expected text")
+        raise BadMessage(f"{key}={_shown(value)}: expected text")
     return value
 
 

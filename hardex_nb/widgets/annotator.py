@@ -143,6 +143,8 @@ class Annotator(Widget):
         self._refresh()
 
     def _current(self, ann_id) -> dict:
+        if isinstance(ann_id, bool) or not isinstance(ann_id, int):
+            raise BadMessage(f"ann_id={ann_id!r}: expected an annotation id (a whole number)")
         for a in self.annotations:
             if a["ann_id"] == ann_id:
                 return a
@@ -159,6 +161,11 @@ class Annotator(Widget):
         if "text" in content:
             fields["text"] = text_in(content, "text", optional=True)
         if "points" in content:
+            if old["kind"] != "polygon":
+                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']}; only a "
+                                 "polygon has points")
+            if not isinstance(content["points"], list):
+                raise BadMessage("points: expected a list of [x, y]")
             fields["points"] = content["points"]
         if not fields:
             raise BadMessage("update: nothing to change")

@@ -6,7 +6,8 @@ import pandas as pd
 import traitlets
 
 from ..hard import MARKED_BY_HAND
-from ._base import STATIC, BadMessage, Thumbnails, Widget, ids_in, reject_unknown
+from ._base import (STATIC, BadMessage, Thumbnails, Widget, bool_in, ids_in, int_in,
+                    reject_unknown, text_in)
 
 FILTERS = {"name", "label", "status", "added_after", "added_before", "min_width", "min_height",
            "hard", "split"}
@@ -80,8 +81,8 @@ class Gallery(Widget):
 
     # -- messages --------------------------------------------------------------------------
     def _on_page(self, content: dict) -> None:
-        page = content.get("page")
-        if not isinstance(page, int) or page < 0:
+        page = int_in(content, "page")
+        if page < 0:
             raise BadMessage("page: expected a non-negative integer")
         self.page = page
         self._refresh()
@@ -91,7 +92,16 @@ class Gallery(Widget):
         if not isinstance(new, dict):
             raise BadMessage("filters: expected an object")
         reject_unknown("filter", new, FILTERS)
-        cleaned = {k: v for k, v in new.items() if v not in (None, "")}
+        cleaned = {k: v for k, v in new.items() if v is not None and v != ""}
+        for key in ("name", "label", "added_after", "added_before", "split"):
+            text_in(cleaned, key, optional=True)
+        for key in ("min_width", "min_height"):
+            int_in(cleaned, key, optional=True)
+        bool_in(cleaned, "hard", optional=True)
+        status = cleaned.get("status")
+        if status is not None and not (isinstance(status, str) or (
+                isinstance(status, list) and all(isinstance(v, str) for v in status))):
+            raise BadMessage("status: expected a status or a list of statuses")
         self.ds._query_frame(**{k: cleaned.get(k) for k in FILTERS})  # validates
         self.filters = cleaned
         self.page = 0
@@ -104,9 +114,7 @@ class Gallery(Widget):
         self.selected = self._selected_ids(content)
 
     def _on_mark_hard(self, content: dict) -> None:
-        hard = content.get("hard")
-        if not isinstance(hard, bool):
-            raise BadMessage("hard: expected true or false")
+        hard = bool_in(content, "hard")
         ids = self._selected_ids(content)
         self.ds.mark_hard(ids, hard, reasons=[] if not hard else [MARKED_BY_HAND])
         self.notice = f"{len(ids)} marked {'hard' if hard else 'not hard'}"
