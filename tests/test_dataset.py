@@ -394,3 +394,269 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_pat
     # a run whose process is alive (this one) is left alone
     mine = ds._start_run(model="resnet18", params={})
     assert hx.Dataset.open(tmp_path / "d").runs.set_index("version").loc[mine, "status"] == "running"
+
+
+# -- races with another process: the store refuses what would dangle ------------------------
+
+LABELER = textwrap.dedent("""
+    import sys, hardex_nb as hx
+    ds = hx.Dataset.open(sys.argv[1])
+    ids = [int(i) for i in ds.samples.sample_id]
+    print("ready", flush=True)
+    n = 0
+    while True:
+        try:
+            ds.set_label(ids[n % len(ids)], "c")
+        except hx.ValidationError as exc:
+            print("refused", n, exc, flush=True)
+            break
+        n += 1
+""")
+
+
+def test_set_label_racing_delete_label_never_leaves_a_dangling_label(cls_ds):
+    """Another process classifies images as 'c' in a loop while this one deletes 'c': the
+    loop stops with a clear error and no sample names a label that no longer exists."""
+    cls_ds.add_label("c")
+    proc = subprocess.Popen([sys.executable, "-c", LABELER, str(cls_ds.path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)   # let it write a while (natural timing; nothing is injected)
+    cls_ds.delete_label("c")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert out.startswith("refused") and "not in the label set" in out and "Traceback" not in err
+    con = sqlite3.connect(cls_ds.path / "hardex.sqlite")
+    dangling = con.execute("SELECT COUNT(*) FROM samples WHERE label IS NOT NULL AND label NOT "
+                           "IN (SELECT name FROM labels)").fetchone()[0]
+    assert dangling == 0
+    for view in (cls_ds, hx.Dataset.open(cls_ds.path)):
+        assert view.label_names == ["cat", "dog"]
+        assert view.samples["label"].isna().all()   # 'c' went back to unlabeled, and only it
+
+
+EDITOR = textwrap.dedent("""
+    import sys, hardex_nb as hx
+    ds = hx.Dataset.open(sys.argv[1])
+    ann, sid = int(sys.argv[2]), int(sys.argv[3])
+    print("ready", flush=True)
+    n = 0
+    try:
+        while True:
+            ds.update_annotation(ann, x1=10 + n % 30)
+            n += 1
+    except hx.ValidationError as exc:
+        print("refused", exc, flush=True)
+    try:
+        ds.add_box(sid, "cat", 1, 1, 5, 5)
+    except hx.ValidationError as exc:
+        print("refused", exc, flush=True)
+    print("left", len(ds.annotations), ds.annotations["x1"].isna().sum(), flush=True)
+""")
+
+
+def test_edits_of_rows_another_process_deleted_are_refused_and_memory_follows_disk(det_ds):
+    """Another process edits a box in a loop while this one deletes the box, then its
+    image: each edit after that is refused, no NaN row appears in that process's frames."""
+    sid = int(det_ds.samples.sample_id[0])
+    ann = det_ds.add_box(sid, "cat", 1, 1, 20, 20)
+    proc = subprocess.Popen([sys.executable, "-c", EDITOR, str(det_ds.path), str(ann), str(sid)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    det_ds.delete_annotations([ann])
+    det_ds.delete_samples([sid])
+    out, err = proc.communicate(timeout=120)
+    lines = out.splitlines()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert lines[0].startswith("refused") and f"annotation {ann}" in lines[0]
+    assert lines[1].startswith("refused") and "sample" in lines[1]
+    assert lines[2] == "left 0 0"
+    disk = hx.Dataset.open(det_ds.path)
+    assert disk.annotations.empty and sid not in set(disk.samples.sample_id)
+
+
+def test_a_label_still_in_use_cannot_be_deleted_under_the_store(det_ds):
+    """The trigger is the last line: SQL that deletes a label still named is refused."""
+    sid = int(det_ds.samples.sample_id[0])
+    det_ds.add_box(sid, "cat", 1, 1, 20, 20)
+    with pytest.raises(ValidationError, match="still used"), det_ds._write() as cur:
+        cur.execute("DELETE FROM labels WHERE name='cat'")
+    assert hx.Dataset.open(det_ds.path).label_names == ["cat", "dog"]
+
+
+# -- kills and failures: no orphans ----------------------------------------------------------
+
+def _media_files(ds_path: Path) -> set[str]:
+    return {p.relative_to(ds_path / "media").as_posix()
+            for p in (ds_path / "media").rglob("*") if p.is_file()}
+
+
+def _stored_files(ds: hx.Dataset) -> set[str]:
+    return {Path(p).name for p in ds.samples["path"]}
+
+
+def test_kill_during_add_images_leaves_nothing_behind(tmp_path):
+    folder = tmp_path / "many"
+    for i in range(400):
+        write_image(folder / f"im_{i:03d}.png", 64, 48, seed=i)
+    hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import hardex_nb as hx
+        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        for _ in range(100):
+            ds.add_images({str(folder)!r})
+    """)], stderr=subprocess.PIPE)
+    incoming = tmp_path / "d" / "media" / ".incoming"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (incoming.exists() and any(incoming.rglob("*.png"))):
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    with warnings_allowed():
+        ds = hx.Dataset.open(tmp_path / "d")
+    assert not incoming.exists()
+    assert _media_files(tmp_path / "d") == _stored_files(ds)   # every file has its row
+    assert all(ds.image_path(i).exists() for i in ds.samples.sample_id)
+
+
+def test_a_kill_between_commit_and_rename_is_finished_at_open(tmp_path):
+    """A process killed after committing its rows but before moving its copies into place:
+    the next open moves them, so every committed sample has its image."""
+    images = [write_image(tmp_path / f"x{i}.png", 60, 40, seed=i) for i in range(3)]
+    hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, pathlib, signal
+        import hardex_nb as hx
+        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        def die(self, target):   # the first rename after the commit
+            os.kill(os.getpid(), signal.SIGKILL)
+        pathlib.Path.replace = die
+        ds.add_images({[str(p) for p in images]!r})
+    """)], capture_output=True, timeout=120)
+    assert killed.returncode == -9
+    with pytest.warns(UserWarning, match="cleaned up 3 image file"):
+        ds = hx.Dataset.open(tmp_path / "d")
+    assert len(ds.samples) == 3 and _media_files(tmp_path / "d") == _stored_files(ds)
+    assert all(ds.image_path(i).read_bytes() == images[k].read_bytes()
+               for k, i in enumerate(ds.samples.sample_id))
+
+
+def test_a_kill_after_delete_samples_commits_leaves_no_orphan_file(det_ds):
+    doomed = [int(i) for i in det_ds.samples.sample_id[:2]]
+    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import os, pathlib, signal
+        import hardex_nb as hx
+        ds = hx.Dataset.open({str(det_ds.path)!r})
+        def die(self, missing_ok=False):   # the first file deletion after the commit
+            os.kill(os.getpid(), signal.SIGKILL)
+        pathlib.Path.unlink = die
+        ds.delete_samples({doomed!r})
+    """)], capture_output=True, timeout=120)
+    assert killed.returncode == -9
+    with pytest.warns(UserWarning, match="cleaned up 2 image file"):
+        ds = hx.Dataset.open(det_ds.path)
+    assert len(ds.samples) == 4 and _media_files(det_ds.path) == _stored_files(ds)
+
+
+def test_a_copy_that_fails_part_way_adds_nothing_and_leaves_no_file(tmp_path):
+    """The file-size limit makes the copy of a 3 MB image fail after 1 MB, as a full disk
+    would: a StoreError, no sample, no file."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 255, (1100, 1100, 3), dtype=np.uint8)).save(big)
+    small = write_image(tmp_path / "small.png", 60, 40)
+    hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import resource, signal
+        import hardex_nb as hx
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail (EFBIG)
+        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        try:
+            ds.add_images([{str(small)!r}, {str(big)!r}])
+        except hx.StoreError as exc:
+            print("StoreError", exc)
+    """)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.startswith("StoreError") and "big.png" in out.stdout, out.stderr
+    assert "nothing was added" in out.stdout
+    ds = hx.Dataset.open(tmp_path / "d")
+    assert ds.samples.empty and _media_files(tmp_path / "d") == set()
+
+
+def test_file_names_that_cannot_be_stored_are_rejected_alone(tmp_path):
+    import os
+    folder = tmp_path / "names"
+    folder.mkdir()
+    good = write_image(folder / "good.png", 60, 40)
+    raw = os.fsencode(folder) + b"/caf\xe9.png"     # Latin-1 bytes: not UTF-8
+    with open(raw, "wb") as f:
+        f.write(good.read_bytes())
+    long_name = "l" * 246 + ".png"                   # 250 bytes: the media copy must shorten it
+    (folder / long_name).write_bytes(good.read_bytes())
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    report = ds.add_images(folder)
+    assert len(report.added) == 2
+    assert [(name, reason) for name, reason in report.rejected] == [
+        ("caf\\udce9.png", "the file name is not valid UTF-8; rename the file")]
+    assert sorted(ds.samples.name) == ["good.png", long_name]
+    assert all(ds.image_path(i).exists() for i in report.added)
+
+
+# -- job claims ------------------------------------------------------------------------------
+
+def _claim(ds, **holder):
+    import json
+    with ds._write() as cur:
+        cur.execute("INSERT OR REPLACE INTO meta VALUES ('job:auto_label', ?)",
+                    (json.dumps(holder),))
+
+
+def test_a_claim_whose_pid_was_reused_is_taken_over(det_ds):
+    import os
+    import socket
+    # this process is alive, but it started later than the claim says its holder did
+    _claim(det_ds, host=socket.gethostname(), pid=os.getpid(), process_start=1, since=0.0)
+    det_ds._claim_job("auto_label")
+    assert det_ds.jobs()["pid"].tolist() == [os.getpid()]
+
+
+def test_a_claim_from_another_machine_is_released_by_hand(det_ds):
+    _claim(det_ds, host="crashed-node", pid=4242, process_start=7, since=1.7e9)
+    with pytest.raises(hx.JobError, match=r"process 4242 on crashed-node.*ds\.release_jobs\(\)"):
+        det_ds._claim_job("auto_label")
+    jobs = det_ds.jobs()
+    assert jobs[["job", "host", "pid"]].values.tolist() == [["auto_label", "crashed-node", 4242]]
+    assert jobs["alive"].isna().all()
+    assert det_ds.release_jobs() == ["auto_label"]
+    det_ds._claim_job("auto_label")                 # free again
+    det_ds._release_job("auto_label")
+    assert det_ds.jobs().empty
+
+
+def test_embeddings_land_with_the_job_or_not_at_all(det_ds):
+    sid = int(det_ds.samples.sample_id[0])
+    vectors = np.arange(8, dtype=np.float32).reshape(2, 4)
+    bad = pd.DataFrame([{"sample_id": sid, "kind": "box", "label": "nope", "x0": 1., "y0": 1.,
+                         "x1": 9., "y1": 9., "origin": "V1", "hard_type": "none"}])
+    with pytest.raises(ValidationError):
+        det_ds._insert_rows(annotations=bad, embeddings=("V1", [sid, sid + 1], vectors))
+    with pytest.raises(ValidationError, match="no stored embeddings"):
+        det_ds.embeddings()
+    det_ds._insert_rows(embeddings=("V1", [sid, sid + 1], vectors))
+    ids, got = hx.Dataset.open(det_ds.path).embeddings("V1")
+    assert ids.tolist() == [sid, sid + 1] and np.array_equal(got, vectors)
+
+
+class warnings_allowed:
+    """A block that may warn (a sweep after a kill reports what it cleaned, or nothing)."""
+
+    def __enter__(self):
+        import warnings
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)

@@ -348,3 +348,109 @@ def test_voc_difficult_is_kept_and_written_back(tmp_path):
     back = fixture_ds(tmp_path, "back")
     back.import_voc(out / "Annotations")
     pd.testing.assert_series_equal(boxes(back)["difficult"], got["difficult"])
+
+
+# -- hostile values inside otherwise valid files ------------------------------------------------
+
+def _one_image_ds(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "hostile", task="detection", labels=["a"])
+    ds.add_images([write_image(tmp_path / "x.png", 60, 40)])
+    return ds
+
+
+def _labelme(folder: Path, shapes_json: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "x.json").write_text('{"imagePath": "x.png", "imageWidth": 60, "imageHeight": 40, '
+                                   f'"shapes": {shapes_json}}}')
+    return folder
+
+
+@pytest.mark.parametrize("fmt, write, expected", [
+    ("labelme", lambda d: _labelme(d, '[{"label": "a", "shape_type": "rectangle", "points": '
+                                      f'[[1, 1], [{10**400}, 5]]}}]'),
+     r"x\.json: shapes\[0\]: points: 1000.*too large"),
+    ("coco", lambda d: (d.mkdir(), (d / "c.json").write_text(
+        '{"images": [{"id": 1, "file_name": "x.png", "width": 60, "height": 40}], '
+        f'"annotations": [{{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, {10**400}, 5]}}], '
+        '"categories": [{"id": 1, "name": "a"}]}'), d)[-1],
+     r"c\.json: annotations\[0\]: bbox: 1000.*too large"),
+    ("labelme", lambda d: (d.mkdir(), (d / "x.json").write_text("[" * 10000 + "]" * 10000), d)[-1],
+     r"x\.json: JSON nested too deeply"),
+    ("coco", lambda d: (d.mkdir(), (d / "c.json").write_text('{"images": ' + "[" * 10000
+                                                           + "]" * 10000 + "}"), d)[-1],
+     r"c\.json: JSON nested too deeply"),
+    ("manifest", lambda d: (d.mkdir(), (d / "m.manifest").write_text(
+        '{"source": "x.png", "annotation": ' + "[" * 10000 + "]" * 10000 + "}\n"), d)[-1],
+     r"m\.manifest: line 1: JSON nested too deeply"),
+    ("labelme", lambda d: _labelme(d, '[{"label": "\\ud800", "shape_type": "rectangle", '
+                                      '"points": [[1, 1], [9, 5]]}]'),
+     r"x\.json: shapes\[0\]: label '\\ud800' is not valid Unicode"),
+])
+def test_hostile_values_are_format_errors_naming_file_and_field(tmp_path, fmt, write, expected):
+    ds = _one_image_ds(tmp_path)
+    before = boxes(ds)
+    with pytest.raises(FormatError, match=expected):
+        ds.import_annotations(fmt, write(tmp_path / "src")) if hasattr(ds, "import_annotations") \
+            else getattr(ds, f"import_{fmt}")(write(tmp_path / "src"))
+    pd.testing.assert_frame_equal(boxes(ds), before)
+    with pytest.raises(hx.ValidationError, match="not valid Unicode"):
+        ds.add_label("\ud800")
+
+
+def _zip(path: Path, members: list[tuple[str, bytes]]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members:
+            zf.writestr(name, data)
+    return path
+
+
+def test_zip_members_that_land_on_one_path_are_refused(tmp_path):
+    png = write_image(tmp_path / "p.png", 60, 40).read_bytes()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")             # zipfile warns about the duplicate name
+        z = _zip(tmp_path / "dup.zip", [("x.png", png), ("x.png", png), ("./y.png", png),
+                                        ("y.png", png), ("z.png", png)])
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    with pytest.raises(FormatError) as err:
+        ds.add_images(z)
+    assert "x.png: lands on the same path as x.png" in str(err.value)
+    assert "y.png: lands on the same path as ./y.png" in str(err.value)
+    assert ds.samples.empty
+
+
+def test_an_oversized_zip_member_is_not_extracted(tmp_path):
+    png = write_image(tmp_path / "p.png", 60, 40).read_bytes()
+    z = _zip(tmp_path / "big.zip", [("ok.png", png), ("huge.png", b"\0" * (101 * 2**20))])
+    extracted = []
+    real = archive.safe_extract
+
+    def watching(*args, **kwargs):
+        out = real(*args, **kwargs)
+        extracted.extend(p.name for p in out)
+        return out
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    import hardex_nb.dataset as dataset_module
+    dataset_module.safe_extract, saved = watching, dataset_module.safe_extract
+    try:
+        report = ds.add_images(z)
+    finally:
+        dataset_module.safe_extract = saved
+    assert extracted == ["ok.png"]                   # never written to disk
+    assert len(report.added) == 1
+    assert report.rejected == [("huge.png", "101.0 MB (as the archive declares it) is over the "
+                                "100 MB limit; not extracted")]
+
+
+@pytest.mark.parametrize("loc", ["../outside.xml", "/etc/hostname"])
+def test_a_zipped_manifest_may_not_read_files_outside_the_archive(tmp_path, loc):
+    (tmp_path / "outside.xml").write_text("<annotation><object><name>a</name><bndbox><xmin>1"
+                                          "</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax>"
+                                          "</bndbox></object></annotation>")
+    line = json.dumps({"source": "x.png", "annotation": [
+        {"type": "modelarts/object_detection", "annotation-loc": loc}]})
+    z = _zip(tmp_path / "m.zip", [("m.manifest", line.encode())])
+    ds = _one_image_ds(tmp_path)
+    with pytest.raises(FormatError, match="annotation-loc: .* points outside the archive"):
+        ds.import_manifest(z)
+    assert ds.annotations.empty

@@ -143,3 +143,48 @@ def test_report_widgets(tmp_path):
     rv.handle({"action": "label", "label": "v"})
     kinds = sorted(b["kind"] for img in rv.errors for b in img["boxes"])
     assert kinds == ["false", "missed", "tp"] and len(sent[-1][1]) == 2
+
+
+def test_messages_with_wrong_types_are_refused_in_the_widget(det):
+    """Strict types: a bool is not an id, "false" is not false, 10**400 is not a number;
+    every refusal is shown in the widget and changes nothing."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    boxes = ds.annotations_of(ids[0])
+    first = int(boxes.ann_id.iloc[0])
+    before = ds.annotations
+    for msg, expected in [
+        ({"action": "add_box", "label": "red", "x0": 10**400, "y0": 1, "x1": 9, "y1": 9}, "finite number"),
+        ({"action": "update", "ann_id": True, "x1": 30}, "ann_id=True"),
+        ({"action": "update", "ann_id": first, "points": [[1, 1], [9, 1], [9, 9]]}, "only a polygon has points"),
+        ({"action": "set_label", "label": ["red"]}, "expected text"),
+    ]:
+        w.handle(msg)
+        assert expected in w.error, (msg, w.error)
+    pd.testing.assert_frame_equal(ds.annotations, before)
+    g = hx.Gallery(ds)
+    for msg, expected in [
+        ({"action": "filter", "filters": {"min_width": float("inf")}}, "whole number"),
+        ({"action": "filter", "filters": {"name": ["a"]}}, "expected text"),
+        ({"action": "filter", "filters": {"hard": "false"}}, "expected true or false"),
+        ({"action": "mark_hard", "ids": [ids[1]], "hard": "false"}, "expected true or false"),
+        ({"action": "page", "page": True}, "whole number"),
+    ]:
+        w_before = dict(g.filters)
+        g.handle(msg)
+        assert g.error and expected in g.error, (msg, g.error)
+        assert g.filters == w_before
+    assert not ds.samples.set_index("sample_id").loc[ids[1], "hard"]
+    g.handle({"action": "filter", "filters": {"min_width": 10**400}})   # valid, matches nothing
+    assert g.error == "" and g.total == 0
+
+
+def test_an_unexpected_failure_in_a_handler_is_shown_not_raised(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+
+    def broken(content):
+        raise ZeroDivisionError("division by zero")
+    w._on_next = broken
+    w.handle({"action": "next"})
+    assert w.error == "ZeroDivisionError: division by zero"
