@@ -32,7 +32,7 @@ from . import media
 from ._frames import TableRows
 from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
-from .formats.common import polygon_area
+from .formats.common import polygon_area, polygon_parts
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
                     RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
@@ -112,9 +112,9 @@ def _whole(name: str, value: Any) -> int:
     return int(value)
 
 
-def _bounds(points: list[list[float]]) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) of a polygon's points."""
-    arr = np.asarray(points)
+def _bounds(points: list) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1) of a polygon's points (every ring of a polygon in pieces)."""
+    arr = np.concatenate(polygon_parts(points))
     return (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
 
 
@@ -399,24 +399,32 @@ class Dataset:
                                   f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image.")
         return x0, y0, x1, y1
 
-    def _check_points(self, sid: int, points) -> list[list[float]]:
+    def _check_points(self, sid: int, points) -> list:
+        """A polygon's ring ``(N, 2)``, N ≥ 3, or a list of such rings (an object in pieces),
+        each around an area and inside the image; returned as nested lists."""
         try:
-            arr = np.asarray(points, dtype="float64")
-        except (TypeError, ValueError):
+            parts = polygon_parts(points)
+        except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"points on sample {sid}: give (N, 2) numbers.") from None
-        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3:
+        if not parts:
             raise ValidationError(f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; "
-                                  f"got {arr.shape}.")
-        if not np.isfinite(arr).all():
-            raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
-        if polygon_area(arr) <= 0:
-            raise ValidationError(f"points on sample {sid} enclose no area (collinear or repeated "
-                                  "points); a polygon needs three or more points around an area.")
+                                  "got no points.")
         row = self._samples.get(sid)
-        if (arr < 0).any() or (arr[:, 0] > row["width"]).any() or (arr[:, 1] > row["height"]).any():
-            raise ValidationError(f"points on sample {sid} '{row['name']}' fall outside the image "
-                                  f"({row['width']}×{row['height']} px).")
-        return arr.tolist()
+        for arr in parts:
+            if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3:
+                raise ValidationError(f"points on sample {sid}: a polygon needs shape (N, 2), "
+                                      f"N ≥ 3; got {arr.shape}.")
+            if not np.isfinite(arr).all():
+                raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
+            if polygon_area(arr) <= 0:
+                raise ValidationError(f"points on sample {sid} enclose no area (collinear or "
+                                      "repeated points); a polygon needs three or more points "
+                                      "around an area.")
+            if (arr < 0).any() or (arr[:, 0] > row["width"]).any() \
+                    or (arr[:, 1] > row["height"]).any():
+                raise ValidationError(f"points on sample {sid} '{row['name']}' fall outside the "
+                                      f"image ({row['width']}×{row['height']} px).")
+        return parts[0].tolist() if len(parts) == 1 else [a.tolist() for a in parts]
 
     # -- images -------------------------------------------------------------------------
     def add_images(self, source: str | Path | Sequence[str | Path], *, copy: bool = True,
@@ -1316,10 +1324,11 @@ def _interchange_methods() -> None:
             return import_annotations(self, _fmt, source, unknown_labels=unknown_labels,
                                       outside=outside)
 
-        def exporter(self, out, *, images=True, status=("labeled", "to_confirm"), _fmt=fmt,
-                     **options):
+        def exporter(self, out, *, images=True, status=("labeled", "to_confirm"),
+                     overwrite=False, _fmt=fmt, **options):
             from .formats import export_annotations
-            return export_annotations(self, _fmt, out, images=images, status=status, **options)
+            return export_annotations(self, _fmt, out, images=images, status=status,
+                                      overwrite=overwrite, **options)
 
         importer.__name__ = importer.__qualname__ = f"import_{fmt}"
         importer.__doc__ = (
@@ -1331,7 +1340,10 @@ def _interchange_methods() -> None:
             "reaching outside their image. Returns an AnnotationImport.")
         exporter.__name__ = exporter.__qualname__ = f"export_{fmt}"
         exporter.__doc__ = (f"Write {what} under the folder ``out`` (with copies of the images "
-                            "unless ``images=False``); returns the written annotation files.")
+                            "unless ``images=False``); returns the written annotation files. "
+                            "``out`` must be new or empty; ``overwrite=True`` replaces it whole. "
+                            "Samples sharing a file name are written as "
+                            "``<stem>_<sample_id><suffix>``.")
         setattr(Dataset, f"import_{fmt}", importer)
         setattr(Dataset, f"export_{fmt}", exporter)
 

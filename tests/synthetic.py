@@ -9,7 +9,7 @@ from PIL import Image
 
 import hardex_nb as hx
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def write_image(path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None) -> Path:

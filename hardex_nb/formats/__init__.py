@@ -6,6 +6,8 @@ Each module has ``read(folder, problems, skipped) -> list[ImageLabels]`` and
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 from ..errors import FormatError
@@ -37,7 +39,29 @@ def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str 
 
 
 def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
-                       status=("labeled", "to_confirm"), **options) -> list[Path]:
-    """Write the samples with ``status`` in ``fmt`` under the folder ``out``."""
+                       status=("labeled", "to_confirm"), overwrite: bool = False,
+                       **options) -> list[Path]:
+    """Write the samples with ``status`` in ``fmt`` under the folder ``out``.
+
+    ``out`` must be missing or empty: an export into an old export would mix old and new
+    files (a stale label file read under new class names). ``overwrite=True`` replaces the
+    folder whole, once the new export is complete. Two samples with the same file name are
+    written under distinct names (``<stem>_<sample_id><suffix>``)."""
+    out = Path(out)
     frames = export_frames(ds, status=status)
-    return READERS[fmt].write(ds, frames, Path(out), images=images, **options)
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return READERS[fmt].write(ds, frames, out, images=images, **options)
+    if not overwrite:
+        raise FormatError(f"{out} is not empty: an export there would mix old and new files. "
+                          "Pick a new or empty folder, or pass overwrite=True to replace it.")
+    target = out.resolve()
+    if not target.is_dir() or (target / "hardex.sqlite").exists() \
+            or Path(ds.path).resolve().is_relative_to(target):
+        raise FormatError(f"{out}: refusing to replace it (it is a file, a dataset, or holds "
+                          "this dataset); export somewhere else.")
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
+        staging = Path(tmp) / "export"
+        written = READERS[fmt].write(ds, frames, staging, images=images, **options)
+        shutil.rmtree(target)
+        staging.rename(target)
+    return [target / p.relative_to(staging) for p in written]

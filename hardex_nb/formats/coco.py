@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
-                     ImageLabels, none_if_nan, number, optional_number, point_pairs, read_json,
-                     Shape)
+                     ImageLabels, none_if_nan, number, optional_number, point_pairs, polygon_area,
+                     polygon_parts, read_json, Shape)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -51,6 +51,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
             img.hard_reasons = str(entry.get("hard_reasons") or "")
             img.hard_score = optional_number(entry.get("hard_coefficient"),
                                              f"{img.where}: hard_coefficient", problems)
+        img.negative = True            # until an annotation names it
         images[entry["id"]] = img
     for i, ann in enumerate(doc["annotations"]):
         aw = f"{where}: annotations[{i}]"
@@ -61,6 +62,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         if img is None:
             problems.append(f"{aw}: image_id {ann.get('image_id')!r} is not in 'images'")
             continue
+        img.negative = False
         crowd = bool(ann.get("iscrowd", 0))
         label = categories.get(ann.get("category_id"))
         if label is None and not crowd:
@@ -73,12 +75,17 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
                      text=ann.get("text") or None)
         seg = ann.get("segmentation")
         if not crowd and label != IGNORE_LABEL and isinstance(seg, list) and seg:
+            # one annotation is one object, however many polygons its segmentation holds
+            rings = []
             for part in seg:
                 if not isinstance(part, list) or len(part) < 6 or len(part) % 2:
                     problems.append(f"{aw}: segmentation polygon needs an even count of ≥ 6 numbers")
                     break
-                vals = [number(v, f"{aw}: segmentation", problems) for v in part]
-                img.shapes.append(Shape(kind="polygon", points=point_pairs(vals), **extra))
+                rings.append(point_pairs([number(v, f"{aw}: segmentation", problems)
+                                          for v in part]))
+            else:
+                img.shapes.append(Shape(kind="polygon",
+                                        points=rings[0] if len(rings) == 1 else rings, **extra))
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
@@ -112,7 +119,9 @@ def to_coco(frames: ExportFrames) -> dict:
                "hard_type": str(a["hard_type"])}
         ann["category_id"] = cat_id.get(a["label"], 0) if a["kind"] != "ignore" else 0
         if a["kind"] == "polygon":
-            ann["segmentation"] = [[float(v) for p in a["points"] for v in p]]
+            ann["segmentation"] = [[float(v) for p in ring.tolist() for v in p]
+                                   for ring in polygon_parts(a["points"])]
+            ann["area"] = polygon_area(a["points"])
         else:
             ann["segmentation"] = []  # a plain box: bbox says it all
         if none_if_nan(a["score"]) is not None:

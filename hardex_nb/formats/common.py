@@ -40,11 +40,28 @@ def storable(text: str) -> bool:
     return True
 
 
+def polygon_parts(points) -> list[np.ndarray]:
+    """The rings of a polygon as ``(N_i, 2)`` arrays.
+
+    ``points`` is one ring ``[[x, y], ...]`` or, for an object in several pieces (a COCO
+    segmentation with several polygons, labelme shapes sharing a ``group_id``), a list of
+    rings ``[[[x, y], ...], [[x, y], ...]]``."""
+    if points is None or len(points) == 0:
+        return []
+    first = points[0]
+    if len(first) and isinstance(first[0], (list, tuple, np.ndarray)):
+        return [np.asarray(part, dtype="float64") for part in points]
+    return [np.asarray(points, dtype="float64")]
+
+
 def polygon_area(points) -> float:
-    """Shoelace area of ``points (N, 2)`` (0 for collinear or repeated points)."""
-    p = np.asarray(points, dtype="float64")
-    x, y = p[:, 0], p[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+    """Shoelace area of a ring ``(N, 2)``, or the summed area of several rings (0 for
+    collinear or repeated points)."""
+    total = 0.0
+    for p in polygon_parts(points):
+        x, y = p[:, 0], p[:, 1]
+        total += float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+    return total
 
 
 @dataclass
@@ -79,6 +96,8 @@ class ImageLabels:
     hard_score: float | None = None
     hard_reasons: str = ""
     normalized: bool = False
+    negative: bool = False          # the file lists this image with no objects at all
+    fallback_keys: list[str] = field(default_factory=list)   # tried when key matches nothing
 
 
 @dataclass
@@ -97,6 +116,7 @@ class AnnotationImport:
     added_labels: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     annotations: list[int] = field(default_factory=list)
+    paired: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
         out = (f"AnnotationImport: {len(self.matched)} images labeled, {len(self.annotations)} "
@@ -231,6 +251,13 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
     for img in images:
         base = Path(img.key.replace("\\", "/")).name
         sids = by_name.get(base) or by_stem.get(Path(base).stem, [])
+        for fallback in img.fallback_keys if not sids else ():
+            alt = Path(fallback.replace("\\", "/")).name
+            sids = by_name.get(alt) or by_stem.get(Path(alt).stem, [])
+            if sids:
+                result.paired.append(f"{img.where}: names {base!r}, which is not in the dataset; "
+                                     f"paired with {samples.loc[sids[0], 'name']!r} by {alt!r}")
+                break
         if not sids:
             result.unmatched.append(base)
             continue
@@ -261,6 +288,8 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
                 origins.append(row["origin"])
         if update.get("label") is not None or origins:
             update["status"] = "labeled" if ("human" in origins or not origins) else "to_confirm"
+        elif img.negative and ds.task == "detection":
+            update["status"] = "labeled"    # listed with no objects: a labeled negative
         if img.hard is not None:
             update.update(hard=int(bool(img.hard)), hard_reasons=img.hard_reasons or "",
                           hard_score=img.hard_score)
@@ -300,8 +329,10 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
     scale = np.array([width, height, width, height]) if img.normalized else np.ones(4)
     points = None
     try:
-        coords = np.asarray(shape.points if shape.points is not None else shape.box,
-                            dtype="float64")
+        if shape.points is not None:
+            parts = polygon_parts(shape.points)
+        else:
+            coords = np.asarray(shape.box, dtype="float64")
     except OverflowError:
         problems.append(f"{where}: a coordinate is too large (over 1e308); fix it in the file")
         return None
@@ -309,16 +340,17 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
         problems.append(f"{where}: coordinates {short(shape.points or shape.box)} are not numbers")
         return None
     if shape.points is not None:
-        pts = coords
-        if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
-            problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
-            return None
-        if polygon_area(pts) <= 0:
-            problems.append(f"{where}: the polygon's points enclose no area (collinear or "
-                            "repeated); fix or delete it")
-            return None
-        pts = pts * scale[:2]
-        box = np.concatenate([pts.min(axis=0), pts.max(axis=0)])
+        for pts in parts:
+            if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
+                problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
+                return None
+            if polygon_area(pts) <= 0:
+                problems.append(f"{where}: the polygon's points enclose no area (collinear or "
+                                "repeated); fix or delete it")
+                return None
+        parts = [pts * scale[:2] for pts in parts]
+        every = np.concatenate(parts)
+        box = np.concatenate([every.min(axis=0), every.max(axis=0)])
     else:
         box = coords * scale
         if not np.isfinite(box).all():
@@ -340,9 +372,9 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
             return None
         result.clipped.append(where)
         if shape.points is not None:
-            pts = np.clip(pts, 0, limits[:2])
+            parts = [np.clip(pts, 0, limits[:2]) for pts in parts]
     if shape.points is not None:
-        points = pts.tolist()
+        points = parts[0].tolist() if len(parts) == 1 else [pts.tolist() for pts in parts]
     score = shape.score
     if score is not None and not (0.0 <= score <= 1.0):
         problems.append(f"{where}: score {score} is outside [0, 1]")
@@ -374,8 +406,17 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
         samples = samples[samples["status"].isin(list(status))]
     ann = ds.annotations
     ann = ann[ann["sample_id"].isin(samples["sample_id"])]
-    return ExportFrames(samples=samples.reset_index(drop=True), annotations=ann,
-                        labels=ds.label_names, task=ds.task)
+    samples = samples.reset_index(drop=True)
+    # file stems are unique in an export: samples sharing one (two folders, a zip, x.png and
+    # x.jpg) are written as <stem>_<sample_id><suffix>, so no image or label file replaces
+    # another
+    shared = samples["name"].map(lambda n: Path(n).stem).duplicated(keep=False).to_numpy()
+    if shared.any():
+        samples = samples.copy()
+        samples.loc[shared, "name"] = [f"{Path(n).stem}_{sid}{Path(n).suffix}" for n, sid in
+                                       zip(samples.loc[shared, "name"],
+                                           samples.loc[shared, "sample_id"])]
+    return ExportFrames(samples=samples, annotations=ann, labels=ds.label_names, task=ds.task)
 
 
 def copy_images(ds, samples: pd.DataFrame, folder: Path) -> None:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
-                     hard_type_of, label_of, none_if_nan, number, read_json,
+                     hard_type_of, label_of, none_if_nan, number, polygon_parts, read_json,
                      optional_number)
 
 SKIPPED_SHAPES = {"point", "line", "linestrip", "circle", "mask"}
@@ -48,12 +48,51 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             img.hard_reasons = str(extra.get("hard_reasons") or "")
             img.hard_score = optional_number(extra.get("hard_score"),
                                              f"{where}: hardex.hard_score", problems)
+        groups: dict[tuple, list[Shape]] = {}
         for i, shape in enumerate(doc.get("shapes", [])):
             parsed = _shape(shape, f"{where}: shapes[{i}]", problems, skipped)
-            if parsed is not None:
+            if parsed is None:
+                continue
+            group = shape.get("group_id")
+            if group is None:
                 img.shapes.append(parsed)
+            else:   # shapes sharing (label, group_id) are one instance, as labelme2coco reads them
+                key = (parsed.label, group)
+                if key not in groups:
+                    groups[key] = []
+                    img.shapes.append(parsed)      # keeps the first piece's place
+                groups[key].append(parsed)
+        for pieces in groups.values():
+            if len(pieces) > 1:
+                merged = _merge(pieces)
+                img.shapes[img.shapes.index(pieces[0])] = merged
+        img.negative = not doc.get("shapes") and img.label is None
         out.append(img)
     return out
+
+
+def _rings(shape: Shape) -> list:
+    if shape.points is not None:
+        return [shape.points]
+    x0, y0, x1, y1 = shape.box
+    return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]
+
+
+def _merge(pieces: list[Shape]) -> Shape:
+    """One object from the shapes of one labelme group: their boxes' union when every
+    piece is a rectangle, else a polygon with one ring per piece."""
+    first = pieces[0]
+    where = f"{first.where} (group of {len(pieces)} shapes)"
+    if all(p.points is None for p in pieces):
+        boxes = [p.box for p in pieces]
+        box = (min(min(b[0], b[2]) for b in boxes), min(min(b[1], b[3]) for b in boxes),
+               max(max(b[0], b[2]) for b in boxes), max(max(b[1], b[3]) for b in boxes))
+        return Shape(kind=first.kind, label=first.label, box=box, score=first.score,
+                     origin=first.origin, hard_type=first.hard_type, text=first.text, where=where)
+    rings = [ring for p in pieces for ring in _rings(p)]
+    kind = "ignore" if first.kind == "ignore" else "polygon"
+    return Shape(kind=kind, label=first.label, points=rings, score=first.score,
+                 origin=first.origin, hard_type=first.hard_type, text=first.text, where=where)
 
 
 def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape | None:
@@ -76,15 +115,24 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
                   origin=str(extra.get("origin") or "human"),
                   hard_type=hard_type_of(extra.get("hard_type"), where, problems),
                   text=shape.get("description") or None)
+    ignore = label == IGNORE_LABEL
+    if kind == "rectangle" and len(coords) == 4:
+        # four corners (X-AnyLabeling writes them): axis-aligned -> the box; turned -> its
+        # corners as a polygon, so nothing is lost
+        xs, ys = {round(x, 6) for x, _ in coords}, {round(y, 6) for _, y in coords}
+        if len(xs) == 2 and len(ys) == 2:
+            coords = [[min(xs), min(ys)], [max(xs), max(ys)]]
+        else:
+            return Shape(kind="ignore" if ignore else "polygon", points=coords, **common)
     if kind == "rectangle":
         if len(coords) != 2:
-            problems.append(f"{where}: a rectangle needs 2 points, got {len(coords)}")
+            problems.append(f"{where}: a rectangle needs 2 or 4 points, got {len(coords)}")
             return None
         (x0, y0), (x1, y1) = coords
-        box_kind = "ignore" if label == IGNORE_LABEL else ("text" if common["text"] else "box")
+        box_kind = "ignore" if ignore else ("text" if common["text"] else "box")
         return Shape(kind=box_kind, box=(x0, y0, x1, y1), **common)
     if kind == "polygon":
-        return Shape(kind="polygon", points=coords, **common)
+        return Shape(kind="ignore" if ignore else "polygon", points=coords, **common)
     problems.append(f"{where}: shape_type {kind!r} is not one of rectangle, polygon")
     return None
 
@@ -98,18 +146,23 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
     written = []
     for _, s in frames.samples.iterrows():
         shapes = []
-        for _, a in by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0]).iterrows():
-            if a["kind"] == "polygon":
-                points, shape_type = a["points"], "polygon"
+        anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
+        for group, (_, a) in enumerate(anns.iterrows()):
+            if isinstance(a["points"], list):
+                rings = polygon_parts(a["points"])
+                pieces = [(ring.tolist(), "polygon") for ring in rings]
             else:
-                points, shape_type = [[a["x0"], a["y0"]], [a["x1"], a["y1"]]], "rectangle"
-            shape = {"label": label_of(a), "points": points, "group_id": None,
-                     "shape_type": shape_type, "flags": {}}
-            if none_if_nan(a["text"]):
-                shape["description"] = a["text"]
-            shape["hardex"] = {"score": none_if_nan(a["score"]), "origin": str(a["origin"]),
-                               "hard_type": str(a["hard_type"])}
-            shapes.append(shape)
+                rings = []
+                pieces = [([[a["x0"], a["y0"]], [a["x1"], a["y1"]]], "rectangle")]
+            for points, shape_type in pieces:   # an object in pieces: one group_id
+                shape = {"label": label_of(a), "points": points,
+                         "group_id": group if len(rings) > 1 else None,
+                         "shape_type": shape_type, "flags": {}}
+                if none_if_nan(a["text"]):
+                    shape["description"] = a["text"]
+                shape["hardex"] = {"score": none_if_nan(a["score"]), "origin": str(a["origin"]),
+                                   "hard_type": str(a["hard_type"])}
+                shapes.append(shape)
         flags = {}
         if frames.task == "classification":
             flags = {name: name == s["label"] for name in frames.labels}

@@ -128,6 +128,7 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
                             shape.origin = origin
                     img.shapes += parsed.shapes
                     img.width, img.height = parsed.width, parsed.height
+                    img.negative = parsed.negative and not img.shapes
             else:
                 problems.append(f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}")
         if reasons:

@@ -17,7 +17,7 @@ from defusedxml import DefusedXmlException
 
 from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
                      ImageLabels, label_of, none_if_nan, number, optional_number, point_pairs,
-                     Shape)
+                     polygon_parts, Shape)
 
 
 def parse_file(path: Path, problems: list[str], where: str | None = None) -> ImageLabels | None:
@@ -39,7 +39,11 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
         problems.append(f"{where}: root element is <{root.tag}>, expected <annotation>")
         return None
     filename = (root.findtext("filename") or "").strip() or path.stem
-    img = ImageLabels(key=filename, where=where)
+    # the VOC devkit, LabelImg, mmdetection and torchvision pair an XML with its image by
+    # the XML's own name; <filename> is often stale (files renamed, copied from a template)
+    img = ImageLabels(key=filename, where=where,
+                      fallback_keys=[path.stem, (root.findtext("path") or "").strip()])
+    img.negative = not root.findall("object")
     size = root.find("size")
     if size is not None and size.findtext("width") and size.findtext("height"):
         w = number(size.findtext("width"), f"{where}: size/width", problems)
@@ -60,10 +64,12 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
                      hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
                      text=obj.findtext("text"),
                      difficult=(obj.findtext("difficult") or "0").strip() in ("1", "true"))
-        poly = obj.find("polygon")
-        if poly is not None:
-            vals = [number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly]
-            img.shapes.append(Shape(kind="polygon", points=point_pairs(vals), **extra))
+        polys = obj.findall("polygon")
+        if polys:
+            rings = [point_pairs([number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly])
+                     for poly in polys]
+            img.shapes.append(Shape(kind="polygon", points=rings[0] if len(rings) == 1 else rings,
+                                    **extra))
             continue
         bnd = obj.find("bndbox")
         if bnd is None:
@@ -105,10 +111,11 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         ET.SubElement(obj, "truncated").text = "0"
         ET.SubElement(obj, "difficult").text = "1" if bool(a.get("difficult", False)) else "0"
         if a["kind"] == "polygon":
-            poly = ET.SubElement(obj, "polygon")
-            for k, (x, y) in enumerate(a["points"], start=1):
-                ET.SubElement(poly, f"x{k}").text = repr(float(x))
-                ET.SubElement(poly, f"y{k}").text = repr(float(y))
+            for ring in polygon_parts(a["points"]):   # one <polygon> per piece
+                poly = ET.SubElement(obj, "polygon")
+                for k, (x, y) in enumerate(ring.tolist(), start=1):
+                    ET.SubElement(poly, f"x{k}").text = repr(float(x))
+                    ET.SubElement(poly, f"y{k}").text = repr(float(y))
         bnd = ET.SubElement(obj, "bndbox")
         for k in ("x0", "y0", "x1", "y1"):
             tag = {"x0": "xmin", "y0": "ymin", "x1": "xmax", "y1": "ymax"}[k]

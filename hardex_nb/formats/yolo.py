@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .common import (copy_images, ExportFrames, files_in, ImageLabels, number, point_pairs,
-                     Shape)
+                     polygon_area, polygon_parts, Shape)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -30,6 +30,7 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
         except (UnicodeDecodeError, OSError) as exc:
             problems.append(f"{path.name}: cannot read ({exc})")
             continue
+        img.negative = not any(line.strip() for line in lines)   # an empty file: no objects
         for n, line in enumerate(lines, start=1):
             where = f"{path.name}: line {n}"
             parts = line.split()
@@ -74,7 +75,9 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
         anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
         for _, a in anns[anns["kind"] != "ignore"].iterrows():
             if a["kind"] == "polygon":
-                coords = " ".join(f"{x / w:.10g} {y / h:.10g}" for x, y in a["points"])
+                # one ring per line: an object in pieces keeps its largest piece
+                ring = max(polygon_parts(a["points"]), key=polygon_area).tolist()
+                coords = " ".join(f"{x / w:.10g} {y / h:.10g}" for x, y in ring)
                 lines.append(f"{index[a['label']]} {coords}")
             else:
                 cx, cy = (a["x0"] + a["x1"]) / 2 / w, (a["y0"] + a["y1"]) / 2 / h

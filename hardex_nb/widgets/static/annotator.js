@@ -19,6 +19,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A polygon's rings: `points` is one ring [[x, y], ...] or, for an object in pieces, a list of rings. */
+function rings(points) {
+  return Array.isArray(points[0][0]) ? points : [points];
+}
+
 function s(tag, attrs = {}) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -78,8 +83,9 @@ export default {
         const g = s("g", { "data-ann": a.ann_id, class: "shape" });
         const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
           "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: "move" };
-        const shape = a.kind === "polygon"
-          ? s("polygon", { points: a.points.map((p) => p.join(",")).join(" "), ...common })
+        const shape = a.points
+          ? s("path", { d: rings(a.points).map((r) => "M" + r.map((p) => p.join(",")).join("L") + "Z").join(" "),
+              "fill-rule": "evenodd", ...common })
           : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
         shape.addEventListener("pointerdown", (ev) => startMove(ev, a));
         g.append(shape);
@@ -187,7 +193,10 @@ export default {
         const dx = clamp(a.x0 + d.dx, smp.width - (a.x1 - a.x0)) - a.x0;
         const dy = clamp(a.y0 + d.dy, smp.height - (a.y1 - a.y0)) - a.y0;
         const msg = { action: "update", ann_id: a.ann_id, x0: a.x0 + dx, y0: a.y0 + dy, x1: a.x1 + dx, y1: a.y1 + dy };
-        if (a.kind === "polygon") msg.points = a.points.map(([x, y]) => [x + dx, y + dy]);
+        if (a.kind === "polygon") {
+          const moved = rings(a.points).map((r) => r.map(([x, y]) => [x + dx, y + dy]));
+          msg.points = moved.length === 1 ? moved[0] : moved;
+        }
         model.send(msg);
       } else if (d.type === "resize") {
         const b = d.box;
