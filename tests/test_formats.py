@@ -454,3 +454,128 @@ def test_a_zipped_manifest_may_not_read_files_outside_the_archive(tmp_path, loc)
     with pytest.raises(FormatError, match="annotation-loc: .* points outside the archive"):
         ds.import_manifest(z)
     assert ds.annotations.empty
+
+
+# -- objects counted as the source tool means them (real files) -------------------------------
+
+INSTANCES = FIXTURES / "labelme_instances" / "data_annotated"
+INSTANCES_COCO = FIXTURES / "labelme_instances" / "data_dataset_coco" / "annotations.json"
+
+
+def _instances_ds(tmp_path, name="inst"):
+    ds = hx.Dataset.create(tmp_path / name, task="detection", labels=[])
+    ds.add_images(sorted(INSTANCES.glob("*.jpg")))
+    return ds
+
+
+def _objects(ds):
+    """Per image name: sorted (label, rounded box) of every object (ignore regions apart)."""
+    a = boxes(ds)
+    out = {}
+    for name, part in a[a["kind"] != "ignore"].groupby("name"):
+        out[name] = sorted((str(r.label), r.x0, r.y0, r.x1, r.y1) for r in part.itertuples())
+    return out
+
+
+def test_labelme_groups_and_ignore_polygons_match_labelmes_own_coco_converter(tmp_path):
+    """labelme's instance-segmentation example, read as labelme JSON, gives the objects that
+    labelme's own labelme2coco wrote from it: the four sofa pieces sharing group_id 0 are
+    one sofa, the __ignore__ polygon is an ignore region (not a label)."""
+    from_json = _instances_ds(tmp_path, "json")
+    result = from_json.import_labelme(INSTANCES)
+    assert result.unmatched == [] and "__ignore__" not in from_json.label_names
+    from_coco = _instances_ds(tmp_path, "coco")
+    from_coco.import_coco(INSTANCES_COCO)
+    mine, theirs = _objects(from_json), _objects(from_coco)
+    assert {k: len(v) for k, v in mine.items()} == {"2011_000003.jpg": 3, "2011_000006.jpg": 6,
+                                                    "2011_000025.jpg": 3}
+    for name in mine:   # labelme2coco's boxes come from the rasterized mask: within 1.5 px
+        assert [m[0] for m in mine[name]] == [t[0] for t in theirs[name]]
+        np.testing.assert_allclose([m[1:] for m in mine[name]], [t[1:] for t in theirs[name]],
+                                   atol=1.5)
+    a = from_json.annotations
+    sofa = a[a["label"] == "sofa"]
+    assert len(sofa) == 1 and len(sofa["points"].iloc[0]) == 4        # one object, four rings
+    ignore = a[a["kind"] == "ignore"].merge(from_json.samples, on="sample_id")
+    assert sorted(ignore["name"]) == ["2011_000003.jpg", "2011_000006.jpg"]
+    assert [len(p) for p in ignore.sort_values("name")["points"]][1] == 4   # a 4-point polygon
+
+
+def test_a_multi_polygon_coco_annotation_is_one_object_whose_box_is_its_bbox(tmp_path):
+    ds = _instances_ds(tmp_path)
+    ds.import_coco(INSTANCES_COCO)
+    doc = json.loads((INSTANCES_COCO).read_text())
+    assert len(ds.annotations) == len(doc["annotations"]) == 12
+    sofa = ds.annotations[ds.annotations["label"] == "sofa"].iloc[0]
+    assert len(sofa["points"]) == 4
+    np.testing.assert_allclose([sofa.x0, sofa.y0, sofa.x1 - sofa.x0, sofa.y1 - sofa.y0],
+                               [18.0, 140.0, 460.0, 172.0], atol=1.5)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_object_in_pieces_round_trips(tmp_path, fmt):
+    ds = _instances_ds(tmp_path)
+    ds.import_labelme(INSTANCES)
+    ds.export_annotations(fmt, tmp_path / "out") if hasattr(ds, "export_annotations") \
+        else getattr(ds, f"export_{fmt}")(tmp_path / "out")
+    back = _instances_ds(tmp_path, "back")
+    getattr(back, f"import_{fmt}")(tmp_path / "out")
+    sofa = back.annotations[back.annotations["label"] == "sofa"]
+    assert len(sofa) == 1
+    if fmt == "yolo":    # one ring per line: the largest piece is kept (README)
+        assert len(sofa["points"].iloc[0]) > 4 and not isinstance(sofa["points"].iloc[0][0][0], list)
+    else:
+        assert len(sofa["points"].iloc[0]) == 4
+        assert _objects(back) == _objects(ds)
+
+
+def test_voc_pairs_by_the_xmls_own_name_when_filename_is_stale(tmp_path):
+    """mmdetection's VOC sample 000001.xml names 000002.jpg (copied from another file); the
+    devkit pairs it with 000001.jpg by its own name."""
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=[])
+    ds.add_images([write_image(tmp_path / "000001.jpg", 335, 500, fmt="JPEG")])
+    result = ds.import_voc(FIXTURES / "mmdetection_voc")
+    assert result.unmatched == [] and len(result.paired) == 1
+    assert "'000002.jpg'" in result.paired[0] and "'000001.jpg' by '000001'" in result.paired[0]
+    assert boxes(ds)[["label", "x0", "y0", "x1", "y1"]].values.tolist() == [
+        ["train", 139.0, 200.0, 207.0, 301.0]]
+
+
+def test_images_listed_with_no_objects_are_labeled_negatives_in_every_format(tmp_path):
+    ds = _instances_ds(tmp_path)
+    doc = json.loads((INSTANCES_COCO).read_text())
+    negative_id = doc["images"][0]["id"]                       # 2011_000003 loses its objects
+    doc["annotations"] = [a for a in doc["annotations"] if a["image_id"] != negative_id]
+    (tmp_path / "neg.json").write_text(json.dumps(doc))
+    ds.import_coco(tmp_path / "neg.json")
+    s = ds.samples.set_index("name")
+    assert s.loc["2011_000003.jpg", "status"] == "labeled"
+    assert (ds.annotations.merge(ds.samples, on="sample_id")["name"] == "2011_000003.jpg").sum() == 0
+    for fmt in FORMATS:
+        getattr(ds, f"export_{fmt}")(tmp_path / f"out_{fmt}")
+        back = _instances_ds(tmp_path, f"back_{fmt}")
+        getattr(back, f"import_{fmt}")(tmp_path / f"out_{fmt}")
+        status = back.samples.set_index("name")["status"]
+        assert status.loc["2011_000003.jpg"] == "labeled", fmt
+        assert (status == "labeled").all(), fmt
+
+
+def test_export_refuses_a_used_folder_unless_overwrite_and_keeps_shared_names_apart(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a", "b"])
+    one = write_image(tmp_path / "one" / "x.png", 60, 40, seed=1)
+    two = write_image(tmp_path / "two" / "x.png", 60, 40, seed=2)
+    first, second = ds.add_images([one, two]).added
+    ds.add_box(first, "a", 1, 1, 20, 20)
+    ds.add_box(second, "b", 5, 5, 30, 30)
+    ds.export_yolo(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").rglob("x_*")) == [
+        f"x_{first}.png", f"x_{first}.txt", f"x_{second}.png", f"x_{second}.txt"]
+    with pytest.raises(FormatError, match="is not empty.*overwrite=True"):
+        ds.export_yolo(tmp_path / "out")
+    (tmp_path / "out" / "stale.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    ds.delete_label("b")
+    ds.export_yolo(tmp_path / "out", overwrite=True)
+    assert not (tmp_path / "out" / "stale.txt").exists()
+    assert (tmp_path / "out" / "classes.txt").read_text().split() == ["a"]
+    with pytest.raises(FormatError, match="refusing to replace"):
+        ds.export_yolo(ds.path, overwrite=True)
