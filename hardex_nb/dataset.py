@@ -32,7 +32,7 @@ from . import media
 from ._frames import TableRows
 from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
-from .formats.common import polygon_area, polygon_parts
+from .formats.common import label_problem, polygon_area, polygon_parts
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
                     RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
@@ -355,14 +355,18 @@ class Dataset:
 
     # -- validation ---------------------------------------------------------------------
     @staticmethod
-    def _check_label_names(names: Iterable[str]) -> None:
-        seen: set[str] = set()
+    def _check_label_names(names: Iterable[str], existing: Iterable[str] = ()) -> None:
+        """Refuse bad new label ``names`` (and any name given twice, ``existing`` included;
+        the rules apply to the new names only, so an older name never blocks an edit)."""
+        seen: set[str] = set(existing)
         for name in names:
             if not isinstance(name, str) or not name.strip():
                 raise ValidationError(f"label {name!r}: a label is a non-empty string.")
             if not _storable_text(name):
                 raise ValidationError(f"label {name!r} is not valid Unicode text (it holds a lone "
                                       "surrogate); fix the name.")
+            if label_problem(name):
+                raise ValidationError(f"label {name!r} {label_problem(name)}; pick another name.")
             if name in seen:
                 raise ValidationError(f"label {name!r} is given twice.")
             seen.add(name)
@@ -617,7 +621,7 @@ class Dataset:
     def add_label(self, name: str) -> None:
         """Append a label to the label set."""
         self._sync()
-        self._check_label_names([*self._labels, name])
+        self._check_label_names([name], self._labels)
         with self._write() as cur:
             cur.execute("INSERT INTO labels VALUES (?, ?)", (name, len(self._labels)))
         self._labels.append(name)
@@ -626,7 +630,7 @@ class Dataset:
         """Rename a label everywhere (label set, samples, annotations)."""
         self._sync()
         self._require_label(old)
-        self._check_label_names([n for n in self._labels if n != old] + [new])
+        self._check_label_names([new], [n for n in self._labels if n != old])
         with self._write() as cur:
             cur.execute("UPDATE labels SET name=? WHERE name=?", (new, old))
             cur.execute("UPDATE samples SET label=? WHERE label=?", (new, old))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from ..errors import FormatError
 from . import coco, labelme, manifest, voc, yolo
-from .common import AnnotationImport, apply_import, export_frames, opened_source
+from .common import (AnnotationImport, apply_import, export_frames, label_problem,
+                     opened_source)
 
 READERS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
 
@@ -49,6 +50,10 @@ def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
     written under distinct names (``<stem>_<sample_id><suffix>``)."""
     out = Path(out)
     frames = export_frames(ds, status=status)
+    bad = [f"label {name!r} {label_problem(name)}" for name in frames.labels if label_problem(name)]
+    if bad:
+        raise FormatError(f"{fmt} export refused: rename these labels first "
+                          "(ds.rename_label)", bad)
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return READERS[fmt].write(ds, frames, out, images=images, **options)
     if not overwrite:

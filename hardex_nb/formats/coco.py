@@ -37,7 +37,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         if not isinstance(cat, dict) or "id" not in cat or not isinstance(cat.get("name"), str):
             problems.append(f"{where}: categories[{i}]: needs 'id' and a string 'name'")
             continue
-        categories[cat["id"]] = cat["name"]
+        categories[_key(cat["id"])] = cat["name"]
     images: dict = {}
     for i, entry in enumerate(doc["images"]):
         if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("file_name"), str):
@@ -52,19 +52,19 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
             img.hard_score = optional_number(entry.get("hard_coefficient"),
                                              f"{img.where}: hard_coefficient", problems)
         img.negative = True            # until an annotation names it
-        images[entry["id"]] = img
+        images[_key(entry["id"])] = img
     for i, ann in enumerate(doc["annotations"]):
         aw = f"{where}: annotations[{i}]"
         if not isinstance(ann, dict):
             problems.append(f"{aw}: expected an object")
             continue
-        img = images.get(ann.get("image_id"))
+        img = images.get(_key(ann.get("image_id")))
         if img is None:
             problems.append(f"{aw}: image_id {ann.get('image_id')!r} is not in 'images'")
             continue
         img.negative = False
         crowd = bool(ann.get("iscrowd", 0))
-        label = categories.get(ann.get("category_id"))
+        label = categories.get(_key(ann.get("category_id")))
         if label is None and not crowd:
             problems.append(f"{aw}: category_id {ann.get('category_id')!r} is not in 'categories'")
             continue
@@ -98,6 +98,11 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         kind = "ignore" if crowd or label == IGNORE_LABEL else ("text" if extra["text"] else "box")
         img.shapes.append(Shape(kind=kind, box=(x, y, x + w, y + h), **extra))
     return list(images.values())
+
+
+def _key(value):
+    """An id as a dictionary key: ids are numbers or strings; anything else matches nothing."""
+    return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
 
 
 def to_coco(frames: ExportFrames) -> dict:

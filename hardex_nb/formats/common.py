@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import unicodedata
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,20 @@ from .archive import safe_extract
 
 IGNORE_LABEL = "__ignore__"
 HARD_TYPES = ("none", "false_positive", "missed")
+
+
+def label_problem(name: str) -> str | None:
+    """Why a label name cannot travel through every format, or None. Control characters
+    (a newline splits classes.txt, XML refuses most of them), leading or trailing spaces
+    (YOLO and VOC files lose them) and the reserved ``__ignore__`` (ignore regions) are
+    refused."""
+    if name != name.strip():
+        return "has leading or trailing spaces, which YOLO and VOC files cannot keep"
+    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in name):
+        return "holds a control character (a newline, a tab, ...), which label files cannot hold"
+    if name == IGNORE_LABEL:
+        return f"is reserved: {IGNORE_LABEL} marks ignore regions in every format"
+    return None
 
 
 def storable(text: str) -> bool:
@@ -97,6 +112,7 @@ class ImageLabels:
     hard_reasons: str = ""
     normalized: bool = False
     negative: bool = False          # the file lists this image with no objects at all
+    split: str | None = None        # train / val / test where the file says
     fallback_keys: list[str] = field(default_factory=list)   # tried when key matches nothing
 
 
@@ -240,6 +256,9 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
             problems.append(f"{where}: label {label!r} is not valid Unicode (a lone "
                             "surrogate); fix it in the file")
             return False
+        if label not in known and label_problem(label):
+            problems.append(f"{where}: label {label!r} {label_problem(label)}; fix it in the file")
+            return False
         if label not in known and label not in new_labels:
             if unknown_labels == "error":
                 problems.append(f"{where}: label {label!r} is not in the label set {known}; "
@@ -293,6 +312,8 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
         if img.hard is not None:
             update.update(hard=int(bool(img.hard)), hard_reasons=img.hard_reasons or "",
                           hard_score=img.hard_score)
+        if img.split is not None:
+            update["split"] = img.split
         if update:
             updates[sid] = update
         result.matched.append(sid)

@@ -53,13 +53,18 @@ def read(src: Path, problems: list[str], skipped: list[str], *,
     ``annotation-loc`` must name a file inside that folder."""
     out = []
     for path in files_in(src, (".manifest", ".jsonl")):
-        out += _read_file(path, problems, confined_to)
+        out += _read_file(path, problems, confined_to, skipped)
     return out
 
 
-def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
-               ) -> list[ImageLabels]:
+USAGE_SPLITS = {"TRAIN": "train", "EVAL": "val", "VALIDATION": "val", "TEST": "test"}
+
+
+def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
+               skipped: list[str] | None = None) -> list[ImageLabels]:
     out = []
+    skipped = skipped if skipped is not None else []
+    seen: dict[str, tuple[int, str]] = {}   # source -> (line number, line text)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as exc:
@@ -80,7 +85,20 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
         if not isinstance(entry, dict) or not isinstance(entry.get("source"), str):
             problems.append(f"{where}: field source: every line needs a 'source' string")
             continue
-        img = ImageLabels(key=entry["source"].rsplit("/", 1)[-1], where=where)
+        source = entry["source"]
+        if source in seen:
+            first, text = seen[source]
+            if text.strip() == line.strip():
+                skipped.append(f"{where}: repeats line {first} (source {source!r}); read once")
+            else:
+                problems.append(f"{where}: source {source!r} is also on line {first} with other "
+                                "annotations; keep one line per image")
+            continue
+        seen[source] = (n, line)
+        img = ImageLabels(key=source.rsplit("/", 1)[-1], where=where)
+        usage = str(entry.get("usage") or "").upper()
+        if usage in USAGE_SPLITS:
+            img.split = USAGE_SPLITS[usage]
         if "hard" in entry:
             img.hard = _flag(entry["hard"])
             img.hard_score = optional_number(_get(entry, "hard-coefficient"),
@@ -90,18 +108,24 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
             problems.append(f"{where}: field annotation: expected a list")
             continue
         reasons: list[str] = []
+        names: list[str] = []
+        hard_flags: list[tuple[bool, float | None]] = []
         for k, ann in enumerate(annotations):
             aw = f"{where}: annotation[{k}]"
             if not isinstance(ann, dict):
                 problems.append(f"{aw}: expected an object")
                 continue
             reasons += [r for r in str(_get(ann, "hard-reasons") or "").split("-") if r]
+            if "hard" in ann:
+                hard_flags.append((_flag(ann["hard"]), optional_number(
+                    _get(ann, "hard-coefficient"), f"{aw}: field hard-coefficient", problems)))
             kind = ann.get("type")
             if kind == CLASSIFICATION:
                 if not isinstance(ann.get("name"), str):
                     problems.append(f"{aw}: field name: a classification label is a string")
                     continue
                 img.label = ann["name"]
+                names.append(ann["name"])
             elif kind == DETECTION:
                 loc = _get(ann, "annotation-loc")
                 fmt = str(_get(ann, "annotation-format") or "PASCAL VOC")
@@ -120,17 +144,34 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None
                 if not xml_path.is_file():
                     problems.append(f"{aw}: field annotation-loc: {loc} not found")
                     continue
-                parsed = voc.parse_file(xml_path, problems, where=f"{aw}: {xml_path.name}")
+                parsed = voc.parse_file(xml_path, problems, where=f"{aw}: {xml_path.name}",
+                                        skipped=skipped)
+                if parsed is not None and img.width and parsed.width and (
+                        (img.width, img.height) != (parsed.width, parsed.height)):
+                    problems.append(f"{aw}: {xml_path.name} says the image is {parsed.width}×"
+                                    f"{parsed.height} px, another annotation file of this line "
+                                    f"says {img.width}×{img.height} px")
+                    continue
                 if parsed is not None:
                     origin = _origin(_get(ann, "annotated-by"))
                     for shape in parsed.shapes:
                         if shape.origin == "human":
                             shape.origin = origin
                     img.shapes += parsed.shapes
-                    img.width, img.height = parsed.width, parsed.height
+                    img.width = img.width or parsed.width
+                    img.height = img.height or parsed.height
                     img.negative = parsed.negative and not img.shapes
             else:
                 problems.append(f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}")
+        if len(set(names)) > 1:
+            problems.append(f"{where}: several classification labels {sorted(set(names))} on one "
+                            "image (multi-label); hardex_nb datasets take one label per image, so "
+                            "split them into one dataset per label or keep one")
+            continue
+        if img.hard is None and hard_flags:   # hard marked on the annotations only
+            img.hard = any(flag for flag, _ in hard_flags)
+            scores = [score for _, score in hard_flags if score is not None]
+            img.hard_score = max(scores) if scores else None
         if reasons:
             img.hard_reasons = "-".join(dict.fromkeys(reasons))
         out.append(img)

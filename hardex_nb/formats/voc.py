@@ -20,8 +20,14 @@ from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_typ
                      polygon_parts, Shape)
 
 
-def parse_file(path: Path, problems: list[str], where: str | None = None) -> ImageLabels | None:
+# ModelArts' VOC extension: shapes hardex_nb does not carry, skipped and listed
+SKIPPED_SHAPES = ("point", "line", "dashed", "circle", "polyline")
+
+
+def parse_file(path: Path, problems: list[str], where: str | None = None,
+               skipped: list[str] | None = None) -> ImageLabels | None:
     where = where or path.name
+    skipped = skipped if skipped is not None else []
     try:
         root = DET.parse(str(path)).getroot()
     except ET.ParseError as exc:
@@ -64,6 +70,9 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
                      hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
                      text=obj.findtext("text"),
                      difficult=(obj.findtext("difficult") or "0").strip() in ("1", "true"))
+        if obj.findall("part"):
+            skipped.append(f"{ow}: {len(obj.findall('part'))} <part> element(s) dropped (parts of "
+                           "an object are not carried; the object itself is kept)")
         polys = obj.findall("polygon")
         if polys:
             rings = [point_pairs([number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly])
@@ -73,7 +82,11 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
             continue
         bnd = obj.find("bndbox")
         if bnd is None:
-            problems.append(f"{ow}: no <bndbox> or <polygon>")
+            other = next((tag for tag in SKIPPED_SHAPES if obj.find(tag) is not None), None)
+            if other is not None:
+                skipped.append(f"{ow}: <{other}> shape {label!r} (not carried)")
+            else:
+                problems.append(f"{ow}: no <bndbox> or <polygon>")
             continue
         box = tuple(number(bnd.findtext(k), f"{ow}/bndbox/{k}", problems)
                     for k in ("xmin", "ymin", "xmax", "ymax"))
@@ -85,7 +98,7 @@ def parse_file(path: Path, problems: list[str], where: str | None = None) -> Ima
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
     out = []
     for path in files_in(src, (".xml",)):
-        img = parse_file(path, problems)
+        img = parse_file(path, problems, skipped=skipped)
         if img is not None:
             out.append(img)
     return out
