@@ -32,7 +32,7 @@ from . import media
 from ._frames import TableRows
 from .errors import ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
-from .formats.common import label_problem, polygon_area, polygon_parts
+from .formats.common import apply_import, label_problem, opened_source, polygon_area, polygon_parts
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
                     RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
@@ -141,6 +141,7 @@ class Dataset:
         self.path = store.folder
         self.task = store.get_meta("task")
         self._lock = threading.RLock()
+        self.import_result = None   # set by from_files: what the import did
         self._reload()
 
     # -- opening ------------------------------------------------------------------------
@@ -206,6 +207,106 @@ class Dataset:
                               f"interrupted add_images or delete_samples: {shown}.",
                               UserWarning, stacklevel=2)
         return ds
+
+    @classmethod
+    def from_files(cls, fmt: str, source: str | Path, *, into: str | Path,
+                   images: str | Path | None = None, task: str | None = None,
+                   labels: Sequence[str] = (), unknown_labels: str = "add",
+                   outside: str = "clip") -> Dataset:
+        """A new dataset at ``into`` from annotation files and the images they name, in one
+        call: all or nothing (on any problem nothing is left at ``into``).
+
+        Parameters
+        ----------
+        fmt : {"coco", "voc", "yolo", "labelme", "manifest"}
+        source : path
+            The annotation file, folder or .zip (a YOLO export's folder with its data.yaml).
+        images : path, optional
+            Where the images are; by default beside the annotations. Each image is found by
+            the path the file gives (a COCO ``file_name`` under ``images``, a labelme
+            ``imagePath``, a manifest ``source``, a VOC ``<path>``), else by its name or stem.
+        task : {"classification", "detection"}, optional
+            By default detection when the files hold objects, classification when they hold
+            image labels only.
+        labels : sequence of str
+            Labels to create first (keeps their order); the files' others are appended.
+
+        The import's details are kept as ``ds.import_result`` (an AnnotationImport).
+        """
+        from .formats import locate_images, read_records
+        from .errors import FormatError
+
+        into = Path(into).resolve()
+        if into.exists() and any(into.iterdir()):
+            raise StoreError(f"{into} exists and is not empty; pick a new folder for the dataset.")
+        problems: list[str] = []
+        skipped: list[str] = []
+        with opened_source(source) as folder:
+            records = read_records(fmt, folder, problems, skipped,
+                                   archived=Path(source).suffix.lower() == ".zip")
+            if problems:
+                raise FormatError(f"{fmt} files refused; no dataset was created", problems)
+            if not records:
+                raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
+            roots = [Path(images).resolve()] if images is not None else [folder]
+            paths, missing = locate_images(records, roots)
+            if missing:
+                raise FormatError(f"{fmt}: images not found; no dataset was created (pass "
+                                  "images= the folder that holds them)", missing)
+            if task is None:
+                task = ("detection" if any(r.shapes for r in records)
+                        or not any(r.label for r in records) else "classification")
+            existed = into.exists()
+            ds = cls.create(into, task=task, labels=labels)
+            try:
+                unique = list(dict.fromkeys(p.resolve() for p in paths))
+                report = ImportReport()
+                checked = cls._check_files(unique, report)
+                if report.rejected:
+                    raise FormatError(f"{fmt}: images refused; no dataset was created",
+                                      [f"{name}: {reason}" for name, reason in report.rejected])
+                ids = ds._insert_images(checked, copy=True, origin="upload")
+                sid_of = {info.path: sid for info, sid in zip(checked, ids)}
+                ds.import_result = apply_import(
+                    ds, records, fmt=fmt, unknown_labels=unknown_labels, outside=outside,
+                    skipped=skipped, bound=[sid_of.get(p.resolve()) for p in paths])
+            except BaseException:
+                ds.close()
+                shutil.rmtree(into, ignore_errors=True)
+                if existed:
+                    into.mkdir()
+                raise
+        return ds
+
+    @classmethod
+    def from_coco(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
+                  **options: Any) -> Dataset:
+        """A dataset from a COCO JSON and its images (see :meth:`from_files`)."""
+        return cls.from_files("coco", source, into=into, images=images, **options)
+
+    @classmethod
+    def from_voc(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
+                 **options: Any) -> Dataset:
+        """A dataset from PASCAL VOC XML files and their images (see :meth:`from_files`)."""
+        return cls.from_files("voc", source, into=into, images=images, **options)
+
+    @classmethod
+    def from_yolo(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
+                  **options: Any) -> Dataset:
+        """A dataset from a YOLO export (data.yaml or classes.txt; splits kept)."""
+        return cls.from_files("yolo", source, into=into, images=images, **options)
+
+    @classmethod
+    def from_labelme(cls, source: str | Path, *, into: str | Path,
+                     images: str | Path | None = None, **options: Any) -> Dataset:
+        """A dataset from labelme JSON files and their images (see :meth:`from_files`)."""
+        return cls.from_files("labelme", source, into=into, images=images, **options)
+
+    @classmethod
+    def from_manifest(cls, source: str | Path, *, into: str | Path,
+                      images: str | Path | None = None, **options: Any) -> Dataset:
+        """A dataset from a ModelArts manifest and the images its ``source`` fields name."""
+        return cls.from_files("manifest", source, into=into, images=images, **options)
 
     @property
     def read_only(self) -> bool:

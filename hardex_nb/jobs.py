@@ -525,11 +525,9 @@ def _training_reference(run: Run, train_images: list | None = None):
         sizes = samples.loc[ids, ["width", "height"]].to_numpy(dtype=float)
         targets = _targets_for(ds, ids, run.labels)
     else:
-        from PIL import Image
-        paths, sizes = list(train_images), []
-        for p in paths:
-            with Image.open(p) as img:
-                sizes.append(img.size)
+        from .media import upright_size
+        paths = list(train_images)
+        sizes = [upright_size(p) for p in paths]
         sizes = np.asarray(sizes, dtype=float)
         targets = None
     emb = run.embed(paths) if paths else np.zeros((0, 0))

@@ -1,5 +1,9 @@
 """Image checks (format, size, aspect, pixels), decoding and thumbnails.
 
+Images are upright as their EXIF orientation says (as labelme, CVAT and browsers show them):
+stored sizes, decoded pixels and thumbnails are all after the rotation, so annotation
+coordinates from EXIF-aware tools land where they were drawn.
+
 The limits follow the annotation platform hardex_nb mirrors: JPG/JPEG/PNG/BMP only, at most
 100 MB a file, an aspect ratio within 6:1, and between 30×30 and 9344×7000 pixels (long side
 ≤ 9344, short side ≤ 7000, either orientation). Images uploaded for tiling may be up to
@@ -16,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .errors import ImageError
 
@@ -76,7 +80,7 @@ def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
             fmt = img.format or ""
-            width, height = img.size
+            width, height = _upright(img)
             if fmt not in PIL_FORMATS:
                 raise ImageError(f"{name}: the file holds {fmt or 'unknown'} data, not JPG, PNG "
                                  "or BMP; convert it.")
@@ -140,6 +144,35 @@ def _rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+_SWAPS_SIDES = {5, 6, 7, 8}   # EXIF orientations that turn the image by 90° or 270°
+
+
+def _upright(img: Image.Image) -> tuple[int, int]:
+    """(width, height) of ``img`` once turned upright by its EXIF orientation."""
+    width, height = img.size
+    try:
+        orientation = img.getexif().get(0x0112)
+    except (OSError, ValueError, SyntaxError):   # a damaged EXIF block: taken as upright
+        orientation = None
+    return (height, width) if orientation in _SWAPS_SIDES else (width, height)
+
+
+def upright_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of the image file once turned upright (header only, no decode)."""
+    try:
+        with _allow_tiling_sources(), Image.open(path) as img:
+            return _upright(img)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageError(f"{Path(path).name}: cannot read ({exc}).") from exc
+
+
+def _turned(img: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(img)
+    except (OSError, ValueError, SyntaxError):
+        return img
+
+
 def _check_size(name: str, width: int, height: int, max_long: int, max_short: int,
                 for_tiling: bool) -> None:
     long_side, short_side = max(width, height), min(width, height)
@@ -158,7 +191,7 @@ def load_rgb(path: str | Path) -> Image.Image:
     """Decode an image as RGB (large tiling sources allowed)."""
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
-            return _rgb(img)
+            return _rgb(_turned(img))
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
 
@@ -173,7 +206,7 @@ def thumbnail_bytes(path: str | Path, *, size: int = 160, quality: int = 80) -> 
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
             img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
-            img = _rgb(img)
+            img = _rgb(_turned(img))
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality)

@@ -579,3 +579,172 @@ def test_export_refuses_a_used_folder_unless_overwrite_and_keeps_shared_names_ap
     assert (tmp_path / "out" / "classes.txt").read_text().split() == ["a"]
     with pytest.raises(FormatError, match="refusing to replace"):
         ds.export_yolo(ds.path, overwrite=True)
+
+
+# -- a dataset in one call ----------------------------------------------------------------------
+
+def test_from_coco_and_from_labelme_build_the_same_dataset_from_labelmes_files(tmp_path):
+    from_coco = hx.Dataset.from_coco(INSTANCES_COCO, into=tmp_path / "c", images=INSTANCES)
+    from_json = hx.Dataset.from_labelme(INSTANCES, into=tmp_path / "j")
+    for ds in (from_coco, from_json):
+        assert ds.task == "detection" and len(ds.samples) == 3
+        assert (ds.samples["status"] == "labeled").all()
+    mine, theirs = _objects(from_json), _objects(from_coco)
+    assert sorted(mine) == sorted(theirs) == ["2011_000003.jpg", "2011_000006.jpg", "2011_000025.jpg"]
+    assert from_coco.import_result.unmatched == []
+
+
+def test_from_voc_and_from_manifest(tmp_path):
+    voc = hx.Dataset.from_voc(BBOX / "voc_annotations", into=tmp_path / "v",
+                              images=BBOX / "data_annotated")
+    reference = fixture_ds(tmp_path)
+    reference.import_labelme(BBOX / "data_annotated")
+    assert _objects(voc) == _objects(reference)
+    voc.set_split([int(voc.samples.sample_id[0])], "test")
+    voc.export_manifest(tmp_path / "m")
+    again = hx.Dataset.from_manifest(tmp_path / "m" / "output.manifest", into=tmp_path / "m2")
+    assert _objects(again) == _objects(reference)
+
+
+def test_from_yolo_reads_data_yaml_layouts_and_keeps_splits(tmp_path):
+    """Ultralytics (names as a mapping, images/train + labels/train) and Roboflow (names as a
+    list, ../train/images paths, valid/) layouts."""
+    src = fixture_ds(tmp_path)
+    src.import_labelme(BBOX / "data_annotated")
+    src.export_yolo(tmp_path / "flat")
+    names = (tmp_path / "flat" / "classes.txt").read_text().split()
+    stems = sorted(p.stem for p in (tmp_path / "flat" / "labels").glob("*.txt"))
+    images = {p.stem: p for p in (tmp_path / "flat").rglob("*.jpg")}
+    layouts = {
+        "ultra": ({"path": ".", "train": "images/train", "val": "images/val",
+                   "names": {i: n for i, n in enumerate(names)}},
+                  lambda split: (f"images/{split}", f"labels/{split}")),
+        "robo": ({"train": "../train/images", "val": "../valid/images", "nc": len(names),
+                  "names": names},
+                  lambda split: (f"{'valid' if split == 'val' else split}/images",
+                                 f"{'valid' if split == 'val' else split}/labels")),
+    }
+    import yaml
+    for layout, (data, folders) in layouts.items():
+        root = tmp_path / layout
+        for k, stem in enumerate(stems):
+            split = "val" if k == 0 else "train"
+            img_dir, lab_dir = (root / f for f in folders(split))
+            img_dir.mkdir(parents=True, exist_ok=True)
+            lab_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(images[stem], img_dir / images[stem].name)
+            shutil.copyfile(tmp_path / "flat" / "labels" / f"{stem}.txt", lab_dir / f"{stem}.txt")
+        (root / "data.yaml").write_text(yaml.safe_dump(data))
+        ds = hx.Dataset.from_yolo(root, into=tmp_path / f"ds_{layout}")
+        assert ds.label_names == names
+        assert dict(zip(ds.samples["name"].map(lambda n: Path(n).stem), ds.samples["split"])) == {
+            stem: ("val" if k == 0 else "train") for k, stem in enumerate(stems)}
+        got, want = _objects(ds), _objects(src)
+        assert sorted(got) == sorted(want)
+        for name in got:
+            np.testing.assert_allclose([g[1:] for g in got[name]], [w[1:] for w in want[name]],
+                                       atol=1e-3)
+
+
+def test_from_files_is_all_or_nothing(tmp_path):
+    with pytest.raises(FormatError, match=r"images not found; no dataset was created"):
+        hx.Dataset.from_coco(INSTANCES_COCO, into=tmp_path / "c", images=tmp_path)
+    assert not (tmp_path / "c").exists()
+    bad = tmp_path / "bad"
+    shutil.copytree(INSTANCES, bad)
+    (bad / "2011_000006.jpg").write_bytes(b"not an image")
+    with pytest.raises(FormatError, match="images refused"):
+        hx.Dataset.from_labelme(bad, into=tmp_path / "j")
+    assert not (tmp_path / "j").exists()
+
+
+# -- EXIF orientation, label names, ModelArts VOC and manifest details -----------------------------
+
+def test_exif_rotated_jpeg_is_stored_upright_and_boxes_land_where_drawn(tmp_path):
+    from PIL import Image
+    pixels = np.zeros((40, 80, 3), np.uint8)
+    pixels[:, :40] = 255                      # stored 80×40, left half white
+    img = Image.fromarray(pixels)
+    exif = img.getexif()
+    exif[0x0112] = 6                          # shown turned 90° clockwise: 40×80, top half white
+    img.save(tmp_path / "phone.jpg", exif=exif.tobytes(), quality=95)
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["white"])
+    sid = ds.add_images([tmp_path / "phone.jpg"]).added[0]
+    assert (ds.sample(sid)["width"], ds.sample(sid)["height"]) == (40, 80)
+    src = _labelme(tmp_path / "lm", '[{"label": "white", "shape_type": "rectangle", '
+                                    '"points": [[0, 0], [40, 40]]}]')
+    doc = json.loads((src / "x.json").read_text())
+    doc.update(imagePath="phone.jpg", imageWidth=40, imageHeight=80)
+    (src / "x.json").unlink()
+    (src / "phone.json").write_text(json.dumps(doc))
+    ds.import_labelme(src)                    # an EXIF-aware tool's sizes are accepted
+    upright = hx.media.load_array(ds.image_path(sid))
+    assert upright.shape == (80, 40, 3)
+    assert upright[:40].mean() > 200 and upright[40:].mean() < 50   # the box covers the white
+
+
+@pytest.mark.parametrize("name, reason", [("cat\n", "control character"), ("dog ", "spaces"),
+                                          ("a\tb", "control character"),
+                                          ("__ignore__", "reserved")])
+def test_label_names_no_format_can_carry_are_refused(tmp_path, name, reason):
+    with pytest.raises(hx.ValidationError, match=reason):
+        hx.Dataset.create(tmp_path / "d", task="detection", labels=[name])
+    ds = hx.Dataset.create(tmp_path / "d2", task="detection", labels=["ok"])
+    with pytest.raises(hx.ValidationError, match=reason):
+        ds.add_label(name)
+    ds.add_images([write_image(tmp_path / "x.png", 60, 40)])
+    src = _labelme(tmp_path / "lm", json.dumps([{"label": name, "shape_type": "rectangle",
+                                                  "points": [[1, 1], [9, 5]]}]))
+    if name == "__ignore__":             # in a file, the reserved name marks an ignore region
+        ds.import_labelme(src)
+        assert ds.annotations["kind"].tolist() == ["ignore"] and ds.label_names == ["ok"]
+        return
+    with pytest.raises(FormatError, match=reason):
+        ds.import_labelme(src)
+
+
+def test_modelarts_voc_shapes_are_skipped_and_listed(tmp_path):
+    """ModelArts' VOC extension (its manual's example shapes): points, lines, dashes, circles
+    and polylines are listed as skipped; the box and polygon are read; parts are reported."""
+    xml = """<annotation><filename>x.png</filename><size><width>60</width><height>40</height></size>
+      <object><name>bag</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>20</ymax></bndbox>
+        <part><name>handle</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></part></object>
+      <object><name>boots</name><polygon><x1>30</x1><y1>5</y1><x2>50</x2><y2>5</y2><x3>40</x3><y3>30</y3></polygon></object>
+      <object><name>dot</name><point><x1>10</x1><y1>10</y1></point></object>
+      <object><name>rope</name><line><x1>1</x1><y1>1</y1><x2>9</x2><y2>9</y2></line></object>
+      <object><name>dash</name><dashed><x1>1</x1><y1>2</y1><x2>9</x2><y2>8</y2></dashed></object>
+      <object><name>ball</name><circle><cx>30</cx><cy>20</cy><r>5</r></circle></object>
+      <object><name>path</name><polyline><x1>1</x1><y1>1</y1><x2>5</x2><y2>9</y2><x3>9</x3><y3>1</y3></polyline></object>
+    </annotation>"""
+    (tmp_path / "voc").mkdir()
+    (tmp_path / "voc" / "x.xml").write_text(xml)
+    ds = _one_image_ds(tmp_path)
+    result = ds.import_voc(tmp_path / "voc")
+    assert sorted(ds.annotations["label"].astype(str)) == ["bag", "boots"]
+    kinds = " ".join(result.skipped)
+    for tag in ("<point>", "<line>", "<dashed>", "<circle>", "<polyline>", "<part>"):
+        assert tag in kinds
+
+
+def test_manifest_details(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["cat", "dog"])
+    ds.add_images([write_image(tmp_path / f"{n}.png", 60, 40, seed=i)
+                   for i, n in enumerate(("a", "b", "c"))])
+    cls = "modelarts/image_classification"
+    line_a = json.dumps({"source": "a.png", "usage": "EVAL", "annotation": [
+        {"type": cls, "name": "cat", "hard": "true", "hard-coefficient": 0.7}]})
+    lines = [line_a, json.dumps({"source": "b.png", "annotation": [{"type": cls, "name": "dog"}]}),
+             line_a]                                   # the same line twice: read once
+    (tmp_path / "ok.manifest").write_text("\n".join(lines) + "\n")
+    result = ds.import_manifest(tmp_path / "ok.manifest")
+    assert "repeats line 1" in " ".join(result.skipped)
+    a = ds.samples.set_index("name").loc["a.png"]
+    assert a["label"] == "cat" and a["split"] == "val" and a["hard"] and a["hard_score"] == 0.7
+    multi = json.dumps({"source": "c.png", "annotation": [{"type": cls, "name": "cat"},
+                                                          {"type": cls, "name": "dog"}]})
+    clash = json.dumps({"source": "b.png", "annotation": [{"type": cls, "name": "cat"}]})
+    (tmp_path / "bad.manifest").write_text("\n".join([multi, lines[1], clash]) + "\n")
+    with pytest.raises(FormatError) as err:
+        ds.import_manifest(tmp_path / "bad.manifest")
+    assert "line 1: several classification labels ['cat', 'dog']" in str(err.value)
+    assert "line 3: source 'b.png' is also on line 2" in str(err.value)

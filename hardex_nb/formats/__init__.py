@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 
 from ..errors import FormatError
+from ..media import EXTENSIONS
 from . import coco, labelme, manifest, voc, yolo
-from .common import (AnnotationImport, apply_import, export_frames, label_problem,
+from .common import (AnnotationImport, ImageLabels, apply_import, export_frames, label_problem,
                      opened_source)
 
 READERS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
@@ -25,18 +26,70 @@ def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str 
     All or nothing: on any problem a :class:`FormatError` lists each bad file with its line
     or field, and the dataset is left as it was.
     """
-    module = READERS[fmt]
     problems: list[str] = []
     skipped: list[str] = []
     with opened_source(source) as folder:
-        if fmt == "manifest" and Path(source).suffix.lower() == ".zip":
-            parsed = module.read(folder, problems, skipped, confined_to=folder)
-        else:
-            parsed = module.read(folder, problems, skipped)
+        parsed = read_records(fmt, folder, problems, skipped,
+                              archived=Path(source).suffix.lower() == ".zip")
         if not parsed and not problems:
             raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
         return apply_import(ds, parsed, fmt=fmt, unknown_labels=unknown_labels, outside=outside,
                             problems=problems, skipped=skipped)
+
+
+def read_records(fmt: str, folder: Path, problems: list[str], skipped: list[str], *,
+                 archived: bool = False) -> list[ImageLabels]:
+    """Parse every ``fmt`` file under ``folder`` (problems and skipped shapes are appended)."""
+    if fmt not in READERS:
+        raise FormatError(f"format {fmt!r}: use one of {sorted(READERS)}.")
+    if fmt == "manifest" and archived:   # a zipped manifest names files inside the zip only
+        return manifest.read(folder, problems, skipped, confined_to=folder)
+    return READERS[fmt].read(folder, problems, skipped)
+
+
+def locate_images(records: list[ImageLabels], roots: list[Path]) -> tuple[list[Path | None],
+                                                                          list[str]]:
+    """The image file of each record, and a problem for each one not found (or ambiguous).
+
+    Tried in order: the path the file gives (absolute, or under a root), then a file of the
+    same name under the roots, then of the same stem, then the record's fallback names.
+    Several candidates are narrowed to those whose path ends like the given one."""
+    by_name: dict[str, list[Path]] = {}
+    by_stem: dict[str, list[Path]] = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if p.suffix.lower() in EXTENSIONS and p.is_file() and "__MACOSX" not in p.parts:
+                by_name.setdefault(p.name, []).append(p)
+                by_stem.setdefault(p.stem, []).append(p)
+    found: list[Path | None] = []
+    problems: list[str] = []
+    for img in records:
+        hint = (img.image_hint or "").replace("\\", "/")
+        hit = None
+        if hint:
+            for candidate in [Path(hint)] + [root / hint for root in roots]:
+                if candidate.is_file():
+                    hit = candidate
+                    break
+        names = [img.key, *img.fallback_keys]
+        for name in (names if hit is None else []):
+            base = Path(name.replace("\\", "/")).name
+            options = by_name.get(base) or by_stem.get(Path(base).stem) or []
+            if len(options) > 1 and hint:
+                tail = Path(hint).parts
+                options = [p for p in options if p.parts[-len(tail):] == tail] or options
+            if len(options) > 1:
+                problems.append(f"{img.where}: image {base!r} matches {len(options)} files "
+                                f"({', '.join(str(p) for p in options[:3])}); keep one")
+                break
+            if options:
+                hit = options[0]
+                break
+        if hit is None and not any(p.startswith(f"{img.where}: image") for p in problems):
+            problems.append(f"{img.where}: image {img.key!r} not found under "
+                            f"{', '.join(str(r) for r in roots)}")
+        found.append(hit)
+    return found, problems
 
 
 def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,

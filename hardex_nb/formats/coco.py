@@ -44,6 +44,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
             problems.append(f"{where}: images[{i}]: needs 'id' and a string 'file_name'")
             continue
         img = ImageLabels(key=entry["file_name"], where=f"{where}: images[{i}]",
+                          image_hint=entry["file_name"],
                           width=entry.get("width") if isinstance(entry.get("width"), int) else None,
                           height=entry.get("height") if isinstance(entry.get("height"), int) else None)
         if "hard" in entry:

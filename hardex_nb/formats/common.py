@@ -36,10 +36,10 @@ def label_problem(name: str) -> str | None:
     (a newline splits classes.txt, XML refuses most of them), leading or trailing spaces
     (YOLO and VOC files lose them) and the reserved ``__ignore__`` (ignore regions) are
     refused."""
-    if name != name.strip():
-        return "has leading or trailing spaces, which YOLO and VOC files cannot keep"
     if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in name):
         return "holds a control character (a newline, a tab, ...), which label files cannot hold"
+    if name != name.strip():
+        return "has leading or trailing spaces, which YOLO and VOC files cannot keep"
     if name == IGNORE_LABEL:
         return f"is reserved: {IGNORE_LABEL} marks ignore regions in every format"
     return None
@@ -113,6 +113,7 @@ class ImageLabels:
     normalized: bool = False
     negative: bool = False          # the file lists this image with no objects at all
     split: str | None = None        # train / val / test where the file says
+    image_hint: str | None = None   # where the file says the image is (a path, maybe relative)
     fallback_keys: list[str] = field(default_factory=list)   # tried when key matches nothing
 
 
@@ -220,7 +221,8 @@ def hard_type_of(value, where: str, problems: list[str]) -> str:
 
 def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str = "add",
                  outside: str = "clip", problems: list[str] | None = None,
-                 skipped: list[str] | None = None) -> AnnotationImport:
+                 skipped: list[str] | None = None,
+                 bound: list[int | None] | None = None) -> AnnotationImport:
     """Validate parsed records against ``ds`` and write them in one transaction.
 
     Parameters
@@ -230,6 +232,8 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
     outside : {"clip", "error"}
         A box reaching outside its image is clipped to the image (and listed in
         ``result.clipped``), or refused. A box with no area left inside is always refused.
+    bound : list, optional
+        The sample id of each record (instead of matching by file name).
     """
     if unknown_labels not in ("add", "error"):
         raise ValueError(f"unknown_labels={unknown_labels!r}: use 'add' or 'error'.")
@@ -267,9 +271,12 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
             new_labels.append(label)
         return True
 
-    for img in images:
+    for n, img in enumerate(images):
         base = Path(img.key.replace("\\", "/")).name
-        sids = by_name.get(base) or by_stem.get(Path(base).stem, [])
+        if bound is not None:   # the caller added each record's image itself
+            sids = [bound[n]] if bound[n] is not None else []
+        else:
+            sids = by_name.get(base) or by_stem.get(Path(base).stem, [])
         for fallback in img.fallback_keys if not sids else ():
             alt = Path(fallback.replace("\\", "/")).name
             sids = by_name.get(alt) or by_stem.get(Path(alt).stem, [])

@@ -28,6 +28,8 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             problems.append(f"{where}: not a labelme file (needs an object with a 'shapes' list)")
             continue
         img = ImageLabels(key=path.stem, where=where)
+        if isinstance(doc.get("imagePath"), str) and doc["imagePath"]:
+            img.image_hint = str(path.parent / doc["imagePath"].replace("\\", "/"))
         for name in ("imageWidth", "imageHeight"):
             if doc.get(name) is not None and not isinstance(doc[name], int):
                 problems.append(f"{where}: field {name}: {doc[name]!r} is not an integer")

@@ -95,7 +95,8 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
                                 "annotations; keep one line per image")
             continue
         seen[source] = (n, line)
-        img = ImageLabels(key=source.rsplit("/", 1)[-1], where=where)
+        img = ImageLabels(key=source.rsplit("/", 1)[-1], where=where,
+                          image_hint=str(_local(source, path.parent)))
         usage = str(entry.get("usage") or "").upper()
         if usage in USAGE_SPLITS:
             img.split = USAGE_SPLITS[usage]

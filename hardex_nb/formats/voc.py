@@ -50,6 +50,7 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
     img = ImageLabels(key=filename, where=where,
                       fallback_keys=[path.stem, (root.findtext("path") or "").strip()])
     img.negative = not root.findall("object")
+    img.image_hint = (root.findtext("path") or "").strip() or None
     size = root.find("size")
     if size is not None and size.findtext("width") and size.findtext("height"):
         w = number(size.findtext("width"), f"{where}: size/width", problems)

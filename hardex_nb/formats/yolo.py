@@ -1,6 +1,11 @@
-"""YOLO txt (as LabelImg writes it): ``classes.txt`` plus one ``<stem>.txt`` per image.
+"""YOLO txt: ``classes.txt`` plus one ``<stem>.txt`` per image (LabelImg), or a ``data.yaml``
+with ``images/`` and ``labels/`` folders per split (Ultralytics, Roboflow and CVAT exports).
 
-Each line is ``class cx cy w h`` in 0..1 image fractions, or ``class x1 y1 x2 y2 ...`` for a
+A ``data.yaml`` gives the class names (``names`` as a list or an index → name mapping) and
+the image folders of ``train`` / ``val`` / ``test``, resolved as Ultralytics does (under
+``path`` when given, else beside the yaml; a leading ``../`` that leads nowhere is dropped).
+Each image's labels are the ``.txt`` of the same stem in the ``labels`` folder beside its
+``images`` folder; its split is kept. Each line is ``class cx cy w h`` in 0..1 image fractions, or ``class x1 y1 x2 y2 ...`` for a
 polygon (YOLO segmentation). YOLO has no place for ignore regions, scores or hard flags:
 export leaves them out.
 """
@@ -9,22 +14,99 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from .common import (copy_images, ExportFrames, files_in, ImageLabels, number, point_pairs,
                      polygon_area, polygon_parts, Shape)
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+SPLITS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
+
+
+def _data_yaml(folder: Path, problems: list[str]) -> tuple[list[str], dict[Path, str]] | None:
+    """Class names and ``{labels folder: split}`` from a data.yaml under ``folder``."""
+    found = sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+    for path in found:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+            problems.append(f"{path.name}: cannot read ({exc})")
+            return None
+        if not isinstance(doc, dict) or "names" not in doc:
+            continue
+        names = doc["names"]
+        if isinstance(names, dict):
+            try:
+                names = [str(names[k]) for k in sorted(names, key=int)]
+            except (TypeError, ValueError):
+                problems.append(f"{path.name}: field names: the keys must be class indices")
+                return None
+        if not isinstance(names, list):
+            problems.append(f"{path.name}: field names: a list, or a mapping index → name")
+            return None
+        root = path.parent / str(doc["path"]) if doc.get("path") else path.parent
+        if not root.exists():
+            root = path.parent
+        splits: dict[Path, str] = {}
+        for key, split in SPLITS.items():
+            values = doc.get(key)
+            for value in values if isinstance(values, list) else [values]:
+                if not isinstance(value, str) or not value:
+                    continue
+                images = root / value
+                if not images.exists() and value.startswith("../"):
+                    images = root / value[3:]
+                parts = list(images.parts)
+                if "images" in parts:   # Ultralytics: .../images/... -> .../labels/...
+                    i = len(parts) - 1 - parts[::-1].index("images")
+                    parts[i] = "labels"
+                splits[Path(*parts).resolve()] = split
+        return [str(n) for n in names], splits
+    return None
+
+
+def _split_of(path: Path, splits: dict[Path, str]) -> str | None:
+    resolved = path.resolve()
+    for labels, split in splits.items():
+        if resolved.is_relative_to(labels):
+            return split
+    return None
+
+
+def _image_beside(label_file: Path) -> str | None:
+    """The image a YOLO label file belongs to: same stem, ``images`` for ``labels``."""
+    parts = list(label_file.parent.parts)
+    if "labels" not in parts:
+        return None
+    i = len(parts) - 1 - parts[::-1].index("labels")
+    folder = Path(*parts[:i], "images", *parts[i + 1:])
+    for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+        if (folder / (label_file.stem + suffix)).is_file():
+            return str(folder / (label_file.stem + suffix))
+    return None
+
+
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
     folder = src if src.is_dir() else src.parent
-    classes_file = next(iter(sorted(folder.rglob("classes.txt"))), None)
-    if classes_file is None:
-        problems.append(f"{folder.name}: no classes.txt; YOLO files need it to name the classes")
-        return []
-    classes = [c.strip() for c in classes_file.read_text(encoding="utf-8").splitlines() if c.strip()]
+    described = _data_yaml(folder, problems)
+    splits: dict[Path, str] = {}
+    if described is not None:
+        classes, splits = described
+    else:
+        classes_file = next(iter(sorted(folder.rglob("classes.txt"))), None)
+        if classes_file is None:
+            problems.append(f"{folder.name}: no data.yaml or classes.txt; YOLO files need one to "
+                            "name the classes")
+            return []
+        classes = [c.strip() for c in classes_file.read_text(encoding="utf-8").splitlines()
+                   if c.strip()]
     out = []
     for path in files_in(src, (".txt",)):
-        if path.name == "classes.txt":
+        if path.name == "classes.txt" or (splits and _split_of(path, splits) is None):
             continue
-        img = ImageLabels(key=path.stem, where=path.name, normalized=True)
+        img = ImageLabels(key=path.stem, where=path.name, normalized=True,
+                          split=_split_of(path, splits), image_hint=_image_beside(path))
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (UnicodeDecodeError, OSError) as exc:
