@@ -794,6 +794,21 @@ class Dataset:
         self._update_samples(ids, {"label": label,
                                    "status": "labeled" if label is not None else "unlabeled"})
 
+    def rename_sample(self, sample_id: int, name: str) -> None:
+        """Give a sample another file name (what exports and name matching use); the
+        image's suffix stays, so the file type does not change."""
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name \
+                or not _storable_text(name) or len(name.encode()) > MAX_NAME_BYTES:
+            raise ValidationError(f"name={name!r}: give a file name (no folder, at most "
+                                  f"{MAX_NAME_BYTES} bytes of UTF-8).")
+        old = self._samples.get(sid)["name"]
+        if Path(name).suffix.lower() != Path(old).suffix.lower():
+            raise ValidationError(f"name={name!r}: keep the image's suffix "
+                                  f"{Path(old).suffix!r}.")
+        self._update_samples([sid], {"name": name})
+
     def set_status(self, sample_ids: int | Iterable[int], status: str) -> None:
         """Set ``unlabeled``, ``to_confirm`` or ``labeled``."""
         self._sync()

@@ -748,3 +748,47 @@ def test_manifest_details(tmp_path):
         ds.import_manifest(tmp_path / "bad.manifest")
     assert "line 1: several classification labels ['cat', 'dog']" in str(err.value)
     assert "line 3: source 'b.png' is also on line 2" in str(err.value)
+
+
+def test_x_anylabeling_ocr_files_keep_text_scores_and_four_corner_boxes(tmp_path):
+    """X-AnyLabeling writes rectangles as four corners, a group_id per shape, the model's
+    score and the difficult flag on the shape itself, and the recognized text as its
+    description."""
+    src = FIXTURES / "xanylabeling_ocr"
+    ds = hx.Dataset.from_labelme(src, into=tmp_path / "ocr")
+    docs = {p.stem: json.loads(p.read_text()) for p in src.glob("*.json")}
+    a = ds.annotations.merge(ds.samples[["sample_id", "name"]], on="sample_id")
+    for stem, doc in docs.items():
+        mine = a[a["name"].str.startswith(stem)].sort_values("ann_id")
+        shapes = doc["shapes"]
+        assert len(mine) == len(shapes)
+        assert (mine["kind"] == "text").all()
+        assert mine["text"].tolist() == [s["description"] for s in shapes]
+        np.testing.assert_allclose(mine["score"], np.array([s.get("score") for s in shapes],
+                                                           dtype=float))   # None → NaN
+        corners = np.array([s["points"] for s in shapes])
+        np.testing.assert_allclose(mine[["x0", "y0"]], corners.min(axis=1))
+        np.testing.assert_allclose(mine[["x1", "y1"]], corners.max(axis=1))
+    japan = a[a["name"] == "japan_1.jpg"].iloc[0]
+    assert japan["text"] == "だいビようボ。未来は元気だよ"
+
+
+def test_a_sample_can_be_renamed_for_export(tmp_path):
+    ds = _one_image_ds(tmp_path)
+    sid = int(ds.samples.sample_id[0])
+    ds.rename_sample(sid, "renamed.png")
+    assert hx.Dataset.open(ds.path).sample(sid)["name"] == "renamed.png"
+    ds.export_yolo(tmp_path / "out")
+    assert (tmp_path / "out" / "images" / "renamed.png").exists()
+    for bad in ("a/b.png", "x.jpg", "", "l" * 300 + ".png"):
+        with pytest.raises(hx.ValidationError):
+            ds.rename_sample(sid, bad)
+
+
+def test_a_turned_four_corner_rectangle_keeps_its_corners(tmp_path):
+    ds = _one_image_ds(tmp_path)
+    src = _labelme(tmp_path / "lm", '[{"label": "a", "shape_type": "rectangle", "points": '
+                                    '[[20, 5], [35, 20], [20, 35], [5, 20]]}]')
+    ds.import_labelme(src)
+    row = ds.annotations.iloc[0]
+    assert row["kind"] == "polygon" and row["points"] == [[20, 5], [35, 20], [20, 35], [5, 20]]

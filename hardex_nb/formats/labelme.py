@@ -112,8 +112,11 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
     coords = [[number(v, f"{where}: points", problems) for v in p] for p in pts]
     extra = shape.get("hardex") if isinstance(shape.get("hardex"), dict) else {}
     label = shape.get("label")
+    # X-AnyLabeling writes a model's confidence and VOC's difficult flag on the shape itself
+    score = extra["score"] if "score" in extra else shape.get("score")
     common = dict(label=label, where=where,
-                  score=optional_number(extra.get("score"), f"{where}: hardex.score", problems),
+                  score=optional_number(score, f"{where}: score", problems),
+                  difficult=shape.get("difficult") is True,
                   origin=str(extra.get("origin") or "human"),
                   hard_type=hard_type_of(extra.get("hard_type"), where, problems),
                   text=shape.get("description") or None)
@@ -123,7 +126,8 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
         # corners as a polygon, so nothing is lost
         xs, ys = {round(x, 6) for x, _ in coords}, {round(y, 6) for _, y in coords}
         if len(xs) == 2 and len(ys) == 2:
-            coords = [[min(xs), min(ys)], [max(xs), max(ys)]]
+            x_all, y_all = [x for x, _ in coords], [y for _, y in coords]
+            coords = [[min(x_all), min(y_all)], [max(x_all), max(y_all)]]
         else:
             return Shape(kind="ignore" if ignore else "polygon", points=coords, **common)
     if kind == "rectangle":
