@@ -777,6 +777,7 @@ def test_a_sample_can_be_renamed_for_export(tmp_path):
     ds = _one_image_ds(tmp_path)
     sid = int(ds.samples.sample_id[0])
     ds.rename_sample(sid, "renamed.png")
+    ds.confirm([sid])
     assert hx.Dataset.open(ds.path).sample(sid)["name"] == "renamed.png"
     ds.export_yolo(tmp_path / "out")
     assert (tmp_path / "out" / "images" / "renamed.png").exists()
