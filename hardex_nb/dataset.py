@@ -46,7 +46,8 @@ INCOMING = ".incoming"     # media/.incoming/<host>.<pid>/: copies not yet commi
 MEDIA_NAME = re.compile(r"^\d{7,}_")   # media/<sample id>_<name>: the copies the store names
 MAX_NAME_BYTES = 255
 EDITABLE_ANNOTATION_FIELDS = {"label", "x0", "y0", "x1", "y1", "points", "angle", "text", "score",
-                              "origin", "hard_type", "difficult"}
+                              "origin", "hard_type", "difficult", "truncated", "occluded"}
+FLAG_COLUMNS = ("difficult", "truncated", "occluded")   # VOC's object flags
 
 
 @dataclass
@@ -427,7 +428,8 @@ class Dataset:
         out["points"] = [json.loads(p) if isinstance(p, str) else None for p in out["points"]]
         out["origin"] = out["origin"].astype("category")
         out["hard_type"] = pd.Categorical(out["hard_type"], categories=HARD_TYPES)
-        out["difficult"] = out["difficult"].fillna(0).astype(bool)
+        for col in FLAG_COLUMNS:
+            out[col] = out[col].fillna(0).astype(bool)
         return out
 
     # -- lookups ------------------------------------------------------------------------
@@ -857,7 +859,8 @@ class Dataset:
         first = self._store.next_id(cur, "next_ann_id", len(rows))
         for i, row in enumerate(rows):
             row["ann_id"] = first + i
-            row["difficult"] = int(row.get("difficult") or 0)
+            for col in FLAG_COLUMNS:
+                row[col] = int(row.get(col) or 0)
         cur.executemany(
             f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
             f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
@@ -963,7 +966,8 @@ class Dataset:
         new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
         if new.get("angle") is not None:
             new["angle"] = _finite("angle", new["angle"])
-        new["difficult"] = int(_flag("difficult", new.get("difficult") or False))
+        for col in FLAG_COLUMNS:
+            new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
         sets = ", ".join(f"{c}=?" for c in changed)
         with self._write() as cur:
@@ -1257,7 +1261,8 @@ class Dataset:
             samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
             first_a = self._store.next_id(cur, "next_ann_id", len(annotations))
             annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
-            annotations["difficult"] = annotations["difficult"].fillna(0).astype("int64")
+            for col in FLAG_COLUMNS:
+                annotations[col] = annotations[col].fillna(0).astype("int64")
             annotations["ann_id"] = np.arange(first_a, first_a + len(annotations), dtype="int64")
             sid = annotations["sample_id"].to_numpy(dtype="int64", copy=True)
             new_ref = sid < 0

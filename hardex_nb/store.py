@@ -19,7 +19,8 @@ import pandas as pd
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 3   # 2: annotations.difficult; 3: label triggers, embeddings table
+SCHEMA_VERSION = 4   # 2: annotations.difficult; 3: label triggers, embeddings table;
+                     # 4: annotations.truncated / occluded (VOC)
 
 SAMPLE_COLUMNS = [
     "sample_id", "path", "name", "width", "height", "status", "label", "hard", "hard_score",
@@ -27,7 +28,7 @@ SAMPLE_COLUMNS = [
 ]
 ANNOTATION_COLUMNS = [
     "ann_id", "sample_id", "kind", "label", "x0", "y0", "x1", "y1", "points", "angle", "text",
-    "score", "origin", "hard_type", "difficult",
+    "score", "origin", "hard_type", "difficult", "truncated", "occluded",
 ]
 RUN_COLUMNS = [
     "version", "number", "task", "model", "status", "started", "finished", "duration",
@@ -69,7 +70,9 @@ CREATE TABLE IF NOT EXISTS annotations (
     score REAL,
     origin TEXT NOT NULL DEFAULT 'human',
     hard_type TEXT NOT NULL DEFAULT 'none',
-    difficult INTEGER NOT NULL DEFAULT 0
+    difficult INTEGER NOT NULL DEFAULT 0,
+    truncated INTEGER NOT NULL DEFAULT 0,
+    occluded INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS annotations_sample ON annotations(sample_id);
 CREATE TABLE IF NOT EXISTS runs (
@@ -290,6 +293,14 @@ class Store:
                 cur.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
             for path in (self.folder / "embeddings").glob("V*.npz"):
                 path.unlink(missing_ok=True)
+        if found < 4:   # VOC's truncated and occluded, kept like difficult
+            with self.transaction() as cur:
+                have = {row[1] for row in cur.execute("PRAGMA table_info(annotations)")}
+                for flag in ("truncated", "occluded"):
+                    if flag not in have:
+                        cur.execute(f"ALTER TABLE annotations ADD COLUMN {flag} INTEGER NOT NULL "
+                                    "DEFAULT 0")
+                cur.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
 
     def _import_embedding_files(self, cur: sqlite3.Cursor) -> None:
         """Schema 2 kept embeddings in ``embeddings/<version>.npz``; move them into the table."""

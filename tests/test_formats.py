@@ -793,3 +793,23 @@ def test_a_turned_four_corner_rectangle_keeps_its_corners(tmp_path):
     ds.import_labelme(src)
     row = ds.annotations.iloc[0]
     assert row["kind"] == "polygon" and row["points"] == [[20, 5], [35, 20], [20, 35], [5, 20]]
+
+
+def test_voc_truncated_and_occluded_are_kept_and_written_back(tmp_path):
+    xml = """<annotation><filename>x.png</filename><size><width>60</width><height>40</height></size>
+      <object><name>a</name><truncated>1</truncated><occluded>1</occluded><difficult>0</difficult>
+        <bndbox><xmin>1</xmin><ymin>1</ymin><xmax>20</xmax><ymax>20</ymax></bndbox></object>
+      <object><name>a</name><truncated>0</truncated><difficult>1</difficult>
+        <bndbox><xmin>30</xmin><ymin>1</ymin><xmax>50</xmax><ymax>20</ymax></bndbox></object>
+    </annotation>"""
+    (tmp_path / "voc").mkdir()
+    (tmp_path / "voc" / "x.xml").write_text(xml)
+    ds = _one_image_ds(tmp_path)
+    ds.import_voc(tmp_path / "voc")
+    flags = ["truncated", "occluded", "difficult"]
+    want = [[True, True, False], [False, False, True]]
+    assert boxes(ds)[flags].values.tolist() == want
+    ds.export_voc(tmp_path / "out")
+    back = _one_image_ds(tmp_path / "b")
+    back.import_voc(tmp_path / "out")
+    assert boxes(back)[flags].values.tolist() == want

@@ -65,6 +65,8 @@ def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
                  "annotations_label_update", "labels_delete"):
         con.execute(f"DROP TRIGGER {name}")
     con.execute("DROP TABLE embeddings")
+    con.execute("ALTER TABLE annotations DROP COLUMN truncated")
+    con.execute("ALTER TABLE annotations DROP COLUMN occluded")
     con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
     con.commit()
     con.close()
@@ -76,6 +78,7 @@ def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
     assert ids.tolist() == [1, 2, 3] and np.array_equal(got, vectors)
     assert not (folder / "embeddings" / "V1.npz").exists()
     assert ds.similar_to(1, k=2, status=None)["sample_id"].tolist()[0] in (2, 3)
+    assert not ds.annotations[["truncated", "occluded"]].any().any()   # columns added
     with pytest.raises(hx.ValidationError, match="not in the label set"), ds._write() as cur:
         cur.execute("UPDATE annotations SET label='gone'")   # the triggers are in place
 

@@ -94,6 +94,8 @@ class Shape:
     text: str | None = None
     angle: float | None = None
     difficult: bool = False
+    truncated: bool = False
+    occluded: bool = False
     where: str = ""
 
 
@@ -411,7 +413,8 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
                 x0=float(clipped[0]), y0=float(clipped[1]), x1=float(clipped[2]),
                 y1=float(clipped[3]), points=json.dumps(points) if points is not None else None,
                 angle=shape.angle, text=shape.text, score=score, origin=shape.origin or "human",
-                hard_type=shape.hard_type, difficult=int(shape.difficult))
+                hard_type=shape.hard_type, difficult=int(shape.difficult),
+                truncated=int(shape.truncated), occluded=int(shape.occluded))
 
 
 # -- export side --------------------------------------------------------------------------

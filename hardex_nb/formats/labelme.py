@@ -40,8 +40,9 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             flags = {}
         chosen = [k for k, v in flags.items() if v is True and k != IGNORE_LABEL]
         if len(chosen) > 1:
-            problems.append(f"{where}: field flags: {chosen} are all set; a classification "
-                            "image takes one")
+            problems.append(f"{where}: field flags: {chosen} are all set (multi-label); "
+                            "hardex_nb datasets take one label per image, so keep one flag or "
+                            "split them into one dataset per label")
         elif chosen:
             img.label = chosen[0]
         extra = doc.get("hardex") or {}

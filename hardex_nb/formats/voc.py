@@ -1,7 +1,8 @@
 """PASCAL VOC XML, as LabelImg and labelme's converter write it.
 
 Parsed with defusedxml: entity expansion, DTDs and external entities are refused.
-``<difficult>`` is kept on the annotation (evaluation honours it) and written back. Beyond
+``<difficult>``, ``<truncated>`` and ``<occluded>`` are kept on the annotation (evaluation
+honours difficult) and written back. Beyond
 VOC's fields, hardex_nb writes ``<hard>``, ``<hard_reasons>``, ``<hard_coefficient>`` on the
 image and ``<score>``, ``<origin>``, ``<hard_type>``, ``<text>`` and ``<polygon>`` on objects;
 other tools ignore them.
@@ -70,7 +71,8 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
                      origin=(obj.findtext("origin") or "human").strip(),
                      hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
                      text=obj.findtext("text"),
-                     difficult=(obj.findtext("difficult") or "0").strip() in ("1", "true"))
+                     **{flag: (obj.findtext(flag) or "0").strip().lower() in ("1", "true")
+                        for flag in ("difficult", "truncated", "occluded")})
         if obj.findall("part"):
             skipped.append(f"{ow}: {len(obj.findall('part'))} <part> element(s) dropped (parts of "
                            "an object are not carried; the object itself is kept)")
@@ -122,8 +124,8 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         obj = ET.SubElement(root, "object")
         ET.SubElement(obj, "name").text = label_of(a)
         ET.SubElement(obj, "pose").text = "Unspecified"
-        ET.SubElement(obj, "truncated").text = "0"
-        ET.SubElement(obj, "difficult").text = "1" if bool(a.get("difficult", False)) else "0"
+        for flag in ("truncated", "occluded", "difficult"):
+            ET.SubElement(obj, flag).text = "1" if bool(a.get(flag, False)) else "0"
         if a["kind"] == "polygon":
             for ring in polygon_parts(a["points"]):   # one <polygon> per piece
                 poly = ET.SubElement(obj, "polygon")
