@@ -522,6 +522,11 @@ def test_an_object_in_pieces_round_trips(tmp_path, fmt):
     getattr(back, f"import_{fmt}")(tmp_path / "out")
     sofa = back.annotations[back.annotations["label"] == "sofa"]
     assert len(sofa) == 1
+    ignore = back.annotations[back.annotations["kind"] == "ignore"]
+    assert len(ignore) == (0 if fmt == "yolo" else 2)              # YOLO has no ignore regions
+    if fmt != "yolo":                                               # kept as polygons
+        assert sorted(len(p) for p in ignore["points"]) == sorted(
+            len(p) for p in ds.annotations.loc[ds.annotations["kind"] == "ignore", "points"])
     if fmt == "yolo":    # one ring per line: the largest piece is kept (README)
         assert len(sofa["points"].iloc[0]) > 4 and not isinstance(sofa["points"].iloc[0][0][0], list)
     else:

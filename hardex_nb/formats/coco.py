@@ -75,7 +75,7 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
                      hard_type=hard_type_of(ann.get("hard_type"), aw, problems),
                      text=ann.get("text") or None)
         seg = ann.get("segmentation")
-        if not crowd and label != IGNORE_LABEL and isinstance(seg, list) and seg:
+        if isinstance(seg, list) and seg:   # polygons (a crowd's are usually RLE: its box)
             # one annotation is one object, however many polygons its segmentation holds
             rings = []
             for part in seg:
@@ -85,7 +85,8 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
                 rings.append(point_pairs([number(v, f"{aw}: segmentation", problems)
                                           for v in part]))
             else:
-                img.shapes.append(Shape(kind="polygon",
+                ignore = crowd or label == IGNORE_LABEL
+                img.shapes.append(Shape(kind="ignore" if ignore else "polygon",
                                         points=rings[0] if len(rings) == 1 else rings, **extra))
             continue
         bbox = ann.get("bbox")
@@ -124,7 +125,7 @@ def to_coco(frames: ExportFrames) -> dict:
                "iscrowd": int(a["kind"] == "ignore"), "origin": str(a["origin"]),
                "hard_type": str(a["hard_type"])}
         ann["category_id"] = cat_id.get(a["label"], 0) if a["kind"] != "ignore" else 0
-        if a["kind"] == "polygon":
+        if isinstance(a["points"], list):   # polygons and polygon ignore regions
             ann["segmentation"] = [[float(v) for p in ring.tolist() for v in p]
                                    for ring in polygon_parts(a["points"])]
             ann["area"] = polygon_area(a["points"])

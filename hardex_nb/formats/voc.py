@@ -80,8 +80,8 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
         if polys:
             rings = [point_pairs([number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly])
                      for poly in polys]
-            img.shapes.append(Shape(kind="polygon", points=rings[0] if len(rings) == 1 else rings,
-                                    **extra))
+            img.shapes.append(Shape(kind="ignore" if label == IGNORE_LABEL else "polygon",
+                                    points=rings[0] if len(rings) == 1 else rings, **extra))
             continue
         bnd = obj.find("bndbox")
         if bnd is None:
@@ -126,7 +126,7 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         ET.SubElement(obj, "pose").text = "Unspecified"
         for flag in ("truncated", "occluded", "difficult"):
             ET.SubElement(obj, flag).text = "1" if bool(a.get(flag, False)) else "0"
-        if a["kind"] == "polygon":
+        if isinstance(a["points"], list):   # polygons and polygon ignore regions
             for ring in polygon_parts(a["points"]):   # one <polygon> per piece
                 poly = ET.SubElement(obj, "polygon")
                 for k, (x, y) in enumerate(ring.tolist(), start=1):
