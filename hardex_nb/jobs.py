@@ -240,9 +240,10 @@ class Run:
         return path
 
 
-def _build(name: str, task: str, num_classes: int, image_size: int, weights) -> nn.Module:
+def _build(name: str, task: str, num_classes: int, image_size: int, weights,
+           weights_backbone=None) -> nn.Module:
     net = models.build_model(name, task=task, num_classes=num_classes, image_size=image_size,
-                             weights=weights)
+                             weights=weights, weights_backbone=weights_backbone)
     return nn.Sequential(Normalize(), net) if task == "classification" else net
 
 
@@ -270,16 +271,29 @@ def _avg_detection_rate(run: Run, val: list[int]) -> float | None:
 def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size: int = 16,
           image_size: int | None = None, device: str = "auto", mode: str = "fast",
           test: bool = False, lr: float | None = None, seed: int = 0,
-          weights: str | Path | None = None, val_fraction: float = 0.2,
-          pseudo_threshold: float = 0.9, progress: bool = True) -> Run:
+          weights: str | Path | None = "auto", weights_backbone: str | None = "auto",
+          val_fraction: float = 0.2, pseudo_threshold: float = 0.9,
+          progress: bool = True) -> Run:
     """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
 
     Parameters
     ----------
     model : str
         A name from ``training.models.CLASSIFIERS`` / ``DETECTORS`` (default resnet18 /
-        fasterrcnn_resnet18_fpn). Weights start from scratch or from ``weights``, a local
-        file; nothing is downloaded.
+        fasterrcnn_resnet18_fpn).
+    weights : str or path
+        Where the model starts: ``"auto"`` (default: torchvision's default pretrained weights
+        when their file is in the torch hub cache, else from scratch; never downloads),
+        ``None`` (from scratch), a torchvision weights name (``"DEFAULT"``,
+        ``"IMAGENET1K_V1"``, ...; downloaded into the cache when missing and online; a
+        detector's COCO weights get new class layers), or a local state_dict file.
+    weights_backbone : str
+        Detectors: the backbone's ImageNet weights (``"auto"``, ``"DEFAULT"`` or ``None``);
+        the heads start from scratch. A one-line note says where the weights came from.
+    image_size : int
+        Default: the size the pretrained weights were trained at (224 for ImageNet
+        classifiers); 64 for a classifier from scratch; 256 for a detector. Images are
+        resized to a square of this side.
     mode : {"fast", "accurate"}
         "fast" trains on labeled images only. "accurate" trains on them for half the epochs,
         then adds unlabeled images as pseudo-labeled examples: a prediction is kept when its
@@ -299,7 +313,13 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     if epochs < 1 or batch_size < 1:
         raise JobError("epochs and batch_size must be at least 1.")
     name = model or models.DEFAULTS[ds.task]
-    image_size = image_size or (64 if ds.task == "classification" else 256)
+    weights, weights_backbone = models.resolve_auto(name, task=ds.task, weights=weights,
+                                                    weights_backbone=weights_backbone)
+    note = models.pretrained_note(name, task=ds.task, weights=weights,
+                                  weights_backbone=weights_backbone)
+    if progress:
+        print(note)
+    image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
     samples = ds._samples.merged()
     labeled = samples.index[(samples["status"] == "labeled") & (samples["split"] != "test")].tolist()
     labels = ds.label_names
@@ -315,12 +335,14 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     dev = engine.resolve_device(device)
     params = dict(model=name, epochs=epochs, batch_size=batch_size, image_size=image_size,
                   device=str(dev), mode=mode, test=test, lr=lr, seed=seed,
-                  weights=str(weights) if weights else None, val_fraction=val_fraction)
+                  weights=str(weights) if weights else None,
+                  weights_backbone=str(weights_backbone) if weights_backbone else None,
+                  starting_point=note, val_fraction=val_fraction)
     version = ds._start_run(model=name, params=params)
     engine.seed_everything(seed)
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
     try:
-        net = _build(name, ds.task, len(labels), image_size, weights).to(dev)
+        net = _build(name, ds.task, len(labels), image_size, weights, weights_backbone).to(dev)
         run = Run(ds, version, net, labels=labels, image_size=image_size, model_name=name,
                   device=dev)
         data = ImageRows([ds.image_path(i) for i in train_ids], image_size, task=ds.task,

@@ -63,6 +63,62 @@ def test_weights_from_a_local_file(tmp_path):
         train(ds, epochs=1, progress=False, weights=tmp_path / "missing.pt")
 
 
+def _cache_resnet18(torch_home, monkeypatch):
+    """A resnet18 state dict where torchvision's weights API looks for ResNet18's DEFAULT
+    weights (no network here: the real loading code reads it from the cache)."""
+    import os
+
+    import torchvision
+    monkeypatch.setenv("TORCH_HOME", str(torch_home))
+    weights = torchvision.models.ResNet18_Weights.DEFAULT
+    path = torch_home / "hub" / "checkpoints" / os.path.basename(weights.url)
+    path.parent.mkdir(parents=True)
+    torch.manual_seed(7)
+    reference = torchvision.models.resnet18()
+    torch.save(reference.state_dict(), path)
+    return reference, path
+
+
+def test_pretrained_weights_through_torchvisions_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    assert models.resolve_auto("resnet18", task="classification", weights="auto") == (None, None)
+    with pytest.raises(JobError, match=r"ResNet18_Weights.IMAGENET1K_V1: its file is not in the "
+                                       r"torch hub cache .*resnet18-f37072fd.pth"):
+        models.build_model("resnet18", task="classification", num_classes=2, image_size=32,
+                           weights="DEFAULT")
+    reference, _ = _cache_resnet18(tmp_path / "torch", monkeypatch)
+    assert models.resolve_auto("resnet18", task="classification", weights="auto") == ("DEFAULT", None)
+    assert models.default_image_size("resnet18", task="classification", weights="DEFAULT") == 224
+    for spec in ("DEFAULT", "IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1"):
+        net = models.build_model("resnet18", task="classification", num_classes=3, image_size=32,
+                                 weights=spec)
+        assert torch.equal(net.conv1.weight, reference.conv1.weight)
+        assert net.fc.out_features == 3                   # a new head for this dataset
+    with pytest.raises(JobError, match=r"weights='V9': resnet18 has"):
+        models.build_model("resnet18", task="classification", num_classes=3, image_size=32,
+                           weights="V9")
+    det = models.build_model("fasterrcnn_resnet18_fpn", task="detection", num_classes=2,
+                             image_size=64, weights_backbone="DEFAULT")
+    assert torch.equal(det.backbone.body.conv1.weight, reference.conv1.weight)
+    assert models.resolve_auto("fasterrcnn_resnet18_fpn", task="detection", weights="auto",
+                               weights_backbone="auto") == (None, "DEFAULT")
+
+
+def test_train_starts_from_cached_default_weights(tmp_path, monkeypatch, capsys):
+    reference, _ = _cache_resnet18(tmp_path / "torch", monkeypatch)
+    ds, ids, truth = bars_dataset(tmp_path)
+    run = train(ds, epochs=1, batch_size=8, image_size=32, lr=1e-9)   # default weights="auto"
+    assert "resnet18: starting from torchvision's ResNet18_Weights.IMAGENET1K_V1" in \
+        capsys.readouterr().out
+    params = ds.runs.set_index("version").loc[run.version, "params"]
+    assert params["weights"] == "DEFAULT" and "ResNet18_Weights" in params["starting_point"]
+    trained = run.model[1].conv1.weight.detach().cpu()    # a lr of 1e-9 leaves them in place
+    assert torch.allclose(trained, reference.conv1.weight, atol=1e-5)
+    scratch = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    assert not torch.allclose(scratch.model[1].conv1.weight.detach().cpu(),
+                              reference.conv1.weight, atol=1e-3)
+
+
 @pytest.mark.parametrize("suffix", [".onnx", ".pt"])
 def test_classifier_export_matches_run_predict(tmp_path, suffix):
     ds, ids, _ = bars_dataset(tmp_path)
