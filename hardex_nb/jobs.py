@@ -217,6 +217,18 @@ class Run:
         out["sample_id"] = pd.array(out["sample_id"], dtype="Int64")
         return out
 
+    def views(self, images, *, batch_size: int = 16) -> tuple:
+        """``(plain, flipped, features)`` from one read of each image: predictions (as
+        :meth:`predict_proba` / :meth:`predict_raw`), predictions on the mirror images, and
+        ``(N, D)`` features (``(N, 0)`` for a model that shows none)."""
+        data, _, _ = self._rows(images)
+        plain, flipped, feats = engine.predict_views(
+            self.model, data, task=self.task, device=self.device, batch_size=batch_size,
+            plain=True, flip=True, features=True)
+        if feats is None:
+            feats = np.zeros((len(data), 0), dtype=np.float32)
+        return plain, flipped, feats
+
     def embed(self, images, *, batch_size: int = 32) -> np.ndarray:
         """``(N, D)`` image features from the model (see ``training.engine.embed``)."""
         data, _, _ = self._rows(images)
@@ -410,8 +422,8 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
         if epoch < epochs // 2 or not unlabeled:
             return []
         was_training = run.model.training
-        plain = engine.predict(run.model, pool, task=run.task, device=run.device)
-        flipped = engine.predict(run.model, pool, task=run.task, device=run.device, flip=True)
+        plain, flipped, _ = engine.predict_views(run.model, pool, task=run.task,
+                                                 device=run.device, flip=True)
         run.model.train(was_training)
         keep, targets = [], []
         if run.task == "classification":
@@ -586,20 +598,18 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     """
     from . import hard
 
-    # one read of the images for every pass (plain, flipped, features): each image is decoded
-    # once, and the job works on what it read even if a sample is deleted meanwhile
-    images = run._rows(images)[0]
-    emb = run.embed(images)
+    # one pass over the images gives predictions, mirrored predictions and features: each
+    # image is decoded once (in memory or streamed), and the job works on what it read even
+    # if a sample is deleted meanwhile
+    plain, flipped, emb = run.views(images)
     if run.task == "classification":
-        probs = run.predict_proba(images)
-        flipped = run.predict_proba(images, flip=True)
+        probs = plain
         table = hard.classification_hardness(probs, tta_probs=flipped[None])
         predicted = _top_classes(run.task, probs)
         table["label"] = [run.labels[k] for k in predicted]
         boxes_per_image = [[] for _ in range(len(probs))]
     else:
-        raw = run.predict_raw(images)
-        flipped = run.predict_raw(images, flip=True)
+        raw = plain
         boxes, table = hard.detection_hardness(raw, [flipped], threshold=threshold)
         table["label"] = None
         boxes_per_image = [[] for _ in range(len(raw))]

@@ -196,6 +196,22 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
 
 
+def load_resized(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """An upright RGB image resized to ``(size, size, 3)`` uint8, and its upright
+    ``(width, height)`` before resizing.
+
+    JPEGs are decoded at the smallest DCT scale that still covers ``size`` (Pillow's draft
+    mode): several times cheaper than a full decode for photos much larger than ``size``."""
+    try:
+        with _allow_tiling_sources(), Image.open(path) as img:
+            original = _upright(img)
+            img.draft("RGB", (size, size))
+            rgb = _rgb(_turned(img))
+            return np.asarray(rgb.resize((size, size), Image.BILINEAR)), original
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
+
+
 def load_array(path: str | Path) -> np.ndarray:
     """Decode an image as an RGB array of shape ``(H, W, 3)``, dtype uint8."""
     return np.asarray(load_rgb(path))

@@ -427,3 +427,30 @@ def test_auto_label_keeps_what_another_process_did_while_it_ran(tmp_path):
         assert deleted not in s.index
         rest = s.loc[result.sample_ids]
         assert (rest["status"] == "to_confirm").all() and (rest["label"] == "h").all()
+
+
+@pytest.mark.parametrize("budget", [None, 1])
+def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
+    """Predictions, mirrored predictions and features come from one decode per image, in
+    memory and streaming alike (three decodes per image before)."""
+    from pathlib import Path
+
+    from synthetic import bars_dataset
+
+    from hardex_nb.training import data as data_module
+
+    ds, ids, _ = bars_dataset(tmp_path, n=40, n_labeled=24)
+    run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    decoded = []
+    real = data_module.load_resized
+
+    def counting(path, size):
+        decoded.append(Path(path).name)
+        return real(path, size)
+    monkeypatch.setattr(data_module, "load_resized", counting)
+    monkeypatch.setattr(data_module, "MEMORY_BUDGET", budget)
+    result = hx.auto_label(ds, run)
+    assert len(result.sample_ids) == 16
+    # the 16 unlabeled images and the 24 training images (features for reasons 2 and 3),
+    # each decoded exactly once
+    assert len(decoded) == len(set(decoded)) == 40

@@ -152,3 +152,43 @@ def test_detector_export_matches_run_predict(trained_detector, tmp_path):
 def test_device_auto_picks_cpu_here():
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert engine.resolve_device("auto").type in (expected, "mps")
+
+
+def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(tmp_path,
+                                                                              monkeypatch):
+    """A budget of one byte: every pass streams through DataLoader workers; training and
+    every prediction equal the in-memory path's."""
+    from hardex_nb.training import data as data_module
+    from hardex_nb.training.data import ImageRows
+
+    ds, ids, _ = bars_dataset(tmp_path, n=100, n_labeled=90)
+    paths = [ds.image_path(i) for i in ids]
+    cached = ImageRows(paths, 32, task="classification")
+    streamed = ImageRows(paths, 32, task="classification", memory_budget=1, workers=2)
+    assert not cached.streaming and streamed.streaming
+    chunks = [list(range(s, min(s + 16, 100))) for s in range(0, 100, 16)]
+    for (i_a, a), (i_b, b) in zip(cached.batches(chunks, torch.device("cpu")),
+                                  streamed.batches(chunks, torch.device("cpu"))):
+        assert i_a == i_b and torch.equal(a, b)
+    assert streamed._pixels is None                     # nothing was kept
+
+    in_memory = train(ds, epochs=2, batch_size=16, image_size=32, weights=None, progress=False)
+    monkeypatch.setattr(data_module, "MEMORY_BUDGET", 1)
+    streaming = train(ds, epochs=2, batch_size=16, image_size=32, weights=None, progress=False)
+    np.testing.assert_allclose(streaming.history, in_memory.history, rtol=1e-5)
+    views_streamed = streaming.views(ids)
+    monkeypatch.setattr(data_module, "MEMORY_BUDGET", None)
+    views_cached = streaming.views(ids)
+    for got, want in zip(views_streamed, views_cached):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_detection_predictions_stream_like_they_are_cached(trained_detector, monkeypatch):
+    from hardex_nb.training import data as data_module
+    ds, run, ids, _ = trained_detector
+    want = run.predict_raw(ids[:20])
+    monkeypatch.setattr(data_module, "MEMORY_BUDGET", 1)
+    got = run.predict_raw(ids[:20])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g["boxes"], w["boxes"], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(g["scores"], w["scores"], rtol=1e-5, atol=1e-6)

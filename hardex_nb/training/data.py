@@ -1,27 +1,38 @@
-"""Images for torch: decoded once, resized to a square, kept as one uint8 tensor, and
-augmented a whole batch at a time on the training device.
+"""Images for torch: decoded, resized to a square, and batched, in memory when they fit a
+budget and streamed through a DataLoader when they do not.
 
 Images are resized (not letterboxed) to ``image_size × image_size``; boxes are scaled with
-them, and predictions are scaled back to each image's own pixels. The decoded pixels live in
-one ``(N, 3, S, S)`` uint8 tensor; on CUDA it is moved to the GPU once when it fits in a
-quarter of the free memory (else pinned and copied per batch), so a training step does no
-per-image Python work on the pixels.
+them, and predictions are scaled back to each image's own pixels. JPEGs are decoded in
+Pillow's draft mode (at the smallest DCT scale that covers the target size).
+
+Two ways through the images, chosen per :class:`ImageRows` by its size against
+``memory_budget`` (default: a quarter of the memory available when it is created):
+
+- **in memory**: every image is decoded once (by DataLoader workers when there are many)
+  into one ``(N, 3, S, S)`` uint8 tensor, kept for every epoch and pass; on CUDA it is moved
+  to the GPU once when it fits in a quarter of the free memory;
+- **streaming**: a ``torch.utils.data.DataLoader`` with worker processes decodes each batch
+  as it is needed (pinned memory on CUDA, two batches prefetched per worker); memory stays
+  flat whatever the number of images, and each pass decodes each image once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
 
-from ..media import load_rgb
+from ..media import load_resized, upright_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+MEMORY_BUDGET: int | None = None   # bytes for decoded pixels; None: a quarter of free RAM
 
 
 class Normalize(nn.Module):
@@ -39,14 +50,40 @@ class Normalize(nn.Module):
 def resized(image: Image.Image | np.ndarray | str | Path, size: int) -> tuple[Tensor, tuple[int, int]]:
     """``(3, size, size)`` uint8 tensor and the original ``(width, height)``."""
     if isinstance(image, (str, Path)):
-        image = load_rgb(image)
-    elif isinstance(image, np.ndarray):
-        image = Image.fromarray(image).convert("RGB")
+        pixels, original = load_resized(image, size)
     else:
+        if isinstance(image, np.ndarray):
+            image = Image.fromarray(image)
         image = image.convert("RGB")
-    original = image.size
-    image = image.resize((size, size), Image.BILINEAR)
-    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous(), original
+        original = image.size
+        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous(), original
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (physical pages free), or 4 GiB where unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
+class _Decoded(Dataset):
+    """Item ``i``: image ``i`` resized (uint8 ``(3, S, S)``) and its original size."""
+
+    def __init__(self, images: Sequence, size: int):
+        self.images, self.size = images, size
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return (i, *resized(self.images[i], self.size))
+
+
+def _collate(items):
+    idx, pixels, sizes = zip(*items)
+    return list(idx), torch.stack(pixels), list(sizes)
 
 
 class ImageRows:
@@ -54,14 +91,21 @@ class ImageRows:
 
     ``targets``: class indices (classification) or dicts with ``boxes (K, 4)`` in original
     pixels, ``labels (K,)`` 1-based and optional ``ignore (M, 4)`` (detection).
+    ``memory_budget``: bytes the decoded pixels may take in memory (see the module notes);
+    ``workers``: decoding processes (default: the CPU cores, up to 8).
     """
 
-    def __init__(self, images: Sequence, size: int, *, task: str, targets: Sequence | None = None):
+    def __init__(self, images: Sequence, size: int, *, task: str, targets: Sequence | None = None,
+                 memory_budget: int | None = None, workers: int | None = None):
         self.images = list(images)
         self.size = size
         self.task = task
         self.targets = list(targets) if targets is not None else None
-        self._pixels = torch.empty((len(self.images), 3, size, size), dtype=torch.uint8)
+        budget = memory_budget if memory_budget is not None else MEMORY_BUDGET
+        self.memory_budget = budget if budget is not None else available_memory() // 4
+        self.streaming = len(self.images) * 3 * size * size > self.memory_budget
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 8)
+        self._pixels: Tensor | None = None
         self._filled = np.zeros(len(self.images), dtype=bool)
         self._sizes: list[tuple[int, int] | None] = [None] * len(self.images)
         self._on_device: Tensor | None = None
@@ -69,34 +113,82 @@ class ImageRows:
     def __len__(self) -> int:
         return len(self.images)
 
-    def _fill(self, indices) -> None:
-        for i in indices:
-            if not self._filled[i]:
-                self._pixels[i], self._sizes[i] = resized(self.images[i], self.size)
-                self._filled[i] = True
+    def _loader(self, index_batches: Sequence[Sequence[int]], device: torch.device) -> DataLoader:
+        workers = self.workers if sum(len(b) for b in index_batches) > 64 else 0
+        return DataLoader(_Decoded(self.images, self.size), batch_sampler=index_batches,
+                          num_workers=workers, collate_fn=_collate,
+                          pin_memory=device.type == "cuda",
+                          prefetch_factor=2 if workers else None)
+
+    def _fill(self, indices, device: torch.device | None = None) -> None:
+        todo = [i for i in indices if not self._filled[i]]
+        if not todo:
+            return
+        if self._pixels is None:
+            self._pixels = torch.empty((len(self.images), 3, self.size, self.size),
+                                       dtype=torch.uint8)
+        chunks = [todo[s:s + 64] for s in range(0, len(todo), 64)]
+        for idx, pixels, sizes in self._loader(chunks, device or torch.device("cpu")):
+            self._pixels[idx] = pixels
+            for i, wh in zip(idx, sizes):
+                self._sizes[i] = wh
+            self._filled[idx] = True
 
     def original_size(self, i: int) -> tuple[int, int]:
-        self._fill([i])
+        """The upright ``(width, height)`` of image ``i`` (a header read when streaming)."""
+        if self._sizes[i] is None:
+            image = self.images[i]
+            if isinstance(image, (str, Path)):
+                self._sizes[i] = upright_size(image)
+            elif isinstance(image, np.ndarray):
+                self._sizes[i] = (image.shape[1], image.shape[0])
+            else:
+                self._sizes[i] = image.size
         return self._sizes[i]
+
+    def _to(self, u8: Tensor, device: torch.device) -> Tensor:
+        if device.type == "cuda" and not u8.is_cuda:
+            u8 = (u8 if u8.is_pinned() else u8.pin_memory()).to(device, non_blocking=True)
+        else:
+            u8 = u8.to(device)
+        return u8.float().div_(255)
 
     def batch(self, indices: Sequence[int], device: torch.device) -> Tensor:
         """``(B, 3, S, S)`` float images in 0..1 on ``device``."""
+        indices = list(indices)
+        if self.streaming:
+            _, pixels, sizes = _collate([_Decoded(self.images, self.size)[i] for i in indices])
+            for i, wh in zip(indices, sizes):
+                self._sizes[i] = wh
+            return self._to(pixels, device)
         self._fill(indices)
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        idx = torch.as_tensor(indices, dtype=torch.long)
         if self._on_device is not None and self._on_device.device == device:
-            u8 = self._on_device[idx.to(device)]
-        else:
-            u8 = self._pixels[idx]
-            if device.type == "cuda":
-                u8 = u8.pin_memory().to(device, non_blocking=True)
-            else:
-                u8 = u8.to(device)
-        return u8.float().div_(255)
+            return self._on_device[idx.to(device)].float().div_(255)
+        assert self._pixels is not None
+        return self._to(self._pixels[idx], device)
+
+    def batches(self, index_batches: Sequence[Sequence[int]],
+                device: torch.device) -> Iterator[tuple[list[int], Tensor]]:
+        """``(indices, (B, 3, S, S) float images)`` for each batch of indices, in order:
+        from memory, or decoded by DataLoader workers while the previous batch computes."""
+        index_batches = [list(b) for b in index_batches]
+        if not self.streaming:
+            for b in index_batches:
+                yield b, self.batch(b, device)
+            return
+        for idx, pixels, sizes in self._loader(index_batches, device):
+            for i, wh in zip(idx, sizes):
+                self._sizes[i] = wh
+            yield idx, self._to(pixels, device)
 
     def prepare(self, device: torch.device) -> None:
-        """Decode everything; on CUDA keep the pixels on the GPU when they fit."""
-        self._fill(range(len(self)))
-        if device.type == "cuda" and self._on_device is None:
+        """In memory: decode everything once; on CUDA keep the pixels on the GPU when they
+        fit. Streaming: nothing to do ahead."""
+        if self.streaming:
+            return
+        self._fill(range(len(self)), device)
+        if device.type == "cuda" and self._on_device is None and self._pixels is not None:
             free, _ = torch.cuda.mem_get_info(device)
             if self._pixels.numel() < free // 4:
                 self._on_device = self._pixels.to(device)

@@ -104,6 +104,20 @@ def epoch_batches(rows: ImageRows, batch_size: int, gen: torch.Generator, *, dro
             for s in range(0, stop, batch_size)]
 
 
+def _streamed(batches: list[Batch], device: torch.device):
+    """``(batch, images)`` in order; consecutive batches of one ImageRows are read together
+    (decoded ahead by its DataLoader when it streams)."""
+    start = 0
+    while start < len(batches):
+        rows, stop = batches[start].rows, start
+        while stop < len(batches) and batches[stop].rows is rows:
+            stop += 1
+        group = batches[start:stop]
+        for b, (_, x) in zip(group, rows.batches([b.idx for b in group], device)):
+            yield b, x
+        start = stop
+
+
 def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
         on_epoch: Callable[[int, float], None] | None = None,
         extra_batches: Callable[[int], list[Batch]] | None = None) -> list[float]:
@@ -133,10 +147,9 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
             batches += extra_batches(epoch)
         total = torch.zeros((), device=opts.device)
         count = 0
-        for b in batches:
+        for b, x in _streamed(batches, opts.device):
             if opts.task == "classification" and len(b.idx) < 2:
                 continue  # batch norm cannot train on a single image
-            x = b.rows.batch(b.idx, opts.device)
             x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen)
             if opts.cuda and opts.task == "classification":
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -167,39 +180,89 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
 
 
 @torch.inference_mode()
+def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
+                  batch_size: int = 32, plain: bool = True, flip: bool = False,
+                  features: bool = False) -> tuple:
+    """What several passes over the images need, from one read of each image.
+
+    Returns ``(plain, flipped, features)``, each None unless asked for: predictions on the
+    images and on their mirror images (see :func:`predict`) and ``(N, D)`` features (see
+    :func:`embed`)."""
+    model.eval()
+    data.prepare(device)
+    features = features and has_features(model, task)
+    chunks = [list(range(s, min(s + batch_size, len(data)))) for s in range(0, len(data), batch_size)]
+    outs: dict[str, list] = {"plain": [], "flip": [], "features": []}
+    grabbed: list[Tensor] = []
+    capturing = [False]           # features come from the plain pass only
+    handle = None
+    if features and task == "classification":
+        last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+        handle = last.register_forward_hook(
+            lambda m, i, o: grabbed.append(i[0].detach()) if capturing[0] else None)
+    try:
+        for idx, x in data.batches(chunks, device):
+            if plain or handle is not None:
+                capturing[0] = True
+                outs["plain"] += _forward(model, x, idx, data, task, device, mirrored=False)
+                capturing[0] = False
+                if handle is not None:
+                    outs["features"].append(grabbed.pop().float().flatten(1))
+            if flip:
+                outs["flip"] += _forward(model, x.flip(-1), idx, data, task, device, mirrored=True)
+            if features and task == "detection":
+                images, _ = model.transform(list(x))
+                maps = model.backbone(images.tensors)
+                deepest = list(maps.values())[-1] if isinstance(maps, dict) else maps
+                outs["features"].append(deepest.float().mean(dim=(2, 3)))
+    finally:
+        if handle is not None:
+            handle.remove()
+
+    def assemble(parts: list):
+        if task == "classification":
+            return torch.cat(parts).cpu().numpy() if parts else np.zeros((0, 0))
+        return parts
+
+    feats = None
+    if features:
+        feats = torch.cat(outs["features"]).cpu().numpy() if outs["features"] else np.zeros((0, 0))
+    return (assemble(outs["plain"]) if plain else None,
+            assemble(outs["flip"]) if flip else None, feats)
+
+
+def _forward(model: nn.Module, x: Tensor, idx: list[int], data: ImageRows, task: str,
+             device: torch.device, *, mirrored: bool) -> list:
+    """Classification: one ``(B, K)`` probability tensor (in a list). Detection: per image a
+    dict of boxes in its own pixels (mapped back from the mirror image when ``mirrored``)."""
+    if task == "classification":
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device):
+            logits = model(x)
+        return [torch.softmax(logits.float(), dim=1)]
+    with _autocast(device):
+        results = model(list(x))
+    out = []
+    for i, r in zip(idx, results):
+        w, h = data.original_size(i)
+        boxes = r["boxes"].float().cpu().numpy().astype("float64")
+        if mirrored:
+            boxes[:, [0, 2]] = data.size - boxes[:, [2, 0]]
+        boxes *= np.array([w / data.size, h / data.size] * 2)
+        out.append({"boxes": boxes, "labels": r["labels"].cpu().numpy() - 1,
+                    "scores": r["scores"].float().cpu().numpy().astype("float64")})
+    return out
+
+
 def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
             batch_size: int = 32, flip: bool = False) -> list:
     """Classification: ``(N, K)`` probabilities. Detection: per image a dict of ``boxes
     (K, 4)`` in the image's own pixels, ``labels (K,)`` 0-based and ``scores (K,)``.
     ``flip=True`` predicts on the mirrored images (boxes mapped back)."""
-    model.eval()
-    data.prepare(device)
-    out: list = []
-    for start in range(0, len(data), batch_size):
-        idx = list(range(start, min(start + batch_size, len(data))))
-        x = data.batch(idx, device)
-        if flip:
-            x = x.flip(-1)
-        if task == "classification":
-            if device.type == "cuda":
-                x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(device):
-                logits = model(x)
-            out.append(torch.softmax(logits.float(), dim=1))
-            continue
-        with _autocast(device):
-            results = model(list(x))
-        for i, r in zip(idx, results):
-            w, h = data.original_size(i)
-            boxes = r["boxes"].float().cpu().numpy().astype("float64")
-            if flip:
-                boxes[:, [0, 2]] = data.size - boxes[:, [2, 0]]
-            boxes *= np.array([w / data.size, h / data.size] * 2)
-            out.append({"boxes": boxes, "labels": r["labels"].cpu().numpy() - 1,
-                        "scores": r["scores"].float().cpu().numpy().astype("float64")})
-    if task == "classification":
-        return torch.cat(out).cpu().numpy() if out else np.zeros((0, 0))
-    return out
+    plain, flipped, _ = predict_views(model, data, task=task, device=device,
+                                      batch_size=batch_size, plain=not flip, flip=flip)
+    return flipped if flip else plain
 
 
 def has_features(model: nn.Module, task: str) -> bool:
@@ -209,7 +272,6 @@ def has_features(model: nn.Module, task: str) -> bool:
     return hasattr(model, "transform") and hasattr(model, "backbone")
 
 
-@torch.inference_mode()
 def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
           batch_size: int = 32) -> np.ndarray:
     """``(N, D)`` features: the input of a classifier's last linear layer, or the detector
@@ -217,27 +279,8 @@ def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
     neither (a user's callable wrapped with ``hx.wrap_model``): nothing is decoded then."""
     if not has_features(model, task):
         return np.zeros((len(data), 0), dtype=np.float32)
-    model.eval()
-    data.prepare(device)
-    feats: list[Tensor] = []
-    if task == "classification":
-        last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-        grabbed: list[Tensor] = []
-        handle = last.register_forward_hook(lambda m, i, o: grabbed.append(i[0].detach()))
-        try:
-            for start in range(0, len(data), batch_size):
-                model(data.batch(range(start, min(start + batch_size, len(data))), device))
-                feats.append(grabbed.pop().float().flatten(1))
-        finally:
-            handle.remove()
-    else:
-        for start in range(0, len(data), batch_size):
-            x = data.batch(range(start, min(start + batch_size, len(data))), device)
-            images, _ = model.transform(list(x))
-            maps = model.backbone(images.tensors)
-            deepest = list(maps.values())[-1] if isinstance(maps, dict) else maps
-            feats.append(deepest.float().mean(dim=(2, 3)))
-    return torch.cat(feats).cpu().numpy() if feats else np.zeros((0, 0))
+    return predict_views(model, data, task=task, device=device, batch_size=batch_size,
+                         plain=False, features=True)[2]
 
 
 def seed_everything(seed: int) -> None:
