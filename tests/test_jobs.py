@@ -432,7 +432,7 @@ def test_auto_label_keeps_what_another_process_did_while_it_ran(tmp_path):
 @pytest.mark.parametrize("budget", [None, 1])
 def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
     """Predictions, mirrored predictions and features come from one decode per image, in
-    memory and streaming alike (three decodes per image before)."""
+    memory and streaming alike."""
     from pathlib import Path
 
     from synthetic import bars_dataset
