@@ -11,8 +11,10 @@ fresh process and prints a table:
 
 Same model (resnet18 classifier from scratch, 64 px input), same images, same batch size.
 "Decodes/img" counts calls of the decoding function in every process (workers included).
+Peak RSS is given for the main process and for its largest child (a DataLoader worker);
+run at several sizes to see whether memory grows with the number of images.
 
-    python bench/bench_autolabel.py [--images 10000] [--size 64] [--batch 64]
+    python bench/bench_autolabel.py [--images 2000 10000] [--size 64] [--batch 64]
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ def make_photos(n: int) -> list[Path]:
     return paths
 
 
-def _peak_mb() -> float:
+def _peak_mb() -> tuple[float, float]:
+    """Peak RSS of this process and of its largest child (a DataLoader worker), in MB. Pages
+    a forked worker shares with its parent count in both."""
     me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (me + kids) / 1024
+    return me / 1024, kids / 1024
 
 
 def _floor(paths, size, draft, out):
@@ -62,7 +66,7 @@ def _floor(paths, size, draft, out):
             if draft:
                 img.draft("RGB", (size, size))
             img.convert("RGB").load()
-    out.put((len(paths) / (time.perf_counter() - t0), 1.0, _peak_mb()))
+    out.put((len(paths) / (time.perf_counter() - t0), 1.0, *_peak_mb()))
 
 
 def _model(size):
@@ -93,7 +97,7 @@ def _ours(paths, size, batch, budget, counter, out):
     t0 = time.perf_counter()
     engine.predict_views(model, rows, task="classification", device=torch.device("cpu"),
                          batch_size=batch, plain=True, flip=True, features=True)
-    out.put((len(paths) / (time.perf_counter() - t0), counter.value / len(paths), _peak_mb()))
+    out.put((len(paths) / (time.perf_counter() - t0), counter.value / len(paths), *_peak_mb()))
 
 
 def _reference(paths, size, batch, counter, out):
@@ -130,7 +134,7 @@ def _reference(paths, size, batch, counter, out):
             torch.softmax(model(x.flip(-1)), 1)
             hook = last.register_forward_hook(lambda m, i, o: feats.append(i[0].detach()))
     hook.remove()
-    out.put((len(paths) / (time.perf_counter() - t0), counter.value / len(paths), _peak_mb()))
+    out.put((len(paths) / (time.perf_counter() - t0), counter.value / len(paths), *_peak_mb()))
 
 
 def run_isolated(target, *args):
@@ -145,14 +149,20 @@ def run_isolated(target, *args):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--images", type=int, nargs="+", default=[2_000, 10_000])
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--batch", type=int, default=64)
     args = ap.parse_args()
     t0 = time.perf_counter()
-    paths = make_photos(args.images)
-    print(f"{args.images} JPEG photos 640×480 ready in {time.perf_counter() - t0:.0f} s; "
+    every = make_photos(max(args.images))
+    print(f"{len(every)} JPEG photos 640×480 ready in {time.perf_counter() - t0:.0f} s; "
           f"resnet18 at {args.size} px, batch {args.batch}, {os.cpu_count()} cores")
+    for n in args.images:
+        print(f"\n{n} images")
+        _table(every[:n], args)
+
+
+def _table(paths, args) -> None:
     ctx = mp.get_context("fork")
     rows = {
         "Pillow full decode loop (floor)": run_isolated(_floor, paths, args.size, False),
@@ -164,7 +174,8 @@ def main() -> None:
         "plain DataLoader + torchvision": run_isolated(_reference, paths, args.size, args.batch,
                                                        ctx.Value("l", 0)),
     }
-    table = pd.DataFrame(rows, index=["images/s", "decodes/img", "peak RSS MB"]).T
+    table = pd.DataFrame(rows, index=["images/s", "decodes/img", "main RSS MB",
+                                      "worker RSS MB"]).T
     ref = table.loc["plain DataLoader + torchvision", "images/s"]
     table["vs plain DataLoader"] = table["images/s"] / ref
     print(table.to_string(float_format="{:.2f}".format))
