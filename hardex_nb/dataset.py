@@ -30,9 +30,10 @@ import pandas as pd
 
 from . import media
 from ._frames import TableRows
-from .errors import ImageError, JobError, StoreError, ValidationError
+from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
-from .formats.common import apply_import, label_problem, opened_source, polygon_area, polygon_parts
+from .formats.common import (apply_import, label_problem, opened_source, polygon_area,
+                             polygon_parts, storable)
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
                     RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
@@ -235,7 +236,6 @@ class Dataset:
         The import's details are kept as ``ds.import_result`` (an AnnotationImport).
         """
         from .formats import locate_images, read_records
-        from .errors import FormatError
 
         into = Path(into).resolve()
         if into.exists() and any(into.iterdir()):
@@ -465,7 +465,7 @@ class Dataset:
         for name in names:
             if not isinstance(name, str) or not name.strip():
                 raise ValidationError(f"label {name!r}: a label is a non-empty string.")
-            if not _storable_text(name):
+            if not storable(name):
                 raise ValidationError(f"label {name!r} is not valid Unicode text (it holds a lone "
                                       "surrogate); fix the name.")
             if label_problem(name):
@@ -567,7 +567,7 @@ class Dataset:
         bad images to ``report.rejected`` with their reason."""
         checked: list[media.ImageInfo] = []
         for f in files:
-            if not _storable_text(f.name):
+            if not storable(f.name):
                 report.rejected.append((_printable(f.name), "the file name is not valid UTF-8; "
                                         "rename the file"))
                 continue
@@ -802,7 +802,7 @@ class Dataset:
         self._sync()
         (sid,) = self._require_samples(sample_id)
         if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name \
-                or not _storable_text(name) or len(name.encode()) > MAX_NAME_BYTES:
+                or not storable(name) or len(name.encode()) > MAX_NAME_BYTES:
             raise ValidationError(f"name={name!r}: give a file name (no folder, at most "
                                   f"{MAX_NAME_BYTES} bytes of UTF-8).")
         old = self._samples.get(sid)["name"]
@@ -1347,16 +1347,6 @@ def _conflict_message(exc: sqlite3.IntegrityError) -> str:
         return ("a sample this edit names was deleted by another process meanwhile; nothing was "
                 "written.")
     return f"the store refused the edit ({text}); nothing was written."
-
-
-def _storable_text(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (no lone surrogates, e.g. from an undecodable file
-    name)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _printable(text: str) -> str:
