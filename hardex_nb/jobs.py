@@ -337,7 +337,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     labels = ds.label_names
     if len(labeled) < 2 or not labels:
         raise JobError(f"training needs labeled images: {len(labeled)} labeled (outside the test "
-                       "split) and labels {labels}. Label some images first.")
+                       f"split) and labels {labels}. Label some images first.")
     if ds.task == "detection" and not models.honors_ignore(name):
         ann = ds._annotations.merged()
         if (ann["kind"] == "ignore").any():

@@ -454,3 +454,9 @@ def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
     # the 16 unlabeled images and the 24 training images (features for reasons 2 and 3),
     # each decoded exactly once
     assert len(decoded) == len(set(decoded)) == 40
+
+
+def test_the_training_error_names_the_labels(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["a", "b"])
+    with pytest.raises(hx.JobError, match=r"labels \['a', 'b'\]"):
+        hx.train(ds, epochs=1, progress=False)

@@ -150,8 +150,11 @@ def test_detector_export_matches_run_predict(trained_detector, tmp_path):
 
 
 def test_device_auto_picks_cpu_here():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert engine.resolve_device("auto").type in (expected, "mps")
+    mps = getattr(torch.backends, "mps", None)
+    expected = ("cuda" if torch.cuda.is_available()
+                else "mps" if mps is not None and mps.is_available() else "cpu")
+    assert engine.resolve_device("auto").type == expected
+    assert engine.resolve_device("cpu").type == "cpu"
 
 
 def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(tmp_path,

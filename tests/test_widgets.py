@@ -188,3 +188,25 @@ def test_an_unexpected_failure_in_a_handler_is_shown_not_raised(det):
     w._on_next = broken
     w.handle({"action": "next"})
     assert w.error == "ZeroDivisionError: division by zero"
+
+
+def test_undo_after_add_update_delete_restores_each_step(det):
+    """Undoing a delete restores the box under a new id; the undo of the earlier update and
+    add follow it (they used to fail with "unknown annotation id")."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[4])
+    before = len(ds.annotations_of(ids[4]))
+    w.handle({"action": "add_box", "label": "red", "x0": 2, "y0": 2, "x1": 12, "y1": 12})
+    ann = int(ds.annotations_of(ids[4]).ann_id.max())
+    w.handle({"action": "update", "ann_id": ann, "x1": 20})
+    w.handle({"action": "delete", "ann_id": ann})
+    assert w.error == "" and len(ds.annotations_of(ids[4])) == before
+    w.handle({"action": "undo"})                       # the box is back (x1 = 20)
+    assert w.error == "" and ds.annotations_of(ids[4])["x1"].max() == 20
+    w.handle({"action": "undo"})                       # the update is undone (x1 = 12)
+    assert w.error == "", w.error
+    back = ds.annotations_of(ids[4])
+    assert len(back) == before + 1 and 12 in back["x1"].tolist()
+    w.handle({"action": "undo"})                       # the add is undone
+    assert w.error == "" and len(ds.annotations_of(ids[4])) == before
+

@@ -185,7 +185,10 @@ class IgnoreAwareRPN(RegionProposalNetwork):
 
 
 class IgnoreAwareRoIHeads(RoIHeads):
-    _ignore: list = []
+    """RoI heads whose sampler skips proposals inside ignore regions; the regions of the
+    current batch are kept on the instance (never on the class) between the two calls."""
+
+    _ignore: list
 
     def select_training_samples(self, proposals, targets):
         self._ignore = [t.get("ignore") for t in targets]
@@ -193,8 +196,9 @@ class IgnoreAwareRoIHeads(RoIHeads):
 
     def assign_targets_to_proposals(self, proposals, gt_boxes, gt_labels):
         matched, labels = super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
+        ignore = getattr(self, "_ignore", [])
         for i, p in enumerate(proposals):
-            regions = self._ignore[i] if i < len(self._ignore) else None
+            regions = ignore[i] if i < len(ignore) else None
             labels[i][covered_by(p, regions)] = -1  # the sampler skips label -1
         return matched, labels
 

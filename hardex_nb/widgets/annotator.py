@@ -187,8 +187,8 @@ class Annotator(Widget):
         step = self._undo.pop()
         if step[0] == "added":
             self.ds.delete_annotations([step[1]])
-        elif step[0] == "deleted":
-            self._restore(step[1])
+        elif step[0] == "deleted":   # restored under a new id: earlier steps follow it
+            self._renumber(step[1]["ann_id"], self._restore(step[1]))
         elif step[0] == "updated":
             old = step[1]
             fields = {k: old[k] for k in ("label", *BOX_FIELDS, "text", "origin")}
@@ -200,19 +200,25 @@ class Annotator(Widget):
         self.notice = "undone"
         self._refresh()
 
-    def _restore(self, a: dict) -> None:
+    def _restore(self, a: dict) -> int:
+        """Add a deleted annotation back; returns its new id."""
         sid = self.sample_id
         if a["kind"] == "ignore":
-            self.ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
-        elif a["kind"] == "polygon":
-            self.ds.add_polygon(sid, a["label"], a["points"], score=a["score"], origin=a["origin"],
-                                hard_type=a["hard_type"])
-        else:
-            self.ds.add_box(sid, a["label"], a["x0"], a["y0"], a["x1"], a["y1"], score=a["score"],
-                            origin=a["origin"], text=a["text"], hard_type=a["hard_type"])
+            return self.ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
+        if a["kind"] == "polygon":
+            return self.ds.add_polygon(sid, a["label"], a["points"], score=a["score"],
+                                       origin=a["origin"], hard_type=a["hard_type"])
+        return self.ds.add_box(sid, a["label"], a["x0"], a["y0"], a["x1"], a["y1"],
+                               score=a["score"], origin=a["origin"], text=a["text"],
+                               hard_type=a["hard_type"])
 
-    def _on_save(self, content: dict) -> None:
-        self.notice = "every edit is already saved"
+    def _renumber(self, old: int, new: int) -> None:
+        """Point the undo steps that name annotation ``old`` at ``new``."""
+        for k, step in enumerate(self._undo):
+            if step[0] == "added" and step[1] == old:
+                self._undo[k] = ("added", new)
+            elif step[0] in ("updated", "deleted") and step[1]["ann_id"] == old:
+                self._undo[k] = (step[0], {**step[1], "ann_id": new})
 
 
 class Review(Annotator):

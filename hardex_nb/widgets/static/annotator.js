@@ -274,7 +274,7 @@ export default {
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
       }
       parts.push(h("h4", {}, "Keys"), h("div", { class: "keys" }, ...[["→ / n", "next"], ["← / p", "previous"], ["1–9", "label"], ["Del", "delete"], ["Ctrl+Z", "undo"],
-        ["s", "save"], ["l", "labels on/off"], ["b g i h", "tools"], ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
+        ["l", "labels on/off"], ["b g i h", "tools"], ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
         ...(review ? [["c", "confirm"], ["k", "skip"], ["x", "delete image"]] : [])].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`))));
       side.replaceChildren(...parts);
     }
@@ -315,7 +315,6 @@ export default {
       else if (key === "ArrowLeft" || key === "p") { handled(); model.send({ action: "prev" }); }
       else if (/^[1-9]$/.test(key) && labels()[Number(key) - 1] !== undefined) { handled(); chooseLabel(labels()[Number(key) - 1]); }
       else if ((key === "Delete" || key === "Backspace") && state.selected !== null) { handled(); model.send({ action: "delete", ann_id: state.selected }); }
-      else if (key === "s") { handled(); model.send({ action: "save" }); }
       else if (key === "l") { handled(); state.showLabels = !state.showLabels; renderOverlay(); renderSide(); }
       else if (key === "Enter" && state.poly.length) { handled(); finishPolygon(); }
       else if (key === "Escape") { handled(); state.poly = []; state.selected = null; render(); }
