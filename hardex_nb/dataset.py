@@ -847,6 +847,37 @@ class Dataset:
         self._update_samples(ids, {"hard": int(bool(hard)), "hard_reasons": text,
                                    "hard_score": score})
 
+    def flag_for_review(self, expected_labels: pd.Series, *, reason: int,
+                        scores: pd.Series) -> list[int]:
+        """Mark samples hard with ``reason`` and ``scores`` and put them in ``to_confirm``
+        (the Review queue), in one transaction; returns the ids skipped.
+
+        ``expected_labels`` (indexed by sample id) are the labels a job read: a sample whose
+        label or status a person changed since (or that was deleted) is skipped, so a job
+        never flags what a person already fixed. Existing reason codes are kept.
+        """
+        ids = [int(i) for i in expected_labels.index]
+        skipped: list[int] = []
+        rows = []
+        with self._write() as cur:
+            for sid in ids:
+                now = cur.execute("SELECT label, status, hard_reasons FROM samples WHERE "
+                                  "sample_id=?", (sid,)).fetchone()
+                if now is None or now[0] != expected_labels[sid] or now[1] != "labeled":
+                    skipped.append(sid)
+                    continue
+                codes = [c for c in str(now[2] or "").split("-") if c]
+                if str(int(reason)) not in codes:
+                    codes.append(str(int(reason)))
+                score = _unit_score(float(scores[sid]), "a hard score")
+                rows.append((1, "-".join(codes), score, "to_confirm", sid))
+            cur.executemany("UPDATE samples SET hard=?, hard_reasons=?, hard_score=?, status=? "
+                            "WHERE sample_id=?", rows)
+        for hard, reasons, score, status, sid in rows:
+            self._samples.update(sid, {"hard": hard, "hard_reasons": reasons,
+                                       "hard_score": score, "status": status})
+        return skipped
+
     def confirm(self, sample_ids: int | Iterable[int]) -> None:
         """Accept samples' annotations as they are: status becomes ``labeled``."""
         self.set_status(sample_ids, "labeled")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import hard
 from .dataset import Dataset
 from .errors import JobError
 from .formats.common import polygon_area
@@ -26,7 +28,7 @@ from .training.data import ImageRows, Normalize
 from .training.export import Predictor, export_model
 
 __all__ = ["train", "Run", "wrap_model", "Predictor", "auto_label", "collect", "evaluate",
-           "plot_runs", "AutoLabelResult"]
+           "plot_runs", "AutoLabelResult", "find_mislabels", "MislabelResult"]
 
 
 def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
@@ -596,8 +598,6 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
     rows per image for detection; embeddings).
     """
-    from . import hard
-
     # one pass over the images gives predictions, mirrored predictions and features: each
     # image is decoded once (in memory or streamed), and the job works on what it read even
     # if a sample is deleted meanwhile
@@ -867,3 +867,92 @@ def plot_runs(ds: Dataset, *, last: int = 10):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+@dataclass
+class MislabelResult:
+    """What :func:`find_mislabels` found: ``table`` (one row per labeled image: sample_id,
+    label, predicted, score, flagged, out-of-sample probabilities per label), ``flagged``
+    ids written for review, and ``skipped`` ids a person changed while it ran."""
+
+    table: pd.DataFrame
+    flagged: list[int]
+    skipped: list[int]
+
+    def __repr__(self) -> str:
+        return (f"MislabelResult: {len(self.flagged)} of {len(self.table)} labeled images "
+                f"flagged as suspected mislabels (reason {hard.SUSPECTED_MISLABEL}), "
+                f"{len(self.skipped)} skipped")
+
+
+def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number per sample, stratified: each class is spread evenly over the folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        fold[members] = (np.arange(len(members)) + offset) % k
+        offset += len(members)
+    return fold
+
+
+def find_mislabels(ds: Dataset, *, folds: int = 5, model: str | None = None, epochs: int = 10,
+                   batch_size: int = 16, image_size: int | None = None, lr: float | None = None,
+                   weights: str | Path | None = "auto", threshold: float = 0.5,
+                   seed: int = 0, device: str = "auto", progress: bool = True) -> MislabelResult:
+    """Flag labeled images whose label looks wrong, from out-of-sample probabilities.
+
+    The labeled images (classification) are split into ``folds`` stratified folds; for each
+    fold a model (the same recipe as :func:`train`) is trained on the other folds and
+    predicts the held-out fold, so every image is scored by a model that never saw it.
+    The mislabel score is confident learning's (``hard.mislabel_scores``: per-class
+    thresholds on self-confidence). Images scoring at least ``threshold`` get reason 101
+    (suspected mislabel), their score as ``hard_score``, and go to ``to_confirm`` for
+    review; a person's label is never changed. Images a person relabeled or confirmed while
+    this ran are skipped. The fold models are not recorded as runs.
+    """
+    ds._sync()
+    if ds.task != "classification":
+        raise JobError("find_mislabels is for classification datasets; for detection, "
+                       "auto_label flags false positives and missed objects per box.")
+    samples = ds.samples
+    labeled = samples[(samples["status"] == "labeled") & samples["label"].notna()]
+    labels = ds.label_names
+    counts = labeled["label"].value_counts()
+    if folds < 2 or len(labeled) < 2 * folds or (counts > 0).sum() < 2:
+        raise JobError(f"find_mislabels needs at least {2 * folds} labeled images over 2 or "
+                       f"more labels for {folds} folds; found {len(labeled)} over "
+                       f"{int((counts > 0).sum())}. Label more images or use fewer folds.")
+    name = model or models.DEFAULTS["classification"]
+    weights, _ = models.resolve_auto(name, task="classification", weights=weights)
+    size = image_size or models.default_image_size(name, task="classification", weights=weights)
+    dev = engine.resolve_device(device)
+    ids = labeled["sample_id"].astype(int).tolist()
+    given = np.array([labels.index(str(v)) for v in labeled["label"]])
+    fold = _folds(given, folds, seed)
+    probs = np.zeros((len(ids), len(labels)))
+    paths = [ds.image_path(i) for i in ids]
+    for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress):
+        train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        engine.seed_everything(seed + k)
+        net = _build(name, "classification", len(labels), size, weights).to(dev)
+        data = ImageRows([paths[i] for i in train_idx], size, task="classification",
+                         targets=given[train_idx].tolist())
+        opts = engine.FitOptions(task="classification", epochs=epochs, batch_size=batch_size,
+                                 lr=lr or 1e-3, device=dev, seed=seed + k)
+        engine.fit(net, data, opts)
+        probs[held] = engine.predict(net, ImageRows([paths[i] for i in held], size,
+                                                    task="classification"),
+                                     task="classification", device=dev)
+    score = hard.mislabel_scores(given, probs)
+    table = pd.DataFrame({"sample_id": ids, "label": [labels[g] for g in given],
+                          "predicted": [labels[p] for p in probs.argmax(1)], "score": score,
+                          "flagged": score >= threshold})
+    for j, label in enumerate(labels):
+        table[f"p_{label}"] = probs[:, j]
+    chosen = table[table["flagged"]].set_index("sample_id")
+    skipped = ds.flag_for_review(chosen["label"], reason=hard.SUSPECTED_MISLABEL,
+                                 scores=chosen["score"]) if len(chosen) else []
+    flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
+    return MislabelResult(table, flagged, skipped)

@@ -460,3 +460,37 @@ def test_the_training_error_names_the_labels(tmp_path):
     ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["a", "b"])
     with pytest.raises(hx.JobError, match=r"labels \['a', 'b'\]"):
         hx.train(ds, epochs=1, progress=False)
+
+
+def test_find_mislabels_flags_planted_label_errors_out_of_sample(tmp_path):
+    """Six of 60 labels flipped; 3-fold out-of-sample probabilities find them, the flagged
+    images go to review with reason 101 and keep the person's label."""
+    from synthetic import bars_dataset
+
+    ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=60)
+    flipped = ids[::10]
+    for sid in flipped:
+        ds.set_label(sid, "h" if ds.sample(sid)["label"] == "v" else "v")
+    result = hx.find_mislabels(ds, folds=3, epochs=6, batch_size=8, image_size=32,
+                               weights=None, progress=False)
+    assert len(result.table) == 60 and result.skipped == []
+    caught = set(result.flagged) & set(flipped)
+    assert len(caught) >= 5, result.table.sort_values("score", ascending=False).head(10)
+    assert len(caught) / max(len(result.flagged), 1) >= 0.6      # precision
+    s = ds.samples.set_index("sample_id")
+    for sid in result.flagged:
+        assert s.loc[sid, "status"] == "to_confirm" and "101" in s.loc[sid, "hard_reasons"].split("-")
+    assert (s.loc[flipped, "label"].astype(str) != [truth[ids.index(i)] for i in flipped]).all()
+
+
+def test_flag_for_review_skips_what_a_person_changed(cls_ds):
+    ids = [int(i) for i in cls_ds.samples.sample_id[:2]]
+    cls_ds.set_label(ids, "cat")
+    read = pd.Series({ids[0]: "cat", ids[1]: "cat"})
+    cls_ds.set_label(ids[1], "dog")                      # a person relabels it meanwhile
+    skipped = cls_ds.flag_for_review(read, reason=101, scores=pd.Series({ids[0]: 0.9,
+                                                                         ids[1]: 0.8}))
+    assert skipped == [ids[1]]
+    s = hx.Dataset.open(cls_ds.path).samples.set_index("sample_id")
+    assert s.loc[ids[0], "status"] == "to_confirm" and s.loc[ids[0], "hard_reasons"] == "101"
+    assert s.loc[ids[1], "status"] == "labeled" and s.loc[ids[1], "label"] == "dog"
