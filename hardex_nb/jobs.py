@@ -912,7 +912,6 @@ def find_mislabels(ds: Dataset, *, folds: int = 5, model: str | None = None, epo
     review; a person's label is never changed. Images a person relabeled or confirmed while
     this ran are skipped. The fold models are not recorded as runs.
     """
-    ds._sync()
     if ds.task != "classification":
         raise JobError("find_mislabels is for classification datasets; for detection, "
                        "auto_label flags false positives and missed objects per box.")
