@@ -1134,6 +1134,37 @@ class Dataset:
                 f"({', '.join('?' * len(PREDICTION_COLUMNS))})",
                 _sql_rows(rows[PREDICTION_COLUMNS]))
 
+    def annotate_from_predictions(self, version: str, *, threshold: float = 0.5) -> dict:
+        """Turn a run's stored test predictions (``hx.train(..., test=True)``) into
+        annotations to review: predictions scoring at least ``threshold`` become boxes with
+        ``origin`` = the run (detection) or the sample's label (classification), and the
+        images go to ``to_confirm``. Only ``unlabeled`` images are written (checked inside
+        the write): labeled ones, and ones already awaiting review, are skipped. Returns ``{"written": [...], "skipped": [...], "annotations": [...]}``.
+        """
+        threshold = _unit_score(threshold, "a threshold")
+        pred = self.predictions(version)
+        if pred.empty:
+            raise ValidationError(f"run {version} stored no test predictions; train with "
+                                  "hx.train(ds, test=True) and put images in the test split.")
+        pred = pred[pred["sample_id"].isin(list(self._samples.merged().index))]
+        ids = sorted(set(pred["sample_id"].astype(int)))
+        kept = pred[pred["score"].astype(float) >= threshold]
+        updates = pd.DataFrame({"status": "to_confirm"}, index=pd.Index(ids))
+        annotations = None
+        if self.task == "classification":
+            best = kept.sort_values("score", ascending=False).drop_duplicates("sample_id")
+            updates["label"] = best.set_index("sample_id")["label"].reindex(ids).to_numpy()
+            updates = updates[updates["label"].notna()]
+        else:
+            annotations = kept.assign(kind="box", origin=version, hard_type="none")[
+                ["sample_id", "kind", "label", "x0", "y0", "x1", "y1", "score", "origin",
+                 "hard_type"]]
+        skipped: list[int] = []
+        _, ann_ids = self._insert_rows(annotations=annotations, sample_updates=updates,
+                                       only_unlabeled=True, skipped=skipped)
+        return {"written": [i for i in updates.index.tolist() if i not in set(skipped)],
+                "skipped": skipped, "annotations": ann_ids}
+
     def predictions(self, version: str) -> pd.DataFrame:
         """Stored test predictions of a run (``hx.train(..., test=True)``)."""
         cur = self._store.conn.execute(

@@ -494,3 +494,42 @@ def test_flag_for_review_skips_what_a_person_changed(cls_ds):
     s = hx.Dataset.open(cls_ds.path).samples.set_index("sample_id")
     assert s.loc[ids[0], "status"] == "to_confirm" and s.loc[ids[0], "hard_reasons"] == "101"
     assert s.loc[ids[1], "status"] == "labeled" and s.loc[ids[1], "label"] == "dog"
+
+
+def test_test_results_become_annotations_to_review(tmp_path):
+    """The platform manual's path: train with a test split, then turn the test predictions
+    above a threshold into labels to confirm; a labeled test image keeps its label."""
+    from synthetic import bars_dataset
+
+    ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=40)
+    test_ids = ids[40:50]
+    ds.set_split(test_ids, "test")
+    ds.set_split([ids[0]], "test")                         # labeled: must stay as it is
+    run = hx.train(ds, epochs=4, batch_size=8, image_size=32, weights=None, test=True,
+                   progress=False)
+    out = ds.annotate_from_predictions(run.version, threshold=0.5)
+    assert out["skipped"] == [ids[0]]
+    assert set(out["written"]) <= set(test_ids) and len(out["written"]) >= 8
+    s = ds.samples.set_index("sample_id")
+    predicted = run.predict(out["written"]).set_index("sample_id")["label"]
+    for sid in out["written"]:
+        assert s.loc[sid, "status"] == "to_confirm" and s.loc[sid, "label"] == predicted[sid]
+    assert s.loc[ids[0], "status"] == "labeled" and s.loc[ids[0], "label"] == truth[0]
+    accuracy = np.mean([s.loc[i, "label"] == truth[ids.index(i)] for i in out["written"]])
+    assert accuracy >= 0.8                                   # held-out images, never trained on
+
+
+def test_detection_test_results_become_boxes_to_review(det_ds):
+    sid, other = (int(i) for i in det_ds.samples.sample_id[:2])
+    det_ds._store_predictions("V1", pd.DataFrame({
+        "sample_id": [sid, sid, other], "label": ["cat", "dog", "cat"],
+        "x0": [1.0, 5, 2], "y0": [1.0, 5, 2], "x1": [20.0, 30, 9], "y1": [20.0, 30, 9],
+        "score": [0.9, 0.2, 0.7]}))
+    det_ds.add_box(other, "dog", 1, 1, 10, 10)              # a person labeled this one
+    out = det_ds.annotate_from_predictions("V1", threshold=0.5)
+    assert out["written"] == [sid] and out["skipped"] == [other]
+    boxes = det_ds.annotations_of(sid)
+    assert boxes[["label", "origin", "score"]].values.tolist() == [["cat", "V1", 0.9]]
+    assert det_ds.sample(sid)["status"] == "to_confirm"
+    with pytest.raises(hx.ValidationError, match="stored no test predictions"):
+        det_ds.annotate_from_predictions("V7")
