@@ -158,7 +158,7 @@ class Run:
                               batch_size=batch_size, flip=flip)
 
     def predict(self, images_or_sample_ids, *, threshold: float = 0.5,
-                batch_size: int = 16) -> pd.DataFrame:
+                batch_size: int = 16, progress: str | None = None) -> pd.DataFrame:
         """One row per prediction with its score.
 
         Classification: sample_id, image, label, score (one row per image, whatever the
@@ -167,7 +167,7 @@ class Run:
         """
         data, sids, names = self._rows(images_or_sample_ids)
         out = engine.predict(self.model, data, task=self.task, device=self.device,
-                             batch_size=batch_size)
+                             batch_size=batch_size, progress=progress)
         if self.task == "classification":
             k = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
             return pd.DataFrame({"sample_id": pd.array(sids, dtype="Int64"), "image": names,
@@ -219,14 +219,14 @@ class Run:
         out["sample_id"] = pd.array(out["sample_id"], dtype="Int64")
         return out
 
-    def views(self, images, *, batch_size: int = 16) -> tuple:
+    def views(self, images, *, batch_size: int = 16, progress: str | None = None) -> tuple:
         """``(plain, flipped, features)`` from one read of each image: predictions (as
         :meth:`predict_proba` / :meth:`predict_raw`), predictions on the mirror images, and
         ``(N, D)`` features (``(N, 0)`` for a model that shows none)."""
         data, _, _ = self._rows(images)
         plain, flipped, feats = engine.predict_views(
             self.model, data, task=self.task, device=self.device, batch_size=batch_size,
-            plain=True, flip=True, features=True)
+            plain=True, flip=True, features=True, progress=progress)
         if feats is None:
             feats = np.zeros((len(data), 0), dtype=np.float32)
         return plain, flipped, feats
@@ -592,7 +592,8 @@ def _top_classes(task: str, outputs) -> np.ndarray:
                      for r in outputs], dtype=np.int64)
 
 
-def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None):
+def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None,
+              progress: str | None = None):
     """Predictions and hard flags for images (paths or sample ids).
 
     Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
@@ -601,7 +602,7 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     # one pass over the images gives predictions, mirrored predictions and features: each
     # image is decoded once (in memory or streamed), and the job works on what it read even
     # if a sample is deleted meanwhile
-    plain, flipped, emb = run.views(images)
+    plain, flipped, emb = run.views(images, progress=progress)
     if run.task == "classification":
         probs = plain
         table = hard.classification_hardness(probs, tta_probs=flipped[None])
@@ -645,7 +646,7 @@ def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) 
 
 
 def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float = 0.5,
-               batch_size: int = 32) -> AutoLabelResult:
+               batch_size: int = 32, progress: bool = True) -> AutoLabelResult:
     """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
 
     Prerequisites, each refused with its own message: at least 2 labels with 5 or more
@@ -669,6 +670,7 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
         sizes = samples.loc[unlabeled, ["width", "height"]].to_numpy(dtype=float)
         reference = _training_reference(run) if mode == "active" else None
         table, boxes, emb = _hardness(run, unlabeled, sizes, threshold=threshold,
+                                      progress=f"auto-label {run.version}" if progress else None,
                                       reference=reference)
         active = mode == "active"
         updates = pd.DataFrame({
@@ -715,7 +717,7 @@ def _read_manifest_sources(path: str | Path) -> list[Path]:
 
 
 def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | None = None,
-            filter_hard: bool = True, threshold: float = 0.5):
+            filter_hard: bool = True, threshold: float = 0.5, progress: bool = True):
     """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
     examples in ``into`` as ``to_confirm`` with their predictions and reasons.
 
@@ -744,6 +746,7 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
         train_images = _read_manifest_sources(train_manifest) if train_manifest else None
         reference = _training_reference(run, train_images)
         table, boxes, _ = _hardness(run, [i.path for i in infos], sizes, threshold=threshold,
+                                    progress=f"collect {run.version}" if progress else None,
                                     reference=reference)
         keep = np.flatnonzero(table["hard"].to_numpy())
         # name the rows before anything is written, so that nothing can fail after the write
@@ -777,7 +780,7 @@ def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
 
 
 def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: float = 0.5,
-             score_threshold: float = 0.3):
+             score_threshold: float = 0.3, progress: bool = True):
     """Report on the labeled images of ``split`` (default: test, else val, else train).
 
     Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
@@ -796,7 +799,8 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
     if not ids:
         raise JobError(f"no labeled images in split {used!r} to evaluate on; label some, move "
                        "some to 'test' with ds.set_split(ids, 'test'), or choose another split.")
-    report = _report_on(ds, run, ids, iou_threshold=iou_threshold, score_threshold=score_threshold)
+    report = _report_on(ds, run, ids, iou_threshold=iou_threshold, score_threshold=score_threshold,
+                        progress=f"evaluate {run.version}" if progress else None)
     seen = used in ("train", "all")
     report.evaluated_on = f"{len(ids)} {used} images"
     if seen:
@@ -812,13 +816,13 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
 
 
 def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 0.5,
-               score_threshold: float = 0.3):
+               score_threshold: float = 0.3, progress: str | None = None):
     """The run's predictions on the labeled samples ``ids`` against their labels."""
     from .evaluation import evaluate_classification, evaluate_detections
 
     if ds.task == "classification":
         truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
-        pred = run.predict(ids)["label"].tolist()
+        pred = run.predict(ids, progress=progress)["label"].tolist()
         report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
     else:
         ann = ds._annotations.merged()
@@ -835,7 +839,8 @@ def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 
                            "iscrowd": (ann["kind"] == "ignore").to_numpy(),
                            "ignore": ann["difficult"].fillna(0).astype(bool).to_numpy(),
                            "area": area})
-        pred = run.predict(ids, threshold=0.01).rename(columns={"sample_id": "image_id"})
+        pred = run.predict(ids, threshold=0.01, progress=progress).rename(
+            columns={"sample_id": "image_id"})
         report = evaluate_detections(gt, pred.drop(columns=["image"]).astype({"image_id": "int64"}),
                                      iou_threshold=iou_threshold, score_threshold=score_threshold,
                                      image_ids=ids, labels=run.labels)

@@ -818,3 +818,21 @@ def test_voc_truncated_and_occluded_are_kept_and_written_back(tmp_path):
     back = _one_image_ds(tmp_path / "b")
     back.import_voc(tmp_path / "out")
     assert boxes(back)[flags].values.tolist() == want
+
+
+def test_imports_and_exports_of_many_files_show_progress(tmp_path, capsys):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    folder = tmp_path / "many"
+    for i in range(200):
+        write_image(folder / f"x{i:03d}.png", 40, 40, seed=i)
+    ds.add_images(folder)
+    (tmp_path / "yolo").mkdir()
+    (tmp_path / "yolo" / "classes.txt").write_text("a\n")
+    for i in range(200):
+        (tmp_path / "yolo" / f"x{i:03d}.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    capsys.readouterr()
+    ds.import_yolo(tmp_path / "yolo")
+    assert "reading yolo" in capsys.readouterr().err
+    ds.export_voc(tmp_path / "out")
+    assert "exporting to" in capsys.readouterr().err
+    assert len(ds.annotations) == 200

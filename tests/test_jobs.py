@@ -533,3 +533,21 @@ def test_detection_test_results_become_boxes_to_review(det_ds):
     assert det_ds.sample(sid)["status"] == "to_confirm"
     with pytest.raises(hx.ValidationError, match="stored no test predictions"):
         det_ds.annotate_from_predictions("V7")
+
+
+def test_long_jobs_show_progress(tmp_path, capsys):
+    from synthetic import bars_dataset
+
+    ds, ids, _ = bars_dataset(tmp_path, n=40, n_labeled=24)
+    ds.set_split(ids[:6], "test")
+    run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    capsys.readouterr()
+    hx.evaluate(ds, run)
+    assert f"evaluate {run.version}" in capsys.readouterr().err
+    hx.auto_label(ds, run)
+    assert f"auto-label {run.version}" in capsys.readouterr().err
+    ds2, _, _ = bars_dataset(tmp_path / "b", n=40, n_labeled=24)
+    run2 = hx.train(ds2, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    capsys.readouterr()
+    hx.auto_label(ds2, run2, progress=False)                # quiet when asked
+    assert "auto-label" not in capsys.readouterr().err

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..errors import FormatError
 from .archive import safe_extract
@@ -161,11 +162,17 @@ def opened_source(source: str | Path) -> Iterator[Path]:
         yield src
 
 
-def files_in(src: Path, suffixes: tuple[str, ...]) -> list[Path]:
+PROGRESS_FROM = 200   # files or images: a progress bar from this many on
+
+
+def files_in(src: Path, suffixes: tuple[str, ...]):
+    """The annotation files under ``src`` (a tqdm bar while reading many of them)."""
     if src.is_file():
         return [src]
-    return sorted(p for p in src.rglob("*") if p.suffix.lower() in suffixes
-                  and not p.name.startswith(".") and "__MACOSX" not in p.parts)
+    found = sorted(p for p in src.rglob("*") if p.suffix.lower() in suffixes
+                   and not p.name.startswith(".") and "__MACOSX" not in p.parts)
+    return tqdm(found, desc=f"reading {src.name or src}", unit="file",
+                disable=len(found) < PROGRESS_FROM)
 
 
 def read_json(path: Path, problems: list[str]):
@@ -452,7 +459,9 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
 
 def copy_images(ds, samples: pd.DataFrame, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for sid, name in zip(samples["sample_id"], samples["name"]):
+    pairs = zip(samples["sample_id"], samples["name"])
+    for sid, name in tqdm(pairs, total=len(samples), desc=f"exporting to {folder}", unit="image",
+                          disable=len(samples) < PROGRESS_FROM):
         shutil.copyfile(ds.image_path(int(sid)), folder / name)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from .data import ImageRows, augment_batch
 
@@ -182,12 +183,12 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
 @torch.inference_mode()
 def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
                   batch_size: int = 32, plain: bool = True, flip: bool = False,
-                  features: bool = False) -> tuple:
+                  features: bool = False, progress: str | None = None) -> tuple:
     """What several passes over the images need, from one read of each image.
 
     Returns ``(plain, flipped, features)``, each None unless asked for: predictions on the
     images and on their mirror images (see :func:`predict`) and ``(N, D)`` features (see
-    :func:`embed`)."""
+    :func:`embed`). ``progress``: a tqdm bar over the batches with that description."""
     model.eval()
     data.prepare(device)
     features = features and has_features(model, task)
@@ -201,7 +202,10 @@ def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch
         handle = last.register_forward_hook(
             lambda m, i, o: grabbed.append(i[0].detach()) if capturing[0] else None)
     try:
-        for idx, x in data.batches(chunks, device):
+        batches = data.batches(chunks, device)
+        if progress:
+            batches = tqdm(batches, total=len(chunks), desc=progress, unit="batch")
+        for idx, x in batches:
             if plain or handle is not None:
                 capturing[0] = True
                 outs["plain"] += _forward(model, x, idx, data, task, device, mirrored=False)
@@ -256,12 +260,13 @@ def _forward(model: nn.Module, x: Tensor, idx: list[int], data: ImageRows, task:
 
 
 def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
-            batch_size: int = 32, flip: bool = False) -> list:
+            batch_size: int = 32, flip: bool = False, progress: str | None = None) -> list:
     """Classification: ``(N, K)`` probabilities. Detection: per image a dict of ``boxes
     (K, 4)`` in the image's own pixels, ``labels (K,)`` 0-based and ``scores (K,)``.
     ``flip=True`` predicts on the mirrored images (boxes mapped back)."""
     plain, flipped, _ = predict_views(model, data, task=task, device=device,
-                                      batch_size=batch_size, plain=not flip, flip=flip)
+                                      batch_size=batch_size, plain=not flip, flip=flip,
+                                      progress=progress)
     return flipped if flip else plain
 
 
