@@ -43,6 +43,7 @@ KINDS = ("box", "polygon", "ignore", "text")
 HARD_TYPES = ("none", "false_positive", "missed")
 SPLITS = ("train", "val", "test")
 SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
+MIN_IMAGES_ADVISED = 30    # the platform's advice for a dataset worth training on
 INCOMING = ".incoming"     # media/.incoming/<host>.<pid>/: copies not yet committed
 MEDIA_NAME = re.compile(r"^\d{7,}_")   # media/<sample id>_<name>: the copies the store names
 MAX_NAME_BYTES = 255
@@ -53,16 +54,20 @@ FLAG_COLUMNS = ("difficult", "truncated", "occluded")   # VOC's object flags
 
 @dataclass
 class ImportReport:
-    """What an import did: ``added`` sample ids, ``rejected`` (name, reason) pairs, and
-    ``skipped`` annotation side files (JSON, XML, TXT) that are not images."""
+    """What an import did: ``added`` sample ids, ``rejected`` (name, reason) pairs,
+    ``skipped`` annotation side files (JSON, XML, TXT) that are not images, and ``advice``
+    (e.g. when the dataset still holds fewer than 30 images)."""
 
     added: list[int] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    advice: str = ""
 
     def __repr__(self) -> str:
         lines = [f"ImportReport: {len(self.added)} added, {len(self.rejected)} rejected, "
                  f"{len(self.skipped)} skipped"]
+        if self.advice:
+            lines.append(f"  advice: {self.advice}")
         lines += [f"  rejected {name}: {reason}" for name, reason in self.rejected[:20]]
         if len(self.rejected) > 20:
             lines.append(f"  ... and {len(self.rejected) - 20} more")
@@ -558,6 +563,11 @@ class Dataset:
                                 for name, size in too_large]
             checked = self._check_files(files, report, for_tiling=for_tiling)
             report.added = self._insert_images(checked, copy=copy, origin=origin)
+        total = len(self._samples)
+        if total < MIN_IMAGES_ADVISED:
+            report.advice = (f"the dataset holds {total} images; add at least "
+                             f"{MIN_IMAGES_ADVISED} (and 5 or more per label) before training "
+                             "for a model that generalizes")
         return report
 
     @staticmethod

@@ -274,12 +274,25 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
     return train, val
 
 
-def _avg_detection_rate(run: Run, val: list[int]) -> float | None:
-    """Mean over labels of the share of validation objects (or images) found correctly."""
+def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
+    """Mean over labels of the share of validation objects (or images) found correctly, and
+    a note. Not computed (None) unless every label has at least one validation image: a mean
+    over the labels that happen to be there would be noise."""
     if not val:
-        return None
-    rate = _report_on(run.dataset, run, val).avg_detection_rate
-    return 0.0 if np.isnan(rate) else rate
+        return None, "no validation images: the average detection rate is not available"
+    ds = run.dataset
+    if run.task == "classification":
+        present = set(ds.samples.set_index("sample_id").loc[val, "label"].astype(str))
+    else:
+        ann = ds.annotations
+        present = set(ann.loc[ann["sample_id"].isin(val) & (ann["kind"] != "ignore"),
+                              "label"].astype(str))
+    absent = [name for name in run.labels if name not in present]
+    if absent:
+        return None, (f"label(s) {absent} have no validation image: the average detection rate "
+                      "is not available (label more images, or put some in the 'val' split)")
+    rate = _report_on(ds, run, val, progress=None).avg_detection_rate
+    return (0.0 if np.isnan(rate) else rate), f"average detection rate on {len(val)} validation images"
 
 
 def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size: int = 16,
@@ -386,12 +399,13 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         torch.save({"state_dict": net.state_dict(),
                     "config": {"model": name, "labels": labels, "image_size": image_size,
                                "task": ds.task}}, ds.path / weights_rel)
-        rate = _avg_detection_rate(run, val_ids)
+        rate, rate_note = _avg_detection_rate(run, val_ids)
         if test:
             _store_test_predictions(run)
         ds._finish_run(version, status="succeeded", avg_detection_rate=rate,
                        weights_path=weights_rel.as_posix(),
                        message=json.dumps({"loss": run.history, "val_images": len(val_ids),
+                                           "avg_detection_rate": rate_note,
                                            "pseudo_labeled": pseudo_counts}))
         return run
     except KeyboardInterrupt:
@@ -741,7 +755,9 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
     with contextlib.ExitStack() as stack:
         infos = Dataset._check_files(Dataset._gather_files(images, stack, True), report)
         if not infos:
-            return report, AutoLabelResult([], [], [], pd.DataFrame())
+            reasons = "; ".join(f"{n}: {r}" for n, r in report.rejected[:5]) or "no image found"
+            raise JobError(f"collect: the batch holds no usable image ({reasons}); nothing was "
+                           "added. Pass a folder, list or .zip of JPG/PNG/BMP images.")
         sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
         train_images = _read_manifest_sources(train_manifest) if train_manifest else None
         reference = _training_reference(run, train_images)

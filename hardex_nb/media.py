@@ -182,6 +182,9 @@ def _check_size(name: str, width: int, height: int, max_long: int, max_short: in
         hint = "tile it with hardex_nb.tile" if not for_tiling else "downscale it"
         raise ImageError(f"{name}: {width}×{height} px is over the {max_long}×{max_short} maximum; "
                          f"{hint}.")
+    if for_tiling and long_side < 60:
+        raise ImageError(f"{name}: {width}×{height} px is too small to tile (at least 30×60); "
+                         "add it without for_tiling.")
     if long_side / short_side > MAX_ASPECT:
         raise ImageError(f"{name}: aspect ratio {long_side / short_side:.1f}:1 is over 6:1; "
                          "crop it.")

@@ -162,6 +162,9 @@ def _nms(b: pd.DataFrame, iou_threshold: float) -> pd.DataFrame:
     return b.iloc[np.sort(keep.numpy())].reset_index(drop=True)
 
 
+MIN_SOURCE = (30, 60)   # short side, long side: the smallest image worth tiling
+
+
 def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4.0,
          min_share: float = 0.2):
     """Cut images of ``ds`` into a rows×cols grid (larger count along the long side) and add
@@ -169,6 +172,9 @@ def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4
     (the source sample id), ``tile_row`` and ``tile_col``. Returns the new sample ids."""
     from .media import ImageInfo, load_rgb
 
+    if ds.task != "detection":
+        raise ValidationError(f"tiling is for detection datasets (small objects in large "
+                              f"images); this one is {ds.task}.")
     if into.task != ds.task:
         raise ValidationError(f"into is {into.task}, the source is {ds.task}.")
     for name in ds.label_names:
@@ -176,6 +182,12 @@ def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4
             into.add_label(name)
     samples = ds.samples.set_index("sample_id")
     ids = samples.index.tolist() if sample_ids is None else list(sample_ids)
+    small = [f"{samples.loc[i, 'name']} ({samples.loc[i, 'width']}×{samples.loc[i, 'height']})"
+             for i in ids if min(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[0]
+             or max(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[1]]
+    if small:
+        raise ValidationError(f"tiling sources must be at least {MIN_SOURCE[0]}×{MIN_SOURCE[1]} "
+                              f"px; too small: {small[:5]}")
     ann = ds.annotations
     new_ids = []
     with tempfile.TemporaryDirectory(prefix="hardex-tiles-") as tmp:

@@ -660,3 +660,13 @@ class warnings_allowed:
 
     def __exit__(self, *exc):
         return self._ctx.__exit__(*exc)
+
+
+def test_fewer_than_30_images_get_advice(tmp_path, image_folder):
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    report = ds.add_images(image_folder)
+    assert "holds 6 images; add at least 30" in report.advice and "advice" in repr(report)
+    more = tmp_path / "more"
+    for i in range(24):
+        write_image(more / f"m{i}.png", 40, 40, seed=i)
+    assert ds.add_images(more).advice == ""

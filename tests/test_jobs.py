@@ -551,3 +551,29 @@ def test_long_jobs_show_progress(tmp_path, capsys):
     capsys.readouterr()
     hx.auto_label(ds2, run2, progress=False)                # quiet when asked
     assert "auto-label" not in capsys.readouterr().err
+
+
+def test_an_empty_collect_batch_is_refused(tmp_path):
+    from synthetic import bars_dataset
+
+    ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=20)
+    run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    into = hx.Dataset.create(tmp_path / "into", task="classification", labels=["v", "h"])
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "notes.txt").write_text("no images here")
+    with pytest.raises(JobError, match="the batch holds no usable image"):
+        hx.collect(run, batch, into=into)
+    assert into.samples.empty
+
+
+def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
+    from synthetic import bars_dataset
+
+    ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=20)
+    v_only = [i for i in ids[:20] if ds.sample(i)["label"] == "v"][:3]
+    ds.set_split(v_only, "val")                          # no 'h' image in validation
+    run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    row = ds.runs.set_index("version").loc[run.version]
+    assert pd.isna(row["avg_detection_rate"])
+    assert "['h'] have no validation image" in json.loads(row["message"])["avg_detection_rate"]

@@ -89,3 +89,21 @@ def test_dataset_tiling_and_a_box_across_a_seam_is_found_once(tmp_path):
     found = run.predict_tiled([sid], 1, 2)
     assert len(found) == 1
     np.testing.assert_allclose(found[["x0", "y0", "x1", "y1"]].iloc[0], [380, 180, 440, 220], atol=4)
+
+
+def test_tiling_is_for_detection_and_sources_of_at_least_30_by_60(tmp_path):
+    import hardex_nb as hx
+    from synthetic import write_image
+
+    from hardex_nb import ImageError, ValidationError, media
+
+    cls = hx.Dataset.create(tmp_path / "c", task="classification", labels=["a"])
+    cls.add_images([write_image(tmp_path / "big.png", 200, 100)])
+    with pytest.raises(ValidationError, match="tiling is for detection datasets"):
+        hx.tile(cls, 2, 2, into=hx.Dataset.create(tmp_path / "c2", task="classification"))
+    det = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
+    det.add_images([write_image(tmp_path / "small.png", 40, 40)])
+    with pytest.raises(ValidationError, match=r"at least 30×60 px; too small: \['small.png \(40×40\)'\]"):
+        hx.tile(det, 2, 2, into=hx.Dataset.create(tmp_path / "d2", task="detection"))
+    with pytest.raises(ImageError, match="too small to tile"):
+        media.check_image(tmp_path / "small.png", for_tiling=True)
