@@ -536,6 +536,7 @@ class AutoLabelResult:
         self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
         self.annotations, self.table = list(annotations), table
         self.skipped = list(skipped)
+        self.run: Run | None = None   # the model used (auto_label trains one when not given)
 
     def __repr__(self) -> str:
         kept = (f", {len(self.skipped)} skipped: edited by a person meanwhile"
@@ -659,12 +660,19 @@ def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) 
     return rows
 
 
-def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float = 0.5,
-               batch_size: int = 32, progress: bool = True) -> AutoLabelResult:
+def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
+               algorithm: str | None = None, threshold: float = 0.5, batch_size: int = 32,
+               progress: bool = True, **train_options) -> AutoLabelResult:
     """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
 
     Prerequisites, each refused with its own message: at least 2 labels with 5 or more
     labeled images each, unlabeled images, and no other auto-label job on this dataset.
+
+    ``run``: the model to label with. Without one, a model is trained first
+    (:func:`train` with ``train_options``) by the chosen ``algorithm``: ``"fast"`` (the
+    labeled images only; the default) or ``"accurate"`` (semi-supervised: confident,
+    flip-consistent pseudo-labels on the unlabeled images join training halfway; the run's
+    record counts them). The run used is ``result.run``.
 
     ``mode="active"`` flags hard examples (scores, reasons, per-box false_positive/missed);
     ``mode="prelabel"`` only writes predictions. Predictions are annotations with
@@ -674,6 +682,14 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
     """
     if mode not in ("active", "prelabel"):
         raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
+    if algorithm not in (None, "fast", "accurate"):
+        raise JobError(f"algorithm={algorithm!r}: use 'fast' or 'accurate'.")
+    if run is None:
+        _check_prerequisites(ds)              # refused before any training
+        run = train(ds, mode=algorithm or "fast", progress=progress, **train_options)
+    elif algorithm is not None or train_options:
+        raise JobError("algorithm= and training options apply when auto_label trains the "
+                       "model itself; pass run=None, or train with hx.train(..., mode=...).")
     if run.dataset is not ds and Path(run.dataset.path).resolve() != Path(ds.path).resolve():
         raise JobError("this run belongs to another dataset; use hx.collect for other images.")
     ds._sync()
@@ -711,7 +727,9 @@ def auto_label(ds: Dataset, run: Run, *, mode: str = "active", threshold: float 
     table["written"] = ~table["sample_id"].isin(skipped)
     written = [s for s in unlabeled if s not in set(skipped)]
     hard_ids = [s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active]
-    return AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
+    result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
+    result.run = run
+    return result
 
 
 def _read_manifest_sources(path: str | Path) -> list[Path]:

@@ -577,3 +577,21 @@ def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
     row = ds.runs.set_index("version").loc[run.version]
     assert pd.isna(row["avg_detection_rate"])
     assert "['h'] have no validation image" in json.loads(row["message"])["avg_detection_rate"]
+
+
+def test_auto_label_trains_its_model_fast_or_accurate(tmp_path):
+    """The documents' algorithm choice: "accurate" trains semi-supervised, and its record
+    shows pseudo-labels were used."""
+    from synthetic import bars_dataset
+
+    ds, ids, _ = bars_dataset(tmp_path, n=60, n_labeled=30)
+    result = hx.auto_label(ds, algorithm="accurate", epochs=4, batch_size=8, image_size=32,
+                           weights=None, pseudo_threshold=0.6, progress=False)
+    record = ds.runs.set_index("version").loc[result.run.version]
+    assert record["params"]["mode"] == "accurate"
+    assert sum(json.loads(record["message"])["pseudo_labeled"]) > 0
+    assert len(result.sample_ids) == 30
+    with pytest.raises(JobError, match="algorithm= and training options apply"):
+        hx.auto_label(ds, result.run, algorithm="accurate")
+    with pytest.raises(JobError, match="algorithm='best'"):
+        hx.auto_label(ds, algorithm="best")
