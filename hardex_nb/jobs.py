@@ -300,7 +300,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
           test: bool = False, lr: float | None = None, seed: int = 0,
           weights: str | Path | None = "auto", weights_backbone: str | None = "auto",
           val_fraction: float = 0.2, pseudo_threshold: float = 0.9,
-          progress: bool = True) -> Run:
+          hard_weight: float = 2.0, progress: bool = True) -> Run:
     """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
 
     Parameters
@@ -330,6 +330,10 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         every epoch and never written to the dataset.
     test : bool
         Also predict the ``test`` split and store the results (``ds.predictions(version)``).
+    hard_weight : float
+        Hard examples feed training: a labeled image flagged hard (a hard example a person
+        reviewed: confirmed or fixed) is seen ``round(hard_weight)`` times per epoch instead
+        of once (2 by default; 1 turns the rule off). The count is in the run's record.
     val_fraction : float
         Share of labeled train images held out to compute the average detection rate when
         no image is in the ``val`` split (only with 10 or more labeled images).
@@ -364,7 +368,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                   device=str(dev), mode=mode, test=test, lr=lr, seed=seed,
                   weights=str(weights) if weights else None,
                   weights_backbone=str(weights_backbone) if weights_backbone else None,
-                  starting_point=note, val_fraction=val_fraction)
+                  starting_point=note, val_fraction=val_fraction, hard_weight=hard_weight)
     version = ds._start_run(model=name, params=params)
     engine.seed_everything(seed)
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
@@ -374,8 +378,12 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                   device=dev)
         data = ImageRows([ds.image_path(i) for i in train_ids], image_size, task=ds.task,
                          targets=_targets_for(ds, train_ids, labels))
+        times = max(1, round(hard_weight))
+        flagged = samples.loc[train_ids, "hard"].astype(bool).to_numpy() & (times > 1)
+        repeats = np.where(flagged, times, 1)
         opts = engine.FitOptions(task=ds.task, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 device=dev, seed=seed)
+                                 device=dev, seed=seed,
+                                 repeats=repeats.tolist() if flagged.any() else None)
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
         plot = LivePlot(f"{version} {name}", enabled=progress)
 
@@ -406,6 +414,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                        weights_path=weights_rel.as_posix(),
                        message=json.dumps({"loss": run.history, "val_images": len(val_ids),
                                            "avg_detection_rate": rate_note,
+                                           "hard_examples_oversampled": int(flagged.sum()),
                                            "pseudo_labeled": pseudo_counts}))
         return run
     except KeyboardInterrupt:

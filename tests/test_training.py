@@ -195,3 +195,26 @@ def test_detection_predictions_stream_like_they_are_cached(trained_detector, mon
     for g, w in zip(got, want):
         np.testing.assert_allclose(g["boxes"], w["boxes"], rtol=1e-5, atol=1e-4)
         np.testing.assert_allclose(g["scores"], w["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_hard_examples_are_seen_more_often(tmp_path):
+    from hardex_nb.training.data import ImageRows
+
+    rows = ImageRows([np.zeros((8, 8, 3), np.uint8)] * 5, 8, task="classification",
+                     targets=[0, 1, 0, 1, 0])
+    gen = torch.Generator().manual_seed(0)
+    batches = engine.epoch_batches(rows, 4, gen, drop_last=False, repeats=[1, 2, 1, 1, 3])
+    seen = np.bincount([i for b in batches for i in b.idx], minlength=5)
+    assert seen.tolist() == [1, 2, 1, 1, 3]
+    ds, ids, _ = bars_dataset(tmp_path, n=40, n_labeled=30)
+    ds.mark_hard(ids[:4], reasons=[1])
+    run = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
+    import json
+    record = ds.runs.set_index("version").loc[run.version]
+    # the four hard images, less those the run held out for validation
+    assert 0 < json.loads(record["message"])["hard_examples_oversampled"] <= 4
+    assert record["params"]["hard_weight"] == 2.0
+    off = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, hard_weight=1,
+                progress=False)
+    assert json.loads(ds.runs.set_index("version").loc[off.version, "message"])[
+        "hard_examples_oversampled"] == 0

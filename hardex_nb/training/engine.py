@@ -9,7 +9,7 @@ inference. A non-finite loss stops training with :class:`Diverged`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +45,7 @@ class FitOptions:
     device: torch.device
     seed: int = 0
     weight_decay: float = 1e-4
+    repeats: Sequence[int] | None = None   # times each row is seen per epoch (default 1)
 
     @property
     def cuda(self) -> bool:
@@ -97,8 +98,14 @@ class Batch:
 
 
 def epoch_batches(rows: ImageRows, batch_size: int, gen: torch.Generator, *, drop_last: bool,
-                  augment: str = "weak") -> list[Batch]:
-    order = torch.randperm(len(rows), generator=gen).tolist()
+                  augment: str = "weak", repeats: Sequence[int] | None = None) -> list[Batch]:
+    """One epoch's shuffled batches; row ``i`` appears ``repeats[i]`` times (default once)."""
+    if repeats is None:
+        order = torch.randperm(len(rows), generator=gen).tolist()
+    else:
+        pool = torch.repeat_interleave(torch.arange(len(rows)),
+                                       torch.as_tensor(list(repeats), dtype=torch.long))
+        order = pool[torch.randperm(len(pool), generator=gen)].tolist()
     stop = len(order) - len(order) % batch_size if drop_last and len(order) > batch_size else len(order)
     return [Batch(rows, order[s:s + batch_size],
                   [rows.scaled_target(i) for i in order[s:s + batch_size]], augment)
@@ -132,7 +139,8 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     gen = torch.Generator().manual_seed(opts.seed)
     data.prepare(opts.device)
     drop_last = opts.task == "classification"
-    n, bs = len(data), opts.batch_size
+    n = len(data) if opts.repeats is None else int(sum(opts.repeats))
+    bs = opts.batch_size
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
     steps = opts.epochs * (per_epoch * (3 if extra_batches else 1))
     optimizer, scheduler = make_optimizer(model, opts, steps)
@@ -143,7 +151,8 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     history = []
     step = 0
     for epoch in range(opts.epochs):
-        batches = epoch_batches(data, opts.batch_size, gen, drop_last=drop_last)
+        batches = epoch_batches(data, opts.batch_size, gen, drop_last=drop_last,
+                                repeats=opts.repeats)
         if extra_batches is not None:
             batches += extra_batches(epoch)
         total = torch.zeros((), device=opts.device)
