@@ -210,3 +210,25 @@ def test_undo_after_add_update_delete_restores_each_step(det):
     w.handle({"action": "undo"})                       # the add is undone
     assert w.error == "" and len(ds.annotations_of(ids[4])) == before
 
+
+
+def test_review_toggles_hard_and_changes_a_box_hard_type(det):
+    """In the Annotator and in Review (which inherits its handlers)."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    sid = w.sample_id
+    box = int(ds.annotations_of(sid).ann_id.iloc[0])
+    w.handle({"action": "set_hard", "hard": True})
+    assert w.error == "" and ds.sample(sid)["hard"] and ds.sample(sid)["hard_reasons"] == "100"
+    w.handle({"action": "set_hard_type", "ann_id": box, "hard_type": "false_positive"})
+    assert w.error == ""
+    assert hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[box, "hard_type"] == \
+        "false_positive"
+    w.handle({"action": "set_hard_type", "ann_id": box, "hard_type": "wrong"})
+    assert "use one of" in w.error
+    w.handle({"action": "set_hard", "hard": "yes"})
+    assert "expected true or false" in w.error
+    w.handle({"action": "undo"})                          # the hard type back to none
+    assert ds.annotations.set_index("ann_id").loc[box, "hard_type"] == "none"
+    w.handle({"action": "undo"})                          # the flag back off
+    assert not ds.sample(sid)["hard"]

@@ -6,7 +6,10 @@ import numpy as np
 import traitlets
 
 from ..media import thumbnail_bytes
-from ._base import STATIC, BadMessage, Widget, number_in, reject_unknown, text_in
+from ..hard import MARKED_BY_HAND
+from ._base import STATIC, BadMessage, Widget, bool_in, number_in, reject_unknown, text_in
+
+HARD_TYPES = ("none", "false_positive", "missed")
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
@@ -175,6 +178,26 @@ class Annotator(Widget):
         self._undo.append(("updated", old))
         self._refresh()
 
+    def _on_set_hard(self, content: dict) -> None:
+        """Mark the image hard (reason 100, by hand) or clear the flag."""
+        hard = bool_in(content, "hard")
+        before = self.ds.sample(self.sample_id)
+        self.ds.mark_hard(self.sample_id, hard, reasons=[MARKED_BY_HAND] if hard else [])
+        score = before["hard_score"]
+        self._undo.append(("set_hard", self.sample_id, bool(before["hard"]),
+                           before["hard_reasons"], None if score != score else float(score)))
+        self._refresh()
+
+    def _on_set_hard_type(self, content: dict) -> None:
+        """A box's hard type: none, false_positive or missed."""
+        old = self._current(content.get("ann_id"))
+        hard_type = text_in(content, "hard_type")
+        if hard_type not in HARD_TYPES:
+            raise BadMessage(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}")
+        self.ds.update_annotation(old["ann_id"], hard_type=hard_type)
+        self._undo.append(("updated", old))
+        self._refresh()
+
     def _on_delete(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
         self.ds.delete_annotations([old["ann_id"]])
@@ -191,12 +214,15 @@ class Annotator(Widget):
             self._renumber(step[1]["ann_id"], self._restore(step[1]))
         elif step[0] == "updated":
             old = step[1]
-            fields = {k: old[k] for k in ("label", *BOX_FIELDS, "text", "origin")}
+            fields = {k: old[k] for k in ("label", *BOX_FIELDS, "text", "origin", "hard_type")}
             if old["kind"] == "polygon":
                 fields["points"] = old["points"]
             self.ds.update_annotation(old["ann_id"], **fields)
         elif step[0] == "set_label":
             self.ds.set_label(step[1], step[2])
+        elif step[0] == "set_hard":
+            _, sid, hard, reasons, score = step
+            self.ds.mark_hard(sid, hard, reasons=reasons, score=score)
         self.notice = "undone"
         self._refresh()
 

@@ -19,6 +19,16 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A box's hard type (none / false positive / missed), changed in place. */
+function hardTypeSelect(a) {
+  const select = h("select", { "data-hard-type": a.ann_id, title: "hard type" },
+    ...[["none", "—"], ["false_positive", "false positive"], ["missed", "missed"]].map(([v, text]) =>
+      h("option", { value: v, ...(a.hard_type === v ? { selected: "" } : {}) }, text)));
+  select.addEventListener("click", (e) => e.stopPropagation());
+  select.addEventListener("change", () => select.dispatchEvent(new CustomEvent("hard-type", { bubbles: true, detail: { ann_id: a.ann_id, hard_type: select.value } })));
+  return select;
+}
+
 /** A polygon's rings: `points` is one ring [[x, y], ...] or, for an object in pieces, a list of rings. */
 function rings(points) {
   return Array.isArray(points[0][0]) ? points : [points];
@@ -45,6 +55,7 @@ export default {
     const stage = h("div", { class: "stage" }, img, svg);
     const viewport = h("div", { class: "viewport" }, stage);
     const side = h("div", { class: "side" });
+    side.addEventListener("hard-type", (e) => model.send({ action: "set_hard_type", ...e.detail }));
     root.append(header, message, h("div", { class: "layout" }, viewport, side));
 
     const labels = () => model.get("labels");
@@ -249,6 +260,8 @@ export default {
           smp.hard_score !== null ? h("span", { class: "muted" }, ` score ${smp.hard_score.toFixed(2)}`) : null,
           h("ul", {}, ...reasons.map((r) => h("li", {}, r)))));
       }
+      parts.push(h("div", { class: "bar" }, h("button", { "data-action": "toggle-hard",
+        onclick: () => model.send({ action: "set_hard", hard: !smp.hard }) }, smp.hard ? "Not hard" : "Mark hard")));
       parts.push(h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"),
         h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
           class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
@@ -269,6 +282,7 @@ export default {
             onclick: () => { state.selected = a.ann_id; render(); } },
             h("span", { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` }, a.kind === "ignore" ? "ignore" : a.label),
             h("span", { class: "muted" }, a.score !== null ? a.score.toFixed(2) : a.origin), a.kind !== "ignore" ? text : null,
+            a.kind !== "ignore" ? hardTypeSelect(a) : null,
             h("button", { class: "danger", title: "delete", onclick: (e) => { e.stopPropagation(); model.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
         });
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
