@@ -72,11 +72,15 @@ def main() -> None:
             for seed in range(args.seeds):
                 rows.append({"hard_weight": weight, "seed": seed,
                              **run(seed, args.epochs, weight, Path(tmp))})
-    table = pd.DataFrame(rows).groupby("hard_weight")[["accuracy", "faint accuracy"]]
+    frame = pd.DataFrame(rows)
+    table = frame.groupby("hard_weight")[["accuracy", "faint accuracy"]]
     summary = table.mean().round(3).astype(str) + " ± " + table.std().round(3).astype(str)
     print(f"80 labeled (12 faint, flagged hard), 400 held-out (200 faint), {args.seeds} seeds, "
           f"{args.epochs} epochs")
     print(summary.to_string())
+    print("\nfaint accuracy per seed")
+    print(frame.pivot(index="seed", columns="hard_weight", values="faint accuracy")
+          .round(3).to_string())
 
 
 if __name__ == "__main__":
