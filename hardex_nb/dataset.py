@@ -31,6 +31,7 @@ import pandas as pd
 from . import media
 from ._frames import TableRows
 from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
+from .reasons import HARD_TYPES, encode_reasons, parse_reasons
 from .formats.archive import safe_extract
 from .formats.common import (apply_import, label_problem, opened_source, polygon_area,
                              polygon_parts, storable)
@@ -40,7 +41,6 @@ from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_
 TASKS = ("classification", "detection")
 STATUSES = ("unlabeled", "to_confirm", "labeled")
 KINDS = ("box", "polygon", "ignore", "text")
-HARD_TYPES = ("none", "false_positive", "missed")
 SPLITS = ("train", "val", "test")
 SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
 MIN_IMAGES_ADVISED = 30    # the platform's advice for a dataset worth training on
@@ -843,12 +843,8 @@ class Dataset:
         """
         self._sync()
         ids = self._require_samples(sample_ids)
-        if isinstance(reasons, str):
-            codes = [r for r in reasons.split("-") if r.strip()]
-        else:
-            codes = list(reasons)
         try:
-            text = "-".join(str(int(c)) for c in codes)
+            text = encode_reasons(parse_reasons(reasons) if isinstance(reasons, str) else reasons)
         except (TypeError, ValueError):
             raise ValidationError(f"reasons={reasons!r}: give integer reason codes.") from None
         score = _unit_score(score, "a hard score")
@@ -876,11 +872,9 @@ class Dataset:
                 if now is None or now[0] != expected_labels[sid] or now[1] != "labeled":
                     skipped.append(sid)
                     continue
-                codes = [c for c in str(now[2] or "").split("-") if c]
-                if str(int(reason)) not in codes:
-                    codes.append(str(int(reason)))
+                codes = encode_reasons([*parse_reasons(now[2]), int(reason)])
                 score = _unit_score(float(scores[sid]), "a hard score")
-                rows.append((1, "-".join(codes), score, "to_confirm", sid))
+                rows.append((1, codes, score, "to_confirm", sid))
             cur.executemany("UPDATE samples SET hard=?, hard_reasons=?, hard_score=?, status=? "
                             "WHERE sample_id=?", rows)
         for hard, reasons, score, status, sid in rows:

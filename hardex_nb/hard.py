@@ -18,8 +18,11 @@ import pandas as pd
 from .errors import ValidationError
 from .evaluation import box_iou
 
-NO_TARGET, LOW_CONFIDENCE, CLUSTER_DISAGREES, FAR_FROM_CLASS, INCONSISTENT, RESOLUTION = range(6)
-MARKED_BY_HAND, SUSPECTED_MISLABEL = 100, 101
+from .reasons import (HARD_TYPES, REASON_TEXTS, HardType, Reason,  # noqa: F401 (re-exported)
+                      encode_reasons, parse_reasons)
+
+(NO_TARGET, LOW_CONFIDENCE, CLUSTER_DISAGREES, FAR_FROM_CLASS, INCONSISTENT, RESOLUTION,
+ MARKED_BY_HAND, SUSPECTED_MISLABEL) = tuple(Reason)
 
 
 def _probs(pred_probs, name: str = "pred_probs") -> np.ndarray:
@@ -148,7 +151,7 @@ def _compute_classification_hardness(p, views, y, low_confidence, min_margin, ma
         for i in np.flatnonzero(mis > mislabel_threshold):
             codes[i].append(SUSPECTED_MISLABEL)
     out.insert(0, "score", score)
-    out.insert(1, "reasons", ["-".join(map(str, c)) for c in codes])
+    out.insert(1, "reasons", [encode_reasons(c) for c in codes])
     out.insert(2, "hard", [bool(c) for c in codes])
     return out
 
@@ -272,7 +275,7 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
         if n_hard:
             codes.append(INCONSISTENT)
         share = n_hard / len(rows) if rows else (1.0 if NO_TARGET in codes else 0.0)
-        image_rows.append((i, bool(codes), float(share), "-".join(map(str, codes))))
+        image_rows.append((i, bool(codes), float(share), encode_reasons(codes)))
     boxes_df = pd.DataFrame(box_rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score",
                                                "hard_type"])
     images_df = pd.DataFrame(image_rows, columns=["image", "hard", "score", "reasons"])
@@ -345,7 +348,7 @@ def training_distance(train_embeddings, train_labels: Sequence[int], embeddings,
             c.append(CLUSTER_DISAGREES)
         if py[i] in limits and class_dist[i] > limits[py[i]]:
             c.append(FAR_FROM_CLASS)
-        codes.append("-".join(map(str, c)))
+        codes.append(encode_reasons(c))
     return pd.DataFrame({"class_distance": class_dist, "cluster_label": cluster, "reasons": codes})
 
 
@@ -370,6 +373,5 @@ def merge_reasons(*reason_columns: Sequence[str]) -> list[str]:
     """Join reason-code strings element-wise, without duplicates, in numeric order."""
     out = []
     for parts in zip(*reason_columns):
-        codes = sorted({int(c) for p in parts for c in str(p).split("-") if c.strip()})
-        out.append("-".join(map(str, codes)))
+        out.append(encode_reasons(sorted({c for p in parts for c in parse_reasons(p)})))
     return out

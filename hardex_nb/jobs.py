@@ -647,7 +647,7 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
         dist = (hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
                 if emb.shape[1] and ref_emb.shape[1] else [""] * len(table))
         res = hard.resolution_outliers(ref_sizes, sizes)
-        res_codes = [str(hard.RESOLUTION) if r else "" for r in res]
+        res_codes = [hard.encode_reasons([hard.Reason.RESOLUTION]) if r else "" for r in res]
         table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
         table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb

@@ -108,3 +108,18 @@ def test_low_boxes_on_found_objects_are_not_misses():
     missed = boxes[boxes["hard_type"] == "missed"]
     # the 0.3 box duplicates the confident one; of the two low boxes at (40, 40) one is kept
     assert missed[["x0", "score"]].values.tolist() == [[40.0, 0.4]]
+
+
+def test_one_vocabulary_for_reasons_and_hard_types():
+    from hardex_nb import reasons
+    from hardex_nb.widgets.annotator import Annotator
+
+    assert [int(r) for r in reasons.Reason] == [0, 1, 2, 3, 4, 5, 100, 101]
+    assert reasons.Reason.SUSPECTED_MISLABEL.text == "suspected mislabel"
+    assert set(reasons.REASON_TEXTS) == {int(r) for r in reasons.Reason}
+    assert reasons.encode_reasons([4, 1, 4, hard.Reason.MARKED_BY_HAND]) == "4-1-100"
+    assert reasons.parse_reasons("4-1-100") == [4, 1, 100] and reasons.parse_reasons("") == []
+    with pytest.raises(ValidationError, match="whole numbers"):
+        reasons.parse_reasons("1-x")
+    assert reasons.HARD_TYPES == ("none", "false_positive", "missed")
+    assert Annotator.class_traits()["reason_texts"].default()["101"] == "suspected mislabel"

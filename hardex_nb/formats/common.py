@@ -26,10 +26,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import FormatError
+from ..reasons import HARD_TYPES
 from .archive import safe_extract
 
 IGNORE_LABEL = "__ignore__"
-HARD_TYPES = ("none", "false_positive", "missed")
 
 
 def label_problem(name: str) -> str | None:

@@ -6,10 +6,8 @@ import numpy as np
 import traitlets
 
 from ..media import thumbnail_bytes
-from ..hard import MARKED_BY_HAND
+from ..reasons import HARD_TYPES, REASON_TEXTS, Reason
 from ._base import STATIC, BadMessage, Widget, bool_in, number_in, reject_unknown, text_in
-
-HARD_TYPES = ("none", "false_positive", "missed")
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
@@ -35,6 +33,7 @@ class Annotator(Widget):
     image = traitlets.Bytes(b"").tag(sync=True)
     threshold = traitlets.Float(0.0).tag(sync=True)
     position = traitlets.Int(0).tag(sync=True)
+    reason_texts = traitlets.Dict({str(k): v for k, v in REASON_TEXTS.items()}).tag(sync=True)
     count = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0,
@@ -182,7 +181,7 @@ class Annotator(Widget):
         """Mark the image hard (reason 100, by hand) or clear the flag."""
         hard = bool_in(content, "hard")
         before = self.ds.sample(self.sample_id)
-        self.ds.mark_hard(self.sample_id, hard, reasons=[MARKED_BY_HAND] if hard else [])
+        self.ds.mark_hard(self.sample_id, hard, reasons=[Reason.MARKED_BY_HAND] if hard else [])
         score = before["hard_score"]
         self._undo.append(("set_hard", self.sample_id, bool(before["hard"]),
                            before["hard_reasons"], None if score != score else float(score)))

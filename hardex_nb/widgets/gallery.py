@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import traitlets
 
-from ..hard import MARKED_BY_HAND
+from ..reasons import Reason
 from ._base import (STATIC, BadMessage, Thumbnails, Widget, bool_in, ids_in, int_in,
                     reject_unknown, text_in)
 
@@ -116,7 +116,7 @@ class Gallery(Widget):
     def _on_mark_hard(self, content: dict) -> None:
         hard = bool_in(content, "hard")
         ids = self._selected_ids(content)
-        self.ds.mark_hard(ids, hard, reasons=[] if not hard else [MARKED_BY_HAND])
+        self.ds.mark_hard(ids, hard, reasons=[] if not hard else [Reason.MARKED_BY_HAND])
         self.notice = f"{len(ids)} marked {'hard' if hard else 'not hard'}"
         self._refresh()
 

@@ -1,11 +1,6 @@
 /** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once. */
 
 const SVG = "http://www.w3.org/2000/svg";
-const REASONS = {
-  0: "no target found", 1: "low confidence", 2: "disagrees with training clusters",
-  3: "far from same-class training data", 4: "inconsistent across augmented views",
-  5: "resolution unlike the training set", 100: "marked hard by hand", 101: "suspected mislabel",
-};
 const COLORS = ["#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d", "#0d9488"];
 const HARD_COLORS = { false_positive: "#dc2626", missed: "#f97316" };
 
@@ -255,7 +250,7 @@ export default {
         }
       }
       if (smp.hard) {
-        const reasons = (smp.hard_reasons || "").split("-").filter(Boolean).map((c) => REASONS[c] || `reason ${c}`);
+        const reasons = (smp.hard_reasons || "").split("-").filter(Boolean).map((c) => model.get("reason_texts")[c] || `reason ${c}`);
         parts.push(h("div", { "data-role": "hard" }, h("span", { class: "badge" }, "hard"),
           smp.hard_score !== null ? h("span", { class: "muted" }, ` score ${smp.hard_score.toFixed(2)}`) : null,
           h("ul", {}, ...reasons.map((r) => h("li", {}, r)))));
