@@ -32,9 +32,10 @@ from . import media
 from ._frames import TableRows
 from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
 from .reasons import HARD_TYPES, encode_reasons, parse_reasons
+from . import formats
 from .formats.archive import safe_extract
-from .formats.common import (apply_import, label_problem, opened_source, polygon_area,
-                             polygon_parts, storable)
+from .formats.common import (AnnotationImport, apply_import, label_problem, opened_source,
+                             polygon_area, polygon_parts, storable)
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
                     RUN_COLUMNS, SAMPLE_COLUMNS, Store)
 
@@ -240,22 +241,20 @@ class Dataset:
 
         The import's details are kept as ``ds.import_result`` (an AnnotationImport).
         """
-        from .formats import locate_images, read_records
-
         into = Path(into).resolve()
         if into.exists() and any(into.iterdir()):
             raise StoreError(f"{into} exists and is not empty; pick a new folder for the dataset.")
         problems: list[str] = []
         skipped: list[str] = []
         with opened_source(source) as folder:
-            records = read_records(fmt, folder, problems, skipped,
+            records = formats.read_records(fmt, folder, problems, skipped,
                                    archived=Path(source).suffix.lower() == ".zip")
             if problems:
                 raise FormatError(f"{fmt} files refused; no dataset was created", problems)
             if not records:
                 raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
             roots = [Path(images).resolve()] if images is not None else [folder]
-            paths, missing = locate_images(records, roots)
+            paths, missing = formats.locate_images(records, roots)
             if missing:
                 raise FormatError(f"{fmt}: images not found; no dataset was created (pass "
                                   "images= the folder that holds them)", missing)
@@ -1288,6 +1287,72 @@ class Dataset:
         out["distance"] = top.to_numpy()
         return out
 
+    # -- interchange: one pair of entry points, thin per-format methods ---------------------
+    def import_annotations(self, fmt: str, source: str | Path, *, unknown_labels: str = "add",
+                           outside: str = "clip") -> AnnotationImport:
+        """Import annotation files of ``fmt`` (a name in ``formats.FORMATS``: labelme, voc,
+        yolo, coco, manifest) from a folder, a file or a .zip, matching images by file name
+        or stem (add the images first, or build the dataset with :meth:`from_files`).
+
+        All or nothing: a FormatError lists every bad file with line/field and reason, and
+        the dataset is unchanged. ``unknown_labels``: 'add' (default) or 'error';
+        ``outside``: 'clip' (default; listed in ``result.clipped``) or 'error' for boxes
+        reaching outside their image. Returns an AnnotationImport.
+        """
+        self._sync()
+        return formats.import_annotations(self, fmt, source, unknown_labels=unknown_labels,
+                                          outside=outside)
+
+    def export_annotations(self, fmt: str, out: str | Path, *, images: bool = True,
+                           status: Sequence[str] | None = ("labeled", "to_confirm"),
+                           overwrite: bool = False, **options: Any) -> list[Path]:
+        """Write the samples with ``status`` as ``fmt`` files under the folder ``out`` (with
+        copies of the images unless ``images=False``); returns the annotation files written.
+        ``out`` must be new or empty; ``overwrite=True`` replaces it whole. Samples sharing
+        a file stem are written as ``<stem>_<sample_id><suffix>``."""
+        return formats.export_annotations(self, fmt, out, images=images, status=status,
+                                          overwrite=overwrite, **options)
+
+    def import_labelme(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """labelme / X-AnyLabeling JSON (see :meth:`import_annotations`)."""
+        return self.import_annotations("labelme", source, **options)
+
+    def import_voc(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """PASCAL VOC XML as LabelImg and ModelArts write it (see :meth:`import_annotations`)."""
+        return self.import_annotations("voc", source, **options)
+
+    def import_yolo(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """YOLO txt with data.yaml or classes.txt (see :meth:`import_annotations`)."""
+        return self.import_annotations("yolo", source, **options)
+
+    def import_coco(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """COCO JSON (see :meth:`import_annotations`)."""
+        return self.import_annotations("coco", source, **options)
+
+    def import_manifest(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """A ModelArts manifest (see :meth:`import_annotations`)."""
+        return self.import_annotations("manifest", source, **options)
+
+    def export_labelme(self, out: str | Path, **options: Any) -> list[Path]:
+        """labelme JSON beside the images (see :meth:`export_annotations`)."""
+        return self.export_annotations("labelme", out, **options)
+
+    def export_voc(self, out: str | Path, **options: Any) -> list[Path]:
+        """PASCAL VOC XML (see :meth:`export_annotations`)."""
+        return self.export_annotations("voc", out, **options)
+
+    def export_yolo(self, out: str | Path, **options: Any) -> list[Path]:
+        """YOLO: classes.txt, labels/, images/ (see :meth:`export_annotations`)."""
+        return self.export_annotations("yolo", out, **options)
+
+    def export_coco(self, out: str | Path, **options: Any) -> list[Path]:
+        """COCO: annotations.json and images/ (see :meth:`export_annotations`)."""
+        return self.export_annotations("coco", out, **options)
+
+    def export_manifest(self, out: str | Path, **options: Any) -> list[Path]:
+        """A ModelArts manifest with VOC XML for detection (see :meth:`export_annotations`)."""
+        return self.export_annotations("manifest", out, **options)
+
     # -- bulk writes (imports, tiling, benchmarks) --------------------------------------
     def _insert_rows(self, samples: pd.DataFrame | None = None,
                      annotations: pd.DataFrame | None = None,
@@ -1486,47 +1551,3 @@ def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
     obj = frame.astype(object).where(frame.notna(), None)
     for row in obj.itertuples(index=False, name=None):
         yield tuple(v.item() if isinstance(v, np.generic) else v for v in row)
-
-
-def _interchange_methods() -> None:
-    """``Dataset.import_<fmt>`` / ``export_<fmt>``: facades over :mod:`hardex_nb.formats`
-    (imported on first use, as the formats build on this module)."""
-    notes = {
-        "labelme": "labelme JSON (rectangles, polygons, flags as classification labels)",
-        "voc": "PASCAL VOC XML as LabelImg writes it",
-        "yolo": "YOLO txt files with classes.txt",
-        "coco": "COCO JSON (bbox and polygon segmentation)",
-        "manifest": "ModelArts manifest (JSON Lines; VOC XML for detection)",
-    }
-    for fmt, what in notes.items():
-        def importer(self, source, *, unknown_labels="add", outside="clip", _fmt=fmt):
-            from .formats import import_annotations
-            self._sync()
-            return import_annotations(self, _fmt, source, unknown_labels=unknown_labels,
-                                      outside=outside)
-
-        def exporter(self, out, *, images=True, status=("labeled", "to_confirm"),
-                     overwrite=False, _fmt=fmt, **options):
-            from .formats import export_annotations
-            return export_annotations(self, _fmt, out, images=images, status=status,
-                                      overwrite=overwrite, **options)
-
-        importer.__name__ = importer.__qualname__ = f"import_{fmt}"
-        importer.__doc__ = (
-            f"Import {what} from a folder, a file or a .zip, matching images by file name or "
-            "stem (add the images first).\n\n"
-            "All or nothing: a FormatError lists every bad file with line/field and reason, and "
-            "the dataset is unchanged. ``unknown_labels``: 'add' (default) or 'error'; "
-            "``outside``: 'clip' (default; listed in ``result.clipped``) or 'error' for boxes "
-            "reaching outside their image. Returns an AnnotationImport.")
-        exporter.__name__ = exporter.__qualname__ = f"export_{fmt}"
-        exporter.__doc__ = (f"Write {what} under the folder ``out`` (with copies of the images "
-                            "unless ``images=False``); returns the written annotation files. "
-                            "``out`` must be new or empty; ``overwrite=True`` replaces it whole. "
-                            "Samples sharing a file name are written as "
-                            "``<stem>_<sample_id><suffix>``.")
-        setattr(Dataset, f"import_{fmt}", importer)
-        setattr(Dataset, f"export_{fmt}", exporter)
-
-
-_interchange_methods()

@@ -836,3 +836,19 @@ def test_imports_and_exports_of_many_files_show_progress(tmp_path, capsys):
     ds.export_voc(tmp_path / "out")
     assert "exporting to" in capsys.readouterr().err
     assert len(ds.annotations) == 200
+
+
+def test_one_registry_drives_every_format_entry_point(tmp_path):
+    from hardex_nb import formats
+
+    assert sorted(formats.FORMATS) == sorted(FORMATS)
+    ds = fixture_ds(tmp_path)
+    for fmt in formats.FORMATS:   # the explicit methods are the generic ones, per format
+        assert getattr(hx.Dataset, f"import_{fmt}").__doc__ and getattr(hx.Dataset, f"export_{fmt}")
+    ds.import_annotations("labelme", BBOX / "data_annotated")
+    with pytest.raises(FormatError, match="format 'tiff': use one of"):
+        ds.import_annotations("tiff", BBOX / "data_annotated")
+    with pytest.raises(FormatError, match="format 'tiff': use one of"):
+        ds.export_annotations("tiff", tmp_path / "out")
+    written = ds.export_annotations("voc", tmp_path / "voc")
+    assert sorted(p.name for p in written) == sorted(p.name for p in (BBOX / "voc_annotations").glob("*.xml"))

@@ -16,7 +16,8 @@ from . import coco, labelme, manifest, voc, yolo
 from .common import (AnnotationImport, ImageLabels, apply_import, export_frames, label_problem,
                      opened_source)
 
-READERS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
+# the one list of formats: adding a format is one module here and one entry below
+FORMATS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
 
 
 def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str = "add",
@@ -40,11 +41,11 @@ def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str 
 def read_records(fmt: str, folder: Path, problems: list[str], skipped: list[str], *,
                  archived: bool = False) -> list[ImageLabels]:
     """Parse every ``fmt`` file under ``folder`` (problems and skipped shapes are appended)."""
-    if fmt not in READERS:
-        raise FormatError(f"format {fmt!r}: use one of {sorted(READERS)}.")
+    if fmt not in FORMATS:
+        raise FormatError(f"format {fmt!r}: use one of {sorted(FORMATS)}.")
     if fmt == "manifest" and archived:   # a zipped manifest names files inside the zip only
         return manifest.read(folder, problems, skipped, confined_to=folder)
-    return READERS[fmt].read(folder, problems, skipped)
+    return FORMATS[fmt].read(folder, problems, skipped)
 
 
 def locate_images(records: list[ImageLabels], roots: list[Path]) -> tuple[list[Path | None],
@@ -101,6 +102,8 @@ def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
     files (a stale label file read under new class names). ``overwrite=True`` replaces the
     folder whole, once the new export is complete. Two samples with the same file name are
     written under distinct names (``<stem>_<sample_id><suffix>``)."""
+    if fmt not in FORMATS:
+        raise FormatError(f"format {fmt!r}: use one of {sorted(FORMATS)}.")
     out = Path(out)
     frames = export_frames(ds, status=status)
     bad = [f"label {name!r} {label_problem(name)}" for name in frames.labels if label_problem(name)]
@@ -108,7 +111,7 @@ def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
         raise FormatError(f"{fmt} export refused: rename these labels first "
                           "(ds.rename_label)", bad)
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return READERS[fmt].write(ds, frames, out, images=images, **options)
+        return FORMATS[fmt].write(ds, frames, out, images=images, **options)
     if not overwrite:
         raise FormatError(f"{out} is not empty: an export there would mix old and new files. "
                           "Pick a new or empty folder, or pass overwrite=True to replace it.")
@@ -119,7 +122,7 @@ def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
                           "this dataset); export somewhere else.")
     with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
         staging = Path(tmp) / "export"
-        written = READERS[fmt].write(ds, frames, staging, images=images, **options)
+        written = FORMATS[fmt].write(ds, frames, staging, images=images, **options)
         shutil.rmtree(target)
         staging.rename(target)
     return [target / p.relative_to(staging) for p in written]
