@@ -1012,16 +1012,46 @@ class Dataset:
         self._annotations.update(ann_id, changed)
 
     def delete_annotations(self, ann_ids: int | Iterable[int]) -> None:
-        """Delete annotations by id."""
+        """Delete annotations by id.
+
+        A labeled detection image left without any object goes back to ``unlabeled``: an
+        image is a negative (labeled, no objects) only when a person says so, with
+        :meth:`confirm` on the empty image (or :meth:`clear_annotations`'s ``negative``).
+        """
         self._sync()
         ids = _as_ids(ann_ids)
         missing = [i for i in ids if i not in self._annotations]
         if missing:
             raise ValidationError(f"unknown annotation id(s) {missing[:10]}.")
         with self._write() as cur:
-            cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
             ids = [i for i in ids if i in self._annotations]   # another process may have
-        self._annotations.delete(ids)                          # deleted some meanwhile
+            ann = self._annotations.merged()                   # deleted some meanwhile
+            touched = set(ann.loc[ann["ann_id"].isin(ids), "sample_id"].astype(int))
+            cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
+            emptied = []
+            if self.task == "detection":
+                for sid in sorted(touched):
+                    left = cur.execute("SELECT COUNT(*) FROM annotations WHERE sample_id=? "
+                                       "AND kind != 'ignore'", (sid,)).fetchone()[0]
+                    if not left and self._samples.get(sid)["status"] == "labeled":
+                        emptied.append(sid)
+                cur.executemany("UPDATE samples SET status='unlabeled' WHERE sample_id=?",
+                                [(i,) for i in emptied])
+        self._annotations.delete(ids)
+        self._samples.update_many(emptied, {"status": "unlabeled"})
+
+    def clear_annotations(self, sample_id: int, *, negative: bool = False) -> list[int]:
+        """Delete every annotation of one image (boxes, polygons, ignore regions); returns
+        their ids. ``negative=True`` keeps it labeled as an image with no object in it;
+        otherwise it goes back to ``unlabeled``."""
+        self._sync()
+        (sid,) = self._require_samples(sample_id)
+        ann = self._annotations.merged()
+        ids = ann.loc[ann["sample_id"] == sid, "ann_id"].astype(int).tolist()
+        if ids:
+            self.delete_annotations(ids)
+        self.set_status(sid, "labeled" if _flag("negative", negative) else "unlabeled")
+        return ids
 
     # -- queries ------------------------------------------------------------------------
     def query(self, *, name: str | None = None, label: str | None = None,

@@ -670,3 +670,21 @@ def test_fewer_than_30_images_get_advice(tmp_path, image_folder):
     for i in range(24):
         write_image(more / f"m{i}.png", 40, 40, seed=i)
     assert ds.add_images(more).advice == ""
+
+
+def test_deleting_every_box_unlabels_unless_marked_a_negative(det_ds):
+    sid, other = (int(i) for i in det_ds.samples.sample_id[:2])
+    a = det_ds.add_box(sid, "cat", 1, 1, 20, 20)
+    b = det_ds.add_box(sid, "dog", 5, 5, 30, 30)
+    det_ds.add_ignore_region(sid, 40, 5, 60, 30)
+    det_ds.delete_annotations([a])
+    assert det_ds.sample(sid)["status"] == "labeled"             # one object left
+    det_ds.delete_annotations([b])                                # only an ignore region left
+    assert det_ds.sample(sid)["status"] == "unlabeled"
+    assert hx.Dataset.open(det_ds.path).sample(sid)["status"] == "unlabeled"
+    det_ds.add_box(other, "cat", 1, 1, 9, 9)
+    assert len(det_ds.clear_annotations(other, negative=True)) == 1
+    s = hx.Dataset.open(det_ds.path)
+    assert s.sample(other)["status"] == "labeled" and s.annotations_of(other).empty
+    assert det_ds.clear_annotations(sid) and det_ds.annotations_of(sid).empty
+    assert det_ds.sample(sid)["status"] == "unlabeled"

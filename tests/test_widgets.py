@@ -232,3 +232,21 @@ def test_review_toggles_hard_and_changes_a_box_hard_type(det):
     assert ds.annotations.set_index("ann_id").loc[box, "hard_type"] == "none"
     w.handle({"action": "undo"})                          # the flag back off
     assert not ds.sample(sid)["hard"]
+
+
+def test_clear_all_and_no_objects_in_the_annotator(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    before = ds.annotations_of(ids[0])
+    assert len(before) and ds.sample(ids[0])["status"] == "labeled"
+    w.handle({"action": "clear"})
+    assert w.error == "" and ds.annotations_of(ids[0]).empty
+    assert ds.sample(ids[0])["status"] == "unlabeled"
+    for _ in range(len(before) + 1):
+        w.handle({"action": "undo"})
+        assert w.error == "", w.error
+    assert len(ds.annotations_of(ids[0])) == len(before) and ds.sample(ids[0])["status"] == "labeled"
+    w.handle({"action": "clear", "negative": True})
+    assert ds.annotations_of(ids[0]).empty and ds.sample(ids[0])["status"] == "labeled"
+    w.handle({"action": "clear", "negative": "yes"})
+    assert "expected true or false" in w.error

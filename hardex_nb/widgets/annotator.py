@@ -197,6 +197,17 @@ class Annotator(Widget):
         self._undo.append(("updated", old))
         self._refresh()
 
+    def _on_clear(self, content: dict) -> None:
+        """Delete every annotation of this image (undo brings them back one by one)."""
+        negative = bool_in(content, "negative", optional=True) or False
+        before = self.ds.sample(self.sample_id)["status"]
+        for a in self.annotations:
+            self._undo.append(("deleted", a))
+        self.ds.clear_annotations(self.sample_id, negative=negative)
+        self._undo.append(("status", self.sample_id, str(before)))
+        self.notice = "image marked as a negative (no objects)" if negative else "cleared"
+        self._refresh()
+
     def _on_delete(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
         self.ds.delete_annotations([old["ann_id"]])
@@ -219,6 +230,8 @@ class Annotator(Widget):
             self.ds.update_annotation(old["ann_id"], **fields)
         elif step[0] == "set_label":
             self.ds.set_label(step[1], step[2])
+        elif step[0] == "status":
+            self.ds.set_status(step[1], step[2])
         elif step[0] == "set_hard":
             _, sid, hard, reasons, score = step
             self.ds.mark_hard(sid, hard, reasons=reasons, score=score)

@@ -264,6 +264,9 @@ export default {
       if (task === "detection") {
         parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...[["box", "Box (b)"], ["polygon", "Polygon (g)"], ["ignore", "Ignore (i)"], ["pan", "Pan (h)"]]
           .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
+        parts.push(h("div", { class: "bar" },
+          h("button", { "data-action": "clear", title: "delete every annotation of this image", onclick: () => model.send({ action: "clear" }) }, "Clear all"),
+          h("button", { "data-action": "negative", title: "no object in this image: clear it and keep it labeled", onclick: () => model.send({ action: "clear", negative: true }) }, "No objects")));
         const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("threshold"), "data-role": "threshold" });
         slider.addEventListener("input", () => { model.set("threshold", Number(slider.value)); model.save_changes(); renderOverlay(); renderSide(); });
         parts.push(h("h4", {}, `Score threshold ${model.get("threshold").toFixed(2)}`), slider,
