@@ -250,3 +250,22 @@ def test_clear_all_and_no_objects_in_the_annotator(det):
     assert ds.annotations_of(ids[0]).empty and ds.sample(ids[0])["status"] == "labeled"
     w.handle({"action": "clear", "negative": "yes"})
     assert "expected true or false" in w.error
+
+
+def test_labels_are_added_renamed_and_deleted_from_the_widget(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    w.handle({"action": "add_label", "name": "cone"})
+    assert w.error == "" and "cone" in w.labels and "cone" in ds.label_names
+    w.handle({"action": "add_label", "name": "cone"})
+    assert "given twice" in w.error
+    w.handle({"action": "rename_label", "label": "cone", "name": "pylon"})
+    assert w.error == "" and "pylon" in ds.label_names and "cone" not in ds.label_names
+    w.handle({"action": "undo"})
+    assert "cone" in ds.label_names
+    boxes = int((ds.annotations["label"] == "red").sum())
+    w.handle({"action": "delete_label", "label": "red"})       # asks first, deletes nothing
+    assert f"its {boxes} annotation(s)" in w.asking["message"] and "red" in ds.label_names
+    w.handle({**{k: v for k, v in w.asking.items() if k != "message"}, "confirmed": True})
+    assert w.error == "" and w.asking == {} and "red" not in ds.label_names
+    assert not (hx.Dataset.open(ds.path).annotations["label"] == "red").any()

@@ -34,6 +34,7 @@ class Annotator(Widget):
     threshold = traitlets.Float(0.0).tag(sync=True)
     position = traitlets.Int(0).tag(sync=True)
     reason_texts = traitlets.Dict({str(k): v for k, v in REASON_TEXTS.items()}).tag(sync=True)
+    asking = traitlets.Dict().tag(sync=True)   # a question the widget shows before acting
     count = traitlets.Int(0).tag(sync=True)
 
     def __init__(self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0,
@@ -177,6 +178,36 @@ class Annotator(Widget):
         self._undo.append(("updated", old))
         self._refresh()
 
+    # -- labels ----------------------------------------------------------------------------
+    def _on_add_label(self, content: dict) -> None:
+        name = text_in(content, "name")
+        self.ds.add_label(name)
+        self.notice = f"label {name!r} added"
+        self._refresh()
+
+    def _on_rename_label(self, content: dict) -> None:
+        old, new = self._label(content), text_in(content, "name")
+        self.ds.rename_label(old, new)
+        self._undo.append(("rename_label", new, old))
+        self.notice = f"label {old!r} renamed {new!r}"
+        self._refresh()
+
+    def _on_delete_label(self, content: dict) -> None:
+        """Asks first (``asking`` names what goes with the label); deletes on ``confirmed``."""
+        label = self._label(content)
+        if content.get("confirmed") is not True:
+            ann = self.ds.annotations
+            boxes = int((ann["label"] == label).sum())
+            images = int((self.ds.samples["label"] == label).sum())
+            self.asking = {"action": "delete_label", "label": label,
+                           "message": f"Delete label {label!r}, its {boxes} annotation(s) and "
+                                      f"the class of {images} image(s)? This cannot be undone."}
+            return
+        self.asking = {}
+        self.ds.delete_label(label)
+        self.notice = f"label {label!r} deleted"
+        self._refresh()
+
     def _on_set_hard(self, content: dict) -> None:
         """Mark the image hard (reason 100, by hand) or clear the flag."""
         hard = bool_in(content, "hard")
@@ -230,6 +261,8 @@ class Annotator(Widget):
             self.ds.update_annotation(old["ann_id"], **fields)
         elif step[0] == "set_label":
             self.ds.set_label(step[1], step[2])
+        elif step[0] == "rename_label":
+            self.ds.rename_label(step[1], step[2])
         elif step[0] == "status":
             self.ds.set_status(step[1], step[2])
         elif step[0] == "set_hard":

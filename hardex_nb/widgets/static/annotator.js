@@ -231,6 +231,23 @@ export default {
       if (state.selected !== null) model.send({ action: "update", ann_id: state.selected, label });
       renderSide();
     }
+    /** Add a label; rename or delete the chosen one (deleting asks first, with its counts). */
+    function labelEditor(chosen) {
+      const asking = model.get("asking") || {};
+      if (asking.message) {
+        return h("div", { class: "bar", "data-role": "asking" }, h("span", {}, asking.message),
+          h("button", { class: "danger", "data-action": "asking-yes", onclick: () => model.send({ ...asking, message: undefined, confirmed: true }) }, "Yes"),
+          h("button", { "data-action": "asking-no", onclick: () => { model.set("asking", {}); model.save_changes(); } }, "No"));
+      }
+      const name = h("input", { placeholder: "label name", "data-role": "label-name" });
+      name.addEventListener("keydown", (e) => e.stopPropagation());
+      const value = () => name.value.trim();
+      return h("div", { class: "bar" }, name,
+        h("button", { "data-action": "add-label", onclick: () => value() && model.send({ action: "add_label", name: value() }) }, "Add"),
+        chosen ? h("button", { "data-action": "rename-label", onclick: () => value() && model.send({ action: "rename_label", label: chosen, name: value() }) }, `Rename ${chosen}`) : null,
+        chosen ? h("button", { class: "danger", "data-action": "delete-label", onclick: () => model.send({ action: "delete_label", label: chosen }) }, `Delete ${chosen}`) : null);
+    }
+
     function renderSide() {
       const smp = sample();
       const task = model.get("task");
@@ -261,6 +278,7 @@ export default {
         h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
           class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
           "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
+      parts.push(labelEditor(task === "classification" ? smp.label : state.label));
       if (task === "detection") {
         parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...[["box", "Box (b)"], ["polygon", "Polygon (g)"], ["ignore", "Ignore (i)"], ["pan", "Pan (h)"]]
           .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
@@ -337,7 +355,7 @@ export default {
     });
 
     model.on("change:image", () => { renderImage(); render(); });
-    for (const name of ["sample", "annotations", "labels", "queue", "position", "count"]) model.on(`change:${name}`, render);
+    for (const name of ["sample", "annotations", "labels", "queue", "position", "count", "asking"]) model.on(`change:${name}`, render);
     model.on("change:threshold", () => { renderOverlay(); renderSide(); });
     model.on("change:error", renderMessage);
     model.on("change:notice", renderMessage);
