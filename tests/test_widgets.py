@@ -269,3 +269,20 @@ def test_labels_are_added_renamed_and_deleted_from_the_widget(det):
     w.handle({**{k: v for k, v in w.asking.items() if k != "message"}, "confirmed": True})
     assert w.error == "" and w.asking == {} and "red" not in ds.label_names
     assert not (hx.Dataset.open(ds.path).annotations["label"] == "red").any()
+
+
+def test_gallery_upload_adds_images_and_reports_rejects(tmp_path, det):
+    from synthetic import write_image
+
+    ds, ids = det
+    g = hx.Gallery(ds)
+    before = len(ds.samples)
+    png = write_image(tmp_path / "u.png", 64, 48).read_bytes()
+    g.handle({"action": "upload", "names": ["x.png", "x.png", "notes.png"]},
+             [png, png, b"not an image"])
+    assert g.error == "" and g.notice.startswith("2 image(s) added, 1 rejected (notes.png:")
+    assert len(ds.samples) == before + 2 and g.total == before + 2
+    g.handle({"action": "upload", "names": ["a.png", "b.png"]}, [png])
+    assert "one file name per file" in g.error and len(ds.samples) == before + 2
+    g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [png])   # a name, not a path
+    assert g.error == "" and ds.samples["name"].iloc[-1] == "x.png"

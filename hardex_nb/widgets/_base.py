@@ -38,15 +38,24 @@ class Widget(anywidget.AnyWidget):
             if handler is None:
                 raise BadMessage(f"unknown action {content['action']!r}")
             self.error = ""
-            handler(content)
+            if getattr(handler, "takes_buffers", False):
+                handler(content, list(buffers or []))
+            else:
+                handler(content)
         except (HardexError, BadMessage) as exc:
             self.error = str(exc)
         except Exception as exc:   # noqa: BLE001 - nothing may escape a handler unseen
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def handle(self, content: dict) -> None:
+    def handle(self, content: dict, buffers: list[bytes] | None = None) -> None:
         """Process one front-end message as if the browser had sent it (for scripts, tests)."""
-        self._dispatch(self, content, [])
+        self._dispatch(self, content, buffers or [])
+
+
+def takes_buffers(handler):
+    """Mark a message handler that also receives the message's binary buffers."""
+    handler.takes_buffers = True
+    return handler
 
 
 def ids_in(content: dict, key: str = "ids") -> list[int]:

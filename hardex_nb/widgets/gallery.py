@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pandas as pd
 import traitlets
 
+from ..media import MAX_BYTES
 from ..reasons import Reason
 from ._base import (STATIC, BadMessage, Thumbnails, Widget, bool_in, ids_in, int_in,
-                    reject_unknown, text_in)
+                    reject_unknown, takes_buffers, text_in)
 
 FILTERS = {"name", "label", "status", "added_after", "added_before", "min_width", "min_height",
            "hard", "split"}
@@ -133,6 +137,31 @@ class Gallery(Widget):
         self.ds.delete_samples(ids)
         self.selected = []
         self.notice = f"{len(ids)} deleted"
+        self._refresh()
+
+    @takes_buffers
+    def _on_upload(self, content: dict, buffers: list[bytes]) -> None:
+        """Images chosen in the upload control: ``names`` and one buffer each; checked and
+        added like :meth:`Dataset.add_images` (a report of what was added and rejected)."""
+        names = content.get("names")
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
+                or len(names) != len(buffers) or not names:
+            raise BadMessage("upload: expected one file name per file sent")
+        if any(len(b) > MAX_BYTES for b in buffers):
+            raise BadMessage("upload: a file is over the 100 MB limit")
+        with tempfile.TemporaryDirectory(prefix="hardex-upload-") as tmp:
+            paths = []
+            for k, (name, data) in enumerate(zip(names, buffers)):
+                safe = Path(name.replace("\\", "/")).name or f"upload_{k}"
+                folder = Path(tmp) / str(k)          # keeps same-named files apart
+                folder.mkdir()
+                (folder / safe).write_bytes(bytes(data))
+                paths.append(folder / safe)
+            report = self.ds.add_images(paths)
+        rejected = "; ".join(f"{n}: {r}" for n, r in report.rejected[:3])
+        self.notice = (f"{len(report.added)} image(s) added"
+                       + (f", {len(report.rejected)} rejected ({rejected})" if report.rejected else "")
+                       + (f". {report.advice}" if report.advice else ""))
         self._refresh()
 
     def _on_open(self, content: dict) -> None:

@@ -37,8 +37,16 @@ export default {
       added_after: h("input", { type: "date", title: "uploaded after" }),
       added_before: h("input", { type: "date", title: "uploaded before" }),
     };
+    const upload = h("input", { type: "file", multiple: true, accept: ".jpg,.jpeg,.png,.bmp", "data-role": "upload", title: "add images" });
+    upload.addEventListener("change", async () => {
+      const files = [...upload.files];
+      if (!files.length) return;
+      const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
+      model.send({ action: "upload", names: files.map((f) => f.name) }, buffers);
+      upload.value = "";
+    });
     const filterBar = h("div", { class: "bar" }, ...Object.values(inputs),
-      h("button", { class: "primary", onclick: applyFilters }, "Filter"));
+      h("button", { class: "primary", onclick: applyFilters }, "Filter"), h("label", {}, "Upload ", upload));
     const pager = h("div", { class: "bar" });
     const actions = h("div", { class: "bar" });
     const message = h("div");
