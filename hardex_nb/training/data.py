@@ -156,11 +156,9 @@ class ImageRows:
     def batch(self, indices: Sequence[int], device: torch.device) -> Tensor:
         """``(B, 3, S, S)`` float images in 0..1 on ``device``."""
         indices = list(indices)
-        if self.streaming:
-            _, pixels, sizes = _collate([_Decoded(self.images, self.size)[i] for i in indices])
-            for i, wh in zip(indices, sizes):
-                self._sizes[i] = wh
-            return self._to(pixels, device)
+        if self.streaming:   # one batch through the same loader as every streamed pass
+            ((_, x),) = self.batches([indices], device)
+            return x
         self._fill(indices)
         idx = torch.as_tensor(indices, dtype=torch.long)
         if self._on_device is not None and self._on_device.device == device:

@@ -85,33 +85,29 @@ def number_in(content: dict, key: str) -> float:
     return out
 
 
-def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
-    """A whole number (not a bool)."""
+def _typed_in(content: dict, key: str, accepts, expected: str, optional: bool):
+    """``content[key]`` when ``accepts`` it (or None when missing and ``optional``)."""
     value = content.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadMessage(f"{key}={_shown(value)}: expected a whole number")
+    if not accepts(value):
+        raise BadMessage(f"{key}={_shown(value)}: expected {expected}")
     return value
+
+
+def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
+    """A whole number (not a bool)."""
+    return _typed_in(content, key, lambda v: isinstance(v, int) and not isinstance(v, bool),
+                     "a whole number", optional)
 
 
 def bool_in(content: dict, key: str, *, optional: bool = False) -> bool | None:
     """``true`` or ``false`` exactly (not "false", not 0)."""
-    value = content.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, bool):
-        raise BadMessage(f"{key}={_shown(value)}: expected true or false")
-    return value
+    return _typed_in(content, key, lambda v: isinstance(v, bool), "true or false", optional)
 
 
 def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
-    value = content.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise BadMessage(f"{key}={_shown(value)}: expected text")
-    return value
+    return _typed_in(content, key, lambda v: isinstance(v, str), "text", optional)
 
 
 class Thumbnails:
