@@ -34,6 +34,7 @@ from .errors import FormatError, ImageError, JobError, StoreError, ValidationErr
 from .reasons import HARD_TYPES, encode_reasons, parse_reasons
 from . import formats
 from .formats.archive import safe_extract
+from .geometry import is_turned
 from .formats.common import (AnnotationImport, apply_import, label_problem, opened_source,
                              polygon_area, polygon_parts, storable)
 from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
@@ -226,7 +227,7 @@ class Dataset:
 
         Parameters
         ----------
-        fmt : {"coco", "voc", "yolo", "labelme", "manifest"}
+        fmt : {"coco", "voc", "yolo", "labelme", "manifest", "dota"}
         source : path
             The annotation file, folder or .zip (a YOLO export's folder with its data.yaml).
         images : path, optional
@@ -306,6 +307,12 @@ class Dataset:
                      images: str | Path | None = None, **options: Any) -> Dataset:
         """A dataset from labelme JSON files and their images (see :meth:`from_files`)."""
         return cls.from_files("labelme", source, into=into, images=images, **options)
+
+    @classmethod
+    def from_dota(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
+                  **options: Any) -> Dataset:
+        """A dataset from DOTA txt files (rotated boxes) and their images."""
+        return cls.from_files("dota", source, into=into, images=images, **options)
 
     @classmethod
     def from_manifest(cls, source: str | Path, *, into: str | Path,
@@ -498,13 +505,22 @@ class Dataset:
         if self.task != "detection":
             raise ValidationError(f"{what} needs a detection dataset; this one is {self.task}.")
 
-    def _check_box(self, sid: int, x0, y0, x1, y1) -> tuple[float, float, float, float]:
+    def _check_box(self, sid: int, x0, y0, x1, y1, angle=None) -> tuple[float, float, float, float]:
+        """A box inside its image; a turned box (``angle``) needs its centre inside the image
+        (its corners may leave it: training and evaluation clip its enclosing box)."""
         x0, y0, x1, y1 = (_finite(n, v) for n, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1)))
         row = self._samples.get(sid)
         w, h = float(row["width"]), float(row["height"])
         if x1 <= x0 or y1 <= y0:
             raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and "
                                   "y0 < y1.")
+        if is_turned(angle):
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            if not (0 <= cx <= w and 0 <= cy <= h):
+                raise ValidationError(f"rotated box ({x0}, {y0}, {x1}, {y1}, angle {angle}) on "
+                                      f"sample {sid} '{row['name']}': its centre ({cx:g}, {cy:g}) "
+                                      f"is outside the {w:g}×{h:g} px image.")
+            return x0, y0, x1, y1
         if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
             raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) is outside sample {sid} "
                                   f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image.")
@@ -938,16 +954,19 @@ class Dataset:
         """Add a box in pixels (``x1 > x0``, ``y1 > y0``, inside the image); returns its ann_id.
 
         A human box on an ``unlabeled`` sample makes it ``labeled``. ``text`` carries OCR text.
+        ``angle``: a rotated box, the rectangle ``x0..y1`` turned by ``angle`` degrees about its
+        centre, clockwise on screen; its centre must be inside the image (see
+        :mod:`hardex_nb.geometry`: it trains as its enclosing box).
         ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it.
         """
         self._sync()
         self._require_detection("add_box")
         (sid,) = self._require_samples(sample_id)
         self._require_label(label)
-        box = self._check_box(sid, x0, y0, x1, y1)
-        score = self._check_score_origin(score, origin, hard_type)
         if angle is not None:
             angle = _finite("angle", angle)
+        box = self._check_box(sid, x0, y0, x1, y1, angle)
+        score = self._check_score_origin(score, origin, hard_type)
         row = self._annotation_row(sid, "text" if text is not None else "box", label, box,
                                    angle=angle, text=text, score=score, origin=origin,
                                    hard_type=hard_type, difficult=_flag("difficult", difficult))
@@ -975,6 +994,17 @@ class Dataset:
         return self._insert_annotations([self._annotation_row(sid, "ignore", None, box)],
                                         human_labels=False)[0]
 
+    def add_ignore_polygon(self, sample_id: int, points) -> int:
+        """Mask a polygon ``(N, 2)`` (or several rings): the region its bounding box covers is
+        left out of training, as for :meth:`add_ignore_region`; the outline is kept for
+        display and export."""
+        self._sync()
+        self._require_detection("add_ignore_polygon")
+        (sid,) = self._require_samples(sample_id)
+        pts = self._check_points(sid, points)
+        row = self._annotation_row(sid, "ignore", None, _bounds(pts), points=pts)
+        return self._insert_annotations([row], human_labels=False)[0]
+
     def update_annotation(self, ann_id: int, **fields: Any) -> None:
         """Change fields of one annotation (label, x0..y1, points, angle, text, score, origin,
         hard_type); the result is validated as a whole."""
@@ -995,11 +1025,16 @@ class Dataset:
             pts = self._check_points(sid, fields["points"])
             new["points"] = json.dumps(pts)
             new["x0"], new["y0"], new["x1"], new["y1"] = _bounds(pts)
-        new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
-            sid, new["x0"], new["y0"], new["x1"], new["y1"])
-        new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
-        if new.get("angle") is not None:
+        if new.get("angle") is not None and new["angle"] == new["angle"]:
+            if new["kind"] not in ("box", "text"):
+                raise ValidationError(f"angle: annotation {ann_id} is a {new['kind']}; only a box "
+                                      "turns.")
             new["angle"] = _finite("angle", new["angle"])
+        else:
+            new["angle"] = None
+        new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
+            sid, new["x0"], new["y0"], new["x1"], new["y1"], new["angle"])
+        new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
         for col in FLAG_COLUMNS:
             new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
@@ -1362,6 +1397,14 @@ class Dataset:
     def import_manifest(self, source: str | Path, **options: Any) -> AnnotationImport:
         """A ModelArts manifest (see :meth:`import_annotations`)."""
         return self.import_annotations("manifest", source, **options)
+
+    def import_dota(self, source: str | Path, **options: Any) -> AnnotationImport:
+        """DOTA txt, four corners per object: rotated boxes (see :meth:`import_annotations`)."""
+        return self.import_annotations("dota", source, **options)
+
+    def export_dota(self, out: str | Path, **options: Any) -> list[Path]:
+        """DOTA: labelTxt/ with each box's corners, images/ (see :meth:`export_annotations`)."""
+        return self.export_annotations("dota", out, **options)
 
     def export_labelme(self, out: str | Path, **options: Any) -> list[Path]:
         """labelme JSON beside the images (see :meth:`export_annotations`)."""

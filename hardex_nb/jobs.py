@@ -22,6 +22,7 @@ from . import hard
 from .dataset import Dataset
 from .errors import JobError
 from .formats.common import polygon_area
+from .geometry import axis_aligned
 from .progress import LivePlot
 from .training import engine, models
 from .training.data import ImageRows, Normalize
@@ -34,11 +35,11 @@ __all__ = ["train", "Run", "wrap_model", "Predictor", "auto_label", "collect", "
 def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
     """Class indices (classification) or box targets (detection) of labeled samples."""
     index = {name: i for i, name in enumerate(labels)}
+    samples = ds._samples.merged()
     if ds.task == "classification":
-        s = ds._samples.merged().loc[list(sample_ids)]
-        return [index[lab] for lab in s["label"]]
+        return [index[lab] for lab in samples.loc[list(sample_ids), "label"]]
     ann = ds._annotations.merged()
-    ann = ann[ann["sample_id"].isin(list(sample_ids))]
+    ann = axis_aligned(ann[ann["sample_id"].isin(list(sample_ids))], samples)
     groups = {int(k): g for k, g in ann.groupby("sample_id")}
     out = []
     for sid in sample_ids:
@@ -863,14 +864,16 @@ def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 
     """The run's predictions on the labeled samples ``ids`` against their labels."""
     from .evaluation import evaluate_classification, evaluate_detections
 
+    samples = ds._samples.merged()
     if ds.task == "classification":
-        truth = ds._samples.merged().loc[ids, "label"].astype(str).tolist()
+        truth = samples.loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids, progress=progress)["label"].tolist()
         report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
     else:
         ann = ds._annotations.merged()
         ann = ann[ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text",
                                                                  "ignore"])]
+        ann = axis_aligned(ann, samples)
         area = [(polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
                 for k, p in zip(ann["kind"], ann["points"])]
         gt = pd.DataFrame({"image_id": ann["sample_id"].astype("int64").to_numpy(),

@@ -691,3 +691,31 @@ def test_deleting_every_box_unlabels_unless_marked_a_negative(det_ds):
     assert s.sample(other)["status"] == "labeled" and s.annotations_of(other).empty
     assert det_ds.clear_annotations(sid) and det_ds.annotations_of(sid).empty
     assert det_ds.sample(sid)["status"] == "unlabeled"
+
+
+def test_rotated_boxes_are_checked_and_train_as_their_enclosing_box(tmp_path):
+    from hardex_nb.jobs import _targets_for
+
+    ds = hx.Dataset.create(tmp_path / "r", task="detection", labels=["ship"])
+    (sid,) = ds.add_images([write_image(tmp_path / "a.png", 100, 80)]).added
+    # a 40 × 10 bar turned 90° about its centre (20, 40): 10 wide, 40 tall
+    ann = ds.add_box(sid, "ship", 0, 35, 40, 45, angle=90)
+    with pytest.raises(ValidationError, match="its centre .* is outside"):
+        ds.add_box(sid, "ship", 90, 70, 130, 100, angle=30)
+    poly = ds.add_polygon(sid, "ship", [[50, 10], [70, 10], [60, 30]])
+    with pytest.raises(ValidationError, match="only a box turns"):
+        ds.update_annotation(poly, angle=10)
+    (target,) = _targets_for(ds, [sid], ["ship"])
+    np.testing.assert_allclose(target["boxes"][0], [15, 20, 25, 60], atol=1e-5)
+    # turned 45°, the corners leave the image: clipped to it for training
+    ds.update_annotation(ann, y0=0, y1=10, angle=45)     # centre (20, 5)
+    (target,) = _targets_for(ds, [sid], ["ship"])
+    half = (20 + 5) / np.sqrt(2)
+    np.testing.assert_allclose(target["boxes"][0], [20 - half, 0, 20 + half, 5 + half], atol=1e-5)
+    assert hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[ann, "angle"] == 45
+    ignore = ds.add_ignore_polygon(sid, [[70, 50], [95, 55], [80, 75]])
+    row = ds.annotations.set_index("ann_id").loc[ignore]
+    assert row["kind"] == "ignore" and len(row["points"]) == 3
+    assert (row["x0"], row["y0"], row["x1"], row["y1"]) == (70, 50, 95, 75)
+    (target,) = _targets_for(ds, [sid], ["ship"])
+    np.testing.assert_allclose(target["ignore"], [[70, 50, 95, 75]])

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hardex_nb"
 # lower number = lower layer (see docs/ARCHITECTURE.md)
 LAYERS = {
     "hardex_nb.errors": 0, "hardex_nb.progress": 0, "hardex_nb._frames": 0,
-    "hardex_nb.reasons": 0,
+    "hardex_nb.reasons": 0, "hardex_nb.geometry": 0,
     "hardex_nb.media": 1,
     "hardex_nb.store": 2,
     "hardex_nb.formats": 3,

@@ -1,4 +1,5 @@
-"""Annotation interchange: labelme, PASCAL VOC (LabelImg), YOLO, COCO, ModelArts manifest.
+"""Annotation interchange: labelme, PASCAL VOC (LabelImg), YOLO, COCO, ModelArts manifest,
+DOTA (rotated boxes).
 
 Each module has ``read(folder, problems, skipped) -> list[ImageLabels]`` and
 ``write(ds, frames, out, *, images=True)``; :mod:`.common` lands parsed records in a Dataset.
@@ -12,12 +13,13 @@ from pathlib import Path
 
 from ..errors import FormatError
 from ..media import EXTENSIONS
-from . import coco, labelme, manifest, voc, yolo
+from . import coco, dota, labelme, manifest, voc, yolo
 from .common import (AnnotationImport, ImageLabels, apply_import, export_frames, label_problem,
                      opened_source)
 
 # the one list of formats: adding a format is one module here and one entry below
-FORMATS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest}
+FORMATS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest,
+           "dota": dota}
 
 
 def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str = "add",

@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import FormatError
+from ..geometry import axis_aligned, corners, is_turned
 from ..reasons import HARD_TYPES
 from .archive import safe_extract
 
@@ -397,7 +398,16 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
         box = np.array([min(box[0], box[2]), min(box[1], box[3]),
                         max(box[0], box[2]), max(box[1], box[3])])
     limits = np.array([width, height, width, height])
-    clipped = np.clip(box, 0, limits)
+    if shape.points is None and is_turned(shape.angle):
+        # a rotated box keeps its rectangle; only its centre must be inside the image
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        if box[2] <= box[0] or box[3] <= box[1] or not (0 <= cx <= width and 0 <= cy <= height):
+            problems.append(f"{where}: rotated box {tuple(np.round(box, 3))} has no area or its "
+                            f"centre is outside the {width:g}×{height:g} px image")
+            return None
+        clipped = box
+    else:
+        clipped = np.clip(box, 0, limits)
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
         problems.append(f"{where}: box {tuple(np.round(box, 3))} has no area inside the "
                         f"{width:g}×{height:g} px image")
@@ -444,6 +454,12 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
         samples = samples[samples["status"].isin(list(status))]
     ann = ds.annotations
     ann = ann[ann["sample_id"].isin(samples["sample_id"])]
+    # rotated boxes: writers that carry them read ``corners``; the others get the enclosing
+    # box, clipped to the image, in x0..y1
+    ann = ann.assign(corners=[corners(r.x0, r.y0, r.x1, r.y1, r.angle).tolist()
+                              if is_turned(r.angle) and r.kind in ("box", "text") else None
+                              for r in ann.itertuples()])
+    ann = axis_aligned(ann, samples.set_index("sample_id"))
     samples = samples.reset_index(drop=True)
     # file stems are unique in an export: samples sharing one (two folders, a zip, x.png and
     # x.jpg) are written as <stem>_<sample_id><suffix>, so no image or label file replaces

@@ -2,13 +2,17 @@
 
 One JSON per image, matched to the dataset's images by file stem. OCR text travels in a
 shape's ``description``; hard flags in a ``hardex`` object (labelme keeps unknown keys).
+X-AnyLabeling's ``rotation`` shapes (four corners and a ``direction``) are rotated boxes both
+ways; labelme itself has no rotated shape.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
+from ..geometry import from_corners
 from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
                      hard_type_of, label_of, none_if_nan, number, polygon_parts, read_json,
                      optional_number)
@@ -140,7 +144,15 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
         return Shape(kind=box_kind, box=(x0, y0, x1, y1), **common)
     if kind == "polygon":
         return Shape(kind="ignore" if ignore else "polygon", points=coords, **common)
-    problems.append(f"{where}: shape_type {kind!r} is not one of rectangle, polygon")
+    if kind == "rotation":   # X-AnyLabeling: the 4 corners of a turned rectangle
+        if len(coords) != 4:
+            problems.append(f"{where}: a rotation shape needs 4 points, got {len(coords)}")
+            return None
+        if ignore:
+            return Shape(kind="ignore", points=coords, **common)
+        box, angle = from_corners(coords)
+        return Shape(kind="text" if common["text"] else "box", box=box, angle=angle, **common)
+    problems.append(f"{where}: shape_type {kind!r} is not one of rectangle, polygon, rotation")
     return None
 
 
@@ -158,6 +170,9 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
             if isinstance(a["points"], list):
                 rings = polygon_parts(a["points"])
                 pieces = [(ring.tolist(), "polygon") for ring in rings]
+            elif a["corners"] is not None:   # a rotated box: X-AnyLabeling's rotation shape
+                rings = []
+                pieces = [(a["corners"], "rotation")]
             else:
                 rings = []
                 pieces = [([[a["x0"], a["y0"]], [a["x1"], a["y1"]]], "rectangle")]
@@ -165,6 +180,8 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
                 shape = {"label": label_of(a), "points": points,
                          "group_id": group if len(rings) > 1 else None,
                          "shape_type": shape_type, "flags": {}}
+                if shape_type == "rotation":   # radians, of the first side, in [0, 2π)
+                    shape["direction"] = math.radians(float(a["angle"]) % 360)
                 if none_if_nan(a["text"]):
                     shape["description"] = a["text"]
                 shape["hardex"] = {"score": none_if_nan(a["score"]), "origin": str(a["origin"]),
