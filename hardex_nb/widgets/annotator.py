@@ -16,9 +16,10 @@ BOX_FIELDS = ("x0", "y0", "x1", "y1")
 class Annotator(Widget):
     """Classification tag picker or detection editor for one image at a time.
 
-    Detection: draw, move, resize and delete boxes, polygons and ignore (masked) regions,
-    a text field on a box for OCR, pan and zoom, show/hide labels, model confidence with a
-    score-threshold slider, previous/next, undo, and keyboard shortcuts (listed on screen).
+    Detection: draw, move, resize, turn and delete boxes, polygons and ignore (masked) boxes
+    and polygons, a text field on a box for OCR, pan and zoom (1:1 and fit), show/hide labels
+    or every annotation, model confidence with a score-threshold slider, previous/next, undo,
+    and keyboard shortcuts (listed on screen).
     Every edit is a Dataset call, so it is on disk when the widget shows it.
     """
 
@@ -87,7 +88,10 @@ class Annotator(Widget):
         for a in ann.itertuples(index=False):
             rows.append({"ann_id": int(a.ann_id), "kind": str(a.kind),
                          "label": None if a.label != a.label else str(a.label),
-                         "x0": a.x0, "y0": a.y0, "x1": a.x1, "y1": a.y1, "points": a.points,
+                         "x0": a.x0, "y0": a.y0, "x1": a.x1, "y1": a.y1,
+                         "points": a.points if isinstance(a.points, list) else None,
+                         "angle": None if a.angle is None or a.angle != a.angle
+                         else float(a.angle),
                          "score": None if a.score != a.score else float(a.score),
                          "origin": str(a.origin), "hard_type": str(a.hard_type),
                          "text": a.text if isinstance(a.text, str) else None})
@@ -138,10 +142,17 @@ class Annotator(Widget):
         self._refresh()
 
     def _on_add_polygon(self, content: dict) -> None:
+        """A polygon, or with ``kind="ignore"`` a masked (ignore) polygon."""
         points = content.get("points")
         if not isinstance(points, list):
             raise BadMessage("points: expected a list of [x, y]")
-        ann = self.ds.add_polygon(self.sample_id, self._label(content), points)
+        kind = content.get("kind", "polygon")
+        if kind == "ignore":
+            ann = self.ds.add_ignore_polygon(self.sample_id, points)
+        elif kind == "polygon":
+            ann = self.ds.add_polygon(self.sample_id, self._label(content), points)
+        else:
+            raise BadMessage(f"kind={kind!r}: use polygon or ignore")
         self._undo.append(("added", ann))
         self._refresh()
 
@@ -163,16 +174,22 @@ class Annotator(Widget):
             fields["label"] = self._label(content)
         if "text" in content:
             fields["text"] = text_in(content, "text", optional=True)
+        if "angle" in content:
+            if old["kind"] not in ("box", "text"):
+                raise BadMessage(f"angle: annotation {old['ann_id']} is a {old['kind']}; only a "
+                                 "box turns")
+            fields["angle"] = number_in(content, "angle") % 360
         if "points" in content:
-            if old["kind"] != "polygon":
-                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']}; only a "
-                                 "polygon has points")
+            if old["points"] is None:
+                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']} without "
+                                 "points; only a polygon has them")
             if not isinstance(content["points"], list):
                 raise BadMessage("points: expected a list of [x, y]")
             fields["points"] = content["points"]
         if not fields:
             raise BadMessage("update: nothing to change")
-        if old["origin"] != "human" and ("label" in fields or any(k in fields for k in BOX_FIELDS)):
+        moved = any(k in fields for k in (*BOX_FIELDS, "angle", "points"))
+        if old["origin"] != "human" and ("label" in fields or moved):
             fields["origin"] = "human"  # a fixed model box is the reviewer's now
         self.ds.update_annotation(old["ann_id"], **fields)
         self._undo.append(("updated", old))
@@ -255,8 +272,9 @@ class Annotator(Widget):
             self._renumber(step[1]["ann_id"], self._restore(step[1]))
         elif step[0] == "updated":
             old = step[1]
-            fields = {k: old[k] for k in ("label", *BOX_FIELDS, "text", "origin", "hard_type")}
-            if old["kind"] == "polygon":
+            fields = {k: old[k] for k in ("label", *BOX_FIELDS, "angle", "text", "origin",
+                                          "hard_type")}
+            if old["points"] is not None:
                 fields["points"] = old["points"]
             self.ds.update_annotation(old["ann_id"], **fields)
         elif step[0] == "set_label":
@@ -274,6 +292,8 @@ class Annotator(Widget):
     def _restore(self, a: dict) -> int:
         """Add a deleted annotation back; returns its new id."""
         sid = self.sample_id
+        if a["kind"] == "ignore" and a["points"] is not None:
+            return self.ds.add_ignore_polygon(sid, a["points"])
         if a["kind"] == "ignore":
             return self.ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
         if a["kind"] == "polygon":
@@ -281,7 +301,7 @@ class Annotator(Widget):
                                        origin=a["origin"], hard_type=a["hard_type"])
         return self.ds.add_box(sid, a["label"], a["x0"], a["y0"], a["x1"], a["y1"],
                                score=a["score"], origin=a["origin"], text=a["text"],
-                               hard_type=a["hard_type"])
+                               angle=a["angle"], hard_type=a["hard_type"])
 
     def _renumber(self, old: int, new: int) -> None:
         """Point the undo steps that name annotation ``old`` at ``new``."""

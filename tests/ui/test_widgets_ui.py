@@ -150,3 +150,58 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
     hard = hx.Dataset.open(ds.path).query(hard=True)
     assert hard["name"].tolist() == ["s00000.png", "s00001.png", "s00002.png"]
     assert (hard["hard_reasons"] == "100").all()
+
+
+def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "turn_ds", task="detection", labels=["ship"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    ann = ds.add_box(sid, "ship", 100, 100, 200, 140)            # centre (150, 120)
+    run_notebook(page, lab, "turn.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+                 wait_for=".hx-annotator [data-ann] rect")
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
+    box = overlay.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240
+
+    def at(x, y):
+        return box["x"] + x * sx, box["y"] + y * sy
+
+    page.mouse.click(*at(180, 130))                               # select the box
+    knob = page.locator(".hx-annotator [data-handle=rotate]")
+    knob.wait_for()
+    k = knob.bounding_box()
+    page.mouse.move(k["x"] + k["width"] / 2, k["y"] + k["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*at(200, 120), steps=6)                       # straight right of the centre
+    page.mouse.move(*at(250, 120), steps=6)
+    page.mouse.up()
+
+    def angle():
+        return hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[ann, "angle"]
+
+    wait_until(lambda: angle() == angle() and abs(angle() - 90) < 3, what="the box turned 90°")
+    page.wait_for_selector(".hx-annotator [data-ann] g[data-angle]")
+    page.keyboard.press("]")                                      # +5° from the keyboard
+    wait_until(lambda: abs(angle() - 95) < 3, what="the box turned 5° more")
+    page.screenshot(path=str(shots / "annotator_rotated.png"))
+
+    page.keyboard.press("u")                                      # ignore polygon tool
+    for x, y in [(20, 20), (70, 25), (40, 70)]:
+        page.mouse.click(*at(x, y))
+    page.keyboard.press("Enter")
+    wait_until(lambda: (hx.Dataset.open(ds.path).annotations["kind"] == "ignore").any(),
+               what="the ignore polygon on disk")
+    ignore = hx.Dataset.open(ds.path).annotations.query("kind == 'ignore'").iloc[0]
+    np.testing.assert_allclose(ignore["points"], [[20, 20], [70, 25], [40, 70]], atol=3)
+    assert hx.Dataset.open(ds.path).samples.loc[0, "status"] == "labeled"
+
+    shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
+    wait_until(lambda: shapes.count() == 2, what="two shapes drawn")
+    page.keyboard.press("v")
+    wait_until(lambda: shapes.count() == 0, what="every annotation hidden")
+    page.keyboard.press("v")
+    wait_until(lambda: shapes.count() == 2, what="annotations shown again")
+    page.keyboard.press("o")                                      # one image px per screen px
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - 320) < 2, what="1:1 zoom")
+    page.keyboard.press("f")
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="fit again")

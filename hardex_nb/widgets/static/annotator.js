@@ -3,6 +3,9 @@
 const SVG = "http://www.w3.org/2000/svg";
 const COLORS = ["#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d", "#0d9488"];
 const HARD_COLORS = { false_positive: "#dc2626", missed: "#f97316" };
+/** Drawing tools: [tool, button text, key]. */
+const TOOLS = [["box", "Box (b)", "b"], ["polygon", "Polygon (g)", "g"], ["ignore", "Ignore box (i)", "i"],
+  ["ignore_polygon", "Ignore polygon (u)", "u"], ["pan", "Pan (h)", "h"]];
 
 function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -29,6 +32,14 @@ function rings(points) {
   return Array.isArray(points[0][0]) ? points : [points];
 }
 
+/** Point (x, y) turned by `deg` degrees about (cx, cy), clockwise on screen as SVG's rotate(). */
+function turn([x, y], deg, [cx, cy]) {
+  const t = (deg * Math.PI) / 180, dx = x - cx, dy = y - cy;
+  return [cx + dx * Math.cos(t) - dy * Math.sin(t), cy + dx * Math.sin(t) + dy * Math.cos(t)];
+}
+const centre = (a) => [(a.x0 + a.x1) / 2, (a.y0 + a.y1) / 2];
+const turns = (a) => (a.kind === "box" || a.kind === "text");
+
 function s(tag, attrs = {}) {
   const el = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
@@ -40,8 +51,8 @@ export default {
     const review = model.get("mode") === "review";
     const root = h("div", { class: "hx hx-annotator", tabindex: 0 });
     el.append(root);
-    const state = { tool: "box", label: null, selected: null, showLabels: true, zoom: 1,
-      drag: null, poly: [], url: null, asking: false };
+    const state = { tool: "box", label: null, selected: null, showLabels: true, showAll: true,
+      zoom: 1, drag: null, poly: [], url: null, asking: false };
 
     const header = h("div", { class: "bar" });
     const message = h("div");
@@ -61,11 +72,21 @@ export default {
     function layout() {
       const smp = sample();
       if (!smp.width) return;
-      const base = Math.min(840 / smp.width, 600 / smp.height, 4);
+      const base = baseScale();
       stage.style.width = `${smp.width * base * state.zoom}px`;
       stage.style.height = `${smp.height * base * state.zoom}px`;
       svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
       svg.setAttribute("preserveAspectRatio", "none");
+    }
+    function baseScale() {
+      const smp = sample();
+      return Math.min(840 / smp.width, 600 / smp.height, 4);
+    }
+    /** "fit": the whole image in view; "original": one image pixel per screen pixel. */
+    function zoomTo(how) {
+      if (!sample().width) return;
+      state.zoom = how === "original" ? 1 / baseScale() : 1;
+      layout(); renderOverlay(); renderSide();
     }
     function toImage(ev) {
       const r = svg.getBoundingClientRect(), smp = sample();
@@ -82,11 +103,14 @@ export default {
     function renderOverlay() {
       svg.replaceChildren();
       const k = px();
-      for (const a of model.get("annotations")) {
+      for (const a of state.showAll ? model.get("annotations") : []) {
         if (!visible(a)) continue;
         const color = a.kind === "ignore" ? "#98a2b3" : HARD_COLORS[a.hard_type] || colorOf(a.label);
         const sel = state.selected === a.ann_id;
         const g = s("g", { "data-ann": a.ann_id, class: "shape" });
+        // a rotated box is drawn as its rectangle turned about its centre, handles and all
+        const body = s("g", a.angle && turns(a) ? { transform: `rotate(${a.angle} ${centre(a).join(" ")})`, "data-angle": a.angle } : {});
+        g.append(body);
         const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
           "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: "move" };
         const shape = a.points
@@ -94,21 +118,29 @@ export default {
               "fill-rule": "evenodd", ...common })
           : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
         shape.addEventListener("pointerdown", (ev) => startMove(ev, a));
-        g.append(shape);
+        body.append(shape);
         if (state.showLabels) {
           const text = [a.kind === "ignore" ? "ignore" : a.label, a.score !== null ? a.score.toFixed(2) : null,
             a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
           const t = s("text", { x: a.x0 + 2 * k, y: Math.max(a.y0 - 4 * k, 12 * k), fill: color, "font-size": 13 * k, "font-weight": 600,
             stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke" });
           t.textContent = text;
-          g.append(t);
+          body.append(t);
         }
-        if (sel && a.kind !== "polygon") {
+        if (sel && turns(a)) {
+          const [cx] = centre(a), top = a.y0 - 24 * k;
+          body.append(s("line", { x1: cx, y1: a.y0, x2: cx, y2: top, stroke: color, "stroke-width": 2 * k }));
+          const knob = s("circle", { cx, cy: top, r: 6 * k, fill: "white", stroke: color, "stroke-width": 2 * k,
+            cursor: "grab", "data-handle": "rotate" });
+          knob.addEventListener("pointerdown", (ev) => startRotate(ev, a));
+          body.append(knob);
+        }
+        if (sel && !a.points) {
           for (const [cx, cy, corner] of [[a.x0, a.y0, "nw"], [a.x1, a.y0, "ne"], [a.x0, a.y1, "sw"], [a.x1, a.y1, "se"]]) {
             const hd = s("rect", { x: cx - 5 * k, y: cy - 5 * k, width: 10 * k, height: 10 * k, fill: "white", stroke: color,
               "stroke-width": 2 * k, cursor: `${corner}-resize`, "data-handle": corner });
             hd.addEventListener("pointerdown", (ev) => startResize(ev, a, corner));
-            g.append(hd);
+            body.append(hd);
           }
         }
         svg.append(g);
@@ -139,13 +171,22 @@ export default {
       state.drag = { type: "resize", a, corner, box: { x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 } };
       svg.setPointerCapture(ev.pointerId);
     }
+    function startRotate(ev, a) {
+      ev.stopPropagation();
+      state.drag = { type: "rotate", a, angle: a.angle || 0 };
+      svg.setPointerCapture(ev.pointerId);
+    }
+    function rotateSelected(by) {
+      const a = model.get("annotations").find((x) => x.ann_id === state.selected);
+      if (a && turns(a)) model.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
+    }
     svg.addEventListener("pointerdown", (ev) => {
       root.focus();
       if (model.get("task") !== "detection" || state.drag) return;
       const [x, y] = toImage(ev);
       if (state.tool === "pan") {
         state.drag = { type: "pan", sx: ev.clientX, sy: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
-      } else if (state.tool === "polygon") {
+      } else if (state.tool === "polygon" || state.tool === "ignore_polygon") {
         state.poly.push([x, y]);
         renderOverlay();
         return;
@@ -172,9 +213,17 @@ export default {
         if (g) g.setAttribute("transform", `translate(${d.dx},${d.dy})`);
         return;
       }
-      if (d.type === "resize") {
-        if (d.corner.includes("w")) d.box.x0 = x; else d.box.x1 = x;
-        if (d.corner.includes("n")) d.box.y0 = y; else d.box.y1 = y;
+      if (d.type === "rotate") {   // the knob points away from the centre: up is angle 0
+        const [cx, cy] = centre(d.a);
+        d.angle = ((Math.atan2(y - cy, x - cx) * 180) / Math.PI + 90 + 360) % 360;
+        const body = svg.querySelector(`[data-ann="${d.a.ann_id}"] > g`);
+        if (body) body.setAttribute("transform", `rotate(${d.angle} ${cx} ${cy})`);
+        return;
+      }
+      if (d.type === "resize") {   // a rotated box resizes in its own (unturned) frame
+        const [lx, ly] = d.a.angle ? turn([x, y], -d.a.angle, centre(d.a)) : [x, y];
+        if (d.corner.includes("w")) d.box.x0 = lx; else d.box.x1 = lx;
+        if (d.corner.includes("n")) d.box.y0 = ly; else d.box.y1 = ly;
         const r = svg.querySelector(`[data-ann="${d.a.ann_id}"] rect`);
         if (r) {
           r.setAttribute("x", Math.min(d.box.x0, d.box.x1)); r.setAttribute("y", Math.min(d.box.y0, d.box.y1));
@@ -194,16 +243,24 @@ export default {
         const box = { x0: Math.min(d.x0, d.x), y0: Math.min(d.y0, d.y), x1: Math.max(d.x0, d.x), y1: Math.max(d.y0, d.y) };
         if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) { renderOverlay(); return; }
         model.send({ action: "add_box", kind: state.tool === "ignore" ? "ignore" : "box", label: state.label, ...box });
+      } else if (d.type === "rotate") {
+        model.send({ action: "update", ann_id: d.a.ann_id, angle: Math.round(d.angle * 100) / 100 });
       } else if (d.type === "move" && (Math.abs(d.dx) > 0.5 || Math.abs(d.dy) > 0.5)) {
         const a = d.a;
-        const dx = clamp(a.x0 + d.dx, smp.width - (a.x1 - a.x0)) - a.x0;
-        const dy = clamp(a.y0 + d.dy, smp.height - (a.y1 - a.y0)) - a.y0;
+        const [cx, cy] = centre(a);
+        // a rotated box keeps its centre inside the image; any other shape all of itself
+        const dx = a.angle ? clamp(cx + d.dx, smp.width) - cx : clamp(a.x0 + d.dx, smp.width - (a.x1 - a.x0)) - a.x0;
+        const dy = a.angle ? clamp(cy + d.dy, smp.height) - cy : clamp(a.y0 + d.dy, smp.height - (a.y1 - a.y0)) - a.y0;
         const msg = { action: "update", ann_id: a.ann_id, x0: a.x0 + dx, y0: a.y0 + dy, x1: a.x1 + dx, y1: a.y1 + dy };
-        if (a.kind === "polygon") {
+        if (a.points) {
           const moved = rings(a.points).map((r) => r.map(([x, y]) => [x + dx, y + dy]));
           msg.points = moved.length === 1 ? moved[0] : moved;
         }
         model.send(msg);
+      } else if (d.type === "resize" && d.a.angle) {
+        const b = d.box, w = Math.abs(b.x1 - b.x0) / 2, hh = Math.abs(b.y1 - b.y0) / 2;
+        const [cx, cy] = turn([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2], d.a.angle, centre(d.a));
+        if (w >= px() && hh >= px()) model.send({ action: "update", ann_id: d.a.ann_id, x0: cx - w, y0: cy - hh, x1: cx + w, y1: cy + hh });
       } else if (d.type === "resize") {
         const b = d.box;
         model.send({ action: "update", ann_id: d.a.ann_id, x0: clamp(Math.min(b.x0, b.x1), smp.width), y0: clamp(Math.min(b.y0, b.y1), smp.height),
@@ -219,7 +276,9 @@ export default {
     }, { passive: false });
 
     function finishPolygon() {
-      if (state.poly.length >= 3) model.send({ action: "add_polygon", label: state.label, points: state.poly });
+      if (state.poly.length >= 3) {
+        model.send({ action: "add_polygon", kind: state.tool === "ignore_polygon" ? "ignore" : "polygon", label: state.label, points: state.poly });
+      }
       state.poly = [];
       renderOverlay();
     }
@@ -280,11 +339,16 @@ export default {
           "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
       parts.push(labelEditor(task === "classification" ? smp.label : state.label));
       if (task === "detection") {
-        parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...[["box", "Box (b)"], ["polygon", "Polygon (g)"], ["ignore", "Ignore (i)"], ["pan", "Pan (h)"]]
+        parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...TOOLS
           .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
         parts.push(h("div", { class: "bar" },
           h("button", { "data-action": "clear", title: "delete every annotation of this image", onclick: () => model.send({ action: "clear" }) }, "Clear all"),
           h("button", { "data-action": "negative", title: "no object in this image: clear it and keep it labeled", onclick: () => model.send({ action: "clear", negative: true }) }, "No objects")));
+        parts.push(h("div", { class: "bar" },
+          h("button", { "data-action": "show-all", class: state.showAll ? "" : "on", title: "show or hide every annotation (v)",
+            onclick: () => { state.showAll = !state.showAll; renderOverlay(); renderSide(); } }, state.showAll ? "Hide annotations (v)" : "Show annotations (v)"),
+          h("button", { "data-action": "zoom-original", title: "one image pixel per screen pixel (o)", onclick: () => zoomTo("original") }, "1:1 (o)"),
+          h("button", { "data-action": "zoom-fit", title: "the whole image (f)", onclick: () => zoomTo("fit") }, "Fit (f)")));
         const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("threshold"), "data-role": "threshold" });
         slider.addEventListener("input", () => { model.set("threshold", Number(slider.value)); model.save_changes(); renderOverlay(); renderSide(); });
         parts.push(h("h4", {}, `Score threshold ${model.get("threshold").toFixed(2)}`), slider,
@@ -304,7 +368,8 @@ export default {
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
       }
       parts.push(h("h4", {}, "Keys"), h("div", { class: "keys" }, ...[["→ / n", "next"], ["← / p", "previous"], ["1–9", "label"], ["Del", "delete"], ["Ctrl+Z", "undo"],
-        ["l", "labels on/off"], ["b g i h", "tools"], ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
+        ["l", "labels on/off"], ["v", "annotations on/off"], ["o / f", "1:1 / fit"], ["b g i u h", "tools"], ["[ ]", "turn box ∓5°"],
+        ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
         ...(review ? [["c", "confirm"], ["k", "skip"], ["x", "delete image"]] : [])].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`))));
       side.replaceChildren(...parts);
     }
@@ -346,9 +411,12 @@ export default {
       else if (/^[1-9]$/.test(key) && labels()[Number(key) - 1] !== undefined) { handled(); chooseLabel(labels()[Number(key) - 1]); }
       else if ((key === "Delete" || key === "Backspace") && state.selected !== null) { handled(); model.send({ action: "delete", ann_id: state.selected }); }
       else if (key === "l") { handled(); state.showLabels = !state.showLabels; renderOverlay(); renderSide(); }
+      else if (key === "v") { handled(); state.showAll = !state.showAll; renderOverlay(); renderSide(); }
+      else if (key === "o" || key === "f") { handled(); zoomTo(key === "o" ? "original" : "fit"); }
+      else if ((key === "[" || key === "]") && state.selected !== null) { handled(); rotateSelected(key === "[" ? -5 : 5); }
       else if (key === "Enter" && state.poly.length) { handled(); finishPolygon(); }
       else if (key === "Escape") { handled(); state.poly = []; state.selected = null; render(); }
-      else if ({ b: "box", g: "polygon", i: "ignore", h: "pan" }[key]) { handled(); state.tool = { b: "box", g: "polygon", i: "ignore", h: "pan" }[key]; renderSide(); }
+      else if (TOOLS.some(([, , k]) => k === key)) { handled(); state.tool = TOOLS.find(([, , k]) => k === key)[0]; state.poly = []; renderSide(); renderOverlay(); }
       else if (review && key === "c") { handled(); model.send({ action: "confirm" }); }
       else if (review && key === "k") { handled(); model.send({ action: "skip" }); }
       else if (review && key === "x") { handled(); state.asking = true; renderSide(); }
