@@ -286,3 +286,32 @@ def test_gallery_upload_adds_images_and_reports_rejects(tmp_path, det):
     assert "one file name per file" in g.error and len(ds.samples) == before + 2
     g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [png])   # a name, not a path
     assert g.error == "" and ds.samples["name"].iloc[-1] == "x.png"
+
+
+def test_turning_a_box_and_ignore_polygons_reach_disk_and_undo(det):
+    ds, ids = det
+    w = hx.Annotator(ds, ids[4])
+    w.handle({"action": "add_box", "label": "red", "x0": 10, "y0": 20, "x1": 40, "y1": 30})
+    ann = w.annotations[-1]["ann_id"]
+    w.handle({"action": "update", "ann_id": ann, "angle": -30})
+    assert w.error == "" and w.annotations[-1]["angle"] == 330       # kept in [0, 360)
+    w.handle({"action": "update", "ann_id": ann, "x0": 20, "x1": 50})
+    w.handle({"action": "delete", "ann_id": ann})
+    w.handle({"action": "undo"})                                     # back, still turned
+    assert ds.annotations_of(ids[4])["angle"].tolist() == [330]
+    w.handle({"action": "undo"})
+    w.handle({"action": "undo"})                                     # not turned again
+    row = ds.annotations_of(ids[4]).iloc[0]
+    assert (row["x0"], row["x1"]) == (10, 40) and row["angle"] != row["angle"]
+    w.handle({"action": "add_polygon", "kind": "ignore", "points": [[1, 1], [30, 2], [15, 25]]})
+    ignore = w.annotations[-1]
+    assert w.error == "" and ignore["kind"] == "ignore" and len(ignore["points"]) == 3
+    w.handle({"action": "update", "ann_id": ignore["ann_id"], "angle": 10})
+    assert "only a box turns" in w.error
+    w.handle({"action": "update", "ann_id": ignore["ann_id"],
+              "points": [[2, 2], [31, 3], [16, 26]]})
+    assert w.error == "" and w.annotations[-1]["points"][0] == [2, 2]
+    w.handle({"action": "delete", "ann_id": ignore["ann_id"]})
+    w.handle({"action": "undo"})                                     # an ignore polygon again
+    back = ds.annotations_of(ids[4]).query("kind == 'ignore'").iloc[0]
+    assert back["points"] == [[2, 2], [31, 3], [16, 26]]

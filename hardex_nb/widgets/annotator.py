@@ -181,8 +181,8 @@ class Annotator(Widget):
             fields["angle"] = number_in(content, "angle") % 360
         if "points" in content:
             if old["points"] is None:
-                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']} without "
-                                 "points; only a polygon has them")
+                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']}; only a "
+                                 "polygon has points")
             if not isinstance(content["points"], list):
                 raise BadMessage("points: expected a list of [x, y]")
             fields["points"] = content["points"]
