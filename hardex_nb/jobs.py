@@ -74,13 +74,16 @@ class Run:
     """A trained (or wrapped) model tied to its dataset and version.
 
     Attributes: ``version`` ("V3"), ``dataset``, ``task``, ``labels``, ``image_size``,
+    ``letterbox`` (images keep their aspect ratio in the square; detection runs),
     ``model`` (a torch module), ``device``.
     """
 
     def __init__(self, dataset: Dataset, version: str, model: nn.Module, *, labels: list[str],
-                 image_size: int, model_name: str, device: torch.device):
+                 image_size: int, model_name: str, device: torch.device,
+                 letterbox: bool | None = None):
         self.dataset, self.version, self.model = dataset, version, model
         self.task, self.labels, self.image_size = dataset.task, list(labels), image_size
+        self.letterbox = self.task == "detection" if letterbox is None else letterbox
         self.model_name, self.device = model_name, device
         self.history: list[float] = []
 
@@ -114,8 +117,10 @@ class Run:
         net = _build(cfg["model"], dataset.task, len(cfg["labels"]), cfg["image_size"], None)
         net.load_state_dict(saved["state_dict"])
         dev = engine.resolve_device(device)
+        # runs saved before letterboxing stretched their images to the square
         return cls(dataset, version, net.to(dev).eval(), labels=cfg["labels"],
-                   image_size=cfg["image_size"], model_name=cfg["model"], device=dev)
+                   image_size=cfg["image_size"], model_name=cfg["model"], device=dev,
+                   letterbox=cfg.get("letterbox", False))
 
     # -- inference ------------------------------------------------------------------------
     def _rows(self, images) -> tuple[ImageRows, list, list]:
@@ -141,7 +146,8 @@ class Run:
                 sample_ids.append(None)
                 sources.append(item)
         names = [str(s) if isinstance(s, (str, Path)) else i for i, s in enumerate(sources)]
-        return ImageRows(sources, self.image_size, task=self.task), sample_ids, names
+        return (ImageRows(sources, self.image_size, task=self.task, letterbox=self.letterbox),
+                sample_ids, names)
 
     def predict_proba(self, images, *, batch_size: int = 32, flip: bool = False) -> np.ndarray:
         """Classification: ``(N, K)`` class probabilities, columns in ``run.labels`` order."""
@@ -250,7 +256,7 @@ class Run:
         if isinstance(self.model, _CallableModel):
             raise JobError("a wrapped callable cannot be exported; export your own model.")
         path = export_model(self.model, path, task=self.task, labels=self.labels,
-                            image_size=self.image_size)
+                            image_size=self.image_size, letterbox=self.letterbox)
         self.model.to(self.device)
         return path
 
@@ -301,7 +307,8 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
           test: bool = False, lr: float | None = None, seed: int = 0,
           weights: str | Path | None = "auto", weights_backbone: str | None = "auto",
           val_fraction: float = 0.2, pseudo_threshold: float = 0.9,
-          hard_weight: float = 2.0, progress: bool = True) -> Run:
+          hard_weight: float = 2.0, augment: str | Callable = "weak",
+          progress: bool = True) -> Run:
     """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
 
     Parameters
@@ -331,6 +338,12 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         every epoch and never written to the dataset.
     test : bool
         Also predict the ``test`` split and store the results (``ds.predictions(version)``).
+    augment : {"weak", "strong", "none"} or callable
+        Augmentation of the labeled images, from ``torchvision.transforms.v2`` (see
+        ``training.data.augmentation``): "weak" (default) flips; "strong" adds colour jitter
+        and a random resized crop (classification) or zoom-out scale jitter (detection). Or
+        your own v2 transform, called per image with ``(image, target)``, boxes as
+        ``tv_tensors.BoundingBoxes``; it must keep the image size.
     hard_weight : float
         Hard examples feed training: a labeled image flagged hard (a hard example a person
         reviewed: confirmed or fixed) is seen ``round(hard_weight)`` times per epoch instead
@@ -344,6 +357,9 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
     if epochs < 1 or batch_size < 1:
         raise JobError("epochs and batch_size must be at least 1.")
+    if not callable(augment) and augment not in ("weak", "strong", "none"):
+        raise JobError(f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
+                       "torchvision.transforms.v2 transform.")
     name = model or models.DEFAULTS[ds.task]
     weights, weights_backbone = models.resolve_auto(name, task=ds.task, weights=weights,
                                                     weights_backbone=weights_backbone)
@@ -369,7 +385,8 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                   device=str(dev), mode=mode, test=test, lr=lr, seed=seed,
                   weights=str(weights) if weights else None,
                   weights_backbone=str(weights_backbone) if weights_backbone else None,
-                  starting_point=note, val_fraction=val_fraction, hard_weight=hard_weight)
+                  starting_point=note, val_fraction=val_fraction, hard_weight=hard_weight,
+                  augment=augment if isinstance(augment, str) else repr(augment))
     version = ds._start_run(model=name, params=params)
     engine.seed_everything(seed)
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
@@ -383,7 +400,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         flagged = samples.loc[train_ids, "hard"].astype(bool).to_numpy() & (times > 1)
         repeats = np.where(flagged, times, 1)
         opts = engine.FitOptions(task=ds.task, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 device=dev, seed=seed,
+                                 device=dev, seed=seed, augment=augment,
                                  repeats=repeats.tolist() if flagged.any() else None)
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
         plot = LivePlot(f"{version} {name}", enabled=progress)
@@ -407,7 +424,8 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
         torch.save({"state_dict": net.state_dict(),
                     "config": {"model": name, "labels": labels, "image_size": image_size,
-                               "task": ds.task}}, ds.path / weights_rel)
+                               "task": ds.task, "letterbox": run.letterbox}},
+                   ds.path / weights_rel)
         rate, rate_note = _avg_detection_rate(run, val_ids)
         if test:
             _store_test_predictions(run)
@@ -442,7 +460,8 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
     import torchvision
 
     ds = run.dataset
-    pool = ImageRows([ds.image_path(i) for i in unlabeled], run.image_size, task=run.task)
+    pool = ImageRows([ds.image_path(i) for i in unlabeled], run.image_size, task=run.task,
+                     letterbox=run.letterbox)
 
     def batches(epoch: int) -> list:
         if epoch < epochs // 2 or not unlabeled:

@@ -199,9 +199,27 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
 
 
-def load_resized(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """An upright RGB image resized to ``(size, size, 3)`` uint8, and its upright
-    ``(width, height)`` before resizing.
+def letterbox_size(width: int, height: int, size: int) -> tuple[int, int]:
+    """The ``(width, height)`` an image takes inside a ``size`` square, aspect kept."""
+    scale = size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def fit_square(img: Image.Image, size: int, *, letterbox: bool = False) -> np.ndarray:
+    """``(size, size, 3)`` uint8: ``img`` stretched to the square, or with ``letterbox``
+    scaled so its long side fits and placed at the top left, the rest black."""
+    if not letterbox:
+        return np.asarray(img.resize((size, size), Image.BILINEAR))
+    w, h = letterbox_size(*img.size, size)
+    out = np.zeros((size, size, 3), dtype=np.uint8)
+    out[:h, :w] = np.asarray(img.resize((w, h), Image.BILINEAR))
+    return out
+
+
+def load_resized(path: str | Path, size: int, *, letterbox: bool = False
+                 ) -> tuple[np.ndarray, tuple[int, int]]:
+    """An upright RGB image as a ``(size, size, 3)`` uint8 square (see :func:`fit_square`),
+    and its upright ``(width, height)`` before resizing.
 
     JPEGs are decoded at the smallest DCT scale that still covers ``size`` (Pillow's draft
     mode): several times cheaper than a full decode for photos much larger than ``size``."""
@@ -209,8 +227,7 @@ def load_resized(path: str | Path, size: int) -> tuple[np.ndarray, tuple[int, in
         with _allow_tiling_sources(), Image.open(path) as img:
             original = _upright(img)
             img.draft("RGB", (size, size))
-            rgb = _rgb(_turned(img))
-            return np.asarray(rgb.resize((size, size), Image.BILINEAR)), original
+            return fit_square(_rgb(_turned(img)), size, letterbox=letterbox), original
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageError(f"{Path(path).name}: cannot decode ({exc}).") from exc
 

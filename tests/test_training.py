@@ -218,3 +218,102 @@ def test_hard_examples_are_seen_more_often(tmp_path):
                 progress=False)
     assert json.loads(ds.runs.set_index("version").loc[off.version, "message"])[
         "hard_examples_oversampled"] == 0
+
+
+def _bright_box_batch(n=6, size=64):
+    """Images with one bright rectangle each, and that rectangle as the box target."""
+    gen = np.random.default_rng(0)
+    x = torch.zeros(n, 3, size, size)
+    targets = []
+    for i in range(n):
+        x0, y0 = (int(v) for v in gen.integers(2, size // 2, 2))
+        x1, y1 = x0 + int(gen.integers(8, size // 2 - 2)), y0 + int(gen.integers(8, size // 2 - 2))
+        x[i, :, y0:y1, x0:x1] = 1.0
+        targets.append({"boxes": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32),
+                        "labels": torch.tensor([1]),
+                        "ignore": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32)})
+    return x, targets
+
+
+@pytest.mark.parametrize("mode", ["weak", "strong"])
+def test_augmentation_moves_boxes_with_their_pixels(mode):
+    from hardex_nb.training.data import augment_batch
+
+    x, targets = _bright_box_batch()
+    state = torch.random.get_rng_state()
+    out, moved = augment_batch(x, targets, mode, 64, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.random.get_rng_state(), state)      # the global RNG is untouched
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
+    changed = 0
+    for img, t, before in zip(out, moved, targets):
+        ys, xs = torch.nonzero(img.mean(0) > img.mean(0).max() * 0.5, as_tuple=True)
+        seen = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+        for key in ("boxes", "ignore"):                            # targets and ignore regions
+            assert type(t[key]) is torch.Tensor
+            np.testing.assert_allclose(t[key][0], seen, atol=1.5)
+        changed += not torch.equal(t["boxes"], before["boxes"])
+    assert changed >= 1                                            # something did move
+    again, _ = augment_batch(x, targets, mode, 64, torch.Generator().manual_seed(3))
+    assert torch.equal(out, again)                                 # a seed gives the same batch
+
+
+def test_a_users_v2_transform_is_applied_and_must_keep_the_size():
+    from torchvision.transforms import v2
+
+    from hardex_nb.training.data import augment_batch
+
+    x, targets = _bright_box_batch(n=2)
+    out, moved = augment_batch(x, targets, v2.RandomVerticalFlip(p=1.0), 64,
+                               torch.Generator().manual_seed(0))
+    assert torch.equal(out, x.flip(-2))
+    b = targets[0]["boxes"][0]
+    np.testing.assert_allclose(moved[0]["boxes"][0], [b[0], 64 - b[3], b[2], 64 - b[1]])
+    with pytest.raises(ValueError, match="must keep the 64×64 input size"):
+        augment_batch(x, targets, v2.Resize((32, 32)), 64, torch.Generator())
+    labels = [0, 1]
+    out, same = augment_batch(x, labels, "strong", 64, torch.Generator().manual_seed(0))
+    assert same == labels and out.shape == x.shape                  # classification
+
+
+def test_train_records_the_augmentation_and_refuses_an_unknown_one(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=12, n_labeled=12)
+    with pytest.raises(JobError, match="augment='heavy'"):
+        train(ds, epochs=1, augment="heavy", progress=False)
+    run = train(ds, epochs=1, batch_size=4, image_size=32, augment="strong", weights=None,
+                progress=False)
+    assert ds.runs.set_index("version").loc[run.version, "params"]["augment"] == "strong"
+
+
+def test_detection_letterboxes_photos_and_maps_boxes_back(tmp_path):
+    """A 4:3 photo keeps its aspect in the square; targets and predictions use one scale."""
+    from PIL import Image
+
+    from hardex_nb.training.data import ImageRows
+
+    arr = np.zeros((300, 400, 3), np.uint8)
+    arr[60:120, 200:360] = 255                                   # x 200..360, y 60..120
+    Image.fromarray(arr).save(tmp_path / "wide.png")
+    target = {"boxes": np.array([[200, 60, 360, 120]], float), "labels": np.array([1])}
+    rows = ImageRows([tmp_path / "wide.png"], 100, task="detection", targets=[target])
+    assert rows.letterbox and rows.scale(0) == (0.25, 0.25)
+    x = rows.batch([0], torch.device("cpu"))[0]
+    ys, xs = torch.nonzero(x[0] > 0.5, as_tuple=True)
+    assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (50, 15, 90, 30)
+    assert x[:, 75:, :].abs().sum() == 0                         # padding below the image
+    np.testing.assert_allclose(rows.scaled_target(0)["boxes"][0], [50, 15, 90, 30])
+
+    class Finds(torch.nn.Module):                                # answers the bright area
+        def forward(self, images):
+            out = []
+            for im in images:
+                ys, xs = torch.nonzero(im[0] > 0.5, as_tuple=True)
+                box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]).float()
+                out.append({"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.9])})
+            return out
+
+    plain, mirrored, _ = engine.predict_views(Finds(), rows, task="detection",
+                                              device=torch.device("cpu"), flip=True)
+    np.testing.assert_allclose(plain[0]["boxes"][0], [200, 60, 360, 120])
+    np.testing.assert_allclose(mirrored[0]["boxes"][0], [200, 60, 360, 120])
+    stretched = ImageRows([tmp_path / "wide.png"], 100, task="classification")
+    assert not stretched.letterbox and stretched.scale(0) == (0.25, 1 / 3)

@@ -1,8 +1,11 @@
 """Images for torch: decoded, resized to a square, and batched, in memory when they fit a
 budget and streamed through a DataLoader when they do not.
 
-Images are resized (not letterboxed) to ``image_size × image_size``; boxes are scaled with
-them, and predictions are scaled back to each image's own pixels. JPEGs are decoded in
+Images become ``image_size × image_size`` squares: stretched for classification (as
+torchvision's classifiers are trained), letterboxed for detection (the long side fits, the
+aspect ratio is kept, black fills the rest at the right or bottom), so a 4:3 photo's objects
+keep their shape. Boxes are scaled with the pixels, and predictions are scaled back to each
+image's own pixels. JPEGs are decoded in
 Pillow's draft mode (at the smallest DCT scale that covers the target size).
 
 Two ways through the images, chosen per :class:`ImageRows` by its size against
@@ -19,7 +22,7 @@ Two ways through the images, chosen per :class:`ImageRows` by its size against
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +30,10 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
 
-from ..media import load_resized, upright_size
+from ..media import fit_square, letterbox_size, load_resized, upright_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,16 +52,17 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def resized(image: Image.Image | np.ndarray | str | Path, size: int) -> tuple[Tensor, tuple[int, int]]:
+def resized(image: Image.Image | np.ndarray | str | Path, size: int, *,
+            letterbox: bool = False) -> tuple[Tensor, tuple[int, int]]:
     """``(3, size, size)`` uint8 tensor and the original ``(width, height)``."""
     if isinstance(image, (str, Path)):
-        pixels, original = load_resized(image, size)
+        pixels, original = load_resized(image, size, letterbox=letterbox)
     else:
         if isinstance(image, np.ndarray):
             image = Image.fromarray(image)
         image = image.convert("RGB")
         original = image.size
-        pixels = np.asarray(image.resize((size, size), Image.BILINEAR))
+        pixels = fit_square(image, size, letterbox=letterbox)
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).contiguous(), original
 
 
@@ -71,14 +77,14 @@ def available_memory() -> int:
 class _Decoded(Dataset):
     """Item ``i``: image ``i`` resized (uint8 ``(3, S, S)``) and its original size."""
 
-    def __init__(self, images: Sequence, size: int):
-        self.images, self.size = images, size
+    def __init__(self, images: Sequence, size: int, letterbox: bool):
+        self.images, self.size, self.letterbox = images, size, letterbox
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int):
-        return (i, *resized(self.images[i], self.size))
+        return (i, *resized(self.images[i], self.size, letterbox=self.letterbox))
 
 
 def _collate(items):
@@ -92,14 +98,17 @@ class ImageRows:
     ``targets``: class indices (classification) or dicts with ``boxes (K, 4)`` in original
     pixels, ``labels (K,)`` 1-based and optional ``ignore (M, 4)`` (detection).
     ``memory_budget``: bytes the decoded pixels may take in memory (see the module notes);
-    ``workers``: decoding processes (default: the CPU cores, up to 8).
+    ``workers``: decoding processes (default: the CPU cores, up to 8); ``letterbox``: keep
+    the aspect ratio (default: for detection; see the module notes).
     """
 
     def __init__(self, images: Sequence, size: int, *, task: str, targets: Sequence | None = None,
-                 memory_budget: int | None = None, workers: int | None = None):
+                 memory_budget: int | None = None, workers: int | None = None,
+                 letterbox: bool | None = None):
         self.images = list(images)
         self.size = size
         self.task = task
+        self.letterbox = task == "detection" if letterbox is None else letterbox
         self.targets = list(targets) if targets is not None else None
         budget = memory_budget if memory_budget is not None else MEMORY_BUDGET
         self.memory_budget = budget if budget is not None else available_memory() // 4
@@ -115,7 +124,8 @@ class ImageRows:
 
     def _loader(self, index_batches: Sequence[Sequence[int]], device: torch.device) -> DataLoader:
         workers = self.workers if sum(len(b) for b in index_batches) > 64 else 0
-        return DataLoader(_Decoded(self.images, self.size), batch_sampler=index_batches,
+        return DataLoader(_Decoded(self.images, self.size, self.letterbox),
+                          batch_sampler=index_batches,
                           num_workers=workers, collate_fn=_collate,
                           pin_memory=device.type == "cuda",
                           prefetch_factor=2 if workers else None)
@@ -145,6 +155,14 @@ class ImageRows:
             else:
                 self._sizes[i] = image.size
         return self._sizes[i]
+
+    def scale(self, i: int) -> tuple[float, float]:
+        """Square pixels per original pixel of image ``i``, along x and y."""
+        w, h = self.original_size(i)
+        if self.letterbox:
+            lw, lh = letterbox_size(w, h, self.size)
+            return lw / w, lh / h
+        return self.size / w, self.size / h
 
     def _to(self, u8: Tensor, device: torch.device) -> Tensor:
         if device.type == "cuda" and not u8.is_cuda:
@@ -196,8 +214,8 @@ class ImageRows:
         t = self.targets[i] if target is None else target
         if self.task == "classification":
             return int(t)
-        w, h = self.original_size(i)
-        scale = torch.tensor([self.size / w, self.size / h, self.size / w, self.size / h])
+        sx, sy = self.scale(i)
+        scale = torch.tensor([sx, sy, sx, sy])
         out = {"boxes": torch.as_tensor(t["boxes"], dtype=torch.float32).reshape(-1, 4) * scale,
                "labels": torch.as_tensor(t["labels"], dtype=torch.int64).reshape(-1)}
         if t.get("ignore") is not None and len(t["ignore"]):
@@ -205,31 +223,69 @@ class ImageRows:
         return out
 
 
-def augment_batch(x: Tensor, targets: list, mode: str, size: int, gen: torch.Generator):
-    """Random horizontal flips (and for ``"strong"`` brightness/contrast) on a whole batch.
+def augmentation(mode: str, task: str, size: int) -> v2.Transform | None:
+    """The torchvision ``transforms.v2`` pipeline of one augmentation mode, per image.
 
-    Random numbers come from the CPU generator ``gen`` so a seed gives the same run on any
-    device. Boxes in ``targets`` are flipped with their images.
+    - ``"none"``: nothing;
+    - ``"weak"`` (labeled training): a random horizontal flip;
+    - ``"strong"`` (pseudo-labeled images in ``mode="accurate"``): the flip, colour jitter
+      (brightness and contrast ±30 %) and, for classification, a random resized crop (60–100 %
+      of the area), for detection a random zoom-out (up to 1.5×) resized back to the square:
+      scale jitter that keeps every box whole.
+
+    Boxes (``tv_tensors.BoundingBoxes``: the targets and the ignore regions) move with the
+    pixels; the output is ``size × size``.
     """
     if mode == "none":
-        return x, targets
-    n = len(x)
-    flip = torch.rand(n, generator=gen) < 0.5
-    mask = flip.to(x.device).view(n, 1, 1, 1)
-    x = torch.where(mask, x.flip(-1), x)
-    out_targets = []
-    for t, f in zip(targets, flip.tolist()):
-        if f and isinstance(t, dict):
-            t = dict(t)
-            for key in ("boxes", "ignore"):
-                if key in t:
-                    b = t[key].clone()
-                    b[:, [0, 2]] = size - t[key][:, [2, 0]]
-                    t[key] = b
-        out_targets.append(t)
+        return None
+    if mode not in ("weak", "strong"):
+        raise ValueError(f"augment={mode!r}: use 'none', 'weak' or 'strong'")
+    steps: list[v2.Transform] = [v2.RandomHorizontalFlip(0.5)]
     if mode == "strong":
-        brightness = (0.7 + 0.6 * torch.rand(n, generator=gen)).to(x.device).view(n, 1, 1, 1)
-        contrast = (0.7 + 0.6 * torch.rand(n, generator=gen)).to(x.device).view(n, 1, 1, 1)
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        x = (((x - mean) * contrast + mean) * brightness).clamp_(0, 1)
-    return x, out_targets
+        steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3))
+        if task == "classification":
+            steps.append(v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True))
+        else:
+            steps += [v2.RandomZoomOut(fill=0.0, side_range=(1.0, 1.5), p=0.5),
+                      v2.Resize((size, size), antialias=True)]
+    return v2.Compose(steps)
+
+
+def augment_batch(x: Tensor, targets: list, mode: str | Callable, size: int,
+                  gen: torch.Generator, *, task: str | None = None):
+    """Augment each image of a ``(B, 3, S, S)`` 0..1 batch (on whatever device it is) with
+    :func:`augmentation` ``(mode)``, or with ``mode`` itself when it is a callable
+    (a ``transforms.v2`` transform the user passed: it gets ``(image, target)`` with the
+    boxes as ``tv_tensors.BoundingBoxes`` and must keep the image ``S × S``).
+
+    Random numbers come from the CPU generator ``gen`` (the global torch generator is left as
+    it was), so a seed gives the same run on any device.
+    """
+    detection = bool(targets) and isinstance(targets[0], dict)
+    task = task or ("detection" if detection else "classification")
+    transform = mode if callable(mode) else augmentation(mode, task, size)
+    if transform is None:
+        return x, targets
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    images, out_targets = [], []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for image, t in zip(x, targets):
+            if detection:
+                canvas = (size, size)
+                t = dict(t)
+                for key in ("boxes", "ignore"):
+                    if key in t:
+                        t[key] = tv_tensors.BoundingBoxes(t[key], format="XYXY",
+                                                          canvas_size=canvas)
+                image, t = transform(tv_tensors.Image(image), t)
+                t = {k: v.as_subclass(Tensor) if isinstance(v, Tensor) else v
+                     for k, v in t.items()}
+            else:
+                image = transform(tv_tensors.Image(image))
+            if tuple(image.shape[-2:]) != (size, size):
+                raise ValueError(f"the augmentation returned a {tuple(image.shape[-2:])} image; "
+                                 f"it must keep the {size}×{size} input size")
+            images.append(image.as_subclass(Tensor))
+            out_targets.append(t)
+    return torch.stack(images).clamp_(0, 1), out_targets

@@ -46,6 +46,7 @@ class FitOptions:
     seed: int = 0
     weight_decay: float = 1e-4
     repeats: Sequence[int] | None = None   # times each row is seen per epoch (default 1)
+    augment: str | Callable = "weak"       # data.augmentation mode, or a transforms.v2 transform
 
     @property
     def cuda(self) -> bool:
@@ -94,11 +95,11 @@ class Batch:
     rows: ImageRows
     idx: list[int]
     targets: list
-    augment: str = "weak"
+    augment: str | Callable = "weak"
 
 
 def epoch_batches(rows: ImageRows, batch_size: int, gen: torch.Generator, *, drop_last: bool,
-                  augment: str = "weak", repeats: Sequence[int] | None = None) -> list[Batch]:
+                  augment: str | Callable = "weak", repeats: Sequence[int] | None = None) -> list[Batch]:
     """One epoch's shuffled batches; row ``i`` appears ``repeats[i]`` times (default once)."""
     if repeats is None:
         order = torch.randperm(len(rows), generator=gen).tolist()
@@ -152,7 +153,7 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     step = 0
     for epoch in range(opts.epochs):
         batches = epoch_batches(data, opts.batch_size, gen, drop_last=drop_last,
-                                repeats=opts.repeats)
+                                repeats=opts.repeats, augment=opts.augment)
         if extra_batches is not None:
             batches += extra_batches(epoch)
         total = torch.zeros((), device=opts.device)
@@ -160,7 +161,7 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
         for b, x in _streamed(batches, opts.device):
             if opts.task == "classification" and len(b.idx) < 2:
                 continue  # batch norm cannot train on a single image
-            x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen)
+            x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen, task=opts.task)
             if opts.cuda and opts.task == "classification":
                 x = x.contiguous(memory_format=torch.channels_last)
             y = _targets_to(targets, opts)
@@ -258,11 +259,13 @@ def _forward(model: nn.Module, x: Tensor, idx: list[int], data: ImageRows, task:
         results = model(list(x))
     out = []
     for i, r in zip(idx, results):
-        w, h = data.original_size(i)
+        sx, sy = data.scale(i)
         boxes = r["boxes"].float().cpu().numpy().astype("float64")
-        if mirrored:
+        if mirrored:   # the whole square was mirrored (padding too): mirror it back
             boxes[:, [0, 2]] = data.size - boxes[:, [2, 0]]
-        boxes *= np.array([w / data.size, h / data.size] * 2)
+        boxes /= np.array([sx, sy, sx, sy])
+        w, h = data.original_size(i)
+        boxes = np.clip(boxes, 0, [w, h, w, h])   # a letterbox's padding is not the image
         out.append({"boxes": boxes, "labels": r["labels"].cpu().numpy() - 1,
                     "scores": r["scores"].float().cpu().numpy().astype("float64")})
     return out

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import JobError
+from ..media import letterbox_size
 from .data import resized
 from .models import without_ignore_support
 
@@ -36,7 +37,7 @@ class _DetectionOutputs(nn.Module):
 
 
 def export_model(model: nn.Module, path: str | Path, *, task: str, labels: list[str],
-                 image_size: int) -> Path:
+                 image_size: int, letterbox: bool = False) -> Path:
     """Write ``path`` (.onnx or .pt for TorchScript) and its ``.json`` sidecar."""
     path = Path(path)
     model = model.to("cpu").eval()
@@ -55,7 +56,8 @@ def export_model(model: nn.Module, path: str | Path, *, task: str, labels: list[
         scripted.save(str(path))
     else:
         raise JobError(f"{path.name}: export to .onnx or .pt (TorchScript).")
-    meta = {"task": task, "labels": labels, "image_size": image_size, "format": path.suffix[1:]}
+    meta = {"task": task, "labels": labels, "image_size": image_size, "letterbox": letterbox,
+            "format": path.suffix[1:]}
     Path(f"{path}.json").write_text(json.dumps(meta, indent=2))
     return path
 
@@ -70,6 +72,7 @@ class Predictor:
     def __init__(self, path: Path, meta: dict):
         self.path, self.meta = path, meta
         self.task, self.labels, self.image_size = meta["task"], meta["labels"], meta["image_size"]
+        self.letterbox = bool(meta.get("letterbox", False))
         if path.suffix == ".onnx":
             import onnxruntime as ort
             self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -110,9 +113,11 @@ class Predictor:
                 rows.append({"image": name, "label": self.labels[k], "score": float(p[k])})
             return pd.DataFrame(rows)
         for n, img in enumerate(images):
-            x, (w, h) = resized(img, self.image_size)
+            x, (w, h) = resized(img, self.image_size, letterbox=self.letterbox)
             boxes, labels, scores = self._run(x.float().div(255).numpy()[None].astype(np.float32))
-            scale = np.array([w, h, w, h]) / self.image_size
+            sw, sh = letterbox_size(w, h, self.image_size) if self.letterbox else \
+                (self.image_size, self.image_size)
+            scale = np.array([w / sw, h / sh, w / sw, h / sh])
             for b, lab, s in zip(boxes, labels, scores):
                 if s >= threshold:
                     x0, y0, x1, y1 = (b * scale).tolist()
