@@ -351,7 +351,13 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     val_fraction : float
         Share of labeled train images held out to compute the average detection rate when
         no image is in the ``val`` split (only with 10 or more labeled images).
+
+    Launched by ``torchrun`` (the ``hardex train`` command, README "Several GPUs or
+    machines"), every process trains its share of each epoch under
+    ``DistributedDataParallel``; the first process alone records the run, saves the weights
+    and evaluates; ``world_size`` is in the run's params.
     """
+    rank, size = engine.join_launch()
     ds._sync()
     if mode not in ("fast", "accurate"):
         raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
@@ -365,6 +371,7 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                                                     weights_backbone=weights_backbone)
     note = models.pretrained_note(name, task=ds.task, weights=weights,
                                   weights_backbone=weights_backbone)
+    progress = progress and rank == 0
     if progress:
         print(note)
     image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
@@ -386,8 +393,13 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                   weights=str(weights) if weights else None,
                   weights_backbone=str(weights_backbone) if weights_backbone else None,
                   starting_point=note, val_fraction=val_fraction, hard_weight=hard_weight,
-                  augment=augment if isinstance(augment, str) else repr(augment))
-    version = ds._start_run(model=name, params=params)
+                  augment=augment if isinstance(augment, str) else repr(augment),
+                  world_size=size)
+    version = ds._start_run(model=name, params=params) if rank == 0 else None
+    if size > 1:   # the first process names the run; the others train under that name
+        shared = [version]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        version = shared[0]
     engine.seed_everything(seed)
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
     try:
@@ -420,6 +432,8 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
             run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
         finally:
             bar.close()
+        if rank != 0:
+            return run
         weights_rel = Path("runs") / version / "model.pt"
         (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
         torch.save({"state_dict": net.state_dict(),
@@ -434,22 +448,27 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
                        message=json.dumps({"loss": run.history, "val_images": len(val_ids),
                                            "avg_detection_rate": rate_note,
                                            "hard_examples_oversampled": int(flagged.sum()),
+                                           "steps_per_epoch": opts.steps_per_epoch,
                                            "pseudo_labeled": pseudo_counts}))
         return run
     except KeyboardInterrupt:
-        ds._finish_run(version, status="cancelled", message="interrupted by the user")
+        if rank == 0:
+            ds._finish_run(version, status="cancelled", message="interrupted by the user")
         raise
     except engine.Diverged as exc:
-        ds._finish_run(version, status="failed", message=str(exc))
+        if rank == 0:
+            ds._finish_run(version, status="failed", message=str(exc))
         raise JobError(f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
                        "the labels; the dataset is unchanged.") from exc
     except torch.OutOfMemoryError as exc:
-        ds._finish_run(version, status="failed", message="out of memory")
+        if rank == 0:
+            ds._finish_run(version, status="failed", message="out of memory")
         raise JobError(f"run {version} failed: out of memory on {dev}. Lower batch_size "
                        f"({batch_size}) or image_size ({image_size}); the dataset is "
                        "unchanged.") from exc
     except BaseException as exc:
-        ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
+        if rank == 0:
+            ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
         raise
 
 

@@ -444,9 +444,9 @@ def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
     decoded = []
     real = data_module.load_resized
 
-    def counting(path, size):
+    def counting(path, size, **options):
         decoded.append(Path(path).name)
-        return real(path, size)
+        return real(path, size, **options)
     monkeypatch.setattr(data_module, "load_resized", counting)
     monkeypatch.setattr(data_module, "MEMORY_BUDGET", budget)
     result = hx.auto_label(ds, run)

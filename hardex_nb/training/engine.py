@@ -9,6 +9,7 @@ inference. A non-finite loss stops training with :class:`Diverged`.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,12 +25,31 @@ class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process in a ``torchrun`` launch; ``(0, 1)`` alone."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def join_launch() -> tuple[int, int]:
+    """Join the process group ``torchrun`` set up in the environment (``WORLD_SIZE`` > 1):
+    NCCL when each process has a GPU, gloo otherwise. Returns :func:`world`."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1 and torch.distributed.is_available() and not torch.distributed.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return world()
+
+
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then MPS, then CPU."""
+    """``"auto"`` picks CUDA (this process's GPU under ``torchrun``), then MPS, then CPU."""
     if str(device) != "auto":
         return torch.device(device)
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        rank, size = world()
+        return torch.device("cuda", torch.cuda.current_device()) if size > 1 else torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
@@ -47,6 +67,7 @@ class FitOptions:
     weight_decay: float = 1e-4
     repeats: Sequence[int] | None = None   # times each row is seen per epoch (default 1)
     augment: str | Callable = "weak"       # data.augmentation mode, or a transforms.v2 transform
+    steps_per_epoch: int = 0               # set by fit: optimizer steps per epoch, per process
 
     @property
     def cuda(self) -> bool:
@@ -136,13 +157,27 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     in semi-supervised mode). A non-finite loss raises :class:`Diverged`: checked every
     step on the CPU, and at the end of each epoch on CUDA (where the gradient scaler skips
     non-finite steps meanwhile), to keep the GPU free of per-step synchronization.
+
+    Under ``torchrun`` (a process group of N processes, see :func:`join_launch`) the model is
+    wrapped in ``DistributedDataParallel``: every process draws the same shuffled batches
+    and trains on every N-th one (the same number of steps on each, so a remainder of fewer
+    than N batches is left out of that epoch); gradients are averaged, so one step sees N
+    batches. The returned losses are the mean over the processes.
     """
+    rank, size = world()
+    net = model
+    if size > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[opts.device.index] if opts.cuda else None,
+            find_unused_parameters=opts.task == "detection")
     gen = torch.Generator().manual_seed(opts.seed)
     data.prepare(opts.device)
     drop_last = opts.task == "classification"
     n = len(data) if opts.repeats is None else int(sum(opts.repeats))
     bs = opts.batch_size
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
+    per_epoch = max(1, per_epoch // size)
+    opts.steps_per_epoch = per_epoch
     steps = opts.epochs * (per_epoch * (3 if extra_batches else 1))
     optimizer, scheduler = make_optimizer(model, opts, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=_amp_dtype(opts.device) == torch.float16)
@@ -156,6 +191,9 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
                                 repeats=opts.repeats, augment=opts.augment)
         if extra_batches is not None:
             batches += extra_batches(epoch)
+        if size > 1:   # every process the same number of steps, on its own share
+            mine = batches[rank::size][:max(1, len(batches) // size)]
+            batches = mine or batches[rank % len(batches):][:1]
         total = torch.zeros((), device=opts.device)
         count = 0
         for b, x in _streamed(batches, opts.device):
@@ -166,7 +204,7 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
                 x = x.contiguous(memory_format=torch.channels_last)
             y = _targets_to(targets, opts)
             with _autocast(opts.device):
-                loss = loss_of(model, x, y, opts.task)
+                loss = loss_of(net, x, y, opts.task)
             if not opts.cuda and not torch.isfinite(loss):
                 raise Diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
@@ -180,6 +218,10 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
             step += 1
             total += loss.detach().float() * len(b.idx)
             count += len(b.idx)
+        if size > 1:
+            summed = torch.stack([total, torch.tensor(float(count), device=opts.device)])
+            torch.distributed.all_reduce(summed)
+            total, count = summed[0], int(summed[1].item())
         mean = total.item() / max(count, 1)
         if not np.isfinite(mean):
             raise Diverged(f"the loss became {mean} in epoch {epoch + 1}")

@@ -1,0 +1,51 @@
+"""Training across processes: ``hardex train`` under torchrun, DDP with the gloo backend on
+the CPU, two processes, real data on disk."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from synthetic import bars_dataset
+
+import hardex_nb as hx
+
+TORCHRUN = Path(sys.executable).with_name("torchrun")
+
+
+def _hardex_train(dataset: Path, *args: str, procs: int = 2) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([str(TORCHRUN), "--standalone", "--nnodes", "1",
+                           "--nproc_per_node", str(procs), "-m", "hardex_nb.cli", "train",
+                           "--dataset", str(dataset), *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_ddp_with_two_processes_trains_once_and_records_one_run(tmp_path):
+    ds, ids, truth = bars_dataset(tmp_path, n=40, n_labeled=40)
+    done = _hardex_train(ds.path, "--epochs", "3", "--batch-size", "4", "--image-size", "32",
+                         "--weights", "none", "--val-fraction", "0.2", "--lr", "3e-3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "V1 resnet18 succeeded" in done.stdout
+    assert done.stdout.count("succeeded") == 1                    # one process speaks
+    runs = hx.Dataset.open(ds.path).runs
+    assert runs["version"].tolist() == ["V1"]                      # one process records
+    run = runs.iloc[0]
+    assert run["params"]["world_size"] == 2
+    message = json.loads(run["message"])
+    assert len(message["loss"]) == 3 and np.isfinite(message["loss"]).all()
+    # 32 train images (8 held out), batches of 4: 8 batches an epoch, 4 on each process
+    assert message["val_images"] == 8 and message["steps_per_epoch"] == 4
+    loaded = hx.Run.load(hx.Dataset.open(ds.path), "V1")           # the weights are usable
+    assert loaded.predict_proba(ids[:4]).shape == (4, 2)
+
+
+def test_a_cli_error_is_one_line_and_a_nonzero_exit(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "hardex_nb.cli", "train", "--dataset",
+                           str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hardex train: ") and "missing" in lines[0]
+    assert "Traceback" not in done.stderr
