@@ -87,10 +87,10 @@ def _ours(paths, size, batch, budget, counter, out):
 
     real = data.load_resized
 
-    def counting(path, s):
+    def counting(path, s, **options):
         with counter.get_lock():
             counter.value += 1
-        return real(path, s)
+        return real(path, s, **options)
     data.load_resized = counting          # inherited by the forked DataLoader workers
     model = _model(size)
     rows = data.ImageRows(paths, size, task="classification", memory_budget=budget)

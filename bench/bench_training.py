@@ -7,6 +7,13 @@ augmented per sample). Images/s are measured after a warm-up epoch. Prints a tab
 the ratio ours / bare (goal ≥ 0.9).
 
     python bench/bench_training.py [--images 2048] [--size 64] [--epochs 3] [--batch 128]
+
+``--photos 10000 100000``: real files instead, the generated 640×480 JPEG photos of
+``bench_autolabel.py`` (``bench/.cache``; a count above the files there lists them again:
+the disk of the test machines holds 10,000, and the page cache serves repeats to both sides
+alike). One training epoch and one prediction pass, each in its own process, hardex_nb
+streaming (``memory_budget=0``) against a plain ``DataLoader(num_workers=cores)`` +
+torchvision loop on the same model; images/s and peak RSS (main process, largest worker).
 """
 
 from __future__ import annotations
@@ -112,14 +119,97 @@ def bare(images, labels, size, epochs, batch, device):
     return train_ips, len(x_all) / (time.perf_counter() - t0)
 
 
+def _photos_ours(paths, size, batch, out):
+    from bench_autolabel import _peak_mb
+    from hardex_nb.training.data import ImageRows
+
+    cpu = torch.device("cpu")
+    rows = ImageRows(paths, size, task="classification", memory_budget=0,
+                     targets=[i % 10 for i in range(len(paths))])
+    model = model_for(size, cpu)
+    t0 = time.perf_counter()
+    engine.fit(model, rows, engine.FitOptions(task="classification", epochs=1, batch_size=batch,
+                                              lr=1e-3, device=cpu))
+    train = len(paths) // batch * batch / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    engine.predict(model, rows, task="classification", device=cpu, batch_size=batch)
+    out.put((train, len(paths) / (time.perf_counter() - t0), *_peak_mb()))
+
+
+def _photos_plain(paths, size, batch, out):
+    import os
+
+    from PIL import Image
+    from torch.utils.data import DataLoader, Dataset
+    from torchvision.transforms import v2
+
+    from bench_autolabel import _peak_mb
+
+    class Photos(Dataset):
+        tf = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True),
+                         v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
+
+        def __len__(self):
+            return len(paths)
+
+        def __getitem__(self, i):
+            with Image.open(paths[i]) as img:
+                return self.tf(img.convert("RGB")), i % 10
+
+    model = model_for(size, torch.device("cpu"))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+    workers = os.cpu_count() or 1
+    model.train()
+    t0 = time.perf_counter()
+    for x, y in DataLoader(Photos(), batch_size=batch, shuffle=True, drop_last=True,
+                           num_workers=workers):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    train = len(paths) // batch * batch / (time.perf_counter() - t0)
+    model.eval()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for x, _ in DataLoader(Photos(), batch_size=batch, num_workers=workers):
+            torch.softmax(model(x), 1)
+    out.put((train, len(paths) / (time.perf_counter() - t0), *_peak_mb()))
+
+
+def photos(counts: list[int], size: int, batch: int) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_autolabel import make_photos, run_isolated
+
+    files = make_photos(min(max(counts), 10_000))
+    print(f"resnet18 at {size} px, batch {batch}, one epoch + one prediction pass over "
+          f"{len(files)} distinct 640×480 JPEGs (listed again up to each count)")
+    for n in counts:
+        paths = [files[i % len(files)] for i in range(n)]
+        rows = {"hardex_nb streaming": run_isolated(_photos_ours, paths, size, batch),
+                "plain DataLoader + torchvision": run_isolated(_photos_plain, paths, size, batch)}
+        table = pd.DataFrame(rows, index=["train img/s", "predict img/s", "main RSS MB",
+                                          "worker RSS MB"]).T
+        for col in ("train img/s", "predict img/s"):
+            table[f"{col} ratio"] = table[col] / table.loc["plain DataLoader + torchvision", col]
+        print(f"\n{n} images")
+        print(table.to_string(float_format="{:.2f}".format))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--photos", type=int, nargs="+", help="JPEG photo counts (see the notes)")
     ap.add_argument("--images", type=int, default=1024)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
+    if args.photos:
+        photos(args.photos, args.size, args.batch)
+        return
     device = engine.resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

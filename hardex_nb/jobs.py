@@ -226,10 +226,26 @@ class Run:
         out["sample_id"] = pd.array(out["sample_id"], dtype="Int64")
         return out
 
-    def views(self, images, *, batch_size: int = 16, progress: str | None = None) -> tuple:
+    def views(self, images, *, batch_size: int = 16, progress: str | None = None,
+              backend: str = "local") -> tuple:
         """``(plain, flipped, features)`` from one read of each image: predictions (as
         :meth:`predict_proba` / :meth:`predict_raw`), predictions on the mirror images, and
-        ``(N, D)`` features (``(N, 0)`` for a model that shows none)."""
+        ``(N, D)`` features (``(N, 0)`` for a model that shows none).
+
+        ``backend="ray"``: computed on Ray Data, one model copy per GPU (or CPU) actor, on the
+        running Ray cluster or a local one (``pip install hardex_nb[ray]``; see
+        ``training.ray_views``)."""
+        if backend == "ray":
+            from .training import ray_views
+
+            data, _, _ = self._rows(images)
+            if not all(isinstance(p, (str, Path)) for p in data.images):
+                raise JobError("backend='ray' reads image files: give sample ids or paths.")
+            return ray_views.views(self.model, data.images, task=self.task,
+                                   image_size=self.image_size, letterbox=self.letterbox,
+                                   batch_size=batch_size)
+        if backend != "local":
+            raise JobError(f"backend={backend!r}: use 'local' or 'ray'.")
         data, _, _ = self._rows(images)
         plain, flipped, feats = engine.predict_views(
             self.model, data, task=self.task, device=self.device, batch_size=batch_size,
@@ -656,7 +672,7 @@ def _top_classes(task: str, outputs) -> np.ndarray:
 
 
 def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None,
-              progress: str | None = None):
+              progress: str | None = None, backend: str = "local"):
     """Predictions and hard flags for images (paths or sample ids).
 
     Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
@@ -665,7 +681,7 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     # one pass over the images gives predictions, mirrored predictions and features: each
     # image is decoded once (in memory or streamed), and the job works on what it read even
     # if a sample is deleted meanwhile
-    plain, flipped, emb = run.views(images, progress=progress)
+    plain, flipped, emb = run.views(images, progress=progress, backend=backend)
     if run.task == "classification":
         probs = plain
         table = hard.classification_hardness(probs, tta_probs=flipped[None])
@@ -710,7 +726,8 @@ def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) 
 
 def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
                algorithm: str | None = None, threshold: float = 0.5, batch_size: int = 32,
-               progress: bool = True, **train_options) -> AutoLabelResult:
+               progress: bool = True, backend: str = "local",
+               **train_options) -> AutoLabelResult:
     """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
 
     Prerequisites, each refused with its own message: at least 2 labels with 5 or more
@@ -726,7 +743,8 @@ def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
     ``mode="prelabel"`` only writes predictions. Predictions are annotations with
     ``origin`` = the run's version (detection) or the sample's label (classification).
     Everything is written in one transaction; image embeddings are kept for
-    :meth:`Dataset.similar_to`.
+    :meth:`Dataset.similar_to`. ``backend="ray"`` runs the model passes on Ray Data (see
+    :meth:`Run.views`).
     """
     if mode not in ("active", "prelabel"):
         raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
@@ -749,7 +767,7 @@ def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
         reference = _training_reference(run) if mode == "active" else None
         table, boxes, emb = _hardness(run, unlabeled, sizes, threshold=threshold,
                                       progress=f"auto-label {run.version}" if progress else None,
-                                      reference=reference)
+                                      reference=reference, backend=backend)
         active = mode == "active"
         updates = pd.DataFrame({
             "status": "to_confirm",
@@ -797,7 +815,8 @@ def _read_manifest_sources(path: str | Path) -> list[Path]:
 
 
 def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | None = None,
-            filter_hard: bool = True, threshold: float = 0.5, progress: bool = True):
+            filter_hard: bool = True, threshold: float = 0.5, progress: bool = True,
+            backend: str = "local"):
     """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
     examples in ``into`` as ``to_confirm`` with their predictions and reasons.
 
@@ -829,6 +848,7 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
         reference = _training_reference(run, train_images)
         table, boxes, _ = _hardness(run, [i.path for i in infos], sizes, threshold=threshold,
                                     progress=f"collect {run.version}" if progress else None,
+                                    backend=backend,
                                     reference=reference)
         keep = np.flatnonzero(table["hard"].to_numpy())
         # name the rows before anything is written, so that nothing can fail after the write

@@ -49,3 +49,30 @@ def test_a_cli_error_is_one_line_and_a_nonzero_exit(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hardex train: ") and "missing" in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_ray_local_views_and_auto_label_match_the_local_path(tmp_path):
+    import shutil
+
+    import pytest
+    import ray   # the dev extra installs ray[data]
+    ds, ids, truth = bars_dataset(tmp_path, n=30, n_labeled=16)
+    run = hx.train(ds, epochs=2, batch_size=8, image_size=32, weights=None, progress=False)
+    unlabeled = ds.samples.query("status == 'unlabeled'")["sample_id"].tolist()
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        local = run.views(unlabeled)
+        remote = run.views(unlabeled, backend="ray", batch_size=4)
+        for a, b in zip(local, remote):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        twin = hx.Dataset.open(shutil.copytree(ds.path, tmp_path / "twin"))
+        on_ray = hx.auto_label(twin, hx.Run.load(twin, run.version), backend="ray",
+                               progress=False)
+    finally:
+        ray.shutdown()
+    here = hx.auto_label(ds, run, progress=False)
+    cols = ["sample_id", "label", "hard", "reasons"]
+    assert on_ray.table[cols].equals(here.table[cols])
+    np.testing.assert_allclose(on_ray.table["score"], here.table["score"], atol=1e-5)
+    with pytest.raises(hx.JobError, match="backend='gpu'"):
+        run.views(unlabeled, backend="gpu")
