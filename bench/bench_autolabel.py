@@ -46,7 +46,9 @@ def make_photos(n: int) -> list[Path]:
         small = rng.integers(0, 255, (12, 16, 3), dtype=np.uint8)
         img = Image.fromarray(small).resize((640, 480), Image.BICUBIC)
         noise = rng.integers(-12, 12, (480, 640, 3))
-        Image.fromarray(np.clip(np.asarray(img) + noise, 0, 255).astype(np.uint8)).save(p, quality=90)
+        Image.fromarray(np.clip(np.asarray(img) + noise, 0, 255).astype(np.uint8)).save(
+            p, quality=90
+        )
     return paths
 
 
@@ -60,6 +62,7 @@ def _peak_mb() -> tuple[float, float]:
 
 def _floor(paths, size, draft, out):
     from PIL import Image
+
     t0 = time.perf_counter()
     for p in paths:
         with Image.open(p) as img:
@@ -75,9 +78,11 @@ def _model(size):
 
     from hardex_nb.training.data import Normalize
     from hardex_nb.training.models import build_model
+
     torch.manual_seed(0)
-    return nn.Sequential(Normalize(), build_model("resnet18", task="classification",
-                                                  num_classes=10, image_size=size)).eval()
+    return nn.Sequential(
+        Normalize(), build_model("resnet18", task="classification", num_classes=10, image_size=size)
+    ).eval()
 
 
 def _ours(paths, size, batch, budget, counter, out):
@@ -91,12 +96,21 @@ def _ours(paths, size, batch, budget, counter, out):
         with counter.get_lock():
             counter.value += 1
         return real(path, s, **options)
-    data.load_resized = counting          # inherited by the forked DataLoader workers
+
+    data.load_resized = counting  # inherited by the forked DataLoader workers
     model = _model(size)
     rows = data.ImageRows(paths, size, task="classification", memory_budget=budget)
     t0 = time.perf_counter()
-    engine.predict_views(model, rows, task="classification", device=torch.device("cpu"),
-                         batch_size=batch, plain=True, flip=True, features=True)
+    engine.predict_views(
+        model,
+        rows,
+        task="classification",
+        device=torch.device("cpu"),
+        batch_size=batch,
+        plain=True,
+        flip=True,
+        features=True,
+    )
     out.put((len(paths) / (time.perf_counter() - t0), counter.value / len(paths), *_peak_mb()))
 
 
@@ -109,8 +123,13 @@ def _reference(paths, size, batch, counter, out):
 
     class Photos(Dataset):
         def __init__(self):
-            self.tf = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True),
-                                  v2.ToDtype(torch.float32, scale=True)])
+            self.tf = v2.Compose(
+                [
+                    v2.PILToTensor(),
+                    v2.Resize((size, size), antialias=True),
+                    v2.ToDtype(torch.float32, scale=True),
+                ]
+            )
 
         def __len__(self):
             return len(paths)
@@ -155,8 +174,10 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     every = make_photos(max(args.images))
-    print(f"{len(every)} JPEG photos 640×480 ready in {time.perf_counter() - t0:.0f} s; "
-          f"resnet18 at {args.size} px, batch {args.batch}, {os.cpu_count()} cores")
+    print(
+        f"{len(every)} JPEG photos 640×480 ready in {time.perf_counter() - t0:.0f} s; "
+        f"resnet18 at {args.size} px, batch {args.batch}, {os.cpu_count()} cores"
+    )
     for n in args.images:
         print(f"\n{n} images")
         _table(every[:n], args)
@@ -167,15 +188,17 @@ def _table(paths, args) -> None:
     rows = {
         "Pillow full decode loop (floor)": run_isolated(_floor, paths, args.size, False),
         "Pillow draft decode loop (floor)": run_isolated(_floor, paths, args.size, True),
-        "hardex_nb one pass, streaming": run_isolated(_ours, paths, args.size, args.batch, 1,
-                                                      ctx.Value("l", 0)),
-        "hardex_nb one pass, in memory": run_isolated(_ours, paths, args.size, args.batch, None,
-                                                      ctx.Value("l", 0)),
-        "plain DataLoader + torchvision": run_isolated(_reference, paths, args.size, args.batch,
-                                                       ctx.Value("l", 0)),
+        "hardex_nb one pass, streaming": run_isolated(
+            _ours, paths, args.size, args.batch, 1, ctx.Value("l", 0)
+        ),
+        "hardex_nb one pass, in memory": run_isolated(
+            _ours, paths, args.size, args.batch, None, ctx.Value("l", 0)
+        ),
+        "plain DataLoader + torchvision": run_isolated(
+            _reference, paths, args.size, args.batch, ctx.Value("l", 0)
+        ),
     }
-    table = pd.DataFrame(rows, index=["images/s", "decodes/img", "main RSS MB",
-                                      "worker RSS MB"]).T
+    table = pd.DataFrame(rows, index=["images/s", "decodes/img", "main RSS MB", "worker RSS MB"]).T
     ref = table.loc["plain DataLoader + torchvision", "images/s"]
     table["vs plain DataLoader"] = table["images/s"] / ref
     print(table.to_string(float_format="{:.2f}".format))

@@ -26,22 +26,36 @@ def build(folder: Path, n_samples: int, boxes_per_sample: int, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     ds = hx.Dataset.create(folder, task="detection", labels=[f"l{i}" for i in range(20)])
     t0 = time.perf_counter()
-    samples = pd.DataFrame({
-        "path": [f"/data/img_{i:07d}.jpg" for i in range(n_samples)],
-        "name": [f"img_{i:07d}.jpg" for i in range(n_samples)],
-        "width": rng.integers(200, 2000, n_samples), "height": rng.integers(200, 2000, n_samples),
-        "status": rng.choice(["unlabeled", "to_confirm", "labeled"], n_samples),
-        "hard": rng.integers(0, 2, n_samples), "hard_reasons": "", "added_at": time.time(),
-        "source": "upload", "split": "train",
-    })
+    samples = pd.DataFrame(
+        {
+            "path": [f"/data/img_{i:07d}.jpg" for i in range(n_samples)],
+            "name": [f"img_{i:07d}.jpg" for i in range(n_samples)],
+            "width": rng.integers(200, 2000, n_samples),
+            "height": rng.integers(200, 2000, n_samples),
+            "status": rng.choice(["unlabeled", "to_confirm", "labeled"], n_samples),
+            "hard": rng.integers(0, 2, n_samples),
+            "hard_reasons": "",
+            "added_at": time.time(),
+            "source": "upload",
+            "split": "train",
+        }
+    )
     n_boxes = n_samples * boxes_per_sample
     x0 = rng.uniform(0, 100, n_boxes)
     y0 = rng.uniform(0, 100, n_boxes)
-    annotations = pd.DataFrame({
-        "sample_id": -(np.repeat(np.arange(n_samples), boxes_per_sample) + 1),
-        "kind": "box", "label": rng.choice([f"l{i}" for i in range(20)], n_boxes),
-        "x0": x0, "y0": y0, "x1": x0 + 50, "y1": y0 + 50, "origin": "human", "hard_type": "none",
-    })
+    annotations = pd.DataFrame(
+        {
+            "sample_id": -(np.repeat(np.arange(n_samples), boxes_per_sample) + 1),
+            "kind": "box",
+            "label": rng.choice([f"l{i}" for i in range(20)], n_boxes),
+            "x0": x0,
+            "y0": y0,
+            "x1": x0 + 50,
+            "y1": y0 + 50,
+            "origin": "human",
+            "hard_type": "none",
+        }
+    )
     ds._insert_rows(samples, annotations)
     elapsed = time.perf_counter() - t0
     ds.close()
@@ -78,7 +92,7 @@ def measure(n_samples: int, boxes_per_sample: int) -> dict[str, float]:
         hits = ds.query(status="labeled", min_width=1000, hard=True)
         row["query_s"] = time.perf_counter() - t0
         row["query_hits"] = len(hits)
-        row.update({f"{k}_ms": v for k, v in edit_times(ds).items()})        # FULL, the default
+        row.update({f"{k}_ms": v for k, v in edit_times(ds).items()})  # FULL, the default
         ds._store.conn.execute("PRAGMA synchronous=NORMAL")
         row.update({f"{k}_ms_normal": v for k, v in edit_times(ds).items()})
         ds._store.conn.execute("PRAGMA synchronous=FULL")
@@ -97,15 +111,19 @@ def main() -> None:
     args = ap.parse_args()
     rows = {}
     for n in (1_000, args.samples):
-        rows[f"{n:,} samples / {n * args.boxes_per_sample:,} boxes"] = measure(n, args.boxes_per_sample)
+        rows[f"{n:,} samples / {n * args.boxes_per_sample:,} boxes"] = measure(
+            n, args.boxes_per_sample
+        )
     table = pd.DataFrame(rows)
     with pd.option_context("display.float_format", "{:.4g}".format, "display.width", 120):
         print(table.to_string())
     small, large = rows.values()
     for key in ("set_status_ms", "add_box_ms", "update_annotation_ms"):
-        print(f"{key}: {large[key] / small[key]:.2f}x at {args.samples:,} vs 1,000 rows; "
-              f"durable (FULL) vs NORMAL: {small[key] / small[key + '_normal']:.2f}x at 1,000, "
-              f"{large[key] / large[key + '_normal']:.2f}x at {args.samples:,}")
+        print(
+            f"{key}: {large[key] / small[key]:.2f}x at {args.samples:,} vs 1,000 rows; "
+            f"durable (FULL) vs NORMAL: {small[key] / small[key + '_normal']:.2f}x at 1,000, "
+            f"{large[key] / large[key + '_normal']:.2f}x at {args.samples:,}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,16 +26,30 @@ import numpy as np
 import pandas as pd
 
 
-def make_case(n_images: int, labels: int = 80, gt_per_image: int = 7, preds_per_image: int = 100,
-              seed: int = 0, crowded: int = 0):
+def make_case(
+    n_images: int,
+    labels: int = 80,
+    gt_per_image: int = 7,
+    preds_per_image: int = 100,
+    seed: int = 0,
+    crowded: int = 0,
+):
     rng = np.random.default_rng(seed)
     n_gt = n_images * gt_per_image
     gimg = np.repeat(np.arange(n_images), gt_per_image)
     gx, gy = rng.uniform(0, 560, n_gt), rng.uniform(0, 400, n_gt)
     gw, gh = rng.uniform(10, 80, n_gt), rng.uniform(10, 80, n_gt)
     glab = rng.integers(0, labels, n_gt)
-    gt = pd.DataFrame({"image_id": gimg, "label": [f"c{k}" for k in glab], "x0": gx, "y0": gy,
-                       "x1": gx + gw, "y1": gy + gh})
+    gt = pd.DataFrame(
+        {
+            "image_id": gimg,
+            "label": [f"c{k}" for k in glab],
+            "x0": gx,
+            "y0": gy,
+            "x1": gx + gw,
+            "y1": gy + gh,
+        }
+    )
     n_pred = n_images * preds_per_image
     pimg = np.repeat(np.arange(n_images), preds_per_image)
     # 40% of predictions jitter a ground-truth box of the same image, the rest are random
@@ -45,20 +59,57 @@ def make_case(n_images: int, labels: int = 80, gt_per_image: int = 7, preds_per_
     py = np.where(near, gy[src] + rng.normal(0, 5, n_pred), rng.uniform(0, 400, n_pred))
     pw = np.where(near, gw[src] * rng.uniform(0.8, 1.2, n_pred), rng.uniform(10, 80, n_pred))
     ph = np.where(near, gh[src] * rng.uniform(0.8, 1.2, n_pred), rng.uniform(10, 80, n_pred))
-    plab = np.where(near & (rng.uniform(size=n_pred) < 0.9), glab[src], rng.integers(0, labels, n_pred))
-    pred = pd.DataFrame({"image_id": pimg, "label": [f"c{k}" for k in plab], "x0": px, "y0": py,
-                         "x1": px + pw, "y1": py + ph,
-                         "score": np.round(rng.uniform(size=n_pred), 3)})
+    plab = np.where(
+        near & (rng.uniform(size=n_pred) < 0.9), glab[src], rng.integers(0, labels, n_pred)
+    )
+    pred = pd.DataFrame(
+        {
+            "image_id": pimg,
+            "label": [f"c{k}" for k in plab],
+            "x0": px,
+            "y0": py,
+            "x1": px + pw,
+            "y1": py + ph,
+            "score": np.round(rng.uniform(size=n_pred), 3),
+        }
+    )
     if crowded:  # one more image: a crowd of small objects of one label, each detected
         cx, cy = rng.uniform(0, 4000, crowded), rng.uniform(0, 3000, crowded)
         cw, ch = rng.uniform(8, 30, crowded), rng.uniform(8, 30, crowded)
-        gt = pd.concat([gt, pd.DataFrame({"image_id": n_images, "label": "c0", "x0": cx, "y0": cy,
-                                          "x1": cx + cw, "y1": cy + ch})], ignore_index=True)
+        gt = pd.concat(
+            [
+                gt,
+                pd.DataFrame(
+                    {
+                        "image_id": n_images,
+                        "label": "c0",
+                        "x0": cx,
+                        "y0": cy,
+                        "x1": cx + cw,
+                        "y1": cy + ch,
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         j = rng.normal(0, 2, (crowded, 2))
-        pred = pd.concat([pred, pd.DataFrame({
-            "image_id": n_images, "label": "c0", "x0": cx + j[:, 0], "y0": cy + j[:, 1],
-            "x1": cx + j[:, 0] + cw, "y1": cy + j[:, 1] + ch,
-            "score": np.round(rng.uniform(size=crowded), 3)})], ignore_index=True)
+        pred = pd.concat(
+            [
+                pred,
+                pd.DataFrame(
+                    {
+                        "image_id": n_images,
+                        "label": "c0",
+                        "x0": cx + j[:, 0],
+                        "y0": cy + j[:, 1],
+                        "x1": cx + j[:, 0] + cw,
+                        "y1": cy + j[:, 1] + ch,
+                        "score": np.round(rng.uniform(size=crowded), 3),
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         n_images += 1
     return gt, pred, [f"c{k}" for k in range(labels)], list(range(n_images))
 
@@ -67,18 +118,35 @@ def coco_dicts(gt, pred, labels, images):
     cid = {n: i + 1 for i, n in enumerate(labels)}
     g = gt.assign(w=gt.x1 - gt.x0, h=gt.y1 - gt.y0)
     p = pred.assign(w=pred.x1 - pred.x0, h=pred.y1 - pred.y0)
-    data = {"images": [{"id": int(i), "width": 4000, "height": 3000} for i in images],
-            "categories": [{"id": i, "name": n} for n, i in cid.items()],
-            "annotations": [{"id": k + 1, "image_id": int(r.image_id), "category_id": cid[r.label],
-                             "bbox": [r.x0, r.y0, r.w, r.h], "area": r.w * r.h, "iscrowd": 0}
-                            for k, r in enumerate(g.itertuples())]}
-    dets = [{"image_id": int(r.image_id), "category_id": cid[r.label], "bbox": [r.x0, r.y0, r.w, r.h],
-             "score": float(r.score)} for r in p.itertuples()]
+    data = {
+        "images": [{"id": int(i), "width": 4000, "height": 3000} for i in images],
+        "categories": [{"id": i, "name": n} for n, i in cid.items()],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": int(r.image_id),
+                "category_id": cid[r.label],
+                "bbox": [r.x0, r.y0, r.w, r.h],
+                "area": r.w * r.h,
+                "iscrowd": 0,
+            }
+            for k, r in enumerate(g.itertuples())
+        ],
+    }
+    dets = [
+        {
+            "image_id": int(r.image_id),
+            "category_id": cid[r.label],
+            "bbox": [r.x0, r.y0, r.w, r.h],
+            "score": float(r.score),
+        }
+        for r in p.itertuples()
+    ]
     return data, dets
 
 
 def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
 def worker(library: str, case: str, images: int) -> dict:
@@ -115,9 +183,16 @@ def worker(library: str, case: str, images: int) -> dict:
             seconds = time.perf_counter() - t0
         stats = np.asarray(ev.stats, dtype=float)
     peak = _rss_mb()
-    return {"library": library, "case": case, "seconds": seconds, "peak_rss_mb": peak,
-            "added_mb": peak - base, "mAP": float(stats[0]), "mAP50": float(stats[1]),
-            "AR100": float(stats[8])}
+    return {
+        "library": library,
+        "case": case,
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "added_mb": peak - base,
+        "mAP": float(stats[0]),
+        "mAP50": float(stats[1]),
+        "AR100": float(stats[8]),
+    }
 
 
 def main() -> None:
@@ -131,11 +206,17 @@ def main() -> None:
     rows = []
     for case in ("standard", "crowded"):
         gt, pred, labels, _ = make_case(args.images, crowded=2000 if case == "crowded" else 0)
-        print(f"{case}: {args.images + (case == 'crowded')} images, {len(gt)} ground-truth boxes, "
-              f"{len(pred)} predictions, {len(labels)} labels", flush=True)
+        print(
+            f"{case}: {args.images + (case == 'crowded')} images, {len(gt)} ground-truth boxes, "
+            f"{len(pred)} predictions, {len(labels)} labels",
+            flush=True,
+        )
         for library in ("hardex_nb", "pycocotools", "faster-coco-eval"):
-            done = subprocess.run([sys.executable, __file__, "--images", str(args.images),
-                                   "--worker", library, case], capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--images", str(args.images), "--worker", library, case],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 print(f"  {library}: failed ({done.stderr.strip().splitlines()[-1]})")
                 continue
@@ -149,7 +230,9 @@ def main() -> None:
         ours = part[part.library == "hardex_nb"].iloc[0]
         for _, other in part[part.library != "hardex_nb"].iterrows():
             diff = max(abs(ours[c] - other[c]) for c in ("mAP", "mAP50", "AR100"))
-            print(f"{case}: largest |difference| of mAP, mAP50, AR100 vs {other.library}: {diff:.2e}")
+            print(
+                f"{case}: largest |difference| of mAP, mAP50, AR100 vs {other.library}: {diff:.2e}"
+            )
 
 
 if __name__ == "__main__":

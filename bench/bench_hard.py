@@ -57,16 +57,27 @@ def main() -> None:
     t0 = time.perf_counter()
     ours = mislabel_scores(labels, probs)
     t_ours = time.perf_counter() - t0
-    rows.append(("hardex_nb mislabel_scores", *precision_recall_at_k(np.argsort(-ours, kind="stable"),
-                                                                     flipped, k), t_ours))
+    rows.append(
+        (
+            "hardex_nb mislabel_scores",
+            *precision_recall_at_k(np.argsort(-ours, kind="stable"), flipped, k),
+            t_ours,
+        )
+    )
     try:
         from cleanlab.rank import get_label_quality_scores
+
         for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
             t0 = time.perf_counter()
             q = get_label_quality_scores(labels, probs, method=method)
             elapsed = time.perf_counter() - t0
-            rows.append((f"cleanlab {method}", *precision_recall_at_k(np.argsort(q, kind="stable"),
-                                                                       flipped, k), elapsed))
+            rows.append(
+                (
+                    f"cleanlab {method}",
+                    *precision_recall_at_k(np.argsort(q, kind="stable"), flipped, k),
+                    elapsed,
+                )
+            )
     except ImportError:
         print("(cleanlab not installed: pip install cleanlab)")
     print(f"load_digits: {len(labels)} images, {k} labels flipped; precision/recall at k={k}")
@@ -80,6 +91,7 @@ def main() -> None:
     timing.append(("hardex_nb mislabel_scores", time.perf_counter() - t0))
     try:
         from cleanlab.rank import get_label_quality_scores
+
         for method in ("self_confidence", "normalized_margin"):
             t0 = time.perf_counter()
             get_label_quality_scores(big_labels, big_probs, method=method)
@@ -87,8 +99,11 @@ def main() -> None:
     except ImportError:
         pass
     print(f"\n{args.rows:,} × 100 probabilities")
-    print(pd.DataFrame(timing, columns=["ranking", "seconds"]).to_string(index=False,
-                                                                         float_format="{:.3f}".format))
+    print(
+        pd.DataFrame(timing, columns=["ranking", "seconds"]).to_string(
+            index=False, float_format="{:.3f}".format
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -46,19 +46,31 @@ def bars(folder: Path, n: int, faint_share: float, seed: int) -> list[tuple[Path
 def run(seed: int, epochs: int, hard_weight: float, root: Path) -> dict:
     train_set = bars(root / f"train{seed}", 80, 0.15, seed)
     test_set = bars(root / "test", 400, 0.5, 10_000)
-    ds = hx.Dataset.create(root / f"ds{seed}_{hard_weight}", task="classification",
-                           labels=["v", "h"])
+    ds = hx.Dataset.create(
+        root / f"ds{seed}_{hard_weight}", task="classification", labels=["v", "h"]
+    )
     ids = ds.add_images([p for p, _, _ in train_set]).added
     for sid, (_, label, faint) in zip(ids, train_set):
         ds.set_label(sid, label)
     ds.mark_hard([sid for sid, (_, _, faint) in zip(ids, train_set) if faint], reasons=[1])
-    model = hx.train(ds, epochs=epochs, batch_size=8, image_size=32, weights=None, seed=seed,
-                     val_fraction=0, hard_weight=hard_weight, progress=False)
+    model = hx.train(
+        ds,
+        epochs=epochs,
+        batch_size=8,
+        image_size=32,
+        weights=None,
+        seed=seed,
+        val_fraction=0,
+        hard_weight=hard_weight,
+        progress=False,
+    )
     pred = model.predict([p for p, _, _ in test_set])["label"].to_numpy()
     truth = np.array([c for _, c, _ in test_set])
     faint = np.array([f for _, _, f in test_set])
-    return {"accuracy": float((pred == truth).mean()),
-            "faint accuracy": float((pred[faint] == truth[faint]).mean())}
+    return {
+        "accuracy": float((pred == truth).mean()),
+        "faint accuracy": float((pred[faint] == truth[faint]).mean()),
+    }
 
 
 def main() -> None:
@@ -70,17 +82,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for weight in (1.0, 2.0, 3.0):
             for seed in range(args.seeds):
-                rows.append({"hard_weight": weight, "seed": seed,
-                             **run(seed, args.epochs, weight, Path(tmp))})
+                rows.append(
+                    {
+                        "hard_weight": weight,
+                        "seed": seed,
+                        **run(seed, args.epochs, weight, Path(tmp)),
+                    }
+                )
     frame = pd.DataFrame(rows)
     table = frame.groupby("hard_weight")[["accuracy", "faint accuracy"]]
     summary = table.mean().round(3).astype(str) + " ± " + table.std().round(3).astype(str)
-    print(f"80 labeled (12 faint, flagged hard), 400 held-out (200 faint), {args.seeds} seeds, "
-          f"{args.epochs} epochs")
+    print(
+        f"80 labeled (12 faint, flagged hard), 400 held-out (200 faint), {args.seeds} seeds, "
+        f"{args.epochs} epochs"
+    )
     print(summary.to_string())
     print("\nfaint accuracy per seed")
-    print(frame.pivot(index="seed", columns="hard_weight", values="faint accuracy")
-          .round(3).to_string())
+    print(
+        frame.pivot(index="seed", columns="hard_weight", values="faint accuracy")
+        .round(3)
+        .to_string()
+    )
 
 
 if __name__ == "__main__":

@@ -53,9 +53,15 @@ def ours(images, labels, size, epochs, batch, device):
     data = ImageRows(images, size, task="classification", targets=labels.tolist())
     model = model_for(size, device)
     stamps = []
-    opts = engine.FitOptions(task="classification", epochs=epochs + 1, batch_size=batch, lr=1e-3,
-                             device=device)
-    engine.fit(model, data, opts, on_epoch=lambda e, loss: (sync(device), stamps.append(time.perf_counter())))
+    opts = engine.FitOptions(
+        task="classification", epochs=epochs + 1, batch_size=batch, lr=1e-3, device=device
+    )
+    engine.fit(
+        model,
+        data,
+        opts,
+        on_epoch=lambda e, loss: (sync(device), stamps.append(time.perf_counter())),
+    )
     train_ips = len(data) // batch * batch * epochs / (stamps[-1] - stamps[0])
     engine.predict(model, data, task="classification", device=device, batch_size=batch)
     sync(device)
@@ -67,8 +73,11 @@ def ours(images, labels, size, epochs, batch, device):
 
 def bare(images, labels, size, epochs, batch, device):
     x_all = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)
-    x_all = nn.functional.interpolate(x_all, size=(size, size), mode="bilinear") if \
-        x_all.shape[-1] != size else x_all
+    x_all = (
+        nn.functional.interpolate(x_all, size=(size, size), mode="bilinear")
+        if x_all.shape[-1] != size
+        else x_all
+    )
     y_all = torch.as_tensor(labels)
     cuda = device.type == "cuda"
     if cuda:
@@ -79,15 +88,18 @@ def bare(images, labels, size, epochs, batch, device):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     dtype = engine._amp_dtype(device)  # the same mixed precision as ours
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    amp = (lambda: torch.autocast("cuda", dtype=dtype)) if cuda else \
-        (lambda: torch.autocast("cpu", enabled=False))
+    amp = (
+        (lambda: torch.autocast("cuda", dtype=dtype))
+        if cuda
+        else (lambda: torch.autocast("cpu", enabled=False))
+    )
     model.train()
     stamps = []
     n = len(x_all) // batch * batch
     for epoch in range(epochs + 1):
         perm = torch.randperm(len(x_all))
         for s in range(0, n, batch):
-            idx = perm[s:s + batch]
+            idx = perm[s : s + batch]
             x = x_all[idx].to(device, non_blocking=True)
             if cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -106,7 +118,7 @@ def bare(images, labels, size, epochs, batch, device):
     def infer():
         with torch.inference_mode():
             for s in range(0, len(x_all), batch):
-                x = x_all[s:s + batch].to(device, non_blocking=True)
+                x = x_all[s : s + batch].to(device, non_blocking=True)
                 if cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
                 with amp():
@@ -121,15 +133,24 @@ def bare(images, labels, size, epochs, batch, device):
 
 def _photos_ours(paths, size, batch, out):
     from bench_autolabel import _peak_mb
+
     from hardex_nb.training.data import ImageRows
 
     cpu = torch.device("cpu")
-    rows = ImageRows(paths, size, task="classification", memory_budget=0,
-                     targets=[i % 10 for i in range(len(paths))])
+    rows = ImageRows(
+        paths,
+        size,
+        task="classification",
+        memory_budget=0,
+        targets=[i % 10 for i in range(len(paths))],
+    )
     model = model_for(size, cpu)
     t0 = time.perf_counter()
-    engine.fit(model, rows, engine.FitOptions(task="classification", epochs=1, batch_size=batch,
-                                              lr=1e-3, device=cpu))
+    engine.fit(
+        model,
+        rows,
+        engine.FitOptions(task="classification", epochs=1, batch_size=batch, lr=1e-3, device=cpu),
+    )
     train = len(paths) // batch * batch / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     engine.predict(model, rows, task="classification", device=cpu, batch_size=batch)
@@ -139,15 +160,20 @@ def _photos_ours(paths, size, batch, out):
 def _photos_plain(paths, size, batch, out):
     import os
 
+    from bench_autolabel import _peak_mb
     from PIL import Image
     from torch.utils.data import DataLoader, Dataset
     from torchvision.transforms import v2
 
-    from bench_autolabel import _peak_mb
-
     class Photos(Dataset):
-        tf = v2.Compose([v2.PILToTensor(), v2.Resize((size, size), antialias=True),
-                         v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True)])
+        tf = v2.Compose(
+            [
+                v2.PILToTensor(),
+                v2.Resize((size, size), antialias=True),
+                v2.RandomHorizontalFlip(),
+                v2.ToDtype(torch.float32, scale=True),
+            ]
+        )
 
         def __len__(self):
             return len(paths)
@@ -161,8 +187,9 @@ def _photos_plain(paths, size, batch, out):
     workers = os.cpu_count() or 1
     model.train()
     t0 = time.perf_counter()
-    for x, y in DataLoader(Photos(), batch_size=batch, shuffle=True, drop_last=True,
-                           num_workers=workers):
+    for x, y in DataLoader(
+        Photos(), batch_size=batch, shuffle=True, drop_last=True, num_workers=workers
+    ):
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -184,14 +211,19 @@ def photos(counts: list[int], size: int, batch: int) -> None:
     from bench_autolabel import make_photos, run_isolated
 
     files = make_photos(min(max(counts), 10_000))
-    print(f"resnet18 at {size} px, batch {batch}, one epoch + one prediction pass over "
-          f"{len(files)} distinct 640×480 JPEGs (listed again up to each count)")
+    print(
+        f"resnet18 at {size} px, batch {batch}, one epoch + one prediction pass over "
+        f"{len(files)} distinct 640×480 JPEGs (listed again up to each count)"
+    )
     for n in counts:
         paths = [files[i % len(files)] for i in range(n)]
-        rows = {"hardex_nb streaming": run_isolated(_photos_ours, paths, size, batch),
-                "plain DataLoader + torchvision": run_isolated(_photos_plain, paths, size, batch)}
-        table = pd.DataFrame(rows, index=["train img/s", "predict img/s", "main RSS MB",
-                                          "worker RSS MB"]).T
+        rows = {
+            "hardex_nb streaming": run_isolated(_photos_ours, paths, size, batch),
+            "plain DataLoader + torchvision": run_isolated(_photos_plain, paths, size, batch),
+        }
+        table = pd.DataFrame(
+            rows, index=["train img/s", "predict img/s", "main RSS MB", "worker RSS MB"]
+        ).T
         for col in ("train img/s", "predict img/s"):
             table[f"{col} ratio"] = table[col] / table.loc["plain DataLoader + torchvision", col]
         print(f"\n{n} images")
@@ -214,13 +246,20 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     images, labels = synthetic_images(args.images, args.size)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    print(f"resnet18, {args.images} images {args.size}×{args.size}, batch {args.batch}, "
-          f"{args.epochs} timed epochs, on {name}")
+    name = (
+        torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"cpu ({torch.get_num_threads()} threads)"
+    )
+    print(
+        f"resnet18, {args.images} images {args.size}×{args.size}, batch {args.batch}, "
+        f"{args.epochs} timed epochs, on {name}"
+    )
     o = ours(images, labels, args.size, args.epochs, args.batch, device)
     b = bare(images, labels, args.size, args.epochs, args.batch, device)
-    table = pd.DataFrame({"hardex_nb img/s": o, "bare loop img/s": b},
-                         index=["training", "inference"])
+    table = pd.DataFrame(
+        {"hardex_nb img/s": o, "bare loop img/s": b}, index=["training", "inference"]
+    )
     table["ratio"] = table["hardex_nb img/s"] / table["bare loop img/s"]
     print(table.to_string(float_format="{:.2f}".format))
 

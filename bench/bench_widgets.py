@@ -23,10 +23,22 @@ import hardex_nb as hx
 
 def build(folder: Path, n: int, image: Path) -> hx.Dataset:
     ds = hx.Dataset.create(folder, task="classification", labels=["a", "b"])
-    ds._insert_rows(pd.DataFrame({"path": str(image), "name": [f"s{i:06d}.jpg" for i in range(n)],
-                                  "width": 640, "height": 480, "status": "unlabeled", "hard": 0,
-                                  "hard_reasons": "", "added_at": time.time(), "source": "upload",
-                                  "split": "train"}))
+    ds._insert_rows(
+        pd.DataFrame(
+            {
+                "path": str(image),
+                "name": [f"s{i:06d}.jpg" for i in range(n)],
+                "width": 640,
+                "height": 480,
+                "status": "unlabeled",
+                "hard": 0,
+                "hard_reasons": "",
+                "added_at": time.time(),
+                "source": "upload",
+                "split": "train",
+            }
+        )
+    )
     return ds
 
 
@@ -45,7 +57,7 @@ def main() -> None:
             sent = []
             t0 = time.perf_counter()
             g = hx.Gallery.__new__(hx.Gallery)
-            g.send = lambda msg, buffers=None: sent.append((msg, buffers or []))
+            g.send = lambda msg, buffers=None, sent=sent: sent.append((msg, buffers or []))
             hx.Gallery.__init__(g, ds)
             first_page = time.perf_counter() - t0
             state = len(json.dumps(g.get_state(), default=str).encode())
@@ -53,10 +65,17 @@ def main() -> None:
             t0 = time.perf_counter()
             g.handle({"action": "page", "page": 1})
             next_page = time.perf_counter() - t0
-            rows.append({"samples": f"{n:,}", "open dataset s": opened,
-                         "first page s": first_page, "next page s": next_page,
-                         "state bytes": state, "thumbnail bytes": thumbs,
-                         "thumbnails sent": sum(len(b) for _, b in sent[:1])})
+            rows.append(
+                {
+                    "samples": f"{n:,}",
+                    "open dataset s": opened,
+                    "first page s": first_page,
+                    "next page s": next_page,
+                    "state bytes": state,
+                    "thumbnail bytes": thumbs,
+                    "thumbnails sent": sum(len(b) for _, b in sent[:1]),
+                }
+            )
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format="{:.3f}".format))
 

@@ -9,22 +9,56 @@
 
 from . import evaluation, hard, tiling
 from .dataset import Dataset, ImportReport
-from .errors import (FormatError, HardexError, ImageError, JobError, StoreError,
-                     ValidationError)
+from .errors import FormatError, HardexError, ImageError, JobError, StoreError, ValidationError
 from .evaluation import evaluate_classification, evaluate_detections
-from .jobs import (AutoLabelResult, MislabelResult, Predictor, Run, auto_label, collect,
-                   evaluate, find_mislabels, plot_runs, train, wrap_model)
+from .jobs import (
+    AutoLabelResult,
+    MislabelResult,
+    Predictor,
+    Run,
+    auto_label,
+    collect,
+    evaluate,
+    find_mislabels,
+    plot_runs,
+    train,
+    wrap_model,
+)
 from .tiling import tile
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
-
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Dataset", "ImportReport", "HardexError", "ValidationError", "ImageError", "FormatError",
-    "StoreError", "JobError", "train", "Run", "wrap_model", "Predictor", "auto_label",
-    "collect", "evaluate", "plot_runs", "AutoLabelResult", "find_mislabels", "MislabelResult",
+    "Annotator",
+    "AutoLabelResult",
+    "ConfusionMatrix",
+    "Dataset",
+    "FormatError",
+    "Gallery",
+    "HardexError",
+    "ImageError",
+    "ImportReport",
+    "JobError",
+    "MislabelResult",
+    "Predictor",
+    "ReportView",
+    "Review",
+    "Run",
+    "StoreError",
+    "ValidationError",
+    "__version__",
+    "auto_label",
+    "collect",
+    "evaluate",
+    "evaluate_classification",
     "evaluate_detections",
-    "evaluate_classification", "hard", "evaluation", "tiling", "tile", "Gallery", "Annotator",
-    "Review", "ConfusionMatrix", "ReportView", "__version__",
+    "evaluation",
+    "find_mislabels",
+    "hard",
+    "plot_runs",
+    "tile",
+    "tiling",
+    "train",
+    "wrap_model",
 ]

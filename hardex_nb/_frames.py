@@ -14,9 +14,12 @@ import pandas as pd
 def _mutable(frame: pd.DataFrame) -> pd.DataFrame:
     """Text columns as NumPy object arrays: pandas' Arrow-backed ``str`` columns rewrite the
     whole array on every cell assignment."""
-    text = [c for c in frame.columns if pd.api.types.is_string_dtype(frame[c].dtype)
-            and frame[c].dtype != object]
-    return frame.astype({c: object for c in text}) if text else frame
+    text = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_string_dtype(frame[c].dtype) and frame[c].dtype != object
+    ]
+    return frame.astype(dict.fromkeys(text, object)) if text else frame
 
 
 class TableRows:
@@ -42,8 +45,10 @@ class TableRows:
         """One row as a dict, missing values as ``None`` (the caller checked it exists)."""
         if row_id in self._pending:
             return dict(self._pending[row_id])
-        return {k: None if pd.api.types.is_scalar(v) and pd.isna(v) else v
-                for k, v in self._frame.loc[row_id].to_dict().items()}
+        return {
+            k: None if pd.api.types.is_scalar(v) and pd.isna(v) else v
+            for k, v in self._frame.loc[row_id].to_dict().items()
+        }
 
     def add(self, rows: Iterable[dict]) -> None:
         for row in rows:
@@ -80,8 +85,9 @@ class TableRows:
     def merged(self) -> pd.DataFrame:
         """The current frame with every edit merged (internal: do not modify it)."""
         if self._pending:
-            extra = _mutable(pd.DataFrame.from_records(list(self._pending.values()),
-                                                       columns=self.columns))
+            extra = _mutable(
+                pd.DataFrame.from_records(list(self._pending.values()), columns=self.columns)
+            )
             extra.index = extra[self.key].to_numpy()
             self._frame = extra if self._frame.empty else pd.concat([self._frame, extra])
             self._pending.clear()

@@ -25,17 +25,25 @@ def _none_or(value: str) -> str | None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hardex", description="hardex_nb command line")
     sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train a model on a dataset's labeled images (hx.train); "
-                                     "under torchrun, on several processes with DDP")
+    t = sub.add_parser(
+        "train",
+        help="train a model on a dataset's labeled images (hx.train); "
+        "under torchrun, on several processes with DDP",
+    )
     t.add_argument("--dataset", required=True, help="dataset folder; the run is recorded in it")
-    t.add_argument("--model", help="torchvision model name (default resnet18 / "
-                                   "fasterrcnn_resnet18_fpn)")
+    t.add_argument(
+        "--model", help="torchvision model name (default resnet18 / fasterrcnn_resnet18_fpn)"
+    )
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=32, help="per process")
     t.add_argument("--image-size", type=int)
     t.add_argument("--lr", type=float)
-    t.add_argument("--weights", type=_none_or, default="auto",
-                   help="auto, none, a torchvision weights name (DEFAULT, ...) or a file")
+    t.add_argument(
+        "--weights",
+        type=_none_or,
+        default="auto",
+        help="auto, none, a torchvision weights name (DEFAULT, ...) or a file",
+    )
     t.add_argument("--weights-backbone", type=_none_or, default="auto")
     t.add_argument("--mode", choices=("fast", "accurate"), default="fast")
     t.add_argument("--augment", choices=("weak", "strong", "none"), default="weak")
@@ -63,12 +71,24 @@ def _train(args) -> int:
     rank, _ = engine.join_launch()
     try:
         ds = Dataset.open(args.dataset)
-        run = train(ds, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
-                    image_size=args.image_size, lr=args.lr, weights=args.weights,
-                    weights_backbone=args.weights_backbone, mode=args.mode,
-                    augment=args.augment, hard_weight=args.hard_weight,
-                    val_fraction=args.val_fraction, test=args.test, seed=args.seed,
-                    device=args.device, progress=sys.stderr.isatty())
+        run = train(
+            ds,
+            model=args.model,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            image_size=args.image_size,
+            lr=args.lr,
+            weights=args.weights,
+            weights_backbone=args.weights_backbone,
+            mode=args.mode,
+            augment=args.augment,
+            hard_weight=args.hard_weight,
+            val_fraction=args.val_fraction,
+            test=args.test,
+            seed=args.seed,
+            device=args.device,
+            progress=sys.stderr.isatty(),
+        )
     finally:
         if engine.world()[1] > 1:
             import torch.distributed
@@ -76,8 +96,10 @@ def _train(args) -> int:
             torch.distributed.destroy_process_group()
     if rank == 0:
         loss = f", final loss {run.history[-1]:.4f}" if run.history else ""
-        print(f"{run.version} {run.model_name} {run.info.get('status')}{loss}; weights in "
-              f"{ds.path / str(run.info.get('weights_path'))}")
+        print(
+            f"{run.version} {run.model_name} {run.info.get('status')}{loss}; weights in "
+            f"{ds.path / str(run.info.get('weights_path'))}"
+        )
     return 0
 
 
@@ -88,8 +110,14 @@ def _collect(args) -> int:
     ds = Dataset.open(args.dataset)
     run = Run.load(ds, args.run)
     into = Dataset.open(args.into)
-    report, result = collect(run, args.images, into=into, train_manifest=args.train_manifest,
-                             filter_hard=not args.all, threshold=args.threshold)
+    report, result = collect(
+        run,
+        args.images,
+        into=into,
+        train_manifest=args.train_manifest,
+        filter_hard=not args.all,
+        threshold=args.threshold,
+    )
     print(f"{len(report.added)} images added to {args.into}, {len(report.rejected)} rejected")
     for name, reason in report.rejected:
         print(f"  rejected {name}: {reason}")
@@ -110,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("HARDEX_DEBUG"):
             raise
         detail = " ".join(str(exc).split()) or "no message"
-        print(f"hardex {args.command}: unexpected {type(exc).__name__}: {detail} (set "
-              "HARDEX_DEBUG=1 for the traceback and report it)", file=sys.stderr)
+        print(
+            f"hardex {args.command}: unexpected {type(exc).__name__}: {detail} (set "
+            "HARDEX_DEBUG=1 for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

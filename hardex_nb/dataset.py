@@ -28,30 +28,57 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import media
+from . import formats, media
 from ._frames import TableRows
 from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
-from .reasons import HARD_TYPES, encode_reasons, parse_reasons
-from . import formats
 from .formats.archive import safe_extract
+from .formats.common import (
+    AnnotationImport,
+    apply_import,
+    label_problem,
+    opened_source,
+    polygon_area,
+    polygon_parts,
+    storable,
+)
 from .geometry import is_turned
-from .formats.common import (AnnotationImport, apply_import, label_problem, opened_source,
-                             polygon_area, polygon_parts, storable)
-from .store import (ANNOTATION_COLUMNS, LABEL_IN_USE, LABEL_MISSING, PREDICTION_COLUMNS,
-                    RUN_COLUMNS, SAMPLE_COLUMNS, Store)
+from .reasons import HARD_TYPES, encode_reasons, parse_reasons
+from .store import (
+    ANNOTATION_COLUMNS,
+    LABEL_IN_USE,
+    LABEL_MISSING,
+    PREDICTION_COLUMNS,
+    RUN_COLUMNS,
+    SAMPLE_COLUMNS,
+    Store,
+)
 
 TASKS = ("classification", "detection")
 STATUSES = ("unlabeled", "to_confirm", "labeled")
 KINDS = ("box", "polygon", "ignore", "text")
 SPLITS = ("train", "val", "test")
 SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
-MIN_IMAGES_ADVISED = 30    # the platform's advice for a dataset worth training on
-INCOMING = ".incoming"     # media/.incoming/<host>.<pid>/: copies not yet committed
-MEDIA_NAME = re.compile(r"^\d{7,}_")   # media/<sample id>_<name>: the copies the store names
+MIN_IMAGES_ADVISED = 30  # the platform's advice for a dataset worth training on
+INCOMING = ".incoming"  # media/.incoming/<host>.<pid>/: copies not yet committed
+MEDIA_NAME = re.compile(r"^\d{7,}_")  # media/<sample id>_<name>: the copies the store names
 MAX_NAME_BYTES = 255
-EDITABLE_ANNOTATION_FIELDS = {"label", "x0", "y0", "x1", "y1", "points", "angle", "text", "score",
-                              "origin", "hard_type", "difficult", "truncated", "occluded"}
-FLAG_COLUMNS = ("difficult", "truncated", "occluded")   # VOC's object flags
+EDITABLE_ANNOTATION_FIELDS = {
+    "label",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "points",
+    "angle",
+    "text",
+    "score",
+    "origin",
+    "hard_type",
+    "difficult",
+    "truncated",
+    "occluded",
+}
+FLAG_COLUMNS = ("difficult", "truncated", "occluded")  # VOC's object flags
 
 
 @dataclass
@@ -66,8 +93,10 @@ class ImportReport:
     advice: str = ""
 
     def __repr__(self) -> str:
-        lines = [f"ImportReport: {len(self.added)} added, {len(self.rejected)} rejected, "
-                 f"{len(self.skipped)} skipped"]
+        lines = [
+            f"ImportReport: {len(self.added)} added, {len(self.rejected)} rejected, "
+            f"{len(self.skipped)} skipped"
+        ]
         if self.advice:
             lines.append(f"  advice: {self.advice}")
         lines += [f"  rejected {name}: {reason}" for name, reason in self.rejected[:20]]
@@ -106,8 +135,9 @@ def _unit_score(value: Any, what: str) -> float | None:
 
 def _flag(name: str, value: Any) -> bool:
     """A strict boolean: True/False (or 0/1 as stored), nothing else."""
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, (int, np.integer))
-                                               and int(value) in (0, 1)):
+    if isinstance(value, (bool, np.bool_)) or (
+        isinstance(value, (int, np.integer)) and int(value) in (0, 1)
+    ):
         return bool(value)
     raise ValidationError(f"{name}={value!r}: use True or False.")
 
@@ -150,7 +180,7 @@ class Dataset:
         self.path = store.folder
         self.task = store.get_meta("task")
         self._lock = threading.RLock()
-        self.import_result = None   # set by from_files: what the import did
+        self.import_result = None  # set by from_files: what the import did
         self._reload()
 
     # -- opening ------------------------------------------------------------------------
@@ -166,10 +196,12 @@ class Dataset:
         """
         if task not in TASKS:
             raise ValidationError(f"task={task!r}: use 'classification' or 'detection'.")
-        folder = Path(path).resolve()       # once: a later os.chdir changes nothing
+        folder = Path(path).resolve()  # once: a later os.chdir changes nothing
         if folder.exists() and any(folder.iterdir()):
-            raise StoreError(f"{folder} exists and is not empty; open it with "
-                             "Dataset.open(path) or pick a new folder.")
+            raise StoreError(
+                f"{folder} exists and is not empty; open it with "
+                "Dataset.open(path) or pick a new folder."
+            )
         labels = list(labels)
         cls._check_label_names(labels)
         (folder / "media").mkdir(parents=True, exist_ok=True)
@@ -177,8 +209,9 @@ class Dataset:
         with store.transaction() as cur:
             cur.execute("INSERT OR REPLACE INTO meta VALUES ('task', ?)", (task,))
             cur.execute("INSERT OR REPLACE INTO meta VALUES ('created_at', ?)", (str(time.time()),))
-            cur.executemany("INSERT INTO labels VALUES (?, ?)",
-                            [(name, i) for i, name in enumerate(labels)])
+            cur.executemany(
+                "INSERT INTO labels VALUES (?, ?)", [(name, i) for i, name in enumerate(labels)]
+            )
         store.changed_elsewhere()
         return cls(store)
 
@@ -201,27 +234,44 @@ class Dataset:
         folder = Path(path).resolve()
         if read_only is None:
             read_only = folder.is_dir() and not all(
-                os.access(p, os.W_OK) for p in (folder, folder / "hardex.sqlite") if p.exists())
+                os.access(p, os.W_OK) for p in (folder, folder / "hardex.sqlite") if p.exists()
+            )
             if read_only:
-                warnings.warn(f"{folder}: this process cannot write to the folder; the dataset "
-                              "is opened read-only.", UserWarning, stacklevel=2)
+                warnings.warn(
+                    f"{folder}: this process cannot write to the folder; the dataset "
+                    "is opened read-only.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         ds = cls(Store(folder, read_only=read_only))
         if not read_only:
             ds._reconcile_runs()
             swept = ds.sweep_media()
             if swept:
-                shown = ", ".join(swept[:10]) + (f" and {len(swept) - 10} more"
-                                                 if len(swept) > 10 else "")
-                warnings.warn(f"{folder}: cleaned up {len(swept)} image file(s) left by an "
-                              f"interrupted add_images or delete_samples: {shown}.",
-                              UserWarning, stacklevel=2)
+                shown = ", ".join(swept[:10]) + (
+                    f" and {len(swept) - 10} more" if len(swept) > 10 else ""
+                )
+                warnings.warn(
+                    f"{folder}: cleaned up {len(swept)} image file(s) left by an "
+                    f"interrupted add_images or delete_samples: {shown}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         return ds
 
     @classmethod
-    def from_files(cls, fmt: str, source: str | Path, *, into: str | Path,
-                   images: str | Path | None = None, task: str | None = None,
-                   labels: Sequence[str] = (), unknown_labels: str = "add",
-                   outside: str = "clip") -> Dataset:
+    def from_files(
+        cls,
+        fmt: str,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        task: str | None = None,
+        labels: Sequence[str] = (),
+        unknown_labels: str = "add",
+        outside: str = "clip",
+    ) -> Dataset:
         """A new dataset at ``into`` from annotation files and the images they name, in one
         call: all or nothing (on any problem nothing is left at ``into``).
 
@@ -248,8 +298,9 @@ class Dataset:
         problems: list[str] = []
         skipped: list[str] = []
         with opened_source(source) as folder:
-            records = formats.read_records(fmt, folder, problems, skipped,
-                                   archived=Path(source).suffix.lower() == ".zip")
+            records = formats.read_records(
+                fmt, folder, problems, skipped, archived=Path(source).suffix.lower() == ".zip"
+            )
             if problems:
                 raise FormatError(f"{fmt} files refused; no dataset was created", problems)
             if not records:
@@ -257,11 +308,17 @@ class Dataset:
             roots = [Path(images).resolve()] if images is not None else [folder]
             paths, missing = formats.locate_images(records, roots)
             if missing:
-                raise FormatError(f"{fmt}: images not found; no dataset was created (pass "
-                                  "images= the folder that holds them)", missing)
+                raise FormatError(
+                    f"{fmt}: images not found; no dataset was created (pass "
+                    "images= the folder that holds them)",
+                    missing,
+                )
             if task is None:
-                task = ("detection" if any(r.shapes for r in records)
-                        or not any(r.label for r in records) else "classification")
+                task = (
+                    "detection"
+                    if any(r.shapes for r in records) or not any(r.label for r in records)
+                    else "classification"
+                )
             existed = into.exists()
             ds = cls.create(into, task=task, labels=labels)
             try:
@@ -269,13 +326,21 @@ class Dataset:
                 report = ImportReport()
                 checked = cls._check_files(unique, report)
                 if report.rejected:
-                    raise FormatError(f"{fmt}: images refused; no dataset was created",
-                                      [f"{name}: {reason}" for name, reason in report.rejected])
+                    raise FormatError(
+                        f"{fmt}: images refused; no dataset was created",
+                        [f"{name}: {reason}" for name, reason in report.rejected],
+                    )
                 ids = ds._insert_images(checked, copy=True, origin="upload")
                 sid_of = {info.path: sid for info, sid in zip(checked, ids)}
                 ds.import_result = apply_import(
-                    ds, records, fmt=fmt, unknown_labels=unknown_labels, outside=outside,
-                    skipped=skipped, bound=[sid_of.get(p.resolve()) for p in paths])
+                    ds,
+                    records,
+                    fmt=fmt,
+                    unknown_labels=unknown_labels,
+                    outside=outside,
+                    skipped=skipped,
+                    bound=[sid_of.get(p.resolve()) for p in paths],
+                )
             except BaseException:
                 ds.close()
                 shutil.rmtree(into, ignore_errors=True)
@@ -285,38 +350,74 @@ class Dataset:
         return ds
 
     @classmethod
-    def from_coco(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
-                  **options: Any) -> Dataset:
+    def from_coco(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from a COCO JSON and its images (see :meth:`from_files`)."""
         return cls.from_files("coco", source, into=into, images=images, **options)
 
     @classmethod
-    def from_voc(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
-                 **options: Any) -> Dataset:
+    def from_voc(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from PASCAL VOC XML files and their images (see :meth:`from_files`)."""
         return cls.from_files("voc", source, into=into, images=images, **options)
 
     @classmethod
-    def from_yolo(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
-                  **options: Any) -> Dataset:
+    def from_yolo(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from a YOLO export (data.yaml or classes.txt; splits kept)."""
         return cls.from_files("yolo", source, into=into, images=images, **options)
 
     @classmethod
-    def from_labelme(cls, source: str | Path, *, into: str | Path,
-                     images: str | Path | None = None, **options: Any) -> Dataset:
+    def from_labelme(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from labelme JSON files and their images (see :meth:`from_files`)."""
         return cls.from_files("labelme", source, into=into, images=images, **options)
 
     @classmethod
-    def from_dota(cls, source: str | Path, *, into: str | Path, images: str | Path | None = None,
-                  **options: Any) -> Dataset:
+    def from_dota(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from DOTA txt files (rotated boxes) and their images."""
         return cls.from_files("dota", source, into=into, images=images, **options)
 
     @classmethod
-    def from_manifest(cls, source: str | Path, *, into: str | Path,
-                      images: str | Path | None = None, **options: Any) -> Dataset:
+    def from_manifest(
+        cls,
+        source: str | Path,
+        *,
+        into: str | Path,
+        images: str | Path | None = None,
+        **options: Any,
+    ) -> Dataset:
         """A dataset from a ModelArts manifest and the images its ``source`` fields name."""
         return cls.from_files("manifest", source, into=into, images=images, **options)
 
@@ -338,14 +439,17 @@ class Dataset:
         self._sync()
         counts = self._samples.merged()["status"].value_counts()
         parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
-        return (f"<hardex_nb.Dataset {self.task} at {self.path}: {len(self._samples)} images "
-                f"({parts}), {len(self._annotations)} annotations, {len(self._labels)} labels>")
+        return (
+            f"<hardex_nb.Dataset {self.task} at {self.path}: {len(self._samples)} images "
+            f"({parts}), {len(self._annotations)} annotations, {len(self._labels)} labels>"
+        )
 
     # -- loading and syncing ------------------------------------------------------------
     def _reload(self) -> None:
         st = self._store
-        self._samples = TableRows(st.read_table("samples", SAMPLE_COLUMNS, "sample_id"),
-                                  "sample_id")
+        self._samples = TableRows(
+            st.read_table("samples", SAMPLE_COLUMNS, "sample_id"), "sample_id"
+        )
         ann = st.read_table("annotations", ANNOTATION_COLUMNS, "ann_id")
         self._annotations = TableRows(ann, "ann_id")
         labels = st.read_table("labels", ["name", "position"], "position")
@@ -390,8 +494,12 @@ class Dataset:
     def labels(self) -> pd.DataFrame:
         """The ordered label set: columns ``name``, ``position``."""
         self._sync()
-        return pd.DataFrame({"name": pd.Series(self._labels, dtype="object"),
-                             "position": np.arange(len(self._labels), dtype="int64")})
+        return pd.DataFrame(
+            {
+                "name": pd.Series(self._labels, dtype="object"),
+                "position": np.arange(len(self._labels), dtype="int64"),
+            }
+        )
 
     @property
     def label_names(self) -> list[str]:
@@ -477,8 +585,10 @@ class Dataset:
             if not isinstance(name, str) or not name.strip():
                 raise ValidationError(f"label {name!r}: a label is a non-empty string.")
             if not storable(name):
-                raise ValidationError(f"label {name!r} is not valid Unicode text (it holds a lone "
-                                      "surrogate); fix the name.")
+                raise ValidationError(
+                    f"label {name!r} is not valid Unicode text (it holds a lone "
+                    "surrogate); fix the name."
+                )
             if label_problem(name):
                 raise ValidationError(f"label {name!r} {label_problem(name)}; pick another name.")
             if name in seen:
@@ -497,8 +607,10 @@ class Dataset:
 
     def _require_label(self, label: str) -> str:
         if label not in self._labels:
-            raise ValidationError(f"label {label!r} is not in the label set {self._labels}; "
-                                  "add it with ds.add_label(name) first.")
+            raise ValidationError(
+                f"label {label!r} is not in the label set {self._labels}; "
+                "add it with ds.add_label(name) first."
+            )
         return label
 
     def _require_detection(self, what: str) -> None:
@@ -512,18 +624,23 @@ class Dataset:
         row = self._samples.get(sid)
         w, h = float(row["width"]), float(row["height"])
         if x1 <= x0 or y1 <= y0:
-            raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and "
-                                  "y0 < y1.")
+            raise ValidationError(
+                f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and y0 < y1."
+            )
         if is_turned(angle):
             cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
             if not (0 <= cx <= w and 0 <= cy <= h):
-                raise ValidationError(f"rotated box ({x0}, {y0}, {x1}, {y1}, angle {angle}) on "
-                                      f"sample {sid} '{row['name']}': its centre ({cx:g}, {cy:g}) "
-                                      f"is outside the {w:g}×{h:g} px image.")
+                raise ValidationError(
+                    f"rotated box ({x0}, {y0}, {x1}, {y1}, angle {angle}) on "
+                    f"sample {sid} '{row['name']}': its centre ({cx:g}, {cy:g}) "
+                    f"is outside the {w:g}×{h:g} px image."
+                )
             return x0, y0, x1, y1
         if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-            raise ValidationError(f"box ({x0}, {y0}, {x1}, {y1}) is outside sample {sid} "
-                                  f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image.")
+            raise ValidationError(
+                f"box ({x0}, {y0}, {x1}, {y1}) is outside sample {sid} "
+                f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image."
+            )
         return x0, y0, x1, y1
 
     def _check_points(self, sid: int, points) -> list:
@@ -534,28 +651,43 @@ class Dataset:
         except (TypeError, ValueError, OverflowError):
             raise ValidationError(f"points on sample {sid}: give (N, 2) numbers.") from None
         if not parts:
-            raise ValidationError(f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; "
-                                  "got no points.")
+            raise ValidationError(
+                f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; got no points."
+            )
         row = self._samples.get(sid)
         for arr in parts:
             if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3:
-                raise ValidationError(f"points on sample {sid}: a polygon needs shape (N, 2), "
-                                      f"N ≥ 3; got {arr.shape}.")
+                raise ValidationError(
+                    f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; got {arr.shape}."
+                )
             if not np.isfinite(arr).all():
                 raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
             if polygon_area(arr) <= 0:
-                raise ValidationError(f"points on sample {sid} enclose no area (collinear or "
-                                      "repeated points); a polygon needs three or more points "
-                                      "around an area.")
-            if (arr < 0).any() or (arr[:, 0] > row["width"]).any() \
-                    or (arr[:, 1] > row["height"]).any():
-                raise ValidationError(f"points on sample {sid} '{row['name']}' fall outside the "
-                                      f"image ({row['width']}×{row['height']} px).")
+                raise ValidationError(
+                    f"points on sample {sid} enclose no area (collinear or "
+                    "repeated points); a polygon needs three or more points "
+                    "around an area."
+                )
+            if (
+                (arr < 0).any()
+                or (arr[:, 0] > row["width"]).any()
+                or (arr[:, 1] > row["height"]).any()
+            ):
+                raise ValidationError(
+                    f"points on sample {sid} '{row['name']}' fall outside the "
+                    f"image ({row['width']}×{row['height']} px)."
+                )
         return parts[0].tolist() if len(parts) == 1 else [a.tolist() for a in parts]
 
     # -- images -------------------------------------------------------------------------
-    def add_images(self, source: str | Path | Sequence[str | Path], *, copy: bool = True,
-                   for_tiling: bool = False, origin: str = "upload") -> ImportReport:
+    def add_images(
+        self,
+        source: str | Path | Sequence[str | Path],
+        *,
+        copy: bool = True,
+        for_tiling: bool = False,
+        origin: str = "upload",
+    ) -> ImportReport:
         """Add images from a folder (recursively), a list of paths or a .zip file.
 
         Each image is checked (format, size, aspect, every pixel decoded); bad ones are
@@ -573,28 +705,37 @@ class Dataset:
         with contextlib.ExitStack() as stack:
             too_large: list[tuple[str, int]] = []
             files = self._gather_files(source, stack, copy, too_large)
-            report.rejected += [(name, f"{size / 2**20:.1f} MB (as the archive declares it) is "
-                                 "over the 100 MB limit; not extracted")
-                                for name, size in too_large]
+            report.rejected += [
+                (
+                    name,
+                    f"{size / 2**20:.1f} MB (as the archive declares it) is "
+                    "over the 100 MB limit; not extracted",
+                )
+                for name, size in too_large
+            ]
             checked = self._check_files(files, report, for_tiling=for_tiling)
             report.added = self._insert_images(checked, copy=copy, origin=origin)
         total = len(self._samples)
         if total < MIN_IMAGES_ADVISED:
-            report.advice = (f"the dataset holds {total} images; add at least "
-                             f"{MIN_IMAGES_ADVISED} (and 5 or more per label) before training "
-                             "for a model that generalizes")
+            report.advice = (
+                f"the dataset holds {total} images; add at least "
+                f"{MIN_IMAGES_ADVISED} (and 5 or more per label) before training "
+                "for a model that generalizes"
+            )
         return report
 
     @staticmethod
-    def _check_files(files: list[Path], report: ImportReport, *,
-                     for_tiling: bool = False) -> list[media.ImageInfo]:
+    def _check_files(
+        files: list[Path], report: ImportReport, *, for_tiling: bool = False
+    ) -> list[media.ImageInfo]:
         """The files that pass the image checks; side files go to ``report.skipped`` and
         bad images to ``report.rejected`` with their reason."""
         checked: list[media.ImageInfo] = []
         for f in files:
             if not storable(f.name):
-                report.rejected.append((_printable(f.name), "the file name is not valid UTF-8; "
-                                        "rename the file"))
+                report.rejected.append(
+                    (_printable(f.name), "the file name is not valid UTF-8; rename the file")
+                )
                 continue
             if f.suffix.lower() in SIDECAR_EXTENSIONS:
                 report.skipped.append(f.name)
@@ -606,27 +747,41 @@ class Dataset:
         return checked
 
     @staticmethod
-    def _gather_files(source, stack: contextlib.ExitStack, copy: bool,
-                      too_large: list[tuple[str, int]] | None = None) -> list[Path]:
+    def _gather_files(
+        source,
+        stack: contextlib.ExitStack,
+        copy: bool,
+        too_large: list[tuple[str, int]] | None = None,
+    ) -> list[Path]:
         if isinstance(source, (str, Path)):
             src = Path(source)
             if not src.exists():
                 raise ValidationError(f"{src}: no such file or folder.")
             if src.is_dir():
-                return sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+                return sorted(
+                    p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".")
+                )
             if src.suffix.lower() == ".zip":
                 if not copy:
-                    raise ValidationError(f"{src.name}: images in a .zip must be copied; "
-                                          "use copy=True.")
+                    raise ValidationError(
+                        f"{src.name}: images in a .zip must be copied; use copy=True."
+                    )
                 tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hardex-zip-"))
-                return sorted(safe_extract(src, tmp, max_member_bytes=media.MAX_BYTES,
-                                           too_large=too_large))
+                return sorted(
+                    safe_extract(src, tmp, max_member_bytes=media.MAX_BYTES, too_large=too_large)
+                )
             return [src]
         return [Path(p) for p in source]
 
-    def _insert_images(self, infos: list[media.ImageInfo], *, copy: bool, origin: str,
-                       extra: list[dict] | None = None,
-                       annotations: list[list[dict]] | None = None) -> list[int]:
+    def _insert_images(
+        self,
+        infos: list[media.ImageInfo],
+        *,
+        copy: bool,
+        origin: str,
+        extra: list[dict] | None = None,
+        annotations: list[list[dict]] | None = None,
+    ) -> list[int]:
         """Add checked images (and, per image, sample fields in ``extra`` and annotation
         rows in ``annotations``) in one transaction.
 
@@ -637,7 +792,7 @@ class Dataset:
         if not infos:
             return []
         now = time.time()
-        with self._write() as cur:   # ids reserved (committed) first; gaps are harmless
+        with self._write() as cur:  # ids reserved (committed) first; gaps are harmless
             first = self._store.next_id(cur, "next_sample_id", len(infos))
         ids = list(range(first, first + len(infos)))
         names = [_media_name(sid, info.path.name) for sid, info in zip(ids, infos)]
@@ -649,29 +804,48 @@ class Dataset:
                     try:
                         shutil.copyfile(info.path, staging / name)
                     except OSError as exc:
-                        raise StoreError(f"{info.path}: cannot copy it into {self.path / 'media'} "
-                                         f"({exc.strerror or exc}); nothing was added. Free "
-                                         "some disk space or check permissions.") from exc
+                        raise StoreError(
+                            f"{info.path}: cannot copy it into {self.path / 'media'} "
+                            f"({exc.strerror or exc}); nothing was added. Free "
+                            "some disk space or check permissions."
+                        ) from exc
             rows = []
             for i, (sid, info) in enumerate(zip(ids, infos)):
                 stored = (Path("media") / names[i]).as_posix() if copy else str(info.path.resolve())
-                row = dict(sample_id=sid, path=stored, name=info.path.name, width=info.width,
-                           height=info.height, status="unlabeled", label=None, hard=0,
-                           hard_score=None, hard_reasons="", added_at=now, source=origin,
-                           split="train", parent_id=None, tile_row=None, tile_col=None)
+                row = dict(
+                    sample_id=sid,
+                    path=stored,
+                    name=info.path.name,
+                    width=info.width,
+                    height=info.height,
+                    status="unlabeled",
+                    label=None,
+                    hard=0,
+                    hard_score=None,
+                    hard_reasons="",
+                    added_at=now,
+                    source=origin,
+                    split="train",
+                    parent_id=None,
+                    tile_row=None,
+                    tile_col=None,
+                )
                 if extra:
                     row.update(extra[i])
                 rows.append(row)
             ann_rows = []
             for row, objs in zip(rows, annotations or []):
                 for obj in objs:
-                    ann_rows.append({c: obj.get(c) for c in ANNOTATION_COLUMNS}
-                                    | {"sample_id": row["sample_id"]})
+                    ann_rows.append(
+                        {c: obj.get(c) for c in ANNOTATION_COLUMNS}
+                        | {"sample_id": row["sample_id"]}
+                    )
             with self._write() as cur:
                 cur.executemany(
                     f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
                     f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
-                    [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows])
+                    [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows],
+                )
                 self._write_annotation_rows(cur, ann_rows)
         except BaseException:
             for name in names if copy else ():
@@ -706,13 +880,20 @@ class Dataset:
         staged: list[Path] = []
         for folder in sorted((media_dir / INCOMING).glob("*")):
             host, _, pid = folder.name.rpartition(".")
-            if folder.is_dir() and host == socket.gethostname() and pid.isdigit() \
-                    and not _pid_alive(int(pid)):
+            if (
+                folder.is_dir()
+                and host == socket.gethostname()
+                and pid.isdigit()
+                and not _pid_alive(int(pid))
+            ):
                 staged.append(folder)
-        with self._lock:   # the rows are read after the listing: a copy renamed meanwhile
-            self._sync()   # was committed first, so its row is seen here
-            stored = {Path(p).name for p in self._samples.merged()["path"].astype(str)
-                      if not Path(p).is_absolute()}
+        with self._lock:  # the rows are read after the listing: a copy renamed meanwhile
+            self._sync()  # was committed first, so its row is seen here
+            stored = {
+                Path(p).name
+                for p in self._samples.merged()["path"].astype(str)
+                if not Path(p).is_absolute()
+            }
         swept = []
         for folder in staged:
             for f in sorted(folder.iterdir()):
@@ -733,7 +914,7 @@ class Dataset:
         """Delete samples, their annotations, and their copies under ``media/``."""
         self._sync()
         self._require_samples(sample_ids)
-        with self._write() as cur:   # planned on the frames as they are inside the lock
+        with self._write() as cur:  # planned on the frames as they are inside the lock
             ids = [i for i in _as_ids(sample_ids) if i in self._samples]
             ann = self._annotations.merged()
             ann_ids = ann.loc[ann["sample_id"].isin(ids), "ann_id"].astype(int).tolist()
@@ -741,7 +922,7 @@ class Dataset:
             cur.executemany("DELETE FROM samples WHERE sample_id=?", [(i,) for i in ids])
         self._annotations.delete(ann_ids)
         self._samples.delete(ids)
-        for p in paths:   # after the commit; a kill here leaves files sweep_media removes
+        for p in paths:  # after the commit; a kill here leaves files sweep_media removes
             if not Path(p).is_absolute():
                 (self.path / p).unlink(missing_ok=True)
 
@@ -776,7 +957,7 @@ class Dataset:
         """
         self._sync()
         self._require_label(name)
-        with self._write() as cur:   # planned on the frames as they are inside the lock
+        with self._write() as cur:  # planned on the frames as they are inside the lock
             self._require_label(name)
             ann = self._annotations.merged()
             doomed = ann.loc[ann["label"] == name]
@@ -787,11 +968,14 @@ class Dataset:
             classified = samples.loc[samples["label"] == name, "sample_id"].astype(int).tolist()
             cur.execute("DELETE FROM annotations WHERE label=?", (name,))
             cur.execute("UPDATE samples SET label=NULL, status='unlabeled' WHERE label=?", (name,))
-            cur.executemany("UPDATE samples SET status='unlabeled' WHERE sample_id=?",
-                            [(i,) for i in emptied])
+            cur.executemany(
+                "UPDATE samples SET status='unlabeled' WHERE sample_id=?", [(i,) for i in emptied]
+            )
             cur.execute("DELETE FROM labels WHERE name=?", (name,))
-            cur.executemany("UPDATE labels SET position=? WHERE name=?",
-                            [(i, n) for i, n in enumerate(x for x in self._labels if x != name)])
+            cur.executemany(
+                "UPDATE labels SET position=? WHERE name=?",
+                [(i, n) for i, n in enumerate(x for x in self._labels if x != name)],
+            )
         self._annotations.delete(doomed_ids)
         self._samples.update_many(classified, {"label": None, "status": "unlabeled"})
         self._samples.update_many(emptied, {"status": "unlabeled"})
@@ -801,39 +985,51 @@ class Dataset:
     def _update_samples(self, ids: list[int], fields: dict) -> None:
         sets = ", ".join(f"{c}=?" for c in fields)
         with self._write() as cur:
-            cur.executemany(f"UPDATE samples SET {sets} WHERE sample_id=?",
-                            [(*fields.values(), i) for i in ids])
+            cur.executemany(
+                f"UPDATE samples SET {sets} WHERE sample_id=?", [(*fields.values(), i) for i in ids]
+            )
             if cur.rowcount != len(ids):
                 gone = [i for i in ids if i not in self._samples]
-                raise ValidationError(f"sample(s) {gone[:10]} were deleted by another process; "
-                                      "nothing was written.")
+                raise ValidationError(
+                    f"sample(s) {gone[:10]} were deleted by another process; nothing was written."
+                )
         self._samples.update_many(ids, fields)
 
     def set_label(self, sample_ids: int | Iterable[int], label: str | None) -> None:
         """Classify samples as ``label`` (status ``labeled``); ``None`` clears it."""
         self._sync()
         if self.task != "classification":
-            raise ValidationError("set_label is for classification datasets; add boxes with "
-                                  "ds.add_box(...) on a detection dataset.")
+            raise ValidationError(
+                "set_label is for classification datasets; add boxes with "
+                "ds.add_box(...) on a detection dataset."
+            )
         ids = self._require_samples(sample_ids)
         if label is not None:
             self._require_label(label)
-        self._update_samples(ids, {"label": label,
-                                   "status": "labeled" if label is not None else "unlabeled"})
+        self._update_samples(
+            ids, {"label": label, "status": "labeled" if label is not None else "unlabeled"}
+        )
 
     def rename_sample(self, sample_id: int, name: str) -> None:
         """Give a sample another file name (what exports and name matching use); the
         image's suffix stays, so the file type does not change."""
         self._sync()
         (sid,) = self._require_samples(sample_id)
-        if not isinstance(name, str) or not name.strip() or "/" in name or "\\" in name \
-                or not storable(name) or len(name.encode()) > MAX_NAME_BYTES:
-            raise ValidationError(f"name={name!r}: give a file name (no folder, at most "
-                                  f"{MAX_NAME_BYTES} bytes of UTF-8).")
+        if (
+            not isinstance(name, str)
+            or not name.strip()
+            or "/" in name
+            or "\\" in name
+            or not storable(name)
+            or len(name.encode()) > MAX_NAME_BYTES
+        ):
+            raise ValidationError(
+                f"name={name!r}: give a file name (no folder, at most "
+                f"{MAX_NAME_BYTES} bytes of UTF-8)."
+            )
         old = self._samples.get(sid)["name"]
         if Path(name).suffix.lower() != Path(old).suffix.lower():
-            raise ValidationError(f"name={name!r}: keep the image's suffix "
-                                  f"{Path(old).suffix!r}.")
+            raise ValidationError(f"name={name!r}: keep the image's suffix {Path(old).suffix!r}.")
         self._update_samples([sid], {"name": name})
 
     def set_status(self, sample_ids: int | Iterable[int], status: str) -> None:
@@ -850,8 +1046,14 @@ class Dataset:
             raise ValidationError(f"split={split!r}: use one of {list(SPLITS)}.")
         self._update_samples(self._require_samples(sample_ids), {"split": split})
 
-    def mark_hard(self, sample_ids: int | Iterable[int], hard: bool = True, *,
-                  reasons: str | Sequence[int] = "", score: float | None = None) -> None:
+    def mark_hard(
+        self,
+        sample_ids: int | Iterable[int],
+        hard: bool = True,
+        *,
+        reasons: str | Sequence[int] = "",
+        score: float | None = None,
+    ) -> None:
         """Flag samples as hard examples (or clear the flag with ``hard=False``).
 
         ``reasons`` are hard-reason codes (see DESIGN.md), as ints or a ``-``-joined string.
@@ -865,11 +1067,13 @@ class Dataset:
         score = _unit_score(score, "a hard score")
         if not hard:
             text, score = "", None
-        self._update_samples(ids, {"hard": int(bool(hard)), "hard_reasons": text,
-                                   "hard_score": score})
+        self._update_samples(
+            ids, {"hard": int(bool(hard)), "hard_reasons": text, "hard_score": score}
+        )
 
-    def flag_for_review(self, expected_labels: pd.Series, *, reason: int,
-                        scores: pd.Series) -> list[int]:
+    def flag_for_review(
+        self, expected_labels: pd.Series, *, reason: int, scores: pd.Series
+    ) -> list[int]:
         """Mark samples hard with ``reason`` and ``scores`` and put them in ``to_confirm``
         (the Review queue), in one transaction; returns the ids skipped.
 
@@ -882,19 +1086,24 @@ class Dataset:
         rows = []
         with self._write() as cur:
             for sid in ids:
-                now = cur.execute("SELECT label, status, hard_reasons FROM samples WHERE "
-                                  "sample_id=?", (sid,)).fetchone()
+                now = cur.execute(
+                    "SELECT label, status, hard_reasons FROM samples WHERE sample_id=?", (sid,)
+                ).fetchone()
                 if now is None or now[0] != expected_labels[sid] or now[1] != "labeled":
                     skipped.append(sid)
                     continue
                 codes = encode_reasons([*parse_reasons(now[2]), int(reason)])
                 score = _unit_score(float(scores[sid]), "a hard score")
                 rows.append((1, codes, score, "to_confirm", sid))
-            cur.executemany("UPDATE samples SET hard=?, hard_reasons=?, hard_score=?, status=? "
-                            "WHERE sample_id=?", rows)
+            cur.executemany(
+                "UPDATE samples SET hard=?, hard_reasons=?, hard_score=?, status=? "
+                "WHERE sample_id=?",
+                rows,
+            )
         for hard, reasons, score, status, sid in rows:
-            self._samples.update(sid, {"hard": hard, "hard_reasons": reasons,
-                                       "hard_score": score, "status": status})
+            self._samples.update(
+                sid, {"hard": hard, "hard_reasons": reasons, "hard_score": score, "status": status}
+            )
         return skipped
 
     def confirm(self, sample_ids: int | Iterable[int]) -> None:
@@ -914,30 +1123,61 @@ class Dataset:
         cur.executemany(
             f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
             f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
-            [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows])
+            [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows],
+        )
 
     def _insert_annotations(self, rows: list[dict], *, human_labels: bool = True) -> list[int]:
         with self._write() as cur:
             self._write_annotation_rows(cur, rows)
-            labeled = sorted({r["sample_id"] for r in rows if r.get("origin") == "human"
-                              and self._samples.get(r["sample_id"])["status"] == "unlabeled"})
+            labeled = sorted(
+                {
+                    r["sample_id"]
+                    for r in rows
+                    if r.get("origin") == "human"
+                    and self._samples.get(r["sample_id"])["status"] == "unlabeled"
+                }
+            )
             if human_labels:
-                cur.executemany("UPDATE samples SET status='labeled' WHERE sample_id=?",
-                                [(i,) for i in labeled])
+                cur.executemany(
+                    "UPDATE samples SET status='labeled' WHERE sample_id=?", [(i,) for i in labeled]
+                )
         self._annotations.add(rows)
         if human_labels:
             self._samples.update_many(labeled, {"status": "labeled"})
         return [r["ann_id"] for r in rows]
 
     @staticmethod
-    def _annotation_row(sid: int, kind: str, label, box, *, points=None, angle=None, text=None,
-                        score=None, origin="human", hard_type="none",
-                        difficult=False) -> dict:
+    def _annotation_row(
+        sid: int,
+        kind: str,
+        label,
+        box,
+        *,
+        points=None,
+        angle=None,
+        text=None,
+        score=None,
+        origin="human",
+        hard_type="none",
+        difficult=False,
+    ) -> dict:
         x0, y0, x1, y1 = box if box is not None else (None,) * 4
-        return dict(sample_id=sid, kind=kind, label=label, x0=x0, y0=y0, x1=x1, y1=y1,
-                    points=json.dumps(points) if points is not None else None, angle=angle,
-                    text=text, score=score, origin=origin, hard_type=hard_type,
-                    difficult=int(bool(difficult)))
+        return dict(
+            sample_id=sid,
+            kind=kind,
+            label=label,
+            x0=x0,
+            y0=y0,
+            x1=x1,
+            y1=y1,
+            points=json.dumps(points) if points is not None else None,
+            angle=angle,
+            text=text,
+            score=score,
+            origin=origin,
+            hard_type=hard_type,
+            difficult=int(bool(difficult)),
+        )
 
     def _check_score_origin(self, score, origin, hard_type) -> float | None:
         score = _unit_score(score, "a confidence")
@@ -947,10 +1187,22 @@ class Dataset:
             raise ValidationError(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}.")
         return score
 
-    def add_box(self, sample_id: int, label: str, x0: float, y0: float, x1: float, y1: float, *,
-                score: float | None = None, origin: str = "human", text: str | None = None,
-                angle: float | None = None, hard_type: str = "none",
-                difficult: bool = False) -> int:
+    def add_box(
+        self,
+        sample_id: int,
+        label: str,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        *,
+        score: float | None = None,
+        origin: str = "human",
+        text: str | None = None,
+        angle: float | None = None,
+        hard_type: str = "none",
+        difficult: bool = False,
+    ) -> int:
         """Add a box in pixels (``x1 > x0``, ``y1 > y0``, inside the image); returns its ann_id.
 
         A human box on an ``unlabeled`` sample makes it ``labeled``. ``text`` carries OCR text.
@@ -967,22 +1219,48 @@ class Dataset:
             angle = _finite("angle", angle)
         box = self._check_box(sid, x0, y0, x1, y1, angle)
         score = self._check_score_origin(score, origin, hard_type)
-        row = self._annotation_row(sid, "text" if text is not None else "box", label, box,
-                                   angle=angle, text=text, score=score, origin=origin,
-                                   hard_type=hard_type, difficult=_flag("difficult", difficult))
+        row = self._annotation_row(
+            sid,
+            "text" if text is not None else "box",
+            label,
+            box,
+            angle=angle,
+            text=text,
+            score=score,
+            origin=origin,
+            hard_type=hard_type,
+            difficult=_flag("difficult", difficult),
+        )
         return self._insert_annotations([row])[0]
 
-    def add_polygon(self, sample_id: int, label: str, points, *, score: float | None = None,
-                    origin: str = "human", hard_type: str = "none") -> int:
-        """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored too."""
+    def add_polygon(
+        self,
+        sample_id: int,
+        label: str,
+        points,
+        *,
+        score: float | None = None,
+        origin: str = "human",
+        hard_type: str = "none",
+    ) -> int:
+        """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored
+        too."""
         self._sync()
         self._require_detection("add_polygon")
         (sid,) = self._require_samples(sample_id)
         self._require_label(label)
         pts = self._check_points(sid, points)
         score = self._check_score_origin(score, origin, hard_type)
-        row = self._annotation_row(sid, "polygon", label, _bounds(pts), points=pts, score=score,
-                                   origin=origin, hard_type=hard_type)
+        row = self._annotation_row(
+            sid,
+            "polygon",
+            label,
+            _bounds(pts),
+            points=pts,
+            score=score,
+            origin=origin,
+            hard_type=hard_type,
+        )
         return self._insert_annotations([row])[0]
 
     def add_ignore_region(self, sample_id: int, x0: float, y0: float, x1: float, y1: float) -> int:
@@ -991,8 +1269,9 @@ class Dataset:
         self._require_detection("add_ignore_region")
         (sid,) = self._require_samples(sample_id)
         box = self._check_box(sid, x0, y0, x1, y1)
-        return self._insert_annotations([self._annotation_row(sid, "ignore", None, box)],
-                                        human_labels=False)[0]
+        return self._insert_annotations(
+            [self._annotation_row(sid, "ignore", None, box)], human_labels=False
+        )[0]
 
     def add_ignore_polygon(self, sample_id: int, points) -> int:
         """Mask a polygon ``(N, 2)`` (or several rings): the region its bounding box covers is
@@ -1011,8 +1290,10 @@ class Dataset:
         self._sync()
         unknown = set(fields) - EDITABLE_ANNOTATION_FIELDS
         if unknown:
-            raise ValidationError(f"update_annotation: unknown field(s) {sorted(unknown)}; "
-                                  f"editable: {sorted(EDITABLE_ANNOTATION_FIELDS)}.")
+            raise ValidationError(
+                f"update_annotation: unknown field(s) {sorted(unknown)}; "
+                f"editable: {sorted(EDITABLE_ANNOTATION_FIELDS)}."
+            )
         ann_id = int(ann_id)
         if ann_id not in self._annotations:
             raise ValidationError(f"unknown annotation id {ann_id}; see ds.annotations.ann_id.")
@@ -1027,23 +1308,28 @@ class Dataset:
             new["x0"], new["y0"], new["x1"], new["y1"] = _bounds(pts)
         if new.get("angle") is not None and new["angle"] == new["angle"]:
             if new["kind"] not in ("box", "text"):
-                raise ValidationError(f"angle: annotation {ann_id} is a {new['kind']}; only a box "
-                                      "turns.")
+                raise ValidationError(
+                    f"angle: annotation {ann_id} is a {new['kind']}; only a box turns."
+                )
             new["angle"] = _finite("angle", new["angle"])
         else:
             new["angle"] = None
         new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
-            sid, new["x0"], new["y0"], new["x1"], new["y1"], new["angle"])
+            sid, new["x0"], new["y0"], new["x1"], new["y1"], new["angle"]
+        )
         new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
         for col in FLAG_COLUMNS:
             new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
         sets = ", ".join(f"{c}=?" for c in changed)
         with self._write() as cur:
-            cur.execute(f"UPDATE annotations SET {sets} WHERE ann_id=?", (*changed.values(), ann_id))
+            cur.execute(
+                f"UPDATE annotations SET {sets} WHERE ann_id=?", (*changed.values(), ann_id)
+            )
             if cur.rowcount == 0:
-                raise ValidationError(f"annotation {ann_id} was deleted by another process; "
-                                      "nothing was written.")
+                raise ValidationError(
+                    f"annotation {ann_id} was deleted by another process; nothing was written."
+                )
         self._annotations.update(ann_id, changed)
 
     def delete_annotations(self, ann_ids: int | Iterable[int]) -> None:
@@ -1059,19 +1345,23 @@ class Dataset:
         if missing:
             raise ValidationError(f"unknown annotation id(s) {missing[:10]}.")
         with self._write() as cur:
-            ids = [i for i in ids if i in self._annotations]   # another process may have
-            ann = self._annotations.merged()                   # deleted some meanwhile
+            ids = [i for i in ids if i in self._annotations]  # another process may have
+            ann = self._annotations.merged()  # deleted some meanwhile
             touched = set(ann.loc[ann["ann_id"].isin(ids), "sample_id"].astype(int))
             cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
             emptied = []
             if self.task == "detection":
                 for sid in sorted(touched):
-                    left = cur.execute("SELECT COUNT(*) FROM annotations WHERE sample_id=? "
-                                       "AND kind != 'ignore'", (sid,)).fetchone()[0]
+                    left = cur.execute(
+                        "SELECT COUNT(*) FROM annotations WHERE sample_id=? AND kind != 'ignore'",
+                        (sid,),
+                    ).fetchone()[0]
                     if not left and self._samples.get(sid)["status"] == "labeled":
                         emptied.append(sid)
-                cur.executemany("UPDATE samples SET status='unlabeled' WHERE sample_id=?",
-                                [(i,) for i in emptied])
+                cur.executemany(
+                    "UPDATE samples SET status='unlabeled' WHERE sample_id=?",
+                    [(i,) for i in emptied],
+                )
         self._annotations.delete(ids)
         self._samples.update_many(emptied, {"status": "unlabeled"})
 
@@ -1089,26 +1379,44 @@ class Dataset:
         return ids
 
     # -- queries ------------------------------------------------------------------------
-    def query(self, *, name: str | None = None, label: str | None = None,
-              status: str | Sequence[str] | None = None, added_after: Any = None,
-              added_before: Any = None, min_width: int | None = None,
-              min_height: int | None = None, hard: bool | None = None,
-              split: str | None = None, sort_by: str | None = None,
-              ascending: bool = True) -> pd.DataFrame:
+    def query(
+        self,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        status: str | Sequence[str] | None = None,
+        added_after: Any = None,
+        added_before: Any = None,
+        min_width: int | None = None,
+        min_height: int | None = None,
+        hard: bool | None = None,
+        split: str | None = None,
+        sort_by: str | None = None,
+        ascending: bool = True,
+    ) -> pd.DataFrame:
         """Samples matching every given filter (the gallery's filters).
 
         ``name`` matches a substring, case-insensitive; ``label`` matches a classification
         label or any annotation label; ``status`` one status or a list.
         """
         self._sync()
-        frame = self._query_frame(name=name, label=label, status=status, added_after=added_after,
-                                  added_before=added_before, min_width=min_width,
-                                  min_height=min_height, hard=hard, split=split)
+        frame = self._query_frame(
+            name=name,
+            label=label,
+            status=status,
+            added_after=added_after,
+            added_before=added_before,
+            min_width=min_width,
+            min_height=min_height,
+            hard=hard,
+            split=split,
+        )
         if sort_by is not None:
             if sort_by not in SAMPLE_COLUMNS:
                 raise ValidationError(f"sort_by={sort_by!r}: use a column of ds.samples.")
-            frame = frame.sort_values(sort_by, ascending=ascending, kind="stable",
-                                      na_position="last")
+            frame = frame.sort_values(
+                sort_by, ascending=ascending, kind="stable", na_position="last"
+            )
         return self._public_samples(frame)
 
     def _query_frame(self, **filters) -> pd.DataFrame:
@@ -1155,8 +1463,19 @@ class Dataset:
                 "INSERT INTO runs (version, number, task, model, status, started, labeled_images, "
                 "total_images, label_count, params, message) "
                 "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (version, number, self.task, model, time.time(), labeled, len(self._samples),
-                 len(self._labels), json.dumps(params, default=str), owner))
+                (
+                    version,
+                    number,
+                    self.task,
+                    model,
+                    time.time(),
+                    labeled,
+                    len(self._samples),
+                    len(self._labels),
+                    json.dumps(params, default=str),
+                    owner,
+                ),
+            )
         self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
         return version
 
@@ -1170,14 +1489,21 @@ class Dataset:
             except (TypeError, ValueError, KeyError):
                 continue
             if host == socket.gethostname() and not _pid_alive(pid):
-                self._finish_run(run.version, status="failed",
-                                 message=f"the process that ran it (pid {pid} on {host}) ended "
-                                         "before the run finished; marked failed when the "
-                                         "dataset was opened")
+                self._finish_run(
+                    run.version,
+                    status="failed",
+                    message=f"the process that ran it (pid {pid} on {host}) ended "
+                    "before the run finished; marked failed when the "
+                    "dataset was opened",
+                )
                 gone.append(run.version)
         if gone:
-            warnings.warn(f"{self.path}: run(s) {gone} were left running by a process that "
-                          "ended; they are now marked failed.", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"{self.path}: run(s) {gone} were left running by a process that "
+                "ended; they are now marked failed.",
+                UserWarning,
+                stacklevel=3,
+            )
         return gone
 
     def _finish_run(self, version: str, *, status: str, **fields: Any) -> None:
@@ -1186,8 +1512,9 @@ class Dataset:
             fields.setdefault("finished", time.time())
         with self._write() as cur:
             if status != "running":
-                (started,) = cur.execute("SELECT started FROM runs WHERE version=?",
-                                         (version,)).fetchone()
+                (started,) = cur.execute(
+                    "SELECT started FROM runs WHERE version=?", (version,)
+                ).fetchone()
                 fields.setdefault("duration", fields["finished"] - started)
             sets = ", ".join(f"{c}=?" for c in fields)
             cur.execute(f"UPDATE runs SET {sets} WHERE version=?", (*fields.values(), version))
@@ -1200,20 +1527,24 @@ class Dataset:
             cur.executemany(
                 f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
                 f"({', '.join('?' * len(PREDICTION_COLUMNS))})",
-                _sql_rows(rows[PREDICTION_COLUMNS]))
+                _sql_rows(rows[PREDICTION_COLUMNS]),
+            )
 
     def annotate_from_predictions(self, version: str, *, threshold: float = 0.5) -> dict:
         """Turn a run's stored test predictions (``hx.train(..., test=True)``) into
         annotations to review: predictions scoring at least ``threshold`` become boxes with
         ``origin`` = the run (detection) or the sample's label (classification), and the
         images go to ``to_confirm``. Only ``unlabeled`` images are written (checked inside
-        the write): labeled ones, and ones already awaiting review, are skipped. Returns ``{"written": [...], "skipped": [...], "annotations": [...]}``.
+        the write): labeled ones, and ones already awaiting review, are skipped. Returns
+        ``{"written": [...], "skipped": [...], "annotations": [...]}``.
         """
         threshold = _unit_score(threshold, "a threshold")
         pred = self.predictions(version)
         if pred.empty:
-            raise ValidationError(f"run {version} stored no test predictions; train with "
-                                  "hx.train(ds, test=True) and put images in the test split.")
+            raise ValidationError(
+                f"run {version} stored no test predictions; train with "
+                "hx.train(ds, test=True) and put images in the test split."
+            )
         pred = pred[pred["sample_id"].isin(list(self._samples.merged().index))]
         ids = sorted(set(pred["sample_id"].astype(int)))
         kept = pred[pred["score"].astype(float) >= threshold]
@@ -1225,18 +1556,34 @@ class Dataset:
             updates = updates[updates["label"].notna()]
         else:
             annotations = kept.assign(kind="box", origin=version, hard_type="none")[
-                ["sample_id", "kind", "label", "x0", "y0", "x1", "y1", "score", "origin",
-                 "hard_type"]]
+                [
+                    "sample_id",
+                    "kind",
+                    "label",
+                    "x0",
+                    "y0",
+                    "x1",
+                    "y1",
+                    "score",
+                    "origin",
+                    "hard_type",
+                ]
+            ]
         skipped: list[int] = []
-        _, ann_ids = self._insert_rows(annotations=annotations, sample_updates=updates,
-                                       only_unlabeled=True, skipped=skipped)
-        return {"written": [i for i in updates.index.tolist() if i not in set(skipped)],
-                "skipped": skipped, "annotations": ann_ids}
+        _, ann_ids = self._insert_rows(
+            annotations=annotations, sample_updates=updates, only_unlabeled=True, skipped=skipped
+        )
+        return {
+            "written": [i for i in updates.index.tolist() if i not in set(skipped)],
+            "skipped": skipped,
+            "annotations": ann_ids,
+        }
 
     def predictions(self, version: str) -> pd.DataFrame:
         """Stored test predictions of a run (``hx.train(..., test=True)``)."""
         cur = self._store.conn.execute(
-            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,))
+            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,)
+        )
         return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
 
     # -- job claims ---------------------------------------------------------------------
@@ -1245,8 +1592,14 @@ class Dataset:
         call holds it. A claim whose process is gone (on this machine: no such pid, or the
         pid now belongs to a process started later) is taken over."""
         key = f"job:{name}"
-        me = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
-                         "process_start": _process_start(os.getpid()), "since": time.time()})
+        me = json.dumps(
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "process_start": _process_start(os.getpid()),
+                "since": time.time(),
+            }
+        )
         with self._write() as cur:
             row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
             if row is not None and _claim_alive(row[0]):
@@ -1256,7 +1609,8 @@ class Dataset:
                     f"another {name} job is running on this dataset (process {holder['pid']} on "
                     f"{holder['host']}, since {started}); wait for it to finish. If that process "
                     "is gone (its machine crashed or was switched off), release the claim with "
-                    "ds.release_jobs().")
+                    "ds.release_jobs()."
+                )
             cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
 
     def _release_job(self, name: str) -> None:
@@ -1269,14 +1623,21 @@ class Dataset:
         machine; None: on another machine, unknown)."""
         self._sync()
         rows = self._store.conn.execute(
-            "SELECT key, value FROM meta WHERE key LIKE 'job:%' ORDER BY key").fetchall()
+            "SELECT key, value FROM meta WHERE key LIKE 'job:%' ORDER BY key"
+        ).fetchall()
         out = []
         for key, value in rows:
             holder = _claim_owner(value)
-            alive = (_claim_alive(value) if holder["host"] == socket.gethostname() else None)
-            out.append({"job": key[4:], "host": holder["host"], "pid": holder["pid"],
-                        "since": pd.Timestamp(holder["since"], unit="s", tz="UTC"),
-                        "alive": alive})
+            alive = _claim_alive(value) if holder["host"] == socket.gethostname() else None
+            out.append(
+                {
+                    "job": key[4:],
+                    "host": holder["host"],
+                    "pid": holder["pid"],
+                    "since": pd.Timestamp(holder["since"], unit="s", tz="UTC"),
+                    "alive": alive,
+                }
+            )
         return pd.DataFrame(out, columns=["job", "host", "pid", "since", "alive"])
 
     def release_jobs(self, name: str | None = None) -> list[str]:
@@ -1295,15 +1656,17 @@ class Dataset:
 
     # -- embeddings (written by jobs) and similarity ----------------------------------------
     @staticmethod
-    def _write_embeddings(cur, version: str, sample_ids: Sequence[int],
-                          vectors: np.ndarray) -> None:
+    def _write_embeddings(
+        cur, version: str, sample_ids: Sequence[int], vectors: np.ndarray
+    ) -> None:
         """A run's image embeddings ``(N, D)`` into the store, inside the caller's
         transaction (so they land with the job's other results or not at all)."""
         vectors = np.asarray(vectors, dtype=np.float32)
         cur.executemany(
             "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
             "(SELECT 1 FROM samples WHERE sample_id = ?)",
-            [(version, int(i), v.tobytes(), int(i)) for i, v in zip(sample_ids, vectors)])
+            [(version, int(i), v.tobytes(), int(i)) for i, v in zip(sample_ids, vectors)],
+        )
 
     def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The image embeddings a run stored while auto-labeling: ``(sample_ids (N,),
@@ -1311,20 +1674,30 @@ class Dataset:
         if version is None:
             row = self._store.conn.execute(
                 "SELECT version FROM embeddings ORDER BY CAST(SUBSTR(version, 2) AS INTEGER) "
-                "DESC LIMIT 1").fetchone()
+                "DESC LIMIT 1"
+            ).fetchone()
             if row is None:
-                raise ValidationError("no stored embeddings: run hardex_nb.auto_label(ds, run) first.")
+                raise ValidationError(
+                    "no stored embeddings: run hardex_nb.auto_label(ds, run) first."
+                )
             version = row[0]
         rows = self._store.conn.execute(
             "SELECT sample_id, vector FROM embeddings WHERE version=? ORDER BY sample_id",
-            (version,)).fetchall()
+            (version,),
+        ).fetchall()
         if not rows:
             raise ValidationError(f"no embeddings stored for run {version}.")
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
-    def similar_to(self, sample_id: int, k: int = 10, *, version: str | None = None,
-                   status: str | Sequence[str] | None = ("unlabeled", "to_confirm")) -> pd.DataFrame:
+    def similar_to(
+        self,
+        sample_id: int,
+        k: int = 10,
+        *,
+        version: str | None = None,
+        status: str | Sequence[str] | None = ("unlabeled", "to_confirm"),
+    ) -> pd.DataFrame:
         """The ``k`` samples most like ``sample_id`` (cosine distance between the image
         embeddings a run stored during auto-labeling), by default among images not yet
         labeled: to supplement the dataset with images like a hard one.
@@ -1353,8 +1726,9 @@ class Dataset:
         return out
 
     # -- interchange: one pair of entry points, thin per-format methods ---------------------
-    def import_annotations(self, fmt: str, source: str | Path, *, unknown_labels: str = "add",
-                           outside: str = "clip") -> AnnotationImport:
+    def import_annotations(
+        self, fmt: str, source: str | Path, *, unknown_labels: str = "add", outside: str = "clip"
+    ) -> AnnotationImport:
         """Import annotation files of ``fmt`` (a name in ``formats.FORMATS``: labelme, voc,
         yolo, coco, manifest) from a folder, a file or a .zip, matching images by file name
         or stem (add the images first, or build the dataset with :meth:`from_files`).
@@ -1365,18 +1739,27 @@ class Dataset:
         reaching outside their image. Returns an AnnotationImport.
         """
         self._sync()
-        return formats.import_annotations(self, fmt, source, unknown_labels=unknown_labels,
-                                          outside=outside)
+        return formats.import_annotations(
+            self, fmt, source, unknown_labels=unknown_labels, outside=outside
+        )
 
-    def export_annotations(self, fmt: str, out: str | Path, *, images: bool = True,
-                           status: Sequence[str] | None = ("labeled", "to_confirm"),
-                           overwrite: bool = False, **options: Any) -> list[Path]:
+    def export_annotations(
+        self,
+        fmt: str,
+        out: str | Path,
+        *,
+        images: bool = True,
+        status: Sequence[str] | None = ("labeled", "to_confirm"),
+        overwrite: bool = False,
+        **options: Any,
+    ) -> list[Path]:
         """Write the samples with ``status`` as ``fmt`` files under the folder ``out`` (with
         copies of the images unless ``images=False``); returns the annotation files written.
         ``out`` must be new or empty; ``overwrite=True`` replaces it whole. Samples sharing
         a file stem are written as ``<stem>_<sample_id><suffix>``."""
-        return formats.export_annotations(self, fmt, out, images=images, status=status,
-                                          overwrite=overwrite, **options)
+        return formats.export_annotations(
+            self, fmt, out, images=images, status=status, overwrite=overwrite, **options
+        )
 
     def import_labelme(self, source: str | Path, **options: Any) -> AnnotationImport:
         """labelme / X-AnyLabeling JSON (see :meth:`import_annotations`)."""
@@ -1427,13 +1810,17 @@ class Dataset:
         return self.export_annotations("manifest", out, **options)
 
     # -- bulk writes (imports, tiling, benchmarks) --------------------------------------
-    def _insert_rows(self, samples: pd.DataFrame | None = None,
-                     annotations: pd.DataFrame | None = None,
-                     sample_updates: pd.DataFrame | None = None,
-                     new_labels: Sequence[str] = (), *, only_unlabeled: bool = False,
-                     skipped: list[int] | None = None,
-                     embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
-                     ) -> tuple[list[int], list[int]]:
+    def _insert_rows(
+        self,
+        samples: pd.DataFrame | None = None,
+        annotations: pd.DataFrame | None = None,
+        sample_updates: pd.DataFrame | None = None,
+        new_labels: Sequence[str] = (),
+        *,
+        only_unlabeled: bool = False,
+        skipped: list[int] | None = None,
+        embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
+    ) -> tuple[list[int], list[int]]:
         """Write many rows in one transaction: all of it lands or none of it does.
 
         ``samples`` rows get fresh ``sample_id`` s; annotation rows whose ``sample_id`` is
@@ -1447,8 +1834,9 @@ class Dataset:
         Returns the new sample ids and annotation ids.
         """
         samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
-        annotations = (annotations if annotations is not None
-                       else pd.DataFrame(columns=ANNOTATION_COLUMNS))
+        annotations = (
+            annotations if annotations is not None else pd.DataFrame(columns=ANNOTATION_COLUMNS)
+        )
         with self._write() as cur:
             if only_unlabeled and sample_updates is not None and len(sample_updates):
                 lost = _changed_since_read(cur, sample_updates, annotations, new_labels)
@@ -1458,8 +1846,10 @@ class Dataset:
                     if skipped is not None:
                         skipped.extend(lost)
             _require_stored_labels(cur, samples, annotations, sample_updates, new_labels)
-            cur.executemany("INSERT INTO labels VALUES (?, ?)",
-                            [(n, len(self._labels) + i) for i, n in enumerate(new_labels)])
+            cur.executemany(
+                "INSERT INTO labels VALUES (?, ?)",
+                [(n, len(self._labels) + i) for i, n in enumerate(new_labels)],
+            )
             first_s = self._store.next_id(cur, "next_sample_id", len(samples))
             samples = samples.reindex(columns=SAMPLE_COLUMNS).copy()
             samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
@@ -1472,16 +1862,21 @@ class Dataset:
             new_ref = sid < 0
             sid[new_ref] = samples["sample_id"].to_numpy()[-sid[new_ref] - 1]
             annotations["sample_id"] = sid
-            for table, frame, cols in (("samples", samples, SAMPLE_COLUMNS),
-                                       ("annotations", annotations, ANNOTATION_COLUMNS)):
+            for table, frame, cols in (
+                ("samples", samples, SAMPLE_COLUMNS),
+                ("annotations", annotations, ANNOTATION_COLUMNS),
+            ):
                 cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                    _sql_rows(frame[cols]))
+                    f"INSERT INTO {table} ({', '.join(cols)}) "
+                    f"VALUES ({', '.join('?' * len(cols))})",
+                    _sql_rows(frame[cols]),
+                )
             if sample_updates is not None and len(sample_updates):
                 cols = list(sample_updates.columns)
                 cur.executemany(
                     f"UPDATE samples SET {', '.join(f'{c}=?' for c in cols)} WHERE sample_id=?",
-                    _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]))
+                    _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]),
+                )
             if embeddings is not None:
                 self._write_embeddings(cur, *embeddings)
         self._labels.extend(new_labels)
@@ -1507,30 +1902,46 @@ def _missing_labels(frame: pd.DataFrame | None, names: set[str]) -> pd.Series:
     return labels.notna() & ~labels.isin(names)
 
 
-def _require_stored_labels(cur, samples: pd.DataFrame, annotations: pd.DataFrame,
-                           updates: pd.DataFrame | None, new_labels: Sequence[str]) -> None:
+def _require_stored_labels(
+    cur,
+    samples: pd.DataFrame,
+    annotations: pd.DataFrame,
+    updates: pd.DataFrame | None,
+    new_labels: Sequence[str],
+) -> None:
     """Refuse (rolling the transaction back) rows naming a label that is not stored: another
     process deleted it after this call read the label set."""
     names = _stored_labels(cur, new_labels)
-    gone = sorted({str(v) for frame in (samples, annotations, updates)
-                   if frame is not None and "label" in frame.columns
-                   for v in frame["label"][_missing_labels(frame, names)]})
+    gone = sorted(
+        {
+            str(v)
+            for frame in (samples, annotations, updates)
+            if frame is not None and "label" in frame.columns
+            for v in frame["label"][_missing_labels(frame, names)]
+        }
+    )
     if gone:
-        raise ValidationError(f"label(s) {gone} were deleted by another process while this "
-                              "ran; nothing was written. Add them back with ds.add_label or "
-                              "run it again.")
+        raise ValidationError(
+            f"label(s) {gone} were deleted by another process while this "
+            "ran; nothing was written. Add them back with ds.add_label or "
+            "run it again."
+        )
 
 
-def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,
-                        new_labels: Sequence[str]) -> list[int]:
+def _changed_since_read(
+    cur, updates: pd.DataFrame, annotations: pd.DataFrame, new_labels: Sequence[str]
+) -> list[int]:
     """Ids of ``updates`` whose sample is gone or no longer ``unlabeled``, or whose results
     name a label that no longer exists (read inside the caller's write transaction)."""
     ids = [int(i) for i in updates.index]
     still: set[int] = set()
     for start in range(0, len(ids), 900):
-        part = ids[start:start + 900]
-        rows = cur.execute(f"SELECT sample_id FROM samples WHERE status='unlabeled' AND sample_id "
-                           f"IN ({', '.join('?' * len(part))})", part).fetchall()
+        part = ids[start : start + 900]
+        rows = cur.execute(
+            f"SELECT sample_id FROM samples WHERE status='unlabeled' AND sample_id "
+            f"IN ({', '.join('?' * len(part))})",
+            part,
+        ).fetchall()
         still.update(r[0] for r in rows)
     names = _stored_labels(cur, new_labels)
     gone = {int(i) for i in updates.index[_missing_labels(updates, names).to_numpy()]}
@@ -1541,15 +1952,21 @@ def _changed_since_read(cur, updates: pd.DataFrame, annotations: pd.DataFrame,
 def _conflict_message(exc: sqlite3.IntegrityError) -> str:
     text = str(exc)
     if LABEL_MISSING in text:
-        return ("a label this edit names is not in the label set (another process deleted it "
-                "meanwhile); nothing was written. See ds.label_names, add it back with "
-                "ds.add_label, and try again.")
+        return (
+            "a label this edit names is not in the label set (another process deleted it "
+            "meanwhile); nothing was written. See ds.label_names, add it back with "
+            "ds.add_label, and try again."
+        )
     if LABEL_IN_USE in text:
-        return ("the label is still used by samples or annotations another process wrote "
-                "meanwhile; nothing was written. Try again.")
+        return (
+            "the label is still used by samples or annotations another process wrote "
+            "meanwhile; nothing was written. Try again."
+        )
     if "FOREIGN KEY" in text:
-        return ("a sample this edit names was deleted by another process meanwhile; nothing was "
-                "written.")
+        return (
+            "a sample this edit names was deleted by another process meanwhile; nothing was "
+            "written."
+        )
     return f"the store refused the edit ({text}); nothing was written."
 
 
@@ -1561,7 +1978,7 @@ def _media_name(sample_id: int, name: str) -> str:
     """``<id>_<name>`` shortened (stem first, suffix kept) to the file system's 255 bytes."""
     head = f"{sample_id:07d}_"
     suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 32 else ""
-    stem = name[:len(name) - len(suffix)] if suffix else name
+    stem = name[: len(name) - len(suffix)] if suffix else name
     room = MAX_NAME_BYTES - len(head.encode()) - len(suffix.encode())
     while len(stem.encode()) > room:
         stem = stem[:-1]
@@ -1587,12 +2004,20 @@ def _claim_owner(value: str) -> dict:
     """A job claim's holder; older claims were ``host:pid:since``."""
     try:
         holder = json.loads(value)
-        return {"host": str(holder["host"]), "pid": int(holder["pid"]),
-                "process_start": holder.get("process_start"), "since": float(holder["since"])}
+        return {
+            "host": str(holder["host"]),
+            "pid": int(holder["pid"]),
+            "process_start": holder.get("process_start"),
+            "since": float(holder["since"]),
+        }
     except (ValueError, TypeError, KeyError):
         host, pid, since = (value.rsplit(":", 2) + ["", "0", "0"])[:3]
-        return {"host": host, "pid": int(pid) if pid.isdigit() else 0, "process_start": None,
-                "since": float(since) if since.replace(".", "", 1).isdigit() else 0.0}
+        return {
+            "host": host,
+            "pid": int(pid) if pid.isdigit() else 0,
+            "process_start": None,
+            "since": float(since) if since.replace(".", "", 1).isdigit() else 0.0,
+        }
 
 
 def _claim_alive(value: str) -> bool:

@@ -22,21 +22,33 @@ from .errors import ValidationError
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
-AREA_RANGES = {"all": (0.0, 1e5 ** 2), "small": (0.0, 32.0 ** 2), "medium": (32.0 ** 2, 96.0 ** 2),
-               "large": (96.0 ** 2, 1e5 ** 2)}
+AREA_RANGES = {
+    "all": (0.0, 1e5**2),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e5**2),
+}
 MAX_DETS = (1, 10, 100)
 #: COCOeval.stats in its order: (name, IoU index or None for the mean, area range, max dets).
-COCO_STATS = (("ap", None, "all", 100), ("ap50", 0, "all", 100), ("ap75", 5, "all", 100),
-              ("ap_small", None, "small", 100), ("ap_medium", None, "medium", 100),
-              ("ap_large", None, "large", 100), ("ar1", None, "all", 1),
-              ("ar10", None, "all", 10), ("ar100", None, "all", 100),
-              ("ar_small", None, "small", 100), ("ar_medium", None, "medium", 100),
-              ("ar_large", None, "large", 100))
+COCO_STATS = (
+    ("ap", None, "all", 100),
+    ("ap50", 0, "all", 100),
+    ("ap75", 5, "all", 100),
+    ("ap_small", None, "small", 100),
+    ("ap_medium", None, "medium", 100),
+    ("ap_large", None, "large", 100),
+    ("ar1", None, "all", 1),
+    ("ar10", None, "all", 10),
+    ("ar100", None, "all", 100),
+    ("ar_small", None, "small", 100),
+    ("ar_medium", None, "medium", 100),
+    ("ar_large", None, "large", 100),
+)
 BACKGROUND = "background"
-DEFAULT_SCORE_THRESHOLD = 0.3   # the report's confidence threshold, as in the platform manual
-MIN_COUNT = 20          # fewer annotations than this: "too few"
-MIN_SHARE = 0.05        # fewer than 5% of all objects: "low share"
-MIN_AP = 0.3            # COCO AP below this: "low AP"
+DEFAULT_SCORE_THRESHOLD = 0.3  # the report's confidence threshold, as in the platform manual
+MIN_COUNT = 20  # fewer annotations than this: "too few"
+MIN_SHARE = 0.05  # fewer than 5% of all objects: "low share"
+MIN_AP = 0.3  # COCO AP below this: "low AP"
 MIN_DETECTION_RATE = 0.5  # fewer than half the objects found at the report's thresholds
 _CELL_BUDGET = 1 << 22  # (T, G, D, M) cells matched at once: bounds the matcher's memory
 
@@ -49,18 +61,24 @@ XYWH = ["x", "y", "w", "h"]
 class _Boxes:
     """Checked input rows: COCO ``(x, y, w, h)`` boxes, image and label codes."""
 
-    frame: pd.DataFrame      # image_id, label (+ score) as given, one row per box
-    xywh: np.ndarray         # (N, 4) float64
-    score: np.ndarray        # (N,) float64; zeros for ground truth
-    crowd: np.ndarray        # (N,) bool: crowd / ignore region
-    ignore: np.ndarray       # (N,) bool: ignored ground truth (crowd or difficult)
-    area: np.ndarray         # (N,) float64
-    xyxy: np.ndarray         # (N, 4) float64: x0, y0, x1, y1 as given, or x + w, y + h
+    frame: pd.DataFrame  # image_id, label (+ score) as given, one row per box
+    xywh: np.ndarray  # (N, 4) float64
+    score: np.ndarray  # (N,) float64; zeros for ground truth
+    crowd: np.ndarray  # (N,) bool: crowd / ignore region
+    ignore: np.ndarray  # (N,) bool: ignored ground truth (crowd or difficult)
+    area: np.ndarray  # (N,) float64
+    xyxy: np.ndarray  # (N, 4) float64: x0, y0, x1, y1 as given, or x + w, y + h
 
     def take(self, rows: np.ndarray) -> _Boxes:
-        return _Boxes(self.frame.iloc[rows].reset_index(drop=True), self.xywh[rows],
-                      self.score[rows], self.crowd[rows], self.ignore[rows], self.area[rows],
-                      self.xyxy[rows])
+        return _Boxes(
+            self.frame.iloc[rows].reset_index(drop=True),
+            self.xywh[rows],
+            self.score[rows],
+            self.crowd[rows],
+            self.ignore[rows],
+            self.area[rows],
+            self.xyxy[rows],
+        )
 
     def plain(self) -> _Boxes:
         """The same boxes with no crowd or ignore flags."""
@@ -73,36 +91,47 @@ def _flag(frame: pd.DataFrame, column: str, name: str) -> np.ndarray:
         return np.zeros(len(frame), dtype=bool)
     values = frame[column]
     if values.isna().any():
-        raise ValidationError(f"{name}: column {column!r} row {int(np.flatnonzero(values.isna())[0])} "
-                              "is empty; use True/False or 1/0.")
+        raise ValidationError(
+            f"{name}: column {column!r} row {int(np.flatnonzero(values.isna())[0])} "
+            "is empty; use True/False or 1/0."
+        )
     try:
         out = values.to_numpy(dtype="float64")
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{name}: column {column!r} must hold True/False or 1/0.") from exc
     bad = ~np.isin(out, (0.0, 1.0))
     if bad.any():
-        raise ValidationError(f"{name}: column {column!r} row {int(np.flatnonzero(bad)[0])} is "
-                              f"{values.iloc[int(np.flatnonzero(bad)[0])]!r}; use True/False or 1/0.")
+        raise ValidationError(
+            f"{name}: column {column!r} row {int(np.flatnonzero(bad)[0])} is "
+            f"{values.iloc[int(np.flatnonzero(bad)[0])]!r}; use True/False or 1/0."
+        )
     return out.astype(bool)
 
 
 def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str) -> _Boxes:
     coords = BOX if box_format == "xyxy" else XYWH
     if not isinstance(frame, pd.DataFrame):
-        raise ValidationError(f"{name}: expected a DataFrame with columns image_id, label, "
-                              + ", ".join(coords) + (", score" if score else ""))
+        raise ValidationError(
+            f"{name}: expected a DataFrame with columns image_id, label, "
+            + ", ".join(coords)
+            + (", score" if score else "")
+        )
     need = ["image_id", "label", *coords] + (["score"] if score else [])
     missing = [c for c in need if c not in frame.columns]
     if missing:
-        hint = (" (box_format='xywh' reads x, y, w, h)" if box_format == "xywh"
-                else " (COCO boxes: pass box_format='xywh' with columns x, y, w, h)")
+        hint = (
+            " (box_format='xywh' reads x, y, w, h)"
+            if box_format == "xywh"
+            else " (COCO boxes: pass box_format='xywh' with columns x, y, w, h)"
+        )
         raise ValidationError(f"{name}: missing column(s) {missing}{hint}.")
     frame = frame.reset_index(drop=True)
     values = frame[coords + (["score"] if score else [])].to_numpy(dtype="float64")
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
-        raise ValidationError(f"{name}: row {int(np.flatnonzero(bad)[0])} has a NaN or infinite "
-                              "coordinate or score.")
+        raise ValidationError(
+            f"{name}: row {int(np.flatnonzero(bad)[0])} has a NaN or infinite coordinate or score."
+        )
     if box_format == "xyxy":
         xyxy = values[:, :4].copy()
         x0, y0, x1, y1 = xyxy.T
@@ -125,11 +154,14 @@ def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str
     out = frame[["image_id", "label"] + (["score"] if score else [])].copy()
     labeled = out["label"].notna()
     if (~labeled & ~crowd).any():
-        raise ValidationError(f"{name}: row {int(np.flatnonzero(~labeled & ~crowd)[0])} has no "
-                              "label; only crowd / ignore regions (iscrowd=True) may leave it empty.")
+        raise ValidationError(
+            f"{name}: row {int(np.flatnonzero(~labeled & ~crowd)[0])} has no "
+            "label; only crowd / ignore regions (iscrowd=True) may leave it empty."
+        )
     out["label"] = out["label"].where(~labeled, out["label"].astype(str))
-    return _Boxes(out, xywh, values[:, 4] if score else np.zeros(len(out)), crowd, ignore, area,
-                  xyxy)
+    return _Boxes(
+        out, xywh, values[:, 4] if score else np.zeros(len(out)), crowd, ignore, area, xyxy
+    )
 
 
 def box_iou(a: np.ndarray, b: np.ndarray, *, crowd: np.ndarray | None = None) -> np.ndarray:
@@ -164,16 +196,16 @@ def _pairwise_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray
 class _Matches:
     """COCO greedy matching results per row, for ``A`` area ranges and ``T`` IoU thresholds."""
 
-    order: np.ndarray        # (Nk,) detection rows within max_dets: by group key, score, input order
-    rank: np.ndarray         # (Nk,) each kept row's rank by score within its group
-    matched: np.ndarray      # (A, T, Nd) bool: matched to some ground truth
-    ignored: np.ndarray      # (A, T, Nd) bool: matched to ignored ground truth, or unmatched
+    order: np.ndarray  # (Nk,) detection rows within max_dets: by group key, score, input order
+    rank: np.ndarray  # (Nk,) each kept row's rank by score within its group
+    matched: np.ndarray  # (A, T, Nd) bool: matched to some ground truth
+    ignored: np.ndarray  # (A, T, Nd) bool: matched to ignored ground truth, or unmatched
     #                          and outside the area range: neither right nor wrong
-    gt_ignored: np.ndarray   # (A, Ng) bool: crowd, difficult or outside the area range
-    dt_gt: np.ndarray        # (T, Nd) matched gt row in the first area range, or -1
-    gt_dt: np.ndarray        # (T, Ng) a detection row matched to each gt there, or -1
-    dt_iou: np.ndarray       # (Nd,) IoU with the partner at the first threshold, else best IoU
-    gt_iou: np.ndarray       # (Ng,) the same for ground truth
+    gt_ignored: np.ndarray  # (A, Ng) bool: crowd, difficult or outside the area range
+    dt_gt: np.ndarray  # (T, Nd) matched gt row in the first area range, or -1
+    gt_dt: np.ndarray  # (T, Ng) a detection row matched to each gt there, or -1
+    dt_iou: np.ndarray  # (Nd,) IoU with the partner at the first threshold, else best IoU
+    gt_iou: np.ndarray  # (Ng,) the same for ground truth
 
 
 def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
@@ -198,9 +230,15 @@ def _last_argmax(ok: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     return m - 1 - scored[..., ::-1].argmax(axis=-1), ok.any(axis=-1)
 
 
-def _match(gt: _Boxes, key_gt: np.ndarray, dt: _Boxes, key_dt: np.ndarray,
-           thresholds: np.ndarray, ranges: Sequence[tuple[float, float]],
-           max_dets: int | None) -> _Matches:
+def _match(
+    gt: _Boxes,
+    key_gt: np.ndarray,
+    dt: _Boxes,
+    key_dt: np.ndarray,
+    thresholds: np.ndarray,
+    ranges: Sequence[tuple[float, float]],
+    max_dets: int | None,
+) -> _Matches:
     """Match detections to ground truth within groups (same key), highest score first, as
     COCOeval's ``evaluateImg`` does for every area range and IoU threshold.
 
@@ -214,18 +252,25 @@ def _match(gt: _Boxes, key_gt: np.ndarray, dt: _Boxes, key_dt: np.ndarray,
     T, A, Nd, Ng = len(thresholds), len(ranges), len(key_dt), len(key_gt)
     lo = np.array([r[0] for r in ranges])[:, None]
     hi = np.array([r[1] for r in ranges])[:, None]
-    gt_ign = gt.ignore[None] | (gt.area[None] < lo) | (gt.area[None] > hi)       # (A, Ng)
-    dt_out = (dt.area[None] < lo) | (dt.area[None] > hi)                          # (A, Nd)
+    gt_ign = gt.ignore[None] | (gt.area[None] < lo) | (gt.area[None] > hi)  # (A, Ng)
+    dt_out = (dt.area[None] < lo) | (dt.area[None] > hi)  # (A, Nd)
     order = np.argsort(-dt.score, kind="stable")
     order = order[np.argsort(key_dt[order], kind="stable")]
     rank = _rank_within(key_dt[order])
     if max_dets is not None:
         keep = rank < max_dets
         order, rank = order[keep], rank[keep]
-    out = _Matches(order, rank, np.zeros((A, T, Nd), dtype=bool),
-                   np.repeat(dt_out[:, None, :], T, axis=1), gt_ign,
-                   np.full((T, Nd), -1, dtype=np.int64), np.full((T, Ng), -1, dtype=np.int64),
-                   np.zeros(Nd), np.zeros(Ng))
+    out = _Matches(
+        order,
+        rank,
+        np.zeros((A, T, Nd), dtype=bool),
+        np.repeat(dt_out[:, None, :], T, axis=1),
+        gt_ign,
+        np.full((T, Nd), -1, dtype=np.int64),
+        np.full((T, Ng), -1, dtype=np.int64),
+        np.zeros(Nd),
+        np.zeros(Ng),
+    )
     active = np.intersect1d(key_gt, key_dt[order])
     if len(active) == 0:
         return out
@@ -244,7 +289,7 @@ def _match(gt: _Boxes, key_gt: np.ndarray, dt: _Boxes, key_dt: np.ndarray,
         D, M = int(d_count[groups].max()), int(g_count[groups].max())
         per_chunk = max(1, _CELL_BUDGET // (T * D * M))
         for s in range(0, len(groups), per_chunk):
-            chunk = groups[s:s + per_chunk]
+            chunk = groups[s : s + per_chunk]
             dt_index = _padded(d_rows, d_start[chunk], d_count[chunk], D)
             gt_index = _padded(g_rows, g_start[chunk], g_count[chunk], M)
             _match_chunk(out, gt, dt, dt_index, gt_index, limits, dt_out)
@@ -258,38 +303,46 @@ def _padded(rows: np.ndarray, start: np.ndarray, count: np.ndarray, width: int) 
     return np.where(valid, rows[np.minimum(start[:, None] + pos, len(rows) - 1)], -1)
 
 
-def _match_chunk(out: _Matches, gt: _Boxes, dt: _Boxes, dt_index: np.ndarray,
-                 gt_index: np.ndarray, limits: np.ndarray, dt_out: np.ndarray) -> None:
+def _match_chunk(
+    out: _Matches,
+    gt: _Boxes,
+    dt: _Boxes,
+    dt_index: np.ndarray,
+    gt_index: np.ndarray,
+    limits: np.ndarray,
+    dt_out: np.ndarray,
+) -> None:
     A, T = out.matched.shape[:2]
     G, D = dt_index.shape
     M = gt_index.shape[1]
     d_ok, g_ok = dt_index >= 0, gt_index >= 0
     di, gi = np.maximum(dt_index, 0), np.maximum(gt_index, 0)
-    crowd = gt.crowd[gi] & g_ok                                                  # (G, M)
-    ious = _pairwise_iou(dt.xywh[di], gt.xywh[gi], crowd)                         # (G, D, M)
+    crowd = gt.crowd[gi] & g_ok  # (G, M)
+    ious = _pairwise_iou(dt.xywh[di], gt.xywh[gi], crowd)  # (G, D, M)
     ious[~d_ok] = -1.0
     ious[np.broadcast_to(~g_ok[:, None, :], ious.shape)] = -1.0
-    g_ign = out.gt_ignored[:, gi] & g_ok                                          # (A, G, M)
+    g_ign = out.gt_ignored[:, gi] & g_ok  # (A, G, M)
     # one matching per distinct ignored / not-ignored split of a group (all-alike = none)
-    mixed = (g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1)                      # (A, G)
+    mixed = (g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1)  # (A, G)
     split = g_ign & mixed[..., None]
     if mixed.any():
         flat = split.reshape(A * G, M)
-        codes = np.column_stack([np.tile(np.arange(G), A),
-                                 np.packbits(flat, axis=1).astype(np.int64)])
+        codes = np.column_stack(
+            [np.tile(np.arange(G), A), np.packbits(flat, axis=1).astype(np.int64)]
+        )
         _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
         src, pattern = first % G, flat[first]
         inverse = inverse.reshape(A, G)
     else:
         src, pattern = np.arange(G), np.zeros((G, M), dtype=bool)
         inverse = np.broadcast_to(np.arange(G), (A, G))
-    v_ious, v_crowd = ious[src], crowd[src]                                       # (V, D, M)
+    v_ious, v_crowd = ious[src], crowd[src]  # (V, D, M)
     V = len(src)
     col = np.full((T, V, D), -1, dtype=np.int64)
     taken = np.zeros((T, V, M), dtype=bool)
     for r in range(D):
-        iou = v_ious[:, r, :][None]                                              # (1, V, M)
-        cand = (iou >= limits) & ~(taken & ~v_crowd[None])                        # (T, V, M)
+        iou = v_ious[:, r, :][None]  # (1, V, M)
+        cand = (iou >= limits) & ~(taken & ~v_crowd[None])  # (T, V, M)
         best_reg, has_reg = _last_argmax(cand & ~pattern[None], iou)
         best_ign, has_ign = _last_argmax(cand & pattern[None], iou)
         pick = np.where(has_reg, best_reg, best_ign)
@@ -299,7 +352,7 @@ def _match_chunk(out: _Matches, gt: _Boxes, dt: _Boxes, dt_index: np.ndarray,
     gg, dd = np.nonzero(d_ok)
     rows = dt_index[gg, dd]
     for a in range(A):
-        c = col[:, inverse[a][gg], dd]                                            # (T, n)
+        c = col[:, inverse[a][gg], dd]  # (T, n)
         hit = c >= 0
         cc = np.maximum(c, 0)
         out.matched[a][:, rows] = hit
@@ -341,16 +394,17 @@ def _precision_recall(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> tuple[np.nda
     return q, rc[:, -1]
 
 
-def _coco_table(m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label: np.ndarray,
-                names: list[str]) -> pd.DataFrame:
+def _coco_table(
+    m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label: np.ndarray, names: list[str]
+) -> pd.DataFrame:
     """The twelve COCOeval statistics per label (NaN where COCOeval has -1)."""
     ranges = list(AREA_RANGES)
     table = np.full((len(names), len(COCO_STATS)), np.nan)
     counted = np.stack([np.bincount(gt_label[~ign], minlength=len(names)) for ign in m.gt_ignored])
-    by_label = np.lexsort((-scores[m.order], det_label[m.order]))      # stable
+    by_label = np.lexsort((-scores[m.order], det_label[m.order]))  # stable
     rows_all, ranks_all = m.order[by_label], m.rank[by_label]
     starts = np.searchsorted(det_label[rows_all], np.arange(len(names) + 1))
-    hit_all, ign_all = m.matched[:, :, rows_all], m.ignored[:, :, rows_all]    # (A, T, Nk)
+    hit_all, ign_all = m.matched[:, :, rows_all], m.ignored[:, :, rows_all]  # (A, T, Nk)
     for k in range(len(names)):
         seg = slice(starts[k], starts[k + 1])
         ranks = ranks_all[seg]
@@ -376,8 +430,9 @@ def _coco_table(m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label
                 table[k, j] = precision.mean() if t is None else precision[t].mean()
             else:
                 table[k, j] = recall.mean()
-    return pd.DataFrame(table, index=pd.Index(names, name="label"),
-                        columns=[s[0] for s in COCO_STATS])
+    return pd.DataFrame(
+        table, index=pd.Index(names, name="label"), columns=[s[0] for s in COCO_STATS]
+    )
 
 
 # -- the report -------------------------------------------------------------------------------
@@ -432,24 +487,33 @@ class DetectionReport:
         """Counts of true label (rows) × predicted label (columns), with ``background``:
         a missed object is (label, background), a false box (background, label)."""
         names = [*self.labels, BACKGROUND]
-        table = pd.crosstab(pd.Categorical(self._pairs["true"], categories=names),
-                            pd.Categorical(self._pairs["predicted"], categories=names),
-                            dropna=False)
+        table = pd.crosstab(
+            pd.Categorical(self._pairs["true"], categories=names),
+            pd.Categorical(self._pairs["predicted"], categories=names),
+            dropna=False,
+        )
         table.index.name, table.columns.name = "true", "predicted"
         return table
 
     def samples_in_cell(self, true: str, predicted: str) -> list:
         """Image ids behind one confusion-matrix cell."""
         p = self._pairs
-        return sorted(p.loc[(p["true"] == true) & (p["predicted"] == predicted), "image_id"].unique())
+        return sorted(
+            p.loc[(p["true"] == true) & (p["predicted"] == predicted), "image_id"].unique()
+        )
 
     def header(self) -> str:
         """One line: model version, thresholds, average detection rate, AP, and the images."""
-        parts = [f"model {self.version}" if self.version else "",
-                 f"confidence threshold {self.score_threshold:g}", f"IoU {self.iou_threshold:g}",
-                 f"avg detection rate {self.avg_detection_rate:.3f}",
-                 f"mAP {self.map:.3f}", f"mAP50 {self.map50:.3f}", f"mAP75 {self.map75:.3f}",
-                 self.evaluated_on]
+        parts = [
+            f"model {self.version}" if self.version else "",
+            f"confidence threshold {self.score_threshold:g}",
+            f"IoU {self.iou_threshold:g}",
+            f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"mAP {self.map:.3f}",
+            f"mAP50 {self.map50:.3f}",
+            f"mAP75 {self.map75:.3f}",
+            self.evaluated_on,
+        ]
         return " · ".join(p for p in parts if p)
 
     def _repr_html_(self) -> str:
@@ -459,16 +523,24 @@ class DetectionReport:
 def _report_html(header: str, notes: list[str], table: pd.DataFrame) -> str:
     import html
 
-    warn = "".join(f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>"
-                   for n in notes)
-    return (f"<b>{html.escape(header)}</b>{warn}"
-            + table.to_html(index=False, float_format="{:.3f}".format))
+    warn = "".join(
+        f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>" for n in notes
+    )
+    return f"<b>{html.escape(header)}</b>{warn}" + table.to_html(
+        index=False, float_format="{:.3f}".format
+    )
 
 
-def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: float = 0.5,
-                        score_threshold: float = DEFAULT_SCORE_THRESHOLD,
-                        image_ids: Sequence | None = None, labels: Sequence[str] | None = None,
-                        box_format: str = "xyxy") -> DetectionReport:
+def evaluate_detections(
+    gt: pd.DataFrame,
+    pred: pd.DataFrame,
+    *,
+    iou_threshold: float = 0.5,
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD,
+    image_ids: Sequence | None = None,
+    labels: Sequence[str] | None = None,
+    box_format: str = "xyxy",
+) -> DetectionReport:
     """Evaluate box predictions against ground truth, as COCOeval does, and at one threshold.
 
     Parameters
@@ -531,23 +603,40 @@ def evaluate_detections(gt: pd.DataFrame, pred: pd.DataFrame, *, iou_threshold: 
     g = g.take(expand)
     names_arr = np.asarray(names, dtype=object)
     g.frame["label"] = names_arr[gl]
-    img_codes = pd.Index(pd.unique(np.r_[g.frame["image_id"].to_numpy(),
-                                         p.frame["image_id"].to_numpy()])).sort_values()
+    img_codes = pd.Index(
+        pd.unique(np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()])
+    ).sort_values()
     gi = img_codes.get_indexer(g.frame["image_id"])
     di = img_codes.get_indexer(p.frame["image_id"])
     n_img = max(len(img_codes), 1)
-    m = _match(g, gl * n_img + gi, p, dl * n_img + di, IOU_THRESHOLDS,
-               list(AREA_RANGES.values()), MAX_DETS[-1])
+    m = _match(
+        g,
+        gl * n_img + gi,
+        p,
+        dl * n_img + di,
+        IOU_THRESHOLDS,
+        list(AREA_RANGES.values()),
+        MAX_DETS[-1],
+    )
     coco = _coco_table(m, p.score, dl, gl, names)
     stats = pd.Series({name: _mean_valid(coco[name]) for name in coco.columns}, dtype="float64")
-    details, pairs = _thresholded(g, p, gi, di, gl, dl, names, n_img, iou_threshold,
-                                  score_threshold)
+    details, pairs = _thresholded(
+        g, p, gi, di, gl, dl, names, n_img, iou_threshold, score_threshold
+    )
     objects = np.bincount(gl[~g.crowd], minlength=len(names))
     per_label = _per_label_table(names, objects, coco, details)
     ids = list(image_ids) if image_ids is not None else list(img_codes)
-    return DetectionReport(per_label=per_label, stats=stats, coco=coco,
-                           iou_threshold=iou_threshold, score_threshold=score_threshold,
-                           _details=details, _pairs=pairs, labels=names, image_ids=ids)
+    return DetectionReport(
+        per_label=per_label,
+        stats=stats,
+        coco=coco,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+        _details=details,
+        _pairs=pairs,
+        labels=names,
+        image_ids=ids,
+    )
 
 
 def _mean_valid(values: pd.Series) -> float:
@@ -555,8 +644,9 @@ def _mean_valid(values: pd.Series) -> float:
     return float(valid.mean()) if len(valid) else float("nan")
 
 
-def _thresholded(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold,
-                 score_threshold):
+def _thresholded(
+    g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold, score_threshold
+):
     """Errors at one IoU and score threshold, and the label-agnostic confusion pairs."""
     keep = np.flatnonzero(p.score >= score_threshold)
     p, pdi, pdl = p.take(keep), di[keep], dl[keep]
@@ -568,8 +658,13 @@ def _thresholded(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_thresho
     g_kind = np.where(difficult, "difficult", np.where(found, "tp", "missed"))
     g_rows = np.flatnonzero(~g.crowd)
     gxy, pxy = g.xyxy, p.xyxy
-    part_gt = pd.DataFrame({"image_id": g.frame["image_id"].to_numpy()[g_rows],
-                            "label": names_arr[gl[g_rows]], "kind": g_kind[g_rows]})
+    part_gt = pd.DataFrame(
+        {
+            "image_id": g.frame["image_id"].to_numpy()[g_rows],
+            "label": names_arr[gl[g_rows]],
+            "kind": g_kind[g_rows],
+        }
+    )
     for j, c in enumerate(BOX):
         part_gt[c] = gxy[g_rows, j]
     partner_score = p.score[np.maximum(m.gt_dt[0], 0)] if len(p.score) else np.zeros(len(found))
@@ -577,9 +672,13 @@ def _thresholded(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_thresho
     part_gt["iou"] = m.gt_iou[g_rows]
     hit, ign = m.matched[0, 0], m.ignored[0, 0]
     d_rows = np.flatnonzero(~hit | ign)
-    part_dt = pd.DataFrame({"image_id": p.frame["image_id"].to_numpy()[d_rows],
-                            "label": names_arr[pdl[d_rows]],
-                            "kind": np.where(hit[d_rows], "ignored", "false")})
+    part_dt = pd.DataFrame(
+        {
+            "image_id": p.frame["image_id"].to_numpy()[d_rows],
+            "label": names_arr[pdl[d_rows]],
+            "kind": np.where(hit[d_rows], "ignored", "false"),
+        }
+    )
     for j, c in enumerate(BOX):
         part_dt[c] = pxy[d_rows, j]
     part_dt["score"], part_dt["iou"] = p.score[d_rows], m.dt_iou[d_rows]
@@ -591,19 +690,33 @@ def _thresholded(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_thresho
     a = _match(g_obj.plain(), g_img, p_obj.plain(), p_img, thr, whole, None)
     p_lab = names_arr[pdl[~ign]]
     partner = a.gt_dt[0]
-    predicted = np.where(partner >= 0, p_lab[np.maximum(partner, 0)] if len(p_lab) else BACKGROUND,
-                         BACKGROUND)
-    pairs_gt = pd.DataFrame({"image_id": g_obj.frame["image_id"].to_numpy(),
-                             "true": names_arr[gl[~g.ignore]], "predicted": predicted})
+    predicted = np.where(
+        partner >= 0, p_lab[np.maximum(partner, 0)] if len(p_lab) else BACKGROUND, BACKGROUND
+    )
+    pairs_gt = pd.DataFrame(
+        {
+            "image_id": g_obj.frame["image_id"].to_numpy(),
+            "true": names_arr[gl[~g.ignore]],
+            "predicted": predicted,
+        }
+    )
     lone = ~a.matched[0, 0]
-    pairs_dt = pd.DataFrame({"image_id": p_obj.frame["image_id"].to_numpy()[lone],
-                             "true": BACKGROUND, "predicted": p_lab[lone]})
+    pairs_dt = pd.DataFrame(
+        {
+            "image_id": p_obj.frame["image_id"].to_numpy()[lone],
+            "true": BACKGROUND,
+            "predicted": p_lab[lone],
+        }
+    )
     return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
 
 
 def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFrame:
-    counts = details.groupby(["label", "kind"]).size().unstack(fill_value=0) if len(details) \
+    counts = (
+        details.groupby(["label", "kind"]).size().unstack(fill_value=0)
+        if len(details)
         else pd.DataFrame()
+    )
     total = max(int(objects.sum()), 1)
     rows = []
     for k, name in enumerate(names):
@@ -611,17 +724,39 @@ def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFram
         tp, missed, false = (int(c.get(x, 0)) for x in ("tp", "missed", "false"))
         rate = tp / (tp + missed) if tp + missed else np.nan
         precision = tp / (tp + false) if tp + false else np.nan
-        row = dict(label=name, detection_rate=rate, precision=precision,
-                   ap=coco.iloc[k]["ap"], ap50=coco.iloc[k]["ap50"], ap75=coco.iloc[k]["ap75"],
-                   ar100=coco.iloc[k]["ar100"], share=objects[k] / total, count=int(objects[k]))
+        row = dict(
+            label=name,
+            detection_rate=rate,
+            precision=precision,
+            ap=coco.iloc[k]["ap"],
+            ap50=coco.iloc[k]["ap50"],
+            ap75=coco.iloc[k]["ap75"],
+            ar100=coco.iloc[k]["ar100"],
+            share=objects[k] / total,
+            count=int(objects[k]),
+        )
         row["warning"] = label_warning(row["count"], row["share"], row["ap"], rate)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["label", "detection_rate", "precision", "ap", "ap50",
-                                       "ap75", "ar100", "share", "count", "warning"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "label",
+            "detection_rate",
+            "precision",
+            "ap",
+            "ap50",
+            "ap75",
+            "ar100",
+            "share",
+            "count",
+            "warning",
+        ],
+    )
 
 
-def label_warning(count: int, share: float, ap: float | None,
-                  detection_rate: float | None = None) -> str:
+def label_warning(
+    count: int, share: float, ap: float | None, detection_rate: float | None = None
+) -> str:
     """What is wrong with a label's data or results and what to do; empty when nothing is.
 
     The rule: fewer than ``MIN_COUNT`` (20) annotations, less than ``MIN_SHARE`` (5%) of all
@@ -635,10 +770,15 @@ def label_warning(count: int, share: float, ap: float | None,
         notes.append(f"low share ({share:.1%} of objects < {MIN_SHARE:.0%}): balance the labels")
     if ap is not None and not np.isnan(ap) and ap < MIN_AP:
         notes.append(f"low AP ({ap:.2f} < {MIN_AP}): review its errors and hard examples")
-    if detection_rate is not None and not np.isnan(detection_rate) \
-            and detection_rate < MIN_DETECTION_RATE:
-        notes.append(f"low detection rate ({detection_rate:.2f} < {MIN_DETECTION_RATE}): "
-                     "review its missed objects")
+    if (
+        detection_rate is not None
+        and not np.isnan(detection_rate)
+        and detection_rate < MIN_DETECTION_RATE
+    ):
+        notes.append(
+            f"low detection rate ({detection_rate:.2f} < {MIN_DETECTION_RATE}): "
+            "review its missed objects"
+        )
     return "; ".join(notes)
 
 
@@ -665,9 +805,12 @@ class ClassificationReport:
 
     def header(self) -> str:
         """One line: model version, average detection rate, accuracy and the images."""
-        parts = [f"model {self.version}" if self.version else "",
-                 f"avg detection rate {self.avg_detection_rate:.3f}",
-                 f"accuracy {self.accuracy:.3f}", self.evaluated_on]
+        parts = [
+            f"model {self.version}" if self.version else "",
+            f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"accuracy {self.accuracy:.3f}",
+            self.evaluated_on,
+        ]
         return " · ".join(p for p in parts if p)
 
     def confusion(self) -> pd.DataFrame:
@@ -685,9 +828,13 @@ class ClassificationReport:
         return _report_html(self.header(), self.notes, self.per_label)
 
 
-def evaluate_classification(labels: Sequence, preds: Sequence, *,
-                            label_names: Sequence[str] | None = None,
-                            image_ids: Sequence | None = None) -> ClassificationReport:
+def evaluate_classification(
+    labels: Sequence,
+    preds: Sequence,
+    *,
+    label_names: Sequence[str] | None = None,
+    image_ids: Sequence | None = None,
+) -> ClassificationReport:
     """Per-label detection rate (recall), precision, count and share, and the confusion
     matrix (true label rows × predicted label columns)."""
     y = np.asarray([str(v) for v in labels], dtype=object)
@@ -710,13 +857,22 @@ def evaluate_classification(labels: Sequence, preds: Sequence, *,
         recall = np.where(support > 0, tp / support, np.nan)
         precision = np.where(predicted > 0, tp / predicted, np.nan)
     share = support / max(len(y), 1)
-    per_label = pd.DataFrame({"label": names, "detection_rate": recall, "precision": precision,
-                              "count": support, "share": share})
+    per_label = pd.DataFrame(
+        {
+            "label": names,
+            "detection_rate": recall,
+            "precision": precision,
+            "count": support,
+            "share": share,
+        }
+    )
     per_label["warning"] = [label_warning(int(c), float(s), None) for c, s in zip(support, share)]
-    matrix = pd.DataFrame(cm, index=pd.Index(names, name="true"),
-                          columns=pd.Index(names, name="predicted"))
+    matrix = pd.DataFrame(
+        cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted")
+    )
     ids = list(image_ids) if image_ids is not None else list(range(len(y)))
     pairs = pd.DataFrame({"image_id": ids, "true": y, "predicted": p})
     acc = float((yi == pi).mean()) if len(y) else float("nan")
-    return ClassificationReport(per_label=per_label, accuracy=acc, confusion_matrix=matrix,
-                                _pairs=pairs, labels=names)
+    return ClassificationReport(
+        per_label=per_label, accuracy=acc, confusion_matrix=matrix, _pairs=pairs, labels=names
+    )

@@ -44,14 +44,14 @@ def from_corners(points) -> tuple[tuple[float, float, float, float], float]:
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), angle
 
 
-def enclosing(x0: float, y0: float, x1: float, y1: float, angle: float | None
-              ) -> tuple[float, float, float, float]:
+def enclosing(
+    x0: float, y0: float, x1: float, y1: float, angle: float | None
+) -> tuple[float, float, float, float]:
     """The axis-aligned box around a (turned) box."""
     if not is_turned(angle):
         return x0, y0, x1, y1
     c = corners(x0, y0, x1, y1, angle)
-    return (float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()),
-            float(c[:, 1].max()))
+    return (float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()), float(c[:, 1].max()))
 
 
 def axis_aligned(ann: pd.DataFrame, sizes: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -17,12 +17,22 @@ import pandas as pd
 
 from .errors import ValidationError
 from .evaluation import box_iou
+from .reasons import (
+    Reason,
+    encode_reasons,
+    parse_reasons,
+)
 
-from .reasons import (HARD_TYPES, REASON_TEXTS, HardType, Reason,  # noqa: F401 (re-exported)
-                      encode_reasons, parse_reasons)
-
-(NO_TARGET, LOW_CONFIDENCE, CLUSTER_DISAGREES, FAR_FROM_CLASS, INCONSISTENT, RESOLUTION,
- MARKED_BY_HAND, SUSPECTED_MISLABEL) = tuple(Reason)
+(
+    NO_TARGET,
+    LOW_CONFIDENCE,
+    CLUSTER_DISAGREES,
+    FAR_FROM_CLASS,
+    INCONSISTENT,
+    RESOLUTION,
+    MARKED_BY_HAND,
+    SUSPECTED_MISLABEL,
+) = tuple(Reason)
 
 
 def _probs(pred_probs, name: str = "pred_probs") -> np.ndarray:
@@ -39,16 +49,19 @@ def _probs(pred_probs, name: str = "pred_probs") -> np.ndarray:
         raise ValidationError(f"{name}: probabilities must be finite and non-negative.")
     worst = int(np.argmax(np.abs(sums - 1)))
     if abs(sums[worst] - 1) > 1e-3:
-        raise ValidationError(f"{name}: each row must sum to 1 (row {worst} sums to "
-                              f"{sums[worst]:.4f}); apply softmax first.")
+        raise ValidationError(
+            f"{name}: each row must sum to 1 (row {worst} sums to "
+            f"{sums[worst]:.4f}); apply softmax first."
+        )
     return p
 
 
 def _labels(labels, n: int, k: int) -> np.ndarray:
     y = np.asarray(labels)
     if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-        raise ValidationError(f"labels: expected {n} integer class indices, got shape {y.shape} "
-                              f"dtype {y.dtype}.")
+        raise ValidationError(
+            f"labels: expected {n} integer class indices, got shape {y.shape} dtype {y.dtype}."
+        )
     if len(y) and (y.min() < 0 or y.max() >= k):
         raise ValidationError(f"labels: class indices must lie in [0, {k}).")
     return y.astype(np.int64)
@@ -80,16 +93,24 @@ def _compute_mislabel_scores(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     k = p.shape[1]
     given = p[np.arange(len(y)), y].astype(np.float64)
     counts = np.bincount(y, minlength=k)
-    thresholds = np.where(counts > 0, np.bincount(y, weights=given, minlength=k)
-                          / np.maximum(counts, 1), 1.0 / k)
+    thresholds = np.where(
+        counts > 0, np.bincount(y, weights=given, minlength=k) / np.maximum(counts, 1), 1.0 / k
+    )
     inverse = 1.0 / np.maximum(thresholds, 1e-12)
     adjusted_total = p @ inverse.astype(p.dtype)
     return 1.0 - given * inverse[y] / np.maximum(adjusted_total, 1e-12)
 
 
-def classification_hardness(pred_probs, *, tta_probs=None, labels: Sequence[int] | None = None,
-                            low_confidence: float = 0.6, min_margin: float = 0.2,
-                            max_tta_shift: float = 0.25, mislabel_threshold: float = 0.5) -> pd.DataFrame:
+def classification_hardness(
+    pred_probs,
+    *,
+    tta_probs=None,
+    labels: Sequence[int] | None = None,
+    low_confidence: float = 0.6,
+    min_margin: float = 0.2,
+    max_tta_shift: float = 0.25,
+    mislabel_threshold: float = 0.5,
+) -> pd.DataFrame:
     """Per-sample hard score in [0, 1] and reasons.
 
     Parameters
@@ -113,17 +134,20 @@ def classification_hardness(pred_probs, *, tta_probs=None, labels: Sequence[int]
         if views.ndim == 2:
             views = views[None]
         if views.shape[1:] != p.shape:
-            raise ValidationError(f"tta_probs: expected shape (V, {p.shape[0]}, {p.shape[1]}), "
-                                  f"got {views.shape}.")
+            raise ValidationError(
+                f"tta_probs: expected shape (V, {p.shape[0]}, {p.shape[1]}), got {views.shape}."
+            )
         for v in views:
             _probs(v, "tta_probs")
     y = _labels(labels, len(p), p.shape[1]) if labels is not None else None
-    return _compute_classification_hardness(p, views, y, low_confidence, min_margin,
-                                            max_tta_shift, mislabel_threshold)
+    return _compute_classification_hardness(
+        p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold
+    )
 
 
-def _compute_classification_hardness(p, views, y, low_confidence, min_margin, max_tta_shift,
-                                     mislabel_threshold) -> pd.DataFrame:
+def _compute_classification_hardness(
+    p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold
+) -> pd.DataFrame:
     n, k = p.shape
     top2 = np.sort(p, axis=1)[:, -2:]
     least = 1.0 - top2[:, 1]
@@ -135,10 +159,12 @@ def _compute_classification_hardness(p, views, y, low_confidence, min_margin, ma
         shift = 0.5 * np.abs(views - p[None]).sum(axis=2).max(axis=0)  # total variation
         flipped = (views.argmax(axis=2) != p.argmax(axis=1)[None]).any(axis=0)
     parts = [least * k / max(k - 1, 1), 1.0 - margin, entropy, shift]
-    score = np.clip(np.max(np.stack(parts), axis=0) * 0.5 + np.mean(np.stack(parts), axis=0) * 0.5,
-                    0, 1)
-    out = pd.DataFrame({"least_confidence": least, "margin": margin, "entropy": entropy,
-                        "tta_shift": shift})
+    score = np.clip(
+        np.max(np.stack(parts), axis=0) * 0.5 + np.mean(np.stack(parts), axis=0) * 0.5, 0, 1
+    )
+    out = pd.DataFrame(
+        {"least_confidence": least, "margin": margin, "entropy": entropy, "tta_shift": shift}
+    )
     codes: list[list[int]] = [[] for _ in range(n)]
     for i in np.flatnonzero((top2[:, 1] < low_confidence) | (margin < min_margin)):
         codes[i].append(LOW_CONFIDENCE)
@@ -165,8 +191,9 @@ def _check_boxes(pred: dict, where: str) -> tuple[np.ndarray, np.ndarray, np.nda
         labels = np.asarray(pred["labels"], dtype=np.int64).reshape(-1)
         scores = np.asarray(pred["scores"], dtype=np.float64).reshape(-1)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ValidationError(f"{where}: needs boxes (K, 4), labels (K,) and scores (K,) "
-                              f"({exc}).") from None
+        raise ValidationError(
+            f"{where}: needs boxes (K, 4), labels (K,) and scores (K,) ({exc})."
+        ) from None
     if not (len(boxes) == len(labels) == len(scores)):
         raise ValidationError(f"{where}: boxes, labels and scores differ in length.")
     if not np.isfinite(boxes).all() or not np.isfinite(scores).all():
@@ -174,9 +201,16 @@ def _check_boxes(pred: dict, where: str) -> tuple[np.ndarray, np.ndarray, np.nda
     return boxes, labels, scores
 
 
-def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]] = (), *,
-                       threshold: float = 0.5, low_threshold: float = 0.1, band: float = 0.15,
-                       missed_floor: float = 0.25, iou: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+def detection_hardness(
+    preds: Sequence[dict],
+    tta_preds: Sequence[Sequence[dict]] = (),
+    *,
+    threshold: float = 0.5,
+    low_threshold: float = 0.1,
+    band: float = 0.15,
+    missed_floor: float = 0.25,
+    iou: float = 0.5,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-box hard types and per-image hard scores for detection.
 
     Parameters
@@ -216,8 +250,9 @@ def detection_hardness(preds: Sequence[dict], tta_preds: Sequence[Sequence[dict]
         if len(view) != len(preds):
             raise ValidationError(f"tta_preds[{v}]: {len(view)} images, preds has {len(preds)}.")
         views.append([_check_boxes(p, f"tta_preds[{v}][{i}]") for i, p in enumerate(view)])
-    return _compute_detection_hardness(checked, views, threshold, low_threshold, band,
-                                       missed_floor, iou)
+    return _compute_detection_hardness(
+        checked, views, threshold, low_threshold, band, missed_floor, iou
+    )
 
 
 def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_min):
@@ -230,14 +265,17 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
         confirmed = low_band.copy() if views else np.zeros_like(low_band)
         for v_boxes, v_labels, v_scores in (view[i] for view in views):
             keep = v_scores >= low
-            same = ((box_iou(boxes, v_boxes[keep]) >= iou_min)
-                    & (labels[:, None] == v_labels[keep][None])).any(axis=1)
+            same = (
+                (box_iou(boxes, v_boxes[keep]) >= iou_min)
+                & (labels[:, None] == v_labels[keep][None])
+            ).any(axis=1)
             types[confident & ~same] = "false_positive"  # lost, or found only as another label
             confirmed &= same
         # a low box on an object already found with confidence is that object, not a miss;
         # among overlapping low boxes of one label only the highest-scoring one counts
-        same_found = ((box_iou(boxes, boxes[confident]) >= iou_min)
-                      & (labels[:, None] == labels[confident][None]))
+        same_found = (box_iou(boxes, boxes[confident]) >= iou_min) & (
+            labels[:, None] == labels[confident][None]
+        )
         confirmed &= ~same_found.any(axis=1)
         for j in np.flatnonzero(confirmed)[np.argsort(-scores[confirmed], kind="stable")]:
             if not confirmed[j]:
@@ -247,8 +285,10 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
             confirmed &= ~twins
         types[confirmed] = "missed"
         out = confident | confirmed
-        rows = [(i, int(lab), *b.tolist(), float(s), t)
-                for b, lab, s, t in zip(boxes[out], labels[out], scores[out], types[out])]
+        rows = [
+            (i, int(lab), *b.tolist(), float(s), t)
+            for b, lab, s, t in zip(boxes[out], labels[out], scores[out], types[out])
+        ]
         # objects only a view finds with confidence
         kept_boxes = boxes[confident]
         for v_boxes, v_labels, v_scores in (view[i] for view in views):
@@ -257,8 +297,9 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
                 continue
             ious = box_iou(v_boxes[strong], kept_boxes)
             seen = [r[2:6] for r in rows if r[-1] == "missed"]
-            for b, lab, s, overlap in zip(v_boxes[strong], v_labels[strong], v_scores[strong],
-                                          ious.max(axis=1, initial=0.0)):
+            for b, lab, s, overlap in zip(
+                v_boxes[strong], v_labels[strong], v_scores[strong], ious.max(axis=1, initial=0.0)
+            ):
                 if overlap >= iou_min:
                     continue
                 if seen and box_iou(b[None], np.asarray(seen)).max() >= iou_min:
@@ -276,8 +317,9 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
             codes.append(INCONSISTENT)
         share = n_hard / len(rows) if rows else (1.0 if NO_TARGET in codes else 0.0)
         image_rows.append((i, bool(codes), float(share), encode_reasons(codes)))
-    boxes_df = pd.DataFrame(box_rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score",
-                                               "hard_type"])
+    boxes_df = pd.DataFrame(
+        box_rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score", "hard_type"]
+    )
     images_df = pd.DataFrame(image_rows, columns=["image", "hard", "score", "reasons"])
     return boxes_df, images_df
 
@@ -287,13 +329,14 @@ def _normalized(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def _knn(query: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = False,
-         chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def _knn(
+    query: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = False, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
     """Cosine distances and indices of the k nearest rows of ``base`` for each query row."""
     k = min(k, len(base) - (1 if exclude_self else 0))
     dists, idx = [], []
     for s in range(0, len(query), chunk):
-        d = 1.0 - query[s:s + chunk] @ base.T
+        d = 1.0 - query[s : s + chunk] @ base.T
         if exclude_self:
             d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
         part = np.argpartition(d, k - 1, axis=1)[:, :k]
@@ -304,8 +347,15 @@ def _knn(query: np.ndarray, base: np.ndarray, k: int, exclude_self: bool = False
     return np.concatenate(dists), np.concatenate(idx)
 
 
-def training_distance(train_embeddings, train_labels: Sequence[int], embeddings,
-                      predicted: Sequence[int], *, k: int = 10, quantile: float = 0.95) -> pd.DataFrame:
+def training_distance(
+    train_embeddings,
+    train_labels: Sequence[int],
+    embeddings,
+    predicted: Sequence[int],
+    *,
+    k: int = 10,
+    quantile: float = 0.95,
+) -> pd.DataFrame:
     """Flag images unlike the training data.
 
     Reason 2 when the majority label of the k nearest training images differs from the
@@ -320,7 +370,9 @@ def training_distance(train_embeddings, train_labels: Sequence[int], embeddings,
     ty = np.asarray(train_labels, dtype=np.int64)
     py = np.asarray(predicted, dtype=np.int64)
     if tr.ndim != 2 or q.ndim != 2 or tr.shape[1] != q.shape[1]:
-        raise ValidationError(f"embeddings: expected (M, D) and (N, D), got {tr.shape} and {q.shape}.")
+        raise ValidationError(
+            f"embeddings: expected (M, D) and (N, D), got {tr.shape} and {q.shape}."
+        )
     if len(ty) != len(tr) or len(py) != len(q):
         raise ValidationError("train_labels and predicted must match the embeddings' rows.")
     if len(tr) < 2:

@@ -28,8 +28,19 @@ from .training import engine, models
 from .training.data import ImageRows, Normalize
 from .training.export import Predictor, export_model
 
-__all__ = ["train", "Run", "wrap_model", "Predictor", "auto_label", "collect", "evaluate",
-           "plot_runs", "AutoLabelResult", "find_mislabels", "MislabelResult"]
+__all__ = [
+    "AutoLabelResult",
+    "MislabelResult",
+    "Predictor",
+    "Run",
+    "auto_label",
+    "collect",
+    "evaluate",
+    "find_mislabels",
+    "plot_runs",
+    "train",
+    "wrap_model",
+]
 
 
 def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
@@ -46,9 +57,13 @@ def _targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> l
         g = groups.get(int(sid), ann.iloc[:0])
         obj = g[g["kind"] != "ignore"]
         ign = g[g["kind"] == "ignore"]
-        out.append({"boxes": obj[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32"),
-                    "labels": np.array([index[lab] + 1 for lab in obj["label"]], dtype="int64"),
-                    "ignore": ign[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32")})
+        out.append(
+            {
+                "boxes": obj[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32"),
+                "labels": np.array([index[lab] + 1 for lab in obj["label"]], dtype="int64"),
+                "ignore": ign[["x0", "y0", "x1", "y1"]].to_numpy(dtype="float32"),
+            }
+        )
     return out
 
 
@@ -78,9 +93,18 @@ class Run:
     ``model`` (a torch module), ``device``.
     """
 
-    def __init__(self, dataset: Dataset, version: str, model: nn.Module, *, labels: list[str],
-                 image_size: int, model_name: str, device: torch.device,
-                 letterbox: bool | None = None):
+    def __init__(
+        self,
+        dataset: Dataset,
+        version: str,
+        model: nn.Module,
+        *,
+        labels: list[str],
+        image_size: int,
+        model_name: str,
+        device: torch.device,
+        letterbox: bool | None = None,
+    ):
         self.dataset, self.version, self.model = dataset, version, model
         self.task, self.labels, self.image_size = dataset.task, list(labels), image_size
         self.letterbox = self.task == "detection" if letterbox is None else letterbox
@@ -91,8 +115,7 @@ class Run:
         info = self.info
         rate = info.get("avg_detection_rate")
         rate_text = f", avg detection rate {rate:.3f}" if rate is not None and rate == rate else ""
-        return (f"<hardex_nb.Run {self.version} {self.model_name} {info.get('status')}"
-                f"{rate_text}>")
+        return f"<hardex_nb.Run {self.version} {self.model_name} {info.get('status')}{rate_text}>"
 
     @property
     def info(self) -> dict:
@@ -111,16 +134,24 @@ class Run:
         row = row.iloc[0]
         if not isinstance(row["weights_path"], str):
             raise JobError(f"run {version} has no weights file (status {row['status']}).")
-        saved = torch.load(dataset.path / row["weights_path"], map_location="cpu",
-                           weights_only=False)
+        saved = torch.load(
+            dataset.path / row["weights_path"], map_location="cpu", weights_only=False
+        )
         cfg = saved["config"]
         net = _build(cfg["model"], dataset.task, len(cfg["labels"]), cfg["image_size"], None)
         net.load_state_dict(saved["state_dict"])
         dev = engine.resolve_device(device)
         # runs saved before letterboxing stretched their images to the square
-        return cls(dataset, version, net.to(dev).eval(), labels=cfg["labels"],
-                   image_size=cfg["image_size"], model_name=cfg["model"], device=dev,
-                   letterbox=cfg.get("letterbox", False))
+        return cls(
+            dataset,
+            version,
+            net.to(dev).eval(),
+            labels=cfg["labels"],
+            image_size=cfg["image_size"],
+            model_name=cfg["model"],
+            device=dev,
+            letterbox=cfg.get("letterbox", False),
+        )
 
     # -- inference ------------------------------------------------------------------------
     def _rows(self, images) -> tuple[ImageRows, list, list]:
@@ -129,8 +160,11 @@ class Run:
         if isinstance(images, ImageRows):
             return images, [None] * len(images), list(range(len(images)))
         if isinstance(images, (str, Path)) and Path(images).is_dir():
-            images = sorted(p for p in Path(images).rglob("*")
-                            if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp"))
+            images = sorted(
+                p
+                for p in Path(images).rglob("*")
+                if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")
+            )
         elif isinstance(images, (str, Path, int, np.integer)):
             images = [images]
         elif isinstance(images, pd.DataFrame):
@@ -146,26 +180,37 @@ class Run:
                 sample_ids.append(None)
                 sources.append(item)
         names = [str(s) if isinstance(s, (str, Path)) else i for i, s in enumerate(sources)]
-        return (ImageRows(sources, self.image_size, task=self.task, letterbox=self.letterbox),
-                sample_ids, names)
+        return (
+            ImageRows(sources, self.image_size, task=self.task, letterbox=self.letterbox),
+            sample_ids,
+            names,
+        )
 
     def predict_proba(self, images, *, batch_size: int = 32, flip: bool = False) -> np.ndarray:
         """Classification: ``(N, K)`` class probabilities, columns in ``run.labels`` order."""
         if self.task != "classification":
             raise JobError("predict_proba is for classification runs; use predict.")
         data, _, _ = self._rows(images)
-        return engine.predict(self.model, data, task=self.task, device=self.device,
-                              batch_size=batch_size, flip=flip)
+        return engine.predict(
+            self.model, data, task=self.task, device=self.device, batch_size=batch_size, flip=flip
+        )
 
     def predict_raw(self, images, *, batch_size: int = 8, flip: bool = False) -> list[dict]:
         """Detection: per image ``boxes (K, 4)``, ``labels (K,)`` 0-based, ``scores (K,)``,
         every box the model keeps (no score threshold)."""
         data, _, _ = self._rows(images)
-        return engine.predict(self.model, data, task=self.task, device=self.device,
-                              batch_size=batch_size, flip=flip)
+        return engine.predict(
+            self.model, data, task=self.task, device=self.device, batch_size=batch_size, flip=flip
+        )
 
-    def predict(self, images_or_sample_ids, *, threshold: float = 0.5,
-                batch_size: int = 16, progress: str | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        images_or_sample_ids,
+        *,
+        threshold: float = 0.5,
+        batch_size: int = 16,
+        progress: str | None = None,
+    ) -> pd.DataFrame:
         """One row per prediction with its score.
 
         Classification: sample_id, image, label, score (one row per image, whatever the
@@ -173,25 +218,44 @@ class Run:
         scoring at least ``threshold``; coordinates in the image's own pixels.
         """
         data, sids, names = self._rows(images_or_sample_ids)
-        out = engine.predict(self.model, data, task=self.task, device=self.device,
-                             batch_size=batch_size, progress=progress)
+        out = engine.predict(
+            self.model,
+            data,
+            task=self.task,
+            device=self.device,
+            batch_size=batch_size,
+            progress=progress,
+        )
         if self.task == "classification":
             k = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
-            return pd.DataFrame({"sample_id": pd.array(sids, dtype="Int64"), "image": names,
-                                 "label": [self.labels[i] for i in k],
-                                 "score": out[np.arange(len(k)), k] if len(k) else []})
+            return pd.DataFrame(
+                {
+                    "sample_id": pd.array(sids, dtype="Int64"),
+                    "image": names,
+                    "label": [self.labels[i] for i in k],
+                    "score": out[np.arange(len(k)), k] if len(k) else [],
+                }
+            )
         rows = []
         for sid, name, r in zip(sids, names, out):
             keep = r["scores"] >= threshold
             for b, lab, s in zip(r["boxes"][keep], r["labels"][keep], r["scores"][keep]):
                 rows.append((sid, name, self.labels[int(lab)], *b.tolist(), float(s)))
-        frame = pd.DataFrame(rows, columns=["sample_id", "image", "label", "x0", "y0", "x1",
-                                            "y1", "score"])
+        frame = pd.DataFrame(
+            rows, columns=["sample_id", "image", "label", "x0", "y0", "x1", "y1", "score"]
+        )
         frame["sample_id"] = pd.array(frame["sample_id"], dtype="Int64")
         return frame
 
-    def predict_tiled(self, images_or_sample_ids, rows: int, cols: int, *,
-                      threshold: float = 0.5, iou_threshold: float = 0.5) -> pd.DataFrame:
+    def predict_tiled(
+        self,
+        images_or_sample_ids,
+        rows: int,
+        cols: int,
+        *,
+        threshold: float = 0.5,
+        iou_threshold: float = 0.5,
+    ) -> pd.DataFrame:
         """Detection on large images: predict each tile of a rows×cols grid (the grid
         ``hardex_nb.tile`` uses for training), map boxes back to the full image, join
         parts cut by a seam and remove duplicates with per-label NMS."""
@@ -217,8 +281,9 @@ class Run:
             boxes = pd.concat(parts, ignore_index=True)
             seams_x = sorted({w[2] for w in windows} - {0})
             seams_y = sorted({w[3] for w in windows} - {0})
-            merged = tiling.untile(boxes, seams_x=seams_x, seams_y=seams_y,
-                                   iou_threshold=iou_threshold)
+            merged = tiling.untile(
+                boxes, seams_x=seams_x, seams_y=seams_y, iou_threshold=iou_threshold
+            )
             merged.insert(0, "image", name)
             merged.insert(0, "sample_id", sid)
             frames.append(merged)
@@ -226,8 +291,9 @@ class Run:
         out["sample_id"] = pd.array(out["sample_id"], dtype="Int64")
         return out
 
-    def views(self, images, *, batch_size: int = 16, progress: str | None = None,
-              backend: str = "local") -> tuple:
+    def views(
+        self, images, *, batch_size: int = 16, progress: str | None = None, backend: str = "local"
+    ) -> tuple:
         """``(plain, flipped, features)`` from one read of each image: predictions (as
         :meth:`predict_proba` / :meth:`predict_raw`), predictions on the mirror images, and
         ``(N, D)`` features (``(N, 0)`` for a model that shows none).
@@ -241,15 +307,28 @@ class Run:
             data, _, _ = self._rows(images)
             if not all(isinstance(p, (str, Path)) for p in data.images):
                 raise JobError("backend='ray' reads image files: give sample ids or paths.")
-            return ray_views.views(self.model, data.images, task=self.task,
-                                   image_size=self.image_size, letterbox=self.letterbox,
-                                   batch_size=batch_size)
+            return ray_views.views(
+                self.model,
+                data.images,
+                task=self.task,
+                image_size=self.image_size,
+                letterbox=self.letterbox,
+                batch_size=batch_size,
+            )
         if backend != "local":
             raise JobError(f"backend={backend!r}: use 'local' or 'ray'.")
         data, _, _ = self._rows(images)
         plain, flipped, feats = engine.predict_views(
-            self.model, data, task=self.task, device=self.device, batch_size=batch_size,
-            plain=True, flip=True, features=True, progress=progress)
+            self.model,
+            data,
+            task=self.task,
+            device=self.device,
+            batch_size=batch_size,
+            plain=True,
+            flip=True,
+            features=True,
+            progress=progress,
+        )
         if feats is None:
             feats = np.zeros((len(data), 0), dtype=np.float32)
         return plain, flipped, feats
@@ -257,8 +336,9 @@ class Run:
     def embed(self, images, *, batch_size: int = 32) -> np.ndarray:
         """``(N, D)`` image features from the model (see ``training.engine.embed``)."""
         data, _, _ = self._rows(images)
-        return engine.embed(self.model, data, task=self.task, device=self.device,
-                            batch_size=batch_size)
+        return engine.embed(
+            self.model, data, task=self.task, device=self.device, batch_size=batch_size
+        )
 
     def to(self, device: str | torch.device) -> Run:
         """Move the model to another device (``"cpu"``, ``"cuda"``, ``"auto"``)."""
@@ -271,16 +351,29 @@ class Run:
         :class:`Predictor`."""
         if isinstance(self.model, _CallableModel):
             raise JobError("a wrapped callable cannot be exported; export your own model.")
-        path = export_model(self.model, path, task=self.task, labels=self.labels,
-                            image_size=self.image_size, letterbox=self.letterbox)
+        path = export_model(
+            self.model,
+            path,
+            task=self.task,
+            labels=self.labels,
+            image_size=self.image_size,
+            letterbox=self.letterbox,
+        )
         self.model.to(self.device)
         return path
 
 
-def _build(name: str, task: str, num_classes: int, image_size: int, weights,
-           weights_backbone=None) -> nn.Module:
-    net = models.build_model(name, task=task, num_classes=num_classes, image_size=image_size,
-                             weights=weights, weights_backbone=weights_backbone)
+def _build(
+    name: str, task: str, num_classes: int, image_size: int, weights, weights_backbone=None
+) -> nn.Module:
+    net = models.build_model(
+        name,
+        task=task,
+        num_classes=num_classes,
+        image_size=image_size,
+        weights=weights,
+        weights_backbone=weights_backbone,
+    )
     return nn.Sequential(Normalize(), net) if task == "classification" else net
 
 
@@ -290,8 +383,9 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
     train = samples.index[samples["split"] == "train"].tolist()
     if not val and len(train) >= 10 and val_fraction > 0:
         rng = np.random.default_rng(seed)
-        chosen = set(rng.choice(train, size=max(1, int(len(train) * val_fraction)),
-                                replace=False).tolist())
+        chosen = set(
+            rng.choice(train, size=max(1, int(len(train) * val_fraction)), replace=False).tolist()
+        )
         val = [i for i in train if i in chosen]
         train = [i for i in train if i not in chosen]
     return train, val
@@ -308,23 +402,41 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
         present = set(ds.samples.set_index("sample_id").loc[val, "label"].astype(str))
     else:
         ann = ds.annotations
-        present = set(ann.loc[ann["sample_id"].isin(val) & (ann["kind"] != "ignore"),
-                              "label"].astype(str))
+        present = set(
+            ann.loc[ann["sample_id"].isin(val) & (ann["kind"] != "ignore"), "label"].astype(str)
+        )
     absent = [name for name in run.labels if name not in present]
     if absent:
-        return None, (f"label(s) {absent} have no validation image: the average detection rate "
-                      "is not available (label more images, or put some in the 'val' split)")
+        return None, (
+            f"label(s) {absent} have no validation image: the average detection rate "
+            "is not available (label more images, or put some in the 'val' split)"
+        )
     rate = _report_on(ds, run, val, progress=None).avg_detection_rate
-    return (0.0 if np.isnan(rate) else rate), f"average detection rate on {len(val)} validation images"
+    return (
+        0.0 if np.isnan(rate) else rate
+    ), f"average detection rate on {len(val)} validation images"
 
 
-def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size: int = 16,
-          image_size: int | None = None, device: str = "auto", mode: str = "fast",
-          test: bool = False, lr: float | None = None, seed: int = 0,
-          weights: str | Path | None = "auto", weights_backbone: str | None = "auto",
-          val_fraction: float = 0.2, pseudo_threshold: float = 0.9,
-          hard_weight: float = 2.0, augment: str | Callable = "weak",
-          progress: bool = True) -> Run:
+def train(
+    ds: Dataset,
+    *,
+    model: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 16,
+    image_size: int | None = None,
+    device: str = "auto",
+    mode: str = "fast",
+    test: bool = False,
+    lr: float | None = None,
+    seed: int = 0,
+    weights: str | Path | None = "auto",
+    weights_backbone: str | None = "auto",
+    val_fraction: float = 0.2,
+    pseudo_threshold: float = 0.9,
+    hard_weight: float = 2.0,
+    augment: str | Callable = "weak",
+    progress: bool = True,
+) -> Run:
     """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
 
     Parameters
@@ -380,39 +492,60 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     if epochs < 1 or batch_size < 1:
         raise JobError("epochs and batch_size must be at least 1.")
     if not callable(augment) and augment not in ("weak", "strong", "none"):
-        raise JobError(f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
-                       "torchvision.transforms.v2 transform.")
+        raise JobError(
+            f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
+            "torchvision.transforms.v2 transform."
+        )
     name = model or models.DEFAULTS[ds.task]
-    weights, weights_backbone = models.resolve_auto(name, task=ds.task, weights=weights,
-                                                    weights_backbone=weights_backbone)
-    note = models.pretrained_note(name, task=ds.task, weights=weights,
-                                  weights_backbone=weights_backbone)
+    weights, weights_backbone = models.resolve_auto(
+        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
+    )
+    note = models.pretrained_note(
+        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
+    )
     progress = progress and rank == 0
     if progress:
         print(note)
     image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
     samples = ds._samples.merged()
-    labeled = samples.index[(samples["status"] == "labeled") & (samples["split"] != "test")].tolist()
+    labeled = samples.index[
+        (samples["status"] == "labeled") & (samples["split"] != "test")
+    ].tolist()
     labels = ds.label_names
     if len(labeled) < 2 or not labels:
-        raise JobError(f"training needs labeled images: {len(labeled)} labeled (outside the test "
-                       f"split) and labels {labels}. Label some images first.")
+        raise JobError(
+            f"training needs labeled images: {len(labeled)} labeled (outside the test "
+            f"split) and labels {labels}. Label some images first."
+        )
     if ds.task == "detection" and not models.honors_ignore(name):
         ann = ds._annotations.merged()
         if (ann["kind"] == "ignore").any():
-            raise JobError(f"{name} cannot exclude ignore regions from its loss; use a "
-                           "fasterrcnn_* or retinanet_* model, or delete the ignore regions.")
+            raise JobError(
+                f"{name} cannot exclude ignore regions from its loss; use a "
+                "fasterrcnn_* or retinanet_* model, or delete the ignore regions."
+            )
     lr = lr or (1e-3 if ds.task == "classification" else 2e-4)
     dev = engine.resolve_device(device)
-    params = dict(model=name, epochs=epochs, batch_size=batch_size, image_size=image_size,
-                  device=str(dev), mode=mode, test=test, lr=lr, seed=seed,
-                  weights=str(weights) if weights else None,
-                  weights_backbone=str(weights_backbone) if weights_backbone else None,
-                  starting_point=note, val_fraction=val_fraction, hard_weight=hard_weight,
-                  augment=augment if isinstance(augment, str) else repr(augment),
-                  world_size=size)
+    params = dict(
+        model=name,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        device=str(dev),
+        mode=mode,
+        test=test,
+        lr=lr,
+        seed=seed,
+        weights=str(weights) if weights else None,
+        weights_backbone=str(weights_backbone) if weights_backbone else None,
+        starting_point=note,
+        val_fraction=val_fraction,
+        hard_weight=hard_weight,
+        augment=augment if isinstance(augment, str) else repr(augment),
+        world_size=size,
+    )
     version = ds._start_run(model=name, params=params) if rank == 0 else None
-    if size > 1:   # the first process names the run; the others train under that name
+    if size > 1:  # the first process names the run; the others train under that name
         shared = [version]
         torch.distributed.broadcast_object_list(shared, src=0)
         version = shared[0]
@@ -420,16 +553,28 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
     try:
         net = _build(name, ds.task, len(labels), image_size, weights, weights_backbone).to(dev)
-        run = Run(ds, version, net, labels=labels, image_size=image_size, model_name=name,
-                  device=dev)
-        data = ImageRows([ds.image_path(i) for i in train_ids], image_size, task=ds.task,
-                         targets=_targets_for(ds, train_ids, labels))
+        run = Run(
+            ds, version, net, labels=labels, image_size=image_size, model_name=name, device=dev
+        )
+        data = ImageRows(
+            [ds.image_path(i) for i in train_ids],
+            image_size,
+            task=ds.task,
+            targets=_targets_for(ds, train_ids, labels),
+        )
         times = max(1, round(hard_weight))
         flagged = samples.loc[train_ids, "hard"].astype(bool).to_numpy() & (times > 1)
         repeats = np.where(flagged, times, 1)
-        opts = engine.FitOptions(task=ds.task, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 device=dev, seed=seed, augment=augment,
-                                 repeats=repeats.tolist() if flagged.any() else None)
+        opts = engine.FitOptions(
+            task=ds.task,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            device=dev,
+            seed=seed,
+            augment=augment,
+            repeats=repeats.tolist() if flagged.any() else None,
+        )
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
         plot = LivePlot(f"{version} {name}", enabled=progress)
 
@@ -442,8 +587,9 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
         pseudo_counts: list[int] = []
         if mode == "accurate":
             unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
-            extra = _pseudo_batches(run, unlabeled, epochs, batch_size, pseudo_threshold,
-                                    pseudo_counts)
+            extra = _pseudo_batches(
+                run, unlabeled, epochs, batch_size, pseudo_threshold, pseudo_counts
+            )
         try:
             run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
         finally:
@@ -452,20 +598,38 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
             return run
         weights_rel = Path("runs") / version / "model.pt"
         (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": net.state_dict(),
-                    "config": {"model": name, "labels": labels, "image_size": image_size,
-                               "task": ds.task, "letterbox": run.letterbox}},
-                   ds.path / weights_rel)
+        torch.save(
+            {
+                "state_dict": net.state_dict(),
+                "config": {
+                    "model": name,
+                    "labels": labels,
+                    "image_size": image_size,
+                    "task": ds.task,
+                    "letterbox": run.letterbox,
+                },
+            },
+            ds.path / weights_rel,
+        )
         rate, rate_note = _avg_detection_rate(run, val_ids)
         if test:
             _store_test_predictions(run)
-        ds._finish_run(version, status="succeeded", avg_detection_rate=rate,
-                       weights_path=weights_rel.as_posix(),
-                       message=json.dumps({"loss": run.history, "val_images": len(val_ids),
-                                           "avg_detection_rate": rate_note,
-                                           "hard_examples_oversampled": int(flagged.sum()),
-                                           "steps_per_epoch": opts.steps_per_epoch,
-                                           "pseudo_labeled": pseudo_counts}))
+        ds._finish_run(
+            version,
+            status="succeeded",
+            avg_detection_rate=rate,
+            weights_path=weights_rel.as_posix(),
+            message=json.dumps(
+                {
+                    "loss": run.history,
+                    "val_images": len(val_ids),
+                    "avg_detection_rate": rate_note,
+                    "hard_examples_oversampled": int(flagged.sum()),
+                    "steps_per_epoch": opts.steps_per_epoch,
+                    "pseudo_labeled": pseudo_counts,
+                }
+            ),
+        )
         return run
     except KeyboardInterrupt:
         if rank == 0:
@@ -474,36 +638,51 @@ def train(ds: Dataset, *, model: str | None = None, epochs: int = 10, batch_size
     except engine.Diverged as exc:
         if rank == 0:
             ds._finish_run(version, status="failed", message=str(exc))
-        raise JobError(f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
-                       "the labels; the dataset is unchanged.") from exc
+        raise JobError(
+            f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
+            "the labels; the dataset is unchanged."
+        ) from exc
     except torch.OutOfMemoryError as exc:
         if rank == 0:
             ds._finish_run(version, status="failed", message="out of memory")
-        raise JobError(f"run {version} failed: out of memory on {dev}. Lower batch_size "
-                       f"({batch_size}) or image_size ({image_size}); the dataset is "
-                       "unchanged.") from exc
+        raise JobError(
+            f"run {version} failed: out of memory on {dev}. Lower batch_size "
+            f"({batch_size}) or image_size ({image_size}); the dataset is "
+            "unchanged."
+        ) from exc
     except BaseException as exc:
         if rank == 0:
             ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
         raise
 
 
-def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int,
-                    threshold: float, counts: list[int]) -> Callable[[int], list]:
+def _pseudo_batches(
+    run: Run,
+    unlabeled: list[int],
+    epochs: int,
+    batch_size: int,
+    threshold: float,
+    counts: list[int],
+) -> Callable[[int], list]:
     """Per epoch (second half only): confident, flip-consistent predictions on unlabeled
     images as strongly augmented training batches."""
     import torchvision
 
     ds = run.dataset
-    pool = ImageRows([ds.image_path(i) for i in unlabeled], run.image_size, task=run.task,
-                     letterbox=run.letterbox)
+    pool = ImageRows(
+        [ds.image_path(i) for i in unlabeled],
+        run.image_size,
+        task=run.task,
+        letterbox=run.letterbox,
+    )
 
     def batches(epoch: int) -> list:
         if epoch < epochs // 2 or not unlabeled:
             return []
         was_training = run.model.training
-        plain, flipped, _ = engine.predict_views(run.model, pool, task=run.task,
-                                                 device=run.device, flip=True)
+        plain, flipped, _ = engine.predict_views(
+            run.model, pool, task=run.task, device=run.device, flip=True
+        )
         run.model.train(was_training)
         keep, targets = [], []
         if run.task == "classification":
@@ -516,8 +695,9 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
                 conf = a["scores"] >= threshold
                 if not conf.any() or not len(b["boxes"]):
                     continue
-                iou = torchvision.ops.box_iou(torch.as_tensor(a["boxes"][conf]),
-                                              torch.as_tensor(b["boxes"])).numpy()
+                iou = torchvision.ops.box_iou(
+                    torch.as_tensor(a["boxes"][conf]), torch.as_tensor(b["boxes"])
+                ).numpy()
                 same = a["labels"][conf][:, None] == b["labels"][None, :]
                 ok = ((iou >= 0.5) & same).any(axis=1)
                 if ok.all():  # every confident box is confirmed by the mirrored view
@@ -526,10 +706,18 @@ def _pseudo_batches(run: Run, unlabeled: list[int], epochs: int, batch_size: int
         counts.append(len(keep))
         if not keep:
             return []
-        return [engine.Batch(pool, keep[s:s + batch_size],
-                             [pool.scaled_target(i, t) for i, t in
-                              zip(keep[s:s + batch_size], targets[s:s + batch_size])], "strong")
-                for s in range(0, len(keep), batch_size)]
+        return [
+            engine.Batch(
+                pool,
+                keep[s : s + batch_size],
+                [
+                    pool.scaled_target(i, t)
+                    for i, t in zip(keep[s : s + batch_size], targets[s : s + batch_size])
+                ],
+                "strong",
+            )
+            for s in range(0, len(keep), batch_size)
+        ]
 
     return batches
 
@@ -547,30 +735,43 @@ def _store_test_predictions(run: Run) -> None:
 def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size: int) -> None:
     """Call the model once on a blank image and refuse an answer of the wrong kind, before a
     run is recorded or any image is read."""
-    need = (f"(N, {n_labels}) logits or probabilities, one column per label"
-            if task == "classification"
-            else "a list of dicts with boxes (K, 4), labels (K,) and scores (K,) per image")
+    need = (
+        f"(N, {n_labels}) logits or probabilities, one column per label"
+        if task == "classification"
+        else "a list of dicts with boxes (K, 4), labels (K,) and scores (K,) per image"
+    )
     try:
         with torch.inference_mode():
             out = module(torch.zeros(1, 3, image_size, image_size))
     except Exception as exc:
-        raise JobError(f"wrap_model: the model failed on a blank {image_size}×{image_size} "
-                       f"batch ({type(exc).__name__}: {exc}); a {task} dataset needs {need}.") \
-            from exc
+        raise JobError(
+            f"wrap_model: the model failed on a blank {image_size}×{image_size} "
+            f"batch ({type(exc).__name__}: {exc}); a {task} dataset needs {need}."
+        ) from exc
     if task == "classification":
         ok = isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) == (1, n_labels)
     else:
-        ok = (isinstance(out, (list, tuple)) and len(out) == 1 and isinstance(out[0], dict)
-              and {"boxes", "labels", "scores"} <= set(out[0]))
-    got = (f"a tensor of shape {tuple(out.shape)}" if isinstance(out, torch.Tensor)
-           else type(out).__name__)
+        ok = (
+            isinstance(out, (list, tuple))
+            and len(out) == 1
+            and isinstance(out[0], dict)
+            and {"boxes", "labels", "scores"} <= set(out[0])
+        )
+    got = (
+        f"a tensor of shape {tuple(out.shape)}"
+        if isinstance(out, torch.Tensor)
+        else type(out).__name__
+    )
     if not ok:
-        raise JobError(f"wrap_model: the model returned {got}, but this is a {task} dataset: it "
-                       f"needs {need}. Wrap a model of the dataset's kind.")
+        raise JobError(
+            f"wrap_model: the model returned {got}, but this is a {task} dataset: it "
+            f"needs {need}. Wrap a model of the dataset's kind."
+        )
 
 
-def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
-               name: str = "custom") -> Run:
+def wrap_model(
+    ds: Dataset, model: nn.Module | Callable, *, image_size: int, name: str = "custom"
+) -> Run:
     """Use your own model or callable for pre-labeling, recorded as a run ``Vn``.
 
     ``model`` takes a float batch ``(N, 3, S, S)`` of 0..1 images (S = ``image_size``).
@@ -584,8 +785,15 @@ def wrap_model(ds: Dataset, model: nn.Module | Callable, *, image_size: int,
     _check_model_output(module.eval(), ds.task, len(ds.label_names), image_size)
     version = ds._start_run(model=name, params={"wrapped": True, "image_size": image_size})
     ds._finish_run(version, status="succeeded", message="wrapped user model")
-    return Run(ds, version, module.eval(), labels=ds.label_names, image_size=image_size,
-               model_name=name, device=torch.device("cpu"))
+    return Run(
+        ds,
+        version,
+        module.eval(),
+        labels=ds.label_names,
+        image_size=image_size,
+        model_name=name,
+        device=torch.device("cpu"),
+    )
 
 
 # -- auto-labeling and hard examples --------------------------------------------------------
@@ -595,18 +803,20 @@ class AutoLabelResult:
     ``skipped``: samples a person labeled, confirmed or deleted (or whose predicted label was
     deleted) while the job ran; the person's edit was kept and the job's result dropped."""
 
-    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame, *,
-                 skipped=()):
+    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame, *, skipped=()):
         self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
         self.annotations, self.table = list(annotations), table
         self.skipped = list(skipped)
-        self.run: Run | None = None   # the model used (auto_label trains one when not given)
+        self.run: Run | None = None  # the model used (auto_label trains one when not given)
 
     def __repr__(self) -> str:
-        kept = (f", {len(self.skipped)} skipped: edited by a person meanwhile"
-                if self.skipped else "")
-        return (f"<AutoLabelResult: {len(self.sample_ids)} images to confirm, "
-                f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes{kept}>")
+        kept = (
+            f", {len(self.skipped)} skipped: edited by a person meanwhile" if self.skipped else ""
+        )
+        return (
+            f"<AutoLabelResult: {len(self.sample_ids)} images to confirm, "
+            f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes{kept}>"
+        )
 
 
 def _check_prerequisites(ds: Dataset) -> list[int]:
@@ -621,12 +831,16 @@ def _check_prerequisites(ds: Dataset) -> list[int]:
     enough = per_label[per_label >= 5]
     if len(enough) < 2:
         counts = {k: int(v) for k, v in per_label.items()}
-        raise JobError(f"auto-labeling needs at least 2 labels with 5 or more labeled images each; "
-                       f"labeled images per label: {counts or 'none'}. Label more images first.")
+        raise JobError(
+            f"auto-labeling needs at least 2 labels with 5 or more labeled images each; "
+            f"labeled images per label: {counts or 'none'}. Label more images first."
+        )
     unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
     if not unlabeled:
-        raise JobError("auto-labeling needs unlabeled images; every image is labeled or waiting "
-                       "for confirmation. Add images with ds.add_images(...).")
+        raise JobError(
+            "auto-labeling needs unlabeled images; every image is labeled or waiting "
+            "for confirmation. Add images with ds.add_images(...)."
+        )
     return unlabeled
 
 
@@ -635,12 +849,15 @@ def _training_reference(run: Run, train_images: list | None = None):
     ds = run.dataset
     if train_images is None:
         samples = ds._samples.merged()
-        ids = samples.index[(samples["status"] == "labeled") & (samples["split"] != "test")].tolist()
+        ids = samples.index[
+            (samples["status"] == "labeled") & (samples["split"] != "test")
+        ].tolist()
         paths = [ds.image_path(i) for i in ids]
         sizes = samples.loc[ids, ["width", "height"]].to_numpy(dtype=float)
         targets = _targets_for(ds, ids, run.labels)
     else:
         from .media import upright_size
+
         paths = list(train_images)
         sizes = [upright_size(p) for p in paths]
         sizes = np.asarray(sizes, dtype=float)
@@ -651,8 +868,9 @@ def _training_reference(run: Run, train_images: list | None = None):
     elif run.task == "classification":
         classes = np.asarray(targets)
     else:
-        classes = np.array([np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0
-                            for t in targets])
+        classes = np.array(
+            [np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0 for t in targets]
+        )
     return emb, classes, sizes
 
 
@@ -667,12 +885,22 @@ def _top_classes(task: str, outputs) -> np.ndarray:
     highest-scoring box (0 when there is none)."""
     if task == "classification":
         return outputs.argmax(axis=1)
-    return np.array([int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0
-                     for r in outputs], dtype=np.int64)
+    return np.array(
+        [int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0 for r in outputs],
+        dtype=np.int64,
+    )
 
 
-def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, reference=None,
-              progress: str | None = None, backend: str = "local"):
+def _hardness(
+    run: Run,
+    images,
+    sizes: np.ndarray,
+    *,
+    threshold: float,
+    reference=None,
+    progress: str | None = None,
+    backend: str = "local",
+):
     """Predictions and hard flags for images (paths or sample ids).
 
     Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
@@ -699,8 +927,11 @@ def _hardness(run: Run, images, sizes: np.ndarray, *, threshold: float, referenc
     if reference is not None and len(reference[0]) >= 2:
         ref_emb, ref_classes, ref_sizes = reference
         # the distance reasons (2, 3) need features; a wrapped callable shows none
-        dist = (hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
-                if emb.shape[1] and ref_emb.shape[1] else [""] * len(table))
+        dist = (
+            hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
+            if emb.shape[1] and ref_emb.shape[1]
+            else [""] * len(table)
+        )
         res = hard.resolution_outliers(ref_sizes, sizes)
         res_codes = [hard.encode_reasons([hard.Reason.RESOLUTION]) if r else "" for r in res]
         table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
@@ -718,16 +949,37 @@ def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) 
         hard_type = b.hard_type if with_hard else "none"
         if not with_hard and b.hard_type == "missed":
             continue  # pre-labeling writes what the model sees above the threshold
-        rows.append(dict(kind="box", label=run.labels[int(b.label)], x0=float(x0), y0=float(y0),
-                         x1=float(x1), y1=float(y1), score=float(b.score), origin=run.version,
-                         hard_type=hard_type, points=None, angle=None, text=None))
+        rows.append(
+            dict(
+                kind="box",
+                label=run.labels[int(b.label)],
+                x0=float(x0),
+                y0=float(y0),
+                x1=float(x1),
+                y1=float(y1),
+                score=float(b.score),
+                origin=run.version,
+                hard_type=hard_type,
+                points=None,
+                angle=None,
+                text=None,
+            )
+        )
     return rows
 
 
-def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
-               algorithm: str | None = None, threshold: float = 0.5, batch_size: int = 32,
-               progress: bool = True, backend: str = "local",
-               **train_options) -> AutoLabelResult:
+def auto_label(
+    ds: Dataset,
+    run: Run | None = None,
+    *,
+    mode: str = "active",
+    algorithm: str | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 32,
+    progress: bool = True,
+    backend: str = "local",
+    **train_options,
+) -> AutoLabelResult:
     """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
 
     Prerequisites, each refused with its own message: at least 2 labels with 5 or more
@@ -751,11 +1003,13 @@ def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
     if algorithm not in (None, "fast", "accurate"):
         raise JobError(f"algorithm={algorithm!r}: use 'fast' or 'accurate'.")
     if run is None:
-        _check_prerequisites(ds)              # refused before any training
+        _check_prerequisites(ds)  # refused before any training
         run = train(ds, mode=algorithm or "fast", progress=progress, **train_options)
     elif algorithm is not None or train_options:
-        raise JobError("algorithm= and training options apply when auto_label trains the "
-                       "model itself; pass run=None, or train with hx.train(..., mode=...).")
+        raise JobError(
+            "algorithm= and training options apply when auto_label trains the "
+            "model itself; pass run=None, or train with hx.train(..., mode=...)."
+        )
     if run.dataset is not ds and Path(run.dataset.path).resolve() != Path(ds.path).resolve():
         raise JobError("this run belongs to another dataset; use hx.collect for other images.")
     ds._sync()
@@ -765,16 +1019,25 @@ def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
         samples = ds._samples.merged()
         sizes = samples.loc[unlabeled, ["width", "height"]].to_numpy(dtype=float)
         reference = _training_reference(run) if mode == "active" else None
-        table, boxes, emb = _hardness(run, unlabeled, sizes, threshold=threshold,
-                                      progress=f"auto-label {run.version}" if progress else None,
-                                      reference=reference, backend=backend)
+        table, boxes, emb = _hardness(
+            run,
+            unlabeled,
+            sizes,
+            threshold=threshold,
+            progress=f"auto-label {run.version}" if progress else None,
+            reference=reference,
+            backend=backend,
+        )
         active = mode == "active"
-        updates = pd.DataFrame({
-            "status": "to_confirm",
-            "hard": table["hard"].astype(int).to_numpy() if active else 0,
-            "hard_score": table["score"].to_numpy() if active else None,
-            "hard_reasons": table["reasons"].to_numpy() if active else "",
-        }, index=pd.Index(unlabeled))
+        updates = pd.DataFrame(
+            {
+                "status": "to_confirm",
+                "hard": table["hard"].astype(int).to_numpy() if active else 0,
+                "hard_score": table["score"].to_numpy() if active else None,
+                "hard_reasons": table["reasons"].to_numpy() if active else "",
+            },
+            index=pd.Index(unlabeled),
+        )
         if ds.task == "classification":
             updates["label"] = table["label"].to_numpy()
         ann_rows = []
@@ -783,16 +1046,21 @@ def auto_label(ds: Dataset, run: Run | None = None, *, mode: str = "active",
                 ann_rows.append(row | {"sample_id": sid})
         ann = pd.DataFrame(ann_rows) if ann_rows else None
         skipped: list[int] = []
-        _, ann_ids = ds._insert_rows(annotations=ann, sample_updates=updates,
-                                     only_unlabeled=True, skipped=skipped,
-                                     embeddings=(run.version, unlabeled, emb)
-                                     if emb.shape[1] else None)
+        _, ann_ids = ds._insert_rows(
+            annotations=ann,
+            sample_updates=updates,
+            only_unlabeled=True,
+            skipped=skipped,
+            embeddings=(run.version, unlabeled, emb) if emb.shape[1] else None,
+        )
     finally:
         ds._release_job("auto_label")
     table.insert(0, "sample_id", unlabeled)
     table["written"] = ~table["sample_id"].isin(skipped)
     written = [s for s in unlabeled if s not in set(skipped)]
-    hard_ids = [s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active]
+    hard_ids = [
+        s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active
+    ]
     result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
     result.run = run
     return result
@@ -808,15 +1076,26 @@ def _read_manifest_sources(path: str | Path) -> list[Path]:
             src = json.loads(line)["source"]
         except (json.JSONDecodeError, KeyError, TypeError):
             from .errors import FormatError
-            raise FormatError(f"{path.name}: line {n}: needs a JSON object with a 'source' field.")
-        p = Path(src[len("file://"):] if src.startswith("file://") else src)
+
+            raise FormatError(
+                f"{path.name}: line {n}: needs a JSON object with a 'source' field."
+            ) from None
+        p = Path(src[len("file://") :] if src.startswith("file://") else src)
         out.append(p if p.is_absolute() else path.parent / p)
     return out
 
 
-def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | None = None,
-            filter_hard: bool = True, threshold: float = 0.5, progress: bool = True,
-            backend: str = "local"):
+def collect(
+    run: Run,
+    images,
+    *,
+    into: Dataset,
+    train_manifest: str | Path | None = None,
+    filter_hard: bool = True,
+    threshold: float = 0.5,
+    progress: bool = True,
+    backend: str = "local",
+):
     """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
     examples in ``into`` as ``to_confirm`` with their predictions and reasons.
 
@@ -841,29 +1120,41 @@ def collect(run: Run, images, *, into: Dataset, train_manifest: str | Path | Non
         infos = Dataset._check_files(Dataset._gather_files(images, stack, True), report)
         if not infos:
             reasons = "; ".join(f"{n}: {r}" for n, r in report.rejected[:5]) or "no image found"
-            raise JobError(f"collect: the batch holds no usable image ({reasons}); nothing was "
-                           "added. Pass a folder, list or .zip of JPG/PNG/BMP images.")
+            raise JobError(
+                f"collect: the batch holds no usable image ({reasons}); nothing was "
+                "added. Pass a folder, list or .zip of JPG/PNG/BMP images."
+            )
         sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
         train_images = _read_manifest_sources(train_manifest) if train_manifest else None
         reference = _training_reference(run, train_images)
-        table, boxes, _ = _hardness(run, [i.path for i in infos], sizes, threshold=threshold,
-                                    progress=f"collect {run.version}" if progress else None,
-                                    backend=backend,
-                                    reference=reference)
+        table, boxes, _ = _hardness(
+            run,
+            [i.path for i in infos],
+            sizes,
+            threshold=threshold,
+            progress=f"collect {run.version}" if progress else None,
+            backend=backend,
+            reference=reference,
+        )
         keep = np.flatnonzero(table["hard"].to_numpy())
         # name the rows before anything is written, so that nothing can fail after the write
         table = table.drop(columns="image", errors="ignore")
         table.insert(0, "image", [i.path.name for i in infos])
         extra, anns = [], []
         for i in keep:
-            row = {"status": "to_confirm", "hard": 1, "hard_score": float(table["score"].iat[i]),
-                   "hard_reasons": table["reasons"].iat[i]}
+            row = {
+                "status": "to_confirm",
+                "hard": 1,
+                "hard_score": float(table["score"].iat[i]),
+                "hard_reasons": table["reasons"].iat[i],
+            }
             if run.task == "classification":
                 row["label"] = table["label"].iat[i]
             extra.append(row)
             anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
-        report.added = into._insert_images([infos[i] for i in keep], copy=True, origin="collect",
-                                           extra=extra, annotations=anns)
+        report.added = into._insert_images(
+            [infos[i] for i in keep], copy=True, origin="collect", extra=extra, annotations=anns
+        )
     return report, AutoLabelResult(report.added, report.added, [], table)
 
 
@@ -881,8 +1172,15 @@ def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
     return labeled.index.tolist(), split
 
 
-def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: float = 0.5,
-             score_threshold: float = 0.3, progress: bool = True):
+def evaluate(
+    ds: Dataset,
+    run: Run,
+    *,
+    split: str | None = None,
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.3,
+    progress: bool = True,
+):
     """Report on the labeled images of ``split`` (default: test, else val, else train).
 
     Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
@@ -899,26 +1197,44 @@ def evaluate(ds: Dataset, run: Run, *, split: str | None = None, iou_threshold: 
     ds._sync()
     ids, used = _evaluation_ids(ds, split)
     if not ids:
-        raise JobError(f"no labeled images in split {used!r} to evaluate on; label some, move "
-                       "some to 'test' with ds.set_split(ids, 'test'), or choose another split.")
-    report = _report_on(ds, run, ids, iou_threshold=iou_threshold, score_threshold=score_threshold,
-                        progress=f"evaluate {run.version}" if progress else None)
+        raise JobError(
+            f"no labeled images in split {used!r} to evaluate on; label some, move "
+            "some to 'test' with ds.set_split(ids, 'test'), or choose another split."
+        )
+    report = _report_on(
+        ds,
+        run,
+        ids,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+        progress=f"evaluate {run.version}" if progress else None,
+    )
     seen = used in ("train", "all")
     report.evaluated_on = f"{len(ids)} {used} images"
     if seen:
-        note = (f"evaluated on {len(ids)} images the model may have trained on ({used} split): "
-                "these numbers overstate it. Label images into the 'test' split "
-                "(ds.set_split(ids, 'test')) and train again for an honest report.")
+        note = (
+            f"evaluated on {len(ids)} images the model may have trained on ({used} split): "
+            "these numbers overstate it. Label images into the 'test' split "
+            "(ds.set_split(ids, 'test')) and train again for an honest report."
+        )
         report.notes.append(note)
         if split is None:
-            warnings.warn(f"hx.evaluate: no labeled test or val images; {note}", UserWarning,
-                          stacklevel=2)
+            warnings.warn(
+                f"hx.evaluate: no labeled test or val images; {note}", UserWarning, stacklevel=2
+            )
     report.dataset = ds  # for the report widgets
     return report
 
 
-def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 0.5,
-               score_threshold: float = 0.3, progress: str | None = None):
+def _report_on(
+    ds: Dataset,
+    run: Run,
+    ids: list[int],
+    *,
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.3,
+    progress: str | None = None,
+):
     """The run's predictions on the labeled samples ``ids`` against their labels."""
     from .evaluation import evaluate_classification, evaluate_detections
 
@@ -929,25 +1245,38 @@ def _report_on(ds: Dataset, run: Run, ids: list[int], *, iou_threshold: float = 
         report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
     else:
         ann = ds._annotations.merged()
-        ann = ann[ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text",
-                                                                 "ignore"])]
+        ann = ann[
+            ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text", "ignore"])
+        ]
         ann = axis_aligned(ann, samples)
-        area = [(polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
-                for k, p in zip(ann["kind"], ann["points"])]
-        gt = pd.DataFrame({"image_id": ann["sample_id"].astype("int64").to_numpy(),
-                           "label": ann["label"].where(ann["kind"] != "ignore", None).to_numpy(),
-                           "x0": ann["x0"].astype(float).to_numpy(),
-                           "y0": ann["y0"].astype(float).to_numpy(),
-                           "x1": ann["x1"].astype(float).to_numpy(),
-                           "y1": ann["y1"].astype(float).to_numpy(),
-                           "iscrowd": (ann["kind"] == "ignore").to_numpy(),
-                           "ignore": ann["difficult"].fillna(0).astype(bool).to_numpy(),
-                           "area": area})
+        area = [
+            (polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
+            for k, p in zip(ann["kind"], ann["points"])
+        ]
+        gt = pd.DataFrame(
+            {
+                "image_id": ann["sample_id"].astype("int64").to_numpy(),
+                "label": ann["label"].where(ann["kind"] != "ignore", None).to_numpy(),
+                "x0": ann["x0"].astype(float).to_numpy(),
+                "y0": ann["y0"].astype(float).to_numpy(),
+                "x1": ann["x1"].astype(float).to_numpy(),
+                "y1": ann["y1"].astype(float).to_numpy(),
+                "iscrowd": (ann["kind"] == "ignore").to_numpy(),
+                "ignore": ann["difficult"].fillna(0).astype(bool).to_numpy(),
+                "area": area,
+            }
+        )
         pred = run.predict(ids, threshold=0.01, progress=progress).rename(
-            columns={"sample_id": "image_id"})
-        report = evaluate_detections(gt, pred.drop(columns=["image"]).astype({"image_id": "int64"}),
-                                     iou_threshold=iou_threshold, score_threshold=score_threshold,
-                                     image_ids=ids, labels=run.labels)
+            columns={"sample_id": "image_id"}
+        )
+        report = evaluate_detections(
+            gt,
+            pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+            iou_threshold=iou_threshold,
+            score_threshold=score_threshold,
+            image_ids=ids,
+            labels=run.labels,
+        )
     report.version = run.version
     return report
 
@@ -964,8 +1293,13 @@ def plot_runs(ds: Dataset, *, last: int = 10):
         ax.set_axis_off()
         return fig
     x = np.arange(len(runs))
-    ax.plot(x, runs["avg_detection_rate"].astype(float), marker="o", color="tab:blue",
-            label="avg detection rate")
+    ax.plot(
+        x,
+        runs["avg_detection_rate"].astype(float),
+        marker="o",
+        color="tab:blue",
+        label="avg detection rate",
+    )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("avg detection rate")
     ax.set_xticks(x, runs["version"])
@@ -989,9 +1323,11 @@ class MislabelResult:
     skipped: list[int]
 
     def __repr__(self) -> str:
-        return (f"MislabelResult: {len(self.flagged)} of {len(self.table)} labeled images "
-                f"flagged as suspected mislabels (reason {hard.SUSPECTED_MISLABEL}), "
-                f"{len(self.skipped)} skipped")
+        return (
+            f"MislabelResult: {len(self.flagged)} of {len(self.table)} labeled images "
+            f"flagged as suspected mislabels (reason {hard.SUSPECTED_MISLABEL}), "
+            f"{len(self.skipped)} skipped"
+        )
 
 
 def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -1006,10 +1342,21 @@ def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
     return fold
 
 
-def find_mislabels(ds: Dataset, *, folds: int = 5, model: str | None = None, epochs: int = 10,
-                   batch_size: int = 16, image_size: int | None = None, lr: float | None = None,
-                   weights: str | Path | None = "auto", threshold: float = 0.5,
-                   seed: int = 0, device: str = "auto", progress: bool = True) -> MislabelResult:
+def find_mislabels(
+    ds: Dataset,
+    *,
+    folds: int = 5,
+    model: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 16,
+    image_size: int | None = None,
+    lr: float | None = None,
+    weights: str | Path | None = "auto",
+    threshold: float = 0.5,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> MislabelResult:
     """Flag labeled images whose label looks wrong, from out-of-sample probabilities.
 
     The labeled images (classification) are split into ``folds`` stratified folds; for each
@@ -1022,16 +1369,20 @@ def find_mislabels(ds: Dataset, *, folds: int = 5, model: str | None = None, epo
     this ran are skipped. The fold models are not recorded as runs.
     """
     if ds.task != "classification":
-        raise JobError("find_mislabels is for classification datasets; for detection, "
-                       "auto_label flags false positives and missed objects per box.")
+        raise JobError(
+            "find_mislabels is for classification datasets; for detection, "
+            "auto_label flags false positives and missed objects per box."
+        )
     samples = ds.samples
     labeled = samples[(samples["status"] == "labeled") & samples["label"].notna()]
     labels = ds.label_names
     counts = labeled["label"].value_counts()
     if folds < 2 or len(labeled) < 2 * folds or (counts > 0).sum() < 2:
-        raise JobError(f"find_mislabels needs at least {2 * folds} labeled images over 2 or "
-                       f"more labels for {folds} folds; found {len(labeled)} over "
-                       f"{int((counts > 0).sum())}. Label more images or use fewer folds.")
+        raise JobError(
+            f"find_mislabels needs at least {2 * folds} labeled images over 2 or "
+            f"more labels for {folds} folds; found {len(labeled)} over "
+            f"{int((counts > 0).sum())}. Label more images or use fewer folds."
+        )
     name = model or models.DEFAULTS["classification"]
     weights, _ = models.resolve_auto(name, task="classification", weights=weights)
     size = image_size or models.default_image_size(name, task="classification", weights=weights)
@@ -1045,22 +1396,44 @@ def find_mislabels(ds: Dataset, *, folds: int = 5, model: str | None = None, epo
         train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         engine.seed_everything(seed + k)
         net = _build(name, "classification", len(labels), size, weights).to(dev)
-        data = ImageRows([paths[i] for i in train_idx], size, task="classification",
-                         targets=given[train_idx].tolist())
-        opts = engine.FitOptions(task="classification", epochs=epochs, batch_size=batch_size,
-                                 lr=lr or 1e-3, device=dev, seed=seed + k)
+        data = ImageRows(
+            [paths[i] for i in train_idx],
+            size,
+            task="classification",
+            targets=given[train_idx].tolist(),
+        )
+        opts = engine.FitOptions(
+            task="classification",
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr or 1e-3,
+            device=dev,
+            seed=seed + k,
+        )
         engine.fit(net, data, opts)
-        probs[held] = engine.predict(net, ImageRows([paths[i] for i in held], size,
-                                                    task="classification"),
-                                     task="classification", device=dev)
+        probs[held] = engine.predict(
+            net,
+            ImageRows([paths[i] for i in held], size, task="classification"),
+            task="classification",
+            device=dev,
+        )
     score = hard.mislabel_scores(given, probs)
-    table = pd.DataFrame({"sample_id": ids, "label": [labels[g] for g in given],
-                          "predicted": [labels[p] for p in probs.argmax(1)], "score": score,
-                          "flagged": score >= threshold})
+    table = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "label": [labels[g] for g in given],
+            "predicted": [labels[p] for p in probs.argmax(1)],
+            "score": score,
+            "flagged": score >= threshold,
+        }
+    )
     for j, label in enumerate(labels):
         table[f"p_{label}"] = probs[:, j]
     chosen = table[table["flagged"]].set_index("sample_id")
-    skipped = ds.flag_for_review(chosen["label"], reason=hard.SUSPECTED_MISLABEL,
-                                 scores=chosen["score"]) if len(chosen) else []
+    skipped = (
+        ds.flag_for_review(chosen["label"], reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"])
+        if len(chosen)
+        else []
+    )
     flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
     return MislabelResult(table, flagged, skipped)

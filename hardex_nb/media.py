@@ -67,39 +67,57 @@ def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
     path = Path(path)
     name = path.name
     if path.suffix.lower() not in EXTENSIONS:
-        raise ImageError(f"{name}: format {path.suffix or '(none)'} is not supported; "
-                         "use JPG, JPEG, PNG or BMP.")
+        raise ImageError(
+            f"{name}: format {path.suffix or '(none)'} is not supported; use JPG, JPEG, PNG or BMP."
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise ImageError(f"{name}: cannot read the file ({exc.strerror}).") from exc
     if size > MAX_BYTES:
-        raise ImageError(f"{name}: {size / 2**20:.1f} MB is over the 100 MB limit; "
-                         "compress or downscale it.")
-    max_long, max_short = (MAX_LONG_TILING, MAX_SHORT_TILING) if for_tiling else (MAX_LONG, MAX_SHORT)
+        raise ImageError(
+            f"{name}: {size / 2**20:.1f} MB is over the 100 MB limit; compress or downscale it."
+        )
+    max_long, max_short = (
+        (MAX_LONG_TILING, MAX_SHORT_TILING) if for_tiling else (MAX_LONG, MAX_SHORT)
+    )
     try:
         with _allow_tiling_sources(), Image.open(path) as img:
             fmt = img.format or ""
             width, height = _upright(img)
             if fmt not in PIL_FORMATS:
-                raise ImageError(f"{name}: the file holds {fmt or 'unknown'} data, not JPG, PNG "
-                                 "or BMP; convert it.")
+                raise ImageError(
+                    f"{name}: the file holds {fmt or 'unknown'} data, not JPG, PNG "
+                    "or BMP; convert it."
+                )
             _check_size(name, width, height, max_long, max_short, for_tiling)
             img.load()  # decodes every pixel: truncated or corrupt data fails here
             if fmt == "PNG":
                 _check_png_data(path)
     except ImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombError) as exc:
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc}); re-export it.") from exc
     return ImageInfo(path=path, width=width, height=height, format="JPEG" if fmt == "MPO" else fmt)
 
 
 # PNG color type -> samples per pixel; Adam7 passes as (x0, y0, dx, dy)
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
-_ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-          (0, 1, 1, 2)]
+_ADAM7 = [
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+]
 
 
 def _check_png_data(path: Path) -> None:
@@ -112,8 +130,8 @@ def _check_png_data(path: Path) -> None:
     pos, idat = 8, zlib.decompressobj()
     got, expected = 0, None
     while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR" and len(body) >= 13:
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body[:13])
             bits = depth * _PNG_CHANNELS.get(color, 1)
@@ -131,8 +149,10 @@ def _check_png_data(path: Path) -> None:
             break
         pos += 12 + length
     if expected is not None and got < expected:
-        raise ImageError(f"{path.name}: the PNG's image data ends early ({got} of {expected} "
-                         "bytes: the lower rows are missing); re-export it.")
+        raise ImageError(
+            f"{path.name}: the PNG's image data ends early ({got} of {expected} "
+            "bytes: the lower rows are missing); re-export it."
+        )
 
 
 def _rgb(img: Image.Image) -> Image.Image:
@@ -144,7 +164,7 @@ def _rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-_SWAPS_SIDES = {5, 6, 7, 8}   # EXIF orientations that turn the image by 90° or 270°
+_SWAPS_SIDES = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90° or 270°
 
 
 def _upright(img: Image.Image) -> tuple[int, int]:
@@ -152,7 +172,7 @@ def _upright(img: Image.Image) -> tuple[int, int]:
     width, height = img.size
     try:
         orientation = img.getexif().get(0x0112)
-    except (OSError, ValueError, SyntaxError):   # a damaged EXIF block: taken as upright
+    except (OSError, ValueError, SyntaxError):  # a damaged EXIF block: taken as upright
         orientation = None
     return (height, width) if orientation in _SWAPS_SIDES else (width, height)
 
@@ -173,21 +193,26 @@ def _turned(img: Image.Image) -> Image.Image:
         return img
 
 
-def _check_size(name: str, width: int, height: int, max_long: int, max_short: int,
-                for_tiling: bool) -> None:
+def _check_size(
+    name: str, width: int, height: int, max_long: int, max_short: int, for_tiling: bool
+) -> None:
     long_side, short_side = max(width, height), min(width, height)
     if short_side < MIN_SIDE:
         raise ImageError(f"{name}: {width}×{height} px is below the {MIN_SIDE}×{MIN_SIDE} minimum.")
     if long_side > max_long or short_side > max_short:
         hint = "tile it with hardex_nb.tile" if not for_tiling else "downscale it"
-        raise ImageError(f"{name}: {width}×{height} px is over the {max_long}×{max_short} maximum; "
-                         f"{hint}.")
+        raise ImageError(
+            f"{name}: {width}×{height} px is over the {max_long}×{max_short} maximum; {hint}."
+        )
     if for_tiling and long_side < 60:
-        raise ImageError(f"{name}: {width}×{height} px is too small to tile (at least 30×60); "
-                         "add it without for_tiling.")
+        raise ImageError(
+            f"{name}: {width}×{height} px is too small to tile (at least 30×60); "
+            "add it without for_tiling."
+        )
     if long_side / short_side > MAX_ASPECT:
-        raise ImageError(f"{name}: aspect ratio {long_side / short_side:.1f}:1 is over 6:1; "
-                         "crop it.")
+        raise ImageError(
+            f"{name}: aspect ratio {long_side / short_side:.1f}:1 is over 6:1; crop it."
+        )
 
 
 def load_rgb(path: str | Path) -> Image.Image:
@@ -216,8 +241,9 @@ def fit_square(img: Image.Image, size: int, *, letterbox: bool = False) -> np.nd
     return out
 
 
-def load_resized(path: str | Path, size: int, *, letterbox: bool = False
-                 ) -> tuple[np.ndarray, tuple[int, int]]:
+def load_resized(
+    path: str | Path, size: int, *, letterbox: bool = False
+) -> tuple[np.ndarray, tuple[int, int]]:
     """An upright RGB image as a ``(size, size, 3)`` uint8 square (see :func:`fit_square`),
     and its upright ``(width, height)`` before resizing.
 

@@ -30,9 +30,13 @@ class Reason(IntEnum):
 
 
 REASON_TEXTS = {
-    0: "no target found", 1: "low confidence", 2: "disagrees with training clusters",
-    3: "far from same-class training data", 4: "inconsistent across augmented views",
-    5: "resolution unlike the training set", 100: "marked hard by hand",
+    0: "no target found",
+    1: "low confidence",
+    2: "disagrees with training clusters",
+    3: "far from same-class training data",
+    4: "inconsistent across augmented views",
+    5: "resolution unlike the training set",
+    100: "marked hard by hand",
     101: "suspected mislabel",
 }
 

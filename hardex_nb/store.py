@@ -19,21 +19,62 @@ import pandas as pd
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 4   # 2: annotations.difficult; 3: label triggers, embeddings table;
-                     # 4: annotations.truncated / occluded (VOC)
+SCHEMA_VERSION = 4  # 2: annotations.difficult; 3: label triggers, embeddings table;
+# 4: annotations.truncated / occluded (VOC)
 
 SAMPLE_COLUMNS = [
-    "sample_id", "path", "name", "width", "height", "status", "label", "hard", "hard_score",
-    "hard_reasons", "added_at", "source", "split", "parent_id", "tile_row", "tile_col",
+    "sample_id",
+    "path",
+    "name",
+    "width",
+    "height",
+    "status",
+    "label",
+    "hard",
+    "hard_score",
+    "hard_reasons",
+    "added_at",
+    "source",
+    "split",
+    "parent_id",
+    "tile_row",
+    "tile_col",
 ]
 ANNOTATION_COLUMNS = [
-    "ann_id", "sample_id", "kind", "label", "x0", "y0", "x1", "y1", "points", "angle", "text",
-    "score", "origin", "hard_type", "difficult", "truncated", "occluded",
+    "ann_id",
+    "sample_id",
+    "kind",
+    "label",
+    "x0",
+    "y0",
+    "x1",
+    "y1",
+    "points",
+    "angle",
+    "text",
+    "score",
+    "origin",
+    "hard_type",
+    "difficult",
+    "truncated",
+    "occluded",
 ]
 RUN_COLUMNS = [
-    "version", "number", "task", "model", "status", "started", "finished", "duration",
-    "avg_detection_rate", "labeled_images", "total_images", "label_count", "params",
-    "weights_path", "message",
+    "version",
+    "number",
+    "task",
+    "model",
+    "status",
+    "started",
+    "finished",
+    "duration",
+    "avg_detection_rate",
+    "labeled_images",
+    "total_images",
+    "label_count",
+    "params",
+    "weights_path",
+    "message",
 ]
 PREDICTION_COLUMNS = ["version", "sample_id", "label", "x0", "y0", "x1", "y1", "score"]
 
@@ -117,7 +158,8 @@ _TRIGGERS = [
     BEFORE {event} ON {table}
     WHEN NEW.label IS NOT NULL AND NOT EXISTS (SELECT 1 FROM labels WHERE name = NEW.label)
     BEGIN SELECT RAISE(ABORT, '{LABEL_MISSING}'); END"""
-    for table in ("samples", "annotations") for event in ("INSERT", "UPDATE OF label")
+    for table in ("samples", "annotations")
+    for event in ("INSERT", "UPDATE OF label")
 ] + [
     f"""CREATE TRIGGER IF NOT EXISTS labels_delete BEFORE DELETE ON labels
     WHEN EXISTS (SELECT 1 FROM samples WHERE label = OLD.name)
@@ -158,13 +200,17 @@ class Store:
                             cur.execute(statement)
                     for statement in _TRIGGERS:
                         cur.execute(statement)
-                    cur.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                (str(SCHEMA_VERSION),))
+                    cur.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: cannot open the dataset database ({exc}). "
-                             "If the file was copied while in use, copy its -wal file too; "
-                             "if it is damaged, restore it from a backup.") from exc
+            raise StoreError(
+                f"{self.path}: cannot open the dataset database ({exc}). "
+                "If the file was copied while in use, copy its -wal file too; "
+                "if it is damaged, restore it from a backup."
+            ) from exc
         self._data_version = self.data_version()
 
     def _connect(self) -> sqlite3.Connection:
@@ -173,11 +219,13 @@ class Store:
             # hold the -shm file a read-only WAL reader would otherwise need
             wal = self.path.with_name(DB_NAME + "-wal")
             uri = f"file:{quote(str(self.path))}?mode=ro" + ("" if wal.exists() else "&immutable=1")
-            conn = sqlite3.connect(uri, uri=True, timeout=60.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                uri, uri=True, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
         else:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=60.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a returned edit survives power loss, not only a killed process
         conn.execute("PRAGMA synchronous=FULL")
@@ -188,11 +236,15 @@ class Store:
     def _damaged(self, exc: sqlite3.DatabaseError) -> StoreError:
         """A StoreError naming the database file for an SQLite failure (not a constraint)."""
         if self.read_only and "readonly" in str(exc):
-            return StoreError(f"{self.folder} was opened read-only (the folder is not writable); "
-                              "copy the dataset folder somewhere writable to change it.")
-        return StoreError(f"{self.path}: {exc}. Check the disk (space, permissions); if the "
-                          "database is damaged, run PRAGMA integrity_check on it or restore a "
-                          "backup.")
+            return StoreError(
+                f"{self.folder} was opened read-only (the folder is not writable); "
+                "copy the dataset folder somewhere writable to change it."
+            )
+        return StoreError(
+            f"{self.path}: {exc}. Check the disk (space, permissions); if the "
+            "database is damaged, run PRAGMA integrity_check on it or restore a "
+            "backup."
+        )
 
     # -- transactions -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -202,8 +254,10 @@ class Store:
         SQLite failures other than constraint violations (a damaged page, a full disk, a
         read-only folder) are raised as :class:`StoreError` naming the database file."""
         if self.read_only:
-            raise StoreError(f"{self.folder} was opened read-only (the folder is not writable); "
-                             "copy the dataset folder somewhere writable to change it.")
+            raise StoreError(
+                f"{self.folder} was opened read-only (the folder is not writable); "
+                "copy the dataset folder somewhere writable to change it."
+            )
         cur = self.conn.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
@@ -234,7 +288,8 @@ class Store:
         return changed
 
     def next_id(self, cur: sqlite3.Cursor, key: str, count: int = 1) -> int:
-        """Reserve ``count`` ids from the counter ``key`` inside a transaction; returns the first."""
+        """Reserve ``count`` ids from the counter ``key`` inside a transaction; returns the
+        first."""
         row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         first = int(row[0]) if row else 1
         cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, str(first + count)))
@@ -264,12 +319,16 @@ class Store:
         try:
             found = int(text)
         except ValueError:
-            raise StoreError(f"{self.path}: table meta, key schema_version holds {text!r}, not a "
-                             "whole number: the file was not written by hardex_nb or was "
-                             "edited by hand. Restore it from a backup.") from None
+            raise StoreError(
+                f"{self.path}: table meta, key schema_version holds {text!r}, not a "
+                "whole number: the file was not written by hardex_nb or was "
+                "edited by hand. Restore it from a backup."
+            ) from None
         if found < SCHEMA_VERSION and self.read_only:
-            raise StoreError(f"{self.path} needs an upgrade (schema {found} to {SCHEMA_VERSION}) "
-                             "but was opened read-only; open it once from a writable folder.")
+            raise StoreError(
+                f"{self.path} needs an upgrade (schema {found} to {SCHEMA_VERSION}) "
+                "but was opened read-only; open it once from a writable folder."
+            )
         if found > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written by a newer hardex_nb (schema {found}, this one "
@@ -277,12 +336,13 @@ class Store:
             )
         if found < 1:
             raise StoreError(f"{self.path} has no schema_version: it is not a hardex_nb dataset.")
-        if found < 2:   # VOC difficult, kept on the annotation and honoured by evaluation
+        if found < 2:  # VOC difficult, kept on the annotation and honoured by evaluation
             with self.transaction() as cur:
-                cur.execute("ALTER TABLE annotations ADD COLUMN difficult INTEGER NOT NULL "
-                            "DEFAULT 0")
+                cur.execute(
+                    "ALTER TABLE annotations ADD COLUMN difficult INTEGER NOT NULL DEFAULT 0"
+                )
                 cur.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
-        if found < 3:   # label triggers; embeddings inside the store (atomic with their job)
+        if found < 3:  # label triggers; embeddings inside the store (atomic with their job)
             with self.transaction() as cur:
                 for statement in _SCHEMA.split(";"):
                     if "embeddings" in statement:
@@ -293,13 +353,14 @@ class Store:
                 cur.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
             for path in (self.folder / "embeddings").glob("V*.npz"):
                 path.unlink(missing_ok=True)
-        if found < 4:   # VOC's truncated and occluded, kept like difficult
+        if found < 4:  # VOC's truncated and occluded, kept like difficult
             with self.transaction() as cur:
                 have = {row[1] for row in cur.execute("PRAGMA table_info(annotations)")}
                 for flag in ("truncated", "occluded"):
                     if flag not in have:
-                        cur.execute(f"ALTER TABLE annotations ADD COLUMN {flag} INTEGER NOT NULL "
-                                    "DEFAULT 0")
+                        cur.execute(
+                            f"ALTER TABLE annotations ADD COLUMN {flag} INTEGER NOT NULL DEFAULT 0"
+                        )
                 cur.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
 
     def _import_embedding_files(self, cur: sqlite3.Cursor) -> None:
@@ -313,4 +374,5 @@ class Store:
             cur.executemany(
                 "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
                 "(SELECT 1 FROM samples WHERE sample_id = ?)",
-                [(path.stem, int(i), v.tobytes(), int(i)) for i, v in zip(ids, vectors)])
+                [(path.stem, int(i), v.tobytes(), int(i)) for i, v in zip(ids, vectors)],
+            )

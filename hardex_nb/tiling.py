@@ -8,8 +8,9 @@ Tiling rules: an image is cut into a grid with the larger count along its long s
 are at most 3000×5000 and at least 30×30 pixels. A box cut by a seam is clipped to each
 tile; a clipped part is kept when both its sides are at least ``min_side`` pixels (4 by
 default) and it keeps at least ``min_share`` (20%) of the box's area, so slivers are
-dropped. Polygons become their clipped bounding boxes in tiles. Untiling maps boxes back, joins same-label parts that meet at a seam into their
-union, then removes duplicates with per-label NMS.
+dropped. Polygons become their clipped bounding boxes in tiles. Untiling maps boxes back,
+joins same-label parts that meet at a seam into their union, then removes duplicates with
+per-label NMS.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class Advice:
     sample_id: int | None = None
 
     def __str__(self) -> str:
-        return (f"area ratio {self.ratio:.0f}: {self.action}"
-                + (f" (suggested grid {self.grid[0]}×{self.grid[1]})" if self.action == "tile" else ""))
+        return f"area ratio {self.ratio:.0f}: {self.action}" + (
+            f" (suggested grid {self.grid[0]}×{self.grid[1]})" if self.action == "tile" else ""
+        )
 
 
 def advise_ratio(ratio: float, width: int, height: int) -> Advice:
@@ -82,7 +84,9 @@ def advise(ds) -> Advice:
     return Advice(advice.ratio, advice.action, advice.grid, int(row["sample_id"]))
 
 
-def tile_windows(width: int, height: int, rows: int, cols: int) -> list[tuple[int, int, int, int, int, int]]:
+def tile_windows(
+    width: int, height: int, rows: int, cols: int
+) -> list[tuple[int, int, int, int, int, int]]:
     """Tiles as (row, col, x0, y0, x1, y1); the larger count goes along the long side."""
     if rows < 1 or cols < 1:
         raise ValidationError("rows and cols must be at least 1.")
@@ -92,17 +96,25 @@ def tile_windows(width: int, height: int, rows: int, cols: int) -> list[tuple[in
     ys = np.linspace(0, height, n_rows + 1).round().astype(int)
     tw, th = int(np.diff(xs).max()), int(np.diff(ys).max())
     if max(tw, th) > MAX_TILE_LONG or min(tw, th) > MAX_TILE_SHORT:
-        raise ValidationError(f"{width}×{height} px in {n_rows}×{n_cols} tiles gives {tw}×{th} px "
-                              f"tiles, over {MAX_TILE_SHORT}×{MAX_TILE_LONG}; use more tiles.")
+        raise ValidationError(
+            f"{width}×{height} px in {n_rows}×{n_cols} tiles gives {tw}×{th} px "
+            f"tiles, over {MAX_TILE_SHORT}×{MAX_TILE_LONG}; use more tiles."
+        )
     if min(np.diff(xs).min(), np.diff(ys).min()) < MIN_TILE:
-        raise ValidationError(f"{width}×{height} px in {n_rows}×{n_cols} tiles gives tiles under "
-                              f"{MIN_TILE}×{MIN_TILE} px; use fewer tiles.")
-    return [(r, c, int(xs[c]), int(ys[r]), int(xs[c + 1]), int(ys[r + 1]))
-            for r in range(n_rows) for c in range(n_cols)]
+        raise ValidationError(
+            f"{width}×{height} px in {n_rows}×{n_cols} tiles gives tiles under "
+            f"{MIN_TILE}×{MIN_TILE} px; use fewer tiles."
+        )
+    return [
+        (r, c, int(xs[c]), int(ys[r]), int(xs[c + 1]), int(ys[r + 1]))
+        for r in range(n_rows)
+        for c in range(n_cols)
+    ]
 
 
-def boxes_in_tile(boxes: pd.DataFrame, window, *, min_side: float = 4.0,
-                  min_share: float = 0.2) -> pd.DataFrame:
+def boxes_in_tile(
+    boxes: pd.DataFrame, window, *, min_side: float = 4.0, min_share: float = 0.2
+) -> pd.DataFrame:
     """Boxes (x0..y1 in image pixels) clipped to one tile, in tile pixels (sliver rule above)."""
     _, _, tx0, ty0, tx1, ty1 = window
     b = boxes.copy()
@@ -115,8 +127,14 @@ def boxes_in_tile(boxes: pd.DataFrame, window, *, min_side: float = 4.0,
     return b[keep].reset_index(drop=True)
 
 
-def untile(boxes: pd.DataFrame, *, seams_x=(), seams_y=(), tolerance: float = 1.0,
-           iou_threshold: float = 0.5) -> pd.DataFrame:
+def untile(
+    boxes: pd.DataFrame,
+    *,
+    seams_x=(),
+    seams_y=(),
+    tolerance: float = 1.0,
+    iou_threshold: float = 0.5,
+) -> pd.DataFrame:
     """Boxes already in image pixels (x0..y1, label, optional score): join same-label parts
     meeting at a seam into their union, then per-label NMS."""
     b = boxes.reset_index(drop=True).copy()
@@ -156,25 +174,38 @@ def _nms(b: pd.DataFrame, iou_threshold: float) -> pd.DataFrame:
     if b.empty:
         return b
     codes, _ = pd.factorize(b["label"])
-    keep = torchvision.ops.batched_nms(torch.tensor(b[["x0", "y0", "x1", "y1"]].to_numpy(float)),
-                                       torch.tensor(b["score"].to_numpy(float)),
-                                       torch.as_tensor(codes), iou_threshold)
+    keep = torchvision.ops.batched_nms(
+        torch.tensor(b[["x0", "y0", "x1", "y1"]].to_numpy(float)),
+        torch.tensor(b["score"].to_numpy(float)),
+        torch.as_tensor(codes),
+        iou_threshold,
+    )
     return b.iloc[np.sort(keep.numpy())].reset_index(drop=True)
 
 
-MIN_SOURCE = (30, 60)   # short side, long side: the smallest image worth tiling
+MIN_SOURCE = (30, 60)  # short side, long side: the smallest image worth tiling
 
 
-def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4.0,
-         min_share: float = 0.2):
+def tile(
+    ds,
+    rows: int,
+    cols: int,
+    *,
+    into,
+    sample_ids=None,
+    min_side: float = 4.0,
+    min_share: float = 0.2,
+):
     """Cut images of ``ds`` into a rows×cols grid (larger count along the long side) and add
     the tiles to the dataset ``into`` with their boxes; each tile remembers ``parent_id``
     (the source sample id), ``tile_row`` and ``tile_col``. Returns the new sample ids."""
     from .media import ImageInfo, load_rgb
 
     if ds.task != "detection":
-        raise ValidationError(f"tiling is for detection datasets (small objects in large "
-                              f"images); this one is {ds.task}.")
+        raise ValidationError(
+            f"tiling is for detection datasets (small objects in large "
+            f"images); this one is {ds.task}."
+        )
     if into.task != ds.task:
         raise ValidationError(f"into is {into.task}, the source is {ds.task}.")
     for name in ds.label_names:
@@ -182,12 +213,17 @@ def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4
             into.add_label(name)
     samples = ds.samples.set_index("sample_id")
     ids = samples.index.tolist() if sample_ids is None else list(sample_ids)
-    small = [f"{samples.loc[i, 'name']} ({samples.loc[i, 'width']}×{samples.loc[i, 'height']})"
-             for i in ids if min(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[0]
-             or max(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[1]]
+    small = [
+        f"{samples.loc[i, 'name']} ({samples.loc[i, 'width']}×{samples.loc[i, 'height']})"
+        for i in ids
+        if min(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[0]
+        or max(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[1]
+    ]
     if small:
-        raise ValidationError(f"tiling sources must be at least {MIN_SOURCE[0]}×{MIN_SOURCE[1]} "
-                              f"px; too small: {small[:5]}")
+        raise ValidationError(
+            f"tiling sources must be at least {MIN_SOURCE[0]}×{MIN_SOURCE[1]} "
+            f"px; too small: {small[:5]}"
+        )
     ann = ds.annotations
     new_ids = []
     with tempfile.TemporaryDirectory(prefix="hardex-tiles-") as tmp:
@@ -196,20 +232,44 @@ def tile(ds, rows: int, cols: int, *, into, sample_ids=None, min_side: float = 4
             row = samples.loc[sid]
             image = load_rgb(ds.image_path(sid))
             boxes = ann[ann["sample_id"] == sid]
-            for r, c, x0, y0, x1, y1 in tile_windows(int(row["width"]), int(row["height"]), rows, cols):
+            for r, c, x0, y0, x1, y1 in tile_windows(
+                int(row["width"]), int(row["height"]), rows, cols
+            ):
                 path = Path(tmp) / f"{Path(row['name']).stem}_r{r}_c{c}.png"
                 image.crop((x0, y0, x1, y1)).save(path)
                 infos.append(ImageInfo(path=path, width=x1 - x0, height=y1 - y0, format="PNG"))
-                inside = boxes_in_tile(boxes, (r, c, x0, y0, x1, y1), min_side=min_side,
-                                       min_share=min_share)
-                extra.append({"parent_id": int(sid), "tile_row": r, "tile_col": c,
-                              "source": "tile", "split": row["split"],
-                              "status": "labeled" if len(inside) else row["status"]})
+                inside = boxes_in_tile(
+                    boxes, (r, c, x0, y0, x1, y1), min_side=min_side, min_share=min_share
+                )
+                extra.append(
+                    {
+                        "parent_id": int(sid),
+                        "tile_row": r,
+                        "tile_col": c,
+                        "source": "tile",
+                        "split": row["split"],
+                        "status": "labeled" if len(inside) else row["status"],
+                    }
+                )
                 # a polygon becomes its clipped bounding box in a tile
-                anns.append([{"kind": "box" if a.kind == "polygon" else a.kind, "label": None if a.kind == "ignore" else a.label,
-                              "x0": a.x0, "y0": a.y0, "x1": a.x1, "y1": a.y1, "score": None
-                              if pd.isna(a.score) else a.score, "origin": a.origin,
-                              "hard_type": a.hard_type, "text": a.text}
-                             for a in inside.itertuples(index=False)])
-        new_ids = into._insert_images(infos, copy=True, origin="tile", extra=extra, annotations=anns)
+                anns.append(
+                    [
+                        {
+                            "kind": "box" if a.kind == "polygon" else a.kind,
+                            "label": None if a.kind == "ignore" else a.label,
+                            "x0": a.x0,
+                            "y0": a.y0,
+                            "x1": a.x1,
+                            "y1": a.y1,
+                            "score": None if pd.isna(a.score) else a.score,
+                            "origin": a.origin,
+                            "hard_type": a.hard_type,
+                            "text": a.text,
+                        }
+                        for a in inside.itertuples(index=False)
+                    ]
+                )
+        new_ids = into._insert_images(
+            infos, copy=True, origin="tile", extra=extra, annotations=anns
+        )
     return new_ids

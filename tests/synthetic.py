@@ -12,7 +12,9 @@ import hardex_nb as hx
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-def write_image(path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None) -> Path:
+def write_image(
+    path: Path, width: int, height: int, *, seed: int = 0, fmt: str | None = None
+) -> Path:
     """Write a random RGB image of ``width`` × ``height`` pixels."""
     rng = np.random.default_rng(seed)
     arr = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
@@ -31,9 +33,9 @@ def bars_dataset(folder: Path, n: int = 60, n_labeled: int = 40, seed: int = 0, 
         a = np.full((size, size, 3), 30, np.uint8)
         lo, hi = size // 2 - 3, size // 2 + 3
         if c == 0:
-            a[5:size - 5, lo:hi] = 220
+            a[5 : size - 5, lo:hi] = 220
         else:
-            a[lo:hi, 5:size - 5] = 220
+            a[lo:hi, 5 : size - 5] = 220
         a = np.clip(a + rng.integers(0, 40, a.shape), 0, 255).astype(np.uint8)
         name = f"{i:03d}.png"
         Image.fromarray(a).save(folder / "img" / name)
@@ -58,7 +60,7 @@ def boxes_dataset(folder: Path, n: int = 60, n_labeled: int = 45, seed: int = 0,
             w, h = rng.integers(size // 6, size // 3, 2)
             x, y = int(rng.integers(0, size - w)), int(rng.integers(0, size - h))
             c = int(rng.integers(0, 2))
-            a[y:y + h, x:x + w] = [230, 40, 40] if c == 0 else [40, 40, 230]
+            a[y : y + h, x : x + w] = [230, 40, 40] if c == 0 else [40, 40, 230]
             objs.append((["red", "blue"][c], x, y, x + int(w), y + int(h)))
         name = f"{i:03d}.png"
         Image.fromarray(a).save(folder / "img" / name)

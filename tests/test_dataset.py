@@ -154,8 +154,9 @@ def test_edits_after_reopening_keep_empty_fields_empty(det_ds):
     row = hx.Dataset.open(det_ds.path).annotations.set_index("ann_id").loc[human]
     assert row["label"] == "dog" and np.isnan(row["score"]) and np.isnan(row["angle"])
     con = sqlite3.connect(det_ds.path / "hardex.sqlite")
-    assert con.execute("SELECT score, angle FROM annotations WHERE ann_id=?", (human,)).fetchone() \
-        == (None, None)
+    assert con.execute(
+        "SELECT score, angle FROM annotations WHERE ann_id=?", (human,)
+    ).fetchone() == (None, None)
 
 
 def test_every_edit_is_on_disk_when_it_returns(det_ds):
@@ -170,12 +171,21 @@ def test_every_edit_is_on_disk_when_it_returns(det_ds):
     # a fresh connection that never saw the in-memory frames
     con = sqlite3.connect(det_ds.path / "hardex.sqlite")
     rows = dict(con.execute("SELECT sample_id, status FROM samples").fetchall())
-    assert rows == {ids[0]: "labeled", ids[1]: "to_confirm", ids[2]: "unlabeled",
-                    ids[3]: "unlabeled", ids[4]: "unlabeled"}
-    assert con.execute("SELECT hard, hard_reasons, hard_score FROM samples WHERE sample_id=?",
-                       (ids[2],)).fetchone() == (1, "1-101", 0.9)
-    assert [r[0] for r in con.execute("SELECT name FROM labels ORDER BY position")] == \
-        ["cat", "puppy", "bird"]
+    assert rows == {
+        ids[0]: "labeled",
+        ids[1]: "to_confirm",
+        ids[2]: "unlabeled",
+        ids[3]: "unlabeled",
+        ids[4]: "unlabeled",
+    }
+    assert con.execute(
+        "SELECT hard, hard_reasons, hard_score FROM samples WHERE sample_id=?", (ids[2],)
+    ).fetchone() == (1, "1-101", 0.9)
+    assert [r[0] for r in con.execute("SELECT name FROM labels ORDER BY position")] == [
+        "cat",
+        "puppy",
+        "bird",
+    ]
     reopened = hx.Dataset.open(det_ds.path)
     pd.testing.assert_frame_equal(reopened.samples, det_ds.samples)
     pd.testing.assert_frame_equal(reopened.annotations, det_ds.annotations)
@@ -254,8 +264,11 @@ WRITER = textwrap.dedent("""
 
 def test_kill_minus_nine_loses_no_returned_edit(det_ds):
     sid = int(det_ds.samples.sample_id[0])
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(det_ds.path), str(sid), "100000"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(det_ds.path), str(sid), "100000"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     returned = []
     for line in proc.stdout:
         returned.append(int(line))
@@ -273,8 +286,14 @@ def test_kill_minus_nine_loses_no_returned_edit(det_ds):
 
 def test_concurrent_writers_serialize(det_ds):
     ids = det_ds.samples.sample_id.tolist()
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(det_ds.path), str(ids[k]), "150"],
-                              stdout=subprocess.PIPE, text=True) for k in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(det_ds.path), str(ids[k]), "150"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for k in range(3)
+    ]
     outs = [p.communicate(timeout=300)[0].split() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     returned = [int(x) for out in outs for x in out]
@@ -289,12 +308,33 @@ def test_concurrent_writers_serialize(det_ds):
 
 def test_insert_rows_is_all_or_nothing(det_ds):
     before = det_ds.samples
-    good = pd.DataFrame({"path": ["x.png"], "name": ["x.png"], "width": [10], "height": [10],
-                         "status": ["unlabeled"], "hard": [0], "hard_reasons": [""],
-                         "added_at": [0.0], "source": ["upload"], "split": ["train"]})
-    bad_ann = pd.DataFrame({"sample_id": [10**9], "kind": ["box"], "label": ["cat"],
-                            "x0": [0.0], "y0": [0.0], "x1": [1.0], "y1": [1.0],
-                            "origin": ["human"], "hard_type": ["none"]})
+    good = pd.DataFrame(
+        {
+            "path": ["x.png"],
+            "name": ["x.png"],
+            "width": [10],
+            "height": [10],
+            "status": ["unlabeled"],
+            "hard": [0],
+            "hard_reasons": [""],
+            "added_at": [0.0],
+            "source": ["upload"],
+            "split": ["train"],
+        }
+    )
+    bad_ann = pd.DataFrame(
+        {
+            "sample_id": [10**9],
+            "kind": ["box"],
+            "label": ["cat"],
+            "x0": [0.0],
+            "y0": [0.0],
+            "x1": [1.0],
+            "y1": [1.0],
+            "origin": ["human"],
+            "hard_type": ["none"],
+        }
+    )
     with pytest.raises(hx.ValidationError, match="nothing was written"):
         det_ds._insert_rows(good, bad_ann)
     pd.testing.assert_frame_equal(det_ds.samples, before)
@@ -308,6 +348,7 @@ def test_schema_1_dataset_gains_the_difficult_column(tmp_path):
 
     ds = hx.Dataset.create(tmp_path / "old", task="detection", labels=["a"])
     from synthetic import write_image
+
     sid = ds.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
     ann = ds.add_box(sid, "a", 1, 1, 20, 20)
     ds.close()
@@ -332,12 +373,34 @@ def test_rows_naming_a_label_deleted_by_another_process_are_refused_whole(tmp_pa
 
     first = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a", "c"])
     sid = first.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
-    other = hx.Dataset.open(tmp_path / "d")             # as a second process would
+    other = hx.Dataset.open(tmp_path / "d")  # as a second process would
     other.delete_label("c")
-    rows = pd.DataFrame([{"sample_id": sid, "kind": "box", "label": "a", "x0": 1., "y0": 1.,
-                          "x1": 9., "y1": 9., "origin": "human", "hard_type": "none"},
-                         {"sample_id": sid, "kind": "box", "label": "c", "x0": 2., "y0": 2.,
-                          "x1": 9., "y1": 9., "origin": "human", "hard_type": "none"}])
+    rows = pd.DataFrame(
+        [
+            {
+                "sample_id": sid,
+                "kind": "box",
+                "label": "a",
+                "x0": 1.0,
+                "y0": 1.0,
+                "x1": 9.0,
+                "y1": 9.0,
+                "origin": "human",
+                "hard_type": "none",
+            },
+            {
+                "sample_id": sid,
+                "kind": "box",
+                "label": "c",
+                "x0": 2.0,
+                "y0": 2.0,
+                "x1": 9.0,
+                "y1": 9.0,
+                "origin": "human",
+                "hard_type": "none",
+            },
+        ]
+    )
     with pytest.raises(hx.ValidationError, match=r"label\(s\) \['c'\] were deleted by another"):
         first._insert_rows(annotations=rows)
     for view in (first, hx.Dataset.open(tmp_path / "d")):
@@ -349,9 +412,11 @@ def test_degenerate_polygons_are_refused_at_the_edit(tmp_path):
 
     ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
     sid = ds.add_images([write_image(tmp_path / "x.png", 60, 40)]).added[0]
-    for points in ([[1, 1], [10, 10], [20, 20]],          # collinear
-                   [[5, 5], [5, 5], [5, 5]],              # one point three times
-                   [[1, 1], [9, 1], [1, 1], [9, 1]]):     # a line walked twice
+    for points in (
+        [[1, 1], [10, 10], [20, 20]],  # collinear
+        [[5, 5], [5, 5], [5, 5]],  # one point three times
+        [[1, 1], [9, 1], [1, 1], [9, 1]],
+    ):  # a line walked twice
         with pytest.raises(hx.ValidationError, match="enclose no area"):
             ds.add_polygon(sid, "a", points)
     ann = ds.add_polygon(sid, "a", [[1, 1], [9, 1], [5, 8]])
@@ -379,13 +444,22 @@ def test_relative_path_then_chdir(tmp_path, monkeypatch):
 def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_path):
     ds = hx.Dataset.create(tmp_path / "d", task="classification", labels=["a", "b"])
     ds.close()
-    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, signal
         import hardex_nb as hx
-        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        ds = hx.Dataset.open({str(tmp_path / "d")!r})
         print(ds._start_run(model="resnet18", params={{}}), os.getpid(), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -9
     version, pid = killed.stdout.split()
     with pytest.warns(UserWarning, match=rf"\['{version}'\] were left running"):
@@ -394,7 +468,9 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_pat
     assert run["status"] == "failed" and f"pid {pid}" in run["message"]
     # a run whose process is alive (this one) is left alone
     mine = ds._start_run(model="resnet18", params={})
-    assert hx.Dataset.open(tmp_path / "d").runs.set_index("version").loc[mine, "status"] == "running"
+    assert (
+        hx.Dataset.open(tmp_path / "d").runs.set_index("version").loc[mine, "status"] == "running"
+    )
 
 
 # -- races with another process: the store refuses what would dangle ------------------------
@@ -419,21 +495,27 @@ def test_set_label_racing_delete_label_never_leaves_a_dangling_label(cls_ds):
     """Another process classifies images as 'c' in a loop while this one deletes 'c': the
     loop stops with a clear error and no sample names a label that no longer exists."""
     cls_ds.add_label("c")
-    proc = subprocess.Popen([sys.executable, "-c", LABELER, str(cls_ds.path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", LABELER, str(cls_ds.path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.5)   # let it write a while (natural timing; nothing is injected)
+    time.sleep(0.5)  # let it write a while (natural timing; nothing is injected)
     cls_ds.delete_label("c")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert out.startswith("refused") and "not in the label set" in out and "Traceback" not in err
     con = sqlite3.connect(cls_ds.path / "hardex.sqlite")
-    dangling = con.execute("SELECT COUNT(*) FROM samples WHERE label IS NOT NULL AND label NOT "
-                           "IN (SELECT name FROM labels)").fetchone()[0]
+    dangling = con.execute(
+        "SELECT COUNT(*) FROM samples WHERE label IS NOT NULL AND label NOT "
+        "IN (SELECT name FROM labels)"
+    ).fetchone()[0]
     assert dangling == 0
     for view in (cls_ds, hx.Dataset.open(cls_ds.path)):
         assert view.label_names == ["cat", "dog"]
-        assert view.samples["label"].isna().all()   # 'c' went back to unlabeled, and only it
+        assert view.samples["label"].isna().all()  # 'c' went back to unlabeled, and only it
 
 
 EDITOR = textwrap.dedent("""
@@ -461,8 +543,12 @@ def test_edits_of_rows_another_process_deleted_are_refused_and_memory_follows_di
     image: each edit after that is refused, no NaN row appears in that process's frames."""
     sid = int(det_ds.samples.sample_id[0])
     ann = det_ds.add_box(sid, "cat", 1, 1, 20, 20)
-    proc = subprocess.Popen([sys.executable, "-c", EDITOR, str(det_ds.path), str(ann), str(sid)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EDITOR, str(det_ds.path), str(ann), str(sid)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready"
     time.sleep(0.3)
     det_ds.delete_annotations([ann])
@@ -490,9 +576,13 @@ def test_a_label_still_in_use_cannot_be_deleted_under_the_store(det_ds):
 
 # -- kills and failures: no orphans ----------------------------------------------------------
 
+
 def _media_files(ds_path: Path) -> set[str]:
-    return {p.relative_to(ds_path / "media").as_posix()
-            for p in (ds_path / "media").rglob("*") if p.is_file()}
+    return {
+        p.relative_to(ds_path / "media").as_posix()
+        for p in (ds_path / "media").rglob("*")
+        if p.is_file()
+    }
 
 
 def _stored_files(ds: hx.Dataset) -> set[str]:
@@ -504,12 +594,19 @@ def test_kill_during_add_images_leaves_nothing_behind(tmp_path):
     for i in range(400):
         write_image(folder / f"im_{i:03d}.png", 64, 48, seed=i)
     hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import hardex_nb as hx
-        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        ds = hx.Dataset.open({str(tmp_path / "d")!r})
         for _ in range(100):
             ds.add_images({str(folder)!r})
-    """)], stderr=subprocess.PIPE)
+    """),
+        ],
+        stderr=subprocess.PIPE,
+    )
     incoming = tmp_path / "d" / "media" / ".incoming"
     deadline = time.time() + 120
     while time.time() < deadline and not (incoming.exists() and any(incoming.rglob("*.png"))):
@@ -519,7 +616,7 @@ def test_kill_during_add_images_leaves_nothing_behind(tmp_path):
     with warnings_allowed():
         ds = hx.Dataset.open(tmp_path / "d")
     assert not incoming.exists()
-    assert _media_files(tmp_path / "d") == _stored_files(ds)   # every file has its row
+    assert _media_files(tmp_path / "d") == _stored_files(ds)  # every file has its row
     assert all(ds.image_path(i).exists() for i in ds.samples.sample_id)
 
 
@@ -528,26 +625,40 @@ def test_a_kill_between_commit_and_rename_is_finished_at_open(tmp_path):
     the next open moves them, so every committed sample has its image."""
     images = [write_image(tmp_path / f"x{i}.png", 60, 40, seed=i) for i in range(3)]
     hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
-    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, pathlib, signal
         import hardex_nb as hx
-        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        ds = hx.Dataset.open({str(tmp_path / "d")!r})
         def die(self, target):   # the first rename after the commit
             os.kill(os.getpid(), signal.SIGKILL)
         pathlib.Path.replace = die
         ds.add_images({[str(p) for p in images]!r})
-    """)], capture_output=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert killed.returncode == -9
     with pytest.warns(UserWarning, match="cleaned up 3 image file"):
         ds = hx.Dataset.open(tmp_path / "d")
     assert len(ds.samples) == 3 and _media_files(tmp_path / "d") == _stored_files(ds)
-    assert all(ds.image_path(i).read_bytes() == images[k].read_bytes()
-               for k, i in enumerate(ds.samples.sample_id))
+    assert all(
+        ds.image_path(i).read_bytes() == images[k].read_bytes()
+        for k, i in enumerate(ds.samples.sample_id)
+    )
 
 
 def test_a_kill_after_delete_samples_commits_leaves_no_orphan_file(det_ds):
     doomed = [int(i) for i in det_ds.samples.sample_id[:2]]
-    killed = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, pathlib, signal
         import hardex_nb as hx
         ds = hx.Dataset.open({str(det_ds.path)!r})
@@ -555,7 +666,11 @@ def test_a_kill_after_delete_samples_commits_leaves_no_orphan_file(det_ds):
             os.kill(os.getpid(), signal.SIGKILL)
         pathlib.Path.unlink = die
         ds.delete_samples({doomed!r})
-    """)], capture_output=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert killed.returncode == -9
     with pytest.warns(UserWarning, match="cleaned up 2 image file"):
         ds = hx.Dataset.open(det_ds.path)
@@ -566,22 +681,32 @@ def test_a_copy_that_fails_part_way_adds_nothing_and_leaves_no_file(tmp_path):
     """The file-size limit makes the copy of a 3 MB image fail after 1 MB, as a full disk
     would: a StoreError, no sample, no file."""
     from PIL import Image
+
     rng = np.random.default_rng(0)
     big = tmp_path / "big.png"
     Image.fromarray(rng.integers(0, 255, (1100, 1100, 3), dtype=np.uint8)).save(big)
     small = write_image(tmp_path / "small.png", 60, 40)
     hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).close()
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import resource, signal
         import hardex_nb as hx
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # writes past the limit fail (EFBIG)
-        ds = hx.Dataset.open({str(tmp_path / 'd')!r})
+        ds = hx.Dataset.open({str(tmp_path / "d")!r})
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
         try:
             ds.add_images([{str(small)!r}, {str(big)!r}])
         except hx.StoreError as exc:
             print("StoreError", exc)
-    """)], capture_output=True, text=True, timeout=120)
+    """),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.stdout.startswith("StoreError") and "big.png" in out.stdout, out.stderr
     assert "nothing was added" in out.stdout
     ds = hx.Dataset.open(tmp_path / "d")
@@ -590,35 +715,41 @@ def test_a_copy_that_fails_part_way_adds_nothing_and_leaves_no_file(tmp_path):
 
 def test_file_names_that_cannot_be_stored_are_rejected_alone(tmp_path):
     import os
+
     folder = tmp_path / "names"
     folder.mkdir()
     good = write_image(folder / "good.png", 60, 40)
-    raw = os.fsencode(folder) + b"/caf\xe9.png"     # Latin-1 bytes: not UTF-8
+    raw = os.fsencode(folder) + b"/caf\xe9.png"  # Latin-1 bytes: not UTF-8
     with open(raw, "wb") as f:
         f.write(good.read_bytes())
-    long_name = "l" * 246 + ".png"                   # 250 bytes: the media copy must shorten it
+    long_name = "l" * 246 + ".png"  # 250 bytes: the media copy must shorten it
     (folder / long_name).write_bytes(good.read_bytes())
     ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
     report = ds.add_images(folder)
     assert len(report.added) == 2
     assert [(name, reason) for name, reason in report.rejected] == [
-        ("caf\\udce9.png", "the file name is not valid UTF-8; rename the file")]
+        ("caf\\udce9.png", "the file name is not valid UTF-8; rename the file")
+    ]
     assert sorted(ds.samples.name) == ["good.png", long_name]
     assert all(ds.image_path(i).exists() for i in report.added)
 
 
 # -- job claims ------------------------------------------------------------------------------
 
+
 def _claim(ds, **holder):
     import json
+
     with ds._write() as cur:
-        cur.execute("INSERT OR REPLACE INTO meta VALUES ('job:auto_label', ?)",
-                    (json.dumps(holder),))
+        cur.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('job:auto_label', ?)", (json.dumps(holder),)
+        )
 
 
 def test_a_claim_whose_pid_was_reused_is_taken_over(det_ds):
     import os
     import socket
+
     # this process is alive, but it started later than the claim says its holder did
     _claim(det_ds, host=socket.gethostname(), pid=os.getpid(), process_start=1, since=0.0)
     det_ds._claim_job("auto_label")
@@ -633,7 +764,7 @@ def test_a_claim_from_another_machine_is_released_by_hand(det_ds):
     assert jobs[["job", "host", "pid"]].values.tolist() == [["auto_label", "crashed-node", 4242]]
     assert jobs["alive"].isna().all()
     assert det_ds.release_jobs() == ["auto_label"]
-    det_ds._claim_job("auto_label")                 # free again
+    det_ds._claim_job("auto_label")  # free again
     det_ds._release_job("auto_label")
     assert det_ds.jobs().empty
 
@@ -641,8 +772,21 @@ def test_a_claim_from_another_machine_is_released_by_hand(det_ds):
 def test_embeddings_land_with_the_job_or_not_at_all(det_ds):
     sid = int(det_ds.samples.sample_id[0])
     vectors = np.arange(8, dtype=np.float32).reshape(2, 4)
-    bad = pd.DataFrame([{"sample_id": sid, "kind": "box", "label": "nope", "x0": 1., "y0": 1.,
-                         "x1": 9., "y1": 9., "origin": "V1", "hard_type": "none"}])
+    bad = pd.DataFrame(
+        [
+            {
+                "sample_id": sid,
+                "kind": "box",
+                "label": "nope",
+                "x0": 1.0,
+                "y0": 1.0,
+                "x1": 9.0,
+                "y1": 9.0,
+                "origin": "V1",
+                "hard_type": "none",
+            }
+        ]
+    )
     with pytest.raises(ValidationError):
         det_ds._insert_rows(annotations=bad, embeddings=("V1", [sid, sid + 1], vectors))
     with pytest.raises(ValidationError, match="no stored embeddings"):
@@ -657,6 +801,7 @@ class warnings_allowed:
 
     def __enter__(self):
         import warnings
+
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore")
@@ -681,8 +826,8 @@ def test_deleting_every_box_unlabels_unless_marked_a_negative(det_ds):
     b = det_ds.add_box(sid, "dog", 5, 5, 30, 30)
     det_ds.add_ignore_region(sid, 40, 5, 60, 30)
     det_ds.delete_annotations([a])
-    assert det_ds.sample(sid)["status"] == "labeled"             # one object left
-    det_ds.delete_annotations([b])                                # only an ignore region left
+    assert det_ds.sample(sid)["status"] == "labeled"  # one object left
+    det_ds.delete_annotations([b])  # only an ignore region left
     assert det_ds.sample(sid)["status"] == "unlabeled"
     assert hx.Dataset.open(det_ds.path).sample(sid)["status"] == "unlabeled"
     det_ds.add_box(other, "cat", 1, 1, 9, 9)
@@ -708,7 +853,7 @@ def test_rotated_boxes_are_checked_and_train_as_their_enclosing_box(tmp_path):
     (target,) = _targets_for(ds, [sid], ["ship"])
     np.testing.assert_allclose(target["boxes"][0], [15, 20, 25, 60], atol=1e-5)
     # turned 45°, the corners leave the image: clipped to it for training
-    ds.update_annotation(ann, y0=0, y1=10, angle=45)     # centre (20, 5)
+    ds.update_annotation(ann, y0=0, y1=10, angle=45)  # centre (20, 5)
     (target,) = _targets_for(ds, [sid], ["ship"])
     half = (20 + 5) / np.sqrt(2)
     np.testing.assert_allclose(target["boxes"][0], [20 - half, 0, 20 + half, 5 + half], atol=1e-5)

@@ -17,34 +17,67 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 def _hardex_train(dataset: Path, *args: str, procs: int = 2) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([str(TORCHRUN), "--standalone", "--nnodes", "1",
-                           "--nproc_per_node", str(procs), "-m", "hardex_nb.cli", "train",
-                           "--dataset", str(dataset), *args],
-                          capture_output=True, text=True, timeout=300, env=env)
+    return subprocess.run(
+        [
+            str(TORCHRUN),
+            "--standalone",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            str(procs),
+            "-m",
+            "hardex_nb.cli",
+            "train",
+            "--dataset",
+            str(dataset),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def test_ddp_with_two_processes_trains_once_and_records_one_run(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=40, n_labeled=40)
-    done = _hardex_train(ds.path, "--epochs", "3", "--batch-size", "4", "--image-size", "32",
-                         "--weights", "none", "--val-fraction", "0.2", "--lr", "3e-3")
+    done = _hardex_train(
+        ds.path,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "4",
+        "--image-size",
+        "32",
+        "--weights",
+        "none",
+        "--val-fraction",
+        "0.2",
+        "--lr",
+        "3e-3",
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "V1 resnet18 succeeded" in done.stdout
-    assert done.stdout.count("succeeded") == 1                    # one process speaks
+    assert done.stdout.count("succeeded") == 1  # one process speaks
     runs = hx.Dataset.open(ds.path).runs
-    assert runs["version"].tolist() == ["V1"]                      # one process records
+    assert runs["version"].tolist() == ["V1"]  # one process records
     run = runs.iloc[0]
     assert run["params"]["world_size"] == 2
     message = json.loads(run["message"])
     assert len(message["loss"]) == 3 and np.isfinite(message["loss"]).all()
     # 32 train images (8 held out), batches of 4: 8 batches an epoch, 4 on each process
     assert message["val_images"] == 8 and message["steps_per_epoch"] == 4
-    loaded = hx.Run.load(hx.Dataset.open(ds.path), "V1")           # the weights are usable
+    loaded = hx.Run.load(hx.Dataset.open(ds.path), "V1")  # the weights are usable
     assert loaded.predict_proba(ids[:4]).shape == (4, 2)
 
 
 def test_a_cli_error_is_one_line_and_a_nonzero_exit(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "hardex_nb.cli", "train", "--dataset",
-                           str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "hardex_nb.cli", "train", "--dataset", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hardex train: ") and "missing" in lines[0]
@@ -55,7 +88,8 @@ def test_ray_local_views_and_auto_label_match_the_local_path(tmp_path):
     import shutil
 
     import pytest
-    import ray   # the dev extra installs ray[data]
+    import ray  # the dev extra installs ray[data]
+
     ds, ids, truth = bars_dataset(tmp_path, n=30, n_labeled=16)
     run = hx.train(ds, epochs=2, batch_size=8, image_size=32, weights=None, progress=False)
     unlabeled = ds.samples.query("status == 'unlabeled'")["sample_id"].tolist()
@@ -66,8 +100,7 @@ def test_ray_local_views_and_auto_label_match_the_local_path(tmp_path):
         for a, b in zip(local, remote):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         twin = hx.Dataset.open(shutil.copytree(ds.path, tmp_path / "twin"))
-        on_ray = hx.auto_label(twin, hx.Run.load(twin, run.version), backend="ray",
-                               progress=False)
+        on_ray = hx.auto_label(twin, hx.Run.load(twin, run.version), backend="ray", progress=False)
     finally:
         ray.shutdown()
     here = hx.auto_label(ds, run, progress=False)

@@ -12,9 +12,9 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
-from hardex_nb import ValidationError, evaluate_classification, evaluate_detections
-from hardex_nb import evaluation
-from hardex_nb.evaluation import AREA_RANGES, COCO_STATS as STATS, MAX_DETS
+from hardex_nb import ValidationError, evaluate_classification, evaluate_detections, evaluation
+from hardex_nb.evaluation import AREA_RANGES, MAX_DETS
+from hardex_nb.evaluation import COCO_STATS as STATS
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -36,19 +36,35 @@ def run_cocoeval(gt, pred, labels, images):
     anns = []
     for k, r in enumerate(gt.itertuples()):
         w, h = r.x1 - r.x0, r.y1 - r.y0
-        anns.append({"id": k + 1, "image_id": int(r.image_id), "category_id": cid[r.label],
-                     "bbox": [r.x0, r.y0, w, h], "area": getattr(r, "area", w * h),
-                     "iscrowd": int(getattr(r, "iscrowd", 0)),
-                     "difficult": int(getattr(r, "ignore", 0))})
-    data = {"images": [{"id": int(i)} for i in images],
-            "categories": [{"id": i, "name": n} for n, i in cid.items()], "annotations": anns}
+        anns.append(
+            {
+                "id": k + 1,
+                "image_id": int(r.image_id),
+                "category_id": cid[r.label],
+                "bbox": [r.x0, r.y0, w, h],
+                "area": getattr(r, "area", w * h),
+                "iscrowd": int(getattr(r, "iscrowd", 0)),
+                "difficult": int(getattr(r, "ignore", 0)),
+            }
+        )
+    data = {
+        "images": [{"id": int(i)} for i in images],
+        "categories": [{"id": i, "name": n} for n, i in cid.items()],
+        "annotations": anns,
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = data
         coco_gt.createIndex()
-        dets = [{"image_id": int(r.image_id), "category_id": cid[r.label],
-                 "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0], "score": float(r.score)}
-                for r in pred.itertuples()]
+        dets = [
+            {
+                "image_id": int(r.image_id),
+                "category_id": cid[r.label],
+                "bbox": [r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0],
+                "score": float(r.score),
+            }
+            for r in pred.itertuples()
+        ]
         coco_dt = coco_gt.loadRes(dets) if dets else COCO()
         ev = IgnoreFlagCOCOeval(coco_gt, coco_dt, "bbox")
         ev.evaluate()
@@ -80,8 +96,9 @@ def coco_per_label(ev) -> np.ndarray:
 def assert_equal_stats(report, ev):
     ref = np.where(ev.stats == -1, np.nan, ev.stats)
     np.testing.assert_allclose(report.stats.to_numpy(), ref, atol=1e-6, rtol=0, equal_nan=True)
-    np.testing.assert_allclose(report.coco.to_numpy(), coco_per_label(ev), atol=1e-6, rtol=0,
-                               equal_nan=True)
+    np.testing.assert_allclose(
+        report.coco.to_numpy(), coco_per_label(ev), atol=1e-6, rtol=0, equal_nan=True
+    )
 
 
 def random_case(seed: int, n_images=25, labels=("a", "b", "c", "d"), quantized=False):
@@ -101,12 +118,30 @@ def random_case(seed: int, n_images=25, labels=("a", "b", "c", "d"), quantized=F
                     j = np.round(j)
                 score = rng.integers(0, 5) / 4 if quantized else rng.uniform()
                 plab = str(rng.choice(labels)) if rng.uniform() < 0.15 else lab
-                pred.append((img, plab, x + j[0], y + j[1], x + j[0] + max(w + j[2], 1),
-                             y + j[1] + max(h + j[3], 1), score))
+                pred.append(
+                    (
+                        img,
+                        plab,
+                        x + j[0],
+                        y + j[1],
+                        x + j[0] + max(w + j[2], 1),
+                        y + j[1] + max(h + j[3], 1),
+                        score,
+                    )
+                )
         for _ in range(rng.integers(0, 4)):  # background boxes
             x, y = rng.uniform(0, 200, 2)
-            pred.append((img, str(rng.choice(labels)), x, y, x + 12, y + 9,
-                         rng.integers(0, 5) / 4 if quantized else rng.uniform()))
+            pred.append(
+                (
+                    img,
+                    str(rng.choice(labels)),
+                    x,
+                    y,
+                    x + 12,
+                    y + 9,
+                    rng.integers(0, 5) / 4 if quantized else rng.uniform(),
+                )
+            )
     gt = pd.DataFrame(gt, columns=["image_id", "label", "x0", "y0", "x1", "y1"])
     pred = pd.DataFrame(pred, columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
     return gt, pred, list(labels), list(range(n_images))
@@ -123,18 +158,37 @@ def test_map_equals_pycocotools(seed):
 
 def test_more_than_100_detections_per_image_and_label():
     rng = np.random.default_rng(3)
-    gt = pd.DataFrame({"image_id": 0, "label": "a", "x0": np.arange(50) * 10.0, "y0": 0.0,
-                       "x1": np.arange(50) * 10.0 + 8, "y1": 8.0})
+    gt = pd.DataFrame(
+        {
+            "image_id": 0,
+            "label": "a",
+            "x0": np.arange(50) * 10.0,
+            "y0": 0.0,
+            "x1": np.arange(50) * 10.0 + 8,
+            "y1": 8.0,
+        }
+    )
     x = rng.uniform(0, 500, 180)
-    pred = pd.DataFrame({"image_id": 0, "label": "a", "x0": x, "y0": 0.0, "x1": x + 8, "y1": 8.0,
-                         "score": rng.uniform(size=180)})
+    pred = pd.DataFrame(
+        {
+            "image_id": 0,
+            "label": "a",
+            "x0": x,
+            "y0": 0.0,
+            "x1": x + 8,
+            "y1": 8.0,
+            "score": rng.uniform(size=180),
+        }
+    )
     report = evaluate_detections(gt, pred, labels=["a"])
     stats = cocoeval_stats(gt, pred, ["a"], [0])
     assert report.map == pytest.approx(stats[0], abs=1e-6)
 
 
 def test_empty_and_edge_cases():
-    gt = pd.DataFrame({"image_id": [0], "label": ["a"], "x0": [0.], "y0": [0.], "x1": [10.], "y1": [10.]})
+    gt = pd.DataFrame(
+        {"image_id": [0], "label": ["a"], "x0": [0.0], "y0": [0.0], "x1": [10.0], "y1": [10.0]}
+    )
     none = pd.DataFrame(columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
     r = evaluate_detections(gt, none, labels=["a", "b"])
     assert r.map == 0.0 and np.isnan(r.per_label.set_index("label").loc["b", "ap"])
@@ -148,16 +202,24 @@ def test_empty_and_edge_cases():
 
 
 def test_per_label_rates_errors_and_confusion():
-    gt = pd.DataFrame([(0, "cat", 0, 0, 10, 10), (0, "dog", 20, 20, 30, 30), (1, "cat", 0, 0, 10, 10)],
-                      columns=["image_id", "label", "x0", "y0", "x1", "y1"])
-    pred = pd.DataFrame([(0, "cat", 0, 0, 10, 10, 0.9),      # tp
-                         (0, "cat", 20, 20, 30, 30, 0.8),    # dog seen as cat
-                         (1, "cat", 50, 50, 60, 60, 0.7),    # false box on background
-                         (1, "cat", 1, 1, 10, 10, 0.2)],     # below the score threshold
-                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    gt = pd.DataFrame(
+        [(0, "cat", 0, 0, 10, 10), (0, "dog", 20, 20, 30, 30), (1, "cat", 0, 0, 10, 10)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1"],
+    )
+    pred = pd.DataFrame(
+        [
+            (0, "cat", 0, 0, 10, 10, 0.9),  # tp
+            (0, "cat", 20, 20, 30, 30, 0.8),  # dog seen as cat
+            (1, "cat", 50, 50, 60, 60, 0.7),  # false box on background
+            (1, "cat", 1, 1, 10, 10, 0.2),
+        ],  # below the score threshold
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"],
+    )
     r = evaluate_detections(gt, pred, labels=["cat", "dog"])
     t = r.per_label.set_index("label")
-    assert t.loc["cat", "detection_rate"] == 0.5 and t.loc["cat", "precision"] == pytest.approx(1 / 3)
+    assert t.loc["cat", "detection_rate"] == 0.5 and t.loc["cat", "precision"] == pytest.approx(
+        1 / 3
+    )
     assert t.loc["dog", "detection_rate"] == 0.0 and t.loc["cat", "count"] == 2
     assert t.loc["cat", "share"] == pytest.approx(2 / 3)
     assert "too few annotations" in t.loc["cat", "warning"]
@@ -175,10 +237,12 @@ def test_classification_equals_scikit_learn():
     y = rng.choice(names, 300)
     p = np.where(rng.uniform(size=300) < 0.7, y, rng.choice(names, 300))
     r = evaluate_classification(y, p, label_names=names)
-    np.testing.assert_allclose(r.per_label["detection_rate"],
-                               recall_score(y, p, labels=names, average=None))
-    np.testing.assert_allclose(r.per_label["precision"],
-                               precision_score(y, p, labels=names, average=None))
+    np.testing.assert_allclose(
+        r.per_label["detection_rate"], recall_score(y, p, labels=names, average=None)
+    )
+    np.testing.assert_allclose(
+        r.per_label["precision"], precision_score(y, p, labels=names, average=None)
+    )
     np.testing.assert_array_equal(r.confusion().to_numpy(), confusion_matrix(y, p, labels=names))
     assert r.accuracy == pytest.approx((y == p).mean())
     wrong = r.errors("a")
@@ -200,26 +264,32 @@ def regions_case(seed: int, n_images=20, labels=("a", "b", "c"), quantized=False
             lab = str(rng.choice(labels))
             crowd = rng.uniform() < 0.12
             difficult = not crowd and rng.uniform() < 0.15
-            area = w * h * rng.uniform(0.5, 1.0)            # a polygon inside its box
+            area = w * h * rng.uniform(0.5, 1.0)  # a polygon inside its box
             gt.append((img, lab, x, y, x + w, y + h, crowd, difficult, area))
             for _ in range(rng.integers(0, 5 if crowd else 3)):
                 j = rng.normal(0, 3, 4) * (np.array([w, h, w, h]) / 40)
                 if quantized:
                     j = np.round(j)
-                if crowd:   # detections somewhere inside the crowd region
+                if crowd:  # detections somewhere inside the crowd region
                     cw, ch = w * rng.uniform(0.2, 0.5), h * rng.uniform(0.2, 0.5)
                     cx, cy = x + rng.uniform(0, w - cw), y + rng.uniform(0, h - ch)
                     box = (cx, cy, cx + cw, cy + ch)
                 else:
-                    box = (x + j[0], y + j[1], x + j[0] + max(w + j[2], 1), y + j[1] + max(h + j[3], 1))
+                    box = (
+                        x + j[0],
+                        y + j[1],
+                        x + j[0] + max(w + j[2], 1),
+                        y + j[1] + max(h + j[3], 1),
+                    )
                 score = rng.integers(0, 5) / 4 if quantized else rng.uniform()
                 plab = str(rng.choice(labels)) if rng.uniform() < 0.1 else lab
                 pred.append((img, plab, *box, score))
         for _ in range(rng.integers(0, 3)):
             x, y = rng.uniform(0, 300, 2)
             pred.append((img, str(rng.choice(labels)), x, y, x + 15, y + 11, rng.uniform()))
-    gt = pd.DataFrame(gt, columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd", "ignore",
-                                   "area"])
+    gt = pd.DataFrame(
+        gt, columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd", "ignore", "area"]
+    )
     pred = pd.DataFrame(pred, columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
     return gt, pred, list(labels), list(range(n_images))
 
@@ -246,14 +316,37 @@ def test_real_coco_val2014_with_real_detections_equals_cocoeval():
         ev.accumulate()
         ev.summarize()
     cats = {c["id"]: c["name"] for c in data["categories"]}
-    g = pd.DataFrame([{"image_id": a["image_id"], "label": cats[a["category_id"]],
-                       **dict(zip("xywh", a["bbox"])), "iscrowd": a["iscrowd"], "area": a["area"]}
-                      for a in data["annotations"]])
-    p = pd.DataFrame([{"image_id": d["image_id"], "label": cats[d["category_id"]],
-                       **dict(zip("xywh", d["bbox"])), "score": d["score"]} for d in dets])
+    g = pd.DataFrame(
+        [
+            {
+                "image_id": a["image_id"],
+                "label": cats[a["category_id"]],
+                **dict(zip("xywh", a["bbox"])),
+                "iscrowd": a["iscrowd"],
+                "area": a["area"],
+            }
+            for a in data["annotations"]
+        ]
+    )
+    p = pd.DataFrame(
+        [
+            {
+                "image_id": d["image_id"],
+                "label": cats[d["category_id"]],
+                **dict(zip("xywh", d["bbox"])),
+                "score": d["score"],
+            }
+            for d in dets
+        ]
+    )
     assert g["iscrowd"].sum() == 9
-    report = evaluate_detections(g, p, image_ids=[i["id"] for i in data["images"]],
-                                 labels=[cats[c] for c in sorted(cats)], box_format="xywh")
+    report = evaluate_detections(
+        g,
+        p,
+        image_ids=[i["id"] for i in data["images"]],
+        labels=[cats[c] for c in sorted(cats)],
+        box_format="xywh",
+    )
     assert_equal_stats(report, ev)
     # the values faster_coco_eval's tests publish for this pair
     assert report.map == pytest.approx(0.5045806987249628, abs=1e-12)
@@ -269,21 +362,32 @@ def test_real_coco_val2014_with_real_detections_equals_cocoeval():
         counts["missed"] += int((~e["gtIgnore"].astype(bool)).sum()) - found
         counts["false"] += int((~matched & ~ignored).sum())
         counts["ignored"] += int(ignored.sum())
-    low = evaluate_detections(g, p, image_ids=[i["id"] for i in data["images"]],
-                              labels=[cats[c] for c in sorted(cats)], box_format="xywh",
-                              score_threshold=0.0)
+    low = evaluate_detections(
+        g,
+        p,
+        image_ids=[i["id"] for i in data["images"]],
+        labels=[cats[c] for c in sorted(cats)],
+        box_format="xywh",
+        score_threshold=0.0,
+    )
     kinds = low.errors()["kind"].value_counts()
     assert {k: int(kinds.get(k, 0)) for k in counts} == counts
-    assert counts["tp"] + counts["missed"] == 830   # 839 objects less the 9 crowd regions
+    assert counts["tp"] + counts["missed"] == 830  # 839 objects less the 9 crowd regions
 
 
 def test_one_crowd_case():
-    gt = pd.DataFrame([(0, "person", 10, 10, 60, 110, 0), (0, "person", 100, 0, 300, 200, 1)],
-                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"])
-    pred = pd.DataFrame([(0, "person", 11, 10, 60, 110, 0.9),
-                         (0, "person", 150, 50, 190, 120, 0.8),     # inside the crowd
-                         (0, "person", 120, 20, 160, 90, 0.7)],     # inside the crowd too
-                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    gt = pd.DataFrame(
+        [(0, "person", 10, 10, 60, 110, 0), (0, "person", 100, 0, 300, 200, 1)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"],
+    )
+    pred = pd.DataFrame(
+        [
+            (0, "person", 11, 10, 60, 110, 0.9),
+            (0, "person", 150, 50, 190, 120, 0.8),  # inside the crowd
+            (0, "person", 120, 20, 160, 90, 0.7),
+        ],  # inside the crowd too
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"],
+    )
     report = evaluate_detections(gt, pred)
     assert report.map50 == pytest.approx(1.0)
     assert_equal_stats(report, run_cocoeval(gt, pred, ["person"], [0]))
@@ -295,11 +399,19 @@ def test_one_crowd_case():
 
 
 def test_unlabeled_ignore_region_covers_every_label():
-    gt = pd.DataFrame([(0, "cat", 0, 0, 20, 20, False), (0, None, 50, 50, 150, 150, True)],
-                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"])
-    pred = pd.DataFrame([(0, "cat", 0, 0, 20, 20, 0.9), (0, "dog", 60, 60, 90, 90, 0.9),
-                         (0, "cat", 100, 100, 140, 140, 0.8), (0, "dog", 200, 200, 230, 230, 0.9)],
-                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    gt = pd.DataFrame(
+        [(0, "cat", 0, 0, 20, 20, False), (0, None, 50, 50, 150, 150, True)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "iscrowd"],
+    )
+    pred = pd.DataFrame(
+        [
+            (0, "cat", 0, 0, 20, 20, 0.9),
+            (0, "dog", 60, 60, 90, 90, 0.9),
+            (0, "cat", 100, 100, 140, 140, 0.8),
+            (0, "dog", 200, 200, 230, 230, 0.9),
+        ],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"],
+    )
     e = evaluate_detections(gt, pred, labels=["cat", "dog"]).errors()
     assert sorted(e.loc[e["kind"] == "ignored", "label"]) == ["cat", "dog"]
     assert e.loc[e["kind"] == "false", ["label", "x0"]].values.tolist() == [["dog", 200.0]]
@@ -308,11 +420,18 @@ def test_unlabeled_ignore_region_covers_every_label():
 
 
 def test_difficult_box_is_neither_missed_nor_counted():
-    gt = pd.DataFrame([(0, "dog", 0, 0, 40, 40, 0), (0, "dog", 100, 100, 120, 115, 1),
-                       (1, "dog", 0, 0, 40, 40, 1)],
-                      columns=["image_id", "label", "x0", "y0", "x1", "y1", "ignore"])
-    pred = pd.DataFrame([(0, "dog", 1, 1, 40, 40, 0.9), (1, "dog", 0, 0, 39, 40, 0.8)],
-                        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    gt = pd.DataFrame(
+        [
+            (0, "dog", 0, 0, 40, 40, 0),
+            (0, "dog", 100, 100, 120, 115, 1),
+            (1, "dog", 0, 0, 40, 40, 1),
+        ],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "ignore"],
+    )
+    pred = pd.DataFrame(
+        [(0, "dog", 1, 1, 40, 40, 0.9), (1, "dog", 0, 0, 39, 40, 0.8)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"],
+    )
     report = evaluate_detections(gt, pred)
     assert_equal_stats(report, run_cocoeval(gt, pred, ["dog"], [0, 1]))
     assert report.map50 == pytest.approx(1.0)
@@ -328,19 +447,27 @@ def test_iou_exactly_at_a_threshold_as_cocoeval():
     is 0.7999999999999997, which would miss the 0.8 threshold."""
     g, d = [487.96, 365.1, 123.29, 147.25], [487.96, 365.1, 98.632, 147.25]
     from pycocotools import mask
+
     assert mask.iou([d], [g], [0])[0, 0] == 0.8
     gt = pd.DataFrame([dict(image_id=0, label="a", x=g[0], y=g[1], w=g[2], h=g[3])])
     pred = pd.DataFrame([dict(image_id=0, label="a", x=d[0], y=d[1], w=d[2], h=d[3], score=0.9)])
     report = evaluate_detections(gt, pred, box_format="xywh", iou_threshold=0.8)
-    data = {"images": [{"id": 0}], "categories": [{"id": 1, "name": "a"}],
-            "annotations": [{"id": 1, "image_id": 0, "category_id": 1, "bbox": g,
-                             "area": g[2] * g[3], "iscrowd": 0}]}
+    data = {
+        "images": [{"id": 0}],
+        "categories": [{"id": 1, "name": "a"}],
+        "annotations": [
+            {"id": 1, "image_id": 0, "category_id": 1, "bbox": g, "area": g[2] * g[3], "iscrowd": 0}
+        ],
+    }
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = data
         coco_gt.createIndex()
-        ev = COCOeval(coco_gt, coco_gt.loadRes([{"image_id": 0, "category_id": 1, "bbox": d,
-                                                  "score": 0.9}]), "bbox")
+        ev = COCOeval(
+            coco_gt,
+            coco_gt.loadRes([{"image_id": 0, "category_id": 1, "bbox": d, "score": 0.9}]),
+            "bbox",
+        )
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
@@ -349,9 +476,10 @@ def test_iou_exactly_at_a_threshold_as_cocoeval():
     assert report.map == pytest.approx(ev.stats[0], abs=1e-12)
     assert report.errors()["kind"].tolist() == ["tp"]
     # the same boxes given as corners lose the last bit: that is why box_format="xywh" exists
-    corners = evaluate_detections(gt.assign(x0=gt.x, y0=gt.y, x1=gt.x + gt.w, y1=gt.y + gt.h),
-                                  pred.assign(x0=pred.x, y0=pred.y, x1=pred.x + pred.w,
-                                              y1=pred.y + pred.h))
+    corners = evaluate_detections(
+        gt.assign(x0=gt.x, y0=gt.y, x1=gt.x + gt.w, y1=gt.y + gt.h),
+        pred.assign(x0=pred.x, y0=pred.y, x1=pred.x + pred.w, y1=pred.y + pred.h),
+    )
     assert corners.map == pytest.approx(0.6, abs=1e-12)
 
 
@@ -364,14 +492,33 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
     for img in range(301):
         n = 2000 if img == 0 else int(rng.integers(1, 6))
         x, y = rng.uniform(0, 1000, n), rng.uniform(0, 1000, n)
-        gt.append(pd.DataFrame({"image_id": img, "label": "a", "x0": x, "y0": y, "x1": x + 20, "y1": y + 20}))
+        gt.append(
+            pd.DataFrame(
+                {"image_id": img, "label": "a", "x0": x, "y0": y, "x1": x + 20, "y1": y + 20}
+            )
+        )
         j = rng.normal(0, 2, n)
-        pred.append(pd.DataFrame({"image_id": img, "label": "a", "x0": x + j, "y0": y, "x1": x + j + 20,
-                                  "y1": y + 20, "score": rng.uniform(size=n)}))
+        pred.append(
+            pd.DataFrame(
+                {
+                    "image_id": img,
+                    "label": "a",
+                    "x0": x + j,
+                    "y0": y,
+                    "x1": x + j + 20,
+                    "y1": y + 20,
+                    "score": rng.uniform(size=n),
+                }
+            )
+        )
     gt, pred = pd.concat(gt, ignore_index=True), pd.concat(pred, ignore_index=True)
     cells = []
-    real = (100 * 2000) + sum(min(len(p), 100) * len(g) for (_, p), (_, g)
-                              in zip(list(pred.groupby("image_id"))[1:], list(gt.groupby("image_id"))[1:]))
+    real = (100 * 2000) + sum(
+        min(len(p), 100) * len(g)
+        for (_, p), (_, g) in zip(
+            list(pred.groupby("image_id"))[1:], list(gt.groupby("image_id"))[1:]
+        )
+    )
     original = evaluation._match_chunk
 
     def counting(out, g, d, dt_index, gt_index, *rest):
@@ -381,6 +528,6 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
     monkeypatch.setattr(evaluation, "_match_chunk", counting)
     report = evaluate_detections(gt, pred)
     padded_first_pass = sum(cells[: len(cells) // 2 + 1])
-    assert sum(cells) <= 4 * 2 * (real + 2000 * 2000)      # both passes, 2x2 bucket slack
+    assert sum(cells) <= 4 * 2 * (real + 2000 * 2000)  # both passes, 2x2 bucket slack
     assert padded_first_pass < 301 * 100 * 2000 / 50
     assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)

@@ -57,8 +57,11 @@ def test_classification_hardness_reasons():
 
 
 def _pred(boxes, labels, scores):
-    return {"boxes": np.asarray(boxes, float).reshape(-1, 4), "labels": np.asarray(labels),
-            "scores": np.asarray(scores, float)}
+    return {
+        "boxes": np.asarray(boxes, float).reshape(-1, 4),
+        "labels": np.asarray(labels),
+        "scores": np.asarray(scores, float),
+    }
 
 
 def test_detection_hardness_false_positive_missed_and_reasons():
@@ -70,14 +73,14 @@ def test_detection_hardness_false_positive_missed_and_reasons():
     view2 = _pred([[0, 0, 10, 10]], [0], [0.6])
     boxes, images = hard.detection_hardness([image0, image1, image2], [[view0, view1, view2]])
     b0 = boxes[boxes["image"] == 0].set_index(["x0", "y0"])["hard_type"]
-    assert b0[(0, 0)] == "none"                 # confident and confirmed
-    assert b0[(50, 50)] == "false_positive"     # vanishes in the mirrored view
-    assert b0[(20, 20)] == "missed"             # below the threshold, confirmed by the view
-    assert b0[(70, 70)] == "missed"             # only the view finds it
+    assert b0[(0, 0)] == "none"  # confident and confirmed
+    assert b0[(50, 50)] == "false_positive"  # vanishes in the mirrored view
+    assert b0[(20, 20)] == "missed"  # below the threshold, confirmed by the view
+    assert b0[(70, 70)] == "missed"  # only the view finds it
     imgs = images.set_index("image")
     assert imgs.loc[0, "reasons"] == "4" and imgs.loc[0, "score"] == pytest.approx(3 / 4)
     assert imgs.loc[1, "reasons"] == "0" and imgs.loc[1, "hard"]
-    assert imgs.loc[2, "reasons"] == "1"        # 0.55 is within the band around 0.5
+    assert imgs.loc[2, "reasons"] == "1"  # 0.55 is within the band around 0.5
     with pytest.raises(ValidationError, match="tta_preds"):
         hard.detection_hardness([image0], [[view0, view1]])
 
@@ -87,12 +90,15 @@ def test_training_distance_and_resolution():
     centers = np.eye(8)[:2] * 10
     train = np.r_[centers[0] + rng.normal(0, 1, (50, 8)), centers[1] + rng.normal(0, 1, (50, 8))]
     labels = np.r_[np.zeros(50, int), np.ones(50, int)]
-    query = np.r_[[centers[0] + rng.normal(0, 1, 8)], [centers[1] + rng.normal(0, 1, 8)],
-                  [-centers[0] + np.eye(8)[5] * 10]]
+    query = np.r_[
+        [centers[0] + rng.normal(0, 1, 8)],
+        [centers[1] + rng.normal(0, 1, 8)],
+        [-centers[0] + np.eye(8)[5] * 10],
+    ]
     out = hard.training_distance(train, labels, query, [0, 0, 0])
     assert out["reasons"].iloc[0] == ""
-    assert "2" in out["reasons"].iloc[1]          # looks like class 1, predicted 0
-    assert "3" in out["reasons"].iloc[2]          # far from everything of class 0
+    assert "2" in out["reasons"].iloc[1]  # looks like class 1, predicted 0
+    assert "3" in out["reasons"].iloc[2]  # far from everything of class 0
     sizes = np.array([[640, 480]] * 20 + [[600, 450]] * 20)
     flags = hard.resolution_outliers(sizes, [[640, 480], [4000, 3000], [640, 100]])
     assert flags.tolist() == [False, True, True]
@@ -100,10 +106,16 @@ def test_training_distance_and_resolution():
 
 
 def test_low_boxes_on_found_objects_are_not_misses():
-    image = _pred([[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
-                  [0, 0, 0, 0], [0.9, 0.3, 0.4, 0.35])
-    view = _pred([[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
-                 [0, 0, 0, 0], [0.9, 0.3, 0.4, 0.35])
+    image = _pred(
+        [[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
+        [0, 0, 0, 0],
+        [0.9, 0.3, 0.4, 0.35],
+    )
+    view = _pred(
+        [[0, 0, 10, 10], [1, 0, 10, 10], [40, 40, 50, 50], [41, 40, 50, 50]],
+        [0, 0, 0, 0],
+        [0.9, 0.3, 0.4, 0.35],
+    )
     boxes, _ = hard.detection_hardness([image], [[view]])
     missed = boxes[boxes["hard_type"] == "missed"]
     # the 0.3 box duplicates the confident one; of the two low boxes at (40, 40) one is kept

@@ -75,8 +75,16 @@ def test_refuses_without_labels(tmp_path):
 
 def test_accurate_mode_adds_pseudo_labels(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=80, n_labeled=16)
-    run = train(ds, epochs=10, batch_size=8, image_size=32, mode="accurate", progress=False,
-                pseudo_threshold=0.7, val_fraction=0)
+    run = train(
+        ds,
+        epochs=10,
+        batch_size=8,
+        image_size=32,
+        mode="accurate",
+        progress=False,
+        pseudo_threshold=0.7,
+        val_fraction=0,
+    )
     counts = json.loads(run.info["message"])["pseudo_labeled"]
     assert len(counts) == 5 and max(counts) > 0  # second half of the epochs
     assert set(ds.samples["status"]) == {"labeled", "unlabeled"}  # nothing written
@@ -109,8 +117,10 @@ def test_wrapped_callable_prelabels(tmp_path):
 def test_detector_finds_planted_rectangles(trained_detector):
     ds, run, ids, truth = trained_detector
     held = ids[45:]
-    gt = pd.DataFrame([(sid, *o) for sid, objs in zip(held, truth[45:]) for o in objs],
-                      columns=["image_id", "label", "x0", "y0", "x1", "y1"])
+    gt = pd.DataFrame(
+        [(sid, *o) for sid, objs in zip(held, truth[45:]) for o in objs],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1"],
+    )
     pred = run.predict(held, threshold=0.05).rename(columns={"sample_id": "image_id"})
     report = evaluate_detections(gt, pred.astype({"image_id": "int64"}), image_ids=held)
     assert report.map50 > 0.5 and report.map > 0.2
@@ -130,7 +140,7 @@ def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
         hx.auto_label(ds, run)
     ds.set_label(ids[18:], None)
     ds._claim_job("auto_label")  # as another notebook would hold it
-    with pytest.raises(JobError, match="another auto_label job is running"):   # one family
+    with pytest.raises(JobError, match="another auto_label job is running"):  # one family
         hx.auto_label(ds, run)
     ds._release_job("auto_label")
     assert len(hx.auto_label(ds, run).sample_ids) == 2
@@ -156,6 +166,7 @@ def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
 
 def test_auto_label_detection_writes_model_boxes(trained_detector, tmp_path):
     import shutil
+
     src, run, ids, truth = trained_detector
     # a copy of the trained dataset so the shared fixture stays as it is
     shutil.copytree(src.path, tmp_path / "copy")
@@ -171,11 +182,16 @@ def test_auto_label_detection_writes_model_boxes(trained_detector, tmp_path):
     s = ds.samples.set_index("sample_id")
     assert set(s.loc[ids[45:], "status"]) == {"to_confirm"}
     # found boxes overlap the planted truth
-    held = pd.DataFrame([(sid, *o) for sid, objs in zip(ids[45:], truth[45:]) for o in objs],
-                        columns=["image_id", "label", "x0", "y0", "x1", "y1"])
+    held = pd.DataFrame(
+        [(sid, *o) for sid, objs in zip(ids[45:], truth[45:]) for o in objs],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1"],
+    )
     confident = model[model["hard_type"] != "missed"].rename(columns={"sample_id": "image_id"})
-    report = evaluate_detections(held, confident[["image_id", "label", "x0", "y0", "x1", "y1", "score"]]
-                                 .astype({"label": str}), image_ids=ids[45:])
+    report = evaluate_detections(
+        held,
+        confident[["image_id", "label", "x0", "y0", "x1", "y1", "score"]].astype({"label": str}),
+        image_ids=ids[45:],
+    )
     assert report.map50 > 0.4
     prelabel_ds = hx.Dataset.open(tmp_path / "copy")
     assert prelabel_ds.runs["version"].tolist() == ["V1"]
@@ -196,11 +212,13 @@ def test_evaluate_and_plot_runs(tmp_path):
 
 def test_collect_keeps_hard_examples_and_the_command_line(tmp_path):
     from hardex_nb.cli import main
+
     ds, ids, truth = bars_dataset(tmp_path / "a", n=40, n_labeled=40)
     run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
     batch = tmp_path / "batch"
     batch.mkdir()
     from PIL import Image
+
     rng = np.random.default_rng(5)
     for i in range(6):  # pure noise: unlike anything trained on
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(batch / f"n{i}.png")
@@ -216,19 +234,55 @@ def test_collect_keeps_hard_examples_and_the_command_line(tmp_path):
     assert set(into.samples["status"]) == {"to_confirm"}
     assert (into.samples["source"] == "collect").all()
     everything = hx.Dataset.create(tmp_path / "all", task="classification", labels=["v", "h"])
-    rc = main(["collect", "--dataset", str(ds.path), "--run", run.version, "--images", str(batch),
-               "--into", str(everything.path), "--all"])
+    rc = main(
+        [
+            "collect",
+            "--dataset",
+            str(ds.path),
+            "--run",
+            run.version,
+            "--images",
+            str(batch),
+            "--into",
+            str(everything.path),
+            "--all",
+        ]
+    )
     assert rc == 0 and len(hx.Dataset.open(everything.path).samples) == 10
-    assert main(["collect", "--dataset", str(ds.path), "--run", "V9", "--images", str(batch),
-                 "--into", str(everything.path)]) == 2
+    assert (
+        main(
+            [
+                "collect",
+                "--dataset",
+                str(ds.path),
+                "--run",
+                "V9",
+                "--images",
+                str(batch),
+                "--into",
+                str(everything.path),
+            ]
+        )
+        == 2
+    )
 
 
 def _fixed_detector(ds):
     """A rule 'detector' giving every 100×100 image the same three boxes (input pixels)."""
+
     def detect(batch):
-        boxes = torch.tensor([[10., 10., 40., 40.], [60., 60., 90., 90.], [50., 5., 70., 25.]])
-        return [{"boxes": boxes, "labels": torch.tensor([1, 2, 1]),
-                 "scores": torch.tensor([0.9, 0.8, 0.7])} for _ in batch]
+        boxes = torch.tensor(
+            [[10.0, 10.0, 40.0, 40.0], [60.0, 60.0, 90.0, 90.0], [50.0, 5.0, 70.0, 25.0]]
+        )
+        return [
+            {
+                "boxes": boxes,
+                "labels": torch.tensor([1, 2, 1]),
+                "scores": torch.tensor([0.9, 0.8, 0.7]),
+            }
+            for _ in batch
+        ]
+
     return wrap_model(ds, detect, image_size=100, name="fixed-boxes")
 
 
@@ -240,17 +294,19 @@ def test_evaluate_honours_ignore_regions_and_difficult_boxes(tmp_path):
     ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["cat", "dog"])
     ids = ds.add_images(tmp_path / "img").added
     ds.add_box(ids[0], "cat", 10, 10, 40, 40)
-    ds.add_ignore_region(ids[0], 55, 55, 95, 95)          # the dog box lands inside: not counted
+    ds.add_ignore_region(ids[0], 55, 55, 95, 95)  # the dog box lands inside: not counted
     ds.add_box(ids[1], "cat", 10, 10, 40, 40, difficult=True)
     ds.add_box(ids[1], "dog", 60, 60, 90, 90)
-    ds.add_box(ids[2], "dog", 60, 60, 90, 90)             # training image, not evaluated
+    ds.add_box(ids[2], "dog", 60, 60, 90, 90)  # training image, not evaluated
     ds.set_split(ids[:2], "test")
     run = _fixed_detector(ds)
     report = hx.evaluate(ds, run)
     kinds = sorted(report.errors()["kind"])
     assert kinds == ["difficult", "false", "false", "ignored", "ignored", "tp", "tp"]
     t = report.per_label.set_index("label")
-    assert t.loc["cat", "detection_rate"] == 1.0 and t.loc["cat", "precision"] == pytest.approx(1 / 3)
+    assert t.loc["cat", "detection_rate"] == 1.0 and t.loc["cat", "precision"] == pytest.approx(
+        1 / 3
+    )
     assert t.loc["dog", "detection_rate"] == 1.0 and t.loc["dog", "precision"] == 1.0
     # per label, the highest-scored counted detection is right; the rest are ignored or later
     assert report.map50 == pytest.approx(1.0)
@@ -295,9 +351,14 @@ def _detection_set(tmp_path, n=14, labeled=12):
 def _uncertain_detector(batch):
     """A sure box and an unsure one on every image, as a user's callable; both boxes are
     mirror-symmetric, so the flipped view agrees with the plain one."""
-    return [{"boxes": torch.tensor([[30., 10., 70., 40.], [35., 50., 65., 80.]]),
-             "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.95, 0.35])}
-            for _ in batch]
+    return [
+        {
+            "boxes": torch.tensor([[30.0, 10.0, 70.0, 40.0], [35.0, 50.0, 65.0, 80.0]]),
+            "labels": torch.tensor([1, 2]),
+            "scores": torch.tensor([0.95, 0.35]),
+        }
+        for _ in batch
+    ]
 
 
 @pytest.mark.parametrize("mode", ["active", "prelabel"])
@@ -312,9 +373,9 @@ def test_wrapped_detector_callable_auto_labels(tmp_path, mode):
     sure = model_boxes[model_boxes["score"] > 0.9]
     assert sorted(sure["sample_id"]) == sorted(ids[12:]) and set(sure["label"]) == {"cat"}
     unsure = model_boxes[model_boxes["score"] < 0.5]
-    if mode == "prelabel":   # only what the model sees above the threshold
+    if mode == "prelabel":  # only what the model sees above the threshold
         assert unsure.empty
-    else:                    # below the threshold only as a hard example (a possible miss)
+    else:  # below the threshold only as a hard example (a possible miss)
         assert (unsure["hard_type"] != "none").all()
 
 
@@ -335,28 +396,32 @@ def test_wrapped_classifier_callable_auto_labels(tmp_path, mode):
 
 def test_wrap_model_refuses_a_model_of_the_other_kind(tmp_path):
     ds, ids = _detection_set(tmp_path)
-    with pytest.raises(JobError, match="returned a tensor of shape \\(1, 2\\), but this is a "
-                                       "detection dataset"):
+    with pytest.raises(
+        JobError, match="returned a tensor of shape \\(1, 2\\), but this is a detection dataset"
+    ):
         wrap_model(ds, lambda x: torch.ones(len(x), 2) / 2, image_size=100)
     cls, *_ = bars_dataset(tmp_path / "c", n=10, n_labeled=10)
     with pytest.raises(JobError, match="a classification dataset needs \\(N, 2\\) logits"):
         wrap_model(cls, _uncertain_detector, image_size=32)
     with pytest.raises(JobError, match="shape \\(1, 3\\).*one column per label"):
         wrap_model(cls, lambda x: torch.ones(len(x), 3) / 3, image_size=32)
-    assert ds.runs.empty and cls.runs.empty                     # nothing was recorded
+    assert ds.runs.empty and cls.runs.empty  # nothing was recorded
 
 
 def test_collect_with_a_detector_all_or_nothing_and_the_command(trained_detector, tmp_path, capsys):
     from PIL import Image
 
     from hardex_nb.cli import main
+
     ds, run, ids, truth = trained_detector
     batch = tmp_path / "batch"
     batch.mkdir()
     rng = np.random.default_rng(3)
     for i in range(4):
         Image.open(ds.image_path(ids[-1 - i])).save(batch / f"seen{i}.png")
-        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(batch / f"noise{i}.png")
+        Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(
+            batch / f"noise{i}.png"
+        )
     into = hx.Dataset.create(tmp_path / "into", task="detection", labels=run.labels)
     report, result = hx.collect(run, batch, into=into)
     kept = into.samples
@@ -367,8 +432,19 @@ def test_collect_with_a_detector_all_or_nothing_and_the_command(trained_detector
     assert set(boxes["origin"]) <= {run.version}
     assert set(boxes["sample_id"]) <= set(kept["sample_id"])
     cli_into = hx.Dataset.create(tmp_path / "cli", task="detection", labels=run.labels)
-    rc = main(["collect", "--dataset", str(ds.path), "--run", run.version, "--images", str(batch),
-               "--into", str(cli_into.path)])
+    rc = main(
+        [
+            "collect",
+            "--dataset",
+            str(ds.path),
+            "--run",
+            run.version,
+            "--images",
+            str(batch),
+            "--into",
+            str(cli_into.path),
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0 and "Traceback" not in out.err
     assert len(hx.Dataset.open(cli_into.path).samples) == len(kept)
@@ -385,8 +461,19 @@ def test_command_line_error_is_one_line(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(jobs.Run, "load", classmethod(lambda cls, d, v: object()))
     monkeypatch.setattr(jobs, "collect", broken)
-    rc = cli.main(["collect", "--dataset", str(ds.path), "--run", "V1", "--images",
-                   str(tmp_path / "img"), "--into", str(ds.path)])
+    rc = cli.main(
+        [
+            "collect",
+            "--dataset",
+            str(ds.path),
+            "--run",
+            "V1",
+            "--images",
+            str(tmp_path / "img"),
+            "--into",
+            str(ds.path),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "unexpected KeyError" in err
 
@@ -411,19 +498,24 @@ def test_auto_label_keeps_what_another_process_did_while_it_ran(tmp_path):
 
     def model(x):  # a user's model; its first batch in the job waits for the other process
         if armed and not edits:
-            edits.append(subprocess.run([sys.executable, "-c", editor], capture_output=True,
-                                        text=True, timeout=120))
-        return torch.stack([torch.zeros(len(x)), torch.ones(len(x))], dim=1)   # always "h"
+            edits.append(
+                subprocess.run(
+                    [sys.executable, "-c", editor], capture_output=True, text=True, timeout=120
+                )
+            )
+        return torch.stack([torch.zeros(len(x)), torch.ones(len(x))], dim=1)  # always "h"
 
-    run = wrap_model(ds, model, image_size=32, name="slow-rule")   # calls the model once
+    run = wrap_model(ds, model, image_size=32, name="slow-rule")  # calls the model once
     armed.append(True)
     result = hx.auto_label(ds, run, mode="prelabel")
     assert edits and edits[0].returncode == 0, edits[0].stderr
     assert sorted(result.skipped) == sorted([labeled_by_hand, deleted])
     assert labeled_by_hand not in result.sample_ids and len(result.sample_ids) == 8
-    for view in (ds, hx.Dataset.open(ds.path)):                   # memory and disk agree
+    for view in (ds, hx.Dataset.open(ds.path)):  # memory and disk agree
         s = view.samples.set_index("sample_id")
-        assert s.loc[labeled_by_hand, "label"] == "v" and s.loc[labeled_by_hand, "status"] == "labeled"
+        assert (
+            s.loc[labeled_by_hand, "label"] == "v" and s.loc[labeled_by_hand, "status"] == "labeled"
+        )
         assert deleted not in s.index
         rest = s.loc[result.sample_ids]
         assert (rest["status"] == "to_confirm").all() and (rest["label"] == "h").all()
@@ -447,6 +539,7 @@ def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
     def counting(path, size, **options):
         decoded.append(Path(path).name)
         return real(path, size, **options)
+
     monkeypatch.setattr(data_module, "load_resized", counting)
     monkeypatch.setattr(data_module, "MEMORY_BUDGET", budget)
     result = hx.auto_label(ds, run)
@@ -471,15 +564,18 @@ def test_find_mislabels_flags_planted_label_errors_out_of_sample(tmp_path):
     flipped = ids[::10]
     for sid in flipped:
         ds.set_label(sid, "h" if ds.sample(sid)["label"] == "v" else "v")
-    result = hx.find_mislabels(ds, folds=3, epochs=6, batch_size=8, image_size=32,
-                               weights=None, progress=False)
+    result = hx.find_mislabels(
+        ds, folds=3, epochs=6, batch_size=8, image_size=32, weights=None, progress=False
+    )
     assert len(result.table) == 60 and result.skipped == []
     caught = set(result.flagged) & set(flipped)
     assert len(caught) >= 5, result.table.sort_values("score", ascending=False).head(10)
-    assert len(caught) / max(len(result.flagged), 1) >= 0.6      # precision
+    assert len(caught) / max(len(result.flagged), 1) >= 0.6  # precision
     s = ds.samples.set_index("sample_id")
     for sid in result.flagged:
-        assert s.loc[sid, "status"] == "to_confirm" and "101" in s.loc[sid, "hard_reasons"].split("-")
+        assert s.loc[sid, "status"] == "to_confirm" and "101" in s.loc[sid, "hard_reasons"].split(
+            "-"
+        )
     assert (s.loc[flipped, "label"].astype(str) != [truth[ids.index(i)] for i in flipped]).all()
 
 
@@ -487,9 +583,8 @@ def test_flag_for_review_skips_what_a_person_changed(cls_ds):
     ids = [int(i) for i in cls_ds.samples.sample_id[:2]]
     cls_ds.set_label(ids, "cat")
     read = pd.Series({ids[0]: "cat", ids[1]: "cat"})
-    cls_ds.set_label(ids[1], "dog")                      # a person relabels it meanwhile
-    skipped = cls_ds.flag_for_review(read, reason=101, scores=pd.Series({ids[0]: 0.9,
-                                                                         ids[1]: 0.8}))
+    cls_ds.set_label(ids[1], "dog")  # a person relabels it meanwhile
+    skipped = cls_ds.flag_for_review(read, reason=101, scores=pd.Series({ids[0]: 0.9, ids[1]: 0.8}))
     assert skipped == [ids[1]]
     s = hx.Dataset.open(cls_ds.path).samples.set_index("sample_id")
     assert s.loc[ids[0], "status"] == "to_confirm" and s.loc[ids[0], "hard_reasons"] == "101"
@@ -504,9 +599,10 @@ def test_test_results_become_annotations_to_review(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=40)
     test_ids = ids[40:50]
     ds.set_split(test_ids, "test")
-    ds.set_split([ids[0]], "test")                         # labeled: must stay as it is
-    run = hx.train(ds, epochs=4, batch_size=8, image_size=32, weights=None, test=True,
-                   progress=False)
+    ds.set_split([ids[0]], "test")  # labeled: must stay as it is
+    run = hx.train(
+        ds, epochs=4, batch_size=8, image_size=32, weights=None, test=True, progress=False
+    )
     out = ds.annotate_from_predictions(run.version, threshold=0.5)
     assert out["skipped"] == [ids[0]]
     assert set(out["written"]) <= set(test_ids) and len(out["written"]) >= 8
@@ -516,16 +612,26 @@ def test_test_results_become_annotations_to_review(tmp_path):
         assert s.loc[sid, "status"] == "to_confirm" and s.loc[sid, "label"] == predicted[sid]
     assert s.loc[ids[0], "status"] == "labeled" and s.loc[ids[0], "label"] == truth[0]
     accuracy = np.mean([s.loc[i, "label"] == truth[ids.index(i)] for i in out["written"]])
-    assert accuracy >= 0.8                                   # held-out images, never trained on
+    assert accuracy >= 0.8  # held-out images, never trained on
 
 
 def test_detection_test_results_become_boxes_to_review(det_ds):
     sid, other = (int(i) for i in det_ds.samples.sample_id[:2])
-    det_ds._store_predictions("V1", pd.DataFrame({
-        "sample_id": [sid, sid, other], "label": ["cat", "dog", "cat"],
-        "x0": [1.0, 5, 2], "y0": [1.0, 5, 2], "x1": [20.0, 30, 9], "y1": [20.0, 30, 9],
-        "score": [0.9, 0.2, 0.7]}))
-    det_ds.add_box(other, "dog", 1, 1, 10, 10)              # a person labeled this one
+    det_ds._store_predictions(
+        "V1",
+        pd.DataFrame(
+            {
+                "sample_id": [sid, sid, other],
+                "label": ["cat", "dog", "cat"],
+                "x0": [1.0, 5, 2],
+                "y0": [1.0, 5, 2],
+                "x1": [20.0, 30, 9],
+                "y1": [20.0, 30, 9],
+                "score": [0.9, 0.2, 0.7],
+            }
+        ),
+    )
+    det_ds.add_box(other, "dog", 1, 1, 10, 10)  # a person labeled this one
     out = det_ds.annotate_from_predictions("V1", threshold=0.5)
     assert out["written"] == [sid] and out["skipped"] == [other]
     boxes = det_ds.annotations_of(sid)
@@ -549,7 +655,7 @@ def test_long_jobs_show_progress(tmp_path, capsys):
     ds2, _, _ = bars_dataset(tmp_path / "b", n=40, n_labeled=24)
     run2 = hx.train(ds2, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
     capsys.readouterr()
-    hx.auto_label(ds2, run2, progress=False)                # quiet when asked
+    hx.auto_label(ds2, run2, progress=False)  # quiet when asked
     assert "auto-label" not in capsys.readouterr().err
 
 
@@ -572,7 +678,7 @@ def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
 
     ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=20)
     v_only = [i for i in ids[:20] if ds.sample(i)["label"] == "v"][:3]
-    ds.set_split(v_only, "val")                          # no 'h' image in validation
+    ds.set_split(v_only, "val")  # no 'h' image in validation
     run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
     row = ds.runs.set_index("version").loc[run.version]
     assert pd.isna(row["avg_detection_rate"])
@@ -585,8 +691,16 @@ def test_auto_label_trains_its_model_fast_or_accurate(tmp_path):
     from synthetic import bars_dataset
 
     ds, ids, _ = bars_dataset(tmp_path, n=60, n_labeled=30)
-    result = hx.auto_label(ds, algorithm="accurate", epochs=4, batch_size=8, image_size=32,
-                           weights=None, pseudo_threshold=0.6, progress=False)
+    result = hx.auto_label(
+        ds,
+        algorithm="accurate",
+        epochs=4,
+        batch_size=8,
+        image_size=32,
+        weights=None,
+        pseudo_threshold=0.6,
+        progress=False,
+    )
     record = ds.runs.set_index("version").loc[result.run.version]
     assert record["params"]["mode"] == "accurate"
     assert sum(json.loads(record["message"])["pseudo_labeled"]) > 0

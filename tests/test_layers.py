@@ -13,21 +13,33 @@ PACKAGE = Path(__file__).resolve().parents[1] / "hardex_nb"
 
 # lower number = lower layer (see docs/ARCHITECTURE.md)
 LAYERS = {
-    "hardex_nb.errors": 0, "hardex_nb.progress": 0, "hardex_nb._frames": 0,
-    "hardex_nb.reasons": 0, "hardex_nb.geometry": 0,
+    "hardex_nb.errors": 0,
+    "hardex_nb.progress": 0,
+    "hardex_nb._frames": 0,
+    "hardex_nb.reasons": 0,
+    "hardex_nb.geometry": 0,
     "hardex_nb.media": 1,
     "hardex_nb.store": 2,
     "hardex_nb.formats": 3,
     "hardex_nb.dataset": 4,
-    "hardex_nb.evaluation": 5, "hardex_nb.hard": 5, "hardex_nb.tiling": 5,
+    "hardex_nb.evaluation": 5,
+    "hardex_nb.hard": 5,
+    "hardex_nb.tiling": 5,
     "hardex_nb.training": 6,
     "hardex_nb.jobs": 7,
-    "hardex_nb.widgets": 8, "hardex_nb.cli": 8,
+    "hardex_nb.widgets": 8,
+    "hardex_nb.cli": 8,
     "hardex_nb": 9,
 }
-KNOWS_NO_DATASET = ("hardex_nb.hard", "hardex_nb.evaluation", "hardex_nb.tiling",
-                    "hardex_nb.training", "hardex_nb.formats", "hardex_nb.media",
-                    "hardex_nb.store")
+KNOWS_NO_DATASET = (
+    "hardex_nb.hard",
+    "hardex_nb.evaluation",
+    "hardex_nb.tiling",
+    "hardex_nb.training",
+    "hardex_nb.formats",
+    "hardex_nb.media",
+    "hardex_nb.store",
+)
 # accesses like ds._samples outside dataset.py: the debt #11 pays down; never more
 PRIVATE_REACH_LIMIT = 50
 
@@ -45,9 +57,9 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
-                base = base[:len(base) - node.level + 1]
+                base = base[: len(base) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
-                if node.module is None:   # from . import a, b
+                if node.module is None:  # from . import a, b
                     found.update(f"{target}.{a.name}" for a in node.names)
                     continue
             else:
@@ -60,8 +72,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _layer(module: str) -> tuple[str, int]:
-    best = max((key for key in LAYERS if module == key or module.startswith(key + ".")),
-               key=len)
+    best = max((key for key in LAYERS if module == key or module.startswith(key + ".")), key=len)
     return best, LAYERS[best]
 
 
@@ -78,8 +89,9 @@ def test_no_module_imports_a_layer_above_it():
         for target in _imports(path):
             there, target_rank = _layer(target)
             if target_rank > rank:
-                wrong.append(f"{name} ({home}, layer {rank}) imports {target} ({there}, "
-                             f"layer {target_rank})")
+                wrong.append(
+                    f"{name} ({home}, layer {rank}) imports {target} ({there}, layer {target_rank})"
+                )
     assert wrong == []
 
 
@@ -88,15 +100,20 @@ def test_array_modules_and_training_know_nothing_of_the_dataset():
     for path in sorted(PACKAGE.rglob("*.py")):
         name = _module_name(path)
         if name.startswith(KNOWS_NO_DATASET):
-            wrong += [f"{name} imports {t}" for t in _imports(path)
-                      if t.startswith(("hardex_nb.dataset", "hardex_nb.jobs",
-                                       "hardex_nb.widgets"))]
+            wrong += [
+                f"{name} imports {t}"
+                for t in _imports(path)
+                if t.startswith(("hardex_nb.dataset", "hardex_nb.jobs", "hardex_nb.widgets"))
+            ]
     assert wrong == []
 
 
 def test_reach_into_dataset_internals_does_not_grow():
     pattern = re.compile(r"\b(?:ds|dataset|into|self\.ds|run\.dataset)\._[a-z_]+")
-    reach = {str(p.relative_to(PACKAGE)): len(pattern.findall(p.read_text()))
-             for p in PACKAGE.rglob("*.py") if p.name != "dataset.py"}
+    reach = {
+        str(p.relative_to(PACKAGE)): len(pattern.findall(p.read_text()))
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "dataset.py"
+    }
     total = sum(reach.values())
     assert total <= PRIVATE_REACH_LIMIT, {k: v for k, v in reach.items() if v}

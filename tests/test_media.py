@@ -1,8 +1,8 @@
 from pathlib import Path
 
 import pytest
-from synthetic import write_image
 from PIL import Image
+from synthetic import write_image
 
 from hardex_nb import ImageError, media
 
@@ -13,11 +13,14 @@ def test_accepts_each_supported_format(tmp_path: Path):
         assert (info.width, info.height) == (50, 40)
 
 
-@pytest.mark.parametrize("size, reason", [
-    ((29, 100), "below the 30×30 minimum"),
-    ((9345, 1600), "over the 9344×7000 maximum"),
-    ((700, 100), "aspect ratio 7.0:1 is over 6:1"),
-])
+@pytest.mark.parametrize(
+    "size, reason",
+    [
+        ((29, 100), "below the 30×30 minimum"),
+        ((9345, 1600), "over the 9344×7000 maximum"),
+        ((700, 100), "aspect ratio 7.0:1 is over 6:1"),
+    ],
+)
 def test_size_rules(tmp_path: Path, size, reason):
     path = write_image(tmp_path / "x.png", *size)
     with pytest.raises(ImageError, match=reason) as err:
@@ -70,6 +73,7 @@ def test_thumbnail_is_small_jpeg(tmp_path: Path):
     data = media.thumbnail_bytes(path, size=64)
     assert data[:2] == b"\xff\xd8"
     from io import BytesIO
+
     assert max(Image.open(BytesIO(data)).size) == 64
 
 
@@ -82,21 +86,32 @@ def _png_with_short_data(path: Path, width: int = 64, height: int = 64) -> Path:
     import numpy as np
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     rng = np.random.default_rng(0)
-    raw = b"".join(b"\x00" + rng.integers(1, 255, width * 3, dtype=np.uint8).tobytes()
-                   for _ in range(height // 2))
+    raw = b"".join(
+        b"\x00" + rng.integers(1, 255, width * 3, dtype=np.uint8).tobytes()
+        for _ in range(height // 2)
+    )
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
 def test_a_png_whose_data_ends_early_is_rejected(tmp_path: Path):
     path = _png_with_short_data(tmp_path / "short.png")
     with Image.open(path) as img:
-        img.load()                                  # the decoder itself does not notice
+        img.load()  # the decoder itself does not notice
     with pytest.raises(ImageError, match="short.png: the PNG's image data ends early"):
         media.check_image(path)
 
@@ -104,6 +119,7 @@ def test_a_png_whose_data_ends_early_is_rejected(tmp_path: Path):
 @pytest.mark.parametrize("mode_bits", ["L", "RGB", "RGBA", "P", "1"])
 def test_complete_pngs_of_every_kind_pass_the_row_count(tmp_path: Path, mode_bits):
     import numpy as np
+
     rng = np.random.default_rng(1)
     img = Image.fromarray(rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)).convert(mode_bits)
     img.save(tmp_path / "ok.png")
@@ -112,12 +128,13 @@ def test_complete_pngs_of_every_kind_pass_the_row_count(tmp_path: Path, mode_bit
 
 def test_16_bit_png_is_scaled_to_8_bits_not_clipped(tmp_path: Path):
     import numpy as np
+
     ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
     Image.fromarray(ramp).save(tmp_path / "deep.png")
     media.check_image(tmp_path / "deep.png")
     pixels = media.load_array(tmp_path / "deep.png")
     assert pixels.dtype == np.uint8 and pixels.shape == (64, 64, 3)
     np.testing.assert_allclose(pixels[..., 0], ramp // 257, atol=1)
-    assert abs(pixels.mean() - 127.5) < 1.0         # clipped, it would be about 254
+    assert abs(pixels.mean() - 127.5) < 1.0  # clipped, it would be about 254
     with Image.open(__import__("io").BytesIO(media.thumbnail_bytes(tmp_path / "deep.png"))) as t:
         assert abs(np.asarray(t).mean() - 127.5) < 3

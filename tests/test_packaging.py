@@ -1,9 +1,9 @@
 """pyproject.toml and environment.yml declare the same packages; the README states the commands."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +25,10 @@ def test_environment_yml_matches_pyproject():
         else:
             listed.add(_name(dep))
     listed -= {"python", "pip"}
-    assert declared == listed, (f"only in pyproject: {sorted(declared - listed)}; "
-                                f"only in environment.yml: {sorted(listed - declared)}")
+    assert declared == listed, (
+        f"only in pyproject: {sorted(declared - listed)}; "
+        f"only in environment.yml: {sorted(listed - declared)}"
+    )
 
 
 def test_readme_names_the_two_commands_and_ci_calls_make_test():

@@ -19,8 +19,9 @@ from hardex_nb import StoreError
 
 def _dataset(folder: Path, n: int = 3) -> Path:
     ds = hx.Dataset.create(folder, task="detection", labels=["a"])
-    ids = ds.add_images([write_image(folder.parent / f"src{i}.png", 60, 40, seed=i)
-                         for i in range(n)]).added
+    ids = ds.add_images(
+        [write_image(folder.parent / f"src{i}.png", 60, 40, seed=i) for i in range(n)]
+    ).added
     for sid in ids:
         ds.add_box(sid, "a", 1, 1, 20, 20)
     ds.close()
@@ -30,10 +31,22 @@ def _dataset(folder: Path, n: int = 3) -> Path:
 def test_a_damaged_table_page_is_a_store_error_naming_the_file(tmp_path):
     folder = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).path
     ds = hx.Dataset.open(folder)
-    ds._insert_rows(samples=__import__("pandas").DataFrame({
-        "path": [f"p{i}.png" for i in range(3000)], "name": "p.png", "width": 60,
-        "height": 40, "status": "unlabeled", "hard": 0, "hard_reasons": "", "added_at": 0.0,
-        "source": "upload", "split": "train"}))
+    ds._insert_rows(
+        samples=__import__("pandas").DataFrame(
+            {
+                "path": [f"p{i}.png" for i in range(3000)],
+                "name": "p.png",
+                "width": 60,
+                "height": 40,
+                "status": "unlabeled",
+                "hard": 0,
+                "hard_reasons": "",
+                "added_at": 0.0,
+                "source": "upload",
+                "split": "train",
+            }
+        )
+    )
     ds.close()
     db = folder / "hardex.sqlite"
     con = sqlite3.connect(db)
@@ -42,7 +55,7 @@ def test_a_damaged_table_page_is_a_store_error_naming_the_file(tmp_path):
     page = con.execute("PRAGMA page_size").fetchone()[0]
     con.close()
     data = bytearray(db.read_bytes())
-    data[(root - 1) * page:(root - 1) * page + 100] = b"\xff" * 100   # the table's root page
+    data[(root - 1) * page : (root - 1) * page + 100] = b"\xff" * 100  # the table's root page
     db.write_bytes(bytes(data))
     with pytest.raises(StoreError, match=rf"{db}.*(malformed|corrupt).*backup"):
         hx.Dataset.open(folder)
@@ -61,8 +74,13 @@ def test_a_schema_version_that_is_not_a_number_is_a_store_error(tmp_path):
 def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
     folder = _dataset(tmp_path / "d")
     con = sqlite3.connect(folder / "hardex.sqlite")
-    for name in ("samples_label_insert", "samples_label_update", "annotations_label_insert",
-                 "annotations_label_update", "labels_delete"):
+    for name in (
+        "samples_label_insert",
+        "samples_label_update",
+        "annotations_label_insert",
+        "annotations_label_update",
+        "labels_delete",
+    ):
         con.execute(f"DROP TRIGGER {name}")
     con.execute("DROP TABLE embeddings")
     con.execute("ALTER TABLE annotations DROP COLUMN truncated")
@@ -78,9 +96,9 @@ def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
     assert ids.tolist() == [1, 2, 3] and np.array_equal(got, vectors)
     assert not (folder / "embeddings" / "V1.npz").exists()
     assert ds.similar_to(1, k=2, status=None)["sample_id"].tolist()[0] in (2, 3)
-    assert not ds.annotations[["truncated", "occluded"]].any().any()   # columns added
+    assert not ds.annotations[["truncated", "occluded"]].any().any()  # columns added
     with pytest.raises(hx.ValidationError, match="not in the label set"), ds._write() as cur:
-        cur.execute("UPDATE annotations SET label='gone'")   # the triggers are in place
+        cur.execute("UPDATE annotations SET label='gone'")  # the triggers are in place
 
 
 def test_a_folder_that_cannot_be_written_opens_read_only(tmp_path):
@@ -109,8 +127,9 @@ def test_a_folder_that_cannot_be_written_opens_read_only(tmp_path):
         if os.geteuid() != 0:
             for p in (folder, folder / "media"):
                 p.chmod(0o555)
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             timeout=120, cwd="/")
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd="/"
+        )
         lines = out.stdout.splitlines()
         assert lines and lines[0] == "True 3 3", out.stderr
         assert "opened read-only" in lines[1]
@@ -121,4 +140,5 @@ def test_a_folder_that_cannot_be_written_opens_read_only(tmp_path):
             if p.is_dir():
                 p.chmod(0o755)
         import shutil
+
         shutil.rmtree(base, ignore_errors=True)

@@ -22,7 +22,9 @@ def test_advice_thresholds():
 
 def test_tile_windows_rules():
     w = tiling.tile_windows(12000, 3000, 2, 4)
-    assert len(w) == 8 and {(r, c) for r, c, *_ in w} == {(r, c) for r in range(2) for c in range(4)}
+    assert len(w) == 8 and {(r, c) for r, c, *_ in w} == {
+        (r, c) for r in range(2) for c in range(4)
+    }
     assert max(x1 - x0 for *_, x0, _, x1, _ in w) == 3000
     tall = tiling.tile_windows(3000, 12000, 2, 4)  # portrait: the 4 goes down the long side
     assert max(r for r, *_ in tall) == 3 and max(c for _, c, *_ in tall) == 1
@@ -33,9 +35,15 @@ def test_tile_windows_rules():
 
 
 def test_tile_then_untile_gives_back_the_boxes():
-    boxes = pd.DataFrame({"label": ["a", "a", "b", "b"], "x0": [10., 90., 180., 50.],
-                          "y0": [10., 40., 150., 95.], "x1": [40., 130., 190., 70.],
-                          "y1": [30., 60., 170., 110.]})
+    boxes = pd.DataFrame(
+        {
+            "label": ["a", "a", "b", "b"],
+            "x0": [10.0, 90.0, 180.0, 50.0],
+            "y0": [10.0, 40.0, 150.0, 95.0],
+            "x1": [40.0, 130.0, 190.0, 70.0],
+            "y1": [30.0, 60.0, 170.0, 110.0],
+        }
+    )
     windows = tiling.tile_windows(200, 200, 2, 2)
     parts = []
     for win in windows:
@@ -51,7 +59,7 @@ def test_tile_then_untile_gives_back_the_boxes():
 
 
 def test_slivers_are_dropped():
-    boxes = pd.DataFrame({"label": ["a"], "x0": [97.], "y0": [10.], "x1": [140.], "y1": [30.]})
+    boxes = pd.DataFrame({"label": ["a"], "x0": [97.0], "y0": [10.0], "x1": [140.0], "y1": [30.0]})
     left, right = (tiling.boxes_in_tile(boxes, w) for w in tiling.tile_windows(200, 100, 1, 2))
     assert left.empty and len(right) == 1  # 3 px on the left is a sliver
 
@@ -63,11 +71,18 @@ def red_boxes(x: torch.Tensor):
         red = (img[0] > 0.7) & (img[1] < 0.3)
         ys, xs = torch.nonzero(red, as_tuple=True)
         if len(xs):
-            box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32)
+            box = torch.tensor(
+                [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=torch.float32
+            )
             out.append({"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.9])})
         else:
-            out.append({"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
-                        "scores": torch.zeros(0)})
+            out.append(
+                {
+                    "boxes": torch.zeros(0, 4),
+                    "labels": torch.zeros(0, dtype=torch.int64),
+                    "scores": torch.zeros(0),
+                }
+            )
     return out
 
 
@@ -88,13 +103,15 @@ def test_dataset_tiling_and_a_box_across_a_seam_is_found_once(tmp_path):
     run = wrap_model(ds, red_boxes, image_size=200, name="red-rule")
     found = run.predict_tiled([sid], 1, 2)
     assert len(found) == 1
-    np.testing.assert_allclose(found[["x0", "y0", "x1", "y1"]].iloc[0], [380, 180, 440, 220], atol=4)
+    np.testing.assert_allclose(
+        found[["x0", "y0", "x1", "y1"]].iloc[0], [380, 180, 440, 220], atol=4
+    )
 
 
 def test_tiling_is_for_detection_and_sources_of_at_least_30_by_60(tmp_path):
-    import hardex_nb as hx
     from synthetic import write_image
 
+    import hardex_nb as hx
     from hardex_nb import ImageError, ValidationError, media
 
     cls = hx.Dataset.create(tmp_path / "c", task="classification", labels=["a"])
@@ -103,7 +120,9 @@ def test_tiling_is_for_detection_and_sources_of_at_least_30_by_60(tmp_path):
         hx.tile(cls, 2, 2, into=hx.Dataset.create(tmp_path / "c2", task="classification"))
     det = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
     det.add_images([write_image(tmp_path / "small.png", 40, 40)])
-    with pytest.raises(ValidationError, match=r"at least 30×60 px; too small: \['small.png \(40×40\)'\]"):
+    with pytest.raises(
+        ValidationError, match=r"at least 30×60 px; too small: \['small.png \(40×40\)'\]"
+    ):
         hx.tile(det, 2, 2, into=hx.Dataset.create(tmp_path / "d2", task="detection"))
     with pytest.raises(ImageError, match="too small to tile"):
         media.check_image(tmp_path / "small.png", for_tiling=True)

@@ -14,8 +14,13 @@ def test_factory_builds_every_listed_model_without_downloading():
     for name in ("resnet18", "mobilenet_v3_small", "efficientnet_b0"):
         m = models.build_model(name, task="classification", num_classes=3, image_size=32)
         assert m(torch.rand(2, 3, 32, 32)).shape == (2, 3)
-    for name in ("fasterrcnn_resnet18_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
-                 "ssdlite320_mobilenet_v3_large", "fcos_resnet50_fpn", "retinanet_resnet50_fpn"):
+    for name in (
+        "fasterrcnn_resnet18_fpn",
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "ssdlite320_mobilenet_v3_large",
+        "fcos_resnet50_fpn",
+        "retinanet_resnet50_fpn",
+    ):
         m = models.build_model(name, task="detection", num_classes=2, image_size=64).eval()
         out = m([torch.rand(3, 64, 64)])[0]
         assert set(out) >= {"boxes", "labels", "scores"}
@@ -24,26 +29,30 @@ def test_factory_builds_every_listed_model_without_downloading():
 
 
 def test_covered_by_and_anchor_labels_inside_ignore_regions():
-    boxes = torch.tensor([[0., 0, 10, 10], [50, 50, 60, 60], [45, 45, 55, 55]])
-    region = torch.tensor([[40., 40, 100, 100]])
+    boxes = torch.tensor([[0.0, 0, 10, 10], [50, 50, 60, 60], [45, 45, 55, 55]])
+    region = torch.tensor([[40.0, 40, 100, 100]])
     assert models.covered_by(boxes, region).tolist() == [False, True, True]
-    m = models.build_model("fasterrcnn_resnet18_fpn", task="detection", num_classes=2, image_size=64)
-    anchors = [torch.tensor([[0., 0, 16, 16], [44, 44, 60, 60], [1, 1, 17, 17], [20, 40, 36, 56]])]
-    target = {"boxes": torch.tensor([[0., 0, 16, 16]]), "labels": torch.tensor([1])}
+    m = models.build_model(
+        "fasterrcnn_resnet18_fpn", task="detection", num_classes=2, image_size=64
+    )
+    anchors = [torch.tensor([[0.0, 0, 16, 16], [44, 44, 60, 60], [1, 1, 17, 17], [20, 40, 36, 56]])]
+    target = {"boxes": torch.tensor([[0.0, 0, 16, 16]]), "labels": torch.tensor([1])}
     plain, _ = m.rpn.assign_targets_to_anchors(anchors, [target])
     masked, _ = m.rpn.assign_targets_to_anchors(anchors, [dict(target, ignore=region)])
     assert plain[0].tolist() == [1.0, 0.0, 1.0, 0.0]
     # the anchor inside the region is neither positive nor negative; the rest unchanged
     assert masked[0].tolist() == [1.0, -1.0, 1.0, 0.0]
-    proposals = [torch.tensor([[44., 44, 60, 60], [0, 30, 20, 50]])]
+    proposals = [torch.tensor([[44.0, 44, 60, 60], [0, 30, 20, 50]])]
     m.roi_heads._ignore = [region]
-    _, labels = m.roi_heads.assign_targets_to_proposals(proposals, [target["boxes"]],
-                                                         [target["labels"]])
+    _, labels = m.roi_heads.assign_targets_to_proposals(
+        proposals, [target["boxes"]], [target["labels"]]
+    )
     assert labels[0].tolist() == [-1, 0]
 
 
 def test_detector_trains_with_ignore_regions(tmp_path):
     from synthetic import boxes_dataset
+
     ds, ids, _ = boxes_dataset(tmp_path, n=8, n_labeled=8, size=64)
     ds.add_ignore_region(ids[0], 0, 0, 20, 20)
     run = train(ds, epochs=1, batch_size=4, image_size=64, progress=False)
@@ -55,8 +64,15 @@ def test_detector_trains_with_ignore_regions(tmp_path):
 def test_weights_from_a_local_file(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path)
     first = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
-    again = train(ds, epochs=1, batch_size=8, image_size=32, progress=False, lr=1e-6,
-                  weights=ds.path / first.info["weights_path"])
+    again = train(
+        ds,
+        epochs=1,
+        batch_size=8,
+        image_size=32,
+        progress=False,
+        lr=1e-6,
+        weights=ds.path / first.info["weights_path"],
+    )
     # barely trained on top of V1's weights: predicts what V1 predicts
     assert (again.predict(ids[40:])["label"] == first.predict(ids[40:])["label"]).mean() > 0.9
     with pytest.raises(JobError, match="not found"):
@@ -69,6 +85,7 @@ def _cache_resnet18(torch_home, monkeypatch):
     import os
 
     import torchvision
+
     monkeypatch.setenv("TORCH_HOME", str(torch_home))
     weights = torchvision.models.ResNet18_Weights.DEFAULT
     path = torch_home / "hub" / "checkpoints" / os.path.basename(weights.url)
@@ -82,41 +99,59 @@ def _cache_resnet18(torch_home, monkeypatch):
 def test_pretrained_weights_through_torchvisions_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     assert models.resolve_auto("resnet18", task="classification", weights="auto") == (None, None)
-    with pytest.raises(JobError, match=r"ResNet18_Weights.IMAGENET1K_V1: its file is not in the "
-                                       r"torch hub cache .*resnet18-f37072fd.pth"):
-        models.build_model("resnet18", task="classification", num_classes=2, image_size=32,
-                           weights="DEFAULT")
+    with pytest.raises(
+        JobError,
+        match=r"ResNet18_Weights.IMAGENET1K_V1: its file is not in the "
+        r"torch hub cache .*resnet18-f37072fd.pth",
+    ):
+        models.build_model(
+            "resnet18", task="classification", num_classes=2, image_size=32, weights="DEFAULT"
+        )
     reference, _ = _cache_resnet18(tmp_path / "torch", monkeypatch)
-    assert models.resolve_auto("resnet18", task="classification", weights="auto") == ("DEFAULT", None)
+    assert models.resolve_auto("resnet18", task="classification", weights="auto") == (
+        "DEFAULT",
+        None,
+    )
     assert models.default_image_size("resnet18", task="classification", weights="DEFAULT") == 224
     for spec in ("DEFAULT", "IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1"):
-        net = models.build_model("resnet18", task="classification", num_classes=3, image_size=32,
-                                 weights=spec)
+        net = models.build_model(
+            "resnet18", task="classification", num_classes=3, image_size=32, weights=spec
+        )
         assert torch.equal(net.conv1.weight, reference.conv1.weight)
-        assert net.fc.out_features == 3                   # a new head for this dataset
+        assert net.fc.out_features == 3  # a new head for this dataset
     with pytest.raises(JobError, match=r"weights='V9': resnet18 has"):
-        models.build_model("resnet18", task="classification", num_classes=3, image_size=32,
-                           weights="V9")
-    det = models.build_model("fasterrcnn_resnet18_fpn", task="detection", num_classes=2,
-                             image_size=64, weights_backbone="DEFAULT")
+        models.build_model(
+            "resnet18", task="classification", num_classes=3, image_size=32, weights="V9"
+        )
+    det = models.build_model(
+        "fasterrcnn_resnet18_fpn",
+        task="detection",
+        num_classes=2,
+        image_size=64,
+        weights_backbone="DEFAULT",
+    )
     assert torch.equal(det.backbone.body.conv1.weight, reference.conv1.weight)
-    assert models.resolve_auto("fasterrcnn_resnet18_fpn", task="detection", weights="auto",
-                               weights_backbone="auto") == (None, "DEFAULT")
+    assert models.resolve_auto(
+        "fasterrcnn_resnet18_fpn", task="detection", weights="auto", weights_backbone="auto"
+    ) == (None, "DEFAULT")
 
 
 def test_train_starts_from_cached_default_weights(tmp_path, monkeypatch, capsys):
     reference, _ = _cache_resnet18(tmp_path / "torch", monkeypatch)
     ds, ids, truth = bars_dataset(tmp_path)
-    run = train(ds, epochs=1, batch_size=8, image_size=32, lr=1e-9)   # default weights="auto"
-    assert "resnet18: starting from torchvision's ResNet18_Weights.IMAGENET1K_V1" in \
-        capsys.readouterr().out
+    run = train(ds, epochs=1, batch_size=8, image_size=32, lr=1e-9)  # default weights="auto"
+    assert (
+        "resnet18: starting from torchvision's ResNet18_Weights.IMAGENET1K_V1"
+        in capsys.readouterr().out
+    )
     params = ds.runs.set_index("version").loc[run.version, "params"]
     assert params["weights"] == "DEFAULT" and "ResNet18_Weights" in params["starting_point"]
-    trained = run.model[1].conv1.weight.detach().cpu()    # a lr of 1e-9 leaves them in place
+    trained = run.model[1].conv1.weight.detach().cpu()  # a lr of 1e-9 leaves them in place
     assert torch.allclose(trained, reference.conv1.weight, atol=1e-5)
     scratch = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
-    assert not torch.allclose(scratch.model[1].conv1.weight.detach().cpu(),
-                              reference.conv1.weight, atol=1e-3)
+    assert not torch.allclose(
+        scratch.model[1].conv1.weight.detach().cpu(), reference.conv1.weight, atol=1e-3
+    )
 
 
 @pytest.mark.parametrize("suffix", [".onnx", ".pt"])
@@ -144,21 +179,28 @@ def test_detector_export_matches_run_predict(trained_detector, tmp_path):
     theirs = Predictor.load(path).predict(paths, threshold=0.3)
     run.to(device)
     assert len(ours) == len(theirs) > 0
-    np.testing.assert_allclose(ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]],
-                               atol=1e-3)
+    np.testing.assert_allclose(
+        ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]], atol=1e-3
+    )
     np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
 
 
 def test_device_auto_picks_cpu_here():
     mps = getattr(torch.backends, "mps", None)
-    expected = ("cuda" if torch.cuda.is_available()
-                else "mps" if mps is not None and mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if mps is not None and mps.is_available()
+        else "cpu"
+    )
     assert engine.resolve_device("auto").type == expected
     assert engine.resolve_device("cpu").type == "cpu"
 
 
-def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(tmp_path,
-                                                                              monkeypatch):
+def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(
+    tmp_path, monkeypatch
+):
     """A budget of one byte: every pass streams through DataLoader workers; training and
     every prediction equal the in-memory path's."""
     from hardex_nb.training import data as data_module
@@ -170,10 +212,11 @@ def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(tm
     streamed = ImageRows(paths, 32, task="classification", memory_budget=1, workers=2)
     assert not cached.streaming and streamed.streaming
     chunks = [list(range(s, min(s + 16, 100))) for s in range(0, 100, 16)]
-    for (i_a, a), (i_b, b) in zip(cached.batches(chunks, torch.device("cpu")),
-                                  streamed.batches(chunks, torch.device("cpu"))):
+    for (i_a, a), (i_b, b) in zip(
+        cached.batches(chunks, torch.device("cpu")), streamed.batches(chunks, torch.device("cpu"))
+    ):
         assert i_a == i_b and torch.equal(a, b)
-    assert streamed._pixels is None                     # nothing was kept
+    assert streamed._pixels is None  # nothing was kept
 
     in_memory = train(ds, epochs=2, batch_size=16, image_size=32, weights=None, progress=False)
     monkeypatch.setattr(data_module, "MEMORY_BUDGET", 1)
@@ -188,6 +231,7 @@ def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(tm
 
 def test_detection_predictions_stream_like_they_are_cached(trained_detector, monkeypatch):
     from hardex_nb.training import data as data_module
+
     ds, run, ids, _ = trained_detector
     want = run.predict_raw(ids[:20])
     monkeypatch.setattr(data_module, "MEMORY_BUDGET", 1)
@@ -200,8 +244,9 @@ def test_detection_predictions_stream_like_they_are_cached(trained_detector, mon
 def test_hard_examples_are_seen_more_often(tmp_path):
     from hardex_nb.training.data import ImageRows
 
-    rows = ImageRows([np.zeros((8, 8, 3), np.uint8)] * 5, 8, task="classification",
-                     targets=[0, 1, 0, 1, 0])
+    rows = ImageRows(
+        [np.zeros((8, 8, 3), np.uint8)] * 5, 8, task="classification", targets=[0, 1, 0, 1, 0]
+    )
     gen = torch.Generator().manual_seed(0)
     batches = engine.epoch_batches(rows, 4, gen, drop_last=False, repeats=[1, 2, 1, 1, 3])
     seen = np.bincount([i for b in batches for i in b.idx], minlength=5)
@@ -210,14 +255,20 @@ def test_hard_examples_are_seen_more_often(tmp_path):
     ds.mark_hard(ids[:4], reasons=[1])
     run = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
     import json
+
     record = ds.runs.set_index("version").loc[run.version]
     # the four hard images, less those the run held out for validation
     assert 0 < json.loads(record["message"])["hard_examples_oversampled"] <= 4
     assert record["params"]["hard_weight"] == 2.0
-    off = train(ds, epochs=1, batch_size=8, image_size=32, weights=None, hard_weight=1,
-                progress=False)
-    assert json.loads(ds.runs.set_index("version").loc[off.version, "message"])[
-        "hard_examples_oversampled"] == 0
+    off = train(
+        ds, epochs=1, batch_size=8, image_size=32, weights=None, hard_weight=1, progress=False
+    )
+    assert (
+        json.loads(ds.runs.set_index("version").loc[off.version, "message"])[
+            "hard_examples_oversampled"
+        ]
+        == 0
+    )
 
 
 def _bright_box_batch(n=6, size=64):
@@ -229,9 +280,13 @@ def _bright_box_batch(n=6, size=64):
         x0, y0 = (int(v) for v in gen.integers(2, size // 2, 2))
         x1, y1 = x0 + int(gen.integers(8, size // 2 - 2)), y0 + int(gen.integers(8, size // 2 - 2))
         x[i, :, y0:y1, x0:x1] = 1.0
-        targets.append({"boxes": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32),
-                        "labels": torch.tensor([1]),
-                        "ignore": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32)})
+        targets.append(
+            {
+                "boxes": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32),
+                "labels": torch.tensor([1]),
+                "ignore": torch.tensor([[x0, y0, x1, y1]], dtype=torch.float32),
+            }
+        )
     return x, targets
 
 
@@ -242,19 +297,19 @@ def test_augmentation_moves_boxes_with_their_pixels(mode):
     x, targets = _bright_box_batch()
     state = torch.random.get_rng_state()
     out, moved = augment_batch(x, targets, mode, 64, torch.Generator().manual_seed(3))
-    assert torch.equal(torch.random.get_rng_state(), state)      # the global RNG is untouched
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global RNG is untouched
     assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1
     changed = 0
     for img, t, before in zip(out, moved, targets):
         ys, xs = torch.nonzero(img.mean(0) > img.mean(0).max() * 0.5, as_tuple=True)
         seen = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
-        for key in ("boxes", "ignore"):                            # targets and ignore regions
+        for key in ("boxes", "ignore"):  # targets and ignore regions
             assert type(t[key]) is torch.Tensor
             np.testing.assert_allclose(t[key][0], seen, atol=1.5)
         changed += not torch.equal(t["boxes"], before["boxes"])
-    assert changed >= 1                                            # something did move
+    assert changed >= 1  # something did move
     again, _ = augment_batch(x, targets, mode, 64, torch.Generator().manual_seed(3))
-    assert torch.equal(out, again)                                 # a seed gives the same batch
+    assert torch.equal(out, again)  # a seed gives the same batch
 
 
 def test_a_users_v2_transform_is_applied_and_must_keep_the_size():
@@ -263,8 +318,9 @@ def test_a_users_v2_transform_is_applied_and_must_keep_the_size():
     from hardex_nb.training.data import augment_batch
 
     x, targets = _bright_box_batch(n=2)
-    out, moved = augment_batch(x, targets, v2.RandomVerticalFlip(p=1.0), 64,
-                               torch.Generator().manual_seed(0))
+    out, moved = augment_batch(
+        x, targets, v2.RandomVerticalFlip(p=1.0), 64, torch.Generator().manual_seed(0)
+    )
     assert torch.equal(out, x.flip(-2))
     b = targets[0]["boxes"][0]
     np.testing.assert_allclose(moved[0]["boxes"][0], [b[0], 64 - b[3], b[2], 64 - b[1]])
@@ -272,15 +328,16 @@ def test_a_users_v2_transform_is_applied_and_must_keep_the_size():
         augment_batch(x, targets, v2.Resize((32, 32)), 64, torch.Generator())
     labels = [0, 1]
     out, same = augment_batch(x, labels, "strong", 64, torch.Generator().manual_seed(0))
-    assert same == labels and out.shape == x.shape                  # classification
+    assert same == labels and out.shape == x.shape  # classification
 
 
 def test_train_records_the_augmentation_and_refuses_an_unknown_one(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=12, n_labeled=12)
     with pytest.raises(JobError, match="augment='heavy'"):
         train(ds, epochs=1, augment="heavy", progress=False)
-    run = train(ds, epochs=1, batch_size=4, image_size=32, augment="strong", weights=None,
-                progress=False)
+    run = train(
+        ds, epochs=1, batch_size=4, image_size=32, augment="strong", weights=None, progress=False
+    )
     assert ds.runs.set_index("version").loc[run.version, "params"]["augment"] == "strong"
 
 
@@ -291,7 +348,7 @@ def test_detection_letterboxes_photos_and_maps_boxes_back(tmp_path):
     from hardex_nb.training.data import ImageRows
 
     arr = np.zeros((300, 400, 3), np.uint8)
-    arr[60:120, 200:360] = 255                                   # x 200..360, y 60..120
+    arr[60:120, 200:360] = 255  # x 200..360, y 60..120
     Image.fromarray(arr).save(tmp_path / "wide.png")
     target = {"boxes": np.array([[200, 60, 360, 120]], float), "labels": np.array([1])}
     rows = ImageRows([tmp_path / "wide.png"], 100, task="detection", targets=[target])
@@ -299,20 +356,23 @@ def test_detection_letterboxes_photos_and_maps_boxes_back(tmp_path):
     x = rows.batch([0], torch.device("cpu"))[0]
     ys, xs = torch.nonzero(x[0] > 0.5, as_tuple=True)
     assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (50, 15, 90, 30)
-    assert x[:, 75:, :].abs().sum() == 0                         # padding below the image
+    assert x[:, 75:, :].abs().sum() == 0  # padding below the image
     np.testing.assert_allclose(rows.scaled_target(0)["boxes"][0], [50, 15, 90, 30])
 
-    class Finds(torch.nn.Module):                                # answers the bright area
+    class Finds(torch.nn.Module):  # answers the bright area
         def forward(self, images):
             out = []
             for im in images:
                 ys, xs = torch.nonzero(im[0] > 0.5, as_tuple=True)
                 box = torch.tensor([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]).float()
-                out.append({"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.9])})
+                out.append(
+                    {"boxes": box, "labels": torch.tensor([1]), "scores": torch.tensor([0.9])}
+                )
             return out
 
-    plain, mirrored, _ = engine.predict_views(Finds(), rows, task="detection",
-                                              device=torch.device("cpu"), flip=True)
+    plain, mirrored, _ = engine.predict_views(
+        Finds(), rows, task="detection", device=torch.device("cpu"), flip=True
+    )
     np.testing.assert_allclose(plain[0]["boxes"][0], [200, 60, 360, 120])
     np.testing.assert_allclose(mirrored[0]["boxes"][0], [200, 60, 360, 120])
     stretched = ImageRows([tmp_path / "wide.png"], 100, task="classification")

@@ -15,8 +15,11 @@ def det(tmp_path):
 
 def test_unknown_keyword_arguments_raise(det):
     ds, _ = det
-    for make in (lambda: hx.Gallery(ds, colour="red"), lambda: hx.Annotator(ds, zoom=2),
-                 lambda: hx.Review(ds, foo=1)):
+    for make in (
+        lambda: hx.Gallery(ds, colour="red"),
+        lambda: hx.Annotator(ds, zoom=2),
+        lambda: hx.Review(ds, foo=1),
+    ):
         with pytest.raises(TypeError, match="unexpected keyword"):
             make()
 
@@ -27,9 +30,18 @@ def test_annotator_rejects_bad_messages_and_changes_nothing(det):
     before = ds.annotations
     bad = [
         ({"action": "add_box", "label": "red", "x0": 1, "y0": 1, "x1": 500, "y1": 9}, "outside"),
-        ({"action": "add_box", "label": "cow", "x0": 1, "y0": 1, "x1": 9, "y1": 9}, "not in the label set"),
-        ({"action": "add_box", "label": "red", "x0": None, "y0": 1, "x1": 9, "y1": 9}, "finite number"),
-        ({"action": "add_box", "label": "red", "x0": float("nan"), "y0": 1, "x1": 9, "y1": 9}, "finite"),
+        (
+            {"action": "add_box", "label": "cow", "x0": 1, "y0": 1, "x1": 9, "y1": 9},
+            "not in the label set",
+        ),
+        (
+            {"action": "add_box", "label": "red", "x0": None, "y0": 1, "x1": 9, "y1": 9},
+            "finite number",
+        ),
+        (
+            {"action": "add_box", "label": "red", "x0": float("nan"), "y0": 1, "x1": 9, "y1": 9},
+            "finite",
+        ),
         ({"action": "delete", "ann_id": 10**6}, "not on this image"),
         ({"action": "explode"}, "unknown action"),
         ({"nothing": 1}, "without an action"),
@@ -135,7 +147,9 @@ def test_report_widgets(tmp_path):
     assert "no cell" in cm.error
     with pytest.raises(TypeError, match="ds="):
         hx.ConfusionMatrix(report)
-    gt = pd.DataFrame({"image_id": ids[:2], "label": "v", "x0": 1.0, "y0": 1.0, "x1": 20.0, "y1": 20.0})
+    gt = pd.DataFrame(
+        {"image_id": ids[:2], "label": "v", "x0": 1.0, "y0": 1.0, "x1": 20.0, "y1": 20.0}
+    )
     pred = gt.assign(score=0.9, x1=[20.0, 60.0])
     det_report = hx.evaluate_detections(gt, pred)
     rv = hx.ReportView(det_report, ds=ds)
@@ -154,9 +168,15 @@ def test_messages_with_wrong_types_are_refused_in_the_widget(det):
     first = int(boxes.ann_id.iloc[0])
     before = ds.annotations
     for msg, expected in [
-        ({"action": "add_box", "label": "red", "x0": 10**400, "y0": 1, "x1": 9, "y1": 9}, "finite number"),
+        (
+            {"action": "add_box", "label": "red", "x0": 10**400, "y0": 1, "x1": 9, "y1": 9},
+            "finite number",
+        ),
         ({"action": "update", "ann_id": True, "x1": 30}, "ann_id=True"),
-        ({"action": "update", "ann_id": first, "points": [[1, 1], [9, 1], [9, 9]]}, "only a polygon has points"),
+        (
+            {"action": "update", "ann_id": first, "points": [[1, 1], [9, 1], [9, 9]]},
+            "only a polygon has points",
+        ),
         ({"action": "set_label", "label": ["red"]}, "expected text"),
     ]:
         w.handle(msg)
@@ -175,7 +195,7 @@ def test_messages_with_wrong_types_are_refused_in_the_widget(det):
         assert g.error and expected in g.error, (msg, g.error)
         assert g.filters == w_before
     assert not ds.samples.set_index("sample_id").loc[ids[1], "hard"]
-    g.handle({"action": "filter", "filters": {"min_width": 10**400}})   # valid, matches nothing
+    g.handle({"action": "filter", "filters": {"min_width": 10**400}})  # valid, matches nothing
     assert g.error == "" and g.total == 0
 
 
@@ -185,6 +205,7 @@ def test_an_unexpected_failure_in_a_handler_is_shown_not_raised(det):
 
     def broken(content):
         raise ZeroDivisionError("division by zero")
+
     w._on_next = broken
     w.handle({"action": "next"})
     assert w.error == "ZeroDivisionError: division by zero"
@@ -201,15 +222,14 @@ def test_undo_after_add_update_delete_restores_each_step(det):
     w.handle({"action": "update", "ann_id": ann, "x1": 20})
     w.handle({"action": "delete", "ann_id": ann})
     assert w.error == "" and len(ds.annotations_of(ids[4])) == before
-    w.handle({"action": "undo"})                       # the box is back (x1 = 20)
+    w.handle({"action": "undo"})  # the box is back (x1 = 20)
     assert w.error == "" and ds.annotations_of(ids[4])["x1"].max() == 20
-    w.handle({"action": "undo"})                       # the update is undone (x1 = 12)
+    w.handle({"action": "undo"})  # the update is undone (x1 = 12)
     assert w.error == "", w.error
     back = ds.annotations_of(ids[4])
     assert len(back) == before + 1 and 12 in back["x1"].tolist()
-    w.handle({"action": "undo"})                       # the add is undone
+    w.handle({"action": "undo"})  # the add is undone
     assert w.error == "" and len(ds.annotations_of(ids[4])) == before
-
 
 
 def test_review_toggles_hard_and_changes_a_box_hard_type(det):
@@ -222,15 +242,17 @@ def test_review_toggles_hard_and_changes_a_box_hard_type(det):
     assert w.error == "" and ds.sample(sid)["hard"] and ds.sample(sid)["hard_reasons"] == "100"
     w.handle({"action": "set_hard_type", "ann_id": box, "hard_type": "false_positive"})
     assert w.error == ""
-    assert hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[box, "hard_type"] == \
-        "false_positive"
+    assert (
+        hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[box, "hard_type"]
+        == "false_positive"
+    )
     w.handle({"action": "set_hard_type", "ann_id": box, "hard_type": "wrong"})
     assert "use one of" in w.error
     w.handle({"action": "set_hard", "hard": "yes"})
     assert "expected true or false" in w.error
-    w.handle({"action": "undo"})                          # the hard type back to none
+    w.handle({"action": "undo"})  # the hard type back to none
     assert ds.annotations.set_index("ann_id").loc[box, "hard_type"] == "none"
-    w.handle({"action": "undo"})                          # the flag back off
+    w.handle({"action": "undo"})  # the flag back off
     assert not ds.sample(sid)["hard"]
 
 
@@ -245,7 +267,9 @@ def test_clear_all_and_no_objects_in_the_annotator(det):
     for _ in range(len(before) + 1):
         w.handle({"action": "undo"})
         assert w.error == "", w.error
-    assert len(ds.annotations_of(ids[0])) == len(before) and ds.sample(ids[0])["status"] == "labeled"
+    assert (
+        len(ds.annotations_of(ids[0])) == len(before) and ds.sample(ids[0])["status"] == "labeled"
+    )
     w.handle({"action": "clear", "negative": True})
     assert ds.annotations_of(ids[0]).empty and ds.sample(ids[0])["status"] == "labeled"
     w.handle({"action": "clear", "negative": "yes"})
@@ -264,7 +288,7 @@ def test_labels_are_added_renamed_and_deleted_from_the_widget(det):
     w.handle({"action": "undo"})
     assert "cone" in ds.label_names
     boxes = int((ds.annotations["label"] == "red").sum())
-    w.handle({"action": "delete_label", "label": "red"})       # asks first, deletes nothing
+    w.handle({"action": "delete_label", "label": "red"})  # asks first, deletes nothing
     assert f"its {boxes} annotation(s)" in w.asking["message"] and "red" in ds.label_names
     w.handle({**{k: v for k, v in w.asking.items() if k != "message"}, "confirmed": True})
     assert w.error == "" and w.asking == {} and "red" not in ds.label_names
@@ -278,13 +302,14 @@ def test_gallery_upload_adds_images_and_reports_rejects(tmp_path, det):
     g = hx.Gallery(ds)
     before = len(ds.samples)
     png = write_image(tmp_path / "u.png", 64, 48).read_bytes()
-    g.handle({"action": "upload", "names": ["x.png", "x.png", "notes.png"]},
-             [png, png, b"not an image"])
+    g.handle(
+        {"action": "upload", "names": ["x.png", "x.png", "notes.png"]}, [png, png, b"not an image"]
+    )
     assert g.error == "" and g.notice.startswith("2 image(s) added, 1 rejected (notes.png:")
     assert len(ds.samples) == before + 2 and g.total == before + 2
     g.handle({"action": "upload", "names": ["a.png", "b.png"]}, [png])
     assert "one file name per file" in g.error and len(ds.samples) == before + 2
-    g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [png])   # a name, not a path
+    g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [png])  # a name, not a path
     assert g.error == "" and ds.samples["name"].iloc[-1] == "x.png"
 
 
@@ -294,13 +319,13 @@ def test_turning_a_box_and_ignore_polygons_reach_disk_and_undo(det):
     w.handle({"action": "add_box", "label": "red", "x0": 10, "y0": 20, "x1": 40, "y1": 30})
     ann = w.annotations[-1]["ann_id"]
     w.handle({"action": "update", "ann_id": ann, "angle": -30})
-    assert w.error == "" and w.annotations[-1]["angle"] == 330       # kept in [0, 360)
+    assert w.error == "" and w.annotations[-1]["angle"] == 330  # kept in [0, 360)
     w.handle({"action": "update", "ann_id": ann, "x0": 20, "x1": 50})
     w.handle({"action": "delete", "ann_id": ann})
-    w.handle({"action": "undo"})                                     # back, still turned
+    w.handle({"action": "undo"})  # back, still turned
     assert ds.annotations_of(ids[4])["angle"].tolist() == [330]
     w.handle({"action": "undo"})
-    w.handle({"action": "undo"})                                     # not turned again
+    w.handle({"action": "undo"})  # not turned again
     row = ds.annotations_of(ids[4]).iloc[0]
     assert (row["x0"], row["x1"]) == (10, 40) and row["angle"] != row["angle"]
     w.handle({"action": "add_polygon", "kind": "ignore", "points": [[1, 1], [30, 2], [15, 25]]})
@@ -308,10 +333,11 @@ def test_turning_a_box_and_ignore_polygons_reach_disk_and_undo(det):
     assert w.error == "" and ignore["kind"] == "ignore" and len(ignore["points"]) == 3
     w.handle({"action": "update", "ann_id": ignore["ann_id"], "angle": 10})
     assert "only a box turns" in w.error
-    w.handle({"action": "update", "ann_id": ignore["ann_id"],
-              "points": [[2, 2], [31, 3], [16, 26]]})
+    w.handle(
+        {"action": "update", "ann_id": ignore["ann_id"], "points": [[2, 2], [31, 3], [16, 26]]}
+    )
     assert w.error == "" and w.annotations[-1]["points"][0] == [2, 2]
     w.handle({"action": "delete", "ann_id": ignore["ann_id"]})
-    w.handle({"action": "undo"})                                     # an ignore polygon again
+    w.handle({"action": "undo"})  # an ignore polygon again
     back = ds.annotations_of(ids[4]).query("kind == 'ignore'").iloc[0]
     assert back["points"] == [[2, 2], [31, 3], [16, 26]]

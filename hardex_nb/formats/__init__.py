@@ -14,16 +14,29 @@ from pathlib import Path
 from ..errors import FormatError
 from ..media import EXTENSIONS
 from . import coco, dota, labelme, manifest, voc, yolo
-from .common import (AnnotationImport, ImageLabels, apply_import, export_frames, label_problem,
-                     opened_source)
+from .common import (
+    AnnotationImport,
+    ImageLabels,
+    apply_import,
+    export_frames,
+    label_problem,
+    opened_source,
+)
 
 # the one list of formats: adding a format is one module here and one entry below
-FORMATS = {"labelme": labelme, "voc": voc, "yolo": yolo, "coco": coco, "manifest": manifest,
-           "dota": dota}
+FORMATS = {
+    "labelme": labelme,
+    "voc": voc,
+    "yolo": yolo,
+    "coco": coco,
+    "manifest": manifest,
+    "dota": dota,
+}
 
 
-def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str = "add",
-                       outside: str = "clip") -> AnnotationImport:
+def import_annotations(
+    ds, fmt: str, source: str | Path, *, unknown_labels: str = "add", outside: str = "clip"
+) -> AnnotationImport:
     """Read every file of ``fmt`` under ``source`` (folder, file or .zip) into ``ds``.
 
     All or nothing: on any problem a :class:`FormatError` lists each bad file with its line
@@ -32,26 +45,36 @@ def import_annotations(ds, fmt: str, source: str | Path, *, unknown_labels: str 
     problems: list[str] = []
     skipped: list[str] = []
     with opened_source(source) as folder:
-        parsed = read_records(fmt, folder, problems, skipped,
-                              archived=Path(source).suffix.lower() == ".zip")
+        parsed = read_records(
+            fmt, folder, problems, skipped, archived=Path(source).suffix.lower() == ".zip"
+        )
         if not parsed and not problems:
             raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
-        return apply_import(ds, parsed, fmt=fmt, unknown_labels=unknown_labels, outside=outside,
-                            problems=problems, skipped=skipped)
+        return apply_import(
+            ds,
+            parsed,
+            fmt=fmt,
+            unknown_labels=unknown_labels,
+            outside=outside,
+            problems=problems,
+            skipped=skipped,
+        )
 
 
-def read_records(fmt: str, folder: Path, problems: list[str], skipped: list[str], *,
-                 archived: bool = False) -> list[ImageLabels]:
+def read_records(
+    fmt: str, folder: Path, problems: list[str], skipped: list[str], *, archived: bool = False
+) -> list[ImageLabels]:
     """Parse every ``fmt`` file under ``folder`` (problems and skipped shapes are appended)."""
     if fmt not in FORMATS:
         raise FormatError(f"format {fmt!r}: use one of {sorted(FORMATS)}.")
-    if fmt == "manifest" and archived:   # a zipped manifest names files inside the zip only
+    if fmt == "manifest" and archived:  # a zipped manifest names files inside the zip only
         return manifest.read(folder, problems, skipped, confined_to=folder)
     return FORMATS[fmt].read(folder, problems, skipped)
 
 
-def locate_images(records: list[ImageLabels], roots: list[Path]) -> tuple[list[Path | None],
-                                                                          list[str]]:
+def locate_images(
+    records: list[ImageLabels], roots: list[Path]
+) -> tuple[list[Path | None], list[str]]:
     """The image file of each record, and a problem for each one not found (or ambiguous).
 
     Tried in order: the path the file gives (absolute, or under a root), then a file of the
@@ -75,29 +98,39 @@ def locate_images(records: list[ImageLabels], roots: list[Path]) -> tuple[list[P
                     hit = candidate
                     break
         names = [img.key, *img.fallback_keys]
-        for name in (names if hit is None else []):
+        for name in names if hit is None else []:
             base = Path(name.replace("\\", "/")).name
             options = by_name.get(base) or by_stem.get(Path(base).stem) or []
             if len(options) > 1 and hint:
                 tail = Path(hint).parts
-                options = [p for p in options if p.parts[-len(tail):] == tail] or options
+                options = [p for p in options if p.parts[-len(tail) :] == tail] or options
             if len(options) > 1:
-                problems.append(f"{img.where}: image {base!r} matches {len(options)} files "
-                                f"({', '.join(str(p) for p in options[:3])}); keep one")
+                problems.append(
+                    f"{img.where}: image {base!r} matches {len(options)} files "
+                    f"({', '.join(str(p) for p in options[:3])}); keep one"
+                )
                 break
             if options:
                 hit = options[0]
                 break
         if hit is None and not any(p.startswith(f"{img.where}: image") for p in problems):
-            problems.append(f"{img.where}: image {img.key!r} not found under "
-                            f"{', '.join(str(r) for r in roots)}")
+            problems.append(
+                f"{img.where}: image {img.key!r} not found under {', '.join(str(r) for r in roots)}"
+            )
         found.append(hit)
     return found, problems
 
 
-def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
-                       status=("labeled", "to_confirm"), overwrite: bool = False,
-                       **options) -> list[Path]:
+def export_annotations(
+    ds,
+    fmt: str,
+    out: str | Path,
+    *,
+    images: bool = True,
+    status=("labeled", "to_confirm"),
+    overwrite: bool = False,
+    **options,
+) -> list[Path]:
     """Write the samples with ``status`` in ``fmt`` under the folder ``out``.
 
     ``out`` must be missing or empty: an export into an old export would mix old and new
@@ -110,18 +143,24 @@ def export_annotations(ds, fmt: str, out: str | Path, *, images: bool = True,
     frames = export_frames(ds, status=status)
     bad = [f"label {name!r} {label_problem(name)}" for name in frames.labels if label_problem(name)]
     if bad:
-        raise FormatError(f"{fmt} export refused: rename these labels first "
-                          "(ds.rename_label)", bad)
+        raise FormatError(f"{fmt} export refused: rename these labels first (ds.rename_label)", bad)
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return FORMATS[fmt].write(ds, frames, out, images=images, **options)
     if not overwrite:
-        raise FormatError(f"{out} is not empty: an export there would mix old and new files. "
-                          "Pick a new or empty folder, or pass overwrite=True to replace it.")
+        raise FormatError(
+            f"{out} is not empty: an export there would mix old and new files. "
+            "Pick a new or empty folder, or pass overwrite=True to replace it."
+        )
     target = out.resolve()
-    if not target.is_dir() or (target / "hardex.sqlite").exists() \
-            or Path(ds.path).resolve().is_relative_to(target):
-        raise FormatError(f"{out}: refusing to replace it (it is a file, a dataset, or holds "
-                          "this dataset); export somewhere else.")
+    if (
+        not target.is_dir()
+        or (target / "hardex.sqlite").exists()
+        or Path(ds.path).resolve().is_relative_to(target)
+    ):
+        raise FormatError(
+            f"{out}: refusing to replace it (it is a file, a dataset, or holds "
+            "this dataset); export somewhere else."
+        )
     with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
         staging = Path(tmp) / "export"
         written = FORMATS[fmt].write(ds, frames, staging, images=images, **options)

@@ -20,8 +20,9 @@ MAX_TOTAL_BYTES = 8 * 1024**3
 MAX_MEMBERS = 200_000
 
 
-def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTES,
-                  max_members: int = MAX_MEMBERS) -> list[zipfile.ZipInfo]:
+def check_members(
+    zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTES, max_members: int = MAX_MEMBERS
+) -> list[zipfile.ZipInfo]:
     """Return the regular-file members of a zip, refusing it whole if any member is unsafe."""
     zip_path = Path(zip_path)
     try:
@@ -33,8 +34,10 @@ def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
     with zf:
         infos = zf.infolist()
         if len(infos) > max_members:
-            raise FormatError(f"{zip_path.name}: {len(infos)} members is over the limit of "
-                              f"{max_members}; split the archive.")
+            raise FormatError(
+                f"{zip_path.name}: {len(infos)} members is over the limit of "
+                f"{max_members}; split the archive."
+            )
         total = 0
         seen: dict[tuple[str, ...], str] = {}
         for info in infos:
@@ -52,18 +55,25 @@ def check_members(zip_path: str | Path, *, max_total_bytes: int = MAX_TOTAL_BYTE
             else:
                 key = member_parts(name)
                 if key in seen:
-                    problems.append(f"{name}: lands on the same path as {seen[key]}; every "
-                                    "member needs its own name")
+                    problems.append(
+                        f"{name}: lands on the same path as {seen[key]}; every "
+                        "member needs its own name"
+                    )
                 else:
                     seen[key] = name
                     files.append(info)
             total += info.file_size
         folders = {key[:i] for key in seen for i in range(1, len(key))}
-        problems += [f"{seen[key]}: a file where another member needs a folder"
-                     for key in seen if key in folders]
+        problems += [
+            f"{seen[key]}: a file where another member needs a folder"
+            for key in seen
+            if key in folders
+        ]
         if total > max_total_bytes:
-            problems.append(f"total uncompressed size {total} bytes is over the limit of "
-                            f"{max_total_bytes} bytes")
+            problems.append(
+                f"total uncompressed size {total} bytes is over the limit of "
+                f"{max_total_bytes} bytes"
+            )
     if problems:
         raise FormatError(f"{zip_path.name}: refused, nothing was extracted", problems)
     return files
@@ -74,8 +84,14 @@ def member_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in (".", ""))
 
 
-def safe_extract(zip_path: str | Path, dest: str | Path, *, max_member_bytes: int | None = None,
-                 too_large: list[tuple[str, int]] | None = None, **limits) -> list[Path]:
+def safe_extract(
+    zip_path: str | Path,
+    dest: str | Path,
+    *,
+    max_member_bytes: int | None = None,
+    too_large: list[tuple[str, int]] | None = None,
+    **limits,
+) -> list[Path]:
     """Extract the regular files of a checked zip under ``dest``; returns their paths.
 
     Members whose declared size is over ``max_member_bytes`` are not extracted; they are
@@ -99,8 +115,10 @@ def safe_extract(zip_path: str | Path, dest: str | Path, *, max_member_bytes: in
                 while chunk := src.read(1 << 20):
                     written += len(chunk)
                     if written > info.file_size:  # a header that lies about the size
-                        raise FormatError(f"{Path(zip_path).name}: member {info.filename} is "
-                                          "larger than its header says; refused.")
+                        raise FormatError(
+                            f"{Path(zip_path).name}: member {info.filename} is "
+                            "larger than its header says; refused."
+                        )
                     dst.write(chunk)
             out.append(target)
     return out

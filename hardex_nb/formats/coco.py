@@ -10,9 +10,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
-                     ImageLabels, none_if_nan, number, optional_number, point_pairs, polygon_area,
-                     polygon_parts, read_json, Shape)
+from .common import (
+    IGNORE_LABEL,
+    ExportFrames,
+    ImageLabels,
+    Shape,
+    copy_images,
+    files_in,
+    hard_type_of,
+    none_if_nan,
+    number,
+    optional_number,
+    point_pairs,
+    polygon_area,
+    polygon_parts,
+    read_json,
+)
 
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
@@ -27,10 +40,12 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
     doc = read_json(path, problems)
     if doc is None:
         return []
-    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), list)
-                                            for k in ("images", "annotations", "categories")):
-        problems.append(f"{where}: not a COCO file (needs 'images', 'annotations' and "
-                        "'categories' lists)")
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(k), list) for k in ("images", "annotations", "categories")
+    ):
+        problems.append(
+            f"{where}: not a COCO file (needs 'images', 'annotations' and 'categories' lists)"
+        )
         return []
     categories = {}
     for i, cat in enumerate(doc["categories"]):
@@ -40,19 +55,27 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         categories[_key(cat["id"])] = cat["name"]
     images: dict = {}
     for i, entry in enumerate(doc["images"]):
-        if not isinstance(entry, dict) or "id" not in entry or not isinstance(entry.get("file_name"), str):
+        if (
+            not isinstance(entry, dict)
+            or "id" not in entry
+            or not isinstance(entry.get("file_name"), str)
+        ):
             problems.append(f"{where}: images[{i}]: needs 'id' and a string 'file_name'")
             continue
-        img = ImageLabels(key=entry["file_name"], where=f"{where}: images[{i}]",
-                          image_hint=entry["file_name"],
-                          width=entry.get("width") if isinstance(entry.get("width"), int) else None,
-                          height=entry.get("height") if isinstance(entry.get("height"), int) else None)
+        img = ImageLabels(
+            key=entry["file_name"],
+            where=f"{where}: images[{i}]",
+            image_hint=entry["file_name"],
+            width=entry.get("width") if isinstance(entry.get("width"), int) else None,
+            height=entry.get("height") if isinstance(entry.get("height"), int) else None,
+        )
         if "hard" in entry:
             img.hard = bool(entry["hard"])
             img.hard_reasons = str(entry.get("hard_reasons") or "")
-            img.hard_score = optional_number(entry.get("hard_coefficient"),
-                                             f"{img.where}: hard_coefficient", problems)
-        img.negative = True            # until an annotation names it
+            img.hard_score = optional_number(
+                entry.get("hard_coefficient"), f"{img.where}: hard_coefficient", problems
+            )
+        img.negative = True  # until an annotation names it
         images[_key(entry["id"])] = img
     for i, ann in enumerate(doc["annotations"]):
         aw = f"{where}: annotations[{i}]"
@@ -69,25 +92,36 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         if label is None and not crowd:
             problems.append(f"{aw}: category_id {ann.get('category_id')!r} is not in 'categories'")
             continue
-        extra = dict(label=label, where=aw,
-                     score=optional_number(ann.get("score"), f"{aw}: score", problems),
-                     origin=str(ann.get("origin") or "human"),
-                     hard_type=hard_type_of(ann.get("hard_type"), aw, problems),
-                     text=ann.get("text") or None)
+        extra = dict(
+            label=label,
+            where=aw,
+            score=optional_number(ann.get("score"), f"{aw}: score", problems),
+            origin=str(ann.get("origin") or "human"),
+            hard_type=hard_type_of(ann.get("hard_type"), aw, problems),
+            text=ann.get("text") or None,
+        )
         seg = ann.get("segmentation")
-        if isinstance(seg, list) and seg:   # polygons (a crowd's are usually RLE: its box)
+        if isinstance(seg, list) and seg:  # polygons (a crowd's are usually RLE: its box)
             # one annotation is one object, however many polygons its segmentation holds
             rings = []
             for part in seg:
                 if not isinstance(part, list) or len(part) < 6 or len(part) % 2:
-                    problems.append(f"{aw}: segmentation polygon needs an even count of ≥ 6 numbers")
+                    problems.append(
+                        f"{aw}: segmentation polygon needs an even count of ≥ 6 numbers"
+                    )
                     break
-                rings.append(point_pairs([number(v, f"{aw}: segmentation", problems)
-                                          for v in part]))
+                rings.append(
+                    point_pairs([number(v, f"{aw}: segmentation", problems) for v in part])
+                )
             else:
                 ignore = crowd or label == IGNORE_LABEL
-                img.shapes.append(Shape(kind="ignore" if ignore else "polygon",
-                                        points=rings[0] if len(rings) == 1 else rings, **extra))
+                img.shapes.append(
+                    Shape(
+                        kind="ignore" if ignore else "polygon",
+                        points=rings[0] if len(rings) == 1 else rings,
+                        **extra,
+                    )
+                )
             continue
         bbox = ann.get("bbox")
         if not isinstance(bbox, list) or len(bbox) != 4:
@@ -112,22 +146,33 @@ def to_coco(frames: ExportFrames) -> dict:
     cat_id = {c["name"]: c["id"] for c in cats}
     images, annotations = [], []
     for _, s in frames.samples.iterrows():
-        entry = {"id": int(s["sample_id"]), "file_name": s["name"], "width": int(s["width"]),
-                 "height": int(s["height"]), "hard": bool(s["hard"]),
-                 "hard_reasons": s["hard_reasons"]}
+        entry = {
+            "id": int(s["sample_id"]),
+            "file_name": s["name"],
+            "width": int(s["width"]),
+            "height": int(s["height"]),
+            "hard": bool(s["hard"]),
+            "hard_reasons": s["hard_reasons"],
+        }
         if none_if_nan(s["hard_score"]) is not None:
             entry["hard_coefficient"] = float(s["hard_score"])
         images.append(entry)
     for _, a in frames.annotations.iterrows():
         x0, y0, x1, y1 = (float(a[k]) for k in ("x0", "y0", "x1", "y1"))
-        ann = {"id": int(a["ann_id"]), "image_id": int(a["sample_id"]),
-               "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
-               "iscrowd": int(a["kind"] == "ignore"), "origin": str(a["origin"]),
-               "hard_type": str(a["hard_type"])}
+        ann = {
+            "id": int(a["ann_id"]),
+            "image_id": int(a["sample_id"]),
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "area": (x1 - x0) * (y1 - y0),
+            "iscrowd": int(a["kind"] == "ignore"),
+            "origin": str(a["origin"]),
+            "hard_type": str(a["hard_type"]),
+        }
         ann["category_id"] = cat_id.get(a["label"], 0) if a["kind"] != "ignore" else 0
-        if isinstance(a["points"], list):   # polygons and polygon ignore regions
-            ann["segmentation"] = [[float(v) for p in ring.tolist() for v in p]
-                                   for ring in polygon_parts(a["points"])]
+        if isinstance(a["points"], list):  # polygons and polygon ignore regions
+            ann["segmentation"] = [
+                [float(v) for p in ring.tolist() for v in p] for ring in polygon_parts(a["points"])
+            ]
             ann["area"] = polygon_area(a["points"])
         else:
             ann["segmentation"] = []  # a plain box: bbox says it all
@@ -136,8 +181,12 @@ def to_coco(frames: ExportFrames) -> dict:
         if none_if_nan(a["text"]):
             ann["text"] = a["text"]
         annotations.append(ann)
-    return {"info": {"description": "exported by hardex_nb"}, "images": images,
-            "annotations": annotations, "categories": cats}
+    return {
+        "info": {"description": "exported by hardex_nb"},
+        "images": images,
+        "annotations": annotations,
+        "categories": cats,
+    }
 
 
 def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[Path]:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import unicodedata
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,10 +115,10 @@ class ImageLabels:
     hard_score: float | None = None
     hard_reasons: str = ""
     normalized: bool = False
-    negative: bool = False          # the file lists this image with no objects at all
-    split: str | None = None        # train / val / test where the file says
-    image_hint: str | None = None   # where the file says the image is (a path, maybe relative)
-    fallback_keys: list[str] = field(default_factory=list)   # tried when key matches nothing
+    negative: bool = False  # the file lists this image with no objects at all
+    split: str | None = None  # train / val / test where the file says
+    image_hint: str | None = None  # where the file says the image is (a path, maybe relative)
+    fallback_keys: list[str] = field(default_factory=list)  # tried when key matches nothing
 
 
 @dataclass
@@ -140,9 +140,11 @@ class AnnotationImport:
     paired: list[str] = field(default_factory=list)
 
     def __repr__(self) -> str:
-        out = (f"AnnotationImport: {len(self.matched)} images labeled, {len(self.annotations)} "
-               f"annotations, {len(self.unmatched)} unmatched, {len(self.clipped)} clipped, "
-               f"labels added {self.added_labels}")
+        out = (
+            f"AnnotationImport: {len(self.matched)} images labeled, {len(self.annotations)} "
+            f"annotations, {len(self.unmatched)} unmatched, {len(self.clipped)} clipped, "
+            f"labels added {self.added_labels}"
+        )
         if self.unmatched:
             out += f"\n  not in the dataset (add these images first): {self.unmatched[:20]}"
         return out
@@ -163,17 +165,21 @@ def opened_source(source: str | Path) -> Iterator[Path]:
         yield src
 
 
-PROGRESS_FROM = 200   # files or images: a progress bar from this many on
+PROGRESS_FROM = 200  # files or images: a progress bar from this many on
 
 
 def files_in(src: Path, suffixes: tuple[str, ...]):
     """The annotation files under ``src`` (a tqdm bar while reading many of them)."""
     if src.is_file():
         return [src]
-    found = sorted(p for p in src.rglob("*") if p.suffix.lower() in suffixes
-                   and not p.name.startswith(".") and "__MACOSX" not in p.parts)
-    return tqdm(found, desc=f"reading {src.name or src}", unit="file",
-                disable=len(found) < PROGRESS_FROM)
+    found = sorted(
+        p
+        for p in src.rglob("*")
+        if p.suffix.lower() in suffixes and not p.name.startswith(".") and "__MACOSX" not in p.parts
+    )
+    return tqdm(
+        found, desc=f"reading {src.name or src}", unit="file", disable=len(found) < PROGRESS_FROM
+    )
 
 
 def read_json(path: Path, problems: list[str]):
@@ -214,7 +220,7 @@ def number(value, where: str, problems: list[str]) -> float:
 def point_pairs(values: list[float]) -> list[list[float]]:
     """``[x1, y1, x2, y2, ...]`` as ``[[x1, y1], [x2, y2], ...]`` (an unpaired last value is
     dropped; callers check the count)."""
-    return [values[k:k + 2] for k in range(0, len(values) - 1, 2)]
+    return [values[k : k + 2] for k in range(0, len(values) - 1, 2)]
 
 
 def optional_number(value, where: str, problems: list[str]) -> float | None:
@@ -229,10 +235,17 @@ def hard_type_of(value, where: str, problems: list[str]) -> str:
     return value
 
 
-def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str = "add",
-                 outside: str = "clip", problems: list[str] | None = None,
-                 skipped: list[str] | None = None,
-                 bound: list[int | None] | None = None) -> AnnotationImport:
+def apply_import(
+    ds,
+    images: list[ImageLabels],
+    *,
+    fmt: str,
+    unknown_labels: str = "add",
+    outside: str = "clip",
+    problems: list[str] | None = None,
+    skipped: list[str] | None = None,
+    bound: list[int | None] | None = None,
+) -> AnnotationImport:
     """Validate parsed records against ``ds`` and write them in one transaction.
 
     Parameters
@@ -267,23 +280,27 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
             problems.append(f"{where}: missing or empty label")
             return False
         if not storable(label):
-            problems.append(f"{where}: label {label!r} is not valid Unicode (a lone "
-                            "surrogate); fix it in the file")
+            problems.append(
+                f"{where}: label {label!r} is not valid Unicode (a lone "
+                "surrogate); fix it in the file"
+            )
             return False
         if label not in known and label_problem(label):
             problems.append(f"{where}: label {label!r} {label_problem(label)}; fix it in the file")
             return False
         if label not in known and label not in new_labels:
             if unknown_labels == "error":
-                problems.append(f"{where}: label {label!r} is not in the label set {known}; "
-                                "add it with ds.add_label or pass unknown_labels='add'")
+                problems.append(
+                    f"{where}: label {label!r} is not in the label set {known}; "
+                    "add it with ds.add_label or pass unknown_labels='add'"
+                )
                 return False
             new_labels.append(label)
         return True
 
     for n, img in enumerate(images):
         base = Path(img.key.replace("\\", "/")).name
-        if bound is not None:   # the caller added each record's image itself
+        if bound is not None:  # the caller added each record's image itself
             sids = [bound[n]] if bound[n] is not None else []
         else:
             sids = by_name.get(base) or by_stem.get(Path(base).stem, [])
@@ -291,44 +308,57 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
             alt = Path(fallback.replace("\\", "/")).name
             sids = by_name.get(alt) or by_stem.get(Path(alt).stem, [])
             if sids:
-                result.paired.append(f"{img.where}: names {base!r}, which is not in the dataset; "
-                                     f"paired with {samples.loc[sids[0], 'name']!r} by {alt!r}")
+                result.paired.append(
+                    f"{img.where}: names {base!r}, which is not in the dataset; "
+                    f"paired with {samples.loc[sids[0], 'name']!r} by {alt!r}"
+                )
                 break
         if not sids:
             result.unmatched.append(base)
             continue
         if len(sids) > 1:
-            problems.append(f"{img.where}: image {base!r} matches {len(sids)} samples "
-                            f"{sids[:5]}; rename the duplicates first")
+            problems.append(
+                f"{img.where}: image {base!r} matches {len(sids)} samples "
+                f"{sids[:5]}; rename the duplicates first"
+            )
             continue
         sid = sids[0]
         srow = samples.loc[sid]
         width, height = float(srow["width"]), float(srow["height"])
-        if img.width and img.height and (int(img.width), int(img.height)) != (int(width), int(height)):
-            problems.append(f"{img.where}: says the image is {img.width}×{img.height} px but "
-                            f"{base} is {int(width)}×{int(height)} px")
+        if (
+            img.width
+            and img.height
+            and (int(img.width), int(img.height)) != (int(width), int(height))
+        ):
+            problems.append(
+                f"{img.where}: says the image is {img.width}×{img.height} px but "
+                f"{base} is {int(width)}×{int(height)} px"
+            )
             continue
         update: dict = {}
         if img.label is not None:
             if ds.task != "classification":
-                problems.append(f"{img.where}: an image-level label needs a classification "
-                                "dataset")
+                problems.append(f"{img.where}: an image-level label needs a classification dataset")
             elif check_label(img.label, img.where):
                 update["label"] = img.label
         origins = []
         for shape in img.shapes:
-            row = _shape_row(ds, sid, shape, img, width, height, outside, problems, result,
-                             check_label)
+            row = _shape_row(
+                ds, sid, shape, img, width, height, outside, problems, result, check_label
+            )
             if row is not None:
                 rows.append(row)
                 origins.append(row["origin"])
         if update.get("label") is not None or origins:
             update["status"] = "labeled" if ("human" in origins or not origins) else "to_confirm"
         elif img.negative and ds.task == "detection":
-            update["status"] = "labeled"    # listed with no objects: a labeled negative
+            update["status"] = "labeled"  # listed with no objects: a labeled negative
         if img.hard is not None:
-            update.update(hard=int(bool(img.hard)), hard_reasons=img.hard_reasons or "",
-                          hard_score=img.hard_score)
+            update.update(
+                hard=int(bool(img.hard)),
+                hard_reasons=img.hard_reasons or "",
+                hard_score=img.hard_score,
+            )
         if img.split is not None:
             update["split"] = img.split
         if update:
@@ -345,14 +375,16 @@ def apply_import(ds, images: list[ImageLabels], *, fmt: str, unknown_labels: str
             missing = [sid for sid, u in updates.items() if col not in u]
             if missing:
                 upd.loc[missing, col] = samples.loc[missing, col].to_numpy()
-    _, result.annotations = ds._insert_rows(annotations=ann, sample_updates=upd,
-                                            new_labels=new_labels)
+    _, result.annotations = ds._insert_rows(
+        annotations=ann, sample_updates=upd, new_labels=new_labels
+    )
     result.added_labels = new_labels
     return result
 
 
-def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, problems,
-               result, check_label) -> dict | None:
+def _shape_row(
+    ds, sid, shape: Shape, img: ImageLabels, width, height, outside, problems, result, check_label
+) -> dict | None:
     where = shape.where or img.where
     if ds.task != "detection":
         problems.append(f"{where}: objects need a detection dataset; this one is {ds.task}")
@@ -383,8 +415,10 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
                 problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
                 return None
             if polygon_area(pts) <= 0:
-                problems.append(f"{where}: the polygon's points enclose no area (collinear or "
-                                "repeated); fix or delete it")
+                problems.append(
+                    f"{where}: the polygon's points enclose no area (collinear or "
+                    "repeated); fix or delete it"
+                )
                 return None
         parts = [pts * scale[:2] for pts in parts]
         every = np.concatenate(parts)
@@ -392,30 +426,38 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
     else:
         box = coords * scale
         if not np.isfinite(box).all():
-            problems.append(f"{where}: box {tuple(shape.box)} has a missing or non-finite "
-                            "coordinate")
+            problems.append(
+                f"{where}: box {tuple(shape.box)} has a missing or non-finite coordinate"
+            )
             return None
-        box = np.array([min(box[0], box[2]), min(box[1], box[3]),
-                        max(box[0], box[2]), max(box[1], box[3])])
+        box = np.array(
+            [min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])]
+        )
     limits = np.array([width, height, width, height])
     if shape.points is None and is_turned(shape.angle):
         # a rotated box keeps its rectangle; only its centre must be inside the image
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         if box[2] <= box[0] or box[3] <= box[1] or not (0 <= cx <= width and 0 <= cy <= height):
-            problems.append(f"{where}: rotated box {tuple(np.round(box, 3))} has no area or its "
-                            f"centre is outside the {width:g}×{height:g} px image")
+            problems.append(
+                f"{where}: rotated box {tuple(np.round(box, 3))} has no area or its "
+                f"centre is outside the {width:g}×{height:g} px image"
+            )
             return None
         clipped = box
     else:
         clipped = np.clip(box, 0, limits)
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        problems.append(f"{where}: box {tuple(np.round(box, 3))} has no area inside the "
-                        f"{width:g}×{height:g} px image")
+        problems.append(
+            f"{where}: box {tuple(np.round(box, 3))} has no area inside the "
+            f"{width:g}×{height:g} px image"
+        )
         return None
     if not np.array_equal(clipped, box):
         if outside == "error":
-            problems.append(f"{where}: box {tuple(np.round(box, 3))} reaches outside the "
-                            f"{width:g}×{height:g} px image; fix it or pass outside='clip'")
+            problems.append(
+                f"{where}: box {tuple(np.round(box, 3))} reaches outside the "
+                f"{width:g}×{height:g} px image; fix it or pass outside='clip'"
+            )
             return None
         result.clipped.append(where)
         if shape.points is not None:
@@ -426,12 +468,24 @@ def _shape_row(ds, sid, shape: Shape, img: ImageLabels, width, height, outside, 
     if score is not None and not (0.0 <= score <= 1.0):
         problems.append(f"{where}: score {score} is outside [0, 1]")
         return None
-    return dict(sample_id=sid, kind=shape.kind, label=None if shape.kind == "ignore" else shape.label,
-                x0=float(clipped[0]), y0=float(clipped[1]), x1=float(clipped[2]),
-                y1=float(clipped[3]), points=json.dumps(points) if points is not None else None,
-                angle=shape.angle, text=shape.text, score=score, origin=shape.origin or "human",
-                hard_type=shape.hard_type, difficult=int(shape.difficult),
-                truncated=int(shape.truncated), occluded=int(shape.occluded))
+    return dict(
+        sample_id=sid,
+        kind=shape.kind,
+        label=None if shape.kind == "ignore" else shape.label,
+        x0=float(clipped[0]),
+        y0=float(clipped[1]),
+        x1=float(clipped[2]),
+        y1=float(clipped[3]),
+        points=json.dumps(points) if points is not None else None,
+        angle=shape.angle,
+        text=shape.text,
+        score=score,
+        origin=shape.origin or "human",
+        hard_type=shape.hard_type,
+        difficult=int(shape.difficult),
+        truncated=int(shape.truncated),
+        occluded=int(shape.occluded),
+    )
 
 
 # -- export side --------------------------------------------------------------------------
@@ -456,9 +510,14 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
     ann = ann[ann["sample_id"].isin(samples["sample_id"])]
     # rotated boxes: writers that carry them read ``corners``; the others get the enclosing
     # box, clipped to the image, in x0..y1
-    ann = ann.assign(corners=[corners(r.x0, r.y0, r.x1, r.y1, r.angle).tolist()
-                              if is_turned(r.angle) and r.kind in ("box", "text") else None
-                              for r in ann.itertuples()])
+    ann = ann.assign(
+        corners=[
+            corners(r.x0, r.y0, r.x1, r.y1, r.angle).tolist()
+            if is_turned(r.angle) and r.kind in ("box", "text")
+            else None
+            for r in ann.itertuples()
+        ]
+    )
     ann = axis_aligned(ann, samples.set_index("sample_id"))
     samples = samples.reset_index(drop=True)
     # file stems are unique in an export: samples sharing one (two folders, a zip, x.png and
@@ -467,17 +526,23 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
     shared = samples["name"].map(lambda n: Path(n).stem).duplicated(keep=False).to_numpy()
     if shared.any():
         samples = samples.copy()
-        samples.loc[shared, "name"] = [f"{Path(n).stem}_{sid}{Path(n).suffix}" for n, sid in
-                                       zip(samples.loc[shared, "name"],
-                                           samples.loc[shared, "sample_id"])]
+        samples.loc[shared, "name"] = [
+            f"{Path(n).stem}_{sid}{Path(n).suffix}"
+            for n, sid in zip(samples.loc[shared, "name"], samples.loc[shared, "sample_id"])
+        ]
     return ExportFrames(samples=samples, annotations=ann, labels=ds.label_names, task=ds.task)
 
 
 def copy_images(ds, samples: pd.DataFrame, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     pairs = zip(samples["sample_id"], samples["name"])
-    for sid, name in tqdm(pairs, total=len(samples), desc=f"exporting to {folder}", unit="image",
-                          disable=len(samples) < PROGRESS_FROM):
+    for sid, name in tqdm(
+        pairs,
+        total=len(samples),
+        desc=f"exporting to {folder}",
+        unit="image",
+        disable=len(samples) < PROGRESS_FROM,
+    ):
         shutil.copyfile(ds.image_path(int(sid)), folder / name)
 
 

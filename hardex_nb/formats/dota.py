@@ -45,8 +45,10 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             if not parts or line.strip().lower().startswith(HEADERS):
                 continue
             if len(parts) not in (9, 10):
-                problems.append(f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 category "
-                                f"[difficult]', got {len(parts)} fields")
+                problems.append(
+                    f"{where}: expected 'x1 y1 x2 y2 x3 y3 x4 y4 category "
+                    f"[difficult]', got {len(parts)} fields"
+                )
                 continue
             values = [number(v, where, problems) for v in parts[:8]]
             if any(v != v for v in values):
@@ -55,9 +57,17 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             if difficult not in ("0", "1"):
                 problems.append(f"{where}: difficult {difficult!r} must be 0 or 1")
                 continue
-            box, angle = from_corners([values[k:k + 2] for k in range(0, 8, 2)])
-            img.shapes.append(Shape(kind="box", label=parts[8], box=box, angle=angle,
-                                    difficult=difficult == "1", where=where))
+            box, angle = from_corners([values[k : k + 2] for k in range(0, 8, 2)])
+            img.shapes.append(
+                Shape(
+                    kind="box",
+                    label=parts[8],
+                    box=box,
+                    angle=angle,
+                    difficult=difficult == "1",
+                    where=where,
+                )
+            )
             objects += 1
         img.negative = objects == 0
         out.append(img)
@@ -68,8 +78,11 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
     """``labelTxt/<stem>.txt`` and ``images/<name>``."""
     spaced = [name for name in frames.labels if any(c.isspace() for c in name)]
     if spaced:
-        raise FormatError("dota export refused: a DOTA category cannot hold spaces; rename "
-                          "these labels first (ds.rename_label)", [repr(n) for n in spaced])
+        raise FormatError(
+            "dota export refused: a DOTA category cannot hold spaces; rename "
+            "these labels first (ds.rename_label)",
+            [repr(n) for n in spaced],
+        )
     (out / "labelTxt").mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out / "images")

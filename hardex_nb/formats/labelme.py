@@ -13,9 +13,21 @@ import math
 from pathlib import Path
 
 from ..geometry import from_corners
-from .common import (IGNORE_LABEL, ExportFrames, ImageLabels, Shape, copy_images, files_in,
-                     hard_type_of, label_of, none_if_nan, number, polygon_parts, read_json,
-                     optional_number)
+from .common import (
+    IGNORE_LABEL,
+    ExportFrames,
+    ImageLabels,
+    Shape,
+    copy_images,
+    files_in,
+    hard_type_of,
+    label_of,
+    none_if_nan,
+    number,
+    optional_number,
+    polygon_parts,
+    read_json,
+)
 
 SKIPPED_SHAPES = {"point", "line", "linestrip", "circle", "mask"}
 
@@ -44,17 +56,20 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             flags = {}
         chosen = [k for k, v in flags.items() if v is True and k != IGNORE_LABEL]
         if len(chosen) > 1:
-            problems.append(f"{where}: field flags: {chosen} are all set (multi-label); "
-                            "hardex_nb datasets take one label per image, so keep one flag or "
-                            "split them into one dataset per label")
+            problems.append(
+                f"{where}: field flags: {chosen} are all set (multi-label); "
+                "hardex_nb datasets take one label per image, so keep one flag or "
+                "split them into one dataset per label"
+            )
         elif chosen:
             img.label = chosen[0]
         extra = doc.get("hardex") or {}
         if isinstance(extra, dict) and "hard" in extra:
             img.hard = bool(extra["hard"])
             img.hard_reasons = str(extra.get("hard_reasons") or "")
-            img.hard_score = optional_number(extra.get("hard_score"),
-                                             f"{where}: hardex.hard_score", problems)
+            img.hard_score = optional_number(
+                extra.get("hard_score"), f"{where}: hardex.hard_score", problems
+            )
         groups: dict[tuple, list[Shape]] = {}
         for i, shape in enumerate(doc.get("shapes", [])):
             parsed = _shape(shape, f"{where}: shapes[{i}]", problems, skipped)
@@ -63,11 +78,11 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             group = shape.get("group_id")
             if group is None:
                 img.shapes.append(parsed)
-            else:   # shapes sharing (label, group_id) are one instance, as labelme2coco reads them
+            else:  # shapes sharing (label, group_id) are one instance, as labelme2coco reads them
                 key = (parsed.label, group)
                 if key not in groups:
                     groups[key] = []
-                    img.shapes.append(parsed)      # keeps the first piece's place
+                    img.shapes.append(parsed)  # keeps the first piece's place
                 groups[key].append(parsed)
         for pieces in groups.values():
             if len(pieces) > 1:
@@ -92,14 +107,34 @@ def _merge(pieces: list[Shape]) -> Shape:
     where = f"{first.where} (group of {len(pieces)} shapes)"
     if all(p.points is None for p in pieces):
         boxes = [p.box for p in pieces]
-        box = (min(min(b[0], b[2]) for b in boxes), min(min(b[1], b[3]) for b in boxes),
-               max(max(b[0], b[2]) for b in boxes), max(max(b[1], b[3]) for b in boxes))
-        return Shape(kind=first.kind, label=first.label, box=box, score=first.score,
-                     origin=first.origin, hard_type=first.hard_type, text=first.text, where=where)
+        box = (
+            min(min(b[0], b[2]) for b in boxes),
+            min(min(b[1], b[3]) for b in boxes),
+            max(max(b[0], b[2]) for b in boxes),
+            max(max(b[1], b[3]) for b in boxes),
+        )
+        return Shape(
+            kind=first.kind,
+            label=first.label,
+            box=box,
+            score=first.score,
+            origin=first.origin,
+            hard_type=first.hard_type,
+            text=first.text,
+            where=where,
+        )
     rings = [ring for p in pieces for ring in _rings(p)]
     kind = "ignore" if first.kind == "ignore" else "polygon"
-    return Shape(kind=kind, label=first.label, points=rings, score=first.score,
-                 origin=first.origin, hard_type=first.hard_type, text=first.text, where=where)
+    return Shape(
+        kind=kind,
+        label=first.label,
+        points=rings,
+        score=first.score,
+        origin=first.origin,
+        hard_type=first.hard_type,
+        text=first.text,
+        where=where,
+    )
 
 
 def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape | None:
@@ -119,12 +154,15 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
     label = shape.get("label")
     # X-AnyLabeling writes a model's confidence and VOC's difficult flag on the shape itself
     score = extra["score"] if "score" in extra else shape.get("score")
-    common = dict(label=label, where=where,
-                  score=optional_number(score, f"{where}: score", problems),
-                  difficult=shape.get("difficult") is True,
-                  origin=str(extra.get("origin") or "human"),
-                  hard_type=hard_type_of(extra.get("hard_type"), where, problems),
-                  text=shape.get("description") or None)
+    common = dict(
+        label=label,
+        where=where,
+        score=optional_number(score, f"{where}: score", problems),
+        difficult=shape.get("difficult") is True,
+        origin=str(extra.get("origin") or "human"),
+        hard_type=hard_type_of(extra.get("hard_type"), where, problems),
+        text=shape.get("description") or None,
+    )
     ignore = label == IGNORE_LABEL
     if kind == "rectangle" and len(coords) == 4:
         # four corners (X-AnyLabeling writes them): axis-aligned -> the box; turned -> its
@@ -144,7 +182,7 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
         return Shape(kind=box_kind, box=(x0, y0, x1, y1), **common)
     if kind == "polygon":
         return Shape(kind="ignore" if ignore else "polygon", points=coords, **common)
-    if kind == "rotation":   # X-AnyLabeling: the 4 corners of a turned rectangle
+    if kind == "rotation":  # X-AnyLabeling: the 4 corners of a turned rectangle
         if len(coords) != 4:
             problems.append(f"{where}: a rotation shape needs 4 points, got {len(coords)}")
             return None
@@ -170,30 +208,47 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
             if isinstance(a["points"], list):
                 rings = polygon_parts(a["points"])
                 pieces = [(ring.tolist(), "polygon") for ring in rings]
-            elif a["corners"] is not None:   # a rotated box: X-AnyLabeling's rotation shape
+            elif a["corners"] is not None:  # a rotated box: X-AnyLabeling's rotation shape
                 rings = []
                 pieces = [(a["corners"], "rotation")]
             else:
                 rings = []
                 pieces = [([[a["x0"], a["y0"]], [a["x1"], a["y1"]]], "rectangle")]
-            for points, shape_type in pieces:   # an object in pieces: one group_id
-                shape = {"label": label_of(a), "points": points,
-                         "group_id": group if len(rings) > 1 else None,
-                         "shape_type": shape_type, "flags": {}}
-                if shape_type == "rotation":   # radians, of the first side, in [0, 2π)
+            for points, shape_type in pieces:  # an object in pieces: one group_id
+                shape = {
+                    "label": label_of(a),
+                    "points": points,
+                    "group_id": group if len(rings) > 1 else None,
+                    "shape_type": shape_type,
+                    "flags": {},
+                }
+                if shape_type == "rotation":  # radians, of the first side, in [0, 2π)
                     shape["direction"] = math.radians(float(a["angle"]) % 360)
                 if none_if_nan(a["text"]):
                     shape["description"] = a["text"]
-                shape["hardex"] = {"score": none_if_nan(a["score"]), "origin": str(a["origin"]),
-                                   "hard_type": str(a["hard_type"])}
+                shape["hardex"] = {
+                    "score": none_if_nan(a["score"]),
+                    "origin": str(a["origin"]),
+                    "hard_type": str(a["hard_type"]),
+                }
                 shapes.append(shape)
         flags = {}
         if frames.task == "classification":
             flags = {name: name == s["label"] for name in frames.labels}
-        doc = {"version": "5.0.1", "flags": flags, "shapes": shapes, "imagePath": s["name"],
-               "imageData": None, "imageHeight": int(s["height"]), "imageWidth": int(s["width"]),
-               "hardex": {"hard": bool(s["hard"]), "hard_reasons": s["hard_reasons"],
-                          "hard_score": none_if_nan(s["hard_score"])}}
+        doc = {
+            "version": "5.0.1",
+            "flags": flags,
+            "shapes": shapes,
+            "imagePath": s["name"],
+            "imageData": None,
+            "imageHeight": int(s["height"]),
+            "imageWidth": int(s["width"]),
+            "hardex": {
+                "hard": bool(s["hard"]),
+                "hard_reasons": s["hard_reasons"],
+                "hard_score": none_if_nan(s["hard_score"]),
+            },
+        }
         path = out / f"{Path(s['name']).stem}.json"
         path.write_text(json.dumps(doc, indent=2))
         written.append(path)

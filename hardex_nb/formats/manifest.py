@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from . import voc
-from .common import (ExportFrames, ImageLabels, copy_images, files_in, none_if_nan,
-                     optional_number)
+from .common import ExportFrames, ImageLabels, copy_images, files_in, none_if_nan, optional_number
 
 CLASSIFICATION = "modelarts/image_classification"
 DETECTION = "modelarts/object_detection"
@@ -36,19 +35,22 @@ def _flag(value) -> bool:
 
 def _origin(annotated_by) -> str:
     text = str(annotated_by or "human")
-    return text.split("/", 1)[1] if text.startswith("model/") else "human" if text == "human" else text
+    return (
+        text.split("/", 1)[1] if text.startswith("model/") else "human" if text == "human" else text
+    )
 
 
 def _local(loc: str, base: Path) -> Path:
     for prefix in ("file://",):
         if loc.startswith(prefix):
-            loc = loc[len(prefix):]
+            loc = loc[len(prefix) :]
     path = Path(loc)
     return path if path.is_absolute() else base / path
 
 
-def read(src: Path, problems: list[str], skipped: list[str], *,
-         confined_to: Path | None = None) -> list[ImageLabels]:
+def read(
+    src: Path, problems: list[str], skipped: list[str], *, confined_to: Path | None = None
+) -> list[ImageLabels]:
     """Parse every manifest under ``src``. With ``confined_to`` (an extracted archive), an
     ``annotation-loc`` must name a file inside that folder."""
     out = []
@@ -60,11 +62,15 @@ def read(src: Path, problems: list[str], skipped: list[str], *,
 USAGE_SPLITS = {"TRAIN": "train", "EVAL": "val", "VALIDATION": "val", "TEST": "test"}
 
 
-def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
-               skipped: list[str] | None = None) -> list[ImageLabels]:
+def _read_file(
+    path: Path,
+    problems: list[str],
+    confined_to: Path | None = None,
+    skipped: list[str] | None = None,
+) -> list[ImageLabels]:
     out = []
     skipped = skipped if skipped is not None else []
-    seen: dict[str, tuple[int, str]] = {}   # source -> (line number, line text)
+    seen: dict[str, tuple[int, str]] = {}  # source -> (line number, line text)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as exc:
@@ -91,19 +97,23 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
             if text.strip() == line.strip():
                 skipped.append(f"{where}: repeats line {first} (source {source!r}); read once")
             else:
-                problems.append(f"{where}: source {source!r} is also on line {first} with other "
-                                "annotations; keep one line per image")
+                problems.append(
+                    f"{where}: source {source!r} is also on line {first} with other "
+                    "annotations; keep one line per image"
+                )
             continue
         seen[source] = (n, line)
-        img = ImageLabels(key=source.rsplit("/", 1)[-1], where=where,
-                          image_hint=str(_local(source, path.parent)))
+        img = ImageLabels(
+            key=source.rsplit("/", 1)[-1], where=where, image_hint=str(_local(source, path.parent))
+        )
         usage = str(entry.get("usage") or "").upper()
         if usage in USAGE_SPLITS:
             img.split = USAGE_SPLITS[usage]
         if "hard" in entry:
             img.hard = _flag(entry["hard"])
-            img.hard_score = optional_number(_get(entry, "hard-coefficient"),
-                                             f"{where}: field hard-coefficient", problems)
+            img.hard_score = optional_number(
+                _get(entry, "hard-coefficient"), f"{where}: field hard-coefficient", problems
+            )
         annotations = entry.get("annotation") or []
         if not isinstance(annotations, list):
             problems.append(f"{where}: field annotation: expected a list")
@@ -118,8 +128,14 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
                 continue
             reasons += [r for r in str(_get(ann, "hard-reasons") or "").split("-") if r]
             if "hard" in ann:
-                hard_flags.append((_flag(ann["hard"]), optional_number(
-                    _get(ann, "hard-coefficient"), f"{aw}: field hard-coefficient", problems)))
+                hard_flags.append(
+                    (
+                        _flag(ann["hard"]),
+                        optional_number(
+                            _get(ann, "hard-coefficient"), f"{aw}: field hard-coefficient", problems
+                        ),
+                    )
+                )
             kind = ann.get("type")
             if kind == CLASSIFICATION:
                 if not isinstance(ann.get("name"), str):
@@ -138,20 +154,30 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
                     continue
                 xml_path = _local(loc, path.parent)
                 if confined_to is not None and not xml_path.resolve().is_relative_to(
-                        confined_to.resolve()):
-                    problems.append(f"{aw}: field annotation-loc: {loc} points outside the "
-                                    "archive; a zipped manifest may only name files inside it")
+                    confined_to.resolve()
+                ):
+                    problems.append(
+                        f"{aw}: field annotation-loc: {loc} points outside the "
+                        "archive; a zipped manifest may only name files inside it"
+                    )
                     continue
                 if not xml_path.is_file():
                     problems.append(f"{aw}: field annotation-loc: {loc} not found")
                     continue
-                parsed = voc.parse_file(xml_path, problems, where=f"{aw}: {xml_path.name}",
-                                        skipped=skipped)
-                if parsed is not None and img.width and parsed.width and (
-                        (img.width, img.height) != (parsed.width, parsed.height)):
-                    problems.append(f"{aw}: {xml_path.name} says the image is {parsed.width}×"
-                                    f"{parsed.height} px, another annotation file of this line "
-                                    f"says {img.width}×{img.height} px")
+                parsed = voc.parse_file(
+                    xml_path, problems, where=f"{aw}: {xml_path.name}", skipped=skipped
+                )
+                if (
+                    parsed is not None
+                    and img.width
+                    and parsed.width
+                    and ((img.width, img.height) != (parsed.width, parsed.height))
+                ):
+                    problems.append(
+                        f"{aw}: {xml_path.name} says the image is {parsed.width}×"
+                        f"{parsed.height} px, another annotation file of this line "
+                        f"says {img.width}×{img.height} px"
+                    )
                     continue
                 if parsed is not None:
                     origin = _origin(_get(ann, "annotated-by"))
@@ -163,13 +189,17 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
                     img.height = img.height or parsed.height
                     img.negative = parsed.negative and not img.shapes
             else:
-                problems.append(f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}")
+                problems.append(
+                    f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}"
+                )
         if len(set(names)) > 1:
-            problems.append(f"{where}: several classification labels {sorted(set(names))} on one "
-                            "image (multi-label); hardex_nb datasets take one label per image, so "
-                            "split them into one dataset per label or keep one")
+            problems.append(
+                f"{where}: several classification labels {sorted(set(names))} on one "
+                "image (multi-label); hardex_nb datasets take one label per image, so "
+                "split them into one dataset per label or keep one"
+            )
             continue
-        if img.hard is None and hard_flags:   # hard marked on the annotations only
+        if img.hard is None and hard_flags:  # hard marked on the annotations only
             img.hard = any(flag for flag, _ in hard_flags)
             scores = [score for _, score in hard_flags if score is not None]
             img.hard_score = max(scores) if scores else None
@@ -179,8 +209,15 @@ def _read_file(path: Path, problems: list[str], confined_to: Path | None = None,
     return out
 
 
-def write(ds, frames: ExportFrames, out: Path, *, images: bool = True,
-          name: str = "output.manifest", usage: str = "TRAIN") -> list[Path]:
+def write(
+    ds,
+    frames: ExportFrames,
+    out: Path,
+    *,
+    images: bool = True,
+    name: str = "output.manifest",
+    usage: str = "TRAIN",
+) -> list[Path]:
     """``<name>`` (JSON Lines), ``Annotations/<stem>.xml`` for detection, ``images/``."""
     out.mkdir(parents=True, exist_ok=True)
     if images:
@@ -190,27 +227,45 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True,
     lines = []
     for _, s in frames.samples.iterrows():
         sid = int(s["sample_id"])
-        entry = {"source": f"images/{s['name']}", "usage": usage, "id": str(sid),
-                 "hard": "true" if s["hard"] else "false"}
+        entry = {
+            "source": f"images/{s['name']}",
+            "usage": usage,
+            "id": str(sid),
+            "hard": "true" if s["hard"] else "false",
+        }
         if none_if_nan(s["hard_score"]) is not None:
             entry["hard-coefficient"] = float(s["hard_score"])
-        common = {"hard": entry["hard"], "hard-reasons": s["hard_reasons"],
-                  "creation-time": now}
+        common = {"hard": entry["hard"], "hard-reasons": s["hard_reasons"], "creation-time": now}
         anns = by_sample.get(sid, frames.annotations.iloc[:0])
         if frames.task == "classification":
-            entry["annotation"] = ([{"type": CLASSIFICATION, "name": str(s["label"]),
-                                     "property": {}, "annotated-by": "human", **common}]
-                                   if none_if_nan(s["label"]) is not None else [])
+            entry["annotation"] = (
+                [
+                    {
+                        "type": CLASSIFICATION,
+                        "name": str(s["label"]),
+                        "property": {},
+                        "annotated-by": "human",
+                        **common,
+                    }
+                ]
+                if none_if_nan(s["label"]) is not None
+                else []
+            )
         else:
             (out / "Annotations").mkdir(exist_ok=True)
             xml_path = out / "Annotations" / f"{Path(s['name']).stem}.xml"
             voc.ET.ElementTree(voc.to_xml(s, anns)).write(xml_path, encoding="utf-8")
             origins = set(anns["origin"].astype(str))
             by = "human" if not origins or "human" in origins else f"model/{sorted(origins)[0]}"
-            entry["annotation"] = [{"type": DETECTION, "annotation-loc":
-                                    f"Annotations/{xml_path.name}",
-                                    "annotation-format": "PASCAL VOC", "annotated-by": by,
-                                    **common}]
+            entry["annotation"] = [
+                {
+                    "type": DETECTION,
+                    "annotation-loc": f"Annotations/{xml_path.name}",
+                    "annotation-format": "PASCAL VOC",
+                    "annotated-by": by,
+                    **common,
+                }
+            ]
         lines.append(json.dumps(entry))
     path = out / name
     path.write_text("".join(f"{line}\n" for line in lines))

@@ -16,17 +16,29 @@ from pathlib import Path
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
-from .common import (IGNORE_LABEL, copy_images, ExportFrames, files_in, hard_type_of,
-                     ImageLabels, label_of, none_if_nan, number, optional_number, point_pairs,
-                     polygon_parts, Shape)
-
+from .common import (
+    IGNORE_LABEL,
+    ExportFrames,
+    ImageLabels,
+    Shape,
+    copy_images,
+    files_in,
+    hard_type_of,
+    label_of,
+    none_if_nan,
+    number,
+    optional_number,
+    point_pairs,
+    polygon_parts,
+)
 
 # ModelArts' VOC extension: shapes hardex_nb does not carry, skipped and listed
 SKIPPED_SHAPES = ("point", "line", "dashed", "circle", "polyline")
 
 
-def parse_file(path: Path, problems: list[str], where: str | None = None,
-               skipped: list[str] | None = None) -> ImageLabels | None:
+def parse_file(
+    path: Path, problems: list[str], where: str | None = None, skipped: list[str] | None = None
+) -> ImageLabels | None:
     where = where or path.name
     skipped = skipped if skipped is not None else []
     try:
@@ -36,8 +48,9 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
         problems.append(f"{where}: line {line} column {col}: invalid XML ({exc})")
         return None
     except DefusedXmlException as exc:
-        problems.append(f"{where}: refused unsafe XML ({type(exc).__name__}: entities and DTDs "
-                        "are not allowed)")
+        problems.append(
+            f"{where}: refused unsafe XML ({type(exc).__name__}: entities and DTDs are not allowed)"
+        )
         return None
     except OSError as exc:
         problems.append(f"{where}: cannot read ({exc})")
@@ -48,8 +61,9 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
     filename = (root.findtext("filename") or "").strip() or path.stem
     # the VOC devkit, LabelImg, mmdetection and torchvision pair an XML with its image by
     # the XML's own name; <filename> is often stale (files renamed, copied from a template)
-    img = ImageLabels(key=filename, where=where,
-                      fallback_keys=[path.stem, (root.findtext("path") or "").strip()])
+    img = ImageLabels(
+        key=filename, where=where, fallback_keys=[path.stem, (root.findtext("path") or "").strip()]
+    )
     img.negative = not root.findall("object")
     img.image_hint = (root.findtext("path") or "").strip() or None
     size = root.find("size")
@@ -61,27 +75,42 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
     if root.find("hard") is not None:
         img.hard = (root.findtext("hard") or "").strip().lower() in ("1", "true")
         img.hard_reasons = (root.findtext("hard_reasons") or "").strip()
-        img.hard_score = optional_number(root.findtext("hard_coefficient"),
-                                         f"{where}: hard_coefficient", problems)
+        img.hard_score = optional_number(
+            root.findtext("hard_coefficient"), f"{where}: hard_coefficient", problems
+        )
     for i, obj in enumerate(root.findall("object")):
         ow = f"{where}: object[{i}]"
         label = (obj.findtext("name") or "").strip()
-        extra = dict(label=label, where=ow,
-                     score=optional_number(obj.findtext("score"), f"{ow}/score", problems),
-                     origin=(obj.findtext("origin") or "human").strip(),
-                     hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
-                     text=obj.findtext("text"),
-                     **{flag: (obj.findtext(flag) or "0").strip().lower() in ("1", "true")
-                        for flag in ("difficult", "truncated", "occluded")})
+        extra = dict(
+            label=label,
+            where=ow,
+            score=optional_number(obj.findtext("score"), f"{ow}/score", problems),
+            origin=(obj.findtext("origin") or "human").strip(),
+            hard_type=hard_type_of(obj.findtext("hard_type"), ow, problems),
+            text=obj.findtext("text"),
+            **{
+                flag: (obj.findtext(flag) or "0").strip().lower() in ("1", "true")
+                for flag in ("difficult", "truncated", "occluded")
+            },
+        )
         if obj.findall("part"):
-            skipped.append(f"{ow}: {len(obj.findall('part'))} <part> element(s) dropped (parts of "
-                           "an object are not carried; the object itself is kept)")
+            skipped.append(
+                f"{ow}: {len(obj.findall('part'))} <part> element(s) dropped (parts of "
+                "an object are not carried; the object itself is kept)"
+            )
         polys = obj.findall("polygon")
         if polys:
-            rings = [point_pairs([number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly])
-                     for poly in polys]
-            img.shapes.append(Shape(kind="ignore" if label == IGNORE_LABEL else "polygon",
-                                    points=rings[0] if len(rings) == 1 else rings, **extra))
+            rings = [
+                point_pairs([number(c.text, f"{ow}/polygon/{c.tag}", problems) for c in poly])
+                for poly in polys
+            ]
+            img.shapes.append(
+                Shape(
+                    kind="ignore" if label == IGNORE_LABEL else "polygon",
+                    points=rings[0] if len(rings) == 1 else rings,
+                    **extra,
+                )
+            )
             continue
         bnd = obj.find("bndbox")
         if bnd is None:
@@ -91,8 +120,10 @@ def parse_file(path: Path, problems: list[str], where: str | None = None,
             else:
                 problems.append(f"{ow}: no <bndbox> or <polygon>")
             continue
-        box = tuple(number(bnd.findtext(k), f"{ow}/bndbox/{k}", problems)
-                    for k in ("xmin", "ymin", "xmax", "ymax"))
+        box = tuple(
+            number(bnd.findtext(k), f"{ow}/bndbox/{k}", problems)
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        )
         kind = "ignore" if label == IGNORE_LABEL else ("text" if extra["text"] else "box")
         img.shapes.append(Shape(kind=kind, box=box, **extra))
     return img
@@ -126,8 +157,8 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         ET.SubElement(obj, "pose").text = "Unspecified"
         for flag in ("truncated", "occluded", "difficult"):
             ET.SubElement(obj, flag).text = "1" if bool(a.get(flag, False)) else "0"
-        if isinstance(a["points"], list):   # polygons and polygon ignore regions
-            for ring in polygon_parts(a["points"]):   # one <polygon> per piece
+        if isinstance(a["points"], list):  # polygons and polygon ignore regions
+            for ring in polygon_parts(a["points"]):  # one <polygon> per piece
                 poly = ET.SubElement(obj, "polygon")
                 for k, (x, y) in enumerate(ring.tolist(), start=1):
                     ET.SubElement(poly, f"x{k}").text = repr(float(x))

@@ -5,9 +5,9 @@ A ``data.yaml`` gives the class names (``names`` as a list or an index → name 
 the image folders of ``train`` / ``val`` / ``test``, resolved as Ultralytics does (under
 ``path`` when given, else beside the yaml; a leading ``../`` that leads nowhere is dropped).
 Each image's labels are the ``.txt`` of the same stem in the ``labels`` folder beside its
-``images`` folder; its split is kept. Each line is ``class cx cy w h`` in 0..1 image fractions, or ``class x1 y1 x2 y2 ...`` for a
-polygon (YOLO segmentation). YOLO has no place for ignore regions, scores or hard flags:
-export leaves them out.
+``images`` folder; its split is kept. Each line is ``class cx cy w h`` in 0..1 image
+fractions, or ``class x1 y1 x2 y2 ...`` for a polygon (YOLO segmentation). YOLO has no
+place for ignore regions, scores or hard flags: export leaves them out.
 """
 
 from __future__ import annotations
@@ -16,9 +16,17 @@ from pathlib import Path
 
 import yaml
 
-from .common import (copy_images, ExportFrames, files_in, ImageLabels, number, point_pairs,
-                     polygon_area, polygon_parts, Shape)
-
+from .common import (
+    ExportFrames,
+    ImageLabels,
+    Shape,
+    copy_images,
+    files_in,
+    number,
+    point_pairs,
+    polygon_area,
+    polygon_parts,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SPLITS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
@@ -58,7 +66,7 @@ def _data_yaml(folder: Path, problems: list[str]) -> tuple[list[str], dict[Path,
                 if not images.exists() and value.startswith("../"):
                     images = root / value[3:]
                 parts = list(images.parts)
-                if "images" in parts:   # Ultralytics: .../images/... -> .../labels/...
+                if "images" in parts:  # Ultralytics: .../images/... -> .../labels/...
                     i = len(parts) - 1 - parts[::-1].index("images")
                     parts[i] = "labels"
                 splits[Path(*parts).resolve()] = split
@@ -80,7 +88,7 @@ def _image_beside(label_file: Path) -> str | None:
     if "labels" not in parts:
         return None
     i = len(parts) - 1 - parts[::-1].index("labels")
-    folder = Path(*parts[:i], "images", *parts[i + 1:])
+    folder = Path(*parts[:i], "images", *parts[i + 1 :])
     for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
         if (folder / (label_file.stem + suffix)).is_file():
             return str(folder / (label_file.stem + suffix))
@@ -96,31 +104,41 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
     else:
         classes_file = next(iter(sorted(folder.rglob("classes.txt"))), None)
         if classes_file is None:
-            problems.append(f"{folder.name}: no data.yaml or classes.txt; YOLO files need one to "
-                            "name the classes")
+            problems.append(
+                f"{folder.name}: no data.yaml or classes.txt; YOLO files need one to "
+                "name the classes"
+            )
             return []
-        classes = [c.strip() for c in classes_file.read_text(encoding="utf-8").splitlines()
-                   if c.strip()]
+        classes = [
+            c.strip() for c in classes_file.read_text(encoding="utf-8").splitlines() if c.strip()
+        ]
     out = []
     for path in files_in(src, (".txt",)):
         if path.name == "classes.txt" or (splits and _split_of(path, splits) is None):
             continue
-        img = ImageLabels(key=path.stem, where=path.name, normalized=True,
-                          split=_split_of(path, splits), image_hint=_image_beside(path))
+        img = ImageLabels(
+            key=path.stem,
+            where=path.name,
+            normalized=True,
+            split=_split_of(path, splits),
+            image_hint=_image_beside(path),
+        )
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (UnicodeDecodeError, OSError) as exc:
             problems.append(f"{path.name}: cannot read ({exc})")
             continue
-        img.negative = not any(line.strip() for line in lines)   # an empty file: no objects
+        img.negative = not any(line.strip() for line in lines)  # an empty file: no objects
         for n, line in enumerate(lines, start=1):
             where = f"{path.name}: line {n}"
             parts = line.split()
             if not parts:
                 continue
             if len(parts) < 5 or (len(parts) > 5 and len(parts) % 2 == 0):
-                problems.append(f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 ...', "
-                                f"got {len(parts)} fields")
+                problems.append(
+                    f"{where}: expected 'class cx cy w h' or 'class x1 y1 x2 y2 ...', "
+                    f"got {len(parts)} fields"
+                )
                 continue
             try:
                 cls = int(parts[0])
@@ -128,16 +146,25 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
                 problems.append(f"{where}: class {parts[0]!r} is not an integer")
                 continue
             if not 0 <= cls < len(classes):
-                problems.append(f"{where}: class {cls} is not in classes.txt ({len(classes)} classes)")
+                problems.append(
+                    f"{where}: class {cls} is not in classes.txt ({len(classes)} classes)"
+                )
                 continue
             vals = [number(v, where, problems) for v in parts[1:]]
             if len(vals) == 4:
                 cx, cy, w, h = vals
-                img.shapes.append(Shape(kind="box", label=classes[cls], where=where,
-                                        box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)))
+                img.shapes.append(
+                    Shape(
+                        kind="box",
+                        label=classes[cls],
+                        where=where,
+                        box=(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2),
+                    )
+                )
             else:
-                img.shapes.append(Shape(kind="polygon", label=classes[cls], where=where,
-                                        points=point_pairs(vals)))
+                img.shapes.append(
+                    Shape(kind="polygon", label=classes[cls], where=where, points=point_pairs(vals))
+                )
         out.append(img)
     return out
 

@@ -37,7 +37,7 @@ from ..media import fit_square, letterbox_size, load_resized, upright_size
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MEMORY_BUDGET: int | None = None   # bytes for decoded pixels; None: a quarter of free RAM
+MEMORY_BUDGET: int | None = None  # bytes for decoded pixels; None: a quarter of free RAM
 
 
 class Normalize(nn.Module):
@@ -52,8 +52,9 @@ class Normalize(nn.Module):
         return (x - self.mean) / self.std
 
 
-def resized(image: Image.Image | np.ndarray | str | Path, size: int, *,
-            letterbox: bool = False) -> tuple[Tensor, tuple[int, int]]:
+def resized(
+    image: Image.Image | np.ndarray | str | Path, size: int, *, letterbox: bool = False
+) -> tuple[Tensor, tuple[int, int]]:
     """``(3, size, size)`` uint8 tensor and the original ``(width, height)``."""
     if isinstance(image, (str, Path)):
         pixels, original = load_resized(image, size, letterbox=letterbox)
@@ -102,9 +103,17 @@ class ImageRows:
     the aspect ratio (default: for detection; see the module notes).
     """
 
-    def __init__(self, images: Sequence, size: int, *, task: str, targets: Sequence | None = None,
-                 memory_budget: int | None = None, workers: int | None = None,
-                 letterbox: bool | None = None):
+    def __init__(
+        self,
+        images: Sequence,
+        size: int,
+        *,
+        task: str,
+        targets: Sequence | None = None,
+        memory_budget: int | None = None,
+        workers: int | None = None,
+        letterbox: bool | None = None,
+    ):
         self.images = list(images)
         self.size = size
         self.task = task
@@ -124,20 +133,24 @@ class ImageRows:
 
     def _loader(self, index_batches: Sequence[Sequence[int]], device: torch.device) -> DataLoader:
         workers = self.workers if sum(len(b) for b in index_batches) > 64 else 0
-        return DataLoader(_Decoded(self.images, self.size, self.letterbox),
-                          batch_sampler=index_batches,
-                          num_workers=workers, collate_fn=_collate,
-                          pin_memory=device.type == "cuda",
-                          prefetch_factor=2 if workers else None)
+        return DataLoader(
+            _Decoded(self.images, self.size, self.letterbox),
+            batch_sampler=index_batches,
+            num_workers=workers,
+            collate_fn=_collate,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=2 if workers else None,
+        )
 
     def _fill(self, indices, device: torch.device | None = None) -> None:
         todo = [i for i in indices if not self._filled[i]]
         if not todo:
             return
         if self._pixels is None:
-            self._pixels = torch.empty((len(self.images), 3, self.size, self.size),
-                                       dtype=torch.uint8)
-        chunks = [todo[s:s + 64] for s in range(0, len(todo), 64)]
+            self._pixels = torch.empty(
+                (len(self.images), 3, self.size, self.size), dtype=torch.uint8
+            )
+        chunks = [todo[s : s + 64] for s in range(0, len(todo), 64)]
         for idx, pixels, sizes in self._loader(chunks, device or torch.device("cpu")):
             self._pixels[idx] = pixels
             for i, wh in zip(idx, sizes):
@@ -174,7 +187,7 @@ class ImageRows:
     def batch(self, indices: Sequence[int], device: torch.device) -> Tensor:
         """``(B, 3, S, S)`` float images in 0..1 on ``device``."""
         indices = list(indices)
-        if self.streaming:   # one batch through the same loader as every streamed pass
+        if self.streaming:  # one batch through the same loader as every streamed pass
             ((_, x),) = self.batches([indices], device)
             return x
         self._fill(indices)
@@ -184,8 +197,9 @@ class ImageRows:
         assert self._pixels is not None
         return self._to(self._pixels[idx], device)
 
-    def batches(self, index_batches: Sequence[Sequence[int]],
-                device: torch.device) -> Iterator[tuple[list[int], Tensor]]:
+    def batches(
+        self, index_batches: Sequence[Sequence[int]], device: torch.device
+    ) -> Iterator[tuple[list[int], Tensor]]:
         """``(indices, (B, 3, S, S) float images)`` for each batch of indices, in order:
         from memory, or decoded by DataLoader workers while the previous batch computes."""
         index_batches = [list(b) for b in index_batches]
@@ -216,8 +230,10 @@ class ImageRows:
             return int(t)
         sx, sy = self.scale(i)
         scale = torch.tensor([sx, sy, sx, sy])
-        out = {"boxes": torch.as_tensor(t["boxes"], dtype=torch.float32).reshape(-1, 4) * scale,
-               "labels": torch.as_tensor(t["labels"], dtype=torch.int64).reshape(-1)}
+        out = {
+            "boxes": torch.as_tensor(t["boxes"], dtype=torch.float32).reshape(-1, 4) * scale,
+            "labels": torch.as_tensor(t["labels"], dtype=torch.int64).reshape(-1),
+        }
         if t.get("ignore") is not None and len(t["ignore"]):
             out["ignore"] = torch.as_tensor(t["ignore"], dtype=torch.float32).reshape(-1, 4) * scale
         return out
@@ -246,13 +262,22 @@ def augmentation(mode: str, task: str, size: int) -> v2.Transform | None:
         if task == "classification":
             steps.append(v2.RandomResizedCrop(size, scale=(0.6, 1.0), antialias=True))
         else:
-            steps += [v2.RandomZoomOut(fill=0.0, side_range=(1.0, 1.5), p=0.5),
-                      v2.Resize((size, size), antialias=True)]
+            steps += [
+                v2.RandomZoomOut(fill=0.0, side_range=(1.0, 1.5), p=0.5),
+                v2.Resize((size, size), antialias=True),
+            ]
     return v2.Compose(steps)
 
 
-def augment_batch(x: Tensor, targets: list, mode: str | Callable, size: int,
-                  gen: torch.Generator, *, task: str | None = None):
+def augment_batch(
+    x: Tensor,
+    targets: list,
+    mode: str | Callable,
+    size: int,
+    gen: torch.Generator,
+    *,
+    task: str | None = None,
+):
     """Augment each image of a ``(B, 3, S, S)`` 0..1 batch (on whatever device it is) with
     :func:`augmentation` ``(mode)``, or with ``mode`` itself when it is a callable
     (a ``transforms.v2`` transform the user passed: it gets ``(image, target)`` with the
@@ -276,16 +301,16 @@ def augment_batch(x: Tensor, targets: list, mode: str | Callable, size: int,
                 t = dict(t)
                 for key in ("boxes", "ignore"):
                     if key in t:
-                        t[key] = tv_tensors.BoundingBoxes(t[key], format="XYXY",
-                                                          canvas_size=canvas)
+                        t[key] = tv_tensors.BoundingBoxes(t[key], format="XYXY", canvas_size=canvas)
                 image, t = transform(tv_tensors.Image(image), t)
-                t = {k: v.as_subclass(Tensor) if isinstance(v, Tensor) else v
-                     for k, v in t.items()}
+                t = {k: v.as_subclass(Tensor) if isinstance(v, Tensor) else v for k, v in t.items()}
             else:
                 image = transform(tv_tensors.Image(image))
             if tuple(image.shape[-2:]) != (size, size):
-                raise ValueError(f"the augmentation returned a {tuple(image.shape[-2:])} image; "
-                                 f"it must keep the {size}×{size} input size")
+                raise ValueError(
+                    f"the augmentation returned a {tuple(image.shape[-2:])} image; "
+                    f"it must keep the {size}×{size} input size"
+                )
             images.append(image.as_subclass(Tensor))
             out_targets.append(t)
     return torch.stack(images).clamp_(0, 1), out_targets

@@ -48,8 +48,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if str(device) != "auto":
         return torch.device(device)
     if torch.cuda.is_available():
-        rank, size = world()
-        return torch.device("cuda", torch.cuda.current_device()) if size > 1 else torch.device("cuda")
+        _, size = world()
+        return (
+            torch.device("cuda", torch.cuda.current_device()) if size > 1 else torch.device("cuda")
+        )
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         return torch.device("mps")
@@ -65,9 +67,9 @@ class FitOptions:
     device: torch.device
     seed: int = 0
     weight_decay: float = 1e-4
-    repeats: Sequence[int] | None = None   # times each row is seen per epoch (default 1)
-    augment: str | Callable = "weak"       # data.augmentation mode, or a transforms.v2 transform
-    steps_per_epoch: int = 0               # set by fit: optimizer steps per epoch, per process
+    repeats: Sequence[int] | None = None  # times each row is seen per epoch (default 1)
+    augment: str | Callable = "weak"  # data.augmentation mode, or a transforms.v2 transform
+    steps_per_epoch: int = 0  # set by fit: optimizer steps per epoch, per process
 
     @property
     def cuda(self) -> bool:
@@ -104,8 +106,9 @@ def loss_of(model: nn.Module, x, y, task: str) -> Tensor:
 def make_optimizer(model: nn.Module, opts: FitOptions, steps: int):
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=opts.lr, weight_decay=opts.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=opts.lr,
-                                                    total_steps=max(steps, 1), pct_start=0.15)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=opts.lr, total_steps=max(steps, 1), pct_start=0.15
+    )
     return optimizer, scheduler
 
 
@@ -119,19 +122,37 @@ class Batch:
     augment: str | Callable = "weak"
 
 
-def epoch_batches(rows: ImageRows, batch_size: int, gen: torch.Generator, *, drop_last: bool,
-                  augment: str | Callable = "weak", repeats: Sequence[int] | None = None) -> list[Batch]:
+def epoch_batches(
+    rows: ImageRows,
+    batch_size: int,
+    gen: torch.Generator,
+    *,
+    drop_last: bool,
+    augment: str | Callable = "weak",
+    repeats: Sequence[int] | None = None,
+) -> list[Batch]:
     """One epoch's shuffled batches; row ``i`` appears ``repeats[i]`` times (default once)."""
     if repeats is None:
         order = torch.randperm(len(rows), generator=gen).tolist()
     else:
-        pool = torch.repeat_interleave(torch.arange(len(rows)),
-                                       torch.as_tensor(list(repeats), dtype=torch.long))
+        pool = torch.repeat_interleave(
+            torch.arange(len(rows)), torch.as_tensor(list(repeats), dtype=torch.long)
+        )
         order = pool[torch.randperm(len(pool), generator=gen)].tolist()
-    stop = len(order) - len(order) % batch_size if drop_last and len(order) > batch_size else len(order)
-    return [Batch(rows, order[s:s + batch_size],
-                  [rows.scaled_target(i) for i in order[s:s + batch_size]], augment)
-            for s in range(0, stop, batch_size)]
+    stop = (
+        len(order) - len(order) % batch_size
+        if drop_last and len(order) > batch_size
+        else len(order)
+    )
+    return [
+        Batch(
+            rows,
+            order[s : s + batch_size],
+            [rows.scaled_target(i) for i in order[s : s + batch_size]],
+            augment,
+        )
+        for s in range(0, stop, batch_size)
+    ]
 
 
 def _streamed(batches: list[Batch], device: torch.device):
@@ -148,9 +169,14 @@ def _streamed(batches: list[Batch], device: torch.device):
         start = stop
 
 
-def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
-        on_epoch: Callable[[int, float], None] | None = None,
-        extra_batches: Callable[[int], list[Batch]] | None = None) -> list[float]:
+def fit(
+    model: nn.Module,
+    data: ImageRows,
+    opts: FitOptions,
+    *,
+    on_epoch: Callable[[int, float], None] | None = None,
+    extra_batches: Callable[[int], list[Batch]] | None = None,
+) -> list[float]:
     """Train ``model`` on ``data``; returns the mean loss of each epoch.
 
     ``extra_batches(epoch)`` may return more batches for that epoch (pseudo-labeled images
@@ -168,8 +194,10 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     net = model
     if size > 1:
         net = nn.parallel.DistributedDataParallel(
-            model, device_ids=[opts.device.index] if opts.cuda else None,
-            find_unused_parameters=opts.task == "detection")
+            model,
+            device_ids=[opts.device.index] if opts.cuda else None,
+            find_unused_parameters=opts.task == "detection",
+        )
     gen = torch.Generator().manual_seed(opts.seed)
     data.prepare(opts.device)
     drop_last = opts.task == "classification"
@@ -187,13 +215,19 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
     history = []
     step = 0
     for epoch in range(opts.epochs):
-        batches = epoch_batches(data, opts.batch_size, gen, drop_last=drop_last,
-                                repeats=opts.repeats, augment=opts.augment)
+        batches = epoch_batches(
+            data,
+            opts.batch_size,
+            gen,
+            drop_last=drop_last,
+            repeats=opts.repeats,
+            augment=opts.augment,
+        )
         if extra_batches is not None:
             batches += extra_batches(epoch)
-        if size > 1:   # every process the same number of steps, on its own share
-            mine = batches[rank::size][:max(1, len(batches) // size)]
-            batches = mine or batches[rank % len(batches):][:1]
+        if size > 1:  # every process the same number of steps, on its own share
+            mine = batches[rank::size][: max(1, len(batches) // size)]
+            batches = mine or batches[rank % len(batches) :][:1]
         total = torch.zeros((), device=opts.device)
         count = 0
         for b, x in _streamed(batches, opts.device):
@@ -206,7 +240,9 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
             with _autocast(opts.device):
                 loss = loss_of(net, x, y, opts.task)
             if not opts.cuda and not torch.isfinite(loss):
-                raise Diverged(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}")
+                raise Diverged(
+                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}"
+                )
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)
@@ -233,9 +269,18 @@ def fit(model: nn.Module, data: ImageRows, opts: FitOptions, *,
 
 
 @torch.inference_mode()
-def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
-                  batch_size: int = 32, plain: bool = True, flip: bool = False,
-                  features: bool = False, progress: str | None = None) -> tuple:
+def predict_views(
+    model: nn.Module,
+    data: ImageRows,
+    *,
+    task: str,
+    device: torch.device,
+    batch_size: int = 32,
+    plain: bool = True,
+    flip: bool = False,
+    features: bool = False,
+    progress: str | None = None,
+) -> tuple:
     """What several passes over the images need, from one read of each image.
 
     Returns ``(plain, flipped, features)``, each None unless asked for: predictions on the
@@ -244,15 +289,18 @@ def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch
     model.eval()
     data.prepare(device)
     features = features and has_features(model, task)
-    chunks = [list(range(s, min(s + batch_size, len(data)))) for s in range(0, len(data), batch_size)]
+    chunks = [
+        list(range(s, min(s + batch_size, len(data)))) for s in range(0, len(data), batch_size)
+    ]
     outs: dict[str, list] = {"plain": [], "flip": [], "features": []}
     grabbed: list[Tensor] = []
-    capturing = [False]           # features come from the plain pass only
+    capturing = [False]  # features come from the plain pass only
     handle = None
     if features and task == "classification":
         last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         handle = last.register_forward_hook(
-            lambda m, i, o: grabbed.append(i[0].detach()) if capturing[0] else None)
+            lambda m, i, o: grabbed.append(i[0].detach()) if capturing[0] else None
+        )
     try:
         batches = data.batches(chunks, device)
         if progress:
@@ -283,12 +331,23 @@ def predict_views(model: nn.Module, data: ImageRows, *, task: str, device: torch
     feats = None
     if features:
         feats = torch.cat(outs["features"]).cpu().numpy() if outs["features"] else np.zeros((0, 0))
-    return (assemble(outs["plain"]) if plain else None,
-            assemble(outs["flip"]) if flip else None, feats)
+    return (
+        assemble(outs["plain"]) if plain else None,
+        assemble(outs["flip"]) if flip else None,
+        feats,
+    )
 
 
-def _forward(model: nn.Module, x: Tensor, idx: list[int], data: ImageRows, task: str,
-             device: torch.device, *, mirrored: bool) -> list:
+def _forward(
+    model: nn.Module,
+    x: Tensor,
+    idx: list[int],
+    data: ImageRows,
+    task: str,
+    device: torch.device,
+    *,
+    mirrored: bool,
+) -> list:
     """Classification: one ``(B, K)`` probability tensor (in a list). Detection: per image a
     dict of boxes in its own pixels (mapped back from the mirror image when ``mirrored``)."""
     if task == "classification":
@@ -303,24 +362,44 @@ def _forward(model: nn.Module, x: Tensor, idx: list[int], data: ImageRows, task:
     for i, r in zip(idx, results):
         sx, sy = data.scale(i)
         boxes = r["boxes"].float().cpu().numpy().astype("float64")
-        if mirrored:   # the whole square was mirrored (padding too): mirror it back
+        if mirrored:  # the whole square was mirrored (padding too): mirror it back
             boxes[:, [0, 2]] = data.size - boxes[:, [2, 0]]
         boxes /= np.array([sx, sy, sx, sy])
         w, h = data.original_size(i)
-        boxes = np.clip(boxes, 0, [w, h, w, h])   # a letterbox's padding is not the image
-        out.append({"boxes": boxes, "labels": r["labels"].cpu().numpy() - 1,
-                    "scores": r["scores"].float().cpu().numpy().astype("float64")})
+        boxes = np.clip(boxes, 0, [w, h, w, h])  # a letterbox's padding is not the image
+        out.append(
+            {
+                "boxes": boxes,
+                "labels": r["labels"].cpu().numpy() - 1,
+                "scores": r["scores"].float().cpu().numpy().astype("float64"),
+            }
+        )
     return out
 
 
-def predict(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
-            batch_size: int = 32, flip: bool = False, progress: str | None = None) -> list:
+def predict(
+    model: nn.Module,
+    data: ImageRows,
+    *,
+    task: str,
+    device: torch.device,
+    batch_size: int = 32,
+    flip: bool = False,
+    progress: str | None = None,
+) -> list:
     """Classification: ``(N, K)`` probabilities. Detection: per image a dict of ``boxes
     (K, 4)`` in the image's own pixels, ``labels (K,)`` 0-based and ``scores (K,)``.
     ``flip=True`` predicts on the mirrored images (boxes mapped back)."""
-    plain, flipped, _ = predict_views(model, data, task=task, device=device,
-                                      batch_size=batch_size, plain=not flip, flip=flip,
-                                      progress=progress)
+    plain, flipped, _ = predict_views(
+        model,
+        data,
+        task=task,
+        device=device,
+        batch_size=batch_size,
+        plain=not flip,
+        flip=flip,
+        progress=progress,
+    )
     return flipped if flip else plain
 
 
@@ -331,15 +410,17 @@ def has_features(model: nn.Module, task: str) -> bool:
     return hasattr(model, "transform") and hasattr(model, "backbone")
 
 
-def embed(model: nn.Module, data: ImageRows, *, task: str, device: torch.device,
-          batch_size: int = 32) -> np.ndarray:
+def embed(
+    model: nn.Module, data: ImageRows, *, task: str, device: torch.device, batch_size: int = 32
+) -> np.ndarray:
     """``(N, D)`` features: the input of a classifier's last linear layer, or the detector
     backbone's deepest feature map averaged over space. ``(N, 0)`` for a model that shows
     neither (a user's callable wrapped with ``hx.wrap_model``): nothing is decoded then."""
     if not has_features(model, task):
         return np.zeros((len(data), 0), dtype=np.float32)
-    return predict_views(model, data, task=task, device=device, batch_size=batch_size,
-                         plain=False, features=True)[2]
+    return predict_views(
+        model, data, task=task, device=device, batch_size=batch_size, plain=False, features=True
+    )[2]
 
 
 def seed_everything(seed: int) -> None:

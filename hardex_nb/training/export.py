@@ -36,28 +36,53 @@ class _DetectionOutputs(nn.Module):
         return out["boxes"], out["labels"], out["scores"]
 
 
-def export_model(model: nn.Module, path: str | Path, *, task: str, labels: list[str],
-                 image_size: int, letterbox: bool = False) -> Path:
+def export_model(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    task: str,
+    labels: list[str],
+    image_size: int,
+    letterbox: bool = False,
+) -> Path:
     """Write ``path`` (.onnx or .pt for TorchScript) and its ``.json`` sidecar."""
     path = Path(path)
     model = model.to("cpu").eval()
     example = torch.rand(1, 3, image_size, image_size)
-    wrapped = model if task == "classification" else _DetectionOutputs(without_ignore_support(model))
+    wrapped = (
+        model if task == "classification" else _DetectionOutputs(without_ignore_support(model))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".onnx":
         names = ["probs"] if task == "classification" else ["boxes", "labels", "scores"]
         head = nn.Sequential(wrapped, nn.Softmax(dim=1)) if task == "classification" else wrapped
         kwargs = {"dynamic_axes": {"images": {0: "batch"}}} if task == "classification" else {}
-        torch.onnx.export(head, (example,), str(path), input_names=["images"], output_names=names,
-                          opset_version=17, dynamo=False, **kwargs)
+        torch.onnx.export(
+            head,
+            (example,),
+            str(path),
+            input_names=["images"],
+            output_names=names,
+            opset_version=17,
+            dynamo=False,
+            **kwargs,
+        )
     elif path.suffix in (".pt", ".torchscript"):
-        scripted = (torch.jit.trace(nn.Sequential(wrapped, nn.Softmax(dim=1)), example)
-                    if task == "classification" else torch.jit.script(wrapped))
+        scripted = (
+            torch.jit.trace(nn.Sequential(wrapped, nn.Softmax(dim=1)), example)
+            if task == "classification"
+            else torch.jit.script(wrapped)
+        )
         scripted.save(str(path))
     else:
         raise JobError(f"{path.name}: export to .onnx or .pt (TorchScript).")
-    meta = {"task": task, "labels": labels, "image_size": image_size, "letterbox": letterbox,
-            "format": path.suffix[1:]}
+    meta = {
+        "task": task,
+        "labels": labels,
+        "image_size": image_size,
+        "letterbox": letterbox,
+        "format": path.suffix[1:],
+    }
     Path(f"{path}.json").write_text(json.dumps(meta, indent=2))
     return path
 
@@ -75,6 +100,7 @@ class Predictor:
         self.letterbox = bool(meta.get("letterbox", False))
         if path.suffix == ".onnx":
             import onnxruntime as ort
+
             self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             self._module = None
         else:
@@ -86,8 +112,9 @@ class Predictor:
         path = Path(path)
         side = Path(f"{path}.json")
         if not path.is_file() or not side.is_file():
-            raise JobError(f"{path}: needs the model file and its {side.name} (written by "
-                           "run.export).")
+            raise JobError(
+                f"{path}: needs the model file and its {side.name} (written by run.export)."
+            )
         return cls(path, json.loads(side.read_text()))
 
     def _run(self, x: np.ndarray):
@@ -115,13 +142,24 @@ class Predictor:
         for n, img in enumerate(images):
             x, (w, h) = resized(img, self.image_size, letterbox=self.letterbox)
             boxes, labels, scores = self._run(x.float().div(255).numpy()[None].astype(np.float32))
-            sw, sh = letterbox_size(w, h, self.image_size) if self.letterbox else \
-                (self.image_size, self.image_size)
+            sw, sh = (
+                letterbox_size(w, h, self.image_size)
+                if self.letterbox
+                else (self.image_size, self.image_size)
+            )
             scale = np.array([w / sw, h / sh, w / sw, h / sh])
             for b, lab, s in zip(boxes, labels, scores):
                 if s >= threshold:
                     x0, y0, x1, y1 = (b * scale).tolist()
-                    rows.append({"image": str(img) if isinstance(img, (str, Path)) else n,
-                                 "label": self.labels[int(lab) - 1], "x0": x0, "y0": y0,
-                                 "x1": x1, "y1": y1, "score": float(s)})
+                    rows.append(
+                        {
+                            "image": str(img) if isinstance(img, (str, Path)) else n,
+                            "label": self.labels[int(lab) - 1],
+                            "x0": x0,
+                            "y0": y0,
+                            "x1": x1,
+                            "y1": y1,
+                            "score": float(s),
+                        }
+                    )
         return pd.DataFrame(rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score"])

@@ -29,19 +29,37 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from ..errors import JobError
 
-CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "mobilenet_v3_large",
-               "efficientnet_b0", "convnext_tiny", "regnet_y_400mf")
-DETECTORS = ("fasterrcnn_resnet18_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
-             "fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_resnet50_fpn",
-             "retinanet_resnet50_fpn", "fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large")
+CLASSIFIERS = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+)
+DETECTORS = (
+    "fasterrcnn_resnet18_fpn",
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "fasterrcnn_resnet50_fpn",
+    "retinanet_resnet50_fpn",
+    "fcos_resnet50_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
 IGNORE_AWARE = ("fasterrcnn", "retinanet")
 DEFAULTS = {"classification": "resnet18", "detection": "fasterrcnn_resnet18_fpn"}
 # the ImageNet classifier each detector's backbone is built from (for weights_backbone)
-BACKBONES = {"fasterrcnn_resnet18_fpn": "resnet18", "fasterrcnn_resnet50_fpn": "resnet50",
-             "fasterrcnn_mobilenet_v3_large_fpn": "mobilenet_v3_large",
-             "fasterrcnn_mobilenet_v3_large_320_fpn": "mobilenet_v3_large",
-             "retinanet_resnet50_fpn": "resnet50", "fcos_resnet50_fpn": "resnet50",
-             "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large"}
+BACKBONES = {
+    "fasterrcnn_resnet18_fpn": "resnet18",
+    "fasterrcnn_resnet50_fpn": "resnet50",
+    "fasterrcnn_mobilenet_v3_large_fpn": "mobilenet_v3_large",
+    "fasterrcnn_mobilenet_v3_large_320_fpn": "mobilenet_v3_large",
+    "retinanet_resnet50_fpn": "resnet50",
+    "fcos_resnet50_fpn": "resnet50",
+    "ssdlite320_mobilenet_v3_large": "mobilenet_v3_large",
+}
 WeightsSpec = str | Path | None
 
 
@@ -50,8 +68,13 @@ def _is_file_spec(spec: WeightsSpec) -> bool:
     if spec is None:
         return False
     text = str(spec)
-    return (isinstance(spec, Path) or os.sep in text or "/" in text
-            or text.endswith((".pt", ".pth", ".ckpt")) or Path(text).exists())
+    return (
+        isinstance(spec, Path)
+        or os.sep in text
+        or "/" in text
+        or text.endswith((".pt", ".pth", ".ckpt"))
+        or Path(text).exists()
+    )
 
 
 def torchvision_weights(model_name: str, spec: str):
@@ -60,8 +83,10 @@ def torchvision_weights(model_name: str, spec: str):
     try:
         enum = torchvision.models.get_model_weights(model_name)
     except (ValueError, KeyError):
-        raise JobError(f"torchvision has no pretrained weights for {model_name}; use "
-                       "weights_backbone= (detectors) or a local file.") from None
+        raise JobError(
+            f"torchvision has no pretrained weights for {model_name}; use "
+            "weights_backbone= (detectors) or a local file."
+        ) from None
     member = spec.split(".", 1)[1] if spec.startswith(enum.__name__ + ".") else spec
     try:
         return enum[member] if member != "DEFAULT" else enum.DEFAULT
@@ -75,27 +100,31 @@ def cached_file(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
-def pretrained_note(model_name: str, *, task: str, weights: WeightsSpec,
-                    weights_backbone: WeightsSpec = None) -> str:
+def pretrained_note(
+    model_name: str, *, task: str, weights: WeightsSpec, weights_backbone: WeightsSpec = None
+) -> str:
     """One line: where the model's starting weights come from."""
     if _is_file_spec(weights):
         return f"{model_name}: starting from the weights in {weights}"
     if weights not in (None, "auto"):
-        return f"{model_name}: starting from torchvision's {torchvision_weights(model_name, str(weights))}"
+        chosen = torchvision_weights(model_name, str(weights))
+        return f"{model_name}: starting from torchvision's {chosen}"
     if task == "detection" and weights_backbone not in (None, "auto"):
         backbone = torchvision_weights(BACKBONES[model_name], str(weights_backbone))
         return f"{model_name}: backbone from torchvision's {backbone}, heads from scratch"
     return f"{model_name}: from scratch (no pretrained weights chosen or cached)"
 
 
-def resolve_auto(model_name: str, *, task: str, weights: WeightsSpec,
-                 weights_backbone: WeightsSpec = None) -> tuple[WeightsSpec, WeightsSpec]:
+def resolve_auto(
+    model_name: str, *, task: str, weights: WeightsSpec, weights_backbone: WeightsSpec = None
+) -> tuple[WeightsSpec, WeightsSpec]:
     """``"auto"`` → the default ImageNet weights (classifier) or backbone weights (detector)
     when their file is in the torch hub cache, else ``None`` (from scratch)."""
+
     def cached(name: str | None) -> bool:
         try:
             return name is not None and cached_file(torchvision_weights(name, "DEFAULT")).is_file()
-        except JobError:   # no torchvision weights for this name
+        except JobError:  # no torchvision weights for this name
             return False
 
     if task == "classification" and weights == "auto":
@@ -103,8 +132,11 @@ def resolve_auto(model_name: str, *, task: str, weights: WeightsSpec,
     if weights == "auto":
         weights = None
     if weights_backbone == "auto":
-        weights_backbone = ("DEFAULT" if task == "detection" and weights is None
-                            and cached(BACKBONES.get(model_name)) else None)
+        weights_backbone = (
+            "DEFAULT"
+            if task == "detection" and weights is None and cached(BACKBONES.get(model_name))
+            else None
+        )
     return weights, weights_backbone
 
 
@@ -112,8 +144,9 @@ def default_image_size(model_name: str, *, task: str, weights: WeightsSpec) -> i
     """The input size the weights were trained at (224 for ImageNet classifiers); 64 for a
     classifier from scratch, 256 for a detector."""
     if task == "classification" and weights is not None and not _is_file_spec(weights):
-        crop = getattr(torchvision_weights(model_name, str(weights)).transforms(), "crop_size",
-                       [224])
+        crop = getattr(
+            torchvision_weights(model_name, str(weights)).transforms(), "crop_size", [224]
+        )
         return int(crop[0])
     return 64 if task == "classification" else 256
 
@@ -125,10 +158,12 @@ def _load_pretrained(weights, build: Any) -> nn.Module:
         return build()
     try:
         return build()
-    except (OSError, RuntimeError) as exc:   # URLError is an OSError; a bad file a RuntimeError
-        raise JobError(f"{weights}: its file is not in the torch hub cache "
-                       f"({cached_file(weights)}) and could not be downloaded ({exc}). Copy "
-                       "the file there, or pass weights=None to train from scratch.") from exc
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad file a RuntimeError
+        raise JobError(
+            f"{weights}: its file is not in the torch hub cache "
+            f"({cached_file(weights)}) and could not be downloaded ({exc}). Copy "
+            "the file there, or pass weights=None to train from scratch."
+        ) from exc
 
 
 def _replace_last_linear(model: nn.Module, num_classes: int) -> None:
@@ -153,14 +188,20 @@ def _new_detection_head(model: nn.Module, name: str, num_classes: int) -> None:
         model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + 1)
     elif isinstance(model, (RetinaNet, FCOS)):
         head = model.head.classification_head
-        in_channels = head.conv[0][0].in_channels if hasattr(head.conv[0], "__getitem__") \
+        in_channels = (
+            head.conv[0][0].in_channels
+            if hasattr(head.conv[0], "__getitem__")
             else head.conv[0].in_channels
+        )
         anchors = head.num_anchors
-        cls = RetinaNetClassificationHead if isinstance(model, RetinaNet) else FCOSClassificationHead
+        cls = (
+            RetinaNetClassificationHead if isinstance(model, RetinaNet) else FCOSClassificationHead
+        )
         model.head.classification_head = cls(in_channels, anchors, num_classes + 1)
     else:
-        raise JobError(f"{name}: COCO weights cannot be adapted here; use "
-                       "weights_backbone='DEFAULT' instead.")
+        raise JobError(
+            f"{name}: COCO weights cannot be adapted here; use weights_backbone='DEFAULT' instead."
+        )
 
 
 def covered_by(boxes: Tensor, regions: Tensor | None, share: float = 0.5) -> Tensor:
@@ -240,8 +281,15 @@ def without_ignore_support(model: nn.Module) -> nn.Module:
     return model
 
 
-def build_model(name: str, *, task: str, num_classes: int, image_size: int,
-                weights: WeightsSpec = None, weights_backbone: WeightsSpec = None) -> nn.Module:
+def build_model(
+    name: str,
+    *,
+    task: str,
+    num_classes: int,
+    image_size: int,
+    weights: WeightsSpec = None,
+    weights_backbone: WeightsSpec = None,
+) -> nn.Module:
     """A torchvision model with ``num_classes`` outputs (detection adds background).
 
     Parameters
@@ -257,7 +305,9 @@ def build_model(name: str, *, task: str, num_classes: int, image_size: int,
     pretrained = weights if weights is not None and not _is_file_spec(weights) else None
     if task == "classification":
         if name not in CLASSIFIERS:
-            raise JobError(f"model={name!r} is not a known classifier; use one of {list(CLASSIFIERS)}.")
+            raise JobError(
+                f"model={name!r} is not a known classifier; use one of {list(CLASSIFIERS)}."
+            )
         if pretrained is not None:
             w = torchvision_weights(name, str(pretrained))
             model = _load_pretrained(w, lambda: torchvision.models.get_model(name, weights=w))
@@ -268,29 +318,47 @@ def build_model(name: str, *, task: str, num_classes: int, image_size: int,
         if name not in DETECTORS:
             raise JobError(f"model={name!r} is not a known detector; use one of {list(DETECTORS)}.")
         size = dict(min_size=image_size, max_size=image_size)
-        wb = (torchvision_weights(BACKBONES[name], str(weights_backbone))
-              if weights_backbone is not None and pretrained is None else None)
+        wb = (
+            torchvision_weights(BACKBONES[name], str(weights_backbone))
+            if weights_backbone is not None and pretrained is None
+            else None
+        )
         if pretrained is not None:
             w = torchvision_weights(name, str(pretrained))
             extra = {} if name.startswith("ssdlite") else size
-            model = _load_pretrained(w, lambda: torchvision.models.get_model(name, weights=w,
-                                                                             **extra))
+            model = _load_pretrained(
+                w, lambda: torchvision.models.get_model(name, weights=w, **extra)
+            )
             _new_detection_head(model, name, num_classes)
         elif name == "fasterrcnn_resnet18_fpn":
-            backbone = _load_pretrained(wb, lambda: resnet_fpn_backbone(
-                backbone_name="resnet18", weights=wb, trainable_layers=3 if wb else 5))
+            backbone = _load_pretrained(
+                wb,
+                lambda: resnet_fpn_backbone(
+                    backbone_name="resnet18", weights=wb, trainable_layers=3 if wb else 5
+                ),
+            )
             # sized for small data: fewer proposals, sampled RoIs and box-head units than the
             # COCO defaults (the 12544→1024 box head dominates the cost on small images)
-            model = FasterRCNN(backbone, rpn_pre_nms_top_n_train=600,
-                               box_head=TwoMLPHead(backbone.out_channels * 7 * 7, 256),
-                               box_predictor=FastRCNNPredictor(256, num_classes + 1),
-                               rpn_post_nms_top_n_train=300, rpn_pre_nms_top_n_test=300,
-                               rpn_post_nms_top_n_test=150, box_batch_size_per_image=128,
-                               box_score_thresh=0.01, **size)
+            model = FasterRCNN(
+                backbone,
+                rpn_pre_nms_top_n_train=600,
+                box_head=TwoMLPHead(backbone.out_channels * 7 * 7, 256),
+                box_predictor=FastRCNNPredictor(256, num_classes + 1),
+                rpn_post_nms_top_n_train=300,
+                rpn_pre_nms_top_n_test=300,
+                rpn_post_nms_top_n_test=150,
+                box_batch_size_per_image=128,
+                box_score_thresh=0.01,
+                **size,
+            )
         else:
             extra = {} if name.startswith("ssdlite") else size
-            model = _load_pretrained(wb, lambda: torchvision.models.get_model(
-                name, weights=None, weights_backbone=wb, num_classes=num_classes + 1, **extra))
+            model = _load_pretrained(
+                wb,
+                lambda: torchvision.models.get_model(
+                    name, weights=None, weights_backbone=wb, num_classes=num_classes + 1, **extra
+                ),
+            )
         model = _make_ignore_aware(model)
     else:
         raise JobError(f"task={task!r}: use 'classification' or 'detection'.")
@@ -310,13 +378,15 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     # a hardex_nb classifier is saved as Sequential(Normalize, net): keys start with "1."
-    state = {(k[2:] if k.startswith("1.") else k): v for k, v in state.items()
-             if not k.startswith("0.")}
+    state = {
+        (k[2:] if k.startswith("1.") else k): v for k, v in state.items() if not k.startswith("0.")
+    }
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not usable:
-        raise JobError(f"{path}: no tensor in this file fits the model; is it for another "
-                       "architecture?")
+        raise JobError(
+            f"{path}: no tensor in this file fits the model; is it for another architecture?"
+        )
     model.load_state_dict(usable, strict=False)
 
 

@@ -33,8 +33,16 @@ def _ray():
     return ray
 
 
-def views(model: nn.Module, paths: Sequence, *, task: str, image_size: int, letterbox: bool,
-          batch_size: int = 32, actors: int | None = None) -> tuple:
+def views(
+    model: nn.Module,
+    paths: Sequence,
+    *,
+    task: str,
+    image_size: int,
+    letterbox: bool,
+    batch_size: int = 32,
+    actors: int | None = None,
+) -> tuple:
     """``(plain, flipped, features)`` as :func:`engine.predict_views` returns them, in the
     order of ``paths``, computed on Ray."""
     ray = _ray()
@@ -51,21 +59,42 @@ def views(model: nn.Module, paths: Sequence, *, task: str, image_size: int, lett
             self.model = ray.get(shared).to(self.device)
 
         def __call__(self, batch: dict) -> dict:
-            rows = ImageRows(list(batch["path"]), image_size, task=task, letterbox=letterbox,
-                             workers=0, memory_budget=0)
+            rows = ImageRows(
+                list(batch["path"]),
+                image_size,
+                task=task,
+                letterbox=letterbox,
+                workers=0,
+                memory_budget=0,
+            )
             plain, flipped, feats = engine.predict_views(
-                self.model, rows, task=task, device=self.device, batch_size=len(rows),
-                plain=True, flip=True, features=True)
-            out = [pickle.dumps((plain[i],
-                                 flipped[i], None if feats is None else feats[i]))
-                   for i in range(len(rows))]
+                self.model,
+                rows,
+                task=task,
+                device=self.device,
+                batch_size=len(rows),
+                plain=True,
+                flip=True,
+                features=True,
+            )
+            out = [
+                pickle.dumps((plain[i], flipped[i], None if feats is None else feats[i]))
+                for i in range(len(rows))
+            ]
             return {"index": batch["index"], "payload": np.array(out, dtype=object)}
 
     items = ray.data.from_items([{"index": i, "path": str(p)} for i, p in enumerate(paths)])
-    done = items.map_batches(Views, batch_size=batch_size, concurrency=pool,
-                             num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
-    parts = sorted(((int(r["index"]), pickle.loads(r["payload"])) for r in done.iter_rows()),
-                   key=lambda pair: pair[0])
+    done = items.map_batches(
+        Views,
+        batch_size=batch_size,
+        concurrency=pool,
+        num_gpus=1 if gpus else 0,
+        num_cpus=0 if gpus else 1,
+    )
+    parts = sorted(
+        ((int(r["index"]), pickle.loads(r["payload"])) for r in done.iter_rows()),
+        key=lambda pair: pair[0],
+    )
     plain = [p for _, (p, _, _) in parts]
     flipped = [f for _, (_, f, _) in parts]
     feats = [e for _, (_, _, e) in parts]

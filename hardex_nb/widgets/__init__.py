@@ -10,4 +10,4 @@ from .annotator import Annotator, Review
 from .gallery import Gallery
 from .report import ConfusionMatrix, ReportView
 
-__all__ = ["Gallery", "Annotator", "Review", "ConfusionMatrix", "ReportView"]
+__all__ = ["Annotator", "ConfusionMatrix", "Gallery", "ReportView", "Review"]

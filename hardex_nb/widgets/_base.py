@@ -44,7 +44,7 @@ class Widget(anywidget.AnyWidget):
                 handler(content)
         except (HardexError, BadMessage) as exc:
             self.error = str(exc)
-        except Exception as exc:   # noqa: BLE001 - nothing may escape a handler unseen
+        except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def handle(self, content: dict, buffers: list[bytes] | None = None) -> None:
@@ -60,8 +60,9 @@ def takes_buffers(handler):
 
 def ids_in(content: dict, key: str = "ids") -> list[int]:
     value = content.get(key)
-    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                              for v in value):
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
         raise BadMessage(f"{key}: expected a list of sample ids")
     return value
 
@@ -97,8 +98,13 @@ def _typed_in(content: dict, key: str, accepts, expected: str, optional: bool):
 
 def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
     """A whole number (not a bool)."""
-    return _typed_in(content, key, lambda v: isinstance(v, int) and not isinstance(v, bool),
-                     "a whole number", optional)
+    return _typed_in(
+        content,
+        key,
+        lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "a whole number",
+        optional,
+    )
 
 
 def bool_in(content: dict, key: str, *, optional: bool = False) -> bool | None:
@@ -131,5 +137,6 @@ class Thumbnails:
 def reject_unknown(name: str, given: dict, allowed: set[str]) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
-        raise TypeError(f"{name}() got unexpected keyword argument(s) {unknown}; "
-                        f"accepted: {sorted(allowed)}")
+        raise TypeError(
+            f"{name}() got unexpected keyword argument(s) {unknown}; accepted: {sorted(allowed)}"
+        )

@@ -35,16 +35,18 @@ class Annotator(Widget):
     threshold = traitlets.Float(0.0).tag(sync=True)
     position = traitlets.Int(0).tag(sync=True)
     reason_texts = traitlets.Dict({str(k): v for k, v in REASON_TEXTS.items()}).tag(sync=True)
-    asking = traitlets.Dict().tag(sync=True)   # a question the widget shows before acting
+    asking = traitlets.Dict().tag(sync=True)  # a question the widget shows before acting
     count = traitlets.Int(0).tag(sync=True)
 
-    def __init__(self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0,
-                 **kwargs):
+    def __init__(
+        self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0, **kwargs
+    ):
         reject_unknown(type(self).__name__, kwargs, set())
         self.ds = ds
         self._undo: list[tuple] = []
-        super().__init__(task=ds.task, labels=ds.label_names, threshold=threshold,
-                         mode=self._mode())
+        super().__init__(
+            task=ds.task, labels=ds.label_names, threshold=threshold, mode=self._mode()
+        )
         self._order = self._initial_order(sample_ids)
         if sample_id is not None:
             (sid,) = ds._require_samples(sample_id)
@@ -77,24 +79,39 @@ class Annotator(Widget):
 
     def _refresh(self) -> None:
         row = self.ds.sample(self.sample_id)
-        self.sample = {"sample_id": self.sample_id, "name": row["name"], "width": int(row["width"]),
-                       "height": int(row["height"]), "status": str(row["status"]),
-                       "label": None if row["label"] != row["label"] else row["label"],
-                       "hard": bool(row["hard"]), "hard_reasons": row["hard_reasons"],
-                       "hard_score": None if row["hard_score"] != row["hard_score"]
-                       else float(row["hard_score"])}
+        self.sample = {
+            "sample_id": self.sample_id,
+            "name": row["name"],
+            "width": int(row["width"]),
+            "height": int(row["height"]),
+            "status": str(row["status"]),
+            "label": None if row["label"] != row["label"] else row["label"],
+            "hard": bool(row["hard"]),
+            "hard_reasons": row["hard_reasons"],
+            "hard_score": None
+            if row["hard_score"] != row["hard_score"]
+            else float(row["hard_score"]),
+        }
         ann = self.ds.annotations_of(self.sample_id)
         rows = []
         for a in ann.itertuples(index=False):
-            rows.append({"ann_id": int(a.ann_id), "kind": str(a.kind),
-                         "label": None if a.label != a.label else str(a.label),
-                         "x0": a.x0, "y0": a.y0, "x1": a.x1, "y1": a.y1,
-                         "points": a.points if isinstance(a.points, list) else None,
-                         "angle": None if a.angle is None or a.angle != a.angle
-                         else float(a.angle),
-                         "score": None if a.score != a.score else float(a.score),
-                         "origin": str(a.origin), "hard_type": str(a.hard_type),
-                         "text": a.text if isinstance(a.text, str) else None})
+            rows.append(
+                {
+                    "ann_id": int(a.ann_id),
+                    "kind": str(a.kind),
+                    "label": None if a.label != a.label else str(a.label),
+                    "x0": a.x0,
+                    "y0": a.y0,
+                    "x1": a.x1,
+                    "y1": a.y1,
+                    "points": a.points if isinstance(a.points, list) else None,
+                    "angle": None if a.angle is None or a.angle != a.angle else float(a.angle),
+                    "score": None if a.score != a.score else float(a.score),
+                    "origin": str(a.origin),
+                    "hard_type": str(a.hard_type),
+                    "text": a.text if isinstance(a.text, str) else None,
+                }
+            )
         self.annotations = rows
         self.labels = self.ds.label_names
 
@@ -134,8 +151,12 @@ class Annotator(Widget):
         if kind == "ignore":
             ann = self.ds.add_ignore_region(self.sample_id, *box)
         elif kind in ("box", "text"):
-            ann = self.ds.add_box(self.sample_id, self._label(content), *box,
-                                  text=text_in(content, "text", optional=True))
+            ann = self.ds.add_box(
+                self.sample_id,
+                self._label(content),
+                *box,
+                text=text_in(content, "text", optional=True),
+            )
         else:
             raise BadMessage(f"kind={kind!r}: use box, text or ignore")
         self._undo.append(("added", ann))
@@ -176,13 +197,16 @@ class Annotator(Widget):
             fields["text"] = text_in(content, "text", optional=True)
         if "angle" in content:
             if old["kind"] not in ("box", "text"):
-                raise BadMessage(f"angle: annotation {old['ann_id']} is a {old['kind']}; only a "
-                                 "box turns")
+                raise BadMessage(
+                    f"angle: annotation {old['ann_id']} is a {old['kind']}; only a box turns"
+                )
             fields["angle"] = number_in(content, "angle") % 360
         if "points" in content:
             if old["points"] is None:
-                raise BadMessage(f"points: annotation {old['ann_id']} is a {old['kind']}; only a "
-                                 "polygon has points")
+                raise BadMessage(
+                    f"points: annotation {old['ann_id']} is a {old['kind']}; only a "
+                    "polygon has points"
+                )
             if not isinstance(content["points"], list):
                 raise BadMessage("points: expected a list of [x, y]")
             fields["points"] = content["points"]
@@ -216,9 +240,12 @@ class Annotator(Widget):
             ann = self.ds.annotations
             boxes = int((ann["label"] == label).sum())
             images = int((self.ds.samples["label"] == label).sum())
-            self.asking = {"action": "delete_label", "label": label,
-                           "message": f"Delete label {label!r}, its {boxes} annotation(s) and "
-                                      f"the class of {images} image(s)? This cannot be undone."}
+            self.asking = {
+                "action": "delete_label",
+                "label": label,
+                "message": f"Delete label {label!r}, its {boxes} annotation(s) and "
+                f"the class of {images} image(s)? This cannot be undone.",
+            }
             return
         self.asking = {}
         self.ds.delete_label(label)
@@ -231,8 +258,15 @@ class Annotator(Widget):
         before = self.ds.sample(self.sample_id)
         self.ds.mark_hard(self.sample_id, hard, reasons=[Reason.MARKED_BY_HAND] if hard else [])
         score = before["hard_score"]
-        self._undo.append(("set_hard", self.sample_id, bool(before["hard"]),
-                           before["hard_reasons"], None if score != score else float(score)))
+        self._undo.append(
+            (
+                "set_hard",
+                self.sample_id,
+                bool(before["hard"]),
+                before["hard_reasons"],
+                None if score != score else float(score),
+            )
+        )
         self._refresh()
 
     def _on_set_hard_type(self, content: dict) -> None:
@@ -268,12 +302,13 @@ class Annotator(Widget):
         step = self._undo.pop()
         if step[0] == "added":
             self.ds.delete_annotations([step[1]])
-        elif step[0] == "deleted":   # restored under a new id: earlier steps follow it
+        elif step[0] == "deleted":  # restored under a new id: earlier steps follow it
             self._renumber(step[1]["ann_id"], self._restore(step[1]))
         elif step[0] == "updated":
             old = step[1]
-            fields = {k: old[k] for k in ("label", *BOX_FIELDS, "angle", "text", "origin",
-                                          "hard_type")}
+            fields = {
+                k: old[k] for k in ("label", *BOX_FIELDS, "angle", "text", "origin", "hard_type")
+            }
             if old["points"] is not None:
                 fields["points"] = old["points"]
             self.ds.update_annotation(old["ann_id"], **fields)
@@ -297,11 +332,27 @@ class Annotator(Widget):
         if a["kind"] == "ignore":
             return self.ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
         if a["kind"] == "polygon":
-            return self.ds.add_polygon(sid, a["label"], a["points"], score=a["score"],
-                                       origin=a["origin"], hard_type=a["hard_type"])
-        return self.ds.add_box(sid, a["label"], a["x0"], a["y0"], a["x1"], a["y1"],
-                               score=a["score"], origin=a["origin"], text=a["text"],
-                               angle=a["angle"], hard_type=a["hard_type"])
+            return self.ds.add_polygon(
+                sid,
+                a["label"],
+                a["points"],
+                score=a["score"],
+                origin=a["origin"],
+                hard_type=a["hard_type"],
+            )
+        return self.ds.add_box(
+            sid,
+            a["label"],
+            a["x0"],
+            a["y0"],
+            a["x1"],
+            a["y1"],
+            score=a["score"],
+            origin=a["origin"],
+            text=a["text"],
+            angle=a["angle"],
+            hard_type=a["hard_type"],
+        )
 
     def _renumber(self, old: int, new: int) -> None:
         """Point the undo steps that name annotation ``old`` at ``new``."""

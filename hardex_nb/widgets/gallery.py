@@ -10,11 +10,30 @@ import traitlets
 
 from ..media import MAX_BYTES
 from ..reasons import Reason
-from ._base import (STATIC, BadMessage, Thumbnails, Widget, bool_in, ids_in, int_in,
-                    reject_unknown, takes_buffers, text_in)
+from ._base import (
+    STATIC,
+    BadMessage,
+    Thumbnails,
+    Widget,
+    bool_in,
+    ids_in,
+    int_in,
+    reject_unknown,
+    takes_buffers,
+    text_in,
+)
 
-FILTERS = {"name", "label", "status", "added_after", "added_before", "min_width", "min_height",
-           "hard", "split"}
+FILTERS = {
+    "name",
+    "label",
+    "status",
+    "added_after",
+    "added_before",
+    "min_width",
+    "min_height",
+    "hard",
+    "split",
+}
 
 
 class Gallery(Widget):
@@ -42,8 +61,11 @@ class Gallery(Widget):
         self.annotator = annotator
         self._restrict = None if sample_ids is None else [int(i) for i in sample_ids]
         self._thumbs = Thumbnails(ds)
-        super().__init__(filters={k: _jsonable(v) for k, v in filters.items()},
-                         page_size=page_size, labels=ds.label_names)
+        super().__init__(
+            filters={k: _jsonable(v) for k, v in filters.items()},
+            page_size=page_size,
+            labels=ds.label_names,
+        )
         self._matching = pd.Index([])
         self._refresh()
 
@@ -62,18 +84,30 @@ class Gallery(Widget):
 
     def _send_page(self, frame: pd.DataFrame) -> None:
         start = self.page * self.page_size
-        part = self.ds._public_samples(frame.iloc[start:start + self.page_size])
+        part = self.ds._public_samples(frame.iloc[start : start + self.page_size])
         ann = self.ds._annotations.merged()
         ann = ann[ann["sample_id"].isin(part["sample_id"])]
-        per_sample = ann.groupby("sample_id")["label"].apply(
-            lambda s: sorted({str(v) for v in s if v is not None and v == v})).to_dict()
+        per_sample = (
+            ann.groupby("sample_id")["label"]
+            .apply(lambda s: sorted({str(v) for v in s if v is not None and v == v}))
+            .to_dict()
+        )
         rows = []
         for r in part.itertuples(index=False):
             labels = [str(r.label)] if isinstance(r.label, str) else per_sample.get(r.sample_id, [])
-            rows.append({"sample_id": int(r.sample_id), "name": r.name, "labels": labels,
-                         "status": str(r.status), "added": r.added_at.strftime("%Y-%m-%d %H:%M"),
-                         "width": int(r.width), "height": int(r.height), "hard": bool(r.hard),
-                         "reasons": r.hard_reasons})
+            rows.append(
+                {
+                    "sample_id": int(r.sample_id),
+                    "name": r.name,
+                    "labels": labels,
+                    "status": str(r.status),
+                    "added": r.added_at.strftime("%Y-%m-%d %H:%M"),
+                    "width": int(r.width),
+                    "height": int(r.height),
+                    "hard": bool(r.hard),
+                    "reasons": r.hard_reasons,
+                }
+            )
         self.rows = rows
         ids = [row["sample_id"] for row in rows]
         self.send({"type": "thumbs", "ids": ids}, [self._thumbs.get(i) for i in ids])
@@ -103,8 +137,10 @@ class Gallery(Widget):
             int_in(cleaned, key, optional=True)
         bool_in(cleaned, "hard", optional=True)
         status = cleaned.get("status")
-        if status is not None and not (isinstance(status, str) or (
-                isinstance(status, list) and all(isinstance(v, str) for v in status))):
+        if status is not None and not (
+            isinstance(status, str)
+            or (isinstance(status, list) and all(isinstance(v, str) for v in status))
+        ):
             raise BadMessage("status: expected a status or a list of statuses")
         self.ds._query_frame(**{k: cleaned.get(k) for k in FILTERS})  # validates
         self.filters = cleaned
@@ -144,8 +180,12 @@ class Gallery(Widget):
         """Images chosen in the upload control: ``names`` and one buffer each; checked and
         added like :meth:`Dataset.add_images` (a report of what was added and rejected)."""
         names = content.get("names")
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names) \
-                or len(names) != len(buffers) or not names:
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(n, str) for n in names)
+            or len(names) != len(buffers)
+            or not names
+        ):
             raise BadMessage("upload: expected one file name per file sent")
         if any(len(b) > MAX_BYTES for b in buffers):
             raise BadMessage("upload: a file is over the 100 MB limit")
@@ -153,15 +193,17 @@ class Gallery(Widget):
             paths = []
             for k, (name, data) in enumerate(zip(names, buffers)):
                 safe = Path(name.replace("\\", "/")).name or f"upload_{k}"
-                folder = Path(tmp) / str(k)          # keeps same-named files apart
+                folder = Path(tmp) / str(k)  # keeps same-named files apart
                 folder.mkdir()
                 (folder / safe).write_bytes(bytes(data))
                 paths.append(folder / safe)
             report = self.ds.add_images(paths)
         rejected = "; ".join(f"{n}: {r}" for n, r in report.rejected[:3])
-        self.notice = (f"{len(report.added)} image(s) added"
-                       + (f", {len(report.rejected)} rejected ({rejected})" if report.rejected else "")
-                       + (f". {report.advice}" if report.advice else ""))
+        self.notice = (
+            f"{len(report.added)} image(s) added"
+            + (f", {len(report.rejected)} rejected ({rejected})" if report.rejected else "")
+            + (f". {report.advice}" if report.advice else "")
+        )
         self._refresh()
 
     def _on_open(self, content: dict) -> None:

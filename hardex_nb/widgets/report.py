@@ -35,8 +35,9 @@ class ConfusionMatrix(Widget):
         self.ds = _dataset_of(report, ds)
         self._thumbs = Thumbnails(self.ds)
         table = report.confusion()
-        super().__init__(names=[str(n) for n in table.index],
-                         matrix=table.to_numpy().astype(int).tolist())
+        super().__init__(
+            names=[str(n) for n in table.index], matrix=table.to_numpy().astype(int).tolist()
+        )
 
     def _on_cell(self, content: dict) -> None:
         true, predicted = text_in(content, "true"), text_in(content, "predicted")
@@ -68,11 +69,17 @@ class ReportView(Widget):
         self.report = report
         self.ds = _dataset_of(report, ds)
         rows = report.per_label.astype(object).where(report.per_label.notna(), None)
-        summary = {k: float(getattr(report, k)) for k in ("map", "map50", "map75", "accuracy")
-                   if hasattr(report, k)}
-        super().__init__(table=rows.to_dict(orient="records"), summary=summary,
-                         header=report.header() if hasattr(report, "header") else "",
-                         notes=list(getattr(report, "notes", [])))
+        summary = {
+            k: float(getattr(report, k))
+            for k in ("map", "map50", "map75", "accuracy")
+            if hasattr(report, k)
+        }
+        super().__init__(
+            table=rows.to_dict(orient="records"),
+            summary=summary,
+            header=report.header() if hasattr(report, "header") else "",
+            notes=list(getattr(report, "notes", [])),
+        )
 
     def _on_label(self, content: dict) -> None:
         label = text_in(content, "label")
@@ -85,17 +92,33 @@ class ReportView(Widget):
             boxes = []
             if "kind" in group:
                 for r in group.itertuples(index=False):
-                    boxes.append({"kind": r.kind, "x0": r.x0, "y0": r.y0, "x1": r.x1, "y1": r.y1,
-                                  "score": None if r.score != r.score else float(r.score)})
+                    boxes.append(
+                        {
+                            "kind": r.kind,
+                            "x0": r.x0,
+                            "y0": r.y0,
+                            "x1": r.x1,
+                            "y1": r.y1,
+                            "score": None if r.score != r.score else float(r.score),
+                        }
+                    )
             row = self.ds._samples.get(int(image_id)) if int(image_id) in self.ds._samples else None
             if row is None:
                 continue
-            images.append({"sample_id": int(image_id), "name": row["name"],
-                           "width": int(row["width"]), "height": int(row["height"]),
-                           "boxes": boxes,
-                           "predicted": str(group["predicted"].iloc[0]) if "predicted" in group else None})
+            images.append(
+                {
+                    "sample_id": int(image_id),
+                    "name": row["name"],
+                    "width": int(row["width"]),
+                    "height": int(row["height"]),
+                    "boxes": boxes,
+                    "predicted": str(group["predicted"].iloc[0]) if "predicted" in group else None,
+                }
+            )
         self.label = label
         self.errors = images
-        buffers = [thumbnail_bytes(self.ds.image_path(img["sample_id"]), size=480, quality=85)
-                   for img in images]
+        buffers = [
+            thumbnail_bytes(self.ds.image_path(img["sample_id"]), size=480, quality=85)
+            for img in images
+        ]
         self.send({"type": "images", "ids": [i["sample_id"] for i in images]}, buffers)

@@ -9,26 +9,45 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 
 def write_notebook(root: Path, name: str, cells: list[str]) -> str:
-    nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                     "source": src} for src in cells],
-          "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }
+            for src in cells
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (root / name).write_text(json.dumps(nb))
     return name
 
 
-def run_notebook(page, lab: dict, name: str, cells: list[str], *, wait_for: str, timeout: float = 90_000):
+def run_notebook(
+    page, lab: dict, name: str, cells: list[str], *, wait_for: str, timeout: float = 90_000
+):
     """Open a notebook in JupyterLab, run all its cells, wait for ``wait_for`` to appear."""
     write_notebook(lab["root"], name, cells)
     # a workspace of its own, reset: no tabs restored from earlier tests
     page.goto(f"{lab['base']}/lab/workspaces/{name.split('.')[0]}/tree/{name}?reset")
     page.wait_for_selector(".jp-Notebook", timeout=timeout)
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
-                           "#jp-main-statusbar :text('Idle')", timeout=timeout)
+    page.wait_for_selector(
+        ".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-main-statusbar :text('Idle')",
+        timeout=timeout,
+    )
     # the first notebook of a fresh server can swallow the command while its kernel
     # connects: run again until a prompt shows the cells queued or run
-    started = ("() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
-               ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))")
+    started = (
+        "() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
+        ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
+    )
     for attempt in range(5):
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()

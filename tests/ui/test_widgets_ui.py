@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from lab_driver import run_notebook
 from PIL import Image
 
 import hardex_nb as hx
-from lab_driver import run_notebook
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "condition"):
@@ -33,7 +33,7 @@ def make_images(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     paths = []
     for i in range(n):
         arr = (rng.integers(40, 90, (size[1], size[0], 3))).astype(np.uint8)
-        arr[60:120, 80 + 10 * i: 160 + 10 * i] = [200, 60, 60]
+        arr[60:120, 80 + 10 * i : 160 + 10 * i] = [200, 60, 60]
         Image.fromarray(arr).save(folder / f"img{i:02d}.png")
         paths.append(folder / f"img{i:02d}.png")
     return paths
@@ -46,8 +46,13 @@ def head(path: Path) -> str:
 def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "draw_ds", task="detection", labels=["defect", "scratch"])
     ds.add_images(make_images(tmp_path / "img", 3))
-    run_notebook(page, lab, "draw.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-                 wait_for=".hx-annotator svg[data-role=overlay]")
+    run_notebook(
+        page,
+        lab,
+        "draw.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator svg[data-role=overlay]",
+    )
     page.locator(".hx-annotator [data-label=scratch]").click()
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
@@ -69,10 +74,17 @@ def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
 
 
 def test_label_by_number_key(lab, page, tmp_path):
-    ds = hx.Dataset.create(lab["root"] / "keys_ds", task="classification", labels=["cat", "dog", "fox"])
+    ds = hx.Dataset.create(
+        lab["root"] / "keys_ds", task="classification", labels=["cat", "dog", "fox"]
+    )
     ids = ds.add_images(make_images(tmp_path / "img", 3)).added
-    run_notebook(page, lab, "keys.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-                 wait_for=".hx-annotator [data-label=fox]")
+    run_notebook(
+        page,
+        lab,
+        "keys.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator [data-label=fox]",
+    )
     page.locator(".hx-annotator").first.focus()
     page.keyboard.press("3")
     page.wait_for_selector(".hx-annotator [data-role=class]:text('fox')")
@@ -80,8 +92,17 @@ def test_label_by_number_key(lab, page, tmp_path):
     page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
     page.keyboard.press("2")
     page.wait_for_selector(".hx-annotator [data-role=class]:text('dog')")
-    wait_until(lambda: hx.Dataset.open(ds.path).samples.set_index("sample_id")["label"]
-               .astype(str).loc[ids[:2]].tolist() == ["fox", "dog"], what="labels on disk")
+    wait_until(
+        lambda: (
+            hx.Dataset.open(ds.path)
+            .samples.set_index("sample_id")["label"]
+            .astype(str)
+            .loc[ids[:2]]
+            .tolist()
+            == ["fox", "dog"]
+        ),
+        what="labels on disk",
+    )
 
 
 def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
@@ -92,8 +113,13 @@ def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
         ds.set_status(sid, "to_confirm")
         ds.mark_hard(sid, score >= 0.5, reasons=[1] if score >= 0.5 else [], score=score)
     ds.update_annotation(int(ds.annotations.ann_id.iloc[1]), hard_type="false_positive")
-    run_notebook(page, lab, "review.ipynb", [head(ds.path) + "w = hx.Review(ds)\nw"],
-                 wait_for=".hx-annotator [data-role=queue]")
+    run_notebook(
+        page,
+        lab,
+        "review.ipynb",
+        [head(ds.path) + "w = hx.Review(ds)\nw"],
+        wait_for=".hx-annotator [data-role=queue]",
+    )
     page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")  # hardest first
     assert "low confidence" in page.locator(".hx-annotator [data-role=hard]").inner_text()
     page.screenshot(path=str(shots / "review.png"))
@@ -102,21 +128,28 @@ def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
     page.locator(".hx-annotator").first.focus()
     page.keyboard.press("c")
     page.wait_for_selector(".hx-annotator [data-role=queue]:text('1 of 1')")
+
     def statuses():
         return hx.Dataset.open(ds.path).samples.set_index("sample_id")["status"]
 
-    wait_until(lambda: statuses().loc[[ids[1], ids[2]]].eq("labeled").all(), what="confirmed on disk")
+    wait_until(
+        lambda: statuses().loc[[ids[1], ids[2]]].eq("labeled").all(), what="confirmed on disk"
+    )
     assert statuses().loc[ids[0]] == "to_confirm"
 
 
 def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "cm_ds", task="classification", labels=["cat", "dog"])
     ids = ds.add_images(make_images(tmp_path / "img", 6)).added
-    cells = [head(ds.path) + (
-        f"ids = {ids}\n"
-        "report = hx.evaluate_classification(['cat','cat','cat','dog','dog','dog'],"
-        " ['cat','dog','dog','dog','dog','cat'], label_names=['cat','dog'], image_ids=ids)\n"
-        "w = hx.ConfusionMatrix(report, ds=ds)\nw")]
+    cells = [
+        head(ds.path)
+        + (
+            f"ids = {ids}\n"
+            "report = hx.evaluate_classification(['cat','cat','cat','dog','dog','dog'],"
+            " ['cat','dog','dog','dog','dog','cat'], label_names=['cat','dog'], image_ids=ids)\n"
+            "w = hx.ConfusionMatrix(report, ds=ds)\nw"
+        )
+    ]
     run_notebook(page, lab, "cm.ipynb", cells, wait_for=".hx-confusion td.cell")
     page.locator(".hx-confusion td[data-true=cat][data-predicted=dog]").click()
     page.wait_for_selector(".hx-confusion [data-role=cell-title]")
@@ -124,7 +157,9 @@ def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
     wait_until(lambda: cards.count() == 2, what="two samples in the cell")
     shown = sorted(int(cards.nth(i).get_attribute("data-sample")) for i in range(2))
     assert shown == [ids[1], ids[2]]
-    assert "2 image(s): true cat, predicted dog" in page.locator("[data-role=cell-title]").inner_text()
+    assert (
+        "2 image(s): true cat, predicted dog" in page.locator("[data-role=cell-title]").inner_text()
+    )
     page.screenshot(path=str(shots / "confusion.png"))
 
 
@@ -132,12 +167,29 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
     ds = hx.Dataset.create(lab["root"] / "big_ds", task="classification", labels=["a", "b"])
     src = make_images(tmp_path / "img", 1)[0]
     n = 10_000
-    ds._insert_rows(pd.DataFrame({"path": str(src), "name": [f"s{i:05d}.png" for i in range(n)],
-                                  "width": 320, "height": 240, "status": "unlabeled", "hard": 0,
-                                  "hard_reasons": "", "added_at": time.time(), "source": "upload",
-                                  "split": "train"}))
-    run_notebook(page, lab, "gallery.ipynb", [head(ds.path) + "w = hx.Gallery(ds)\nw"],
-                 wait_for=".hx-gallery .card img[src^=blob]")
+    ds._insert_rows(
+        pd.DataFrame(
+            {
+                "path": str(src),
+                "name": [f"s{i:05d}.png" for i in range(n)],
+                "width": 320,
+                "height": 240,
+                "status": "unlabeled",
+                "hard": 0,
+                "hard_reasons": "",
+                "added_at": time.time(),
+                "source": "upload",
+                "split": "train",
+            }
+        )
+    )
+    run_notebook(
+        page,
+        lab,
+        "gallery.ipynb",
+        [head(ds.path) + "w = hx.Gallery(ds)\nw"],
+        wait_for=".hx-gallery .card img[src^=blob]",
+    )
     assert page.locator(".hx-gallery .card").count() == 48
     assert "page 1 of 209 · 10000 images" in page.locator("[data-role=page]").inner_text()
     page.screenshot(path=str(shots / "gallery.png"))
@@ -152,12 +204,19 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
     assert (hard["hard_reasons"] == "100").all()
 
 
-def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(lab, page, shots, tmp_path):
+def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(
+    lab, page, shots, tmp_path
+):
     ds = hx.Dataset.create(lab["root"] / "turn_ds", task="detection", labels=["ship"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
-    ann = ds.add_box(sid, "ship", 100, 100, 200, 140)            # centre (150, 120)
-    run_notebook(page, lab, "turn.ipynb", [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-                 wait_for=".hx-annotator [data-ann] rect")
+    ann = ds.add_box(sid, "ship", 100, 100, 200, 140)  # centre (150, 120)
+    run_notebook(
+        page,
+        lab,
+        "turn.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator [data-ann] rect",
+    )
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
     box = overlay.bounding_box()
@@ -166,13 +225,13 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(lab, pa
     def at(x, y):
         return box["x"] + x * sx, box["y"] + y * sy
 
-    page.mouse.click(*at(180, 130))                               # select the box
+    page.mouse.click(*at(180, 130))  # select the box
     knob = page.locator(".hx-annotator [data-handle=rotate]")
     knob.wait_for()
     k = knob.bounding_box()
     page.mouse.move(k["x"] + k["width"] / 2, k["y"] + k["height"] / 2)
     page.mouse.down()
-    page.mouse.move(*at(200, 120), steps=6)                       # straight right of the centre
+    page.mouse.move(*at(200, 120), steps=6)  # straight right of the centre
     page.mouse.move(*at(250, 120), steps=6)
     page.mouse.up()
 
@@ -181,16 +240,18 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(lab, pa
 
     wait_until(lambda: angle() == angle() and abs(angle() - 90) < 3, what="the box turned 90°")
     page.wait_for_selector(".hx-annotator [data-ann] g[data-angle]")
-    page.keyboard.press("]")                                      # +5° from the keyboard
+    page.keyboard.press("]")  # +5° from the keyboard
     wait_until(lambda: abs(angle() - 95) < 3, what="the box turned 5° more")
     page.screenshot(path=str(shots / "annotator_rotated.png"))
 
-    page.keyboard.press("u")                                      # ignore polygon tool
+    page.keyboard.press("u")  # ignore polygon tool
     for x, y in [(20, 20), (70, 25), (40, 70)]:
         page.mouse.click(*at(x, y))
     page.keyboard.press("Enter")
-    wait_until(lambda: (hx.Dataset.open(ds.path).annotations["kind"] == "ignore").any(),
-               what="the ignore polygon on disk")
+    wait_until(
+        lambda: (hx.Dataset.open(ds.path).annotations["kind"] == "ignore").any(),
+        what="the ignore polygon on disk",
+    )
     ignore = hx.Dataset.open(ds.path).annotations.query("kind == 'ignore'").iloc[0]
     np.testing.assert_allclose(ignore["points"], [[20, 20], [70, 25], [40, 70]], atol=3)
     assert hx.Dataset.open(ds.path).samples.loc[0, "status"] == "labeled"
@@ -201,7 +262,7 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(lab, pa
     wait_until(lambda: shapes.count() == 0, what="every annotation hidden")
     page.keyboard.press("v")
     wait_until(lambda: shapes.count() == 2, what="annotations shown again")
-    page.keyboard.press("o")                                      # one image px per screen px
+    page.keyboard.press("o")  # one image px per screen px
     wait_until(lambda: abs(overlay.bounding_box()["width"] - 320) < 2, what="1:1 zoom")
     page.keyboard.press("f")
     wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="fit again")
