@@ -8,7 +8,7 @@ ARGS ?=
 # torch and torchvision must be a pair built together; these two lie on this kind of machine's disk.
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: lab test unit notebooks ui bench chromium clean
+.PHONY: lab test unit lint notebooks ui bench chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-test: $(VENV)/.dev-installed chromium
+# ruff (lint + format) and mypy, as the pre-commit hooks run them
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check hardex_nb tests bench
+	$(VENV)/bin/ruff format --check hardex_nb tests bench
+	$(VENV)/bin/mypy
+
+test: lint chromium
 	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider $(ARGS)
 
 unit: $(VENV)/.dev-installed

@@ -178,9 +178,16 @@ class Dataset:
     def __init__(self, store: Store):
         self._store = store
         self.path = store.folder
-        self.task = store.get_meta("task")
+        task = store.get_meta("task")
+        if task not in TASKS:
+            store.close()
+            raise StoreError(
+                f"{store.path}: its task is {task!r}, not one of {TASKS}; "
+                "the file is damaged or not a hardex_nb dataset."
+            )
+        self.task: str = task
         self._lock = threading.RLock()
-        self.import_result = None  # set by from_files: what the import did
+        self.import_result: AnnotationImport | None = None  # set by from_files
         self._reload()
 
     # -- opening ------------------------------------------------------------------------

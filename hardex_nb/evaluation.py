@@ -227,7 +227,7 @@ def _last_argmax(ok: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.nda
     as COCOeval's ``>=`` scan keeps it), and whether there was any."""
     scored = np.where(ok, values, -np.inf)
     m = scored.shape[-1]
-    return m - 1 - scored[..., ::-1].argmax(axis=-1), ok.any(axis=-1)
+    return m - 1 - scored[..., ::-1].argmax(axis=-1), np.asarray(ok.any(axis=-1))
 
 
 def _match(
@@ -323,7 +323,7 @@ def _match_chunk(
     ious[np.broadcast_to(~g_ok[:, None, :], ious.shape)] = -1.0
     g_ign = out.gt_ignored[:, gi] & g_ok  # (A, G, M)
     # one matching per distinct ignored / not-ignored split of a group (all-alike = none)
-    mixed = (g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1)  # (A, G)
+    mixed = np.asarray((g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1))  # (A, G)
     split = g_ign & mixed[..., None]
     if mixed.any():
         flat = split.reshape(A * G, M)

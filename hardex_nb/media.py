@@ -234,10 +234,10 @@ def fit_square(img: Image.Image, size: int, *, letterbox: bool = False) -> np.nd
     """``(size, size, 3)`` uint8: ``img`` stretched to the square, or with ``letterbox``
     scaled so its long side fits and placed at the top left, the rest black."""
     if not letterbox:
-        return np.asarray(img.resize((size, size), Image.BILINEAR))
+        return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR))
     w, h = letterbox_size(*img.size, size)
     out = np.zeros((size, size, 3), dtype=np.uint8)
-    out[:h, :w] = np.asarray(img.resize((w, h), Image.BILINEAR))
+    out[:h, :w] = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR))
     return out
 
 
@@ -266,9 +266,9 @@ def load_array(path: str | Path) -> np.ndarray:
 def thumbnail_bytes(path: str | Path, *, size: int = 160, quality: int = 80) -> bytes:
     """A JPEG thumbnail whose long side is at most ``size`` pixels."""
     try:
-        with _allow_tiling_sources(), Image.open(path) as img:
-            img.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
-            img = _rgb(_turned(img))
+        with _allow_tiling_sources(), Image.open(path) as opened:
+            opened.draft("RGB", (size, size))  # JPEG: decode at a reduced scale
+            img = _rgb(_turned(opened))
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.save(buf, format="JPEG", quality=quality)

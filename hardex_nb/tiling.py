@@ -58,13 +58,14 @@ def advise_ratio(ratio: float, width: int, height: int) -> Advice:
 
 def grid_for(width: int, height: int, tiles: int) -> tuple[int, int]:
     """(rows, cols) with at least ``tiles`` tiles, as square as possible."""
-    best = None
+    best: tuple[tuple[float, int], tuple[int, int]] | None = None
     for rows in range(1, tiles + 1):
         cols = math.ceil(tiles / rows)
         tw, th = width / cols, height / rows
         badness = (max(tw, th) / min(tw, th), rows * cols)
         if best is None or badness < best[0]:
             best = (badness, (rows, cols))
+    assert best is not None  # tiles >= 1
     return best[1]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from .common import (
     IGNORE_LABEL,
@@ -82,17 +83,18 @@ def _read_file(path: Path, problems: list[str]) -> list[ImageLabels]:
         if not isinstance(ann, dict):
             problems.append(f"{aw}: expected an object")
             continue
-        img = images.get(_key(ann.get("image_id")))
-        if img is None:
+        found = images.get(_key(ann.get("image_id")))
+        if found is None:
             problems.append(f"{aw}: image_id {ann.get('image_id')!r} is not in 'images'")
             continue
+        img = found
         img.negative = False
         crowd = bool(ann.get("iscrowd", 0))
         label = categories.get(_key(ann.get("category_id")))
         if label is None and not crowd:
             problems.append(f"{aw}: category_id {ann.get('category_id')!r} is not in 'categories'")
             continue
-        extra = dict(
+        extra: dict[str, Any] = dict(
             label=label,
             where=aw,
             score=optional_number(ann.get("score"), f"{aw}: score", problems),

@@ -89,7 +89,7 @@ class Shape:
     kind: str
     label: str | None
     box: tuple[float, float, float, float] | None = None
-    points: list[list[float]] | None = None
+    points: list | None = None  # one ring [[x, y], ...] or a list of rings
     score: float | None = None
     origin: str = "human"
     hard_type: str = "none"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from ..geometry import from_corners
 from .common import (
@@ -96,6 +97,7 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
 def _rings(shape: Shape) -> list:
     if shape.points is not None:
         return [shape.points]
+    assert shape.box is not None
     x0, y0, x1, y1 = shape.box
     return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]
 
@@ -106,7 +108,7 @@ def _merge(pieces: list[Shape]) -> Shape:
     first = pieces[0]
     where = f"{first.where} (group of {len(pieces)} shapes)"
     if all(p.points is None for p in pieces):
-        boxes = [p.box for p in pieces]
+        boxes = [p.box for p in pieces if p.box is not None]
         box = (
             min(min(b[0], b[2]) for b in boxes),
             min(min(b[1], b[3]) for b in boxes),
@@ -150,11 +152,11 @@ def _shape(shape, where: str, problems: list[str], skipped: list[str]) -> Shape 
         problems.append(f"{where}: field points: expected a list of [x, y] pairs")
         return None
     coords = [[number(v, f"{where}: points", problems) for v in p] for p in pts]
-    extra = shape.get("hardex") if isinstance(shape.get("hardex"), dict) else {}
+    extra: dict[str, Any] = shape["hardex"] if isinstance(shape.get("hardex"), dict) else {}
     label = shape.get("label")
     # X-AnyLabeling writes a model's confidence and VOC's difficult flag on the shape itself
     score = extra["score"] if "score" in extra else shape.get("score")
-    common = dict(
+    common: dict[str, Any] = dict(
         label=label,
         where=where,
         score=optional_number(score, f"{where}: score", problems),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
@@ -81,7 +82,7 @@ def parse_file(
     for i, obj in enumerate(root.findall("object")):
         ow = f"{where}: object[{i}]"
         label = (obj.findtext("name") or "").strip()
-        extra = dict(
+        extra: dict[str, Any] = dict(
             label=label,
             where=ow,
             score=optional_number(obj.findtext("score"), f"{ow}/score", problems),
@@ -120,10 +121,11 @@ def parse_file(
             else:
                 problems.append(f"{ow}: no <bndbox> or <polygon>")
             continue
-        box = tuple(
+        x0, y0, x1, y1 = (
             number(bnd.findtext(k), f"{ow}/bndbox/{k}", problems)
             for k in ("xmin", "ymin", "xmax", "ymax")
         )
+        box = (x0, y0, x1, y1)
         kind = "ignore" if label == IGNORE_LABEL else ("text" if extra["text"] else "box")
         img.shapes.append(Shape(kind=kind, box=box, **extra))
     return img
@@ -160,9 +162,9 @@ def to_xml(sample, anns, *, folder: str = "images") -> ET.Element:
         if isinstance(a["points"], list):  # polygons and polygon ignore regions
             for ring in polygon_parts(a["points"]):  # one <polygon> per piece
                 poly = ET.SubElement(obj, "polygon")
-                for k, (x, y) in enumerate(ring.tolist(), start=1):
-                    ET.SubElement(poly, f"x{k}").text = repr(float(x))
-                    ET.SubElement(poly, f"y{k}").text = repr(float(y))
+                for n, (x, y) in enumerate(ring.tolist(), start=1):
+                    ET.SubElement(poly, f"x{n}").text = repr(float(x))
+                    ET.SubElement(poly, f"y{n}").text = repr(float(y))
         bnd = ET.SubElement(obj, "bndbox")
         for k in ("x0", "y0", "x1", "y1"):
             tag = {"x0": "xmin", "y0": "ymin", "x1": "xmax", "y1": "ymax"}[k]

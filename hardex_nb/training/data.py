@@ -48,6 +48,9 @@ class Normalize(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
+    mean: Tensor
+    std: Tensor
+
     def forward(self, x: Tensor) -> Tensor:
         return (x - self.mean) / self.std
 
@@ -135,7 +138,7 @@ class ImageRows:
         workers = self.workers if sum(len(b) for b in index_batches) > 64 else 0
         return DataLoader(
             _Decoded(self.images, self.size, self.letterbox),
-            batch_sampler=index_batches,
+            batch_sampler=[list(b) for b in index_batches],
             num_workers=workers,
             collate_fn=_collate,
             pin_memory=device.type == "cuda",
@@ -167,7 +170,9 @@ class ImageRows:
                 self._sizes[i] = (image.shape[1], image.shape[0])
             else:
                 self._sizes[i] = image.size
-        return self._sizes[i]
+        size = self._sizes[i]
+        assert size is not None
+        return size
 
     def scale(self, i: int) -> tuple[float, float]:
         """Square pixels per original pixel of image ``i``, along x and y."""
@@ -202,12 +207,12 @@ class ImageRows:
     ) -> Iterator[tuple[list[int], Tensor]]:
         """``(indices, (B, 3, S, S) float images)`` for each batch of indices, in order:
         from memory, or decoded by DataLoader workers while the previous batch computes."""
-        index_batches = [list(b) for b in index_batches]
+        lists = [list(b) for b in index_batches]
         if not self.streaming:
-            for b in index_batches:
+            for b in lists:
                 yield b, self.batch(b, device)
             return
-        for idx, pixels, sizes in self._loader(index_batches, device):
+        for idx, pixels, sizes in self._loader(lists, device):
             for i, wh in zip(idx, sizes):
                 self._sizes[i] = wh
             yield idx, self._to(pixels, device)
@@ -225,7 +230,7 @@ class ImageRows:
 
     def scaled_target(self, i: int, target=None):
         """Target ``i`` (or the given one) in resized pixels, as tensors."""
-        t = self.targets[i] if target is None else target
+        t = self.targets[i] if target is None and self.targets is not None else target
         if self.task == "classification":
             return int(t)
         sx, sy = self.scale(i)

@@ -315,8 +315,8 @@ def predict_views(
             if flip:
                 outs["flip"] += _forward(model, x.flip(-1), idx, data, task, device, mirrored=True)
             if features and task == "detection":
-                images, _ = model.transform(list(x))
-                maps = model.backbone(images.tensors)
+                images, _ = model.transform(list(x))  # type: ignore[operator]
+                maps = model.backbone(images.tensors)  # type: ignore[operator]
                 deepest = list(maps.values())[-1] if isinstance(maps, dict) else maps
                 outs["features"].append(deepest.float().mean(dim=(2, 3)))
     finally:

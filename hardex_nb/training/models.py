@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torchvision
@@ -342,7 +342,7 @@ def build_model(
             model = FasterRCNN(
                 backbone,
                 rpn_pre_nms_top_n_train=600,
-                box_head=TwoMLPHead(backbone.out_channels * 7 * 7, 256),
+                box_head=TwoMLPHead(cast(int, backbone.out_channels) * 7 * 7, 256),
                 box_predictor=FastRCNNPredictor(256, num_classes + 1),
                 rpn_post_nms_top_n_train=300,
                 rpn_pre_nms_top_n_test=300,

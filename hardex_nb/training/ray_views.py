@@ -98,10 +98,13 @@ def views(
     plain = [p for _, (p, _, _) in parts]
     flipped = [f for _, (_, f, _) in parts]
     feats = [e for _, (_, _, e) in parts]
-    if task == "classification":
-        k = plain[0].shape[-1] if plain else 0
-        plain = np.stack(plain) if plain else np.zeros((0, k))
-        flipped = np.stack(flipped) if flipped else np.zeros((0, k))
     has = bool(feats) and feats[0] is not None
     features = np.stack(feats) if has else np.zeros((len(parts), 0), dtype=np.float32)
+    if task == "classification":  # (N, K) arrays, as the local path gives them
+        k = plain[0].shape[-1] if plain else 0
+        return (
+            np.stack(plain) if plain else np.zeros((0, k)),
+            np.stack(flipped) if flipped else np.zeros((0, k)),
+            features,
+        )
     return plain, flipped, features
