@@ -501,6 +501,13 @@ class ExportFrames:
     def by_sample(self) -> dict[int, pd.DataFrame]:
         return {int(k): g for k, g in self.annotations.groupby("sample_id", sort=True)}
 
+    def each_sample(self) -> Iterator[tuple[pd.Series, pd.DataFrame]]:
+        """``(sample row, its annotations)`` for every sample, in order."""
+        groups = self.by_sample()
+        none = self.annotations.iloc[:0]
+        for _, s in self.samples.iterrows():
+            yield s, groups.get(int(s["sample_id"]), none)
+
 
 def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
     samples = ds.samples

@@ -86,10 +86,8 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
     (out / "labelTxt").mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out / "images")
-    by_sample = frames.by_sample()
     written = []
-    for _, s in frames.samples.iterrows():
-        anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
+    for s, anns in frames.each_sample():
         lines = []
         for _, a in anns[anns["kind"] != "ignore"].iterrows():
             if a["corners"] is not None:

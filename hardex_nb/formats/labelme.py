@@ -201,11 +201,9 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
     out.mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out)
-    by_sample = frames.by_sample()
     written = []
-    for _, s in frames.samples.iterrows():
+    for s, anns in frames.each_sample():
         shapes = []
-        anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
         for group, (_, a) in enumerate(anns.iterrows()):
             if isinstance(a["points"], list):
                 rings = polygon_parts(a["points"])

@@ -184,10 +184,8 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
     (out / "Annotations").mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out / "JPEGImages")
-    by_sample = frames.by_sample()
     written = []
-    for _, s in frames.samples.iterrows():
-        anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
+    for s, anns in frames.each_sample():
         path = out / "Annotations" / f"{Path(s['name']).stem}.xml"
         ET.ElementTree(to_xml(s, anns, folder="JPEGImages")).write(path, encoding="utf-8")
         written.append(path)

@@ -176,12 +176,10 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
         copy_images(ds, frames.samples, out / "images")
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in frames.labels))
     index = {name: i for i, name in enumerate(frames.labels)}
-    by_sample = frames.by_sample()
     written = []
-    for _, s in frames.samples.iterrows():
+    for s, anns in frames.each_sample():
         w, h = float(s["width"]), float(s["height"])
         lines = []
-        anns = by_sample.get(int(s["sample_id"]), frames.annotations.iloc[:0])
         for _, a in anns[anns["kind"] != "ignore"].iterrows():
             if a["kind"] == "polygon":
                 # one ring per line: an object in pieces keeps its largest piece
