@@ -8,7 +8,7 @@ ARGS ?=
 # torch and torchvision must be a pair built together; these two lie on this kind of machine's disk.
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: lab test unit lint notebooks ui bench chromium clean
+.PHONY: lab test unit quick lint notebooks ui bench chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: lint chromium
 
 unit: $(VENV)/.dev-installed
 	$(PY) -m pytest tests --ignore=tests/ui $(ARGS)
+
+# the unit tests that train nothing and start no process group: a minute or two while editing
+quick: $(VENV)/.dev-installed
+	$(PY) -m pytest tests --ignore=tests/ui -m "not slow" $(ARGS)
 
 bench: $(VENV)/.dev-installed
 	$(PIP) install --quiet -e '.[bench]' || true

@@ -51,3 +51,13 @@ def trained_detector(tmp_path_factory):
     ds, ids, truth = boxes_dataset(tmp_path_factory.mktemp("det"), n=60, n_labeled=45)
     run = train(ds, epochs=8, batch_size=8, image_size=96, lr=1e-3, progress=False)
     return ds, run, ids, truth
+
+
+TRAINING_FIXTURES = {"trained_detector"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on a trained model are ``slow`` (see ``make quick``)."""
+    for item in items:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from synthetic import bars_dataset
 
 import hardex_nb as hx
 
+pytestmark = pytest.mark.slow
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
@@ -87,7 +89,6 @@ def test_a_cli_error_is_one_line_and_a_nonzero_exit(tmp_path):
 def test_ray_local_views_and_auto_label_match_the_local_path(tmp_path):
     import shutil
 
-    import pytest
     import ray  # the dev extra installs ray[data]
 
     ds, ids, truth = bars_dataset(tmp_path, n=30, n_labeled=16)

@@ -73,6 +73,7 @@ def test_refuses_without_labels(tmp_path):
     assert ds.runs.empty
 
 
+@pytest.mark.slow
 def test_accurate_mode_adds_pseudo_labels(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=80, n_labeled=16)
     run = train(
@@ -210,6 +211,7 @@ def test_evaluate_and_plot_runs(tmp_path):
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["V1", "V2"]
 
 
+@pytest.mark.slow
 def test_collect_keeps_hard_examples_and_the_command_line(tmp_path):
     from hardex_nb.cli import main
 
@@ -555,6 +557,7 @@ def test_the_training_error_names_the_labels(tmp_path):
         hx.train(ds, epochs=1, progress=False)
 
 
+@pytest.mark.slow
 def test_find_mislabels_flags_planted_label_errors_out_of_sample(tmp_path):
     """Six of 60 labels flipped; 3-fold out-of-sample probabilities find them, the flagged
     images go to review with reason 101 and keep the person's label."""
@@ -685,6 +688,7 @@ def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
     assert "['h'] have no validation image" in json.loads(row["message"])["avg_detection_rate"]
 
 
+@pytest.mark.slow
 def test_auto_label_trains_its_model_fast_or_accurate(tmp_path):
     """The documents' algorithm choice: "accurate" trains semi-supervised, and its record
     shows pseudo-labels were used."""
