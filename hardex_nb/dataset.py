@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from . import formats, media
+from . import store as db
 from ._frames import TableRows
 from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
 from .formats.archive import safe_extract
@@ -848,9 +849,10 @@ class Dataset:
                         | {"sample_id": row["sample_id"]}
                     )
             with self._write() as cur:
-                cur.executemany(
-                    f"INSERT INTO samples ({', '.join(SAMPLE_COLUMNS)}) VALUES "
-                    f"({', '.join('?' * len(SAMPLE_COLUMNS))})",
+                db.insert(
+                    cur,
+                    "samples",
+                    SAMPLE_COLUMNS,
                     [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows],
                 )
                 self._write_annotation_rows(cur, ann_rows)
@@ -926,7 +928,7 @@ class Dataset:
             ann = self._annotations.merged()
             ann_ids = ann.loc[ann["sample_id"].isin(ids), "ann_id"].astype(int).tolist()
             paths = [self._samples.get(i)["path"] for i in ids]
-            cur.executemany("DELETE FROM samples WHERE sample_id=?", [(i,) for i in ids])
+            db.delete(cur, "samples", "sample_id", ids)
         self._annotations.delete(ann_ids)
         self._samples.delete(ids)
         for p in paths:  # after the commit; a kill here leaves files sweep_media removes
@@ -990,12 +992,11 @@ class Dataset:
 
     # -- sample edits -------------------------------------------------------------------
     def _update_samples(self, ids: list[int], fields: dict) -> None:
-        sets = ", ".join(f"{c}=?" for c in fields)
         with self._write() as cur:
-            cur.executemany(
-                f"UPDATE samples SET {sets} WHERE sample_id=?", [(*fields.values(), i) for i in ids]
+            changed = db.update(
+                cur, "samples", fields, "sample_id", [(*fields.values(), i) for i in ids]
             )
-            if cur.rowcount != len(ids):
+            if changed != len(ids):
                 gone = [i for i in ids if i not in self._samples]
                 raise ValidationError(
                     f"sample(s) {gone[:10]} were deleted by another process; nothing was written."
@@ -1127,9 +1128,10 @@ class Dataset:
             row["ann_id"] = first + i
             for col in FLAG_COLUMNS:
                 row[col] = int(row.get(col) or 0)
-        cur.executemany(
-            f"INSERT INTO annotations ({', '.join(ANNOTATION_COLUMNS)}) VALUES "
-            f"({', '.join('?' * len(ANNOTATION_COLUMNS))})",
+        db.insert(
+            cur,
+            "annotations",
+            ANNOTATION_COLUMNS,
             [tuple(r.get(c) for c in ANNOTATION_COLUMNS) for r in rows],
         )
 
@@ -1328,12 +1330,8 @@ class Dataset:
         for col in FLAG_COLUMNS:
             new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
-        sets = ", ".join(f"{c}=?" for c in changed)
         with self._write() as cur:
-            cur.execute(
-                f"UPDATE annotations SET {sets} WHERE ann_id=?", (*changed.values(), ann_id)
-            )
-            if cur.rowcount == 0:
+            if not db.update(cur, "annotations", changed, "ann_id", [(*changed.values(), ann_id)]):
                 raise ValidationError(
                     f"annotation {ann_id} was deleted by another process; nothing was written."
                 )
@@ -1355,7 +1353,7 @@ class Dataset:
             ids = [i for i in ids if i in self._annotations]  # another process may have
             ann = self._annotations.merged()  # deleted some meanwhile
             touched = set(ann.loc[ann["ann_id"].isin(ids), "sample_id"].astype(int))
-            cur.executemany("DELETE FROM annotations WHERE ann_id=?", [(i,) for i in ids])
+            db.delete(cur, "annotations", "ann_id", ids)
             emptied = []
             if self.task == "detection":
                 for sid in sorted(touched):
@@ -1523,19 +1521,14 @@ class Dataset:
                     "SELECT started FROM runs WHERE version=?", (version,)
                 ).fetchone()
                 fields.setdefault("duration", fields["finished"] - started)
-            sets = ", ".join(f"{c}=?" for c in fields)
-            cur.execute(f"UPDATE runs SET {sets} WHERE version=?", (*fields.values(), version))
+            db.update(cur, "runs", fields, "version", [(*fields.values(), version)])
         self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
 
     def _store_predictions(self, version: str, frame: pd.DataFrame) -> None:
         rows = frame.reindex(columns=PREDICTION_COLUMNS).assign(version=version)
         with self._write() as cur:
-            cur.execute("DELETE FROM predictions WHERE version=?", (version,))
-            cur.executemany(
-                f"INSERT INTO predictions ({', '.join(PREDICTION_COLUMNS)}) VALUES "
-                f"({', '.join('?' * len(PREDICTION_COLUMNS))})",
-                _sql_rows(rows[PREDICTION_COLUMNS]),
-            )
+            db.delete(cur, "predictions", "version", [version])
+            db.insert(cur, "predictions", PREDICTION_COLUMNS, _sql_rows(rows[PREDICTION_COLUMNS]))
 
     def annotate_from_predictions(self, version: str, *, threshold: float = 0.5) -> dict:
         """Turn a run's stored test predictions (``hx.train(..., test=True)``) into
@@ -1873,15 +1866,14 @@ class Dataset:
                 ("samples", samples, SAMPLE_COLUMNS),
                 ("annotations", annotations, ANNOTATION_COLUMNS),
             ):
-                cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(cols)}) "
-                    f"VALUES ({', '.join('?' * len(cols))})",
-                    _sql_rows(frame[cols]),
-                )
+                db.insert(cur, table, cols, _sql_rows(frame[cols]))
             if sample_updates is not None and len(sample_updates):
                 cols = list(sample_updates.columns)
-                cur.executemany(
-                    f"UPDATE samples SET {', '.join(f'{c}=?' for c in cols)} WHERE sample_id=?",
+                db.update(
+                    cur,
+                    "samples",
+                    cols,
+                    "sample_id",
                     _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]),
                 )
             if embeddings is not None:

@@ -77,6 +77,49 @@ RUN_COLUMNS = [
     "message",
 ]
 PREDICTION_COLUMNS = ["version", "sample_id", "label", "x0", "y0", "x1", "y1", "score"]
+# the tables insert / update / delete may name, with their columns
+TABLES = {
+    "samples": SAMPLE_COLUMNS,
+    "annotations": ANNOTATION_COLUMNS,
+    "runs": RUN_COLUMNS,
+    "predictions": PREDICTION_COLUMNS,
+}
+
+
+def _checked(table: str, columns) -> list[str]:
+    """``columns`` of a known ``table``: names in SQL come from this list, never from data."""
+    known = TABLES.get(table)
+    columns = list(columns)
+    if known is None or not set(columns) <= set(known):
+        raise ValueError(f"unknown table or columns: {table} {columns}")
+    return columns
+
+
+def insert(cur: sqlite3.Cursor, table: str, columns, rows) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``table``, inside the caller's
+    transaction."""
+    columns = _checked(table, columns)
+    cur.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+    )
+
+
+def update(cur: sqlite3.Cursor, table: str, columns, key: str, rows) -> int:
+    """Set ``columns`` of the rows whose ``key`` matches: each of ``rows`` is the new values
+    in ``columns`` order followed by the key. Returns the number of rows changed."""
+    columns = _checked(table, [*columns, key])[:-1]
+    cur.executemany(
+        f"UPDATE {table} SET {', '.join(f'{c}=?' for c in columns)} WHERE {key}=?", rows
+    )
+    return cur.rowcount
+
+
+def delete(cur: sqlite3.Cursor, table: str, key: str, keys) -> int:
+    """Delete the rows of ``table`` whose ``key`` is one of ``keys``; returns how many."""
+    _checked(table, [key])
+    cur.executemany(f"DELETE FROM {table} WHERE {key}=?", [(k,) for k in keys])
+    return cur.rowcount
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -142,3 +142,47 @@ def test_a_folder_that_cannot_be_written_opens_read_only(tmp_path):
         import shutil
 
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_insert_update_delete_name_only_known_tables_and_columns(tmp_path):
+    from hardex_nb import store as db
+
+    (tmp_path / "d").mkdir()
+    s = db.Store(tmp_path / "d", create=True)
+    row = dict(
+        path="p",
+        width=8,
+        height=8,
+        status="unlabeled",
+        label=None,
+        hard=0,
+        hard_score=None,
+        hard_reasons="",
+        added_at=0.0,
+        source="upload",
+        split="train",
+        parent_id=None,
+        tile_row=None,
+        tile_col=None,
+    )
+    with s.transaction() as cur:
+        db.insert(
+            cur,
+            "samples",
+            db.SAMPLE_COLUMNS,
+            [
+                tuple({**row, "sample_id": i, "name": f"{i}.png"}[c] for c in db.SAMPLE_COLUMNS)
+                for i in (1, 2)
+            ],
+        )
+        assert db.update(cur, "samples", ["name"], "sample_id", [("two.png", 2), ("x", 9)]) == 1
+        assert db.delete(cur, "samples", "sample_id", [1]) == 1
+        for bad in (
+            lambda: db.insert(cur, "meta", ["key"], []),
+            lambda: db.update(cur, "samples", ["name; DROP TABLE samples"], "sample_id", []),
+            lambda: db.delete(cur, "runs", "1=1 OR version", [1]),
+        ):
+            with pytest.raises(ValueError, match="unknown table or columns"):
+                bad()
+    assert s.conn.execute("SELECT sample_id, name FROM samples").fetchall() == [(2, "two.png")]
+    s.close()
