@@ -63,22 +63,8 @@ MIN_IMAGES_ADVISED = 30  # the platform's advice for a dataset worth training on
 INCOMING = ".incoming"  # media/.incoming/<host>.<pid>/: copies not yet committed
 MEDIA_NAME = re.compile(r"^\d{7,}_")  # media/<sample id>_<name>: the copies the store names
 MAX_NAME_BYTES = 255
-EDITABLE_ANNOTATION_FIELDS = {
-    "label",
-    "x0",
-    "y0",
-    "x1",
-    "y1",
-    "points",
-    "angle",
-    "text",
-    "score",
-    "origin",
-    "hard_type",
-    "difficult",
-    "truncated",
-    "occluded",
-}
+# every stored column but the ids and the kind
+EDITABLE_ANNOTATION_FIELDS = set(ANNOTATION_COLUMNS) - {"ann_id", "sample_id", "kind"}
 FLAG_COLUMNS = ("difficult", "truncated", "occluded")  # VOC's object flags
 
 
