@@ -42,7 +42,7 @@ from .formats.common import (
     polygon_parts,
     storable,
 )
-from .geometry import is_turned
+from .geometry import centre_inside, is_turned
 from .reasons import HARD_TYPES, encode_reasons, parse_reasons
 from .store import (
     ANNOTATION_COLUMNS,
@@ -622,8 +622,8 @@ class Dataset:
                 f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and y0 < y1."
             )
         if is_turned(angle):
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            if not (0 <= cx <= w and 0 <= cy <= h):
+            if not centre_inside(x0, y0, x1, y1, w, h):
+                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
                 raise ValidationError(
                     f"rotated box ({x0}, {y0}, {x1}, {y1}, angle {angle}) on "
                     f"sample {sid} '{row['name']}': its centre ({cx:g}, {cy:g}) "

@@ -21,6 +21,12 @@ def is_turned(angle) -> bool:
     return angle is not None and angle == angle and float(angle) % 360 != 0
 
 
+def centre_inside(x0: float, y0: float, x1: float, y1: float, width: float, height: float) -> bool:
+    """The rule for a rotated box in an image: its centre lies inside (its corners may not)."""
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return 0 <= cx <= width and 0 <= cy <= height
+
+
 def corners(x0: float, y0: float, x1: float, y1: float, angle: float | None) -> np.ndarray:
     """The four corners ``(4, 2)`` of a box turned by ``angle`` degrees about its centre."""
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -54,20 +60,29 @@ def enclosing(
     return (float(c[:, 0].min()), float(c[:, 1].min()), float(c[:, 0].max()), float(c[:, 1].max()))
 
 
+def turned(ann: pd.DataFrame) -> pd.Series:
+    """Which rows of an annotation frame are turned boxes (a box or text box whose
+    ``angle`` is set and not a whole turn)."""
+    if "angle" not in ann.columns:
+        return pd.Series(False, index=ann.index)
+    angle = pd.to_numeric(ann["angle"], errors="coerce")
+    return angle.notna() & (angle % 360 != 0) & ann["kind"].isin(["box", "text"])
+
+
 def axis_aligned(ann: pd.DataFrame, sizes: pd.DataFrame | None = None) -> pd.DataFrame:
     """``ann`` with each turned box's ``x0..y1`` replaced by its enclosing box, clipped to
     its image when ``sizes`` (indexed by sample_id, columns width and height) is given.
     Rows without an angle are returned as they are."""
     if "angle" not in ann.columns or not len(ann):
         return ann
-    turned = ann["angle"].map(is_turned).astype(bool) & ann["kind"].isin(["box", "text"])
-    if not turned.any():
+    rows_turned = turned(ann)
+    if not rows_turned.any():
         return ann
     out = ann.copy()
-    rows = out.loc[turned]
+    rows = out.loc[rows_turned]
     boxes = np.array([enclosing(r.x0, r.y0, r.x1, r.y1, r.angle) for r in rows.itertuples()])
     if sizes is not None:
         wh = sizes.loc[rows["sample_id"].astype(int), ["width", "height"]].to_numpy(float)
         boxes = np.clip(boxes, 0, np.concatenate([wh, wh], axis=1))
-    out.loc[turned, ["x0", "y0", "x1", "y1"]] = boxes
+    out.loc[rows_turned, ["x0", "y0", "x1", "y1"]] = boxes
     return out

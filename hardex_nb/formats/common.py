@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ..errors import FormatError
-from ..geometry import axis_aligned, corners, is_turned
+from ..geometry import axis_aligned, centre_inside, corners, is_turned, turned
 from ..reasons import HARD_TYPES
 from .archive import safe_extract
 
@@ -436,8 +436,7 @@ def _shape_row(
     limits = np.array([width, height, width, height])
     if shape.points is None and is_turned(shape.angle):
         # a rotated box keeps its rectangle; only its centre must be inside the image
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        if box[2] <= box[0] or box[3] <= box[1] or not (0 <= cx <= width and 0 <= cy <= height):
+        if box[2] <= box[0] or box[3] <= box[1] or not centre_inside(*box, width, height):
             problems.append(
                 f"{where}: rotated box {tuple(np.round(box, 3))} has no area or its "
                 f"centre is outside the {width:g}×{height:g} px image"
@@ -517,14 +516,14 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
     ann = ann[ann["sample_id"].isin(samples["sample_id"])]
     # rotated boxes: writers that carry them read ``corners``; the others get the enclosing
     # box, clipped to the image, in x0..y1
-    ann = ann.assign(
-        corners=[
-            corners(r.x0, r.y0, r.x1, r.y1, r.angle).tolist()
-            if is_turned(r.angle) and r.kind in ("box", "text")
-            else None
-            for r in ann.itertuples()
-        ]
-    )
+    ann = ann.assign(corners=None)
+    rows = turned(ann)
+    if rows.any():
+        ann.loc[rows, "corners"] = pd.Series(
+            [corners(r.x0, r.y0, r.x1, r.y1, r.angle).tolist() for r in ann[rows].itertuples()],
+            index=ann.index[rows],
+            dtype=object,
+        )
     ann = axis_aligned(ann, samples.set_index("sample_id"))
     samples = samples.reset_index(drop=True)
     # file stems are unique in an export: samples sharing one (two folders, a zip, x.png and
