@@ -839,7 +839,7 @@ def test_deleting_every_box_unlabels_unless_marked_a_negative(det_ds):
 
 
 def test_rotated_boxes_are_checked_and_train_as_their_enclosing_box(tmp_path):
-    from hardex_nb.jobs import _targets_for
+    from hardex_nb.jobs.run import targets_for as _targets_for
 
     ds = hx.Dataset.create(tmp_path / "r", task="detection", labels=["ship"])
     (sid,) = ds.add_images([write_image(tmp_path / "a.png", 100, 80)]).added

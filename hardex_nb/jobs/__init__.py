@@ -1,0 +1,27 @@
+"""Long tasks on a Dataset, one module each.
+
+- ``run``: :class:`Run` (a model tied to its dataset and version), :func:`wrap_model`,
+  :class:`Predictor`.
+- ``train``: :func:`train`, each run recorded in ``ds.runs``.
+- ``autolabel``: :func:`auto_label`, :func:`collect`, :func:`find_mislabels`.
+- ``report``: :func:`evaluate`, :func:`plot_runs`.
+"""
+
+from .autolabel import AutoLabelResult, MislabelResult, auto_label, collect, find_mislabels
+from .report import evaluate, plot_runs
+from .run import Predictor, Run, wrap_model
+from .train import train
+
+__all__ = [
+    "AutoLabelResult",
+    "MislabelResult",
+    "Predictor",
+    "Run",
+    "auto_label",
+    "collect",
+    "evaluate",
+    "find_mislabels",
+    "plot_runs",
+    "train",
+    "wrap_model",
+]

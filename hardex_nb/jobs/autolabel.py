@@ -1,0 +1,505 @@
+"""Auto-labeling, batch collection and mislabel finding with a trained run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import hard
+from ..dataset import Dataset
+from ..errors import JobError
+from ..training import engine, models
+from ..training.data import ImageRows
+from .run import Run, build_network, targets_for
+from .train import train
+
+
+class AutoLabelResult:
+    """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
+    flagged hard, ``annotations`` (new ann_ids, detection), the per-sample ``table``, and
+    ``skipped``: samples a person labeled, confirmed or deleted (or whose predicted label was
+    deleted) while the job ran; the person's edit was kept and the job's result dropped."""
+
+    def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame, *, skipped=()):
+        self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
+        self.annotations, self.table = list(annotations), table
+        self.skipped = list(skipped)
+        self.run: Run | None = None  # the model used (auto_label trains one when not given)
+
+    def __repr__(self) -> str:
+        kept = (
+            f", {len(self.skipped)} skipped: edited by a person meanwhile" if self.skipped else ""
+        )
+        return (
+            f"<AutoLabelResult: {len(self.sample_ids)} images to confirm, "
+            f"{len(self.hard_ids)} hard, {len(self.annotations)} boxes{kept}>"
+        )
+
+
+def _check_prerequisites(ds: Dataset) -> list[int]:
+    samples = ds._samples.merged()
+    labeled = samples[samples["status"] == "labeled"]
+    if ds.task == "classification":
+        per_label = labeled["label"].value_counts()
+    else:
+        ann = ds._annotations.merged()
+        ann = ann[ann["sample_id"].isin(labeled.index) & (ann["kind"] != "ignore")]
+        per_label = ann.groupby("label")["sample_id"].nunique()
+    enough = per_label[per_label >= 5]
+    if len(enough) < 2:
+        counts = {k: int(v) for k, v in per_label.items()}
+        raise JobError(
+            f"auto-labeling needs at least 2 labels with 5 or more labeled images each; "
+            f"labeled images per label: {counts or 'none'}. Label more images first."
+        )
+    unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
+    if not unlabeled:
+        raise JobError(
+            "auto-labeling needs unlabeled images; every image is labeled or waiting "
+            "for confirmation. Add images with ds.add_images(...)."
+        )
+    return unlabeled
+
+
+def _training_reference(run: Run, train_images: list | None = None):
+    """Embeddings, class indices and sizes of the images the run was trained on."""
+    ds = run.dataset
+    if train_images is None:
+        samples = ds._samples.merged()
+        ids = samples.index[
+            (samples["status"] == "labeled") & (samples["split"] != "test")
+        ].tolist()
+        paths = [ds.image_path(i) for i in ids]
+        sizes = samples.loc[ids, ["width", "height"]].to_numpy(dtype=float)
+        targets = targets_for(ds, ids, run.labels)
+    else:
+        from ..media import upright_size
+
+        paths = list(train_images)
+        sizes = [upright_size(p) for p in paths]
+        sizes = np.asarray(sizes, dtype=float)
+        targets = None
+    emb = run.embed(paths) if paths else np.zeros((0, 0))
+    if targets is None:  # a manifest gives images: the run's own predictions are their classes
+        classes = _main_class(run, paths)
+    elif run.task == "classification":
+        classes = np.asarray(targets)
+    else:
+        classes = np.array(
+            [np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0 for t in targets]
+        )
+    return emb, classes, sizes
+
+
+def _main_class(run: Run, images) -> np.ndarray:
+    if run.task == "classification":
+        return _top_classes(run.task, run.predict_proba(images))
+    return _top_classes(run.task, run.predict_raw(images))
+
+
+def _top_classes(task: str, outputs) -> np.ndarray:
+    """``(N,)`` class index per image: the most probable class, or the label of the
+    highest-scoring box (0 when there is none)."""
+    if task == "classification":
+        return outputs.argmax(axis=1)
+    return np.array(
+        [int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0 for r in outputs],
+        dtype=np.int64,
+    )
+
+
+def _hardness(
+    run: Run,
+    images,
+    sizes: np.ndarray,
+    *,
+    threshold: float,
+    reference=None,
+    progress: str | None = None,
+    backend: str = "local",
+):
+    """Predictions and hard flags for images (paths or sample ids).
+
+    Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
+    rows per image for detection; embeddings).
+    """
+    # one pass over the images gives predictions, mirrored predictions and features: each
+    # image is decoded once (in memory or streamed), and the job works on what it read even
+    # if a sample is deleted meanwhile
+    plain, flipped, emb = run.views(images, progress=progress, backend=backend)
+    if run.task == "classification":
+        probs = plain
+        table = hard.classification_hardness(probs, tta_probs=flipped[None])
+        predicted = _top_classes(run.task, probs)
+        table["label"] = [run.labels[k] for k in predicted]
+        boxes_per_image = [[] for _ in range(len(probs))]
+    else:
+        raw = plain
+        boxes, table = hard.detection_hardness(raw, [flipped], threshold=threshold)
+        table["label"] = None
+        boxes_per_image = [[] for _ in range(len(raw))]
+        for row in boxes.itertuples(index=False):
+            boxes_per_image[row.image].append(row)
+        predicted = _top_classes(run.task, raw)
+    if reference is not None and len(reference[0]) >= 2:
+        ref_emb, ref_classes, ref_sizes = reference
+        # the distance reasons (2, 3) need features; a wrapped callable shows none
+        dist = (
+            hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
+            if emb.shape[1] and ref_emb.shape[1]
+            else [""] * len(table)
+        )
+        res = hard.resolution_outliers(ref_sizes, sizes)
+        res_codes = [hard.encode_reasons([hard.Reason.RESOLUTION]) if r else "" for r in res]
+        table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
+        table["hard"] = table["reasons"] != ""
+    return table, boxes_per_image, emb
+
+
+def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) -> list[dict]:
+    rows = []
+    for b in boxes:
+        x0, x1 = np.clip([b.x0, b.x1], 0, width)
+        y0, y1 = np.clip([b.y0, b.y1], 0, height)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        hard_type = b.hard_type if with_hard else "none"
+        if not with_hard and b.hard_type == "missed":
+            continue  # pre-labeling writes what the model sees above the threshold
+        rows.append(
+            dict(
+                kind="box",
+                label=run.labels[int(b.label)],
+                x0=float(x0),
+                y0=float(y0),
+                x1=float(x1),
+                y1=float(y1),
+                score=float(b.score),
+                origin=run.version,
+                hard_type=hard_type,
+                points=None,
+                angle=None,
+                text=None,
+            )
+        )
+    return rows
+
+
+def auto_label(
+    ds: Dataset,
+    run: Run | None = None,
+    *,
+    mode: str = "active",
+    algorithm: str | None = None,
+    threshold: float = 0.5,
+    batch_size: int = 32,
+    progress: bool = True,
+    backend: str = "local",
+    **train_options,
+) -> AutoLabelResult:
+    """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
+
+    Prerequisites, each refused with its own message: at least 2 labels with 5 or more
+    labeled images each, unlabeled images, and no other auto-label job on this dataset.
+
+    ``run``: the model to label with. Without one, a model is trained first
+    (:func:`train` with ``train_options``) by the chosen ``algorithm``: ``"fast"`` (the
+    labeled images only; the default) or ``"accurate"`` (semi-supervised: confident,
+    flip-consistent pseudo-labels on the unlabeled images join training halfway; the run's
+    record counts them). The run used is ``result.run``.
+
+    ``mode="active"`` flags hard examples (scores, reasons, per-box false_positive/missed);
+    ``mode="prelabel"`` only writes predictions. Predictions are annotations with
+    ``origin`` = the run's version (detection) or the sample's label (classification).
+    Everything is written in one transaction; image embeddings are kept for
+    :meth:`Dataset.similar_to`. ``backend="ray"`` runs the model passes on Ray Data (see
+    :meth:`Run.views`).
+    """
+    if mode not in ("active", "prelabel"):
+        raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
+    if algorithm not in (None, "fast", "accurate"):
+        raise JobError(f"algorithm={algorithm!r}: use 'fast' or 'accurate'.")
+    if run is None:
+        _check_prerequisites(ds)  # refused before any training
+        run = train(ds, mode=algorithm or "fast", progress=progress, **train_options)
+    elif algorithm is not None or train_options:
+        raise JobError(
+            "algorithm= and training options apply when auto_label trains the "
+            "model itself; pass run=None, or train with hx.train(..., mode=...)."
+        )
+    if run.dataset is not ds and Path(run.dataset.path).resolve() != Path(ds.path).resolve():
+        raise JobError("this run belongs to another dataset; use hx.collect for other images.")
+    ds._sync()
+    unlabeled = _check_prerequisites(ds)
+    ds._claim_job("auto_label")
+    try:
+        samples = ds._samples.merged()
+        sizes = samples.loc[unlabeled, ["width", "height"]].to_numpy(dtype=float)
+        reference = _training_reference(run) if mode == "active" else None
+        table, boxes, emb = _hardness(
+            run,
+            unlabeled,
+            sizes,
+            threshold=threshold,
+            progress=f"auto-label {run.version}" if progress else None,
+            reference=reference,
+            backend=backend,
+        )
+        active = mode == "active"
+        updates = pd.DataFrame(
+            {
+                "status": "to_confirm",
+                "hard": table["hard"].astype(int).to_numpy() if active else 0,
+                "hard_score": table["score"].to_numpy() if active else None,
+                "hard_reasons": table["reasons"].to_numpy() if active else "",
+            },
+            index=pd.Index(unlabeled),
+        )
+        if ds.task == "classification":
+            updates["label"] = table["label"].to_numpy()
+        ann_rows = []
+        for sid, (w, h), per_image in zip(unlabeled, sizes, boxes):
+            for row in _box_rows(run, per_image, w, h, with_hard=active):
+                ann_rows.append(row | {"sample_id": sid})
+        ann = pd.DataFrame(ann_rows) if ann_rows else None
+        skipped: list[int] = []
+        _, ann_ids = ds._insert_rows(
+            annotations=ann,
+            sample_updates=updates,
+            only_unlabeled=True,
+            skipped=skipped,
+            embeddings=(run.version, unlabeled, emb) if emb.shape[1] else None,
+        )
+    finally:
+        ds._release_job("auto_label")
+    table.insert(0, "sample_id", unlabeled)
+    table["written"] = ~table["sample_id"].isin(skipped)
+    written = [s for s in unlabeled if s not in set(skipped)]
+    hard_ids = [
+        s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active
+    ]
+    result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
+    result.run = run
+    return result
+
+
+def _read_manifest_sources(path: str | Path) -> list[Path]:
+    path = Path(path)
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            src = json.loads(line)["source"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            from ..errors import FormatError
+
+            raise FormatError(
+                f"{path.name}: line {n}: needs a JSON object with a 'source' field."
+            ) from None
+        p = Path(src[len("file://") :] if src.startswith("file://") else src)
+        out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def collect(
+    run: Run,
+    images,
+    *,
+    into: Dataset,
+    train_manifest: str | Path | None = None,
+    filter_hard: bool = True,
+    threshold: float = 0.5,
+    progress: bool = True,
+    backend: str = "local",
+):
+    """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
+    examples in ``into`` as ``to_confirm`` with their predictions and reasons.
+
+    ``train_manifest``: a manifest of the images the model was trained on, for the
+    distance-to-training reasons (2, 3, 5); default: the run's own labeled images. With
+    ``filter_hard=False`` every image is only added to ``into`` as unlabeled.
+    Returns ``(ImportReport, AutoLabelResult | None)``.
+    """
+    import contextlib
+
+    from ..dataset import ImportReport
+
+    if into.task != run.task:
+        raise JobError(f"into is a {into.task} dataset but run {run.version} is {run.task}.")
+    missing = [n for n in run.labels if n not in into.label_names]
+    if missing:
+        raise JobError(f"into lacks the run's labels {missing}; add them with into.add_label.")
+    if not filter_hard:
+        return into.add_images(images, origin="collect"), None
+    report = ImportReport()
+    with contextlib.ExitStack() as stack:
+        infos = Dataset._check_files(Dataset._gather_files(images, stack, True), report)
+        if not infos:
+            reasons = "; ".join(f"{n}: {r}" for n, r in report.rejected[:5]) or "no image found"
+            raise JobError(
+                f"collect: the batch holds no usable image ({reasons}); nothing was "
+                "added. Pass a folder, list or .zip of JPG/PNG/BMP images."
+            )
+        sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
+        train_images = _read_manifest_sources(train_manifest) if train_manifest else None
+        reference = _training_reference(run, train_images)
+        table, boxes, _ = _hardness(
+            run,
+            [i.path for i in infos],
+            sizes,
+            threshold=threshold,
+            progress=f"collect {run.version}" if progress else None,
+            backend=backend,
+            reference=reference,
+        )
+        keep = np.flatnonzero(table["hard"].to_numpy())
+        # name the rows before anything is written, so that nothing can fail after the write
+        table = table.drop(columns="image", errors="ignore")
+        table.insert(0, "image", [i.path.name for i in infos])
+        extra, anns = [], []
+        for i in keep:
+            row = {
+                "status": "to_confirm",
+                "hard": 1,
+                "hard_score": float(table["score"].iat[i]),
+                "hard_reasons": table["reasons"].iat[i],
+            }
+            if run.task == "classification":
+                row["label"] = table["label"].iat[i]
+            extra.append(row)
+            anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
+        report.added = into._insert_images(
+            [infos[i] for i in keep], copy=True, origin="collect", extra=extra, annotations=anns
+        )
+    return report, AutoLabelResult(report.added, report.added, [], table)
+
+
+class MislabelResult:
+    """What :func:`find_mislabels` found: ``table`` (one row per labeled image: sample_id,
+    label, predicted, score, flagged, out-of-sample probabilities per label), ``flagged``
+    ids written for review, and ``skipped`` ids a person changed while it ran."""
+
+    table: pd.DataFrame
+    flagged: list[int]
+    skipped: list[int]
+
+    def __repr__(self) -> str:
+        return (
+            f"MislabelResult: {len(self.flagged)} of {len(self.table)} labeled images "
+            f"flagged as suspected mislabels (reason {hard.SUSPECTED_MISLABEL}), "
+            f"{len(self.skipped)} skipped"
+        )
+
+
+def _folds(labels: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """A fold number per sample, stratified: each class is spread evenly over the folds."""
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), dtype=np.int64)
+    offset = 0
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        fold[members] = (np.arange(len(members)) + offset) % k
+        offset += len(members)
+    return fold
+
+
+def find_mislabels(
+    ds: Dataset,
+    *,
+    folds: int = 5,
+    model: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 16,
+    image_size: int | None = None,
+    lr: float | None = None,
+    weights: str | Path | None = "auto",
+    threshold: float = 0.5,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> MislabelResult:
+    """Flag labeled images whose label looks wrong, from out-of-sample probabilities.
+
+    The labeled images (classification) are split into ``folds`` stratified folds; for each
+    fold a model (the same recipe as :func:`train`) is trained on the other folds and
+    predicts the held-out fold, so every image is scored by a model that never saw it.
+    The mislabel score is confident learning's (``hard.mislabel_scores``: per-class
+    thresholds on self-confidence). Images scoring at least ``threshold`` get reason 101
+    (suspected mislabel), their score as ``hard_score``, and go to ``to_confirm`` for
+    review; a person's label is never changed. Images a person relabeled or confirmed while
+    this ran are skipped. The fold models are not recorded as runs.
+    """
+    if ds.task != "classification":
+        raise JobError(
+            "find_mislabels is for classification datasets; for detection, "
+            "auto_label flags false positives and missed objects per box."
+        )
+    samples = ds.samples
+    labeled = samples[(samples["status"] == "labeled") & samples["label"].notna()]
+    labels = ds.label_names
+    counts = labeled["label"].value_counts()
+    if folds < 2 or len(labeled) < 2 * folds or (counts > 0).sum() < 2:
+        raise JobError(
+            f"find_mislabels needs at least {2 * folds} labeled images over 2 or "
+            f"more labels for {folds} folds; found {len(labeled)} over "
+            f"{int((counts > 0).sum())}. Label more images or use fewer folds."
+        )
+    name = model or models.DEFAULTS["classification"]
+    weights, _ = models.resolve_auto(name, task="classification", weights=weights)
+    size = image_size or models.default_image_size(name, task="classification", weights=weights)
+    dev = engine.resolve_device(device)
+    ids = labeled["sample_id"].astype(int).tolist()
+    given = np.array([labels.index(str(v)) for v in labeled["label"]])
+    fold = _folds(given, folds, seed)
+    probs = np.zeros((len(ids), len(labels)))
+    paths = [ds.image_path(i) for i in ids]
+    for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress):
+        train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        engine.seed_everything(seed + k)
+        net = build_network(name, "classification", len(labels), size, weights).to(dev)
+        data = ImageRows(
+            [paths[i] for i in train_idx],
+            size,
+            task="classification",
+            targets=given[train_idx].tolist(),
+        )
+        opts = engine.FitOptions(
+            task="classification",
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr or 1e-3,
+            device=dev,
+            seed=seed + k,
+        )
+        engine.fit(net, data, opts)
+        probs[held] = engine.predict(
+            net,
+            ImageRows([paths[i] for i in held], size, task="classification"),
+            task="classification",
+            device=dev,
+        )
+    score = hard.mislabel_scores(given, probs)
+    table = pd.DataFrame(
+        {
+            "sample_id": ids,
+            "label": [labels[g] for g in given],
+            "predicted": [labels[p] for p in probs.argmax(1)],
+            "score": score,
+            "flagged": score >= threshold,
+        }
+    )
+    for j, label in enumerate(labels):
+        table[f"p_{label}"] = probs[:, j]
+    chosen = table[table["flagged"]].set_index("sample_id")
+    skipped = (
+        ds.flag_for_review(chosen["label"], reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"])
+        if len(chosen)
+        else []
+    )
+    flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
+    return MislabelResult(table, flagged, skipped)

@@ -1,0 +1,167 @@
+"""Evaluation of a run on a dataset, and the plot of the runs' records."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from ..dataset import Dataset
+from ..errors import JobError
+from ..formats.common import polygon_area
+from ..geometry import axis_aligned
+from .run import Run
+
+
+def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
+    """Labeled sample ids of ``split`` (default: test, else val, else train) and the split."""
+    samples = ds._samples.merged()
+    labeled = samples[samples["status"] == "labeled"]
+    if split is None:
+        split = next((c for c in ("test", "val") if (labeled["split"] == c).any()), "train")
+    elif split not in ("train", "val", "test", "all"):
+        raise JobError(f"split={split!r}: use 'test', 'val', 'train' or 'all'.")
+    if split != "all":
+        labeled = labeled[labeled["split"] == split]
+    return labeled.index.tolist(), split
+
+
+def evaluate(
+    ds: Dataset,
+    run: Run,
+    *,
+    split: str | None = None,
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.3,
+    progress: bool = True,
+):
+    """Report on the labeled images of ``split`` (default: test, else val, else train).
+
+    Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
+    regions are crowd regions covering every label, difficult boxes are ignored ground truth,
+    a polygon's area is its own); classification:
+    :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids. The
+    header names the model version, the confidence threshold (0.3 by default, as in the
+    platform manual), the average detection rate and the images evaluated on. When no test
+    or val image is labeled, the report falls back to the training images, warns, and says
+    so in its header: those numbers flatter the model.
+    """
+    import warnings
+
+    ds._sync()
+    ids, used = _evaluation_ids(ds, split)
+    if not ids:
+        raise JobError(
+            f"no labeled images in split {used!r} to evaluate on; label some, move "
+            "some to 'test' with ds.set_split(ids, 'test'), or choose another split."
+        )
+    report = report_on(
+        ds,
+        run,
+        ids,
+        iou_threshold=iou_threshold,
+        score_threshold=score_threshold,
+        progress=f"evaluate {run.version}" if progress else None,
+    )
+    seen = used in ("train", "all")
+    report.evaluated_on = f"{len(ids)} {used} images"
+    if seen:
+        note = (
+            f"evaluated on {len(ids)} images the model may have trained on ({used} split): "
+            "these numbers overstate it. Label images into the 'test' split "
+            "(ds.set_split(ids, 'test')) and train again for an honest report."
+        )
+        report.notes.append(note)
+        if split is None:
+            warnings.warn(
+                f"hx.evaluate: no labeled test or val images; {note}", UserWarning, stacklevel=2
+            )
+    report.dataset = ds  # for the report widgets
+    return report
+
+
+def report_on(
+    ds: Dataset,
+    run: Run,
+    ids: list[int],
+    *,
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.3,
+    progress: str | None = None,
+):
+    """The run's predictions on the labeled samples ``ids`` against their labels."""
+    from ..evaluation import evaluate_classification, evaluate_detections
+
+    samples = ds._samples.merged()
+    if ds.task == "classification":
+        truth = samples.loc[ids, "label"].astype(str).tolist()
+        pred = run.predict(ids, progress=progress)["label"].tolist()
+        report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+    else:
+        ann = ds._annotations.merged()
+        ann = ann[
+            ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text", "ignore"])
+        ]
+        ann = axis_aligned(ann, samples)
+        area = [
+            (polygon_area(json.loads(p)) if k == "polygon" and isinstance(p, str) else np.nan)
+            for k, p in zip(ann["kind"], ann["points"])
+        ]
+        gt = pd.DataFrame(
+            {
+                "image_id": ann["sample_id"].astype("int64").to_numpy(),
+                "label": ann["label"].where(ann["kind"] != "ignore", None).to_numpy(),
+                "x0": ann["x0"].astype(float).to_numpy(),
+                "y0": ann["y0"].astype(float).to_numpy(),
+                "x1": ann["x1"].astype(float).to_numpy(),
+                "y1": ann["y1"].astype(float).to_numpy(),
+                "iscrowd": (ann["kind"] == "ignore").to_numpy(),
+                "ignore": ann["difficult"].fillna(0).astype(bool).to_numpy(),
+                "area": area,
+            }
+        )
+        pred = run.predict(ids, threshold=0.01, progress=progress).rename(
+            columns={"sample_id": "image_id"}
+        )
+        report = evaluate_detections(
+            gt,
+            pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+            iou_threshold=iou_threshold,
+            score_threshold=score_threshold,
+            image_ids=ids,
+            labels=run.labels,
+        )
+    report.version = run.version
+    return report
+
+
+def plot_runs(ds: Dataset, *, last: int = 10):
+    """Average detection rate and duration of the last ``last`` runs (matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    runs = ds.runs
+    runs = runs[runs["status"] == "succeeded"].tail(last)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    if runs.empty:
+        ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    x = np.arange(len(runs))
+    ax.plot(
+        x,
+        runs["avg_detection_rate"].astype(float),
+        marker="o",
+        color="tab:blue",
+        label="avg detection rate",
+    )
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("avg detection rate")
+    ax.set_xticks(x, runs["version"])
+    ax2 = ax.twinx()
+    ax2.bar(x, runs["duration"].astype(float), alpha=0.25, color="tab:gray", label="duration (s)")
+    ax2.set_ylabel("duration (s)")
+    ax.set_title(f"last {len(runs)} runs")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

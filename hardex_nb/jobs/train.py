@@ -1,0 +1,379 @@
+"""Training on a dataset: each run recorded in ``ds.runs`` as V1, V2, ... with its status
+(running, succeeded, failed, cancelled), times, image and label counts, average detection
+rate, parameters and weights file. Interrupting the cell cancels the run cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..dataset import Dataset
+from ..errors import JobError
+from ..progress import LivePlot
+from ..training import engine, models
+from ..training.data import ImageRows
+from .report import report_on
+from .run import Run, build_network, targets_for
+
+
+def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
+    samples = ds._samples.merged().loc[labeled]
+    val = samples.index[samples["split"] == "val"].tolist()
+    train = samples.index[samples["split"] == "train"].tolist()
+    if not val and len(train) >= 10 and val_fraction > 0:
+        rng = np.random.default_rng(seed)
+        chosen = set(
+            rng.choice(train, size=max(1, int(len(train) * val_fraction)), replace=False).tolist()
+        )
+        val = [i for i in train if i in chosen]
+        train = [i for i in train if i not in chosen]
+    return train, val
+
+
+def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
+    """Mean over labels of the share of validation objects (or images) found correctly, and
+    a note. Not computed (None) unless every label has at least one validation image: a mean
+    over the labels that happen to be there would be noise."""
+    if not val:
+        return None, "no validation images: the average detection rate is not available"
+    ds = run.dataset
+    if run.task == "classification":
+        present = set(ds.samples.set_index("sample_id").loc[val, "label"].astype(str))
+    else:
+        ann = ds.annotations
+        present = set(
+            ann.loc[ann["sample_id"].isin(val) & (ann["kind"] != "ignore"), "label"].astype(str)
+        )
+    absent = [name for name in run.labels if name not in present]
+    if absent:
+        return None, (
+            f"label(s) {absent} have no validation image: the average detection rate "
+            "is not available (label more images, or put some in the 'val' split)"
+        )
+    rate = report_on(ds, run, val, progress=None).avg_detection_rate
+    return (
+        0.0 if np.isnan(rate) else rate
+    ), f"average detection rate on {len(val)} validation images"
+
+
+def train(
+    ds: Dataset,
+    *,
+    model: str | None = None,
+    epochs: int = 10,
+    batch_size: int = 16,
+    image_size: int | None = None,
+    device: str = "auto",
+    mode: str = "fast",
+    test: bool = False,
+    lr: float | None = None,
+    seed: int = 0,
+    weights: str | Path | None = "auto",
+    weights_backbone: str | None = "auto",
+    val_fraction: float = 0.2,
+    pseudo_threshold: float = 0.9,
+    hard_weight: float = 2.0,
+    augment: str | Callable = "weak",
+    progress: bool = True,
+) -> Run:
+    """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
+
+    Parameters
+    ----------
+    model : str
+        A name from ``training.models.CLASSIFIERS`` / ``DETECTORS`` (default resnet18 /
+        fasterrcnn_resnet18_fpn).
+    weights : str or path
+        Where the model starts: ``"auto"`` (default: torchvision's default pretrained weights
+        when their file is in the torch hub cache, else from scratch; never downloads),
+        ``None`` (from scratch), a torchvision weights name (``"DEFAULT"``,
+        ``"IMAGENET1K_V1"``, ...; downloaded into the cache when missing and online; a
+        detector's COCO weights get new class layers), or a local state_dict file.
+    weights_backbone : str
+        Detectors: the backbone's ImageNet weights (``"auto"``, ``"DEFAULT"`` or ``None``);
+        the heads start from scratch. A one-line note says where the weights came from.
+    image_size : int
+        Default: the size the pretrained weights were trained at (224 for ImageNet
+        classifiers); 64 for a classifier from scratch; 256 for a detector. Images are
+        resized to a square of this side.
+    mode : {"fast", "accurate"}
+        "fast" trains on labeled images only. "accurate" trains on them for half the epochs,
+        then adds unlabeled images as pseudo-labeled examples: a prediction is kept when its
+        confidence is at least ``pseudo_threshold`` and the mirrored image gives the same
+        answer (same class, or a same-label box with IoU ≥ 0.5); kept images are trained on
+        with strong augmentation (flip, brightness, contrast). Pseudo-labels are recomputed
+        every epoch and never written to the dataset.
+    test : bool
+        Also predict the ``test`` split and store the results (``ds.predictions(version)``).
+    augment : {"weak", "strong", "none"} or callable
+        Augmentation of the labeled images, from ``torchvision.transforms.v2`` (see
+        ``training.data.augmentation``): "weak" (default) flips; "strong" adds colour jitter
+        and a random resized crop (classification) or zoom-out scale jitter (detection). Or
+        your own v2 transform, called per image with ``(image, target)``, boxes as
+        ``tv_tensors.BoundingBoxes``; it must keep the image size.
+    hard_weight : float
+        Hard examples feed training: a labeled image flagged hard (a hard example a person
+        reviewed: confirmed or fixed) is seen ``round(hard_weight)`` times per epoch instead
+        of once (2 by default; 1 turns the rule off). The count is in the run's record.
+    val_fraction : float
+        Share of labeled train images held out to compute the average detection rate when
+        no image is in the ``val`` split (only with 10 or more labeled images).
+
+    Launched by ``torchrun`` (the ``hardex train`` command, README "Several GPUs or
+    machines"), every process trains its share of each epoch under
+    ``DistributedDataParallel``; the first process alone records the run, saves the weights
+    and evaluates; ``world_size`` is in the run's params.
+    """
+    rank, size = engine.join_launch()
+    ds._sync()
+    if mode not in ("fast", "accurate"):
+        raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
+    if epochs < 1 or batch_size < 1:
+        raise JobError("epochs and batch_size must be at least 1.")
+    if not callable(augment) and augment not in ("weak", "strong", "none"):
+        raise JobError(
+            f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
+            "torchvision.transforms.v2 transform."
+        )
+    name = model or models.DEFAULTS[ds.task]
+    weights, weights_backbone = models.resolve_auto(
+        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
+    )
+    note = models.pretrained_note(
+        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
+    )
+    progress = progress and rank == 0
+    if progress:
+        print(note)
+    image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
+    samples = ds._samples.merged()
+    labeled = samples.index[
+        (samples["status"] == "labeled") & (samples["split"] != "test")
+    ].tolist()
+    labels = ds.label_names
+    if len(labeled) < 2 or not labels:
+        raise JobError(
+            f"training needs labeled images: {len(labeled)} labeled (outside the test "
+            f"split) and labels {labels}. Label some images first."
+        )
+    if ds.task == "detection" and not models.honors_ignore(name):
+        ann = ds._annotations.merged()
+        if (ann["kind"] == "ignore").any():
+            raise JobError(
+                f"{name} cannot exclude ignore regions from its loss; use a "
+                "fasterrcnn_* or retinanet_* model, or delete the ignore regions."
+            )
+    lr = lr or (1e-3 if ds.task == "classification" else 2e-4)
+    dev = engine.resolve_device(device)
+    params = dict(
+        model=name,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        device=str(dev),
+        mode=mode,
+        test=test,
+        lr=lr,
+        seed=seed,
+        weights=str(weights) if weights else None,
+        weights_backbone=str(weights_backbone) if weights_backbone else None,
+        starting_point=note,
+        val_fraction=val_fraction,
+        hard_weight=hard_weight,
+        augment=augment if isinstance(augment, str) else repr(augment),
+        world_size=size,
+    )
+    version = ds._start_run(model=name, params=params) if rank == 0 else None
+    if size > 1:  # the first process names the run; the others train under that name
+        shared = [version]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        version = shared[0]
+    engine.seed_everything(seed)
+    train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
+    try:
+        net = build_network(name, ds.task, len(labels), image_size, weights, weights_backbone).to(
+            dev
+        )
+        run = Run(
+            ds, version, net, labels=labels, image_size=image_size, model_name=name, device=dev
+        )
+        data = ImageRows(
+            [ds.image_path(i) for i in train_ids],
+            image_size,
+            task=ds.task,
+            targets=targets_for(ds, train_ids, labels),
+        )
+        times = max(1, round(hard_weight))
+        flagged = samples.loc[train_ids, "hard"].astype(bool).to_numpy() & (times > 1)
+        repeats = np.where(flagged, times, 1)
+        opts = engine.FitOptions(
+            task=ds.task,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            device=dev,
+            seed=seed,
+            augment=augment,
+            repeats=repeats.tolist() if flagged.any() else None,
+        )
+        bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
+        plot = LivePlot(f"{version} {name}", enabled=progress)
+
+        def on_epoch(epoch: int, loss: float) -> None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}")
+            plot.update(loss)
+
+        extra = None
+        pseudo_counts: list[int] = []
+        if mode == "accurate":
+            unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
+            extra = _pseudo_batches(
+                run, unlabeled, epochs, batch_size, pseudo_threshold, pseudo_counts
+            )
+        try:
+            run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
+        finally:
+            bar.close()
+        if rank != 0:
+            return run
+        weights_rel = Path("runs") / version / "model.pt"
+        (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "state_dict": net.state_dict(),
+                "config": {
+                    "model": name,
+                    "labels": labels,
+                    "image_size": image_size,
+                    "task": ds.task,
+                    "letterbox": run.letterbox,
+                },
+            },
+            ds.path / weights_rel,
+        )
+        rate, rate_note = _avg_detection_rate(run, val_ids)
+        if test:
+            _store_test_predictions(run)
+        ds._finish_run(
+            version,
+            status="succeeded",
+            avg_detection_rate=rate,
+            weights_path=weights_rel.as_posix(),
+            message=json.dumps(
+                {
+                    "loss": run.history,
+                    "val_images": len(val_ids),
+                    "avg_detection_rate": rate_note,
+                    "hard_examples_oversampled": int(flagged.sum()),
+                    "steps_per_epoch": opts.steps_per_epoch,
+                    "pseudo_labeled": pseudo_counts,
+                }
+            ),
+        )
+        return run
+    except KeyboardInterrupt:
+        if rank == 0:
+            ds._finish_run(version, status="cancelled", message="interrupted by the user")
+        raise
+    except engine.Diverged as exc:
+        if rank == 0:
+            ds._finish_run(version, status="failed", message=str(exc))
+        raise JobError(
+            f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
+            "the labels; the dataset is unchanged."
+        ) from exc
+    except torch.OutOfMemoryError as exc:
+        if rank == 0:
+            ds._finish_run(version, status="failed", message="out of memory")
+        raise JobError(
+            f"run {version} failed: out of memory on {dev}. Lower batch_size "
+            f"({batch_size}) or image_size ({image_size}); the dataset is "
+            "unchanged."
+        ) from exc
+    except BaseException as exc:
+        if rank == 0:
+            ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _pseudo_batches(
+    run: Run,
+    unlabeled: list[int],
+    epochs: int,
+    batch_size: int,
+    threshold: float,
+    counts: list[int],
+) -> Callable[[int], list]:
+    """Per epoch (second half only): confident, flip-consistent predictions on unlabeled
+    images as strongly augmented training batches."""
+    import torchvision
+
+    ds = run.dataset
+    pool = ImageRows(
+        [ds.image_path(i) for i in unlabeled],
+        run.image_size,
+        task=run.task,
+        letterbox=run.letterbox,
+    )
+
+    def batches(epoch: int) -> list:
+        if epoch < epochs // 2 or not unlabeled:
+            return []
+        was_training = run.model.training
+        plain, flipped, _ = engine.predict_views(
+            run.model, pool, task=run.task, device=run.device, flip=True
+        )
+        run.model.train(was_training)
+        keep, targets = [], []
+        if run.task == "classification":
+            k1, k2 = plain.argmax(1), flipped.argmax(1)
+            for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)):
+                keep.append(int(i))
+                targets.append(int(k1[i]))
+        else:
+            for i, (a, b) in enumerate(zip(plain, flipped)):
+                conf = a["scores"] >= threshold
+                if not conf.any() or not len(b["boxes"]):
+                    continue
+                iou = torchvision.ops.box_iou(
+                    torch.as_tensor(a["boxes"][conf]), torch.as_tensor(b["boxes"])
+                ).numpy()
+                same = a["labels"][conf][:, None] == b["labels"][None, :]
+                ok = ((iou >= 0.5) & same).any(axis=1)
+                if ok.all():  # every confident box is confirmed by the mirrored view
+                    keep.append(i)
+                    targets.append({"boxes": a["boxes"][conf], "labels": a["labels"][conf] + 1})
+        counts.append(len(keep))
+        if not keep:
+            return []
+        return [
+            engine.Batch(
+                pool,
+                keep[s : s + batch_size],
+                [
+                    pool.scaled_target(i, t)
+                    for i, t in zip(keep[s : s + batch_size], targets[s : s + batch_size])
+                ],
+                "strong",
+            )
+            for s in range(0, len(keep), batch_size)
+        ]
+
+    return batches
+
+
+def _store_test_predictions(run: Run) -> None:
+    ds = run.dataset
+    samples = ds._samples.merged()
+    test_ids = samples.index[samples["split"] == "test"].tolist()
+    if not test_ids:
+        return
+    pred = run.predict(test_ids, threshold=0.05)
+    ds._store_predictions(run.version, pred)
