@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import hardex_nb as hx
+from hardex_nb import ingest
 
 
 def build(folder: Path, n_samples: int, boxes_per_sample: int, seed: int = 0) -> float:
@@ -56,15 +57,15 @@ def build(folder: Path, n_samples: int, boxes_per_sample: int, seed: int = 0) ->
             "hard_type": "none",
         }
     )
-    ds._insert_rows(samples, annotations)
+    ingest.insert_rows(ds, samples, annotations)
     elapsed = time.perf_counter() - t0
     ds.close()
     return elapsed
 
 
 def edit_times(ds: hx.Dataset, repeats: int = 200) -> dict[str, float]:
-    ids = ds._samples.merged()["sample_id"].to_numpy()
-    ann_ids = ds._annotations.merged()["ann_id"].to_numpy()
+    ids = ds.sample_rows()["sample_id"].to_numpy()
+    ann_ids = ds.annotation_rows()["ann_id"].to_numpy()
     rng = np.random.default_rng(1)
     out = {}
     for name, edit in {

@@ -19,11 +19,13 @@ import pandas as pd
 from PIL import Image
 
 import hardex_nb as hx
+from hardex_nb import ingest
 
 
 def build(folder: Path, n: int, image: Path) -> hx.Dataset:
     ds = hx.Dataset.create(folder, task="classification", labels=["a", "b"])
-    ds._insert_rows(
+    ingest.insert_rows(
+        ds,
         pd.DataFrame(
             {
                 "path": str(image),
@@ -37,7 +39,7 @@ def build(folder: Path, n: int, image: Path) -> hx.Dataset:
                 "source": "upload",
                 "split": "train",
             }
-        )
+        ),
     )
     return ds
 

@@ -11,6 +11,7 @@ from . import evaluation, hard, tiling
 from .dataset import Dataset, ImportReport
 from .errors import FormatError, HardexError, ImageError, JobError, StoreError, ValidationError
 from .evaluation import evaluate_classification, evaluate_detections
+from .ingest import tile
 from .jobs import (
     AutoLabelResult,
     MislabelResult,
@@ -20,11 +21,11 @@ from .jobs import (
     collect,
     evaluate,
     find_mislabels,
+    load_result,
     plot_runs,
     train,
     wrap_model,
 )
-from .tiling import tile
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
 
 __version__ = "0.1.0"
@@ -56,6 +57,7 @@ __all__ = [
     "evaluation",
     "find_mislabels",
     "hard",
+    "load_result",
     "plot_runs",
     "tile",
     "tiling",

@@ -16,7 +16,6 @@ import re
 import shutil
 import socket
 import sqlite3
-import tempfile
 import threading
 import time
 import warnings
@@ -28,14 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import formats, media
+from . import formats, ingest, runlog
 from . import store as db
 from ._frames import TableRows
-from .errors import FormatError, ImageError, JobError, StoreError, ValidationError
-from .formats.archive import safe_extract
+from .errors import FormatError, StoreError, ValidationError
 from .formats.common import (
     AnnotationImport,
-    apply_import,
     label_problem,
     opened_source,
     polygon_area,
@@ -46,6 +43,7 @@ from .geometry import centre_inside, is_turned
 from .reasons import HARD_TYPES, encode_reasons, parse_reasons
 from .store import (
     ANNOTATION_COLUMNS,
+    FLAG_COLUMNS,
     LABEL_IN_USE,
     LABEL_MISSING,
     PREDICTION_COLUMNS,
@@ -58,14 +56,21 @@ TASKS = ("classification", "detection")
 STATUSES = ("unlabeled", "to_confirm", "labeled")
 KINDS = ("box", "polygon", "ignore", "text")
 SPLITS = ("train", "val", "test")
-SIDECAR_EXTENSIONS = {".json", ".xml", ".txt", ".yaml", ".yml", ".manifest", ".csv", ".md"}
+QUERY_FILTERS = (
+    "name",
+    "label",
+    "status",
+    "added_after",
+    "added_before",
+    "min_width",
+    "min_height",
+    "hard",
+    "split",
+)
 MIN_IMAGES_ADVISED = 30  # the platform's advice for a dataset worth training on
-INCOMING = ".incoming"  # media/.incoming/<host>.<pid>/: copies not yet committed
 MEDIA_NAME = re.compile(r"^\d{7,}_")  # media/<sample id>_<name>: the copies the store names
-MAX_NAME_BYTES = 255
 # every stored column but the ids and the kind
 EDITABLE_ANNOTATION_FIELDS = set(ANNOTATION_COLUMNS) - {"ann_id", "sample_id", "kind"}
-FLAG_COLUMNS = ("difficult", "truncated", "occluded")  # VOC's object flags
 
 
 @dataclass
@@ -239,7 +244,7 @@ class Dataset:
                 )
         ds = cls(Store(folder, read_only=read_only))
         if not read_only:
-            ds._reconcile_runs()
+            runlog.reconcile_runs(ds)
             swept = ds.sweep_media()
             if swept:
                 shown = ", ".join(swept[:10]) + (
@@ -318,15 +323,15 @@ class Dataset:
             try:
                 unique = list(dict.fromkeys(p.resolve() for p in paths))
                 report = ImportReport()
-                checked = cls._check_files(unique, report)
+                checked = ingest.check_files(unique, report)
                 if report.rejected:
                     raise FormatError(
                         f"{fmt}: images refused; no dataset was created",
                         [f"{name}: {reason}" for name, reason in report.rejected],
                     )
-                ids = ds._insert_images(checked, copy=True, origin="upload")
+                ids = ingest.insert_images(ds, checked, copy=True, origin="upload")
                 sid_of = {info.path: sid for info, sid in zip(checked, ids)}
-                ds.import_result = apply_import(
+                ds.import_result = ingest.apply_import(
                     ds,
                     records,
                     fmt=fmt,
@@ -430,7 +435,7 @@ class Dataset:
         self.close()
 
     def __repr__(self) -> str:
-        self._sync()
+        self.refresh()
         counts = self._samples.merged()["status"].value_counts()
         parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
         return (
@@ -450,7 +455,9 @@ class Dataset:
         self._labels = list(labels["name"])
         self._runs = st.read_table("runs", RUN_COLUMNS, "number")
 
-    def _sync(self) -> None:
+    def refresh(self) -> None:
+        """Reload the frames if another process (or another Dataset object on the same
+        folder) committed since the last read; widgets and jobs call it before they read."""
         if self._store.changed_elsewhere():
             self._reload()
 
@@ -472,22 +479,32 @@ class Dataset:
                 raise ValidationError(_conflict_message(exc)) from None
 
     # -- public frames ------------------------------------------------------------------
+    def sample_rows(self) -> pd.DataFrame:
+        """The stored sample rows, indexed by ``sample_id``, as kept in memory: no copy and
+        no conversion (codes, not categories). For jobs and widgets that read many rows;
+        read it, never change it (use :attr:`samples` for a frame of your own)."""
+        return self._samples.merged()
+
+    def annotation_rows(self) -> pd.DataFrame:
+        """The stored annotation rows, indexed by ``ann_id`` (see :meth:`sample_rows`)."""
+        return self._annotations.merged()
+
     @property
     def samples(self) -> pd.DataFrame:
         """One row per image (a copy); columns as in DESIGN.md."""
-        self._sync()
+        self.refresh()
         return self._public_samples(self._samples.merged())
 
     @property
     def annotations(self) -> pd.DataFrame:
         """One row per object (a copy): box, polygon, ignore region or text."""
-        self._sync()
+        self.refresh()
         return self._public_annotations(self._annotations.merged())
 
     @property
     def labels(self) -> pd.DataFrame:
         """The ordered label set: columns ``name``, ``position``."""
-        self._sync()
+        self.refresh()
         return pd.DataFrame(
             {
                 "name": pd.Series(self._labels, dtype="object"),
@@ -498,18 +515,30 @@ class Dataset:
     @property
     def label_names(self) -> list[str]:
         """The ordered label names."""
-        self._sync()
+        self.refresh()
         return list(self._labels)
 
     @property
     def runs(self) -> pd.DataFrame:
         """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON."""
-        self._sync()
+        self.refresh()
         runs = self._runs.copy()
         runs["params"] = [json.loads(p) if isinstance(p, str) else {} for p in runs["params"]]
         for col in ("started", "finished"):
             runs[col] = pd.to_datetime(runs[col], unit="s", utc=True)
         return runs.reset_index(drop=True)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """The results jobs recorded (``auto_label``, ``find_mislabels``, ``evaluate``,
+        ``collect``): key, method, run version, params, the fields written, created. Load
+        one with ``hx.load_result(ds, key)``, forget one with :meth:`delete_result`."""
+        self.refresh()
+        return runlog.results(self)
+
+    def delete_result(self, key: str) -> None:
+        """Forget the recorded result ``key`` (the values the job wrote stay)."""
+        runlog.delete_result(self, key)
 
     def _public_samples(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.reset_index(drop=True).copy()
@@ -548,8 +577,8 @@ class Dataset:
     # -- lookups ------------------------------------------------------------------------
     def image_path(self, sample_id: int) -> Path:
         """Absolute path of a sample's image file."""
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         return self._resolve(self._samples.get(sid)["path"])
 
     def _resolve(self, stored: str) -> Path:
@@ -558,15 +587,15 @@ class Dataset:
 
     def annotations_of(self, sample_id: int) -> pd.DataFrame:
         """Annotations of one sample (a copy)."""
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         ann = self._annotations.merged()
         return self._public_annotations(ann[ann["sample_id"].to_numpy() == sid])
 
     def sample(self, sample_id: int) -> dict:
         """One sample row as a dict."""
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         return self._public_samples(pd.DataFrame([self._samples.get(sid)])).iloc[0].to_dict()
 
     # -- validation ---------------------------------------------------------------------
@@ -589,7 +618,7 @@ class Dataset:
                 raise ValidationError(f"label {name!r} is given twice.")
             seen.add(name)
 
-    def _require_samples(self, ids: int | Iterable[int]) -> list[int]:
+    def require_samples(self, ids: int | Iterable[int]) -> list[int]:
         try:
             out = _as_ids(ids)
         except (TypeError, ValueError):
@@ -599,7 +628,7 @@ class Dataset:
             raise ValidationError(f"unknown sample id(s) {missing[:10]}; see ds.samples.sample_id.")
         return out
 
-    def _require_label(self, label: str) -> str:
+    def require_label(self, label: str) -> str:
         if label not in self._labels:
             raise ValidationError(
                 f"label {label!r} is not in the label set {self._labels}; "
@@ -698,7 +727,7 @@ class Dataset:
         report = ImportReport()
         with contextlib.ExitStack() as stack:
             too_large: list[tuple[str, int]] = []
-            files = self._gather_files(source, stack, copy, too_large)
+            files = ingest.gather_files(source, stack, copy, too_large)
             report.rejected += [
                 (
                     name,
@@ -707,8 +736,8 @@ class Dataset:
                 )
                 for name, size in too_large
             ]
-            checked = self._check_files(files, report, for_tiling=for_tiling)
-            report.added = self._insert_images(checked, copy=copy, origin=origin)
+            checked = ingest.check_files(files, report, for_tiling=for_tiling)
+            report.added = ingest.insert_images(self, checked, copy=copy, origin=origin)
         total = len(self._samples)
         if total < MIN_IMAGES_ADVISED:
             report.advice = (
@@ -717,145 +746,6 @@ class Dataset:
                 "for a model that generalizes"
             )
         return report
-
-    @staticmethod
-    def _check_files(
-        files: list[Path], report: ImportReport, *, for_tiling: bool = False
-    ) -> list[media.ImageInfo]:
-        """The files that pass the image checks; side files go to ``report.skipped`` and
-        bad images to ``report.rejected`` with their reason."""
-        checked: list[media.ImageInfo] = []
-        for f in files:
-            if not storable(f.name):
-                report.rejected.append(
-                    (_printable(f.name), "the file name is not valid UTF-8; rename the file")
-                )
-                continue
-            if f.suffix.lower() in SIDECAR_EXTENSIONS:
-                report.skipped.append(f.name)
-                continue
-            try:
-                checked.append(media.check_image(f, for_tiling=for_tiling))
-            except ImageError as exc:
-                report.rejected.append((f.name, str(exc).split(": ", 1)[-1]))
-        return checked
-
-    @staticmethod
-    def _gather_files(
-        source,
-        stack: contextlib.ExitStack,
-        copy: bool,
-        too_large: list[tuple[str, int]] | None = None,
-    ) -> list[Path]:
-        if isinstance(source, (str, Path)):
-            src = Path(source)
-            if not src.exists():
-                raise ValidationError(f"{src}: no such file or folder.")
-            if src.is_dir():
-                return sorted(
-                    p for p in src.rglob("*") if p.is_file() and not p.name.startswith(".")
-                )
-            if src.suffix.lower() == ".zip":
-                if not copy:
-                    raise ValidationError(
-                        f"{src.name}: images in a .zip must be copied; use copy=True."
-                    )
-                tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hardex-zip-"))
-                return sorted(
-                    safe_extract(src, tmp, max_member_bytes=media.MAX_BYTES, too_large=too_large)
-                )
-            return [src]
-        return [Path(p) for p in source]
-
-    def _insert_images(
-        self,
-        infos: list[media.ImageInfo],
-        *,
-        copy: bool,
-        origin: str,
-        extra: list[dict] | None = None,
-        annotations: list[list[dict]] | None = None,
-    ) -> list[int]:
-        """Add checked images (and, per image, sample fields in ``extra`` and annotation
-        rows in ``annotations``) in one transaction.
-
-        Copies go to ``media/.incoming/<host>.<pid>/`` first (outside the write lock) and
-        are renamed to their ``media/<id>_<name>`` after the commit: a process killed before
-        the commit leaves no file that a sample could be mistaken for, one killed after it
-        leaves its copies where :meth:`sweep_media` finishes the rename."""
-        if not infos:
-            return []
-        now = time.time()
-        with self._write() as cur:  # ids reserved (committed) first; gaps are harmless
-            first = self._store.next_id(cur, "next_sample_id", len(infos))
-        ids = list(range(first, first + len(infos)))
-        names = [_media_name(sid, info.path.name) for sid, info in zip(ids, infos)]
-        staging = self.path / "media" / INCOMING / f"{socket.gethostname()}.{os.getpid()}"
-        try:
-            if copy:
-                staging.mkdir(parents=True, exist_ok=True)
-                for info, name in zip(infos, names):
-                    try:
-                        shutil.copyfile(info.path, staging / name)
-                    except OSError as exc:
-                        raise StoreError(
-                            f"{info.path}: cannot copy it into {self.path / 'media'} "
-                            f"({exc.strerror or exc}); nothing was added. Free "
-                            "some disk space or check permissions."
-                        ) from exc
-            rows = []
-            for i, (sid, info) in enumerate(zip(ids, infos)):
-                stored = (Path("media") / names[i]).as_posix() if copy else str(info.path.resolve())
-                row = dict(
-                    sample_id=sid,
-                    path=stored,
-                    name=info.path.name,
-                    width=info.width,
-                    height=info.height,
-                    status="unlabeled",
-                    label=None,
-                    hard=0,
-                    hard_score=None,
-                    hard_reasons="",
-                    added_at=now,
-                    source=origin,
-                    split="train",
-                    parent_id=None,
-                    tile_row=None,
-                    tile_col=None,
-                )
-                if extra:
-                    row.update(extra[i])
-                rows.append(row)
-            ann_rows = []
-            for row, objs in zip(rows, annotations or []):
-                for obj in objs:
-                    ann_rows.append(
-                        {c: obj.get(c) for c in ANNOTATION_COLUMNS}
-                        | {"sample_id": row["sample_id"]}
-                    )
-            with self._write() as cur:
-                db.insert(
-                    cur,
-                    "samples",
-                    SAMPLE_COLUMNS,
-                    [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows],
-                )
-                self._write_annotation_rows(cur, ann_rows)
-        except BaseException:
-            for name in names if copy else ():
-                (staging / name).unlink(missing_ok=True)
-            _remove_empty(staging)
-            _remove_empty(staging.parent)
-            raise
-        if copy:
-            for name in names:
-                (staging / name).replace(self.path / "media" / name)
-            _remove_empty(staging)
-            _remove_empty(staging.parent)
-        self._samples.add(rows)
-        self._annotations.add(ann_rows)
-        return ids
 
     def sweep_media(self) -> list[str]:
         """Remove what killed processes left in ``media/``; returns the names handled.
@@ -873,17 +763,17 @@ class Dataset:
             return []
         listed = [p for p in media_dir.iterdir() if p.is_file() and MEDIA_NAME.match(p.name)]
         staged: list[Path] = []
-        for folder in sorted((media_dir / INCOMING).glob("*")):
+        for folder in sorted((media_dir / ingest.INCOMING).glob("*")):
             host, _, pid = folder.name.rpartition(".")
             if (
                 folder.is_dir()
                 and host == socket.gethostname()
                 and pid.isdigit()
-                and not _pid_alive(int(pid))
+                and not runlog.pid_alive(int(pid))
             ):
                 staged.append(folder)
         with self._lock:  # the rows are read after the listing: a copy renamed meanwhile
-            self._sync()  # was committed first, so its row is seen here
+            self.refresh()  # was committed first, so its row is seen here
             stored = {
                 Path(p).name
                 for p in self._samples.merged()["path"].astype(str)
@@ -897,18 +787,18 @@ class Dataset:
                 else:
                     f.unlink()
                 swept.append(f.name)
-            _remove_empty(folder)
+            ingest.remove_empty(folder)
         for f in listed:
             if f.name not in stored:
                 f.unlink(missing_ok=True)
                 swept.append(f.name)
-        _remove_empty(media_dir / INCOMING)
+        ingest.remove_empty(media_dir / ingest.INCOMING)
         return swept
 
     def delete_samples(self, sample_ids: int | Iterable[int]) -> None:
         """Delete samples, their annotations, and their copies under ``media/``."""
-        self._sync()
-        self._require_samples(sample_ids)
+        self.refresh()
+        self.require_samples(sample_ids)
         with self._write() as cur:  # planned on the frames as they are inside the lock
             ids = [i for i in _as_ids(sample_ids) if i in self._samples]
             ann = self._annotations.merged()
@@ -924,7 +814,7 @@ class Dataset:
     # -- labels -------------------------------------------------------------------------
     def add_label(self, name: str) -> None:
         """Append a label to the label set."""
-        self._sync()
+        self.refresh()
         self._check_label_names([name], self._labels)
         with self._write() as cur:
             cur.execute("INSERT INTO labels VALUES (?, ?)", (name, len(self._labels)))
@@ -932,8 +822,8 @@ class Dataset:
 
     def rename_label(self, old: str, new: str) -> None:
         """Rename a label everywhere (label set, samples, annotations)."""
-        self._sync()
-        self._require_label(old)
+        self.refresh()
+        self.require_label(old)
         self._check_label_names([new], [n for n in self._labels if n != old])
         with self._write() as cur:
             cur.execute("UPDATE labels SET name=? WHERE name=?", (new, old))
@@ -950,10 +840,10 @@ class Dataset:
         Warning: this cannot be undone. Samples classified with it, and detection samples
         left with no annotation, go back to ``unlabeled``.
         """
-        self._sync()
-        self._require_label(name)
+        self.refresh()
+        self.require_label(name)
         with self._write() as cur:  # planned on the frames as they are inside the lock
-            self._require_label(name)
+            self.require_label(name)
             ann = self._annotations.merged()
             doomed = ann.loc[ann["label"] == name]
             doomed_ids = doomed["ann_id"].astype(int).tolist()
@@ -991,15 +881,15 @@ class Dataset:
 
     def set_label(self, sample_ids: int | Iterable[int], label: str | None) -> None:
         """Classify samples as ``label`` (status ``labeled``); ``None`` clears it."""
-        self._sync()
+        self.refresh()
         if self.task != "classification":
             raise ValidationError(
                 "set_label is for classification datasets; add boxes with "
                 "ds.add_box(...) on a detection dataset."
             )
-        ids = self._require_samples(sample_ids)
+        ids = self.require_samples(sample_ids)
         if label is not None:
-            self._require_label(label)
+            self.require_label(label)
         self._update_samples(
             ids, {"label": label, "status": "labeled" if label is not None else "unlabeled"}
         )
@@ -1007,19 +897,19 @@ class Dataset:
     def rename_sample(self, sample_id: int, name: str) -> None:
         """Give a sample another file name (what exports and name matching use); the
         image's suffix stays, so the file type does not change."""
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         if (
             not isinstance(name, str)
             or not name.strip()
             or "/" in name
             or "\\" in name
             or not storable(name)
-            or len(name.encode()) > MAX_NAME_BYTES
+            or len(name.encode()) > ingest.MAX_NAME_BYTES
         ):
             raise ValidationError(
                 f"name={name!r}: give a file name (no folder, at most "
-                f"{MAX_NAME_BYTES} bytes of UTF-8)."
+                f"{ingest.MAX_NAME_BYTES} bytes of UTF-8)."
             )
         old = self._samples.get(sid)["name"]
         if Path(name).suffix.lower() != Path(old).suffix.lower():
@@ -1028,17 +918,17 @@ class Dataset:
 
     def set_status(self, sample_ids: int | Iterable[int], status: str) -> None:
         """Set ``unlabeled``, ``to_confirm`` or ``labeled``."""
-        self._sync()
+        self.refresh()
         if status not in STATUSES:
             raise ValidationError(f"status={status!r}: use one of {list(STATUSES)}.")
-        self._update_samples(self._require_samples(sample_ids), {"status": status})
+        self._update_samples(self.require_samples(sample_ids), {"status": status})
 
     def set_split(self, sample_ids: int | Iterable[int], split: str) -> None:
         """Put samples in the ``train``, ``val`` or ``test`` split."""
-        self._sync()
+        self.refresh()
         if split not in SPLITS:
             raise ValidationError(f"split={split!r}: use one of {list(SPLITS)}.")
-        self._update_samples(self._require_samples(sample_ids), {"split": split})
+        self._update_samples(self.require_samples(sample_ids), {"split": split})
 
     def mark_hard(
         self,
@@ -1052,8 +942,8 @@ class Dataset:
 
         ``reasons`` are hard-reason codes (see DESIGN.md), as ints or a ``-``-joined string.
         """
-        self._sync()
-        ids = self._require_samples(sample_ids)
+        self.refresh()
+        ids = self.require_samples(sample_ids)
         try:
             text = encode_reasons(parse_reasons(reasons) if isinstance(reasons, str) else reasons)
         except (TypeError, ValueError):
@@ -1206,10 +1096,10 @@ class Dataset:
         :mod:`hardex_nb.geometry`: it trains as its enclosing box).
         ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it.
         """
-        self._sync()
+        self.refresh()
         self._require_detection("add_box")
-        (sid,) = self._require_samples(sample_id)
-        self._require_label(label)
+        (sid,) = self.require_samples(sample_id)
+        self.require_label(label)
         if angle is not None:
             angle = _finite("angle", angle)
         box = self._check_box(sid, x0, y0, x1, y1, angle)
@@ -1240,10 +1130,10 @@ class Dataset:
     ) -> int:
         """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored
         too."""
-        self._sync()
+        self.refresh()
         self._require_detection("add_polygon")
-        (sid,) = self._require_samples(sample_id)
-        self._require_label(label)
+        (sid,) = self.require_samples(sample_id)
+        self.require_label(label)
         pts = self._check_points(sid, points)
         score = self._check_score_origin(score, origin, hard_type)
         row = self._annotation_row(
@@ -1260,9 +1150,9 @@ class Dataset:
 
     def add_ignore_region(self, sample_id: int, x0: float, y0: float, x1: float, y1: float) -> int:
         """Mask a region: training takes neither positives nor negatives inside it."""
-        self._sync()
+        self.refresh()
         self._require_detection("add_ignore_region")
-        (sid,) = self._require_samples(sample_id)
+        (sid,) = self.require_samples(sample_id)
         box = self._check_box(sid, x0, y0, x1, y1)
         return self._insert_annotations(
             [self._annotation_row(sid, "ignore", None, box)], human_labels=False
@@ -1272,9 +1162,9 @@ class Dataset:
         """Mask a polygon ``(N, 2)`` (or several rings): the region its bounding box covers is
         left out of training, as for :meth:`add_ignore_region`; the outline is kept for
         display and export."""
-        self._sync()
+        self.refresh()
         self._require_detection("add_ignore_polygon")
-        (sid,) = self._require_samples(sample_id)
+        (sid,) = self.require_samples(sample_id)
         pts = self._check_points(sid, points)
         row = self._annotation_row(sid, "ignore", None, _bounds(pts), points=pts)
         return self._insert_annotations([row], human_labels=False)[0]
@@ -1282,7 +1172,7 @@ class Dataset:
     def update_annotation(self, ann_id: int, **fields: Any) -> None:
         """Change fields of one annotation (label, x0..y1, points, angle, text, score, origin,
         hard_type); the result is validated as a whole."""
-        self._sync()
+        self.refresh()
         unknown = set(fields) - EDITABLE_ANNOTATION_FIELDS
         if unknown:
             raise ValidationError(
@@ -1296,7 +1186,7 @@ class Dataset:
         new = {**row, **fields}
         sid = int(row["sample_id"])
         if "label" in fields and new["kind"] != "ignore":
-            self._require_label(new["label"])
+            self.require_label(new["label"])
         if "points" in fields:
             pts = self._check_points(sid, fields["points"])
             new["points"] = json.dumps(pts)
@@ -1330,7 +1220,7 @@ class Dataset:
         image is a negative (labeled, no objects) only when a person says so, with
         :meth:`confirm` on the empty image (or :meth:`clear_annotations`'s ``negative``).
         """
-        self._sync()
+        self.refresh()
         ids = _as_ids(ann_ids)
         missing = [i for i in ids if i not in self._annotations]
         if missing:
@@ -1360,8 +1250,8 @@ class Dataset:
         """Delete every annotation of one image (boxes, polygons, ignore regions); returns
         their ids. ``negative=True`` keeps it labeled as an image with no object in it;
         otherwise it goes back to ``unlabeled``."""
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         ann = self._annotations.merged()
         ids = ann.loc[ann["sample_id"] == sid, "ann_id"].astype(int).tolist()
         if ids:
@@ -1390,7 +1280,7 @@ class Dataset:
         ``name`` matches a substring, case-insensitive; ``label`` matches a classification
         label or any annotation label; ``status`` one status or a list.
         """
-        self._sync()
+        self.refresh()
         frame = self._query_frame(
             name=name,
             label=label,
@@ -1410,6 +1300,22 @@ class Dataset:
             )
         return self._public_samples(frame)
 
+    def query_ids(self, **filters: Any) -> pd.Index:
+        """The sample ids :meth:`query` would return (same filters, validated the same way),
+        in stored order, without building the frame: for widgets that show a page of them
+        (:meth:`samples_at`)."""
+        self.refresh()
+        full = dict.fromkeys(QUERY_FILTERS) | filters
+        unknown = set(full) - set(QUERY_FILTERS)
+        if unknown:
+            raise ValidationError(f"unknown filter(s) {sorted(unknown)}: use {QUERY_FILTERS}.")
+        return self._query_frame(**full).index
+
+    def samples_at(self, sample_ids: Iterable[int]) -> pd.DataFrame:
+        """The rows of ``sample_ids`` in that order, as :attr:`samples` gives them (a copy)."""
+        ids = self.require_samples(sample_ids)
+        return self._public_samples(self._samples.merged().loc[ids])
+
     def _query_frame(self, **filters) -> pd.DataFrame:
         frame = self._samples.merged()
         mask = np.ones(len(frame), dtype=bool)
@@ -1419,7 +1325,7 @@ class Dataset:
         if name:
             mask &= frame["name"].str.contains(name, case=False, regex=False).to_numpy()
         if label is not None:
-            self._require_label(label)
+            self.require_label(label)
             ann = self._annotations.merged()
             with_label = ann.loc[ann["label"] == label, "sample_id"].unique()
             mask &= ((frame["label"] == label) | frame["sample_id"].isin(with_label)).to_numpy()
@@ -1444,77 +1350,6 @@ class Dataset:
         return frame[mask]
 
     # -- runs and predictions (written by jobs) -----------------------------------------
-    def _start_run(self, *, model: str, params: dict) -> str:
-        labeled = int((self._samples.merged()["status"] == "labeled").sum())
-        owner = json.dumps({"running_in": {"host": socket.gethostname(), "pid": os.getpid()}})
-        with self._write() as cur:
-            (number,) = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM runs").fetchone()
-            version = f"V{number}"
-            cur.execute(
-                "INSERT INTO runs (version, number, task, model, status, started, labeled_images, "
-                "total_images, label_count, params, message) "
-                "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
-                (
-                    version,
-                    number,
-                    self.task,
-                    model,
-                    time.time(),
-                    labeled,
-                    len(self._samples),
-                    len(self._labels),
-                    json.dumps(params, default=str),
-                    owner,
-                ),
-            )
-        self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
-        return version
-
-    def _reconcile_runs(self) -> list[str]:
-        """Mark ``failed`` the runs whose process on this machine is gone; returns them."""
-        gone = []
-        for run in self._runs[self._runs["status"] == "running"].itertuples():
-            try:
-                owner = json.loads(run.message)["running_in"]
-                host, pid = str(owner["host"]), int(owner["pid"])
-            except (TypeError, ValueError, KeyError):
-                continue
-            if host == socket.gethostname() and not _pid_alive(pid):
-                self._finish_run(
-                    run.version,
-                    status="failed",
-                    message=f"the process that ran it (pid {pid} on {host}) ended "
-                    "before the run finished; marked failed when the "
-                    "dataset was opened",
-                )
-                gone.append(run.version)
-        if gone:
-            warnings.warn(
-                f"{self.path}: run(s) {gone} were left running by a process that "
-                "ended; they are now marked failed.",
-                UserWarning,
-                stacklevel=3,
-            )
-        return gone
-
-    def _finish_run(self, version: str, *, status: str, **fields: Any) -> None:
-        fields = {"status": status, **fields}
-        if status != "running":
-            fields.setdefault("finished", time.time())
-        with self._write() as cur:
-            if status != "running":
-                (started,) = cur.execute(
-                    "SELECT started FROM runs WHERE version=?", (version,)
-                ).fetchone()
-                fields.setdefault("duration", fields["finished"] - started)
-            db.update(cur, "runs", fields, "version", [(*fields.values(), version)])
-        self._runs = self._store.read_table("runs", RUN_COLUMNS, "number")
-
-    def _store_predictions(self, version: str, frame: pd.DataFrame) -> None:
-        rows = frame.reindex(columns=PREDICTION_COLUMNS).assign(version=version)
-        with self._write() as cur:
-            db.delete(cur, "predictions", "version", [version])
-            db.insert(cur, "predictions", PREDICTION_COLUMNS, _sql_rows(rows[PREDICTION_COLUMNS]))
 
     def annotate_from_predictions(self, version: str, *, threshold: float = 0.5) -> dict:
         """Turn a run's stored test predictions (``hx.train(..., test=True)``) into
@@ -1556,8 +1391,12 @@ class Dataset:
                 ]
             ]
         skipped: list[int] = []
-        _, ann_ids = self._insert_rows(
-            annotations=annotations, sample_updates=updates, only_unlabeled=True, skipped=skipped
+        _, ann_ids = ingest.insert_rows(
+            self,
+            annotations=annotations,
+            sample_updates=updates,
+            only_unlabeled=True,
+            skipped=skipped,
         )
         return {
             "written": [i for i in updates.index.tolist() if i not in set(skipped)],
@@ -1573,48 +1412,19 @@ class Dataset:
         return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
 
     # -- job claims ---------------------------------------------------------------------
-    def _claim_job(self, name: str) -> None:
-        """Mark a job (e.g. ``auto_label``) as running; refused while another process or
-        call holds it. A claim whose process is gone (on this machine: no such pid, or the
-        pid now belongs to a process started later) is taken over."""
-        key = f"job:{name}"
-        me = json.dumps(
-            {
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "process_start": _process_start(os.getpid()),
-                "since": time.time(),
-            }
-        )
-        with self._write() as cur:
-            row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-            if row is not None and _claim_alive(row[0]):
-                holder = _claim_owner(row[0])
-                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
-                raise JobError(
-                    f"another {name} job is running on this dataset (process {holder['pid']} on "
-                    f"{holder['host']}, since {started}); wait for it to finish. If that process "
-                    "is gone (its machine crashed or was switched off), release the claim with "
-                    "ds.release_jobs()."
-                )
-            cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
-
-    def _release_job(self, name: str) -> None:
-        with self._write() as cur:
-            cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
 
     def jobs(self) -> pd.DataFrame:
         """The job claims on this dataset (e.g. a running ``auto_label``): columns ``job``,
         ``host``, ``pid``, ``since``, ``alive`` (False: its process is gone on this
         machine; None: on another machine, unknown)."""
-        self._sync()
+        self.refresh()
         rows = self._store.conn.execute(
             "SELECT key, value FROM meta WHERE key LIKE 'job:%' ORDER BY key"
         ).fetchall()
         out = []
         for key, value in rows:
-            holder = _claim_owner(value)
-            alive = _claim_alive(value) if holder["host"] == socket.gethostname() else None
+            holder = runlog.claim_owner(value)
+            alive = runlog.claim_alive(value) if holder["host"] == socket.gethostname() else None
             out.append(
                 {
                     "job": key[4:],
@@ -1641,18 +1451,6 @@ class Dataset:
         return [k[4:] for k in keys]
 
     # -- embeddings (written by jobs) and similarity ----------------------------------------
-    @staticmethod
-    def _write_embeddings(
-        cur, version: str, sample_ids: Sequence[int], vectors: np.ndarray
-    ) -> None:
-        """A run's image embeddings ``(N, D)`` into the store, inside the caller's
-        transaction (so they land with the job's other results or not at all)."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        cur.executemany(
-            "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
-            "(SELECT 1 FROM samples WHERE sample_id = ?)",
-            [(version, int(i), v.tobytes(), int(i)) for i, v in zip(sample_ids, vectors)],
-        )
 
     def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The image embeddings a run stored while auto-labeling: ``(sample_ids (N,),
@@ -1690,8 +1488,8 @@ class Dataset:
 
         Adds a ``distance`` column (0 = same direction).
         """
-        self._sync()
-        (sid,) = self._require_samples(sample_id)
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
         ids, vectors = self.embeddings(version)
         vectors = vectors.astype(np.float64)
         where = np.flatnonzero(ids == sid)
@@ -1724,9 +1522,16 @@ class Dataset:
         ``outside``: 'clip' (default; listed in ``result.clipped``) or 'error' for boxes
         reaching outside their image. Returns an AnnotationImport.
         """
-        self._sync()
-        return formats.import_annotations(
-            self, fmt, source, unknown_labels=unknown_labels, outside=outside
+        self.refresh()
+        records, problems, skipped = formats.read_annotations(fmt, source)
+        return ingest.apply_import(
+            self,
+            records,
+            fmt=fmt,
+            unknown_labels=unknown_labels,
+            outside=outside,
+            problems=problems,
+            skipped=skipped,
         )
 
     def export_annotations(
@@ -1796,142 +1601,6 @@ class Dataset:
         return self.export_annotations("manifest", out, **options)
 
     # -- bulk writes (imports, tiling, benchmarks) --------------------------------------
-    def _insert_rows(
-        self,
-        samples: pd.DataFrame | None = None,
-        annotations: pd.DataFrame | None = None,
-        sample_updates: pd.DataFrame | None = None,
-        new_labels: Sequence[str] = (),
-        *,
-        only_unlabeled: bool = False,
-        skipped: list[int] | None = None,
-        embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
-    ) -> tuple[list[int], list[int]]:
-        """Write many rows in one transaction: all of it lands or none of it does.
-
-        ``samples`` rows get fresh ``sample_id`` s; annotation rows whose ``sample_id`` is
-        negative refer to the new sample at position ``-sample_id - 1`` of ``samples``.
-        ``sample_updates`` (indexed by sample_id) sets columns of existing samples.
-        ``only_unlabeled`` (a job's results): inside the transaction, updates and annotations
-        of samples that are no longer ``unlabeled`` (a person labeled, confirmed or deleted
-        them while the job ran) or that name a label deleted meanwhile are dropped, and their
-        ids appended to ``skipped``: human edits win. ``embeddings`` (run version, sample ids,
-        ``(N, D)`` vectors) are stored in the same transaction.
-        Returns the new sample ids and annotation ids.
-        """
-        samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
-        annotations = (
-            annotations if annotations is not None else pd.DataFrame(columns=ANNOTATION_COLUMNS)
-        )
-        with self._write() as cur:
-            if only_unlabeled and sample_updates is not None and len(sample_updates):
-                lost = _changed_since_read(cur, sample_updates, annotations, new_labels)
-                if lost:
-                    sample_updates = sample_updates.drop(index=lost)
-                    annotations = annotations[~annotations["sample_id"].isin(lost)]
-                    if skipped is not None:
-                        skipped.extend(lost)
-            _require_stored_labels(cur, samples, annotations, sample_updates, new_labels)
-            cur.executemany(
-                "INSERT INTO labels VALUES (?, ?)",
-                [(n, len(self._labels) + i) for i, n in enumerate(new_labels)],
-            )
-            first_s = self._store.next_id(cur, "next_sample_id", len(samples))
-            samples = samples.reindex(columns=SAMPLE_COLUMNS).copy()
-            samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
-            first_a = self._store.next_id(cur, "next_ann_id", len(annotations))
-            annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
-            for col in FLAG_COLUMNS:
-                annotations[col] = annotations[col].fillna(0).astype("int64")
-            annotations["ann_id"] = np.arange(first_a, first_a + len(annotations), dtype="int64")
-            sid = annotations["sample_id"].to_numpy(dtype="int64", copy=True)
-            new_ref = sid < 0
-            sid[new_ref] = samples["sample_id"].to_numpy()[-sid[new_ref] - 1]
-            annotations["sample_id"] = sid
-            for table, frame, cols in (
-                ("samples", samples, SAMPLE_COLUMNS),
-                ("annotations", annotations, ANNOTATION_COLUMNS),
-            ):
-                db.insert(cur, table, cols, _sql_rows(frame[cols]))
-            if sample_updates is not None and len(sample_updates):
-                cols = list(sample_updates.columns)
-                db.update(
-                    cur,
-                    "samples",
-                    cols,
-                    "sample_id",
-                    _sql_rows(sample_updates.assign(_id=sample_updates.index)[cols + ["_id"]]),
-                )
-            if embeddings is not None:
-                self._write_embeddings(cur, *embeddings)
-        self._labels.extend(new_labels)
-        self._samples.add_frame(samples)
-        self._annotations.add_frame(annotations)
-        if sample_updates is not None:
-            for col in sample_updates.columns:
-                frame = self._samples.merged()
-                frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
-        return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
-
-
-def _stored_labels(cur, new_labels: Sequence[str]) -> set[str]:
-    """The label names in the store (read inside the caller's transaction) and ``new_labels``."""
-    return {r[0] for r in cur.execute("SELECT name FROM labels")} | set(new_labels)
-
-
-def _missing_labels(frame: pd.DataFrame | None, names: set[str]) -> pd.Series:
-    """Per row of ``frame``: whether it names a label outside ``names`` (empty: none)."""
-    if frame is None or not len(frame) or "label" not in frame.columns:
-        return pd.Series(False, index=frame.index if frame is not None else None, dtype=bool)
-    labels = frame["label"]
-    return labels.notna() & ~labels.isin(names)
-
-
-def _require_stored_labels(
-    cur,
-    samples: pd.DataFrame,
-    annotations: pd.DataFrame,
-    updates: pd.DataFrame | None,
-    new_labels: Sequence[str],
-) -> None:
-    """Refuse (rolling the transaction back) rows naming a label that is not stored: another
-    process deleted it after this call read the label set."""
-    names = _stored_labels(cur, new_labels)
-    gone = sorted(
-        {
-            str(v)
-            for frame in (samples, annotations, updates)
-            if frame is not None and "label" in frame.columns
-            for v in frame["label"][_missing_labels(frame, names)]
-        }
-    )
-    if gone:
-        raise ValidationError(
-            f"label(s) {gone} were deleted by another process while this "
-            "ran; nothing was written. Add them back with ds.add_label or "
-            "run it again."
-        )
-
-
-def _changed_since_read(
-    cur, updates: pd.DataFrame, annotations: pd.DataFrame, new_labels: Sequence[str]
-) -> list[int]:
-    """Ids of ``updates`` whose sample is gone or no longer ``unlabeled``, or whose results
-    name a label that no longer exists (read inside the caller's write transaction)."""
-    ids = [int(i) for i in updates.index]
-    still: set[int] = set()
-    for start in range(0, len(ids), 900):
-        part = ids[start : start + 900]
-        rows = cur.execute(
-            f"SELECT sample_id FROM samples WHERE status='unlabeled' AND sample_id "
-            f"IN ({', '.join('?' * len(part))})",
-            part,
-        ).fetchall()
-        still.update(r[0] for r in rows)
-    names = _stored_labels(cur, new_labels)
-    gone = {int(i) for i in updates.index[_missing_labels(updates, names).to_numpy()]}
-    gone.update(int(i) for i in annotations.loc[_missing_labels(annotations, names), "sample_id"])
-    return [i for i in ids if i not in still or i in gone]
 
 
 def _conflict_message(exc: sqlite3.IntegrityError) -> str:
@@ -1953,84 +1622,3 @@ def _conflict_message(exc: sqlite3.IntegrityError) -> str:
             "written."
         )
     return f"the store refused the edit ({text}); nothing was written."
-
-
-def _printable(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
-
-
-def _media_name(sample_id: int, name: str) -> str:
-    """``<id>_<name>`` shortened (stem first, suffix kept) to the file system's 255 bytes."""
-    head = f"{sample_id:07d}_"
-    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 32 else ""
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    room = MAX_NAME_BYTES - len(head.encode()) - len(suffix.encode())
-    while len(stem.encode()) > room:
-        stem = stem[:-1]
-    return head + stem + suffix
-
-
-def _remove_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()
-
-
-def _process_start(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot, from /proc), or None where
-    unknown: with the pid it tells a live process from a later one that reuses the pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _claim_owner(value: str) -> dict:
-    """A job claim's holder; older claims were ``host:pid:since``."""
-    try:
-        holder = json.loads(value)
-        return {
-            "host": str(holder["host"]),
-            "pid": int(holder["pid"]),
-            "process_start": holder.get("process_start"),
-            "since": float(holder["since"]),
-        }
-    except (ValueError, TypeError, KeyError):
-        host, pid, since = (value.rsplit(":", 2) + ["", "0", "0"])[:3]
-        return {
-            "host": host,
-            "pid": int(pid) if pid.isdigit() else 0,
-            "process_start": None,
-            "since": float(since) if since.replace(".", "", 1).isdigit() else 0.0,
-        }
-
-
-def _claim_alive(value: str) -> bool:
-    """Whether a claim's process may still run: always for another machine (unknowable)."""
-    holder = _claim_owner(value)
-    if holder["host"] != socket.gethostname():
-        return True
-    if not _pid_alive(holder["pid"]):
-        return False
-    started = holder["process_start"]
-    return started is None or started == _process_start(holder["pid"])
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
-    """Rows as tuples of plain Python values (NumPy scalars unwrapped, NaN/NA as None):
-    sqlite3 would store a NumPy integer as a BLOB."""
-    obj = frame.astype(object).where(frame.notna(), None)
-    for row in obj.itertuples(index=False, name=None):
-        yield tuple(v.item() if isinstance(v, np.generic) else v for v in row)

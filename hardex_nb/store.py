@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 4  # 2: annotations.difficult; 3: label triggers, embeddings table;
-# 4: annotations.truncated / occluded (VOC)
+SCHEMA_VERSION = 5  # 2: annotations.difficult; 3: label triggers, embeddings table;
+# 4: annotations.truncated / occluded (VOC); 5: results (provenance of job results)
 
 SAMPLE_COLUMNS = [
     "sample_id",
@@ -77,12 +78,15 @@ RUN_COLUMNS = [
     "message",
 ]
 PREDICTION_COLUMNS = ["version", "sample_id", "label", "x0", "y0", "x1", "y1", "score"]
+RESULT_COLUMNS = ["key", "method", "version", "params", "fields", "created", "payload"]
+FLAG_COLUMNS = ("difficult", "truncated", "occluded")  # VOC's object flags on annotations
 # the tables insert / update / delete may name, with their columns
 TABLES = {
     "samples": SAMPLE_COLUMNS,
     "annotations": ANNOTATION_COLUMNS,
     "runs": RUN_COLUMNS,
     "predictions": PREDICTION_COLUMNS,
+    "results": RESULT_COLUMNS,
 }
 
 
@@ -119,6 +123,14 @@ def delete(cur: sqlite3.Cursor, table: str, key: str, keys) -> int:
     _checked(table, [key])
     cur.executemany(f"DELETE FROM {table} WHERE {key}=?", [(k,) for k in keys])
     return cur.rowcount
+
+
+def sql_rows(frame: pd.DataFrame) -> Iterable[tuple]:
+    """Rows as tuples of plain Python values (NumPy scalars unwrapped, NaN/NA as None):
+    sqlite3 would store a NumPy integer as a BLOB."""
+    obj = frame.astype(object).where(frame.notna(), None)
+    for row in obj.itertuples(index=False, name=None):
+        yield tuple(v.item() if isinstance(v, np.generic) else v for v in row)
 
 
 _SCHEMA = """
@@ -189,6 +201,15 @@ CREATE TABLE IF NOT EXISTS embeddings (
     sample_id INTEGER NOT NULL REFERENCES samples(sample_id) ON DELETE CASCADE,
     vector BLOB NOT NULL,
     PRIMARY KEY (version, sample_id)
+);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    version TEXT,
+    params TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    created REAL NOT NULL,
+    payload TEXT
 );
 """
 
@@ -405,6 +426,12 @@ class Store:
                             f"ALTER TABLE annotations ADD COLUMN {flag} INTEGER NOT NULL DEFAULT 0"
                         )
                 cur.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+        if found < 5:  # results: what each job wrote, under a key
+            with self.transaction() as cur:
+                for statement in _SCHEMA.split(";"):
+                    if "TABLE IF NOT EXISTS results" in statement:
+                        cur.execute(statement)
+                cur.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
 
     def _import_embedding_files(self, cur: sqlite3.Cursor) -> None:
         """Schema 2 kept embeddings in ``embeddings/<version>.npz``; move them into the table."""

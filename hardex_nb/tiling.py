@@ -16,9 +16,8 @@ per-label NMS.
 from __future__ import annotations
 
 import math
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -187,90 +186,39 @@ def _nms(b: pd.DataFrame, iou_threshold: float) -> pd.DataFrame:
 MIN_SOURCE = (30, 60)  # short side, long side: the smallest image worth tiling
 
 
-def tile(
-    ds,
+def predict_tiled(
+    predict_fn: Callable[[list], pd.DataFrame],
+    image,
     rows: int,
     cols: int,
     *,
-    into,
-    sample_ids=None,
-    min_side: float = 4.0,
-    min_share: float = 0.2,
-):
-    """Cut images of ``ds`` into a rows×cols grid (larger count along the long side) and add
-    the tiles to the dataset ``into`` with their boxes; each tile remembers ``parent_id``
-    (the source sample id), ``tile_row`` and ``tile_col``. Returns the new sample ids."""
-    from .media import ImageInfo, load_rgb
-
-    if ds.task != "detection":
+    iou_threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Detection on one large image, tile by tile (supervision's InferenceSlicer in the
+    grid :func:`tile_windows` cuts for training): ``predict_fn`` gets the list of tile
+    crops and returns one frame of boxes with columns ``image`` (the crop's position in
+    the list), ``label``, ``x0 y0 x1 y1`` (crop pixels) and ``score``. The boxes are moved
+    back to the full image, parts cut by a seam joined and duplicates removed
+    (:func:`untile`). ``image`` is a PIL image (anything with ``width``, ``height`` and
+    ``crop``)."""
+    windows = tile_windows(image.width, image.height, rows, cols)
+    pred = predict_fn([image.crop(w[2:]) for w in windows])
+    missing = {"image", "label", "x0", "y0", "x1", "y1", "score"} - set(pred.columns)
+    if missing:
         raise ValidationError(
-            f"tiling is for detection datasets (small objects in large "
-            f"images); this one is {ds.task}."
+            f"predict_fn returned a frame without the column(s) {sorted(missing)}; return "
+            "one row per box with image (the crop's index), label, x0, y0, x1, y1, score."
         )
-    if into.task != ds.task:
-        raise ValidationError(f"into is {into.task}, the source is {ds.task}.")
-    for name in ds.label_names:
-        if name not in into.label_names:
-            into.add_label(name)
-    samples = ds.samples.set_index("sample_id")
-    ids = samples.index.tolist() if sample_ids is None else list(sample_ids)
-    small = [
-        f"{samples.loc[i, 'name']} ({samples.loc[i, 'width']}×{samples.loc[i, 'height']})"
-        for i in ids
-        if min(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[0]
-        or max(samples.loc[i, ["width", "height"]]) < MIN_SOURCE[1]
-    ]
-    if small:
-        raise ValidationError(
-            f"tiling sources must be at least {MIN_SOURCE[0]}×{MIN_SOURCE[1]} "
-            f"px; too small: {small[:5]}"
-        )
-    ann = ds.annotations
-    new_ids = []
-    with tempfile.TemporaryDirectory(prefix="hardex-tiles-") as tmp:
-        infos, extra, anns = [], [], []
-        for sid in ids:
-            row = samples.loc[sid]
-            image = load_rgb(ds.image_path(sid))
-            boxes = ann[ann["sample_id"] == sid]
-            for r, c, x0, y0, x1, y1 in tile_windows(
-                int(row["width"]), int(row["height"]), rows, cols
-            ):
-                path = Path(tmp) / f"{Path(row['name']).stem}_r{r}_c{c}.png"
-                image.crop((x0, y0, x1, y1)).save(path)
-                infos.append(ImageInfo(path=path, width=x1 - x0, height=y1 - y0, format="PNG"))
-                inside = boxes_in_tile(
-                    boxes, (r, c, x0, y0, x1, y1), min_side=min_side, min_share=min_share
-                )
-                extra.append(
-                    {
-                        "parent_id": int(sid),
-                        "tile_row": r,
-                        "tile_col": c,
-                        "source": "tile",
-                        "split": row["split"],
-                        "status": "labeled" if len(inside) else row["status"],
-                    }
-                )
-                # a polygon becomes its clipped bounding box in a tile
-                anns.append(
-                    [
-                        {
-                            "kind": "box" if a.kind == "polygon" else a.kind,
-                            "label": None if a.kind == "ignore" else a.label,
-                            "x0": a.x0,
-                            "y0": a.y0,
-                            "x1": a.x1,
-                            "y1": a.y1,
-                            "score": None if pd.isna(a.score) else a.score,
-                            "origin": a.origin,
-                            "hard_type": a.hard_type,
-                            "text": a.text,
-                        }
-                        for a in inside.itertuples(index=False)
-                    ]
-                )
-        new_ids = into._insert_images(
-            infos, copy=True, origin="tile", extra=extra, annotations=anns
-        )
-    return new_ids
+    parts = []
+    for k, w in enumerate(windows):
+        p = pred[pred["image"] == k][["label", "x0", "y0", "x1", "y1", "score"]].copy()
+        p[["x0", "x1"]] += w[2]
+        p[["y0", "y1"]] += w[3]
+        parts.append(p)
+    boxes = pd.concat(parts, ignore_index=True)
+    return untile(
+        boxes,
+        seams_x=sorted({w[2] for w in windows} - {0}),
+        seams_y=sorted({w[3] for w in windows} - {0}),
+        iou_threshold=iou_threshold,
+    )

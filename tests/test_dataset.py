@@ -13,7 +13,7 @@ import pytest
 from synthetic import write_image
 
 import hardex_nb as hx
-from hardex_nb import FormatError, StoreError, ValidationError
+from hardex_nb import FormatError, StoreError, ValidationError, ingest, runlog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -336,7 +336,7 @@ def test_insert_rows_is_all_or_nothing(det_ds):
         }
     )
     with pytest.raises(hx.ValidationError, match="nothing was written"):
-        det_ds._insert_rows(good, bad_ann)
+        ingest.insert_rows(det_ds, good, bad_ann)
     pd.testing.assert_frame_equal(det_ds.samples, before)
     pd.testing.assert_frame_equal(hx.Dataset.open(det_ds.path).samples, before)
 
@@ -402,7 +402,7 @@ def test_rows_naming_a_label_deleted_by_another_process_are_refused_whole(tmp_pa
         ]
     )
     with pytest.raises(hx.ValidationError, match=r"label\(s\) \['c'\] were deleted by another"):
-        first._insert_rows(annotations=rows)
+        ingest.insert_rows(first, annotations=rows)
     for view in (first, hx.Dataset.open(tmp_path / "d")):
         assert view.annotations.empty and view.label_names == ["a"]
 
@@ -451,8 +451,9 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_pat
             textwrap.dedent(f"""
         import os, signal
         import hardex_nb as hx
+        from hardex_nb import runlog
         ds = hx.Dataset.open({str(tmp_path / "d")!r})
-        print(ds._start_run(model="resnet18", params={{}}), os.getpid(), flush=True)
+        print(runlog.start_run(ds, model="resnet18", params={{}}), os.getpid(), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
     """),
         ],
@@ -467,7 +468,7 @@ def test_a_run_left_running_by_a_killed_process_is_marked_failed_at_open(tmp_pat
     run = ds.runs.set_index("version").loc[version]
     assert run["status"] == "failed" and f"pid {pid}" in run["message"]
     # a run whose process is alive (this one) is left alone
-    mine = ds._start_run(model="resnet18", params={})
+    mine = runlog.start_run(ds, model="resnet18", params={})
     assert (
         hx.Dataset.open(tmp_path / "d").runs.set_index("version").loc[mine, "status"] == "running"
     )
@@ -752,20 +753,20 @@ def test_a_claim_whose_pid_was_reused_is_taken_over(det_ds):
 
     # this process is alive, but it started later than the claim says its holder did
     _claim(det_ds, host=socket.gethostname(), pid=os.getpid(), process_start=1, since=0.0)
-    det_ds._claim_job("auto_label")
+    runlog.claim_job(det_ds, "auto_label")
     assert det_ds.jobs()["pid"].tolist() == [os.getpid()]
 
 
 def test_a_claim_from_another_machine_is_released_by_hand(det_ds):
     _claim(det_ds, host="crashed-node", pid=4242, process_start=7, since=1.7e9)
     with pytest.raises(hx.JobError, match=r"process 4242 on crashed-node.*ds\.release_jobs\(\)"):
-        det_ds._claim_job("auto_label")
+        runlog.claim_job(det_ds, "auto_label")
     jobs = det_ds.jobs()
     assert jobs[["job", "host", "pid"]].values.tolist() == [["auto_label", "crashed-node", 4242]]
     assert jobs["alive"].isna().all()
     assert det_ds.release_jobs() == ["auto_label"]
-    det_ds._claim_job("auto_label")  # free again
-    det_ds._release_job("auto_label")
+    runlog.claim_job(det_ds, "auto_label")  # free again
+    runlog.release_job(det_ds, "auto_label")
     assert det_ds.jobs().empty
 
 
@@ -788,10 +789,10 @@ def test_embeddings_land_with_the_job_or_not_at_all(det_ds):
         ]
     )
     with pytest.raises(ValidationError):
-        det_ds._insert_rows(annotations=bad, embeddings=("V1", [sid, sid + 1], vectors))
+        ingest.insert_rows(det_ds, annotations=bad, embeddings=("V1", [sid, sid + 1], vectors))
     with pytest.raises(ValidationError, match="no stored embeddings"):
         det_ds.embeddings()
-    det_ds._insert_rows(embeddings=("V1", [sid, sid + 1], vectors))
+    ingest.insert_rows(det_ds, embeddings=("V1", [sid, sid + 1], vectors))
     ids, got = hx.Dataset.open(det_ds.path).embeddings("V1")
     assert ids.tolist() == [sid, sid + 1] and np.array_equal(got, vectors)
 

@@ -515,13 +515,13 @@ def test_an_oversized_zip_member_is_not_extracted(tmp_path):
         return out
 
     ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"])
-    import hardex_nb.dataset as dataset_module
+    import hardex_nb.ingest as ingest_module
 
-    dataset_module.safe_extract, saved = watching, dataset_module.safe_extract
+    ingest_module.safe_extract, saved = watching, ingest_module.safe_extract
     try:
         report = ds.add_images(z)
     finally:
-        dataset_module.safe_extract = saved
+        ingest_module.safe_extract = saved
     assert extracted == ["ok.png"]  # never written to disk
     assert len(report.added) == 1
     assert report.rejected == [

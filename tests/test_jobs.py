@@ -11,7 +11,7 @@ import torch
 from synthetic import bars_dataset
 
 import hardex_nb as hx
-from hardex_nb import JobError
+from hardex_nb import JobError, runlog
 from hardex_nb.evaluation import evaluate_detections
 from hardex_nb.jobs import Run, train, wrap_model
 
@@ -140,10 +140,10 @@ def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
     with pytest.raises(JobError, match="needs unlabeled images"):
         hx.auto_label(ds, run)
     ds.set_label(ids[18:], None)
-    ds._claim_job("auto_label")  # as another notebook would hold it
+    runlog.claim_job(ds, "auto_label")  # as another notebook would hold it
     with pytest.raises(JobError, match="another auto_label job is running"):  # one family
         hx.auto_label(ds, run)
-    ds._release_job("auto_label")
+    runlog.release_job(ds, "auto_label")
     assert len(hx.auto_label(ds, run).sample_ids) == 2
 
 
@@ -163,6 +163,19 @@ def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
     assert similar["distance"].is_monotonic_increasing
     ds.confirm(ids[30:35])
     assert set(ds.samples.set_index("sample_id").loc[ids[30:35], "status"]) == {"labeled"}
+    # provenance: the run key, its parameters and the fields written, loadable and deletable
+    record = ds.results.set_index("key").loc[f"auto_label_{run.version}"]
+    assert record["method"] == "auto_label" and record["version"] == run.version
+    assert record["params"]["mode"] == "active" and "samples.hard_score" in record["fields"]
+    again = hx.load_result(hx.Dataset.open(ds.path), result.key)  # as after a restart
+    assert again.sample_ids == result.sample_ids and again.hard_ids == result.hard_ids
+    assert again.table["reasons"].fillna("").tolist() == result.table["reasons"].tolist()
+    ds.delete_result(result.key)
+    assert result.key not in set(ds.results["key"])
+    with pytest.raises(hx.ValidationError, match="no result"):
+        hx.load_result(ds, result.key)
+    with pytest.raises(hx.ValidationError, match="key="):
+        hx.auto_label(ds, run, key="a key with spaces")
 
 
 def test_auto_label_detection_writes_model_boxes(trained_detector, tmp_path):
@@ -206,6 +219,12 @@ def test_evaluate_and_plot_runs(tmp_path):
     assert report.per_label["count"].sum() == 10  # the test split only
     assert report.accuracy >= 0.8
     assert report.confusion().to_numpy().sum() == 10
+    # stored under a key, and the same report comes back in a new process's Dataset
+    assert report.key == f"evaluate_{run.version}_test"
+    assert ds.results.set_index("key").loc[report.key, "params"]["split"] == "test"
+    again = hx.load_result(hx.Dataset.open(ds.path), report.key)
+    pd.testing.assert_frame_equal(again.per_label, report.per_label)
+    assert again.header() == report.header() and again.dataset is not None
     train(ds, epochs=1, batch_size=8, image_size=32, progress=False)
     fig = hx.plot_runs(ds)
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["V1", "V2"]
@@ -316,6 +335,10 @@ def test_evaluate_honours_ignore_regions_and_difficult_boxes(tmp_path):
     assert f"model {run.version}" in header and "confidence threshold 0.3" in header
     assert "2 test images" in header and "avg detection rate 1.000" in header
     assert not report.notes
+    again = hx.load_result(ds, report.key)  # rebuilt from the stored boxes, no model run
+    pd.testing.assert_frame_equal(again.per_label, report.per_label)
+    pd.testing.assert_frame_equal(again.errors(), report.errors())
+    assert again.map50 == report.map50 and again.header() == header
 
 
 def test_evaluate_on_training_images_warns_and_says_so(tmp_path):
@@ -571,6 +594,9 @@ def test_find_mislabels_flags_planted_label_errors_out_of_sample(tmp_path):
         ds, folds=3, epochs=6, batch_size=8, image_size=32, weights=None, progress=False
     )
     assert len(result.table) == 60 and result.skipped == []
+    stored = hx.load_result(ds, "find_mislabels")
+    assert stored.flagged == result.flagged and len(stored.table) == 60
+    assert ds.results.set_index("key").loc["find_mislabels", "params"]["folds"] == 3
     caught = set(result.flagged) & set(flipped)
     assert len(caught) >= 5, result.table.sort_values("score", ascending=False).head(10)
     assert len(caught) / max(len(result.flagged), 1) >= 0.6  # precision
@@ -620,7 +646,8 @@ def test_test_results_become_annotations_to_review(tmp_path):
 
 def test_detection_test_results_become_boxes_to_review(det_ds):
     sid, other = (int(i) for i in det_ds.samples.sample_id[:2])
-    det_ds._store_predictions(
+    runlog.store_predictions(
+        det_ds,
         "V1",
         pd.DataFrame(
             {

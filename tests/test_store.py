@@ -14,7 +14,7 @@ import pytest
 from synthetic import write_image
 
 import hardex_nb as hx
-from hardex_nb import StoreError
+from hardex_nb import StoreError, ingest
 
 
 def _dataset(folder: Path, n: int = 3) -> Path:
@@ -31,7 +31,8 @@ def _dataset(folder: Path, n: int = 3) -> Path:
 def test_a_damaged_table_page_is_a_store_error_naming_the_file(tmp_path):
     folder = hx.Dataset.create(tmp_path / "d", task="detection", labels=["a"]).path
     ds = hx.Dataset.open(folder)
-    ds._insert_rows(
+    ingest.insert_rows(
+        ds,
         samples=__import__("pandas").DataFrame(
             {
                 "path": [f"p{i}.png" for i in range(3000)],
@@ -45,7 +46,7 @@ def test_a_damaged_table_page_is_a_store_error_naming_the_file(tmp_path):
                 "source": "upload",
                 "split": "train",
             }
-        )
+        ),
     )
     ds.close()
     db = folder / "hardex.sqlite"
@@ -83,6 +84,7 @@ def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
     ):
         con.execute(f"DROP TRIGGER {name}")
     con.execute("DROP TABLE embeddings")
+    con.execute("DROP TABLE results")
     con.execute("ALTER TABLE annotations DROP COLUMN truncated")
     con.execute("ALTER TABLE annotations DROP COLUMN occluded")
     con.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
@@ -97,6 +99,7 @@ def test_schema_2_moves_its_embedding_files_into_the_store(tmp_path):
     assert not (folder / "embeddings" / "V1.npz").exists()
     assert ds.similar_to(1, k=2, status=None)["sample_id"].tolist()[0] in (2, 3)
     assert not ds.annotations[["truncated", "occluded"]].any().any()  # columns added
+    assert ds.results.empty and list(ds.results.columns[:3]) == ["key", "method", "version"]
     with pytest.raises(hx.ValidationError, match="not in the label set"), ds._write() as cur:
         cur.execute("UPDATE annotations SET label='gone'")  # the triggers are in place
 

@@ -126,3 +126,34 @@ def test_tiling_is_for_detection_and_sources_of_at_least_30_by_60(tmp_path):
         hx.tile(det, 2, 2, into=hx.Dataset.create(tmp_path / "d2", task="detection"))
     with pytest.raises(ImageError, match="too small to tile"):
         media.check_image(tmp_path / "small.png", for_tiling=True)
+
+
+def test_predict_tiled_takes_any_predict_fn_and_joins_a_box_cut_by_the_seam():
+    """tiling.predict_tiled with a plain callable (no model): a box that straddles the
+    seam of a 1×2 grid comes back whole, in full-image pixels; a bad frame is refused."""
+    from PIL import Image
+
+    image = Image.new("RGB", (200, 100))
+    seen = []
+
+    def predict_fn(crops):
+        seen.extend(c.size for c in crops)
+        # the left tile sees x 80..100 of the box, the right tile x 0..30 (full 80..130)
+        return pd.DataFrame(
+            {
+                "image": [0, 1],
+                "label": ["car", "car"],
+                "x0": [80.0, 0.0],
+                "y0": [20.0, 20.0],
+                "x1": [100.0, 30.0],
+                "y1": [60.0, 60.0],
+                "score": [0.9, 0.8],
+            }
+        )
+
+    out = tiling.predict_tiled(predict_fn, image, 1, 2)
+    assert seen == [(100, 100), (100, 100)]
+    assert len(out) == 1
+    assert out[["x0", "y0", "x1", "y1"]].iloc[0].tolist() == [80.0, 20.0, 130.0, 60.0]
+    with pytest.raises(hx.ValidationError, match="score"):
+        tiling.predict_tiled(lambda crops: pd.DataFrame({"image": [0]}), image, 1, 2)

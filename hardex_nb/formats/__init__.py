@@ -2,7 +2,8 @@
 DOTA (rotated boxes).
 
 Each module has ``read(folder, problems, skipped) -> list[ImageLabels]`` and
-``write(ds, frames, out, *, images=True)``; :mod:`.common` lands parsed records in a Dataset.
+``write(ds, frames, out, *, images=True)``: plain records in, files out, and back; the
+Dataset applies the records (``hardex_nb.ingest.apply_import``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from ..errors import FormatError
 from ..media import EXTENSIONS
 from . import coco, dota, labelme, manifest, voc, yolo
 from .common import (
-    AnnotationImport,
     ImageLabels,
-    apply_import,
     export_frames,
     label_problem,
     opened_source,
@@ -34,31 +33,21 @@ FORMATS = {
 }
 
 
-def import_annotations(
-    ds, fmt: str, source: str | Path, *, unknown_labels: str = "add", outside: str = "clip"
-) -> AnnotationImport:
-    """Read every file of ``fmt`` under ``source`` (folder, file or .zip) into ``ds``.
-
-    All or nothing: on any problem a :class:`FormatError` lists each bad file with its line
-    or field, and the dataset is left as it was.
-    """
+def read_annotations(
+    fmt: str, source: str | Path
+) -> tuple[list[ImageLabels], list[str], list[str]]:
+    """Parse every file of ``fmt`` under ``source`` (a folder, a file or a .zip): the
+    records, the problems found (file, line or field, and what is wrong) and the shapes
+    skipped. Nothing is written; ``Dataset.import_annotations`` applies the records."""
     problems: list[str] = []
     skipped: list[str] = []
     with opened_source(source) as folder:
         parsed = read_records(
             fmt, folder, problems, skipped, archived=Path(source).suffix.lower() == ".zip"
         )
-        if not parsed and not problems:
-            raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
-        return apply_import(
-            ds,
-            parsed,
-            fmt=fmt,
-            unknown_labels=unknown_labels,
-            outside=outside,
-            problems=problems,
-            skipped=skipped,
-        )
+    if not parsed and not problems:
+        raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
+    return parsed, problems, skipped
 
 
 def read_records(

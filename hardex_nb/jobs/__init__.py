@@ -4,11 +4,12 @@
   :class:`Predictor`.
 - ``train``: :func:`train`, each run recorded in ``ds.runs``.
 - ``autolabel``: :func:`auto_label`, :func:`collect`, :func:`find_mislabels`.
-- ``report``: :func:`evaluate`, :func:`plot_runs`.
+- ``report``: :func:`evaluate`, :func:`plot_runs`, :func:`load_result` (a result recorded
+  in ``ds.results``).
 """
 
 from .autolabel import AutoLabelResult, MislabelResult, auto_label, collect, find_mislabels
-from .report import evaluate, plot_runs
+from .report import evaluate, load_result, plot_runs
 from .run import Predictor, Run, wrap_model
 from .train import train
 
@@ -21,6 +22,7 @@ __all__ = [
     "collect",
     "evaluate",
     "find_mislabels",
+    "load_result",
     "plot_runs",
     "train",
     "wrap_model",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import hard
+from .. import hard, ingest, runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..training import engine, models
@@ -29,6 +30,7 @@ class AutoLabelResult:
         self.annotations, self.table = list(annotations), table
         self.skipped = list(skipped)
         self.run: Run | None = None  # the model used (auto_label trains one when not given)
+        self.key: str | None = None  # where it is recorded in ds.results
 
     def __repr__(self) -> str:
         kept = (
@@ -41,12 +43,12 @@ class AutoLabelResult:
 
 
 def _check_prerequisites(ds: Dataset) -> list[int]:
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     labeled = samples[samples["status"] == "labeled"]
     if ds.task == "classification":
         per_label = labeled["label"].value_counts()
     else:
-        ann = ds._annotations.merged()
+        ann = ds.annotation_rows()
         ann = ann[ann["sample_id"].isin(labeled.index) & (ann["kind"] != "ignore")]
         per_label = ann.groupby("label")["sample_id"].nunique()
     enough = per_label[per_label >= 5]
@@ -69,7 +71,7 @@ def _training_reference(run: Run, train_images: list | None = None):
     """Embeddings, class indices and sizes of the images the run was trained on."""
     ds = run.dataset
     if train_images is None:
-        samples = ds._samples.merged()
+        samples = ds.sample_rows()
         ids = samples.index[
             (samples["status"] == "labeled") & (samples["split"] != "test")
         ].tolist()
@@ -199,6 +201,7 @@ def auto_label(
     batch_size: int = 32,
     progress: bool = True,
     backend: str = "local",
+    key: str | None = None,
     **train_options,
 ) -> AutoLabelResult:
     """Predict every unlabeled image and put it in ``to_confirm``, flagging hard examples.
@@ -221,6 +224,8 @@ def auto_label(
     """
     if mode not in ("active", "prelabel"):
         raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
+    if key is not None:
+        runlog.check_key(key)
     if algorithm not in (None, "fast", "accurate"):
         raise JobError(f"algorithm={algorithm!r}: use 'fast' or 'accurate'.")
     if run is None:
@@ -233,11 +238,11 @@ def auto_label(
         )
     if run.dataset is not ds and Path(run.dataset.path).resolve() != Path(ds.path).resolve():
         raise JobError("this run belongs to another dataset; use hx.collect for other images.")
-    ds._sync()
+    ds.refresh()
     unlabeled = _check_prerequisites(ds)
-    ds._claim_job("auto_label")
+    runlog.claim_job(ds, "auto_label")
     try:
-        samples = ds._samples.merged()
+        samples = ds.sample_rows()
         sizes = samples.loc[unlabeled, ["width", "height"]].to_numpy(dtype=float)
         reference = _training_reference(run) if mode == "active" else None
         table, boxes, emb = _hardness(
@@ -267,7 +272,8 @@ def auto_label(
                 ann_rows.append(row | {"sample_id": sid})
         ann = pd.DataFrame(ann_rows) if ann_rows else None
         skipped: list[int] = []
-        _, ann_ids = ds._insert_rows(
+        _, ann_ids = ingest.insert_rows(
+            ds,
             annotations=ann,
             sample_updates=updates,
             only_unlabeled=True,
@@ -275,7 +281,7 @@ def auto_label(
             embeddings=(run.version, unlabeled, emb) if emb.shape[1] else None,
         )
     finally:
-        ds._release_job("auto_label")
+        runlog.release_job(ds, "auto_label")
     table.insert(0, "sample_id", unlabeled)
     table["written"] = ~table["sample_id"].isin(skipped)
     written = [s for s in unlabeled if s not in set(skipped)]
@@ -284,7 +290,53 @@ def auto_label(
     ]
     result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
     result.run = run
+    result.key = _record(
+        ds,
+        key or f"auto_label_{run.version}",
+        "auto_label",
+        run,
+        {"mode": mode, "threshold": threshold, "batch_size": batch_size, "backend": backend},
+        result,
+        embeddings=bool(emb.shape[1]),
+    )
     return result
+
+
+def _record(
+    ds: Dataset,
+    key: str,
+    method: str,
+    run: Run,
+    params: dict,
+    result: AutoLabelResult,
+    *,
+    embeddings: bool = False,
+) -> str:
+    """Record an auto-label or collect result under ``key`` (see ``ds.results``)."""
+    fields = ["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"]
+    fields.append(
+        "samples.label" if ds.task == "classification" else f"annotations (origin {run.version})"
+    )
+    if embeddings:
+        fields.append(f"embeddings ({run.version})")
+    if method == "collect":
+        fields.insert(0, "samples (new rows, source collect)")
+    runlog.record_result(
+        ds,
+        key,
+        method=method,
+        version=run.version,
+        params=params,
+        fields=fields,
+        payload={
+            "sample_ids": [int(i) for i in result.sample_ids],
+            "hard_ids": [int(i) for i in result.hard_ids],
+            "annotations": [int(i) for i in result.annotations],
+            "skipped": [int(i) for i in result.skipped],
+            "table": result.table.to_json(orient="split", index=False, default_handler=str),
+        },
+    )
+    return key
 
 
 def _read_manifest_sources(path: str | Path) -> list[Path]:
@@ -316,6 +368,7 @@ def collect(
     threshold: float = 0.5,
     progress: bool = True,
     backend: str = "local",
+    key: str | None = None,
 ):
     """Run batch-inference images (folder, list or .zip) through ``run`` and keep the hard
     examples in ``into`` as ``to_confirm`` with their predictions and reasons.
@@ -323,12 +376,15 @@ def collect(
     ``train_manifest``: a manifest of the images the model was trained on, for the
     distance-to-training reasons (2, 3, 5); default: the run's own labeled images. With
     ``filter_hard=False`` every image is only added to ``into`` as unlabeled.
-    Returns ``(ImportReport, AutoLabelResult | None)``.
+    Returns ``(ImportReport, AutoLabelResult | None)``; the result is recorded in
+    ``into.results`` under ``key`` (default ``collect_<version>``).
     """
     import contextlib
 
     from ..dataset import ImportReport
 
+    if key is not None:
+        runlog.check_key(key)
     if into.task != run.task:
         raise JobError(f"into is a {into.task} dataset but run {run.version} is {run.task}.")
     missing = [n for n in run.labels if n not in into.label_names]
@@ -338,7 +394,7 @@ def collect(
         return into.add_images(images, origin="collect"), None
     report = ImportReport()
     with contextlib.ExitStack() as stack:
-        infos = Dataset._check_files(Dataset._gather_files(images, stack, True), report)
+        infos = ingest.check_files(ingest.gather_files(images, stack, True), report)
         if not infos:
             reasons = "; ".join(f"{n}: {r}" for n, r in report.rejected[:5]) or "no image found"
             raise JobError(
@@ -373,12 +429,34 @@ def collect(
                 row["label"] = table["label"].iat[i]
             extra.append(row)
             anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
-        report.added = into._insert_images(
-            [infos[i] for i in keep], copy=True, origin="collect", extra=extra, annotations=anns
+        report.added = ingest.insert_images(
+            into,
+            [infos[i] for i in keep],
+            copy=True,
+            origin="collect",
+            extra=extra,
+            annotations=anns,
         )
-    return report, AutoLabelResult(report.added, report.added, [], table)
+    result = AutoLabelResult(report.added, report.added, [], table)
+    result.run = run
+    result.key = _record(
+        into,
+        key or f"collect_{run.version}",
+        "collect",
+        run,
+        {
+            "run_dataset": str(run.dataset.path),
+            "threshold": threshold,
+            "train_manifest": str(train_manifest) if train_manifest else None,
+            "backend": backend,
+            "images": len(infos),
+        },
+        result,
+    )
+    return report, result
 
 
+@dataclass
 class MislabelResult:
     """What :func:`find_mislabels` found: ``table`` (one row per labeled image: sample_id,
     label, predicted, score, flagged, out-of-sample probabilities per label), ``flagged``
@@ -387,6 +465,7 @@ class MislabelResult:
     table: pd.DataFrame
     flagged: list[int]
     skipped: list[int]
+    key: str | None = None  # where it is recorded in ds.results
 
     def __repr__(self) -> str:
         return (
@@ -422,6 +501,7 @@ def find_mislabels(
     seed: int = 0,
     device: str = "auto",
     progress: bool = True,
+    key: str = "find_mislabels",
 ) -> MislabelResult:
     """Flag labeled images whose label looks wrong, from out-of-sample probabilities.
 
@@ -502,4 +582,26 @@ def find_mislabels(
         else []
     )
     flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
-    return MislabelResult(table, flagged, skipped)
+    result = MislabelResult(table, flagged, skipped)
+    runlog.record_result(
+        ds,
+        key,
+        method="find_mislabels",
+        version=None,
+        params={
+            "folds": folds,
+            "model": name,
+            "epochs": epochs,
+            "image_size": size,
+            "threshold": threshold,
+            "seed": seed,
+        },
+        fields=["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"],
+        payload={
+            "table": table.to_json(orient="split", index=False),
+            "flagged": [int(i) for i in flagged],
+            "skipped": [int(i) for i in skipped],
+        },
+    )
+    result.key = key
+    return result

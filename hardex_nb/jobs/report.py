@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..formats.common import polygon_area
@@ -16,7 +19,7 @@ from .run import Run
 
 def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
     """Labeled sample ids of ``split`` (default: test, else val, else train) and the split."""
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     labeled = samples[samples["status"] == "labeled"]
     if split is None:
         split = next((c for c in ("test", "val") if (labeled["split"] == c).any()), "train")
@@ -35,8 +38,13 @@ def evaluate(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.3,
     progress: bool = True,
+    key: str | None = None,
 ):
     """Report on the labeled images of ``split`` (default: test, else val, else train).
+
+    The report is recorded under ``key`` (default ``evaluate_<version>_<split>``) in
+    ``ds.results``; ``hx.load_result(ds, key)`` gives it back after a kernel restart
+    without running the model again.
 
     Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
     regions are crowd regions covering every label, difficult boxes are ignored ground truth,
@@ -49,14 +57,16 @@ def evaluate(
     """
     import warnings
 
-    ds._sync()
+    if key is not None:
+        runlog.check_key(key)
+    ds.refresh()
     ids, used = _evaluation_ids(ds, split)
     if not ids:
         raise JobError(
             f"no labeled images in split {used!r} to evaluate on; label some, move "
             "some to 'test' with ds.set_split(ids, 'test'), or choose another split."
         )
-    report = report_on(
+    report, inputs = report_on(
         ds,
         run,
         ids,
@@ -78,6 +88,22 @@ def evaluate(
                 f"hx.evaluate: no labeled test or val images; {note}", UserWarning, stacklevel=2
             )
     report.dataset = ds  # for the report widgets
+    key = key or f"evaluate_{run.version}_{used}"
+    runlog.record_result(
+        ds,
+        key,
+        method="evaluate",
+        version=run.version,
+        params={
+            "split": used,
+            "iou_threshold": iou_threshold,
+            "score_threshold": score_threshold,
+            "images": len(ids),
+        },
+        fields=[],
+        payload=inputs | {"evaluated_on": report.evaluated_on, "notes": list(report.notes)},
+    )
+    report.key = key
     return report
 
 
@@ -89,17 +115,20 @@ def report_on(
     iou_threshold: float = 0.5,
     score_threshold: float = 0.3,
     progress: str | None = None,
-):
-    """The run's predictions on the labeled samples ``ids`` against their labels."""
+) -> tuple[Any, dict]:
+    """The run's predictions on the labeled samples ``ids`` against their labels: the
+    report, and its inputs as JSON-ready values (what :func:`load_result` rebuilds it
+    from)."""
     from ..evaluation import evaluate_classification, evaluate_detections
 
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     if ds.task == "classification":
         truth = samples.loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids, progress=progress)["label"].tolist()
         report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
+        inputs: dict = {"task": "classification", "truth": truth, "pred": pred}
     else:
-        ann = ds._annotations.merged()
+        ann = ds.annotation_rows()
         ann = ann[
             ann["sample_id"].isin(ids) & ann["kind"].isin(["box", "polygon", "text", "ignore"])
         ]
@@ -124,16 +153,80 @@ def report_on(
         pred = run.predict(ids, threshold=0.01, progress=progress).rename(
             columns={"sample_id": "image_id"}
         )
+        pred = pred.drop(columns=["image"]).astype({"image_id": "int64"})
         report = evaluate_detections(
             gt,
-            pred.drop(columns=["image"]).astype({"image_id": "int64"}),
+            pred,
             iou_threshold=iou_threshold,
             score_threshold=score_threshold,
             image_ids=ids,
             labels=run.labels,
         )
+        inputs = {
+            "task": "detection",
+            "gt": gt.to_json(orient="split", index=False),
+            "pred": pred.to_json(orient="split", index=False),
+            "iou_threshold": iou_threshold,
+            "score_threshold": score_threshold,
+        }
     report.version = run.version
-    return report
+    inputs |= {"image_ids": [int(i) for i in ids], "labels": list(run.labels)}
+    return report, inputs
+
+
+def load_result(ds: Dataset, key: str):
+    """A result recorded in ``ds.results``, as the job returned it: a report for
+    ``evaluate`` (rebuilt from the stored predictions and ground truth, no model needed),
+    an :class:`AutoLabelResult` for ``auto_label`` and ``collect``, a
+    :class:`MislabelResult` for ``find_mislabels``. ``result.key`` is the key."""
+    from ..evaluation import evaluate_classification, evaluate_detections
+    from .autolabel import AutoLabelResult, MislabelResult
+
+    record = runlog.result_record(ds, key)
+    payload = record["payload"]
+    method = record["method"]
+    result: Any
+    if method == "evaluate":
+        if payload["task"] == "classification":
+            result = evaluate_classification(
+                payload["truth"],
+                payload["pred"],
+                label_names=payload["labels"],
+                image_ids=payload["image_ids"],
+            )
+        else:
+            result = evaluate_detections(
+                _frame(payload["gt"]),
+                _frame(payload["pred"]),
+                iou_threshold=payload["iou_threshold"],
+                score_threshold=payload["score_threshold"],
+                image_ids=payload["image_ids"],
+                labels=payload["labels"],
+            )
+        result.version = record["version"]
+        result.evaluated_on = payload["evaluated_on"]
+        result.notes = list(payload["notes"])
+        result.dataset = ds
+    elif method in ("auto_label", "collect"):
+        result = AutoLabelResult(
+            payload["sample_ids"],
+            payload["hard_ids"],
+            payload["annotations"],
+            _frame(payload["table"]),
+            skipped=payload["skipped"],
+        )
+    elif method == "find_mislabels":
+        result = MislabelResult(_frame(payload["table"]), payload["flagged"], payload["skipped"])
+    else:
+        raise JobError(
+            f"result {key!r} was recorded by {method!r}, which this version cannot load."
+        )
+    result.key = key
+    return result
+
+
+def _frame(text: str) -> pd.DataFrame:
+    return pd.read_json(io.StringIO(text), orient="split")
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):

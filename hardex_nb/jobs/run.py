@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..geometry import axis_aligned
@@ -23,10 +24,10 @@ __all__ = ["Predictor", "Run", "build_network", "targets_for", "wrap_model"]
 def targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
     """Class indices (classification) or box targets (detection) of labeled samples."""
     index = {name: i for i, name in enumerate(labels)}
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     if ds.task == "classification":
         return [index[lab] for lab in samples.loc[list(sample_ids), "label"]]
-    ann = ds._annotations.merged()
+    ann = ds.annotation_rows()
     ann = axis_aligned(ann[ann["sample_id"].isin(list(sample_ids))], samples)
     groups = {int(k): g for k, g in ann.groupby("sample_id")}
     out = []
@@ -245,21 +246,12 @@ class Run:
         sources = [self.dataset.image_path(s) if s is not None else n for s, n in zip(sids, names)]
         frames = []
         for sid, name, source in zip(sids, names, sources):
-            image = load_rgb(source)
-            windows = tiling.tile_windows(image.width, image.height, rows, cols)
-            crops = [image.crop(w[2:]) for w in windows]
-            pred = self.predict(crops, threshold=threshold)
-            parts = []
-            for k, w in enumerate(windows):
-                p = pred[pred["image"] == k][["label", "x0", "y0", "x1", "y1", "score"]].copy()
-                p[["x0", "x1"]] += w[2]
-                p[["y0", "y1"]] += w[3]
-                parts.append(p)
-            boxes = pd.concat(parts, ignore_index=True)
-            seams_x = sorted({w[2] for w in windows} - {0})
-            seams_y = sorted({w[3] for w in windows} - {0})
-            merged = tiling.untile(
-                boxes, seams_x=seams_x, seams_y=seams_y, iou_threshold=iou_threshold
+            merged = tiling.predict_tiled(
+                lambda crops: self.predict(crops, threshold=threshold),
+                load_rgb(source),
+                rows,
+                cols,
+                iou_threshold=iou_threshold,
             )
             merged.insert(0, "image", name)
             merged.insert(0, "sample_id", sid)
@@ -405,8 +397,8 @@ def wrap_model(
     is_detector = isinstance(model, nn.Module) and ds.task == "detection"
     module = model if is_detector else _CallableModel(model, ds.task)
     _check_model_output(module.eval(), ds.task, len(ds.label_names), image_size)
-    version = ds._start_run(model=name, params={"wrapped": True, "image_size": image_size})
-    ds._finish_run(version, status="succeeded", message="wrapped user model")
+    version = runlog.start_run(ds, model=name, params={"wrapped": True, "image_size": image_size})
+    runlog.finish_run(ds, version, status="succeeded", message="wrapped user model")
     return Run(
         ds,
         version,

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..progress import LivePlot
@@ -23,7 +24,7 @@ from .run import Run, build_network, targets_for
 
 
 def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
-    samples = ds._samples.merged().loc[labeled]
+    samples = ds.sample_rows().loc[labeled]
     val = samples.index[samples["split"] == "val"].tolist()
     train = samples.index[samples["split"] == "train"].tolist()
     if not val and len(train) >= 10 and val_fraction > 0:
@@ -56,7 +57,7 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
             f"label(s) {absent} have no validation image: the average detection rate "
             "is not available (label more images, or put some in the 'val' split)"
         )
-    rate = report_on(ds, run, val, progress=None).avg_detection_rate
+    rate = report_on(ds, run, val, progress=None)[0].avg_detection_rate
     return (
         0.0 if np.isnan(rate) else rate
     ), f"average detection rate on {len(val)} validation images"
@@ -131,7 +132,7 @@ def train(
     and evaluates; ``world_size`` is in the run's params.
     """
     rank, size = engine.join_launch()
-    ds._sync()
+    ds.refresh()
     if mode not in ("fast", "accurate"):
         raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
     if epochs < 1 or batch_size < 1:
@@ -152,7 +153,7 @@ def train(
     if progress:
         print(note)
     image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     labeled = samples.index[
         (samples["status"] == "labeled") & (samples["split"] != "test")
     ].tolist()
@@ -163,7 +164,7 @@ def train(
             f"split) and labels {labels}. Label some images first."
         )
     if ds.task == "detection" and not models.honors_ignore(name):
-        ann = ds._annotations.merged()
+        ann = ds.annotation_rows()
         if (ann["kind"] == "ignore").any():
             raise JobError(
                 f"{name} cannot exclude ignore regions from its loss; use a "
@@ -189,7 +190,7 @@ def train(
         augment=augment if isinstance(augment, str) else repr(augment),
         world_size=size,
     )
-    version = ds._start_run(model=name, params=params) if rank == 0 else None
+    version = runlog.start_run(ds, model=name, params=params) if rank == 0 else None
     if size > 1:  # the first process names the run; the others train under that name
         shared = [version]
         torch.distributed.broadcast_object_list(shared, src=0)
@@ -261,7 +262,8 @@ def train(
         rate, rate_note = _avg_detection_rate(run, val_ids)
         if test:
             _store_test_predictions(run)
-        ds._finish_run(
+        runlog.finish_run(
+            ds,
             version,
             status="succeeded",
             avg_detection_rate=rate,
@@ -280,18 +282,18 @@ def train(
         return run
     except KeyboardInterrupt:
         if rank == 0:
-            ds._finish_run(version, status="cancelled", message="interrupted by the user")
+            runlog.finish_run(ds, version, status="cancelled", message="interrupted by the user")
         raise
     except engine.Diverged as exc:
         if rank == 0:
-            ds._finish_run(version, status="failed", message=str(exc))
+            runlog.finish_run(ds, version, status="failed", message=str(exc))
         raise JobError(
             f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
             "the labels; the dataset is unchanged."
         ) from exc
     except torch.OutOfMemoryError as exc:
         if rank == 0:
-            ds._finish_run(version, status="failed", message="out of memory")
+            runlog.finish_run(ds, version, status="failed", message="out of memory")
         raise JobError(
             f"run {version} failed: out of memory on {dev}. Lower batch_size "
             f"({batch_size}) or image_size ({image_size}); the dataset is "
@@ -299,7 +301,7 @@ def train(
         ) from exc
     except BaseException as exc:
         if rank == 0:
-            ds._finish_run(version, status="failed", message=f"{type(exc).__name__}: {exc}")
+            runlog.finish_run(ds, version, status="failed", message=f"{type(exc).__name__}: {exc}")
         raise
 
 
@@ -371,9 +373,9 @@ def _pseudo_batches(
 
 def _store_test_predictions(run: Run) -> None:
     ds = run.dataset
-    samples = ds._samples.merged()
+    samples = ds.sample_rows()
     test_ids = samples.index[samples["split"] == "test"].tolist()
     if not test_ids:
         return
     pred = run.predict(test_ids, threshold=0.05)
-    ds._store_predictions(run.version, pred)
+    runlog.store_predictions(ds, run.version, pred)

@@ -49,7 +49,7 @@ class Annotator(Widget):
         )
         self._order = self._initial_order(sample_ids)
         if sample_id is not None:
-            (sid,) = ds._require_samples(sample_id)
+            (sid,) = ds.require_samples(sample_id)
             if sid not in self._order:
                 self._order.insert(0, sid)
             self.show(sid)
@@ -62,15 +62,15 @@ class Annotator(Widget):
 
     def _initial_order(self, sample_ids) -> list[int]:
         if sample_ids is not None:
-            return self.ds._require_samples(sample_ids)
-        return self.ds._samples.merged()["sample_id"].astype(int).tolist()
+            return self.ds.require_samples(sample_ids)
+        return self.ds.sample_rows()["sample_id"].astype(int).tolist()
 
     # -- state -----------------------------------------------------------------------------
     def show(self, sample_id: int) -> None:
         """Open one sample."""
         ds = self.ds
-        ds._sync()
-        (sid,) = ds._require_samples(sample_id)
+        ds.refresh()
+        (sid,) = ds.require_samples(sample_id)
         self.image = thumbnail_bytes(ds.image_path(sid), size=MAX_SIDE, quality=90)
         self.sample_id = sid
         if sid in self._order:
@@ -130,7 +130,7 @@ class Annotator(Widget):
     # -- edits -----------------------------------------------------------------------------
     def _label(self, content: dict) -> str:
         label = text_in(content, "label")
-        self.ds._require_label(label)
+        self.ds.require_label(label)
         return label
 
     def _box(self, content: dict) -> tuple[float, ...]:
@@ -374,7 +374,7 @@ class Review(Annotator):
         return "review"
 
     def _initial_order(self, sample_ids) -> list[int]:
-        frame = self.ds._samples.merged()
+        frame = self.ds.sample_rows()
         todo = frame[frame["status"] == "to_confirm"]
         score = todo["hard_score"].astype(float).fillna(-1.0).to_numpy()
         hard = todo["hard"].astype(bool).to_numpy()

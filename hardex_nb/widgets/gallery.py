@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import traitlets
 
+from ..dataset import QUERY_FILTERS
 from ..media import MAX_BYTES
 from ..reasons import Reason
 from ._base import (
@@ -23,17 +24,7 @@ from ._base import (
     text_in,
 )
 
-FILTERS = {
-    "name",
-    "label",
-    "status",
-    "added_after",
-    "added_before",
-    "min_width",
-    "min_height",
-    "hard",
-    "split",
-}
+FILTERS = set(QUERY_FILTERS)  # the filters of ds.query
 
 
 class Gallery(Widget):
@@ -72,20 +63,19 @@ class Gallery(Widget):
     # -- data ------------------------------------------------------------------------------
     def _refresh(self, *, keep_page: bool = True) -> None:
         ds = self.ds
-        ds._sync()
-        frame = ds._query_frame(**{k: self.filters.get(k) for k in FILTERS})
+        ids = ds.query_ids(**{k: self.filters.get(k) for k in FILTERS})
         if self._restrict is not None:
-            frame = frame.loc[frame.index.intersection(self._restrict)]
-        self._matching = frame.index
-        self.total = len(frame)
+            ids = ids.intersection(self._restrict, sort=False)
+        self._matching = ids
+        self.total = len(ids)
         pages = max(1, -(-self.total // self.page_size))
         self.page = min(self.page if keep_page else 0, pages - 1)
-        self._send_page(frame)
+        self._send_page(ids)
 
-    def _send_page(self, frame: pd.DataFrame) -> None:
+    def _send_page(self, ids: pd.Index) -> None:
         start = self.page * self.page_size
-        part = self.ds._public_samples(frame.iloc[start : start + self.page_size])
-        ann = self.ds._annotations.merged()
+        part = self.ds.samples_at(ids[start : start + self.page_size])
+        ann = self.ds.annotation_rows()
         ann = ann[ann["sample_id"].isin(part["sample_id"])]
         per_sample = (
             ann.groupby("sample_id")["label"]
@@ -142,13 +132,13 @@ class Gallery(Widget):
             or (isinstance(status, list) and all(isinstance(v, str) for v in status))
         ):
             raise BadMessage("status: expected a status or a list of statuses")
-        self.ds._query_frame(**{k: cleaned.get(k) for k in FILTERS})  # validates
+        self.ds.query_ids(**{k: cleaned.get(k) for k in FILTERS})  # validates
         self.filters = cleaned
         self.page = 0
         self._refresh()
 
     def _selected_ids(self, content: dict) -> list[int]:
-        return self.ds._require_samples(ids_in(content))
+        return self.ds.require_samples(ids_in(content))
 
     def _on_select(self, content: dict) -> None:
         self.selected = self._selected_ids(content)

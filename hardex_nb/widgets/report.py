@@ -46,8 +46,9 @@ class ConfusionMatrix(Widget):
         ids = [int(i) for i in self.report.samples_in_cell(true, predicted)]
         self.cell = [true, predicted]
         self.cell_ids = ids
-        shown = [i for i in ids if i in self.ds._samples][:60]
-        self.cell_names = [self.ds._samples.get(i)["name"] for i in shown]
+        names = self.ds.sample_rows()["name"]
+        shown = [i for i in ids if i in names.index][:60]
+        self.cell_names = [str(names.loc[i]) for i in shown]
         self.send({"type": "thumbs", "ids": shown}, [self._thumbs.get(i) for i in shown])
 
 
@@ -87,6 +88,7 @@ class ReportView(Widget):
             raise BadMessage(f"label {label!r} is not in this report")
         err = self.report.errors(label)
         key = "image_id"
+        stored = self.ds.sample_rows()
         images = []
         for image_id, group in list(err.groupby(key, sort=True))[:MAX_ERROR_IMAGES]:
             boxes = []
@@ -102,9 +104,9 @@ class ReportView(Widget):
                             "score": None if r.score != r.score else float(r.score),
                         }
                     )
-            row = self.ds._samples.get(int(image_id)) if int(image_id) in self.ds._samples else None
-            if row is None:
+            if int(image_id) not in stored.index:
                 continue
+            row = stored.loc[int(image_id)]
             images.append(
                 {
                     "sample_id": int(image_id),

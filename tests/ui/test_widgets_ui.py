@@ -15,6 +15,7 @@ from lab_driver import run_notebook
 from PIL import Image
 
 import hardex_nb as hx
+from hardex_nb import ingest
 
 
 def wait_until(check, timeout: float = 30.0, what: str = "condition"):
@@ -167,7 +168,8 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
     ds = hx.Dataset.create(lab["root"] / "big_ds", task="classification", labels=["a", "b"])
     src = make_images(tmp_path / "img", 1)[0]
     n = 10_000
-    ds._insert_rows(
+    ingest.insert_rows(
+        ds,
         pd.DataFrame(
             {
                 "path": str(src),
@@ -181,7 +183,7 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
                 "source": "upload",
                 "split": "train",
             }
-        )
+        ),
     )
     run_notebook(
         page,

@@ -1,0 +1,277 @@
+"""The run log: training runs, their test predictions and embeddings, job claims, and the
+provenance of every result a job wrote (a key, the method, its parameters, the fields
+written, and what is needed to load the result again after a restart).
+
+One of the dataset's own modules, beside ``dataset.py`` and ``ingest.py``: it may use the
+Dataset's internals, nothing outside them may.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from . import store as db
+from .errors import JobError, ValidationError
+from .store import PREDICTION_COLUMNS, RESULT_COLUMNS, RUN_COLUMNS
+
+if TYPE_CHECKING:
+    from .dataset import Dataset
+
+
+def start_run(ds: Dataset, *, model: str, params: dict) -> str:
+    labeled = int((ds.sample_rows()["status"] == "labeled").sum())
+    owner = json.dumps({"running_in": {"host": socket.gethostname(), "pid": os.getpid()}})
+    with ds._write() as cur:
+        (number,) = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM runs").fetchone()
+        version = f"V{number}"
+        cur.execute(
+            "INSERT INTO runs (version, number, task, model, status, started, labeled_images, "
+            "total_images, label_count, params, message) "
+            "VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+            (
+                version,
+                number,
+                ds.task,
+                model,
+                time.time(),
+                labeled,
+                len(ds._samples),
+                len(ds._labels),
+                json.dumps(params, default=str),
+                owner,
+            ),
+        )
+    ds._runs = ds._store.read_table("runs", RUN_COLUMNS, "number")
+    return version
+
+
+def reconcile_runs(ds: Dataset) -> list[str]:
+    """Mark ``failed`` the runs whose process on this machine is gone; returns them."""
+    gone = []
+    for run in ds._runs[ds._runs["status"] == "running"].itertuples():
+        try:
+            owner = json.loads(run.message)["running_in"]
+            host, pid = str(owner["host"]), int(owner["pid"])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if host == socket.gethostname() and not pid_alive(pid):
+            finish_run(
+                ds,
+                run.version,
+                status="failed",
+                message=f"the process that ran it (pid {pid} on {host}) ended "
+                "before the run finished; marked failed when the "
+                "dataset was opened",
+            )
+            gone.append(run.version)
+    if gone:
+        warnings.warn(
+            f"{ds.path}: run(s) {gone} were left running by a process that "
+            "ended; they are now marked failed.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return gone
+
+
+def finish_run(ds: Dataset, version: str, *, status: str, **fields: Any) -> None:
+    fields = {"status": status, **fields}
+    if status != "running":
+        fields.setdefault("finished", time.time())
+    with ds._write() as cur:
+        if status != "running":
+            (started,) = cur.execute(
+                "SELECT started FROM runs WHERE version=?", (version,)
+            ).fetchone()
+            fields.setdefault("duration", fields["finished"] - started)
+        db.update(cur, "runs", fields, "version", [(*fields.values(), version)])
+    ds._runs = ds._store.read_table("runs", RUN_COLUMNS, "number")
+
+
+def store_predictions(ds: Dataset, version: str, frame: pd.DataFrame) -> None:
+    rows = frame.reindex(columns=PREDICTION_COLUMNS).assign(version=version)
+    with ds._write() as cur:
+        db.delete(cur, "predictions", "version", [version])
+        db.insert(cur, "predictions", PREDICTION_COLUMNS, db.sql_rows(rows[PREDICTION_COLUMNS]))
+
+
+def claim_job(ds: Dataset, name: str) -> None:
+    """Mark a job (e.g. ``auto_label``) as running; refused while another process or
+    call holds it. A claim whose process is gone (on this machine: no such pid, or the
+    pid now belongs to a process started later) is taken over."""
+    key = f"job:{name}"
+    me = json.dumps(
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "process_start": process_start(os.getpid()),
+            "since": time.time(),
+        }
+    )
+    with ds._write() as cur:
+        row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is not None and claim_alive(row[0]):
+            holder = claim_owner(row[0])
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder["since"]))
+            raise JobError(
+                f"another {name} job is running on this dataset (process {holder['pid']} on "
+                f"{holder['host']}, since {started}); wait for it to finish. If that process "
+                "is gone (its machine crashed or was switched off), release the claim with "
+                "ds.release_jobs()."
+            )
+        cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, me))
+
+
+def release_job(ds: Dataset, name: str) -> None:
+    with ds._write() as cur:
+        cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
+
+
+def write_embeddings(cur, version: str, sample_ids: Sequence[int], vectors: np.ndarray) -> None:
+    """A run's image embeddings ``(N, D)`` into the store, inside the caller's
+    transaction (so they land with the job's other results or not at all)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    cur.executemany(
+        "INSERT OR REPLACE INTO embeddings SELECT ?, ?, ? WHERE EXISTS "
+        "(SELECT 1 FROM samples WHERE sample_id = ?)",
+        [(version, int(i), v.tobytes(), int(i)) for i, v in zip(sample_ids, vectors)],
+    )
+
+
+def process_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or None where
+    unknown: with the pid it tells a live process from a later one that reuses the pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def claim_owner(value: str) -> dict:
+    """A job claim's holder; older claims were ``host:pid:since``."""
+    try:
+        holder = json.loads(value)
+        return {
+            "host": str(holder["host"]),
+            "pid": int(holder["pid"]),
+            "process_start": holder.get("process_start"),
+            "since": float(holder["since"]),
+        }
+    except (ValueError, TypeError, KeyError):
+        host, pid, since = (value.rsplit(":", 2) + ["", "0", "0"])[:3]
+        return {
+            "host": host,
+            "pid": int(pid) if pid.isdigit() else 0,
+            "process_start": None,
+            "since": float(since) if since.replace(".", "", 1).isdigit() else 0.0,
+        }
+
+
+def claim_alive(value: str) -> bool:
+    """Whether a claim's process may still run: always for another machine (unknowable)."""
+    holder = claim_owner(value)
+    if holder["host"] != socket.gethostname():
+        return True
+    if not pid_alive(holder["pid"]):
+        return False
+    started = holder["process_start"]
+    return started is None or started == process_start(holder["pid"])
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- result provenance ------------------------------------------------------------------
+KEY = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def check_key(key: str) -> str:
+    """A result key: letters, digits, ``_ . -`` (it is shown in tables and typed by users)."""
+    if not isinstance(key, str) or not KEY.match(key):
+        raise ValidationError(
+            f"key={key!r}: use 1 to 100 letters, digits, '_', '.' or '-' (e.g. 'eval_V3')."
+        )
+    return key
+
+
+def record_result(
+    ds: Dataset,
+    key: str,
+    *,
+    method: str,
+    version: str | None,
+    params: dict,
+    fields: Sequence[str],
+    payload: dict,
+) -> None:
+    """Record what a job computed and wrote under ``key`` (replacing an older record of the
+    same key): the method, the run version, its parameters, the fields it wrote and the
+    ``payload`` needed to load the result again (JSON)."""
+    row = (
+        check_key(key),
+        method,
+        version,
+        json.dumps(params, default=str),
+        json.dumps(list(fields)),
+        time.time(),
+        json.dumps(payload, default=str),
+    )
+    with ds._write() as cur:
+        db.delete(cur, "results", "key", [key])
+        db.insert(cur, "results", RESULT_COLUMNS, [row])
+
+
+def results(ds: Dataset) -> pd.DataFrame:
+    """One row per recorded result: key, method, version, params, fields, created."""
+    cols = [c for c in RESULT_COLUMNS if c != "payload"]
+    rows = ds._store.conn.execute(
+        f"SELECT {', '.join(cols)} FROM results ORDER BY created, key"
+    ).fetchall()
+    out = pd.DataFrame.from_records(rows, columns=cols)
+    out["params"] = [json.loads(p) for p in out["params"]]
+    out["fields"] = [json.loads(f) for f in out["fields"]]
+    out["created"] = pd.to_datetime(out["created"].astype("float64"), unit="s", utc=True)
+    return out
+
+
+def result_record(ds: Dataset, key: str) -> dict[str, Any]:
+    """The record of ``key`` with its payload decoded; a ValidationError lists the keys."""
+    row = ds._store.conn.execute(
+        f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE key=?", (key,)
+    ).fetchone()
+    if row is None:
+        known = [r[0] for r in ds._store.conn.execute("SELECT key FROM results ORDER BY key")]
+        raise ValidationError(f"no result {key!r} in this dataset; recorded: {known or 'none'}.")
+    record = dict(zip(RESULT_COLUMNS, row))
+    for name in ("params", "fields", "payload"):
+        record[name] = json.loads(record[name]) if record[name] else None
+    return record
+
+
+def delete_result(ds: Dataset, key: str) -> None:
+    """Forget the record of ``key`` (what the job wrote into samples stays: it is the
+    dataset's content now, and people may have edited it since)."""
+    result_record(ds, key)  # names the known keys when it is missing
+    with ds._write() as cur:
+        db.delete(cur, "results", "key", [key])
