@@ -97,7 +97,8 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def _as_ids(ids: int | Iterable[int]) -> list[int]:
+def _as_ids(ids: Any) -> list[int]:
+    """An int, a sequence of ints, a Series or a frame with ``sample_id`` as a list."""
     if isinstance(ids, (int, np.integer)):
         return [int(ids)]
     if isinstance(ids, pd.DataFrame):
@@ -305,7 +306,7 @@ class Dataset:
             if not records:
                 raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
             roots = [Path(images).resolve()] if images is not None else [folder]
-            paths, missing = formats.locate_images(records, roots)
+            located, missing = formats.locate_images(records, roots)
             if missing:
                 raise FormatError(
                     f"{fmt}: images not found; no dataset was created (pass "
@@ -318,6 +319,7 @@ class Dataset:
                     if any(r.shapes for r in records) or not any(r.label for r in records)
                     else "classification"
                 )
+            paths = [p for p in located if p is not None]  # every one found
             existed = into.exists()
             ds = cls.create(into, task=task, labels=labels)
             try:
@@ -619,6 +621,8 @@ class Dataset:
             seen.add(name)
 
     def require_samples(self, ids: int | Iterable[int]) -> list[int]:
+        """The sample ids as a list, each checked to exist (a ValidationError names the
+        missing ones)."""
         try:
             out = _as_ids(ids)
         except (TypeError, ValueError):
@@ -629,6 +633,7 @@ class Dataset:
         return out
 
     def require_label(self, label: str) -> str:
+        """``label`` if it is in the label set; else a ValidationError that says so."""
         if label not in self._labels:
             raise ValidationError(
                 f"label {label!r} is not in the label set {self._labels}; "
@@ -1359,7 +1364,7 @@ class Dataset:
         the write): labeled ones, and ones already awaiting review, are skipped. Returns
         ``{"written": [...], "skipped": [...], "annotations": [...]}``.
         """
-        threshold = _unit_score(threshold, "a threshold")
+        threshold = _unit_score(threshold, "a threshold") or 0.0
         pred = self.predictions(version)
         if pred.empty:
             raise ValidationError(

@@ -68,7 +68,7 @@ def _labels(labels, n: int, k: int) -> np.ndarray:
 
 
 # -- classification ---------------------------------------------------------------------------
-def mislabel_scores(labels: Sequence[int], pred_probs) -> np.ndarray:
+def mislabel_scores(labels: Sequence[int] | np.ndarray, pred_probs) -> np.ndarray:
     """``(N,)`` scores in [0, 1]; higher = more likely mislabeled.
 
     Confident learning's per-class thresholds applied to self-confidence: each class j gets
@@ -349,9 +349,9 @@ def _knn(
 
 def training_distance(
     train_embeddings,
-    train_labels: Sequence[int],
+    train_labels: Sequence[int] | np.ndarray,
     embeddings,
-    predicted: Sequence[int],
+    predicted: Sequence[int] | np.ndarray,
     *,
     k: int = 10,
     quantile: float = 0.95,

@@ -154,12 +154,16 @@ def test_train_starts_from_cached_default_weights(tmp_path, monkeypatch, capsys)
     )
 
 
-@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+@pytest.mark.parametrize("suffix", [".onnx", ".pt", ".pt2"])
 def test_classifier_export_matches_run_predict(tmp_path, suffix):
+    import warnings
+
     ds, ids, _ = bars_dataset(tmp_path)
     # the export computes in float32: compare with float32 predictions (no CUDA autocast)
     run = train(ds, epochs=2, batch_size=8, image_size=32, progress=False).to("cpu")
-    path = run.export(tmp_path / f"model{suffix}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecated torch.jit
+        path = run.export(tmp_path / f"model{suffix}")
     paths = [ds.image_path(i) for i in ids[40:]]
     ours = run.predict(paths)
     theirs = Predictor.load(path).predict(paths)

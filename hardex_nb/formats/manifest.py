@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from . import voc
 from .common import ExportFrames, ImageLabels, copy_images, files_in, none_if_nan, optional_number
@@ -68,7 +69,7 @@ def _read_file(
     confined_to: Path | None = None,
     skipped: list[str] | None = None,
 ) -> list[ImageLabels]:
-    out = []
+    out: list[ImageLabels] = []
     skipped = skipped if skipped is not None else []
     seen: dict[str, tuple[int, str]] = {}  # source -> (line number, line text)
     try:
@@ -227,7 +228,7 @@ def write(
     lines = []
     for _, s in frames.samples.iterrows():
         sid = int(s["sample_id"])
-        entry = {
+        entry: dict[str, Any] = {
             "source": f"images/{s['name']}",
             "usage": usage,
             "id": str(sid),

@@ -138,7 +138,7 @@ def _hardness(
         table = hard.classification_hardness(probs, tta_probs=flipped[None])
         predicted = _top_classes(run.task, probs)
         table["label"] = [run.labels[k] for k in predicted]
-        boxes_per_image = [[] for _ in range(len(probs))]
+        boxes_per_image: list[list] = [[] for _ in range(len(probs))]
     else:
         raw = plain
         boxes, table = hard.detection_hardness(raw, [flipped], threshold=threshold)

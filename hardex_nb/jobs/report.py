@@ -122,6 +122,7 @@ def report_on(
     from ..evaluation import evaluate_classification, evaluate_detections
 
     samples = ds.sample_rows()
+    report: Any
     if ds.task == "classification":
         truth = samples.loc[ids, "label"].astype(str).tolist()
         pred = run.predict(ids, progress=progress)["label"].tolist()

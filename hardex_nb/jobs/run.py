@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -169,8 +170,15 @@ class Run:
         if self.task != "classification":
             raise JobError("predict_proba is for classification runs; use predict.")
         data, _, _ = self._rows(images)
-        return engine.predict(
-            self.model, data, task=self.task, device=self.device, batch_size=batch_size, flip=flip
+        return np.asarray(
+            engine.predict(
+                self.model,
+                data,
+                task=self.task,
+                device=self.device,
+                batch_size=batch_size,
+                flip=flip,
+            )
         )
 
     def predict_raw(self, images, *, batch_size: int = 8, flip: bool = False) -> list[dict]:
@@ -196,7 +204,7 @@ class Run:
         scoring at least ``threshold``; coordinates in the image's own pixels.
         """
         data, sids, names = self._rows(images_or_sample_ids)
-        out = engine.predict(
+        out: Any = engine.predict(
             self.model,
             data,
             task=self.task,
@@ -394,8 +402,11 @@ def wrap_model(
     1 = the first label (0 is background, as in torchvision) and ``scores (K,)``.
     """
     # a detector module already speaks torchvision; classifiers may return probabilities
-    is_detector = isinstance(model, nn.Module) and ds.task == "detection"
-    module = model if is_detector else _CallableModel(model, ds.task)
+    module = (
+        model
+        if isinstance(model, nn.Module) and ds.task == "detection"
+        else _CallableModel(model, ds.task)
+    )
     _check_model_output(module.eval(), ds.task, len(ds.label_names), image_size)
     version = runlog.start_run(ds, model=name, params={"wrapped": True, "image_size": image_size})
     runlog.finish_run(ds, version, status="succeeded", message="wrapped user model")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -76,7 +77,7 @@ def train(
     lr: float | None = None,
     seed: int = 0,
     weights: str | Path | None = "auto",
-    weights_backbone: str | None = "auto",
+    weights_backbone: str | Path | None = "auto",
     val_fraction: float = 0.2,
     pseudo_threshold: float = 0.9,
     hard_weight: float = 2.0,
@@ -190,11 +191,11 @@ def train(
         augment=augment if isinstance(augment, str) else repr(augment),
         world_size=size,
     )
-    version = runlog.start_run(ds, model=name, params=params) if rank == 0 else None
+    version = runlog.start_run(ds, model=name, params=params) if rank == 0 else ""
     if size > 1:  # the first process names the run; the others train under that name
         shared = [version]
         torch.distributed.broadcast_object_list(shared, src=0)
-        version = shared[0]
+        version = str(shared[0])
     engine.seed_everything(seed)
     train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
     try:
@@ -333,11 +334,12 @@ def _pseudo_batches(
             run.model, pool, task=run.task, device=run.device, flip=True
         )
         run.model.train(was_training)
-        keep, targets = [], []
+        keep: list[int] = []
+        targets: list[Any] = []
         if run.task == "classification":
             k1, k2 = plain.argmax(1), flipped.argmax(1)
-            for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)):
-                keep.append(int(i))
+            for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)).tolist():
+                keep.append(i)
                 targets.append(int(k1[i]))
         else:
             for i, (a, b) in enumerate(zip(plain, flipped)):

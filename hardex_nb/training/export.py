@@ -1,14 +1,22 @@
 """Exported models and the :class:`Predictor` that runs them without a Dataset.
 
-An export is a model file (``.onnx`` or TorchScript ``.pt``) plus ``<file>.json`` with the
-task, label names and input size. Both take a batch of ``(3, S, S)`` images in 0..1
-(normalization is inside the model).
+An export is a model file plus ``<file>.json`` with the task, label names, input size and
+the file's format. All take a batch of ``(3, S, S)`` images in 0..1 (normalization is
+inside the model).
+
+- ``.onnx``: ONNX (onnxruntime runs it), classifiers and detectors.
+- ``.pt2`` / ``.pt`` for a classifier: a ``torch.export`` ExportedProgram (dynamic batch).
+- ``.pt`` for a detector: TorchScript. ``torch.export`` cannot capture torchvision's
+  detectors (their NMS has data-dependent shapes) and ``torch.jit`` is deprecated, so
+  TorchScript is kept for detectors only, for now; ONNX is the export to prefer for them.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,10 +61,13 @@ def export_model(
         model if task == "classification" else _DetectionOutputs(without_ignore_support(model))
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    file_format = "onnx"
     if path.suffix == ".onnx":
         names = ["probs"] if task == "classification" else ["boxes", "labels", "scores"]
         head = nn.Sequential(wrapped, nn.Softmax(dim=1)) if task == "classification" else wrapped
-        kwargs = {"dynamic_axes": {"images": {0: "batch"}}} if task == "classification" else {}
+        kwargs: dict[str, Any] = (
+            {"dynamic_axes": {"images": {0: "batch"}}} if task == "classification" else {}
+        )
         torch.onnx.export(
             head,
             (example,),
@@ -67,21 +78,31 @@ def export_model(
             dynamo=False,
             **kwargs,
         )
-    elif path.suffix in (".pt", ".torchscript"):
-        scripted = (
-            torch.jit.trace(nn.Sequential(wrapped, nn.Softmax(dim=1)), example)
-            if task == "classification"
-            else torch.jit.script(wrapped)
+    elif path.suffix in (".pt", ".pt2") and task == "classification":
+        head = nn.Sequential(wrapped, nn.Softmax(dim=1))
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        program = torch.export.export(
+            head, (torch.rand(2, 3, image_size, image_size),), dynamic_shapes=({0: batch},)
         )
-        scripted.save(str(path))
+        torch.export.save(program, str(path))
+        file_format = "torch.export"
+    elif path.suffix in (".pt", ".torchscript"):
+        with warnings.catch_warnings():
+            # deprecated, but the one Python-free form of a torchvision detector besides ONNX
+            warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+            torch.jit.script(wrapped).save(str(path))
+        file_format = "torchscript"
     else:
-        raise JobError(f"{path.name}: export to .onnx or .pt (TorchScript).")
+        raise JobError(
+            f"{path.name}: export to .onnx, or .pt / .pt2 (a classifier: torch.export; "
+            "a detector: TorchScript, .pt)."
+        )
     meta = {
         "task": task,
         "labels": labels,
         "image_size": image_size,
         "letterbox": letterbox,
-        "format": path.suffix[1:],
+        "format": file_format,
     }
     Path(f"{path}.json").write_text(json.dumps(meta, indent=2))
     return path
@@ -98,14 +119,21 @@ class Predictor:
         self.path, self.meta = path, meta
         self.task, self.labels, self.image_size = meta["task"], meta["labels"], meta["image_size"]
         self.letterbox = bool(meta.get("letterbox", False))
+        self._module: Any = None
+        self._session: Any = None
         if path.suffix == ".onnx":
             import onnxruntime as ort
 
             self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             self._module = None
-        else:
+        elif meta.get("format") == "torch.export":
             self._session = None
-            self._module = torch.jit.load(str(path), map_location="cpu").eval()
+            self._module = torch.export.load(str(path)).module()
+        else:  # TorchScript (detectors, and classifiers exported by earlier versions)
+            self._session = None
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+                self._module = torch.jit.load(str(path), map_location="cpu").eval()
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
@@ -129,7 +157,8 @@ class Predictor:
         images = list(images)
         rows = []
         if self.task == "classification":
-            batch, names = [], []
+            batch: list[np.ndarray] = []
+            names: list[Any] = []
             for img in images:
                 x, _ = resized(img, self.image_size)
                 batch.append(x.float().div(255).numpy())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from pathlib import Path
+from typing import Literal, overload
 
 import anywidget
 import traitlets
@@ -96,6 +97,10 @@ def _typed_in(content: dict, key: str, accepts, expected: str, optional: bool):
     return value
 
 
+@overload
+def int_in(content: dict, key: str, *, optional: Literal[False] = False) -> int: ...
+@overload
+def int_in(content: dict, key: str, *, optional: bool) -> int | None: ...
 def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
     """A whole number (not a bool)."""
     return _typed_in(
@@ -107,11 +112,19 @@ def int_in(content: dict, key: str, *, optional: bool = False) -> int | None:
     )
 
 
+@overload
+def bool_in(content: dict, key: str, *, optional: Literal[False] = False) -> bool: ...
+@overload
+def bool_in(content: dict, key: str, *, optional: bool) -> bool | None: ...
 def bool_in(content: dict, key: str, *, optional: bool = False) -> bool | None:
     """``true`` or ``false`` exactly (not "false", not 0)."""
     return _typed_in(content, key, lambda v: isinstance(v, bool), "true or false", optional)
 
 
+@overload
+def text_in(content: dict, key: str, *, optional: Literal[False] = False) -> str: ...
+@overload
+def text_in(content: dict, key: str, *, optional: bool) -> str | None: ...
 def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
     return _typed_in(content, key, lambda v: isinstance(v, str), "text", optional)
 

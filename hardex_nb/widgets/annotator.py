@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import traitlets
 
@@ -27,10 +29,10 @@ class Annotator(Widget):
     _css = STATIC / "hardex.css"
     mode = traitlets.Unicode("annotate").tag(sync=True)
     task = traitlets.Unicode().tag(sync=True)
-    labels = traitlets.List().tag(sync=True)
+    labels: traitlets.List[Any] = traitlets.List().tag(sync=True)
     sample_id = traitlets.Int(-1).tag(sync=True)
     sample = traitlets.Dict().tag(sync=True)
-    annotations = traitlets.List().tag(sync=True)
+    annotations: traitlets.List[Any] = traitlets.List().tag(sync=True)
     image = traitlets.Bytes(b"").tag(sync=True)
     threshold = traitlets.Float(0.0).tag(sync=True)
     position = traitlets.Int(0).tag(sync=True)
@@ -129,9 +131,7 @@ class Annotator(Widget):
 
     # -- edits -----------------------------------------------------------------------------
     def _label(self, content: dict) -> str:
-        label = text_in(content, "label")
-        self.ds.require_label(label)
-        return label
+        return self.ds.require_label(text_in(content, "label"))
 
     def _box(self, content: dict) -> tuple[float, ...]:
         return tuple(number_in(content, k) for k in BOX_FIELDS)
@@ -187,7 +187,7 @@ class Annotator(Widget):
 
     def _on_update(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
-        fields = {}
+        fields: dict[str, Any] = {}
         for key in BOX_FIELDS:
             if key in content:
                 fields[key] = number_in(content, key)
@@ -368,7 +368,7 @@ class Review(Annotator):
     hard type. Confirm (the image becomes labeled and leaves the queue), fix, delete, skip,
     all by keyboard."""
 
-    queue = traitlets.List().tag(sync=True)
+    queue: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def _mode(self) -> str:
         return "review"

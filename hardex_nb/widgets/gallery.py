@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import traitlets
@@ -41,9 +42,9 @@ class Gallery(Widget):
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(48).tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
-    rows = traitlets.List().tag(sync=True)
-    selected = traitlets.List().tag(sync=True)
-    labels = traitlets.List().tag(sync=True)
+    rows: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    selected: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    labels: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Int(-1).tag(sync=True)
 
     def __init__(self, ds, *, page_size: int = 48, annotator=None, sample_ids=None, **filters):
@@ -197,9 +198,10 @@ class Gallery(Widget):
         self._refresh()
 
     def _on_open(self, content: dict) -> None:
-        (sid,) = self._selected_ids(content)[:1] or [None]
-        if sid is None:
+        selected = self._selected_ids(content)
+        if not selected:
             raise BadMessage("open: select an image first")
+        sid = selected[0]
         self.opened = sid
         if self.annotator is not None:
             self.annotator.show(sid)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import traitlets
 
 from ..media import thumbnail_bytes
@@ -23,11 +25,11 @@ class ConfusionMatrix(Widget):
 
     _esm = STATIC / "confusion.js"
     _css = STATIC / "hardex.css"
-    names = traitlets.List().tag(sync=True)
-    matrix = traitlets.List().tag(sync=True)
-    cell = traitlets.List().tag(sync=True)
-    cell_ids = traitlets.List().tag(sync=True)
-    cell_names = traitlets.List().tag(sync=True)
+    names: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    matrix: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    cell: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    cell_ids: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    cell_names: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(self, report, *, ds=None, **kwargs):
         reject_unknown("ConfusionMatrix", kwargs, set())
@@ -58,12 +60,12 @@ class ReportView(Widget):
 
     _esm = STATIC / "report.js"
     _css = STATIC / "hardex.css"
-    table = traitlets.List().tag(sync=True)
+    table: traitlets.List[Any] = traitlets.List().tag(sync=True)
     summary = traitlets.Dict().tag(sync=True)
     header = traitlets.Unicode("").tag(sync=True)
     notes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)
-    errors = traitlets.List().tag(sync=True)
+    errors: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(self, report, *, ds=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
