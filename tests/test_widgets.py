@@ -341,3 +341,25 @@ def test_turning_a_box_and_ignore_polygons_reach_disk_and_undo(det):
     w.handle({"action": "undo"})  # an ignore polygon again
     back = ds.annotations_of(ids[4]).query("kind == 'ignore'").iloc[0]
     assert back["points"] == [[2, 2], [31, 3], [16, 26]]
+
+
+def test_each_widget_module_is_one_bundle_with_the_shared_dom_helpers():
+    """The widgets' ES modules import dom.js (and the Annotator its parts); the bundle
+    anywidget loads has each module once, no import left, one default export, and no
+    top-level name declared twice."""
+    import re
+
+    from hardex_nb.widgets._base import STATIC, bundle
+
+    for name in ("annotator.js", "gallery.js", "report.js", "confusion.js"):
+        assert 'from "./dom.js"' in (STATIC / name).read_text()
+        text = bundle(name)
+        assert text.count("// ---- dom.js") == 1
+        assert not re.search(r"^import ", text, re.M)
+        assert len(re.findall(r"^export ", text, re.M)) == 1
+        declared = re.findall(r"^(?:const|function|let|class) (\w+)", text, re.M)
+        assert sorted(set(declared)) == sorted(declared), name
+    annotator = bundle("annotator.js")
+    for part in ("annotator/keys.js", "annotator/shapes.js", "annotator/side.js"):
+        assert f"// ---- {part}" in annotator
+    assert annotator.count("function h(") == 1

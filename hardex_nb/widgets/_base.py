@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import OrderedDict
 from pathlib import Path
 from typing import Literal, overload
@@ -14,6 +15,32 @@ from ..errors import HardexError
 from ..media import thumbnail_bytes
 
 STATIC = Path(__file__).parent / "static"
+_IMPORT = re.compile(r'^import \{[^}]*\} from "(\./|\.\./)([\w/]+\.js)";\n', re.M)
+
+
+def bundle(name: str) -> str:
+    """The ES module of ``static/<name>`` with the modules it imports (``import {...} from
+    "./dom.js"``) placed before it, once each, their ``import`` lines removed and their
+    ``export`` keywords dropped: one module text, as anywidget loads a single ``_esm``.
+    The files stay plain ES modules an editor can follow; no build step is needed."""
+    done: list[Path] = []
+
+    def visit(path: Path) -> None:
+        if path in done:
+            return
+        for prefix, target in _IMPORT.findall(path.read_text(encoding="utf-8")):
+            visit((path.parent / (prefix + target)).resolve())
+        done.append(path)
+
+    main = (STATIC / name).resolve()
+    visit(main)
+    parts = []
+    for path in done:
+        text = _IMPORT.sub("", path.read_text(encoding="utf-8"))
+        if path != main:
+            text = re.sub(r"^export (?=(const|function|class|let) )", "", text, flags=re.M)
+        parts.append(f"// ---- {path.relative_to(STATIC.resolve()).as_posix()}\n{text}")
+    return "\n".join(parts)
 
 
 class BadMessage(ValueError):

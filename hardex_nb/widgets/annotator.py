@@ -9,7 +9,7 @@ import traitlets
 
 from ..media import thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS, Reason
-from ._base import STATIC, BadMessage, Widget, bool_in, number_in, reject_unknown, text_in
+from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
@@ -25,7 +25,7 @@ class Annotator(Widget):
     Every edit is a Dataset call, so it is on disk when the widget shows it.
     """
 
-    _esm = STATIC / "annotator.js"
+    _esm = bundle("annotator.js")
     _css = STATIC / "hardex.css"
     mode = traitlets.Unicode("annotate").tag(sync=True)
     task = traitlets.Unicode().tag(sync=True)

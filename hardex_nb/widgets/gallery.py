@@ -18,6 +18,7 @@ from ._base import (
     Thumbnails,
     Widget,
     bool_in,
+    bundle,
     ids_in,
     int_in,
     reject_unknown,
@@ -36,7 +37,7 @@ class Gallery(Widget):
     linked :class:`Annotator` (``annotator=``). Hard examples carry a "hard" badge.
     """
 
-    _esm = STATIC / "gallery.js"
+    _esm = bundle("gallery.js")
     _css = STATIC / "hardex.css"
     filters = traitlets.Dict().tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)

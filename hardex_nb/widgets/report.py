@@ -7,7 +7,7 @@ from typing import Any
 import traitlets
 
 from ..media import thumbnail_bytes
-from ._base import STATIC, BadMessage, Thumbnails, Widget, reject_unknown, text_in
+from ._base import STATIC, BadMessage, Thumbnails, Widget, bundle, reject_unknown, text_in
 
 MAX_ERROR_IMAGES = 12
 
@@ -23,7 +23,7 @@ class ConfusionMatrix(Widget):
     """Counts of true × predicted labels (with background for detection); click a cell to
     see the samples behind it in an embedded gallery."""
 
-    _esm = STATIC / "confusion.js"
+    _esm = bundle("confusion.js")
     _css = STATIC / "hardex.css"
     names: traitlets.List[Any] = traitlets.List().tag(sync=True)
     matrix: traitlets.List[Any] = traitlets.List().tag(sync=True)
@@ -58,7 +58,7 @@ class ReportView(Widget):
     """The per-label table with warnings; click a label to see its error details: correct,
     missed and false boxes drawn in distinct colors on each image."""
 
-    _esm = STATIC / "report.js"
+    _esm = bundle("report.js")
     _css = STATIC / "hardex.css"
     table: traitlets.List[Any] = traitlets.List().tag(sync=True)
     summary = traitlets.Dict().tag(sync=True)

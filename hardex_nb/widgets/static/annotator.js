@@ -1,50 +1,10 @@
-/** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once. */
-
-const SVG = "http://www.w3.org/2000/svg";
-const COLORS = ["#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d", "#0d9488"];
-const HARD_COLORS = { false_positive: "#dc2626", missed: "#f97316" };
-/** Drawing tools: [tool, button text, key]. */
-const TOOLS = [["box", "Box (b)", "b"], ["polygon", "Polygon (g)", "g"], ["ignore", "Ignore box (i)", "i"],
-  ["ignore_polygon", "Ignore polygon (u)", "u"], ["pan", "Pan (h)", "h"]];
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
-
-/** A box's hard type (none / false positive / missed), changed in place. */
-function hardTypeSelect(a) {
-  const select = h("select", { "data-hard-type": a.ann_id, title: "hard type" },
-    ...[["none", "—"], ["false_positive", "false positive"], ["missed", "missed"]].map(([v, text]) =>
-      h("option", { value: v, ...(a.hard_type === v ? { selected: "" } : {}) }, text)));
-  select.addEventListener("click", (e) => e.stopPropagation());
-  select.addEventListener("change", () => select.dispatchEvent(new CustomEvent("hard-type", { bubbles: true, detail: { ann_id: a.ann_id, hard_type: select.value } })));
-  return select;
-}
-
-/** A polygon's rings: `points` is one ring [[x, y], ...] or, for an object in pieces, a list of rings. */
-function rings(points) {
-  return Array.isArray(points[0][0]) ? points : [points];
-}
-
-/** Point (x, y) turned by `deg` degrees about (cx, cy), clockwise on screen as SVG's rotate(). */
-function turn([x, y], deg, [cx, cy]) {
-  const t = (deg * Math.PI) / 180, dx = x - cx, dy = y - cy;
-  return [cx + dx * Math.cos(t) - dy * Math.sin(t), cy + dx * Math.sin(t) + dy * Math.cos(t)];
-}
-const centre = (a) => [(a.x0 + a.x1) / 2, (a.y0 + a.y1) / 2];
-const turns = (a) => (a.kind === "box" || a.kind === "text");
-
-function s(tag, attrs = {}) {
-  const el = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  return el;
-}
+/** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once.
+ * The overlay's shapes are drawn by annotator/shapes.js, the side panel's parts come from
+ * annotator/side.js, and the keys from the one table in annotator/keys.js. */
+import { h, s } from "./dom.js";
+import { actionFor, keyHelp } from "./annotator/keys.js";
+import { COLORS, HARD_COLORS, centre, drawAnnotation, rings, turn, turns } from "./annotator/shapes.js";
+import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
 
 export default {
   render({ model, el }) {
@@ -106,43 +66,8 @@ export default {
       for (const a of state.showAll ? model.get("annotations") : []) {
         if (!visible(a)) continue;
         const color = a.kind === "ignore" ? "#98a2b3" : HARD_COLORS[a.hard_type] || colorOf(a.label);
-        const sel = state.selected === a.ann_id;
-        const g = s("g", { "data-ann": a.ann_id, class: "shape" });
-        // a rotated box is drawn as its rectangle turned about its centre, handles and all
-        const body = s("g", a.angle && turns(a) ? { transform: `rotate(${a.angle} ${centre(a).join(" ")})`, "data-angle": a.angle } : {});
-        g.append(body);
-        const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
-          "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: "move" };
-        const shape = a.points
-          ? s("path", { d: rings(a.points).map((r) => "M" + r.map((p) => p.join(",")).join("L") + "Z").join(" "),
-              "fill-rule": "evenodd", ...common })
-          : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
-        shape.addEventListener("pointerdown", (ev) => startMove(ev, a));
-        body.append(shape);
-        if (state.showLabels) {
-          const text = [a.kind === "ignore" ? "ignore" : a.label, a.score !== null ? a.score.toFixed(2) : null,
-            a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
-          const t = s("text", { x: a.x0 + 2 * k, y: Math.max(a.y0 - 4 * k, 12 * k), fill: color, "font-size": 13 * k, "font-weight": 600,
-            stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke" });
-          t.textContent = text;
-          body.append(t);
-        }
-        if (sel && turns(a)) {
-          const [cx] = centre(a), top = a.y0 - 24 * k;
-          body.append(s("line", { x1: cx, y1: a.y0, x2: cx, y2: top, stroke: color, "stroke-width": 2 * k }));
-          const knob = s("circle", { cx, cy: top, r: 6 * k, fill: "white", stroke: color, "stroke-width": 2 * k,
-            cursor: "grab", "data-handle": "rotate" });
-          knob.addEventListener("pointerdown", (ev) => startRotate(ev, a));
-          body.append(knob);
-        }
-        if (sel && !a.points) {
-          for (const [cx, cy, corner] of [[a.x0, a.y0, "nw"], [a.x1, a.y0, "ne"], [a.x0, a.y1, "sw"], [a.x1, a.y1, "se"]]) {
-            const hd = s("rect", { x: cx - 5 * k, y: cy - 5 * k, width: 10 * k, height: 10 * k, fill: "white", stroke: color,
-              "stroke-width": 2 * k, cursor: `${corner}-resize`, "data-handle": corner });
-            hd.addEventListener("pointerdown", (ev) => startResize(ev, a, corner));
-            body.append(hd);
-          }
-        }
+        const g = drawAnnotation(a, { color, selected: state.selected === a.ann_id, k, showLabels: state.showLabels,
+          onMove: startMove, onRotate: startRotate, onResize: startResize });
         svg.append(g);
       }
       if (state.drag && state.drag.type === "draw") {
@@ -290,23 +215,6 @@ export default {
       if (state.selected !== null) model.send({ action: "update", ann_id: state.selected, label });
       renderSide();
     }
-    /** Add a label; rename or delete the chosen one (deleting asks first, with its counts). */
-    function labelEditor(chosen) {
-      const asking = model.get("asking") || {};
-      if (asking.message) {
-        return h("div", { class: "bar", "data-role": "asking" }, h("span", {}, asking.message),
-          h("button", { class: "danger", "data-action": "asking-yes", onclick: () => model.send({ ...asking, message: undefined, confirmed: true }) }, "Yes"),
-          h("button", { "data-action": "asking-no", onclick: () => { model.set("asking", {}); model.save_changes(); } }, "No"));
-      }
-      const name = h("input", { placeholder: "label name", "data-role": "label-name" });
-      name.addEventListener("keydown", (e) => e.stopPropagation());
-      const value = () => name.value.trim();
-      return h("div", { class: "bar" }, name,
-        h("button", { "data-action": "add-label", onclick: () => value() && model.send({ action: "add_label", name: value() }) }, "Add"),
-        chosen ? h("button", { "data-action": "rename-label", onclick: () => value() && model.send({ action: "rename_label", label: chosen, name: value() }) }, `Rename ${chosen}`) : null,
-        chosen ? h("button", { class: "danger", "data-action": "delete-label", onclick: () => model.send({ action: "delete_label", label: chosen }) }, `Delete ${chosen}`) : null);
-    }
-
     function renderSide() {
       const smp = sample();
       const task = model.get("task");
@@ -337,7 +245,7 @@ export default {
         h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
           class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
           "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
-      parts.push(labelEditor(task === "classification" ? smp.label : state.label));
+      parts.push(labelEditor(model, task === "classification" ? smp.label : state.label));
       if (task === "detection") {
         parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...TOOLS
           .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
@@ -367,10 +275,7 @@ export default {
         });
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
       }
-      parts.push(h("h4", {}, "Keys"), h("div", { class: "keys" }, ...[["→ / n", "next"], ["← / p", "previous"], ["1–9", "label"], ["Del", "delete"], ["Ctrl+Z", "undo"],
-        ["l", "labels on/off"], ["v", "annotations on/off"], ["o / f", "1:1 / fit"], ["b g i u h", "tools"], ["[ ]", "turn box ∓5°"],
-        ["Enter", "close polygon"], ["Ctrl+wheel", "zoom"],
-        ...(review ? [["c", "confirm"], ["k", "skip"], ["x", "delete image"]] : [])].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`))));
+      parts.push(h("h4", {}, "Keys"), keyHelp(review));
       side.replaceChildren(...parts);
     }
 
@@ -401,25 +306,32 @@ export default {
     }
     function render() { renderHeader(); renderOverlay(); renderSide(); renderMessage(); }
 
+    /** What each key of the KEYS table does; a handler returns false when it does not apply. */
+    const actions = {
+      next: () => model.send({ action: "next" }),
+      prev: () => model.send({ action: "prev" }),
+      label: (key) => labels()[Number(key) - 1] !== undefined && (chooseLabel(labels()[Number(key) - 1]), true),
+      delete: () => state.selected !== null && (model.send({ action: "delete", ann_id: state.selected }), true),
+      toggleLabels: () => { state.showLabels = !state.showLabels; renderOverlay(); renderSide(); },
+      toggleAll: () => { state.showAll = !state.showAll; renderOverlay(); renderSide(); },
+      zoom: (key) => zoomTo(key === "o" ? "original" : "fit"),
+      tool: (key) => { state.tool = TOOLS.find(([, , k]) => k === key)[0]; state.poly = []; renderSide(); renderOverlay(); },
+      turn: (key) => state.selected !== null && (rotateSelected(key === "[" ? -5 : 5), true),
+      closePolygon: () => state.poly.length > 0 && (finishPolygon(), true),
+      cancel: () => { state.poly = []; state.selected = null; render(); },
+      confirm: () => model.send({ action: "confirm" }),
+      skip: () => model.send({ action: "skip" }),
+      deleteImage: () => { state.asking = true; renderSide(); },
+    };
     root.addEventListener("keydown", (ev) => {
       const key = ev.key;
-      const handled = () => { ev.preventDefault(); ev.stopPropagation(); };
-      if ((ev.ctrlKey || ev.metaKey) && key.toLowerCase() === "z") { handled(); model.send({ action: "undo" }); return; }
+      if ((ev.ctrlKey || ev.metaKey) && key.toLowerCase() === "z") {
+        ev.preventDefault(); ev.stopPropagation(); model.send({ action: "undo" }); return;
+      }
       if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      if (key === "ArrowRight" || key === "n") { handled(); model.send({ action: "next" }); }
-      else if (key === "ArrowLeft" || key === "p") { handled(); model.send({ action: "prev" }); }
-      else if (/^[1-9]$/.test(key) && labels()[Number(key) - 1] !== undefined) { handled(); chooseLabel(labels()[Number(key) - 1]); }
-      else if ((key === "Delete" || key === "Backspace") && state.selected !== null) { handled(); model.send({ action: "delete", ann_id: state.selected }); }
-      else if (key === "l") { handled(); state.showLabels = !state.showLabels; renderOverlay(); renderSide(); }
-      else if (key === "v") { handled(); state.showAll = !state.showAll; renderOverlay(); renderSide(); }
-      else if (key === "o" || key === "f") { handled(); zoomTo(key === "o" ? "original" : "fit"); }
-      else if ((key === "[" || key === "]") && state.selected !== null) { handled(); rotateSelected(key === "[" ? -5 : 5); }
-      else if (key === "Enter" && state.poly.length) { handled(); finishPolygon(); }
-      else if (key === "Escape") { handled(); state.poly = []; state.selected = null; render(); }
-      else if (TOOLS.some(([, , k]) => k === key)) { handled(); state.tool = TOOLS.find(([, , k]) => k === key)[0]; state.poly = []; renderSide(); renderOverlay(); }
-      else if (review && key === "c") { handled(); model.send({ action: "confirm" }); }
-      else if (review && key === "k") { handled(); model.send({ action: "skip" }); }
-      else if (review && key === "x") { handled(); state.asking = true; renderSide(); }
+      const name = actionFor(key, review);
+      if (name === null || actions[name](key) === false) return;
+      ev.preventDefault(); ev.stopPropagation();
     });
 
     model.on("change:image", () => { renderImage(); render(); });

@@ -1,14 +1,5 @@
 /** hardex_nb ConfusionMatrix: clickable cells open the samples behind them. */
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
+import { h } from "./dom.js";
 
 export default {
   render({ model, el }) {

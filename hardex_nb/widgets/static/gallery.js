@@ -1,18 +1,9 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
+import { h } from "./dom.js";
 
 /** @param {DataView} view */
 function blobUrl(view) {
   return URL.createObjectURL(new Blob([view], { type: "image/jpeg" }));
-}
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
 }
 
 export default {

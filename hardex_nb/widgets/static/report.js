@@ -1,18 +1,9 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
+import { SVG, h } from "./dom.js";
 
-const SVG = "http://www.w3.org/2000/svg";
 const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
 const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
 
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null) el.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) el.append(c);
-  return el;
-}
 const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
 
 export default {

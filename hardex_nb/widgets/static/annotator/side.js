@@ -1,0 +1,33 @@
+/** Pieces of the Annotator's side panel that need no state of their own. */
+import { h } from "../dom.js";
+
+/** Drawing tools: [tool, button text, key]. */
+export const TOOLS = [["box", "Box (b)", "b"], ["polygon", "Polygon (g)", "g"], ["ignore", "Ignore box (i)", "i"],
+  ["ignore_polygon", "Ignore polygon (u)", "u"], ["pan", "Pan (h)", "h"]];
+
+/** A box's hard type (none / false positive / missed), changed in place. */
+export function hardTypeSelect(a) {
+  const select = h("select", { "data-hard-type": a.ann_id, title: "hard type" },
+    ...[["none", "—"], ["false_positive", "false positive"], ["missed", "missed"]].map(([v, text]) =>
+      h("option", { value: v, ...(a.hard_type === v ? { selected: "" } : {}) }, text)));
+  select.addEventListener("click", (e) => e.stopPropagation());
+  select.addEventListener("change", () => select.dispatchEvent(new CustomEvent("hard-type", { bubbles: true, detail: { ann_id: a.ann_id, hard_type: select.value } })));
+  return select;
+}
+
+/** Add a label; rename or delete the chosen one (deleting asks first, with its counts). */
+export function labelEditor(model, chosen) {
+  const asking = model.get("asking") || {};
+  if (asking.message) {
+    return h("div", { class: "bar", "data-role": "asking" }, h("span", {}, asking.message),
+      h("button", { class: "danger", "data-action": "asking-yes", onclick: () => model.send({ ...asking, message: undefined, confirmed: true }) }, "Yes"),
+      h("button", { "data-action": "asking-no", onclick: () => { model.set("asking", {}); model.save_changes(); } }, "No"));
+  }
+  const name = h("input", { placeholder: "label name", "data-role": "label-name" });
+  name.addEventListener("keydown", (e) => e.stopPropagation());
+  const value = () => name.value.trim();
+  return h("div", { class: "bar" }, name,
+    h("button", { "data-action": "add-label", onclick: () => value() && model.send({ action: "add_label", name: value() }) }, "Add"),
+    chosen ? h("button", { "data-action": "rename-label", onclick: () => value() && model.send({ action: "rename_label", label: chosen, name: value() }) }, `Rename ${chosen}`) : null,
+    chosen ? h("button", { class: "danger", "data-action": "delete-label", onclick: () => model.send({ action: "delete_label", label: chosen }) }, `Delete ${chosen}`) : null);
+}
