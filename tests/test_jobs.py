@@ -46,11 +46,26 @@ def test_same_seed_same_model(tmp_path):
 def test_interrupting_the_cell_cancels_and_records(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=80, n_labeled=80)
     before = ds.samples
-    timer = threading.Timer(1.0, _thread.interrupt_main)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        train(ds, epochs=500, batch_size=4, image_size=48, progress=False)
-    timer.cancel()
+    done = threading.Event()
+
+    def press_ctrl_c():
+        # like a user pressing the stop button again: an interrupt that lands inside an
+        # object finalizer is dropped by Python, so press until the run is stopped
+        if done.wait(1.0):
+            return
+        for _ in range(20):
+            _thread.interrupt_main()
+            if done.wait(2.0):
+                return
+
+    presser = threading.Thread(target=press_ctrl_c, daemon=True)
+    presser.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(ds, epochs=500, batch_size=4, image_size=48, progress=False)
+    finally:
+        done.set()
+        presser.join()
     assert ds.runs.iloc[-1]["status"] == "cancelled"
     assert hx.Dataset.open(ds.path).runs.iloc[-1]["status"] == "cancelled"
     pd.testing.assert_frame_equal(ds.samples, before)
