@@ -57,6 +57,9 @@ def test_interrupting_the_cell_cancels_and_records(tmp_path):
         from synthetic import bars_dataset
         from hardex_nb.jobs import train
         ds, ids, _ = bars_dataset(Path({str(tmp_path)!r}), n=80, n_labeled=80)
+        # as a Jupyter kernel does; a process started in the background inherits SIGINT
+        # ignored, and Python then leaves it ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
         try:
             train(ds, epochs=500, batch_size=4, image_size=48, progress=False)
