@@ -261,8 +261,7 @@ def result_record(ds: Dataset, key: str) -> dict[str, Any]:
         f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE key=?", (key,)
     ).fetchone()
     if row is None:
-        known = [r[0] for r in ds._store.conn.execute("SELECT key FROM results ORDER BY key")]
-        raise ValidationError(f"no result {key!r} in this dataset; recorded: {known or 'none'}.")
+        raise _no_result(ds, key)
     record = dict(zip(RESULT_COLUMNS, row))
     for name in ("params", "fields", "payload"):
         record[name] = json.loads(record[name]) if record[name] else None
@@ -272,6 +271,12 @@ def result_record(ds: Dataset, key: str) -> dict[str, Any]:
 def delete_result(ds: Dataset, key: str) -> None:
     """Forget the record of ``key`` (what the job wrote into samples stays: it is the
     dataset's content now, and people may have edited it since)."""
-    result_record(ds, key)  # names the known keys when it is missing
     with ds._write() as cur:
-        db.delete(cur, "results", "key", [key])
+        gone = db.delete(cur, "results", "key", [key])
+    if not gone:
+        raise _no_result(ds, key)
+
+
+def _no_result(ds: Dataset, key: str) -> ValidationError:
+    known = [r[0] for r in ds._store.conn.execute("SELECT key FROM results ORDER BY key")]
+    return ValidationError(f"no result {key!r} in this dataset; recorded: {known or 'none'}.")

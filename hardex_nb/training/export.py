@@ -125,12 +125,9 @@ class Predictor:
             import onnxruntime as ort
 
             self._session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            self._module = None
         elif meta.get("format") == "torch.export":
-            self._session = None
             self._module = torch.export.load(str(path)).module()
         else:  # TorchScript (detectors, and classifiers exported by earlier versions)
-            self._session = None
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
                 self._module = torch.jit.load(str(path), map_location="cpu").eval()
