@@ -754,6 +754,19 @@ def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFram
     )
 
 
+def rate_interval(per_label: pd.DataFrame) -> float:
+    """Half-width of a 95% interval around the average detection rate of ``per_label``
+    (columns detection_rate and count): each label's rate as a binomial share of its
+    objects (or images), Agresti–Coull adjusted so a perfect score on 3 images is not
+    taken as certain; NaN without labels."""
+    rows = per_label[per_label["detection_rate"].notna() & (per_label["count"] > 0)]
+    if not len(rows):
+        return float("nan")
+    n = rows["count"].to_numpy(dtype=float) + 4
+    p = (rows["detection_rate"].to_numpy(dtype=float) * rows["count"].to_numpy() + 2) / n
+    return float(1.96 * np.sqrt((p * (1 - p) / n).sum()) / len(rows))
+
+
 def label_warning(
     count: int, share: float, ap: float | None, detection_rate: float | None = None
 ) -> str:

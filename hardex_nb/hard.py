@@ -110,8 +110,9 @@ def classification_hardness(
     min_margin: float = 0.2,
     max_tta_shift: float = 0.25,
     mislabel_threshold: float = 0.5,
+    flag: str = "expected",
 ) -> pd.DataFrame:
-    """Per-sample hard score in [0, 1] and reasons.
+    """Per-sample hard score in [0, 1], reasons, and a selective ``hard`` flag.
 
     Parameters
     ----------
@@ -121,6 +122,12 @@ def classification_hardness(
         Probabilities of V test-time-augmented views (flips, scales).
     labels : (N,) int, optional
         Given labels of labeled samples: adds the mislabel score and reason 101.
+    flag : {"expected", "any"}
+        Which samples get ``hard=True``. ``"expected"`` (default): as many as the model
+        expects to be wrong (the sum over samples of one minus the top probability),
+        highest scores first, so a flag means "worth a human look" rather than "any doubt".
+        ``"any"``: every sample with a reason. Reason 101 (suspected mislabel) always flags.
+        Reasons are given for every sample either way; ``score`` ranks them all.
 
     Returns
     -------
@@ -140,13 +147,22 @@ def classification_hardness(
         for v in views:
             _probs(v, "tta_probs")
     y = _labels(labels, len(p), p.shape[1]) if labels is not None else None
+    if flag not in ("expected", "any"):
+        raise ValidationError(f"flag={flag!r}: use 'expected' or 'any'.")
     return _compute_classification_hardness(
-        p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold
+        p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold, flag
     )
 
 
+def expected_errors(pred_probs) -> int:
+    """How many of the predictions the model itself expects to be wrong: the sum over
+    samples of one minus the top probability, rounded."""
+    p = _probs(pred_probs)
+    return round(float((1.0 - p.max(axis=1, initial=0.0)).sum())) if len(p) else 0
+
+
 def _compute_classification_hardness(
-    p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold
+    p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold, flag="expected"
 ) -> pd.DataFrame:
     n, k = p.shape
     top2 = np.sort(p, axis=1)[:, -2:]
@@ -176,9 +192,15 @@ def _compute_classification_hardness(
         score = np.maximum(score, mis)
         for i in np.flatnonzero(mis > mislabel_threshold):
             codes[i].append(SUSPECTED_MISLABEL)
+    if flag == "any":
+        flagged = np.array([bool(c) for c in codes], dtype=bool)
+    else:
+        flagged = np.zeros(n, dtype=bool)
+        flagged[np.argsort(-score, kind="stable")[: expected_errors(p) if n else 0]] = True
+        flagged |= np.array([SUSPECTED_MISLABEL in c for c in codes], dtype=bool)
     out.insert(0, "score", score)
     out.insert(1, "reasons", [encode_reasons(c) for c in codes])
-    out.insert(2, "hard", [bool(c) for c in codes])
+    out.insert(2, "hard", flagged)
     return out
 
 
@@ -324,6 +346,72 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
     return boxes_df, images_df
 
 
+def detection_label_issues(
+    given: Sequence[dict],
+    preds: Sequence[dict],
+    *,
+    iou: float = 0.5,
+    low_threshold: float = 0.3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Where labeled boxes and out-of-sample predictions disagree: likely label errors.
+
+    Parameters
+    ----------
+    given : list of N dicts
+        Per image the labeled ``boxes (G, 4)`` and ``labels (G,)``.
+    preds : list of N dicts
+        Per image ``boxes``, ``labels``, ``scores`` of a model that did not train on the image
+        (another fold, or a run trained on other images), down to ``low_threshold``.
+
+    Rules
+    -----
+    - a given box is ``false_positive`` with issue ``1 − s``, where s is the best score of a
+      same-label prediction overlapping it at IoU ≥ ``iou`` (0 when none): a spurious box, a
+      shifted one, or one whose label was swapped;
+    - a prediction scoring ≥ ``low_threshold`` with no same-label given box at IoU ≥ ``iou``
+      is ``missed`` with issue = its score: an object left unlabeled (or labeled as another
+      class, or with a box far off);
+    - the image's score is its largest box issue (1 = surely wrong, 0 = all boxes agree).
+
+    Returns
+    -------
+    boxes : DataFrame
+        image, source (given | predicted), label, x0, y0, x1, y1, issue, hard_type
+        (``false_positive`` or ``missed`` when issue ≥ 0.5, else ``none``).
+    images : DataFrame
+        image, score, hard (score ≥ 0.5), n_issues.
+    """
+    if len(given) != len(preds):
+        raise ValidationError(f"given has {len(given)} images, preds has {len(preds)}.")
+    box_rows, image_rows = [], []
+    for i, (g, p) in enumerate(zip(given, preds)):
+        gb, gl, _ = _check_boxes({**g, "scores": np.ones(len(g.get("labels", [])))}, f"given[{i}]")
+        pb, pl, ps = _check_boxes(p, f"preds[{i}]")
+        keep = ps >= low_threshold
+        pb, pl, ps = pb[keep], pl[keep], ps[keep]
+        same = (box_iou(gb, pb) >= iou) & (gl[:, None] == pl[None])
+        support = np.where(same, ps[None], 0.0).max(axis=1, initial=0.0)
+        issues = [(1.0 - support, gb, gl, "given", "false_positive")]
+        found = same.any(axis=0)
+        issues.append((np.where(found, 0.0, ps), pb, pl, "predicted", "missed"))
+        worst, count = 0.0, 0
+        for issue, boxes, labels, source, kind in issues:
+            for b, lab, v in zip(boxes, labels, issue):
+                if source == "predicted" and v == 0.0:
+                    continue  # a prediction that matches a given box is no issue
+                flagged = v >= 0.5
+                box_rows.append(
+                    (i, source, int(lab), *b.tolist(), float(v), kind if flagged else "none")
+                )
+                worst, count = max(worst, float(v)), count + int(flagged)
+        image_rows.append((i, worst, worst >= 0.5, count))
+    boxes_df = pd.DataFrame(
+        box_rows, columns=["image", "source", "label", "x0", "y0", "x1", "y1", "issue", "hard_type"]
+    )
+    images_df = pd.DataFrame(image_rows, columns=["image", "score", "hard", "n_issues"])
+    return boxes_df, images_df
+
+
 # -- distance to the training data ------------------------------------------------------------
 def _normalized(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -427,3 +515,115 @@ def merge_reasons(*reason_columns: Sequence[str]) -> list[str]:
     for parts in zip(*reason_columns):
         out.append(encode_reasons(sorted({c for p in parts for c in parse_reasons(p)})))
     return out
+
+
+# -- choosing what to label next --------------------------------------------------------------
+SELECTIONS = ("diverse", "kcenter", "margin", "score")
+
+
+def _kmeans(x: np.ndarray, k: int, weights: np.ndarray, rng, iters: int = 20) -> np.ndarray:
+    """Weighted k-means (k-means++ seeding, Lloyd steps) on rows of ``x``: cluster of each row."""
+    centers = [x[rng.choice(len(x), p=weights / weights.sum())]]
+    d2 = ((x - centers[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        p = weights * d2
+        centers.append(x[rng.choice(len(x), p=p / p.sum())] if p.sum() > 0 else x[0])
+        d2 = np.minimum(d2, ((x - centers[-1]) ** 2).sum(axis=1))
+    c = np.asarray(centers)
+    assign = np.zeros(len(x), dtype=np.int64)
+    for _ in range(iters):
+        dist = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None]
+        new = dist.argmin(axis=1)
+        if _ and (new == assign).all():
+            break
+        assign = new
+        for j in range(k):
+            members = assign == j
+            if members.any():
+                c[j] = np.average(x[members], axis=0, weights=weights[members])
+    return assign
+
+
+def _k_center(x: np.ndarray, covered: np.ndarray, n: int, weights: np.ndarray) -> list[int]:
+    """Greedy k-center: repeatedly the row farthest (weighted) from everything chosen."""
+    if len(covered):
+        dist = np.min(1.0 - x @ covered.T, axis=1) if len(covered) else np.full(len(x), 1.0)
+    else:
+        dist = np.full(len(x), 1.0)
+    chosen: list[int] = []
+    for _ in range(n):
+        i = int(np.argmax(dist * weights))
+        chosen.append(i)
+        dist = np.minimum(dist, 1.0 - x @ x[i])
+        dist[chosen] = -np.inf
+    return chosen
+
+
+def select_batch(
+    scores,
+    embeddings,
+    n: int,
+    *,
+    covered=None,
+    predicted=None,
+    strategy: str = "diverse",
+    seed: int = 0,
+) -> np.ndarray:
+    """Row indices of the ``n`` candidates to label next, in the order to review them.
+
+    Parameters
+    ----------
+    scores : (N,) float
+        How unsure the model is of each candidate (``hard_score`` or 1 − margin).
+    embeddings : (N, D) float
+        The candidates' image features (``ds.embeddings``).
+    covered : (M, D) float, optional
+        Features of the images already labeled: the batch avoids what they cover.
+    predicted : (N,) int, optional
+        Predicted class per candidate: the batch spreads over classes.
+    strategy : str
+        ``"score"``: the n highest scores. ``"margin"``: the same on the scores given.
+        ``"kcenter"``: greedy k-center (coreset) weighted by score. ``"diverse"``: the
+        ``10 n`` most uncertain candidates clustered into n groups, the most uncertain of
+        each group, at most ``ceil(2 n / K)`` per predicted class.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    x = _normalized(np.asarray(embeddings, dtype=np.float64))
+    if strategy not in SELECTIONS:
+        raise ValidationError(f"strategy={strategy!r}: use one of {', '.join(SELECTIONS)}.")
+    if x.shape[0] != len(s):
+        raise ValidationError(f"embeddings: {x.shape[0]} rows for {len(s)} scores.")
+    n = min(int(n), len(s))
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if strategy in ("score", "margin") or not x.shape[1]:
+        return np.argsort(-s, kind="stable")[:n]
+    cov = (
+        _normalized(np.asarray(covered, dtype=np.float64))
+        if covered is not None and len(covered)
+        else np.zeros((0, x.shape[1]))
+    )
+    if strategy == "kcenter":
+        return np.asarray(_k_center(x, cov, n, 0.1 + s), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    pool = np.argsort(-s, kind="stable")[: min(len(s), 10 * n)]
+    groups = _kmeans(x[pool], n, 0.05 + s[pool], rng)
+    classes = np.asarray(predicted, dtype=np.int64) if predicted is not None else None
+    cap = int(np.ceil(2 * n / max(len(np.unique(classes)), 1))) if classes is not None else n
+    taken: dict[int, int] = {}
+    chosen: list[int] = []
+    for g in np.unique(groups):
+        members = pool[groups == g]
+        for i in members[np.argsort(-s[members], kind="stable")]:
+            c = int(classes[i]) if classes is not None else 0
+            if taken.get(c, 0) < cap:
+                taken[c] = taken.get(c, 0) + 1
+                chosen.append(int(i))
+                break
+    for capped in (True, False):  # fill up: within the class cap first
+        for i in pool:
+            c = int(classes[i]) if classes is not None else 0
+            if len(chosen) < n and i not in chosen and (not capped or taken.get(c, 0) < cap):
+                taken[c] = taken.get(c, 0) + 1
+                chosen.append(int(i))
+    return np.asarray(sorted(chosen, key=lambda i: -s[i])[:n], dtype=np.int64)

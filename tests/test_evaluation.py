@@ -531,3 +531,18 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
     assert sum(cells) <= 4 * 2 * (real + 2000 * 2000)  # both passes, 2x2 bucket slack
     assert padded_first_pass < 301 * 100 * 2000 / 50
     assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)
+
+
+def test_rate_interval_widens_with_few_images_and_labels():
+    from hardex_nb.evaluation import rate_interval
+
+    def table(rates, counts):
+        return pd.DataFrame({"detection_rate": rates, "count": counts})
+
+    few = rate_interval(table([1.0, 1.0], [4, 4]))
+    many = rate_interval(table([1.0, 1.0], [100, 100]))
+    assert few == pytest.approx(0.212, abs=1e-3) and many < 0.05
+    # averaging over more labels narrows it; a label without objects does not count
+    assert rate_interval(table([0.8] * 10, [5] * 10)) < rate_interval(table([0.8] * 2, [5] * 2))
+    assert rate_interval(table([0.8, np.nan], [5, 0])) == rate_interval(table([0.8], [5]))
+    assert np.isnan(rate_interval(table([], [])))

@@ -42,10 +42,18 @@ def test_mislabel_scores_validate():
 def test_classification_hardness_reasons():
     probs = np.array([[0.98, 0.02], [0.55, 0.45], [0.9, 0.1], [0.95, 0.05]])
     tta = np.array([[[0.97, 0.03], [0.5, 0.5], [0.2, 0.8], [0.95, 0.05]]])
-    t = hard.classification_hardness(probs, tta_probs=tta)
+    t = hard.classification_hardness(probs, tta_probs=tta, flag="any")
     assert t["reasons"].tolist() == ["", "1", "4", ""]
     assert t["hard"].tolist() == [False, True, True, False]
     assert t["score"].iloc[0] < t["score"].iloc[1:3].min()
+    # the selective flag marks as many as the model expects wrong (0.02+0.45+0.1+0.05 → 1):
+    # the highest score, with the reasons of the others kept
+    t = hard.classification_hardness(probs, tta_probs=tta)
+    assert t["hard"].sum() == hard.expected_errors(probs) == 1
+    assert t["hard"].iloc[int(t["score"].to_numpy().argmax())]
+    assert t["reasons"].tolist() == ["", "1", "4", ""]
+    with pytest.raises(ValidationError, match="flag="):
+        hard.classification_hardness(probs, flag="some")
     # with given labels: a confident prediction against its label is a suspected mislabel
     probs = np.array([[0.95, 0.05]] * 10 + [[0.05, 0.95]] * 10 + [[0.97, 0.03]])
     labels = [0] * 10 + [1] * 11
@@ -54,6 +62,36 @@ def test_classification_hardness_reasons():
     assert "mislabel" in t
     with pytest.raises(ValidationError, match="tta_probs"):
         hard.classification_hardness(probs, tta_probs=np.ones((1, 3, 2)) / 2)
+
+
+def test_select_batch_spreads_over_clusters_and_classes():
+    rng = np.random.default_rng(0)
+    # three tight clusters; the 8 most uncertain images all lie in cluster 0
+    centers = np.eye(3, 8) * 10
+    sizes = (8, 20, 32)
+    cluster = np.repeat([0, 1, 2], sizes)
+    x = np.concatenate([c + rng.normal(0, 0.1, (k, 8)) for c, k in zip(centers, sizes)])
+    scores = np.r_[np.full(8, 0.9), np.full(20, 0.5), np.full(32, 0.4)] + rng.uniform(0, 0.05, 60)
+    top = hard.select_batch(scores, x, 2, strategy="score")
+    assert cluster[top].tolist() == [0, 0]  # uncertainty alone: one confusion twice
+    picked = hard.select_batch(scores, x, 2, seed=1)
+    assert sorted(cluster[picked]) == [0, 1]
+    # k-center avoids what is already covered: cluster 0 labeled, so it starts elsewhere
+    covered = centers[:1] + rng.normal(0, 0.1, (5, 8))
+    first = hard.select_batch(scores, x, 2, strategy="kcenter", covered=covered)
+    assert 0 not in cluster[first]
+    # class balance: at most ceil(2n/K) per predicted class (the 28 most uncertain are all
+    # predicted 0; with 4 classes a batch of 4 takes at most 2 of them)
+    predicted = np.where(cluster < 2, 0, 1 + np.arange(60) % 3)
+    unbalanced = hard.select_batch(scores, x, 4, seed=0)
+    assert (predicted[unbalanced] == 0).sum() > 2
+    both = hard.select_batch(scores, x, 4, predicted=predicted, seed=0)
+    assert (predicted[both] == 0).sum() == 2 and len(set(both.tolist())) == 4
+    with pytest.raises(ValidationError, match="strategy"):
+        hard.select_batch(scores, x, 3, strategy="best")
+    with pytest.raises(ValidationError, match="rows"):
+        hard.select_batch(scores[:5], x, 3)
+    assert hard.select_batch(scores, x, 0).size == 0
 
 
 def _pred(boxes, labels, scores):

@@ -3,12 +3,20 @@
 - ``run``: :class:`Run` (a model tied to its dataset and version), :func:`wrap_model`,
   :class:`Predictor`.
 - ``train``: :func:`train`, each run recorded in ``ds.runs``.
-- ``autolabel``: :func:`auto_label`, :func:`collect`, :func:`find_mislabels`.
+- ``autolabel``: :func:`auto_label`, :func:`next_batch`, :func:`collect`,
+  :func:`find_mislabels`.
 - ``report``: :func:`evaluate`, :func:`plot_runs`, :func:`load_result` (a result recorded
   in ``ds.results``).
 """
 
-from .autolabel import AutoLabelResult, MislabelResult, auto_label, collect, find_mislabels
+from .autolabel import (
+    AutoLabelResult,
+    MislabelResult,
+    auto_label,
+    collect,
+    find_mislabels,
+    next_batch,
+)
 from .report import evaluate, load_result, plot_runs
 from .run import Predictor, Run, wrap_model
 from .train import train
@@ -23,6 +31,7 @@ __all__ = [
     "evaluate",
     "find_mislabels",
     "load_result",
+    "next_batch",
     "plot_runs",
     "train",
     "wrap_model",

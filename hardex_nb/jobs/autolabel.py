@@ -68,8 +68,10 @@ def _check_prerequisites(ds: Dataset) -> list[int]:
 
 
 def _training_reference(run: Run, train_images: list | None = None):
-    """Embeddings, class indices and sizes of the images the run was trained on."""
+    """Embeddings, class indices, sizes and sample ids (None for outside images) of the
+    images the run was trained on."""
     ds = run.dataset
+    ids: list | None = None
     if train_images is None:
         samples = ds.sample_rows()
         ids = samples.index[
@@ -94,7 +96,7 @@ def _training_reference(run: Run, train_images: list | None = None):
         classes = np.array(
             [np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0 for t in targets]
         )
-    return emb, classes, sizes
+    return emb, classes, sizes, ids
 
 
 def _main_class(run: Run, images) -> np.ndarray:
@@ -148,7 +150,7 @@ def _hardness(
             boxes_per_image[row.image].append(row)
         predicted = _top_classes(run.task, raw)
     if reference is not None and len(reference[0]) >= 2:
-        ref_emb, ref_classes, ref_sizes = reference
+        ref_emb, ref_classes, ref_sizes, _ = reference
         # the distance reasons (2, 3) need features; a wrapped callable shows none
         dist = (
             hard.training_distance(ref_emb, ref_classes, emb, predicted)["reasons"]
@@ -158,7 +160,8 @@ def _hardness(
         res = hard.resolution_outliers(ref_sizes, sizes)
         res_codes = [hard.encode_reasons([hard.Reason.RESOLUTION]) if r else "" for r in res]
         table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
-        table["hard"] = table["reasons"] != ""
+        if run.task == "detection":  # a classifier's flag stays the selective one
+            table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb
 
 
@@ -278,7 +281,7 @@ def auto_label(
             sample_updates=updates,
             only_unlabeled=True,
             skipped=skipped,
-            embeddings=(run.version, unlabeled, emb) if emb.shape[1] else None,
+            embeddings=_embeddings_to_store(run, unlabeled, emb, reference),
         )
     finally:
         runlog.release_job(ds, "auto_label")
@@ -300,6 +303,17 @@ def auto_label(
         embeddings=bool(emb.shape[1]),
     )
     return result
+
+
+def _embeddings_to_store(run: Run, ids: list, emb: np.ndarray, reference) -> tuple | None:
+    """The run's features of the predicted images, and of its training images when the job
+    computed them: :func:`next_batch` reads both (what to label next, away from what is
+    already labeled)."""
+    if not emb.shape[1]:
+        return None
+    if reference is not None and reference[3] is not None and len(reference[0]):
+        return run.version, list(ids) + list(reference[3]), np.concatenate([emb, reference[0]])
+    return run.version, ids, emb
 
 
 def _record(
@@ -605,3 +619,53 @@ def find_mislabels(
     )
     result.key = key
     return result
+
+
+def next_batch(
+    ds: Dataset,
+    n: int = 30,
+    *,
+    strategy: str = "diverse",
+    version: str | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The ``n`` auto-labeled images that teach the next model most, in review order.
+
+    After :func:`auto_label`: among images waiting for confirmation it takes the ones the
+    model is unsure of (``hard_score``), spread over the image embeddings the job stored (a
+    batch is not 30 near-duplicates of one confusion, nor more of what is already labeled)
+    and over predicted classes. ``strategy`` names the rule of
+    :func:`hardex_nb.hard.select_batch` (``"diverse"``, ``"kcenter"`` or ``"score"``: the
+    highest hard scores, as ``ds.query(sort_by="hard_score")`` orders them). ``version``:
+    the run whose embeddings to use (default: the latest that stored any).
+
+    Returns the samples (as ``ds.samples``) in the order chosen; label or confirm them, e.g.
+    ``hx.Review(ds, sample_ids=batch.sample_id)``.
+    """
+    ds.refresh()
+    ids, vectors = ds.embeddings(version)
+    samples = ds.sample_rows()
+    where = pd.Series(np.arange(len(ids)), index=ids)
+    waiting = samples.index[(samples["status"] == "to_confirm") & samples["hard_score"].notna()]
+    waiting = waiting[waiting.isin(where.index)]
+    if not len(waiting):
+        raise JobError(
+            "next_batch needs auto-labeled images with embeddings: run "
+            "hx.auto_label(ds, run) (mode='active') first."
+        )
+    labeled = samples.index[samples["status"] == "labeled"]
+    labeled = labeled[labeled.isin(where.index)]
+    predicted = None
+    if ds.task == "classification":
+        codes = {name: k for k, name in enumerate(ds.label_names)}
+        predicted = samples.loc[waiting, "label"].map(codes).fillna(-1).to_numpy(dtype=np.int64)
+    order = hard.select_batch(
+        samples.loc[waiting, "hard_score"].to_numpy(dtype=float),
+        vectors[where[waiting].to_numpy()],
+        n,
+        covered=vectors[where[labeled].to_numpy()],
+        predicted=predicted,
+        strategy=strategy,
+        seed=seed,
+    )
+    return ds.samples_at(waiting[order].tolist())

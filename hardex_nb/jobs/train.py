@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
+from ..evaluation import rate_interval
 from ..progress import LivePlot
 from ..training import engine, models
 from ..training.data import ImageRows
@@ -38,10 +39,16 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
     return train, val
 
 
+# the widest 95% interval (half-width) of a recorded average detection rate
+MAX_RATE_INTERVAL = 0.2
+
+
 def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
     """Mean over labels of the share of validation objects (or images) found correctly, and
-    a note. Not computed (None) unless every label has at least one validation image: a mean
-    over the labels that happen to be there would be noise."""
+    a note with its 95% interval. Not recorded (None) unless every label has a validation
+    image (a mean over the labels that happen to be there would be noise) and the interval
+    is within ±``MAX_RATE_INTERVAL`` (a rate from one image per label was off from the
+    test-set value by up to 0.3)."""
     if not val:
         return None, "no validation images: the average detection rate is not available"
     ds = run.dataset
@@ -58,10 +65,19 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
             f"label(s) {absent} have no validation image: the average detection rate "
             "is not available (label more images, or put some in the 'val' split)"
         )
-    rate = report_on(ds, run, val, progress=None)[0].avg_detection_rate
-    return (
-        0.0 if np.isnan(rate) else rate
-    ), f"average detection rate on {len(val)} validation images"
+    report = report_on(ds, run, val, progress=None)[0]
+    rate, spread = report.avg_detection_rate, rate_interval(report.per_label)
+    if np.isnan(rate):
+        return 0.0, f"average detection rate on {len(val)} validation images"
+    if not spread <= MAX_RATE_INTERVAL:
+        return None, (
+            f"{len(val)} validation images give an average detection rate of {rate:.2f} "
+            f"± {spread:.2f} (95%): too uncertain to record (label more images, or put more "
+            "in the 'val' split; hx.evaluate on a test split reports on held-out images)"
+        )
+    return rate, (
+        f"average detection rate {rate:.2f} ± {spread:.2f} (95%) on {len(val)} validation images"
+    )
 
 
 def train(
