@@ -366,20 +366,24 @@ def detection_label_issues(
     Rules
     -----
     - a given box is ``false_positive`` with issue ``1 − s``, where s is the best score of a
-      same-label prediction overlapping it at IoU ≥ ``iou`` (0 when none): a spurious box, a
-      shifted one, or one whose label was swapped;
+      same-label prediction times its overlap (full at IoU ≥ ``iou``, none below 0.1): a
+      spurious box, a shifted one, or one whose label was swapped;
     - a prediction scoring ≥ ``low_threshold`` with no same-label given box at IoU ≥ ``iou``
       is ``missed`` with issue = its score: an object left unlabeled (or labeled as another
       class, or with a box far off);
-    - the image's score is its largest box issue (1 = surely wrong, 0 = all boxes agree).
+    - a box is flagged (``hard_type``) when no same-label prediction scoring ≥ 0.5 overlaps
+      it at IoU ≥ ``iou`` (given), or when it scores ≥ 0.5 and matches no given box
+      (predicted);
+    - the image's score is its largest box issue (1 = surely wrong, 0 = all boxes agree);
+      it is ``hard`` when it has a flagged box.
 
     Returns
     -------
     boxes : DataFrame
         image, source (given | predicted), label, x0, y0, x1, y1, issue, hard_type
-        (``false_positive`` or ``missed`` when issue ≥ 0.5, else ``none``).
+        (``false_positive``, ``missed`` or ``none``).
     images : DataFrame
-        image, score, hard (score ≥ 0.5), n_issues.
+        image, score, hard, n_issues (flagged boxes).
     """
     if len(given) != len(preds):
         raise ValidationError(f"given has {len(given)} images, preds has {len(preds)}.")
@@ -389,22 +393,27 @@ def detection_label_issues(
         pb, pl, ps = _check_boxes(p, f"preds[{i}]")
         keep = ps >= low_threshold
         pb, pl, ps = pb[keep], pl[keep], ps[keep]
-        same = (box_iou(gb, pb) >= iou) & (gl[:, None] == pl[None])
-        support = np.where(same, ps[None], 0.0).max(axis=1, initial=0.0)
-        issues = [(1.0 - support, gb, gl, "given", "false_positive")]
+        overlap = box_iou(gb, pb)
+        same = (overlap >= iou) & (gl[:, None] == pl[None])
+        # support grows with the overlap up to IoU = iou: a ranking without ties
+        fit = np.clip((overlap - 0.1) / max(iou - 0.1, 1e-6), 0, 1)
+        support = np.where(gl[:, None] == pl[None], ps[None] * fit, 0.0).max(axis=1, initial=0.0)
+        strict = np.where(same, ps[None], 0.0).max(axis=1, initial=0.0)
         found = same.any(axis=0)
-        issues.append((np.where(found, 0.0, ps), pb, pl, "predicted", "missed"))
+        issues = [
+            (1.0 - support, strict < 0.5, gb, gl, "given", "false_positive"),
+            (np.where(found, 0.0, ps), ~found & (ps >= 0.5), pb, pl, "predicted", "missed"),
+        ]
         worst, count = 0.0, 0
-        for issue, boxes, labels, source, kind in issues:
-            for b, lab, v in zip(boxes, labels, issue):
+        for issue, flags, boxes, labels, source, kind in issues:
+            for b, lab, v, flagged in zip(boxes, labels, issue, flags):
                 if source == "predicted" and v == 0.0:
                     continue  # a prediction that matches a given box is no issue
-                flagged = v >= 0.5
                 box_rows.append(
                     (i, source, int(lab), *b.tolist(), float(v), kind if flagged else "none")
                 )
                 worst, count = max(worst, float(v)), count + int(flagged)
-        image_rows.append((i, worst, worst >= 0.5, count))
+        image_rows.append((i, worst, count > 0, count))
     boxes_df = pd.DataFrame(
         box_rows, columns=["image", "source", "label", "x0", "y0", "x1", "y1", "issue", "hard_type"]
     )

@@ -638,6 +638,49 @@ def test_find_mislabels_flags_planted_label_errors_out_of_sample(tmp_path):
     assert (s.loc[flipped, "label"].astype(str) != [truth[ids.index(i)] for i in flipped]).all()
 
 
+@pytest.mark.slow
+def test_find_mislabels_finds_planted_box_errors_out_of_sample(tmp_path):
+    """Detection: a box removed, a label swapped, a spurious box, each in its own images;
+    3-fold held-out predictions flag those images for review, with the box in question."""
+    from synthetic import boxes_dataset
+
+    from hardex_nb.evaluation import box_iou
+
+    ds, ids, truth = boxes_dataset(tmp_path, n=48, n_labeled=48)
+    ann = ds.annotations
+    two = [s for s in ids if (ann["sample_id"] == s).sum() == 2]
+    planted = {}
+    for sid in two[:3]:  # missing box (the image keeps its other box)
+        row = ann[ann["sample_id"] == sid].iloc[0]
+        ds.delete_annotations(int(row["ann_id"]))
+        planted[sid] = ("missed", row[["x0", "y0", "x1", "y1"]].to_numpy(float))
+    rest = [s for s in ids if s not in planted]
+    for sid in rest[:3]:  # swapped label
+        row = ann[ann["sample_id"] == sid].iloc[0]
+        ds.update_annotation(int(row["ann_id"]), label="blue" if row["label"] == "red" else "red")
+        planted[sid] = ("false_positive", row[["x0", "y0", "x1", "y1"]].to_numpy(float))
+    for sid in rest[3:5]:  # spurious box
+        ds.add_box(sid, "red", 2, 2, 14, 14)
+        planted[sid] = ("false_positive", np.array([2, 2, 14, 14], float))
+    result = hx.find_mislabels(
+        ds, folds=3, epochs=8, batch_size=8, image_size=96, lr=1e-3, weights=None, progress=False
+    )
+    assert len(result.table) == 48 and result.skipped == []
+    caught = set(result.flagged) & set(planted)
+    assert len(caught) >= 6, result.table.sort_values("score", ascending=False).head(12)
+    assert len(caught) / max(len(result.flagged), 1) >= 0.5  # precision
+    for sid in caught:
+        kind, where = planted[sid]
+        rows = result.boxes[
+            (result.boxes["sample_id"] == sid) & (result.boxes["hard_type"] == kind)
+        ]
+        assert box_iou(where[None], rows[["x0", "y0", "x1", "y1"]].to_numpy()).max() >= 0.3, sid
+    stored = hx.load_result(ds, "find_mislabels")
+    pd.testing.assert_frame_equal(stored.boxes, result.boxes, check_dtype=False)
+    s = ds.samples.set_index("sample_id")
+    assert (s.loc[result.flagged, "status"] == "to_confirm").all()
+
+
 def test_flag_for_review_skips_what_a_person_changed(cls_ds):
     ids = [int(i) for i in cls_ds.samples.sample_id[:2]]
     cls_ds.set_label(ids, "cat")

@@ -264,9 +264,8 @@ def test_clear_all_and_no_objects_in_the_annotator(det):
     w.handle({"action": "clear"})
     assert w.error == "" and ds.annotations_of(ids[0]).empty
     assert ds.sample(ids[0])["status"] == "unlabeled"
-    for _ in range(len(before) + 1):
-        w.handle({"action": "undo"})
-        assert w.error == "", w.error
+    w.handle({"action": "undo"})  # one step brings back every box and the status
+    assert w.error == "", w.error
     assert (
         len(ds.annotations_of(ids[0])) == len(before) and ds.sample(ids[0])["status"] == "labeled"
     )
@@ -363,3 +362,49 @@ def test_each_widget_module_is_one_bundle_with_the_shared_dom_helpers():
     for part in ("annotator/keys.js", "annotator/shapes.js", "annotator/side.js"):
         assert f"// ---- {part}" in annotator
     assert annotator.count("function h(") == 1
+
+
+def test_undo_goes_back_to_the_image_it_was_made_on(det):
+    """Delete a box, go to the next image, undo: the box comes back on its own image and
+    the widget shows that image; the image shown meanwhile is untouched."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    gone = ds.annotations_of(ids[0]).iloc[0]
+    w.handle({"action": "delete", "ann_id": int(gone["ann_id"])})
+    w.handle({"action": "next"})
+    assert w.sample_id == ids[1]
+    second = len(ds.annotations_of(ids[1]))
+    w.handle({"action": "undo"})
+    assert w.error == "" and w.sample_id == ids[0] and "undone on" in w.notice
+    back = ds.annotations_of(ids[0])
+    assert ((back["x0"] == gone["x0"]) & (back["label"] == gone["label"])).any()
+    assert len(ds.annotations_of(ids[1])) == second
+
+
+def test_review_confirm_keeps_what_is_shown_and_undo_reverts_confirm_and_delete(tmp_path):
+    """Confirm at threshold 0.8 stores no box the slider hid; undo puts the image back in
+    the queue with its boxes; a deleted image comes back with its label and boxes."""
+    ds, ids, _ = boxes_dataset(tmp_path, n=4, n_labeled=0, size=64)
+    for sid in ids[:3]:
+        ds.add_box(sid, "red", 5, 5, 30, 30, score=0.9, origin="V1")
+        ds.add_box(sid, "blue", 35, 35, 60, 60, score=0.6, origin="V1")
+        ds.set_status(sid, "to_confirm")
+    w = hx.Review(ds, threshold=0.8)
+    first = w.sample_id
+    w.handle({"action": "confirm"})
+    kept = ds.annotations_of(first)
+    assert kept["score"].tolist() == [0.9] and ds.sample(first)["status"] == "labeled"
+    assert "without 1 box(es) under the threshold 0.80" in w.notice
+    w.handle({"action": "undo"})
+    assert w.error == "" and w.sample_id == first and first in w.queue
+    assert sorted(ds.annotations_of(first)["score"]) == [0.6, 0.9]
+    assert ds.sample(first)["status"] == "to_confirm" and w.count == 3
+    # delete an image, undo: it is back in the queue (a new id), with its boxes and status
+    name = ds.sample(w.sample_id)["name"]
+    w.handle({"action": "delete_sample", "confirmed": True})
+    assert name not in ds.samples["name"].tolist() and w.count == 2
+    w.handle({"action": "undo"})
+    assert w.error == "" and w.count == 3
+    back = ds.samples.set_index("name").loc[name]
+    assert back["status"] == "to_confirm" and w.sample_id == int(back["sample_id"])
+    assert sorted(ds.annotations_of(w.sample_id)["score"]) == [0.6, 0.9]

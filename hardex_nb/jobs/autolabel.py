@@ -479,6 +479,7 @@ class MislabelResult:
     table: pd.DataFrame
     flagged: list[int]
     skipped: list[int]
+    boxes: pd.DataFrame | None = None  # detection: the boxes in question, per image
     key: str | None = None  # where it is recorded in ds.results
 
     def __repr__(self) -> str:
@@ -517,53 +518,66 @@ def find_mislabels(
     progress: bool = True,
     key: str = "find_mislabels",
 ) -> MislabelResult:
-    """Flag labeled images whose label looks wrong, from out-of-sample probabilities.
+    """Flag labeled images whose labels look wrong, from out-of-sample predictions.
 
-    The labeled images (classification) are split into ``folds`` stratified folds; for each
-    fold a model (the same recipe as :func:`train`) is trained on the other folds and
-    predicts the held-out fold, so every image is scored by a model that never saw it.
-    The mislabel score is confident learning's (``hard.mislabel_scores``: per-class
-    thresholds on self-confidence). Images scoring at least ``threshold`` get reason 101
-    (suspected mislabel), their score as ``hard_score``, and go to ``to_confirm`` for
-    review; a person's label is never changed. Images a person relabeled or confirmed while
-    this ran are skipped. The fold models are not recorded as runs.
+    The labeled images are split into ``folds`` folds (stratified by label); for each fold a
+    model (the same recipe as :func:`train`) is trained on the other folds and predicts the
+    held-out fold, so every image is judged by a model that never saw it. The fold models
+    are not recorded as runs.
+
+    - Classification: confident learning's mislabel score (``hard.mislabel_scores``:
+      per-class thresholds on self-confidence); images scoring at least ``threshold`` are
+      flagged. ``table`` has the out-of-sample probabilities (``p_<label>``).
+    - Detection: ``hard.detection_label_issues`` compares the labeled boxes with the
+      held-out predictions: a labeled box no prediction of its label supports
+      (``false_positive``: spurious, shifted or swapped) or a confident prediction no
+      labeled box matches (``missed``); images with such a box are flagged, scored by their
+      worst box. ``result.boxes`` lists the boxes, in image pixels.
+
+    Flagged images get reason 101 (suspected mislabel), their score as ``hard_score``, and
+    go to ``to_confirm`` for review; a person's labels are never changed. Images a person
+    relabeled or confirmed while this ran are skipped.
     """
-    if ds.task != "classification":
-        raise JobError(
-            "find_mislabels is for classification datasets; for detection, "
-            "auto_label flags false positives and missed objects per box."
-        )
     samples = ds.samples
-    labeled = samples[(samples["status"] == "labeled") & samples["label"].notna()]
+    labeled = samples[samples["status"] == "labeled"]
+    if ds.task == "classification":
+        labeled = labeled[labeled["label"].notna()]
     labels = ds.label_names
-    counts = labeled["label"].value_counts()
-    if folds < 2 or len(labeled) < 2 * folds or (counts > 0).sum() < 2:
+    ids = labeled["sample_id"].astype(int).tolist()
+    targets = targets_for(ds, ids, labels)
+    main = (
+        np.asarray(targets)
+        if ds.task == "classification"
+        else np.array(
+            [np.bincount(t["labels"]).argmax() if len(t["labels"]) else 0 for t in targets]
+        )
+    )
+    kinds = len(np.unique(main)) if len(main) else 0
+    if folds < 2 or len(ids) < 2 * folds or kinds < 2:
         raise JobError(
             f"find_mislabels needs at least {2 * folds} labeled images over 2 or "
-            f"more labels for {folds} folds; found {len(labeled)} over "
-            f"{int((counts > 0).sum())}. Label more images or use fewer folds."
+            f"more labels for {folds} folds; found {len(ids)} over {kinds}. "
+            "Label more images or use fewer folds."
         )
-    name = model or models.DEFAULTS["classification"]
-    weights, _ = models.resolve_auto(name, task="classification", weights=weights)
-    size = image_size or models.default_image_size(name, task="classification", weights=weights)
+    name = model or models.DEFAULTS[ds.task]
+    weights, _ = models.resolve_auto(name, task=ds.task, weights=weights)
+    size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
     dev = engine.resolve_device(device)
-    ids = labeled["sample_id"].astype(int).tolist()
-    given = np.array([labels.index(str(v)) for v in labeled["label"]])
-    fold = _folds(given, folds, seed)
-    probs = np.zeros((len(ids), len(labels)))
+    fold = _folds(main, folds, seed)
     paths = [ds.image_path(i) for i in ids]
+    held_out: list = [None] * len(ids)
     for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress):
         train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         engine.seed_everything(seed + k)
-        net = build_network(name, "classification", len(labels), size, weights).to(dev)
+        net = build_network(name, ds.task, len(labels), size, weights).to(dev)
         data = ImageRows(
             [paths[i] for i in train_idx],
             size,
-            task="classification",
-            targets=given[train_idx].tolist(),
+            task=ds.task,
+            targets=[targets[i] for i in train_idx],
         )
         opts = engine.FitOptions(
-            task="classification",
+            task=ds.task,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr or 1e-3,
@@ -571,32 +585,62 @@ def find_mislabels(
             seed=seed + k,
         )
         engine.fit(net, data, opts)
-        probs[held] = engine.predict(
-            net,
-            ImageRows([paths[i] for i in held], size, task="classification"),
-            task="classification",
-            device=dev,
+        outputs = engine.predict(
+            net, ImageRows([paths[i] for i in held], size, task=ds.task), task=ds.task, device=dev
         )
-    score = hard.mislabel_scores(given, probs)
-    table = pd.DataFrame(
-        {
-            "sample_id": ids,
-            "label": [labels[g] for g in given],
-            "predicted": [labels[p] for p in probs.argmax(1)],
-            "score": score,
-            "flagged": score >= threshold,
-        }
-    )
-    for j, label in enumerate(labels):
-        table[f"p_{label}"] = probs[:, j]
+        for i, out in zip(held, outputs):
+            held_out[i] = out
+    boxes = None
+    if ds.task == "classification":
+        probs = np.asarray(held_out, dtype=np.float64)
+        score = hard.mislabel_scores(main, probs)
+        flagged_mask = score >= threshold
+        table = pd.DataFrame(
+            {
+                "sample_id": ids,
+                "label": [labels[g] for g in main],
+                "predicted": [labels[p] for p in probs.argmax(1)],
+                "score": score,
+                "flagged": flagged_mask,
+            }
+        )
+        for j, label in enumerate(labels):
+            table[f"p_{label}"] = probs[:, j]
+    else:
+        given = [{"boxes": t["boxes"], "labels": t["labels"] - 1} for t in targets]
+        boxes, images = hard.detection_label_issues(given, held_out)
+        boxes.insert(0, "sample_id", [ids[i] for i in boxes.pop("image")])
+        boxes["label"] = [labels[k] for k in boxes["label"]]
+        table = pd.DataFrame(
+            {
+                "sample_id": ids,
+                "label": labeled["label"].to_numpy(),
+                "score": images["score"].to_numpy(),
+                "flagged": images["hard"].to_numpy(),
+                "issues": images["n_issues"].to_numpy(),
+            }
+        )
     chosen = table[table["flagged"]].set_index("sample_id")
+    # what the job read: a classifier's label (a detection sample has none)
+    expected = (
+        chosen["label"]
+        if ds.task == "classification"
+        else pd.Series([None] * len(chosen), index=chosen.index, dtype=object)
+    )
     skipped = (
-        ds.flag_for_review(chosen["label"], reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"])
+        ds.flag_for_review(expected, reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"])
         if len(chosen)
         else []
     )
     flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
-    result = MislabelResult(table, flagged, skipped)
+    result = MislabelResult(table, flagged, skipped, boxes=boxes)
+    payload = {
+        "table": table.to_json(orient="split", index=False),
+        "flagged": [int(i) for i in flagged],
+        "skipped": [int(i) for i in skipped],
+    }
+    if boxes is not None:
+        payload["boxes"] = boxes.to_json(orient="split", index=False)
     runlog.record_result(
         ds,
         key,
@@ -611,11 +655,7 @@ def find_mislabels(
             "seed": seed,
         },
         fields=["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"],
-        payload={
-            "table": table.to_json(orient="split", index=False),
-            "flagged": [int(i) for i in flagged],
-            "skipped": [int(i) for i in skipped],
-        },
+        payload=payload,
     )
     result.key = key
     return result

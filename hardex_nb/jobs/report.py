@@ -217,7 +217,12 @@ def load_result(ds: Dataset, key: str):
             skipped=payload["skipped"],
         )
     elif method == "find_mislabels":
-        result = MislabelResult(_frame(payload["table"]), payload["flagged"], payload["skipped"])
+        result = MislabelResult(
+            _frame(payload["table"]),
+            payload["flagged"],
+            payload["skipped"],
+            boxes=_frame(payload["boxes"]) if "boxes" in payload else None,
+        )
     else:
         raise JobError(
             f"result {key!r} was recorded by {method!r}, which this version cannot load."

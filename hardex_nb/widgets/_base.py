@@ -74,6 +74,11 @@ class Widget(anywidget.AnyWidget):
             self.error = str(exc)
         except Exception as exc:
             self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            # the browser counts unanswered messages to notice a kernel that is gone
+            seq = content.get("seq") if isinstance(content, dict) else None
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                self.send({"ack": seq})
 
     def handle(self, content: dict, buffers: list[bytes] | None = None) -> None:
         """Process one front-end message as if the browser had sent it (for scripts, tests)."""

@@ -45,7 +45,9 @@ class Annotator(Widget):
     ):
         reject_unknown(type(self).__name__, kwargs, set())
         self.ds = ds
-        self._undo: list[tuple] = []
+        # undo steps: (sample id, [actions]); an undo goes back to that image first, then
+        # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
+        self._undo: list[tuple[int, list[tuple]]] = []
         super().__init__(
             task=ds.task, labels=ds.label_names, threshold=threshold, mode=self._mode()
         )
@@ -142,7 +144,7 @@ class Annotator(Widget):
             label = self._label(content)
         previous = self.sample.get("label")
         self.ds.set_label(self.sample_id, label)
-        self._undo.append(("set_label", self.sample_id, previous))
+        self._did(("set_label", previous))
         self._refresh()
 
     def _on_add_box(self, content: dict) -> None:
@@ -159,7 +161,7 @@ class Annotator(Widget):
             )
         else:
             raise BadMessage(f"kind={kind!r}: use box, text or ignore")
-        self._undo.append(("added", ann))
+        self._did(("added", ann))
         self._refresh()
 
     def _on_add_polygon(self, content: dict) -> None:
@@ -174,7 +176,7 @@ class Annotator(Widget):
             ann = self.ds.add_polygon(self.sample_id, self._label(content), points)
         else:
             raise BadMessage(f"kind={kind!r}: use polygon or ignore")
-        self._undo.append(("added", ann))
+        self._did(("added", ann))
         self._refresh()
 
     def _current(self, ann_id) -> dict:
@@ -216,7 +218,7 @@ class Annotator(Widget):
         if old["origin"] != "human" and ("label" in fields or moved):
             fields["origin"] = "human"  # a fixed model box is the reviewer's now
         self.ds.update_annotation(old["ann_id"], **fields)
-        self._undo.append(("updated", old))
+        self._did(("updated", old))
         self._refresh()
 
     # -- labels ----------------------------------------------------------------------------
@@ -229,7 +231,7 @@ class Annotator(Widget):
     def _on_rename_label(self, content: dict) -> None:
         old, new = self._label(content), text_in(content, "name")
         self.ds.rename_label(old, new)
-        self._undo.append(("rename_label", new, old))
+        self._did(("rename_label", new, old))
         self.notice = f"label {old!r} renamed {new!r}"
         self._refresh()
 
@@ -258,10 +260,9 @@ class Annotator(Widget):
         before = self.ds.sample(self.sample_id)
         self.ds.mark_hard(self.sample_id, hard, reasons=[Reason.MARKED_BY_HAND] if hard else [])
         score = before["hard_score"]
-        self._undo.append(
+        self._did(
             (
                 "set_hard",
-                self.sample_id,
                 bool(before["hard"]),
                 before["hard_reasons"],
                 None if score != score else float(score),
@@ -276,57 +277,106 @@ class Annotator(Widget):
         if hard_type not in HARD_TYPES:
             raise BadMessage(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}")
         self.ds.update_annotation(old["ann_id"], hard_type=hard_type)
-        self._undo.append(("updated", old))
+        self._did(("updated", old))
         self._refresh()
 
     def _on_clear(self, content: dict) -> None:
         """Delete every annotation of this image (undo brings them back one by one)."""
         negative = bool_in(content, "negative", optional=True) or False
         before = self.ds.sample(self.sample_id)["status"]
-        for a in self.annotations:
-            self._undo.append(("deleted", a))
         self.ds.clear_annotations(self.sample_id, negative=negative)
-        self._undo.append(("status", self.sample_id, str(before)))
+        self._did(*[("deleted", a) for a in self.annotations], ("status", str(before)))
         self.notice = "image marked as a negative (no objects)" if negative else "cleared"
         self._refresh()
 
     def _on_delete(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
         self.ds.delete_annotations([old["ann_id"]])
-        self._undo.append(("deleted", old))
+        self._did(("deleted", old))
         self._refresh()
+
+    def _did(self, *actions: tuple) -> None:
+        """Record one undo step on the image shown."""
+        self._undo.append((self.sample_id, list(actions)))
 
     def _on_undo(self, content: dict) -> None:
         if not self._undo:
             raise BadMessage("nothing to undo")
-        step = self._undo.pop()
-        if step[0] == "added":
-            self.ds.delete_annotations([step[1]])
-        elif step[0] == "deleted":  # restored under a new id: earlier steps follow it
-            self._renumber(step[1]["ann_id"], self._restore(step[1]))
-        elif step[0] == "updated":
-            old = step[1]
+        sid, actions = self._undo.pop()
+        if actions[0][0] != "deleted_sample":
+            if sid not in set(self.ds.sample_rows().index):
+                self.notice = "nothing undone: that image was deleted meanwhile"
+                return
+            if sid != self.sample_id and sid in self._order:
+                self.show(sid)  # undo where the edit was made, and show it
+        for action in reversed(actions):
+            sid = self._revert(sid, action)
+        if sid != self.sample_id:
+            self.show(sid)
+        name = self.sample.get("name", "")
+        self.notice = f"undone on {name}" if name else "undone"
+        self._refresh()
+
+    def _revert(self, sid: int, action: tuple) -> int:
+        """Undo one action on sample ``sid``; returns the sample's id afterwards."""
+        kind = action[0]
+        if kind == "added":
+            self.ds.delete_annotations([action[1]])
+        elif kind == "deleted":  # restored under a new id: earlier steps follow it
+            self._renumber(action[1]["ann_id"], self._restore(action[1], sid))
+        elif kind == "updated":
+            old = action[1]
             fields = {
                 k: old[k] for k in ("label", *BOX_FIELDS, "angle", "text", "origin", "hard_type")
             }
             if old["points"] is not None:
                 fields["points"] = old["points"]
             self.ds.update_annotation(old["ann_id"], **fields)
-        elif step[0] == "set_label":
-            self.ds.set_label(step[1], step[2])
-        elif step[0] == "rename_label":
-            self.ds.rename_label(step[1], step[2])
-        elif step[0] == "status":
-            self.ds.set_status(step[1], step[2])
-        elif step[0] == "set_hard":
-            _, sid, hard, reasons, score = step
+        elif kind == "set_label":
+            self.ds.set_label(sid, action[1])
+        elif kind == "rename_label":
+            self.ds.rename_label(action[1], action[2])
+        elif kind == "status":
+            self.ds.set_status(sid, action[1])
+        elif kind == "set_hard":
+            _, hard, reasons, score = action
             self.ds.mark_hard(sid, hard, reasons=reasons, score=score)
-        self.notice = "undone"
-        self._refresh()
+        elif kind == "requeue":
+            self._order.insert(min(action[1], len(self._order)), sid)
+            self._sync_queue()
+        elif kind == "deleted_sample":
+            sid = self._restore_sample(action[1])
+        return sid
 
-    def _restore(self, a: dict) -> int:
-        """Add a deleted annotation back; returns its new id."""
-        sid = self.sample_id
+    def _sync_queue(self) -> None:
+        self.count = len(self._order)
+
+    def _restore_sample(self, saved: dict) -> int:
+        """Add a deleted image back (a new sample id) with its fields and annotations."""
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory(prefix="hardex-undo-") as tmp:
+            path = Path(tmp) / saved["name"]
+            path.write_bytes(saved["bytes"])
+            (sid,) = self.ds.add_images([path]).added
+        row = saved["row"]
+        if row["label"] is not None:
+            self.ds.set_label(sid, row["label"])
+        for a in saved["annotations"]:
+            self._renumber(a["ann_id"], self._restore(a, sid))
+        self.ds.set_split(sid, row["split"])
+        self.ds.mark_hard(sid, row["hard"], reasons=row["reasons"], score=row["score"])
+        self.ds.set_status(sid, row["status"])
+        self._order.insert(min(saved["index"], len(self._order)), sid)
+        self._sync_queue()
+        for k, (old_sid, actions) in enumerate(self._undo):
+            if old_sid == saved["sample_id"]:
+                self._undo[k] = (sid, actions)
+        return sid
+
+    def _restore(self, a: dict, sid: int) -> int:
+        """Add a deleted annotation back to sample ``sid``; returns its new id."""
         if a["kind"] == "ignore" and a["points"] is not None:
             return self.ds.add_ignore_polygon(sid, a["points"])
         if a["kind"] == "ignore":
@@ -356,11 +406,12 @@ class Annotator(Widget):
 
     def _renumber(self, old: int, new: int) -> None:
         """Point the undo steps that name annotation ``old`` at ``new``."""
-        for k, step in enumerate(self._undo):
-            if step[0] == "added" and step[1] == old:
-                self._undo[k] = ("added", new)
-            elif step[0] in ("updated", "deleted") and step[1]["ann_id"] == old:
-                self._undo[k] = (step[0], {**step[1], "ann_id": new})
+        for _, actions in self._undo:
+            for k, action in enumerate(actions):
+                if action[0] == "added" and action[1] == old:
+                    actions[k] = ("added", new)
+                elif action[0] in ("updated", "deleted") and action[1]["ann_id"] == old:
+                    actions[k] = (action[0], {**action[1], "ann_id": new})
 
 
 class Review(Annotator):
@@ -383,11 +434,14 @@ class Review(Annotator):
         self.queue = list(ids)  # a copy: _order is edited in place
         return ids
 
+    def _sync_queue(self) -> None:
+        self.queue = list(self._order)
+        self.count = len(self._order)
+
     def _leave_queue(self, sid: int) -> None:
         i = self._order.index(sid)
         self._order.remove(sid)
-        self.queue = list(self._order)
-        self.count = len(self._order)
+        self._sync_queue()
         if self._order:
             self.show(self._order[min(i, len(self._order) - 1)])
         else:
@@ -398,17 +452,56 @@ class Review(Annotator):
             self.notice = "the queue is empty: every auto-label is confirmed"
 
     def _on_confirm(self, content: dict) -> None:
+        """Confirm what is shown: model boxes the score threshold hides are deleted first
+        (undo brings them back, with the image, to the queue)."""
         sid = self.sample_id
         if sid not in self._order:
             raise BadMessage("this image is not in the queue")
+        hidden = [
+            a
+            for a in self.annotations
+            if a["origin"] != "human" and a["score"] is not None and a["score"] < self.threshold
+        ]
+        if hidden:
+            self.ds.delete_annotations([a["ann_id"] for a in hidden])
+        before = str(self.ds.sample(sid)["status"])
         self.ds.confirm([sid])
+        self._did(
+            ("requeue", self._order.index(sid)),
+            *[("deleted", a) for a in hidden],
+            ("status", before),
+        )
         self._leave_queue(sid)
+        if hidden:
+            self.notice = (
+                f"confirmed without {len(hidden)} box(es) under the threshold "
+                f"{self.threshold:.2f} (undo brings them back)"
+            )
 
     def _on_delete_sample(self, content: dict) -> None:
+        """Delete the image (after the widget asked); undo adds it back, with its labels."""
         if content.get("confirmed") is not True:
             raise BadMessage("delete_sample needs confirmed=true (the widget asks first)")
         sid = self.sample_id
+        row = self.ds.sample(sid)
+        score = row["hard_score"]
+        saved = {
+            "sample_id": sid,
+            "name": row["name"],
+            "bytes": self.ds.image_path(sid).read_bytes(),
+            "index": self._order.index(sid) if sid in self._order else 0,
+            "annotations": list(self.annotations),
+            "row": {
+                "label": None if row["label"] != row["label"] else row["label"],
+                "status": str(row["status"]),
+                "split": str(row["split"]),
+                "hard": bool(row["hard"]),
+                "reasons": [int(c) for c in str(row["hard_reasons"] or "").split("-") if c],
+                "score": None if score != score else float(score),
+            },
+        }
         self.ds.delete_samples([sid])
+        self._did(("deleted_sample", saved))
         self._leave_queue(sid)
 
     def _on_skip(self, content: dict) -> None:

@@ -1,7 +1,7 @@
 /** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once.
  * The overlay's shapes are drawn by annotator/shapes.js, the side panel's parts come from
  * annotator/side.js, and the keys from the one table in annotator/keys.js. */
-import { h, s } from "./dom.js";
+import { connection, h, keepKeys, s } from "./dom.js";
 import { actionFor, keyHelp } from "./annotator/keys.js";
 import { COLORS, HARD_COLORS, centre, drawAnnotation, rings, turn, turns } from "./annotator/shapes.js";
 import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
@@ -9,8 +9,9 @@ import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
 export default {
   render({ model, el }) {
     const review = model.get("mode") === "review";
-    const root = h("div", { class: "hx hx-annotator", tabindex: 0 });
+    const root = keepKeys(h("div", { class: "hx hx-annotator", tabindex: 0 }));
     el.append(root);
+    const conn = connection(model, root);
     const state = { tool: "box", label: null, selected: null, showLabels: true, showAll: true,
       zoom: 1, drag: null, poly: [], url: null, asking: false };
 
@@ -21,7 +22,7 @@ export default {
     const stage = h("div", { class: "stage" }, img, svg);
     const viewport = h("div", { class: "viewport" }, stage);
     const side = h("div", { class: "side" });
-    side.addEventListener("hard-type", (e) => model.send({ action: "set_hard_type", ...e.detail }));
+    side.addEventListener("hard-type", (e) => conn.send({ action: "set_hard_type", ...e.detail }));
     root.append(header, message, h("div", { class: "layout" }, viewport, side));
 
     const labels = () => model.get("labels");
@@ -83,7 +84,9 @@ export default {
 
     // -- pointer interactions -----------------------------------------------------------------
     function startMove(ev, a) {
-      if (state.tool === "pan") return;
+      // only the selected shape moves: a press on another one draws (a new box or polygon
+      // point may start inside an existing box); a click selects the shape under it
+      if (state.tool === "pan" || state.selected !== a.ann_id || state.poly.length) return;
       ev.stopPropagation();
       state.selected = a.ann_id;
       const [x, y] = toImage(ev);
@@ -103,11 +106,11 @@ export default {
     }
     function rotateSelected(by) {
       const a = model.get("annotations").find((x) => x.ann_id === state.selected);
-      if (a && turns(a)) model.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
+      if (a && turns(a)) conn.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
     }
     svg.addEventListener("pointerdown", (ev) => {
       root.focus();
-      if (model.get("task") !== "detection" || state.drag) return;
+      if (model.get("task") !== "detection" || state.drag || conn.lost) return;
       const [x, y] = toImage(ev);
       if (state.tool === "pan") {
         state.drag = { type: "pan", sx: ev.clientX, sy: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
@@ -166,10 +169,10 @@ export default {
       const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
       if (d.type === "draw") {
         const box = { x0: Math.min(d.x0, d.x), y0: Math.min(d.y0, d.y), x1: Math.max(d.x0, d.x), y1: Math.max(d.y0, d.y) };
-        if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) { renderOverlay(); return; }
-        model.send({ action: "add_box", kind: state.tool === "ignore" ? "ignore" : "box", label: state.label, ...box });
+        if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) { selectAt(d.x, d.y); return; }
+        conn.send({ action: "add_box", kind: state.tool === "ignore" ? "ignore" : "box", label: state.label, ...box });
       } else if (d.type === "rotate") {
-        model.send({ action: "update", ann_id: d.a.ann_id, angle: Math.round(d.angle * 100) / 100 });
+        conn.send({ action: "update", ann_id: d.a.ann_id, angle: Math.round(d.angle * 100) / 100 });
       } else if (d.type === "move" && (Math.abs(d.dx) > 0.5 || Math.abs(d.dy) > 0.5)) {
         const a = d.a;
         const [cx, cy] = centre(a);
@@ -181,14 +184,14 @@ export default {
           const moved = rings(a.points).map((r) => r.map(([x, y]) => [x + dx, y + dy]));
           msg.points = moved.length === 1 ? moved[0] : moved;
         }
-        model.send(msg);
+        conn.send(msg);
       } else if (d.type === "resize" && d.a.angle) {
         const b = d.box, w = Math.abs(b.x1 - b.x0) / 2, hh = Math.abs(b.y1 - b.y0) / 2;
         const [cx, cy] = turn([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2], d.a.angle, centre(d.a));
-        if (w >= px() && hh >= px()) model.send({ action: "update", ann_id: d.a.ann_id, x0: cx - w, y0: cy - hh, x1: cx + w, y1: cy + hh });
+        if (w >= px() && hh >= px()) conn.send({ action: "update", ann_id: d.a.ann_id, x0: cx - w, y0: cy - hh, x1: cx + w, y1: cy + hh });
       } else if (d.type === "resize") {
         const b = d.box;
-        model.send({ action: "update", ann_id: d.a.ann_id, x0: clamp(Math.min(b.x0, b.x1), smp.width), y0: clamp(Math.min(b.y0, b.y1), smp.height),
+        conn.send({ action: "update", ann_id: d.a.ann_id, x0: clamp(Math.min(b.x0, b.x1), smp.width), y0: clamp(Math.min(b.y0, b.y1), smp.height),
           x1: clamp(Math.max(b.x0, b.x1), smp.width), y1: clamp(Math.max(b.y0, b.y1), smp.height) });
       }
       renderOverlay();
@@ -200,9 +203,18 @@ export default {
       layout(); renderOverlay(); renderSide();
     }, { passive: false });
 
+    /** A click: select the smallest shown shape under the point (or none). */
+    function selectAt(x, y) {
+      const under = model.get("annotations").filter((a) => visible(a) && state.showAll
+        && x >= Math.min(a.x0, a.x1) && x <= Math.max(a.x0, a.x1) && y >= Math.min(a.y0, a.y1) && y <= Math.max(a.y0, a.y1));
+      under.sort((a, b) => (a.x1 - a.x0) * (a.y1 - a.y0) - (b.x1 - b.x0) * (b.y1 - b.y0));
+      state.selected = under.length ? under[0].ann_id : null;
+      render();
+    }
+
     function finishPolygon() {
       if (state.poly.length >= 3) {
-        model.send({ action: "add_polygon", kind: state.tool === "ignore_polygon" ? "ignore" : "polygon", label: state.label, points: state.poly });
+        conn.send({ action: "add_polygon", kind: state.tool === "ignore_polygon" ? "ignore" : "polygon", label: state.label, points: state.poly });
       }
       state.poly = [];
       renderOverlay();
@@ -210,9 +222,8 @@ export default {
 
     // -- side panel -------------------------------------------------------------------------
     function chooseLabel(label) {
-      if (model.get("task") === "classification") { model.send({ action: "set_label", label }); return; }
-      state.label = label;
-      if (state.selected !== null) model.send({ action: "update", ann_id: state.selected, label });
+      if (model.get("task") === "classification") { conn.send({ action: "set_label", label }); return; }
+      state.label = label;  // for new shapes only: relabeling a shape is its own control
       renderSide();
     }
     function renderSide() {
@@ -225,10 +236,10 @@ export default {
         parts.push(h("h4", {}, "Review queue"), h("div", { "data-role": "queue" }, q.length ? `${q.indexOf(smp.sample_id) + 1} of ${q.length} to confirm` : "queue empty"));
         if (q.length) {
           const buttons = state.asking
-            ? [h("span", {}, "Delete this image?"), h("button", { class: "danger", "data-action": "delete-sample-yes", onclick: () => { state.asking = false; model.send({ action: "delete_sample", confirmed: true }); } }, "Yes"),
+            ? [h("span", {}, "Delete this image?"), h("button", { class: "danger", "data-action": "delete-sample-yes", onclick: () => { state.asking = false; conn.send({ action: "delete_sample", confirmed: true }); } }, "Yes"),
                h("button", { onclick: () => { state.asking = false; renderSide(); } }, "No")]
-            : [h("button", { class: "primary", "data-action": "confirm", onclick: () => model.send({ action: "confirm" }) }, "Confirm (c)"),
-               h("button", { "data-action": "skip", onclick: () => model.send({ action: "skip" }) }, "Skip (k)"),
+            : [h("button", { class: "primary", "data-action": "confirm", onclick: () => conn.send({ action: "confirm" }) }, "Confirm (c)"),
+               h("button", { "data-action": "skip", onclick: () => conn.send({ action: "skip" }) }, "Skip (k)"),
                h("button", { class: "danger", "data-action": "delete-sample", onclick: () => { state.asking = true; renderSide(); } }, "Delete (x)")];
           parts.push(h("div", { class: "bar" }, ...buttons));
         }
@@ -240,18 +251,18 @@ export default {
           h("ul", {}, ...reasons.map((r) => h("li", {}, r)))));
       }
       parts.push(h("div", { class: "bar" }, h("button", { "data-action": "toggle-hard",
-        onclick: () => model.send({ action: "set_hard", hard: !smp.hard }) }, smp.hard ? "Not hard" : "Mark hard")));
+        onclick: () => conn.send({ action: "set_hard", hard: !smp.hard }) }, smp.hard ? "Not hard" : "Mark hard")));
       parts.push(h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"),
         h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
           class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
           "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
-      parts.push(labelEditor(model, task === "classification" ? smp.label : state.label));
+      parts.push(labelEditor(model, conn.send, task === "classification" ? smp.label : state.label));
       if (task === "detection") {
         parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...TOOLS
           .map(([t, name]) => h("button", { class: state.tool === t ? "on" : "", "data-tool": t, onclick: () => { state.tool = t; state.poly = []; renderSide(); renderOverlay(); } }, name))));
         parts.push(h("div", { class: "bar" },
-          h("button", { "data-action": "clear", title: "delete every annotation of this image", onclick: () => model.send({ action: "clear" }) }, "Clear all"),
-          h("button", { "data-action": "negative", title: "no object in this image: clear it and keep it labeled", onclick: () => model.send({ action: "clear", negative: true }) }, "No objects")));
+          h("button", { "data-action": "clear", title: "delete every annotation of this image", onclick: () => conn.send({ action: "clear" }) }, "Clear all"),
+          h("button", { "data-action": "negative", title: "no object in this image: clear it and keep it labeled", onclick: () => conn.send({ action: "clear", negative: true }) }, "No objects")));
         parts.push(h("div", { class: "bar" },
           h("button", { "data-action": "show-all", class: state.showAll ? "" : "on", title: "show or hide every annotation (v)",
             onclick: () => { state.showAll = !state.showAll; renderOverlay(); renderSide(); } }, state.showAll ? "Hide annotations (v)" : "Show annotations (v)"),
@@ -264,14 +275,22 @@ export default {
             h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`)));
         const rows = model.get("annotations").map((a) => {
           const text = h("input", { placeholder: "OCR text", value: a.text ?? "", "data-text": a.ann_id });
-          text.addEventListener("change", () => model.send({ action: "update", ann_id: a.ann_id, text: text.value || null }));
+          text.addEventListener("change", () => conn.send({ action: "update", ann_id: a.ann_id, text: text.value || null }));
           text.addEventListener("keydown", (e) => e.stopPropagation());
+          const relabel = state.selected === a.ann_id && a.kind !== "ignore"
+            ? h("select", { "data-relabel": a.ann_id, title: "change this object's label" },
+              ...labels().map((l) => h("option", { value: l, ...(l === a.label ? { selected: "" } : {}) }, l)))
+            : null;
+          if (relabel) {
+            relabel.addEventListener("click", (e) => e.stopPropagation());
+            relabel.addEventListener("change", () => conn.send({ action: "update", ann_id: a.ann_id, label: relabel.value }));
+          }
           return h("div", { class: "ann-row" + (state.selected === a.ann_id ? " sel" : ""), "data-row": a.ann_id,
             onclick: () => { state.selected = a.ann_id; render(); } },
             h("span", { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` }, a.kind === "ignore" ? "ignore" : a.label),
             h("span", { class: "muted" }, a.score !== null ? a.score.toFixed(2) : a.origin), a.kind !== "ignore" ? text : null,
-            a.kind !== "ignore" ? hardTypeSelect(a) : null,
-            h("button", { class: "danger", title: "delete", onclick: (e) => { e.stopPropagation(); model.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
+            relabel, a.kind !== "ignore" ? hardTypeSelect(a) : null,
+            h("button", { class: "danger", title: "delete", onclick: (e) => { e.stopPropagation(); conn.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
         });
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
       }
@@ -282,13 +301,13 @@ export default {
     function renderHeader() {
       const smp = sample();
       const parts = [
-        h("button", { "data-action": "prev", onclick: () => model.send({ action: "prev" }) }, "‹ Prev"),
-        h("button", { "data-action": "next", onclick: () => model.send({ action: "next" }) }, "Next ›"),
+        h("button", { "data-action": "prev", onclick: () => conn.send({ action: "prev" }) }, "‹ Prev"),
+        h("button", { "data-action": "next", onclick: () => conn.send({ action: "next" }) }, "Next ›"),
         h("b", { "data-role": "name" }, smp.name ?? "—"),
         h("span", { class: "muted" }, smp.width ? `${smp.width}×${smp.height} · ${smp.status}` : "")];
       if (model.get("task") === "classification" && smp.label) parts.push(h("span", { class: "chip", "data-role": "class" }, smp.label));
       if (model.get("count")) parts.push(h("span", { class: "muted" }, `${model.get("position") + 1} / ${model.get("count")}`));
-      parts.push(h("button", { "data-action": "undo", onclick: () => model.send({ action: "undo" }) }, "Undo"));
+      parts.push(h("button", { "data-action": "undo", onclick: () => conn.send({ action: "undo" }) }, "Undo"));
       header.replaceChildren(...parts);
     }
     function renderMessage() {
@@ -308,10 +327,10 @@ export default {
 
     /** What each key of the KEYS table does; a handler returns false when it does not apply. */
     const actions = {
-      next: () => model.send({ action: "next" }),
-      prev: () => model.send({ action: "prev" }),
+      next: () => conn.send({ action: "next" }),
+      prev: () => conn.send({ action: "prev" }),
       label: (key) => labels()[Number(key) - 1] !== undefined && (chooseLabel(labels()[Number(key) - 1]), true),
-      delete: () => state.selected !== null && (model.send({ action: "delete", ann_id: state.selected }), true),
+      delete: () => state.selected !== null && (conn.send({ action: "delete", ann_id: state.selected }), true),
       toggleLabels: () => { state.showLabels = !state.showLabels; renderOverlay(); renderSide(); },
       toggleAll: () => { state.showAll = !state.showAll; renderOverlay(); renderSide(); },
       zoom: (key) => zoomTo(key === "o" ? "original" : "fit"),
@@ -319,14 +338,14 @@ export default {
       turn: (key) => state.selected !== null && (rotateSelected(key === "[" ? -5 : 5), true),
       closePolygon: () => state.poly.length > 0 && (finishPolygon(), true),
       cancel: () => { state.poly = []; state.selected = null; render(); },
-      confirm: () => model.send({ action: "confirm" }),
-      skip: () => model.send({ action: "skip" }),
+      confirm: () => conn.send({ action: "confirm" }),
+      skip: () => conn.send({ action: "skip" }),
       deleteImage: () => { state.asking = true; renderSide(); },
     };
     root.addEventListener("keydown", (ev) => {
       const key = ev.key;
       if ((ev.ctrlKey || ev.metaKey) && key.toLowerCase() === "z") {
-        ev.preventDefault(); ev.stopPropagation(); model.send({ action: "undo" }); return;
+        ev.preventDefault(); ev.stopPropagation(); conn.send({ action: "undo" }); return;
       }
       if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
       const name = actionFor(key, review);

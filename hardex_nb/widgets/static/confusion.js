@@ -1,9 +1,9 @@
 /** hardex_nb ConfusionMatrix: clickable cells open the samples behind them. */
-import { h } from "./dom.js";
+import { h, keepKeys } from "./dom.js";
 
 export default {
   render({ model, el }) {
-    const root = h("div", { class: "hx hx-confusion" });
+    const root = keepKeys(h("div", { class: "hx hx-confusion", tabindex: -1 }));
     el.append(root);
     const table = h("table", { class: "hx-table" });
     const message = h("div");

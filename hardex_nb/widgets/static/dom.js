@@ -29,3 +29,58 @@ export function s(tag, attrs = {}) {
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
   return el;
 }
+
+/**
+ * Keys typed in a widget stay in it: JupyterLab and Notebook 7 (Lumino) skip their
+ * shortcuts for events from inside an element marked `data-lm-suppress-shortcuts`, and the
+ * root stops every keydown from bubbling on to the notebook (`a`, `m`, `d d`, `x`, ...).
+ * @param {HTMLElement} root
+ */
+export function keepKeys(root) {
+  root.setAttribute("data-lm-suppress-shortcuts", "true");
+  root.addEventListener("keydown", (ev) => ev.stopPropagation());
+  return root;
+}
+
+/**
+ * Send messages to the kernel and notice when it no longer answers (restarted, stopped):
+ * each message carries a sequence number the Python side acknowledges; one left
+ * unanswered for `patience` ms marks the widget disconnected: a banner says so and every
+ * later edit is refused instead of being lost silently.
+ * @param {any} model
+ * @param {HTMLElement} root
+ * @param {number} [patience]
+ */
+export function connection(model, root, patience = 5000) {
+  const pending = new Map();
+  let seq = 0, lost = false;
+  const banner = h("div", { class: "error", "data-role": "disconnected", hidden: true },
+    "Disconnected: the kernel does not answer (restarted or stopped). Nothing done here is saved any more; run the cell again.");
+  root.prepend(banner);
+  function lose() {
+    if (lost) return;
+    lost = true;
+    banner.hidden = false;
+    root.classList.add("hx-disconnected");
+    root.dispatchEvent(new CustomEvent("hx-disconnected"));
+  }
+  model.on("msg:custom", (msg) => {
+    if (msg && typeof msg.ack === "number") pending.delete(msg.ack);
+  });
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const sent of pending.values()) if (now - sent > patience) lose();
+    if (!root.isConnected) clearInterval(timer);
+  }, 500);
+  return {
+    send(msg, buffers) {
+      if (lost) return false;
+      seq += 1;
+      pending.set(seq, Date.now());
+      try { model.send({ ...msg, seq }, undefined, buffers); } catch (e) { lose(); return false; }
+      return true;
+    },
+    get lost() { return lost; },
+    close() { clearInterval(timer); },
+  };
+}

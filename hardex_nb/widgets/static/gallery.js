@@ -1,5 +1,5 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
-import { h } from "./dom.js";
+import { connection, h, keepKeys } from "./dom.js";
 
 /** @param {DataView} view */
 function blobUrl(view) {
@@ -8,8 +8,9 @@ function blobUrl(view) {
 
 export default {
   render({ model, el }) {
-    const root = h("div", { class: "hx hx-gallery" });
+    const root = keepKeys(h("div", { class: "hx hx-gallery", tabindex: -1 }));
     el.append(root);
+    const conn = connection(model, root);
     /** @type {Map<number, string>} */
     const urls = new Map();
     let lastClicked = -1;
@@ -33,7 +34,7 @@ export default {
       const files = [...upload.files];
       if (!files.length) return;
       const buffers = await Promise.all(files.map((f) => f.arrayBuffer()));
-      model.send({ action: "upload", names: files.map((f) => f.name) }, buffers);
+      conn.send({ action: "upload", names: files.map((f) => f.name) }, buffers);
       upload.value = "";
     });
     const filterBar = h("div", { class: "bar" }, ...Object.values(inputs),
@@ -53,13 +54,13 @@ export default {
         else if (k.startsWith("min_")) f[k] = Number(v);
         else f[k] = v;
       }
-      model.send({ action: "filter", filters: f });
+      conn.send({ action: "filter", filters: f });
     }
 
     function select(ids) {
       model.set("selected", ids);
       model.save_changes();
-      model.send({ action: "select", ids });
+      conn.send({ action: "select", ids });
     }
 
     function renderActions() {
@@ -70,15 +71,15 @@ export default {
       if (asking) {
         actions.append(h("span", {}, `Delete ${sel.length} image(s) and their labels?`),
           h("button", { class: "danger", "data-action": "delete-yes",
-            onclick: () => { asking = false; model.send({ action: "delete", ids: sel, confirmed: true }); } }, "Yes, delete"),
+            onclick: () => { asking = false; conn.send({ action: "delete", ids: sel, confirmed: true }); } }, "Yes, delete"),
           h("button", { onclick: () => { asking = false; renderActions(); } }, "No"));
         return;
       }
       actions.append(
-        h("button", { "data-action": "mark-hard", onclick: () => model.send({ action: "mark_hard", ids: sel, hard: true }) }, "Mark hard"),
-        h("button", { "data-action": "mark-not-hard", onclick: () => model.send({ action: "mark_hard", ids: sel, hard: false }) }, "Not hard"),
-        h("button", { "data-action": "confirm", onclick: () => model.send({ action: "confirm", ids: sel }) }, "Confirm"),
-        h("button", { "data-action": "open", onclick: () => model.send({ action: "open", ids: sel.slice(0, 1) }) }, "Open in annotator"),
+        h("button", { "data-action": "mark-hard", onclick: () => conn.send({ action: "mark_hard", ids: sel, hard: true }) }, "Mark hard"),
+        h("button", { "data-action": "mark-not-hard", onclick: () => conn.send({ action: "mark_hard", ids: sel, hard: false }) }, "Not hard"),
+        h("button", { "data-action": "confirm", onclick: () => conn.send({ action: "confirm", ids: sel }) }, "Confirm"),
+        h("button", { "data-action": "open", onclick: () => conn.send({ action: "open", ids: sel.slice(0, 1) }) }, "Open in annotator"),
         h("button", { class: "danger", "data-action": "delete", onclick: () => { asking = true; renderActions(); } }, "Delete…"),
         h("button", { onclick: () => select([]) }, "Clear"));
     }
@@ -93,9 +94,9 @@ export default {
       const total = model.get("total"), size = model.get("page_size"), page = model.get("page");
       const pages = Math.max(1, Math.ceil(total / size));
       pager.replaceChildren(
-        h("button", { "data-action": "prev-page", onclick: () => page > 0 && model.send({ action: "page", page: page - 1 }) }, "‹ Prev"),
+        h("button", { "data-action": "prev-page", onclick: () => page > 0 && conn.send({ action: "page", page: page - 1 }) }, "‹ Prev"),
         h("span", { class: "muted", "data-role": "page" }, `page ${page + 1} of ${pages} · ${total} images`),
-        h("button", { "data-action": "next-page", onclick: () => page + 1 < pages && model.send({ action: "page", page: page + 1 }) }, "Next ›"));
+        h("button", { "data-action": "next-page", onclick: () => page + 1 < pages && conn.send({ action: "page", page: page + 1 }) }, "Next ›"));
     }
 
     function renderLabels() {
@@ -150,7 +151,7 @@ export default {
     model.on("change:notice", renderMessage);
     model.on("change:labels", renderLabels);
     renderLabels(); renderGrid(); renderActions(); renderPager(); renderMessage();
-    if (!model.get("rows").length || !urls.size) model.send({ action: "page", page: model.get("page") });
+    if (!model.get("rows").length || !urls.size) conn.send({ action: "page", page: model.get("page") });
     return () => { for (const u of urls.values()) URL.revokeObjectURL(u); };
   },
 };

@@ -1,5 +1,5 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
-import { SVG, h } from "./dom.js";
+import { h, keepKeys, SVG } from "./dom.js";
 
 const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
 const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
@@ -8,7 +8,7 @@ const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number
 
 export default {
   render({ model, el }) {
-    const root = h("div", { class: "hx hx-report" });
+    const root = keepKeys(h("div", { class: "hx hx-report", tabindex: -1 }));
     el.append(root);
     const head = h("div", { class: "bar" });
     const summary = h("div", { class: "bar" });

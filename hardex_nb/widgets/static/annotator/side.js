@@ -16,18 +16,18 @@ export function hardTypeSelect(a) {
 }
 
 /** Add a label; rename or delete the chosen one (deleting asks first, with its counts). */
-export function labelEditor(model, chosen) {
+export function labelEditor(model, send, chosen) {
   const asking = model.get("asking") || {};
   if (asking.message) {
     return h("div", { class: "bar", "data-role": "asking" }, h("span", {}, asking.message),
-      h("button", { class: "danger", "data-action": "asking-yes", onclick: () => model.send({ ...asking, message: undefined, confirmed: true }) }, "Yes"),
+      h("button", { class: "danger", "data-action": "asking-yes", onclick: () => send({ ...asking, message: undefined, confirmed: true }) }, "Yes"),
       h("button", { "data-action": "asking-no", onclick: () => { model.set("asking", {}); model.save_changes(); } }, "No"));
   }
   const name = h("input", { placeholder: "label name", "data-role": "label-name" });
   name.addEventListener("keydown", (e) => e.stopPropagation());
   const value = () => name.value.trim();
   return h("div", { class: "bar" }, name,
-    h("button", { "data-action": "add-label", onclick: () => value() && model.send({ action: "add_label", name: value() }) }, "Add"),
-    chosen ? h("button", { "data-action": "rename-label", onclick: () => value() && model.send({ action: "rename_label", label: chosen, name: value() }) }, `Rename ${chosen}`) : null,
-    chosen ? h("button", { class: "danger", "data-action": "delete-label", onclick: () => model.send({ action: "delete_label", label: chosen }) }, `Delete ${chosen}`) : null);
+    h("button", { "data-action": "add-label", onclick: () => value() && send({ action: "add_label", name: value() }) }, "Add"),
+    chosen ? h("button", { "data-action": "rename-label", onclick: () => value() && send({ action: "rename_label", label: chosen, name: value() }) }, `Rename ${chosen}`) : null,
+    chosen ? h("button", { class: "danger", "data-action": "delete-label", onclick: () => send({ action: "delete_label", label: chosen }) }, `Delete ${chosen}`) : null);
 }
