@@ -31,17 +31,30 @@ def write_notebook(root: Path, name: str, cells: list[str]) -> str:
 
 
 def run_notebook(
-    page, lab: dict, name: str, cells: list[str], *, wait_for: str, timeout: float = 90_000
+    page,
+    lab: dict,
+    name: str,
+    cells: list[str],
+    *,
+    wait_for: str,
+    timeout: float = 90_000,
+    ui: str = "lab",
 ):
-    """Open a notebook in JupyterLab, run all its cells, wait for ``wait_for`` to appear."""
+    """Open a notebook in JupyterLab (``ui="lab"``) or Notebook 7 (``ui="notebook"``, served
+    by the same server), run all its cells, wait for ``wait_for`` to appear."""
     write_notebook(lab["root"], name, cells)
-    # a workspace of its own, reset: no tabs restored from earlier tests
-    page.goto(f"{lab['base']}/lab/workspaces/{name.split('.')[0]}/tree/{name}?reset")
-    page.wait_for_selector(".jp-Notebook", timeout=timeout)
-    page.wait_for_selector(
-        ".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-main-statusbar :text('Idle')",
-        timeout=timeout,
-    )
+    if ui == "lab":
+        # a workspace of its own, reset: no tabs restored from earlier tests
+        page.goto(f"{lab['base']}/lab/workspaces/{name.split('.')[0]}/tree/{name}?reset")
+        page.wait_for_selector(".jp-Notebook", timeout=timeout)
+        page.wait_for_selector(
+            ".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-main-statusbar :text('Idle')",
+            timeout=timeout,
+        )
+    else:
+        page.goto(f"{lab['base']}/notebooks/{name}")
+        page.wait_for_selector(".jp-Notebook", timeout=timeout)
+        page.wait_for_selector(".jp-NotebookKernelStatus, .jp-KernelStatus", timeout=timeout)
     # the first notebook of a fresh server can swallow the command while its kernel
     # connects: run again until a prompt shows the cells queued or run
     started = (

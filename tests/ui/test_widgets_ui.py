@@ -268,3 +268,162 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(
     wait_until(lambda: abs(overlay.bounding_box()["width"] - 320) < 2, what="1:1 zoom")
     page.keyboard.press("f")
     wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="fit again")
+
+
+def _cells(page) -> tuple[int, int]:
+    """(cells, markdown cells) in the open notebook."""
+    return (
+        page.locator(".jp-Notebook .jp-Cell").count(),
+        page.locator(".jp-Notebook .jp-MarkdownCell").count(),
+    )
+
+
+def _keys_stay_and_undo_returns(page, lab, tmp_path, ui: str, shots):
+    ds = hx.Dataset.create(lab["root"] / f"leak_{ui}", task="detection", labels=["defect"])
+    ids = ds.add_images(make_images(tmp_path / "img", 2)).added
+    gone = ds.add_box(ids[0], "defect", 40, 40, 140, 120)
+    run_notebook(
+        page,
+        lab,
+        f"leak_{ui}.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw", "x = 1", "y = 2"],
+        wait_for=".hx-annotator [data-ann] rect",
+        ui=ui,
+    )
+    before = _cells(page)
+    page.locator(".hx-annotator").first.focus()
+    # notebook commands in command mode: insert above, to Markdown, delete twice, cut
+    for key in ["a", "b", "m", "d", "d", "x", "z", "Shift+m"]:
+        page.keyboard.press(key)
+    page.wait_for_timeout(500)
+    assert _cells(page) == before, "a key typed in the widget reached the notebook"
+    # the widget's own keys work in this front end: select, delete, next, undo
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
+    box = overlay.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240
+    page.mouse.click(box["x"] + 90 * sx, box["y"] + 80 * sy)  # select the box
+    page.wait_for_selector(".hx-annotator .ann-row.sel")
+    page.keyboard.press("Delete")
+    wait_until(lambda: hx.Dataset.open(ds.path).annotations.empty, what="the box deleted")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    page.keyboard.press("Control+z")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img00.png')")
+    wait_until(
+        lambda: hx.Dataset.open(ds.path).annotations["sample_id"].tolist() == [ids[0]],
+        what="the box back on its own image",
+    )
+    assert _cells(page) == before
+    page.screenshot(path=str(shots / f"annotator_keys_{ui}.png"))
+    del gone
+
+
+def test_keys_stay_in_the_widget_and_undo_returns_to_its_image_in_jupyterlab(
+    lab, page, shots, tmp_path
+):
+    _keys_stay_and_undo_returns(page, lab, tmp_path, "lab", shots)
+
+
+def test_keys_stay_in_the_widget_and_undo_returns_to_its_image_in_notebook7(
+    lab, page, shots, tmp_path
+):
+    _keys_stay_and_undo_returns(page, lab, tmp_path, "notebook", shots)
+
+
+def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shots, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "restart_ds", task="detection", labels=["defect"])
+    ds.add_images(make_images(tmp_path / "img", 1))
+    run_notebook(
+        page,
+        lab,
+        "restart.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator svg[data-role=overlay]",
+    )
+    page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    page.wait_for_selector("#jp-main-statusbar :text('Idle')", timeout=60_000)
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    box = overlay.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240
+    page.mouse.move(box["x"] + 40 * sx, box["y"] + 50 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 160 * sx, box["y"] + 130 * sy, steps=8)
+    page.mouse.up()
+    page.wait_for_selector(".hx-annotator [data-role=disconnected]:visible", timeout=20_000)
+    page.screenshot(path=str(shots / "annotator_disconnected.png"))
+    assert hx.Dataset.open(ds.path).annotations.empty
+    # a second box is refused at once (no drawing on a dead widget)
+    page.mouse.move(box["x"] + 200 * sx, box["y"] + 50 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 260 * sx, box["y"] + 120 * sy, steps=4)
+    page.mouse.up()
+    assert page.locator(".hx-annotator [data-ann]").count() == 0
+
+
+def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box(
+    lab, page, shots, tmp_path
+):
+    ds = hx.Dataset.create(lab["root"] / "newlabel_ds", task="detection", labels=["a", "b"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    big = ds.add_box(sid, "a", 20, 20, 300, 220, score=0.9, origin="V1")
+    run_notebook(
+        page,
+        lab,
+        "newlabel.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator [data-ann] rect",
+    )
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
+    box = overlay.bounding_box()
+    sx, sy = box["width"] / 320, box["height"] / 240
+    page.mouse.click(box["x"] + 60 * sx, box["y"] + 60 * sy)  # select the big box
+    page.wait_for_selector(".hx-annotator .ann-row.sel")
+    page.locator(".hx-annotator [data-label=b]").click()  # label for NEW shapes
+    # a drag inside the (selected) big box moves it; select nothing, then draw inside it
+    page.keyboard.press("Escape")
+    page.mouse.move(box["x"] + 100 * sx, box["y"] + 100 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 150 * sx, box["y"] + 140 * sy, steps=8)
+    page.mouse.up()
+    wait_until(lambda: len(hx.Dataset.open(ds.path).annotations) == 2, what="a new box")
+    ann = hx.Dataset.open(ds.path).annotations.set_index("ann_id")
+    assert ann.loc[big, "label"] == "a" and ann.loc[big, "origin"] == "V1"
+    assert ann.loc[big, ["x0", "y0", "x1", "y1"]].tolist() == [20, 20, 300, 220]
+    new = ann.drop(index=big).iloc[0]
+    assert new["label"] == "b" and new["origin"] == "human"
+    np.testing.assert_allclose([new.x0, new.y0, new.x1, new.y1], [100, 100, 150, 140], atol=3)
+    # relabeling is its own control, on the selected object's row
+    page.mouse.click(box["x"] + 40 * sx, box["y"] + 200 * sy)  # inside the big box only
+    page.locator(f".hx-annotator select[data-relabel='{big}']").select_option("b")
+    wait_until(
+        lambda: hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[big, "label"] == "b",
+        what="the explicit relabel on disk",
+    )
+
+
+def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "thr_ds", task="detection", labels=["defect"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    ds.add_box(sid, "defect", 80, 60, 160, 120, score=0.95, origin="V1")
+    ds.add_box(sid, "defect", 200, 150, 260, 200, score=0.55, origin="V1")
+    ds.set_status(sid, "to_confirm")
+    run_notebook(
+        page,
+        lab,
+        "threshold.ipynb",
+        [head(ds.path) + "w = hx.Review(ds)\nw"],
+        wait_for=".hx-annotator [data-role=queue]",
+    )
+    shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
+    wait_until(lambda: shapes.count() == 2, what="both boxes shown")
+    page.locator(".hx-annotator [data-role=threshold]").fill("0.8")
+    wait_until(lambda: shapes.count() == 1, what="the 0.55 box hidden")
+    page.locator(".hx-annotator [data-action=confirm]").click()
+    wait_until(
+        lambda: hx.Dataset.open(ds.path).sample(sid)["status"] == "labeled", what="confirmed"
+    )
+    assert hx.Dataset.open(ds.path).annotations["score"].tolist() == [0.95]

@@ -36,12 +36,18 @@ export default {
       const base = baseScale();
       stage.style.width = `${smp.width * base * state.zoom}px`;
       stage.style.height = `${smp.height * base * state.zoom}px`;
+      // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
+      img.style.imageRendering = base * state.zoom > 1 ? "pixelated" : "auto";
       svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
       svg.setAttribute("preserveAspectRatio", "none");
     }
+    /** Screen px per image px at "fit": the whole image in the panel's width (the side
+     * panel keeps its own), at most 640 px high; small images grow by whole steps so their
+     * pixels stay sharp (shown pixelated), large ones shrink. */
     function baseScale() {
       const smp = sample();
-      return Math.min(840 / smp.width, 600 / smp.height, 4);
+      const fit = Math.min((viewport.clientWidth || 840) / smp.width, 640 / smp.height);
+      return fit >= 1 ? Math.max(1, Math.min(Math.floor(fit), 8)) : fit;
     }
     /** "fit": the whole image in view; "original": one image pixel per screen pixel. */
     function zoomTo(how) {
@@ -359,8 +365,16 @@ export default {
     model.on("change:error", renderMessage);
     model.on("change:notice", renderMessage);
     img.addEventListener("load", () => { layout(); renderOverlay(); });
+    // follow the panel's width (a resized window or sidebar): lay out again
+    let lastWidth = 0;
+    const resized = new ResizeObserver(() => {
+      if (Math.abs(viewport.clientWidth - lastWidth) < 2) return;
+      lastWidth = viewport.clientWidth;
+      layout(); renderOverlay();
+    });
+    resized.observe(viewport);
     renderImage();
     render();
-    return () => { if (state.url) URL.revokeObjectURL(state.url); };
+    return () => { resized.disconnect(); conn.close(); if (state.url) URL.revokeObjectURL(state.url); };
   },
 };

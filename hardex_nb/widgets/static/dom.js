@@ -39,6 +39,11 @@ export function s(tag, attrs = {}) {
 export function keepKeys(root) {
   root.setAttribute("data-lm-suppress-shortcuts", "true");
   root.addEventListener("keydown", (ev) => ev.stopPropagation());
+  // a click on a button (Next, Yes, a label) keeps the keyboard on the widget: the panel
+  // redraws and the button itself may be gone
+  root.addEventListener("click", (ev) => {
+    if (ev.target instanceof Element && ev.target.closest("button")) root.focus({ preventScroll: true });
+  });
   return root;
 }
 
