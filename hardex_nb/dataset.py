@@ -181,6 +181,7 @@ class Dataset:
         self.task: str = task
         self._lock = threading.RLock()
         self.import_result: AnnotationImport | None = None  # set by from_files
+        self._generation = 0
         self._reload()
 
     # -- opening ------------------------------------------------------------------------
@@ -447,6 +448,7 @@ class Dataset:
 
     # -- loading and syncing ------------------------------------------------------------
     def _reload(self) -> None:
+        self._generation += 1
         st = self._store
         self._samples = TableRows(
             st.read_table("samples", SAMPLE_COLUMNS, "sample_id"), "sample_id"
@@ -463,6 +465,13 @@ class Dataset:
         if self._store.changed_elsewhere():
             self._reload()
 
+    @property
+    def generation(self) -> int:
+        """A number that grows with every change this object has seen: its own writes and
+        what :meth:`refresh` found another writer did. Widgets compare it to redraw only
+        when something changed."""
+        return self._generation
+
     @contextlib.contextmanager
     def _write(self):
         """One write transaction; frames are reloaded first if another process wrote.
@@ -476,6 +485,7 @@ class Dataset:
                     if self._store.changed_elsewhere():
                         self._reload()
                     yield cur
+                self._generation += 1
             except sqlite3.IntegrityError as exc:
                 self._reload()
                 raise ValidationError(_conflict_message(exc)) from None

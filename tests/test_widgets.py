@@ -408,3 +408,43 @@ def test_review_confirm_keeps_what_is_shown_and_undo_reverts_confirm_and_delete(
     back = ds.samples.set_index("name").loc[name]
     assert back["status"] == "to_confirm" and w.sample_id == int(back["sample_id"])
     assert sorted(ds.annotations_of(w.sample_id)["score"]) == [0.6, 0.9]
+
+
+def test_gallery_open_without_an_annotator_shows_one_below_it(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=6, n_labeled=2)
+    g = hx.Gallery(ds)
+    assert g._column.children == (g,)
+    shown = g._repr_mimebundle_()["application/vnd.jupyter.widget-view+json"]
+    assert shown["model_id"] == g._column.model_id
+    g.handle({"action": "open", "ids": [ids[3]]})
+    assert g.error == "" and isinstance(g.annotator, hx.Annotator)
+    assert g._column.children == (g, g.annotator) and g.annotator.sample_id == ids[3]
+    g.handle({"action": "open", "ids": [ids[1]]})  # the same Annotator follows
+    assert g._column.children == (g, g.annotator) and g.annotator.sample_id == ids[1]
+
+
+def test_widgets_follow_changes_made_elsewhere(tmp_path):
+    """Another Dataset object on the folder (another process, widget or job) deletes and
+    relabels: on their next poll the widgets drop the deleted image and show the new label."""
+    ds, ids, _ = bars_dataset(tmp_path, n=6, n_labeled=2)
+    other = hx.Dataset.open(ds.path)
+    g = hx.Gallery(ds)
+    a = hx.Annotator(ds, ids[2])
+    ds.set_status(ids[3:5], "to_confirm")
+    r = hx.Review(ds)
+    assert r.queue == [ids[3], ids[4]] and g.total == 6
+    other.delete_samples([ids[2]])
+    other.set_label(ids[0], "h")
+    other.confirm([ids[3]])
+    for w in (g, a, r):
+        w.handle({"action": "poll"})
+        assert w.error == "", w.error
+    assert g.total == 5 and ids[2] not in [row["sample_id"] for row in g.rows]
+    assert [row["labels"] for row in g.rows if row["sample_id"] == ids[0]] == [["h"]]
+    assert a.sample_id != ids[2] and "deleted or done elsewhere" in a.notice
+    assert ids[2] not in a._order
+    assert r.queue == [ids[4]] and r.sample_id == ids[4]
+    # a poll with nothing new leaves an error shown in place
+    r.error = "kept"
+    r.handle({"action": "poll"})
+    assert r.error == "kept"

@@ -65,11 +65,14 @@ class Widget(anywidget.AnyWidget):
             handler = getattr(self, f"_on_{content['action']}", None)
             if handler is None:
                 raise BadMessage(f"unknown action {content['action']!r}")
-            self.error = ""
+            if content["action"] != "poll":  # a poll leaves the message shown
+                self.error = ""
             if getattr(handler, "takes_buffers", False):
                 handler(content, list(buffers or []))
             else:
                 handler(content)
+            if content["action"] != "poll" and getattr(self, "ds", None) is not None:
+                self._seen = self.ds.generation  # the handler redrew what it changed
         except (HardexError, BadMessage) as exc:
             self.error = str(exc)
         except Exception as exc:
@@ -79,6 +82,20 @@ class Widget(anywidget.AnyWidget):
             seq = content.get("seq") if isinstance(content, dict) else None
             if isinstance(seq, int) and not isinstance(seq, bool):
                 self.send({"ack": seq})
+
+    def _on_poll(self, content: dict) -> None:
+        """The browser asks every few seconds: redraw when the dataset changed, here or in
+        another process (another widget, a job, a script)."""
+        ds = getattr(self, "ds", None)
+        if ds is None:
+            return
+        ds.refresh()
+        if ds.generation != getattr(self, "_seen", None):
+            self._seen = ds.generation
+            self._dataset_changed()
+
+    def _dataset_changed(self) -> None:
+        """Redraw from the dataset (each widget says how)."""
 
     def handle(self, content: dict, buffers: list[bytes] | None = None) -> None:
         """Process one front-end message as if the browser had sent it (for scripts, tests)."""

@@ -119,6 +119,34 @@ class Annotator(Widget):
         self.annotations = rows
         self.labels = self.ds.label_names
 
+    def _still_listed(self, frame) -> set[int]:
+        """The ids of ``_order`` that stay listed after a change elsewhere."""
+        return set(frame.index)
+
+    def _dataset_changed(self) -> None:
+        """Another widget, job or process changed the dataset: drop what is gone from the
+        list and show the image again (or the next one, when it was deleted)."""
+        frame = self.ds.sample_rows()
+        keep = self._still_listed(frame)
+        if any(s not in keep for s in self._order):
+            self._order = [s for s in self._order if s in keep]
+            self._sync_queue()
+        self.labels = self.ds.label_names
+        if self.sample_id in keep:
+            self._refresh()
+        elif self._order:
+            self.show(self._order[min(self.position, len(self._order) - 1)])
+            self.notice = "the image shown was deleted or done elsewhere; here is the next one"
+        elif self.sample_id != -1:
+            self._show_nothing("no images left: they were deleted or done elsewhere")
+
+    def _show_nothing(self, notice: str) -> None:
+        self.sample_id = -1
+        self.annotations = []
+        self.image = b""
+        self.sample = {}
+        self.notice = notice
+
     # -- navigation ------------------------------------------------------------------------
     def _on_next(self, content: dict) -> None:
         self._step(+1)
@@ -438,6 +466,9 @@ class Review(Annotator):
         self.queue = list(self._order)
         self.count = len(self._order)
 
+    def _still_listed(self, frame) -> set[int]:
+        return set(frame.index[frame["status"] == "to_confirm"])
+
     def _leave_queue(self, sid: int) -> None:
         i = self._order.index(sid)
         self._order.remove(sid)
@@ -445,11 +476,7 @@ class Review(Annotator):
         if self._order:
             self.show(self._order[min(i, len(self._order) - 1)])
         else:
-            self.sample_id = -1
-            self.annotations = []
-            self.image = b""
-            self.sample = {}
-            self.notice = "the queue is empty: every auto-label is confirmed"
+            self._show_nothing("the queue is empty: every auto-label is confirmed")
 
     def _on_confirm(self, content: dict) -> None:
         """Confirm what is shown: model boxes the score threshold hides are deleted first

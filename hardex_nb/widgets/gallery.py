@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ipywidgets
 import pandas as pd
 import traitlets
 
@@ -34,7 +35,8 @@ class Gallery(Widget):
     time: only the page in view is read and its thumbnails sent as binary buffers.
 
     Select many, then mark hard / not hard, confirm, delete (asks first) or open one in a
-    linked :class:`Annotator` (``annotator=``). Hard examples carry a "hard" badge.
+    linked :class:`Annotator` (``annotator=``), or else in one shown below the gallery.
+    Hard examples carry a "hard" badge.
     """
 
     _esm = bundle("gallery.js")
@@ -60,9 +62,19 @@ class Gallery(Widget):
             labels=ds.label_names,
         )
         self._matching = pd.Index([])
+        # shown as a column: the gallery, and below it the Annotator that "Open" makes
+        self._column = ipywidgets.VBox([self])
         self._refresh()
 
+    def _repr_mimebundle_(self, **kwargs):
+        return self._column._repr_mimebundle_(**kwargs)
+
     # -- data ------------------------------------------------------------------------------
+    def _dataset_changed(self) -> None:
+        self.labels = self.ds.label_names
+        self._refresh()
+        self.selected = [i for i in self.selected if i in set(self._matching)]
+
     def _refresh(self, *, keep_page: bool = True) -> None:
         ds = self.ds
         ids = ds.query_ids(**{k: self.filters.get(k) for k in FILTERS})
@@ -204,7 +216,12 @@ class Gallery(Widget):
             raise BadMessage("open: select an image first")
         sid = selected[0]
         self.opened = sid
-        if self.annotator is not None:
+        if self.annotator is None:
+            from .annotator import Annotator
+
+            self.annotator = Annotator(self.ds, sid, sample_ids=list(self._matching))
+            self._column.children = (self, self.annotator)
+        else:
             self.annotator.show(sid)
 
 

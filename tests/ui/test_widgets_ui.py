@@ -28,6 +28,22 @@ def wait_until(check, timeout: float = 30.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def laid_out(overlay) -> dict:
+    """The overlay's box once the image is laid out and its size has stopped changing (the
+    widget fits the panel's width when it first sees it)."""
+    last = {"box": None}
+
+    def steady():
+        box = overlay.bounding_box()
+        same = box is not None and box["width"] > 100 and box == last["box"]
+        last["box"] = box
+        if not same:
+            time.sleep(0.3)
+        return box if same else None
+
+    return wait_until(steady, what="the image to lay out")
+
+
 def make_images(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,8 +72,7 @@ def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
     )
     page.locator(".hx-annotator [data-label=scratch]").click()
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
-    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
-    box = overlay.bounding_box()
+    box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240  # screen px per image px
     page.mouse.move(box["x"] + 40 * sx, box["y"] + 50 * sy)
     page.mouse.down()
@@ -220,16 +235,15 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(
         wait_for=".hx-annotator [data-ann] rect",
     )
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
-    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
-    box = overlay.bounding_box()
-    sx, sy = box["width"] / 320, box["height"] / 240
+    box = laid_out(overlay)
 
     def at(x, y):
-        return box["x"] + x * sx, box["y"] + y * sy
+        return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
 
     page.mouse.click(*at(180, 130))  # select the box
     knob = page.locator(".hx-annotator [data-handle=rotate]")
     knob.wait_for()
+    assert laid_out(overlay) == box  # selecting leaves the image where it was
     k = knob.bounding_box()
     page.mouse.move(k["x"] + k["width"] / 2, k["y"] + k["height"] / 2)
     page.mouse.down()
@@ -240,7 +254,10 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(
     def angle():
         return hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[ann, "angle"]
 
-    wait_until(lambda: angle() == angle() and abs(angle() - 90) < 3, what="the box turned 90°")
+    wait_until(
+        lambda: angle() == angle() and abs(angle() - 90) < 3,
+        what="the box turned 90°",
+    )
     page.wait_for_selector(".hx-annotator [data-ann] g[data-angle]")
     page.keyboard.press("]")  # +5° from the keyboard
     wait_until(lambda: abs(angle() - 95) < 3, what="the box turned 5° more")
@@ -299,8 +316,7 @@ def _keys_stay_and_undo_returns(page, lab, tmp_path, ui: str, shots):
     assert _cells(page) == before, "a key typed in the widget reached the notebook"
     # the widget's own keys work in this front end: select, delete, next, undo
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
-    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
-    box = overlay.bounding_box()
+    box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
     page.mouse.click(box["x"] + 90 * sx, box["y"] + 80 * sy)  # select the box
     page.wait_for_selector(".hx-annotator .ann-row.sel")
@@ -346,7 +362,7 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
     page.locator(".jp-Dialog button.jp-mod-accept").click()
     page.wait_for_selector("#jp-main-statusbar :text('Idle')", timeout=60_000)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
-    box = overlay.bounding_box()
+    box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
     page.mouse.move(box["x"] + 40 * sx, box["y"] + 50 * sy)
     page.mouse.down()
@@ -377,8 +393,7 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
         wait_for=".hx-annotator [data-ann] rect",
     )
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
-    wait_until(lambda: overlay.bounding_box()["width"] > 100, what="the image to lay out")
-    box = overlay.bounding_box()
+    box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
     page.mouse.click(box["x"] + 60 * sx, box["y"] + 60 * sy)  # select the big box
     page.wait_for_selector(".hx-annotator .ann-row.sel")
@@ -427,3 +442,75 @@ def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path)
         lambda: hx.Dataset.open(ds.path).sample(sid)["status"] == "labeled", what="confirmed"
     )
     assert hx.Dataset.open(ds.path).annotations["score"].tolist() == [0.95]
+
+
+CONTRAST = """(el) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const st = getComputedStyle(el);
+  let bgEl = el, bg = st.backgroundColor;
+  while (bgEl && (bg === "rgba(0, 0, 0, 0)" || bg === "transparent")) { bgEl = bgEl.parentElement; bg = bgEl ? getComputedStyle(bgEl).backgroundColor : "rgb(255, 255, 255)"; }
+  const a = lum(rgb(st.color)), b = lum(rgb(bg));
+  return { contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), background: b };
+}"""
+
+
+def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path):
+    """Screenshots of each widget in both themes for a person to look at; in the dark theme
+    the widgets' buttons and text are light on dark with readable contrast."""
+    ds = hx.Dataset.create(lab["root"] / "theme_ds", task="detection", labels=["cat", "dog"])
+    ids = ds.add_images(make_images(tmp_path / "img", 4)).added
+    ds.add_box(ids[0], "cat", 80, 60, 160, 120, score=0.9, origin="V1")
+    ds.set_status(ids[0], "to_confirm")
+    ds.mark_hard(ids[0], reasons=[1], score=0.7)
+    cells = [
+        head(ds.path) + "hx.Annotator(ds)",
+        "hx.Review(ds)",
+        "hx.Gallery(ds)",
+        "cls = hx.evaluate_classification(['cat','cat','dog','dog'], ['cat','dog','dog','dog'],"
+        " label_names=['cat','dog'], image_ids=" + str(ids) + ")\nhx.ConfusionMatrix(cls, ds=ds)",
+        "hx.ReportView(cls, ds=ds)",
+    ]
+    run_notebook(page, lab, "themes.ipynb", cells, wait_for=".hx-report")
+    widgets = {
+        "annotator": ".hx-annotator >> nth=0",
+        "review": ".hx-annotator >> nth=1",
+        "gallery": ".hx-gallery",
+        "confusion": ".hx-confusion",
+        "report": ".hx-report",
+    }
+    page.wait_for_selector(".hx-gallery .card img[src^=blob]")
+
+    def shoot(theme: str) -> None:
+        for name, where in widgets.items():
+            el = page.locator(where)
+            el.scroll_into_view_if_needed()
+            el.screenshot(path=str(shots / f"{name}_{theme}.png"))
+
+    def choose(theme: str) -> None:
+        page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Theme").first.hover()
+        page.locator(".lm-Menu-itemLabel", has_text=theme).first.click()
+        light = theme == "JupyterLab Light"
+        page.wait_for_function(
+            f"() => document.body.dataset.jpThemeLight === '{str(light).lower()}'", timeout=30_000
+        )
+        page.wait_for_timeout(500)
+
+    shoot("light")
+    try:
+        choose("JupyterLab Dark")
+        shoot("dark")
+        for where in (
+            ".hx-annotator [data-action=next]",
+            ".hx-annotator button.on",
+            ".hx-gallery button >> nth=0",
+        ):
+            seen = page.locator(where).first.evaluate(CONTRAST)
+            assert seen["background"] < 0.3, (where, seen)  # a dark button, not a white one
+            assert seen["contrast"] >= 4.5, (where, seen)
+        text = page.locator(".hx-annotator [data-role=name]").first.evaluate(CONTRAST)
+        assert text["contrast"] >= 4.5, text
+    finally:
+        choose("JupyterLab Light")  # the setting lives on the server: leave it as found

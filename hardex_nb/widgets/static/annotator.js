@@ -37,17 +37,17 @@ export default {
       stage.style.width = `${smp.width * base * state.zoom}px`;
       stage.style.height = `${smp.height * base * state.zoom}px`;
       // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
-      img.style.imageRendering = base * state.zoom > 1 ? "pixelated" : "auto";
+      img.style.imageRendering = base * state.zoom >= 2 ? "pixelated" : "auto";
       svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
       svg.setAttribute("preserveAspectRatio", "none");
     }
     /** Screen px per image px at "fit": the whole image in the panel's width (the side
-     * panel keeps its own), at most 640 px high; small images grow by whole steps so their
-     * pixels stay sharp (shown pixelated), large ones shrink. */
+     * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
+     * steps so its pixels stay sharp and square (shown pixelated). */
     function baseScale() {
       const smp = sample();
       const fit = Math.min((viewport.clientWidth || 840) / smp.width, 640 / smp.height);
-      return fit >= 1 ? Math.max(1, Math.min(Math.floor(fit), 8)) : fit;
+      return fit >= 2 ? Math.min(Math.floor(fit), 8) : fit;
     }
     /** "fit": the whole image in view; "original": one image pixel per screen pixel. */
     function zoomTo(how) {
@@ -115,7 +115,7 @@ export default {
       if (a && turns(a)) conn.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
     }
     svg.addEventListener("pointerdown", (ev) => {
-      root.focus();
+      root.focus({ preventScroll: true });
       if (model.get("task") !== "detection" || state.drag || conn.lost) return;
       const [x, y] = toImage(ev);
       if (state.tool === "pan") {

@@ -51,12 +51,13 @@ export function keepKeys(root) {
  * Send messages to the kernel and notice when it no longer answers (restarted, stopped):
  * each message carries a sequence number the Python side acknowledges; one left
  * unanswered for `patience` ms marks the widget disconnected: a banner says so and every
- * later edit is refused instead of being lost silently.
+ * later edit is refused instead of being lost silently. Every `poll` ms (0: never) it asks
+ * the kernel to redraw if the dataset changed elsewhere.
  * @param {any} model
  * @param {HTMLElement} root
  * @param {number} [patience]
  */
-export function connection(model, root, patience = 5000) {
+export function connection(model, root, patience = 5000, poll = 2000) {
   const pending = new Map();
   let seq = 0, lost = false;
   const banner = h("div", { class: "error", "data-role": "disconnected", hidden: true },
@@ -72,12 +73,18 @@ export function connection(model, root, patience = 5000) {
   model.on("msg:custom", (msg) => {
     if (msg && typeof msg.ack === "number") pending.delete(msg.ack);
   });
+  let lastPoll = Date.now();
   const timer = setInterval(() => {
     const now = Date.now();
     for (const sent of pending.values()) if (now - sent > patience) lose();
-    if (!root.isConnected) clearInterval(timer);
+    if (!root.isConnected) { clearInterval(timer); return; }
+    // ask whether the dataset changed (another widget, a job, another process), while shown
+    if (poll && !lost && now - lastPoll > poll && document.visibilityState === "visible" && !pending.size) {
+      lastPoll = now;
+      api.send({ action: "poll" });
+    }
   }, 500);
-  return {
+  const api = {
     send(msg, buffers) {
       if (lost) return false;
       seq += 1;
@@ -88,4 +95,5 @@ export function connection(model, root, patience = 5000) {
     get lost() { return lost; },
     close() { clearInterval(timer); },
   };
+  return api;
 }
