@@ -1186,7 +1186,8 @@ class Dataset:
 
     def update_annotation(self, ann_id: int, **fields: Any) -> None:
         """Change fields of one annotation (label, x0..y1, points, angle, text, score, origin,
-        hard_type); the result is validated as a whole."""
+        hard_type); the result is validated as a whole. Giving a box a text makes it kind
+        ``text`` (as ``add_box(text=...)`` and the imports do); clearing it, ``box`` again."""
         self.refresh()
         unknown = set(fields) - EDITABLE_ANNOTATION_FIELDS
         if unknown:
@@ -1221,6 +1222,9 @@ class Dataset:
         for col in FLAG_COLUMNS:
             new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
+        if "text" in fields and row["kind"] in ("box", "text"):
+            # one kind for a box that reads something, as add_box and the imports store it
+            changed["kind"] = "text" if new["text"] else "box"
         with self._write() as cur:
             if not db.update(cur, "annotations", changed, "ann_id", [(*changed.values(), ann_id)]):
                 raise ValidationError(

@@ -514,3 +514,39 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path):
         assert text["contrast"] >= 4.5, text
     finally:
         choose("JupyterLab Light")  # the setting lives on the server: leave it as found
+
+
+def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, page, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "ocr_ds", task="detection", labels=["plate"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    sure = ds.add_box(sid, "plate", 80, 60, 160, 120, score=0.9, origin="V1")
+    ds.add_box(sid, "plate", 200, 150, 260, 200, score=0.3, origin="V1")
+    run_notebook(
+        page,
+        lab,
+        "ocr.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator [data-ann] rect",
+    )
+    field = page.locator(f".hx-annotator input[data-text='{sure}']")
+    field.click()  # one click puts the caret in the field
+    page.keyboard.type("AB 123")
+    page.keyboard.press("Enter")
+    field.blur()
+
+    def stored():
+        return hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[sure]
+
+    wait_until(lambda: stored()["text"] == "AB 123", what="the OCR text on disk")
+    assert stored()["kind"] == "text"  # the same kind the imports give a box with text
+    shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
+    assert shapes.count() == 2
+    slider = page.locator(".hx-annotator [data-role=threshold]")
+    s = slider.bounding_box()
+    page.mouse.move(s["x"] + 2, s["y"] + s["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(s["x"] + s["width"] * 0.5, s["y"] + s["height"] / 2, steps=10)
+    page.mouse.move(s["x"] + s["width"] * 0.8, s["y"] + s["height"] / 2, steps=10)
+    page.mouse.up()
+    assert float(slider.input_value()) >= 0.7  # one drag, not one 0.05 step
+    wait_until(lambda: shapes.count() == 1, what="the 0.3 box hidden")

@@ -275,14 +275,20 @@ export default {
           h("button", { "data-action": "zoom-original", title: "one image pixel per screen pixel (o)", onclick: () => zoomTo("original") }, "1:1 (o)"),
           h("button", { "data-action": "zoom-fit", title: "the whole image (f)", onclick: () => zoomTo("fit") }, "Fit (f)")));
         const slider = h("input", { type: "range", min: 0, max: 1, step: 0.05, value: model.get("threshold"), "data-role": "threshold" });
-        slider.addEventListener("input", () => { model.set("threshold", Number(slider.value)); model.save_changes(); renderOverlay(); renderSide(); });
-        parts.push(h("h4", {}, `Score threshold ${model.get("threshold").toFixed(2)}`), slider,
+        // while dragging only the overlay and the heading change: the slider stays under the mouse
+        const heading = h("h4", { "data-role": "threshold-text" }, `Score threshold ${model.get("threshold").toFixed(2)}`);
+        slider.addEventListener("input", () => {
+          model.set("threshold", Number(slider.value)); model.save_changes();
+          heading.textContent = `Score threshold ${Number(slider.value).toFixed(2)}`;
+        });
+        parts.push(heading, slider,
           h("div", { class: "bar" }, h("label", {}, h("input", { type: "checkbox", checked: state.showLabels, onchange: (e) => { state.showLabels = e.target.checked; renderOverlay(); } }), " show labels (l)"),
             h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`)));
         const rows = model.get("annotations").map((a) => {
           const text = h("input", { placeholder: "OCR text", value: a.text ?? "", "data-text": a.ann_id });
           text.addEventListener("change", () => conn.send({ action: "update", ann_id: a.ann_id, text: text.value || null }));
           text.addEventListener("keydown", (e) => e.stopPropagation());
+          text.addEventListener("click", (e) => e.stopPropagation());  // typing, not a redraw
           const relabel = state.selected === a.ann_id && a.kind !== "ignore"
             ? h("select", { "data-relabel": a.ann_id, title: "change this object's label" },
               ...labels().map((l) => h("option", { value: l, ...(l === a.label ? { selected: "" } : {}) }, l)))
@@ -361,7 +367,11 @@ export default {
 
     model.on("change:image", () => { renderImage(); render(); });
     for (const name of ["sample", "annotations", "labels", "queue", "position", "count", "asking"]) model.on(`change:${name}`, render);
-    model.on("change:threshold", () => { renderOverlay(); renderSide(); });
+    model.on("change:threshold", () => {
+      renderOverlay();
+      const heading = side.querySelector("[data-role=threshold-text]");
+      if (heading) heading.textContent = `Score threshold ${model.get("threshold").toFixed(2)}`;
+    });
     model.on("change:error", renderMessage);
     model.on("change:notice", renderMessage);
     img.addEventListener("load", () => { layout(); renderOverlay(); });
