@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
 import traitlets
 
-from ..media import thumbnail_bytes
+from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS, Reason
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
+MAX_CROP = 2048  # a zoomed-in region is sent at native resolution up to this many px a side
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
 
 
@@ -146,6 +148,36 @@ class Annotator(Widget):
         self.image = b""
         self.sample = {}
         self.notice = notice
+
+    # -- native pixels when zoomed in --------------------------------------------------------
+    def _on_crop(self, content: dict) -> None:
+        """The region in view (image px) as a lossless PNG at native resolution (scaled down
+        only beyond ``MAX_CROP`` px a side), sent back with its place: zoomed in past the
+        sent copy, the labeler sees the file's own pixels, not an enlarged thumbnail."""
+        x0, y0, x1, y1 = (number_in(content, k) for k in BOX_FIELDS)
+        width, height = int(self.sample.get("width", 0)), int(self.sample.get("height", 0))
+        box = (
+            max(0, int(x0)),
+            max(0, int(y0)),
+            min(width, int(np.ceil(x1))),
+            min(height, int(np.ceil(y1))),
+        )
+        if box[2] <= box[0] or box[3] <= box[1]:
+            raise BadMessage(f"crop: empty region {box} of a {width}×{height} image")
+        key = (self.sample_id, str(self.ds.image_path(self.sample_id)))
+        if getattr(self, "_decoded", (None, None))[0] != key:
+            self._decoded = (key, load_rgb(key[1]))  # one decode per image shown
+        region = self._decoded[1].crop(box)
+        if max(region.size) > MAX_CROP:
+            region.thumbnail((MAX_CROP, MAX_CROP))
+        buf = io.BytesIO()
+        region.save(buf, format="PNG", compress_level=1)
+        place = dict(
+            zip(BOX_FIELDS, box),
+            sample_id=self.sample_id,
+            native=max(box[2] - box[0], box[3] - box[1]) <= MAX_CROP,
+        )
+        self.send({"crop": place}, [buf.getvalue()])
 
     # -- navigation ------------------------------------------------------------------------
     def _on_next(self, content: dict) -> None:

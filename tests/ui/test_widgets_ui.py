@@ -550,3 +550,59 @@ def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, pag
     page.mouse.up()
     assert float(slider.input_value()) >= 0.7  # one drag, not one 0.05 step
     wait_until(lambda: shapes.count() == 1, what="the 0.3 box hidden")
+
+
+def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, shots, tmp_path):
+    """The widget gets a 1600 px copy; zoomed in to 800 % it asks for the region in view and
+    shows it at native resolution: the displayed crop equals the file's pixels."""
+    rng = np.random.default_rng(5)
+    big = (rng.integers(0, 256, (3000, 4000, 3))).astype(np.uint8)  # detail only natives show
+    path = tmp_path / "big.png"
+    Image.fromarray(big).save(path, compress_level=1)
+    ds = hx.Dataset.create(lab["root"] / "big_px_ds", task="detection", labels=["defect"])
+    ds.add_images([path])
+    run_notebook(
+        page,
+        lab,
+        "native.ipynb",
+        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
+        wait_for=".hx-annotator svg[data-role=overlay]",
+        timeout=120_000,
+    )
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    box = laid_out(overlay)
+    page.mouse.move(box["x"] + 50, box["y"] + 50)
+    page.keyboard.down("Control")
+    for _ in range(20):  # ×1.15 per notch, up to 800 %
+        page.mouse.wheel(0, -100)
+    page.keyboard.up("Control")
+    page.wait_for_selector(".hx-annotator :text('zoom 800%')")
+    crop = page.locator(".hx-annotator img[data-role=crop]")
+    crop.wait_for(state="visible", timeout=30_000)
+    page.screenshot(path=str(shots / "annotator_native_800.png"))
+    grab = """(el) => new Promise((done) => {
+          if (!el.src || !el.complete || !el.naturalWidth) { done(null); return; }
+          const c = document.createElement("canvas");
+          c.width = el.naturalWidth; c.height = el.naturalHeight;
+          const g = c.getContext("2d"); g.drawImage(el, 0, 0);
+          const d = g.getImageData(0, 0, Math.min(40, c.width), Math.min(40, c.height));
+          done({ src: el.src, w: c.width, h: c.height, data: Array.from(d.data), ...el.dataset,
+                 pw: d.width, ph: d.height });
+        })"""
+    last: dict = {}
+
+    def settled():  # the same crop twice in a row: the zoom and scroll have come to rest
+        now = crop.evaluate(grab)
+        same = now is not None and last.get("src") == now["src"]
+        last.clear()
+        last.update(now or {})
+        if not same:
+            time.sleep(0.5)
+        return now if same else None
+
+    seen = wait_until(settled, what="the native crop to settle")
+    x0, y0, x1, y1 = (int(seen[k]) for k in ("x0", "y0", "x1", "y1"))
+    assert seen["native"] == "true" and (seen["w"], seen["h"]) == (x1 - x0, y1 - y0)
+    assert x1 - x0 < 1000  # a region, not the whole image
+    shown = np.array(seen["data"], dtype=np.uint8).reshape(seen["ph"], seen["pw"], 4)[..., :3]
+    np.testing.assert_array_equal(shown, big[y0 : y0 + seen["ph"], x0 : x0 + seen["pw"]])

@@ -38,12 +38,43 @@ export default {
       stage.style.height = `${smp.height * base * state.zoom}px`;
       // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
       img.style.imageRendering = base * state.zoom >= 2 ? "pixelated" : "auto";
+      requestCrop();
       svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
       svg.setAttribute("preserveAspectRatio", "none");
     }
     /** Screen px per image px at "fit": the whole image in the panel's width (the side
      * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
      * steps so its pixels stay sharp and square (shown pixelated). */
+    // -- native pixels: zoomed in past the sent copy, the region in view comes at full size --
+    const crop = h("img", { alt: "", "data-role": "crop", hidden: true });
+    crop.style.cssText = "position:absolute; image-rendering:pixelated; pointer-events:none;";
+    stage.insertBefore(crop, svg);  // above the copy, under the shapes
+    let cropTimer = null, cropUrl = null;
+    function requestCrop() {
+      clearTimeout(cropTimer);
+      cropTimer = setTimeout(() => {
+        const smp = sample();
+        const shown = stage.getBoundingClientRect().width;
+        const copy = img.naturalWidth || smp.width;
+        if (!smp.width || shown <= copy * 1.05) { crop.hidden = true; return; }  // the copy suffices
+        const k = smp.width / shown;  // image px per screen px
+        conn.send({ action: "crop", x0: viewport.scrollLeft * k, y0: viewport.scrollTop * k,
+          x1: (viewport.scrollLeft + viewport.clientWidth) * k, y1: (viewport.scrollTop + viewport.clientHeight) * k });
+      }, 120);
+    }
+    model.on("msg:custom", (msg, buffers) => {
+      if (!msg || !msg.crop || msg.crop.sample_id !== sample().sample_id || !buffers || !buffers.length) return;
+      const c = msg.crop, smp = sample();
+      if (cropUrl) URL.revokeObjectURL(cropUrl);
+      cropUrl = URL.createObjectURL(new Blob([buffers[0]], { type: "image/png" }));
+      crop.src = cropUrl;
+      for (const [k, v] of Object.entries(c)) if (k !== "sample_id") crop.dataset[k] = String(v);
+      crop.style.left = `${(c.x0 / smp.width) * 100}%`; crop.style.top = `${(c.y0 / smp.height) * 100}%`;
+      crop.style.width = `${((c.x1 - c.x0) / smp.width) * 100}%`; crop.style.height = `${((c.y1 - c.y0) / smp.height) * 100}%`;
+      crop.hidden = false;
+    });
+    viewport.addEventListener("scroll", requestCrop);
+
     function baseScale() {
       const smp = sample();
       const fit = Math.min((viewport.clientWidth || 840) / smp.width, 640 / smp.height);
@@ -328,6 +359,7 @@ export default {
       else if (model.get("notice")) message.append(h("div", { class: "notice" }, model.get("notice")));
     }
     function renderImage() {
+      crop.hidden = true;
       if (state.url) URL.revokeObjectURL(state.url);
       const data = model.get("image");
       state.url = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: "image/jpeg" })) : null;
