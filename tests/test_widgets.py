@@ -450,3 +450,27 @@ def test_widgets_follow_changes_made_elsewhere(tmp_path):
     r.error = "kept"
     r.handle({"action": "poll"})
     assert r.error == "kept"
+
+
+def test_crop_sends_the_region_at_native_resolution(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (900, 1200, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "big.png")
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["x"])
+    (sid,) = ds.add_images([tmp_path / "big.png"]).added
+    w = hx.Annotator(ds, sid)
+    sent = []
+    w.send = lambda content, buffers=None: sent.append((content, buffers))
+    w.handle({"action": "crop", "x0": 100.4, "y0": 50, "x1": 300, "y1": 170.2})
+    assert w.error == "" and len(sent) == 1
+    place, (png,) = sent[0][0]["crop"], sent[0][1]
+    assert (place["x0"], place["y0"], place["x1"], place["y1"]) == (100, 50, 300, 171)
+    assert place["native"] and place["sample_id"] == sid
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), pixels[50:171, 100:300])
+    w.handle({"action": "crop", "x0": 500, "y0": 10, "x1": 400, "y1": 20})
+    assert "empty region" in w.error and len(sent) == 1
