@@ -44,6 +44,12 @@ def laid_out(overlay) -> dict:
     return wait_until(steady, what="the image to lay out")
 
 
+def show(page, lab, ds, name: str, widget: str, wait_for: str, **options) -> None:
+    """Run a notebook of one cell that shows ``hx.<widget>(ds)``."""
+    cell = head(ds.path) + f"w = hx.{widget}(ds)\nw"
+    run_notebook(page, lab, f"{name}.ipynb", [cell], wait_for=wait_for, **options)
+
+
 def make_images(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,13 +69,7 @@ def head(path: Path) -> str:
 def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "draw_ds", task="detection", labels=["defect", "scratch"])
     ds.add_images(make_images(tmp_path / "img", 3))
-    run_notebook(
-        page,
-        lab,
-        "draw.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator svg[data-role=overlay]",
-    )
+    show(page, lab, ds, "draw", "Annotator", ".hx-annotator svg[data-role=overlay]")
     page.locator(".hx-annotator [data-label=scratch]").click()
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
@@ -94,13 +94,7 @@ def test_label_by_number_key(lab, page, tmp_path):
         lab["root"] / "keys_ds", task="classification", labels=["cat", "dog", "fox"]
     )
     ids = ds.add_images(make_images(tmp_path / "img", 3)).added
-    run_notebook(
-        page,
-        lab,
-        "keys.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator [data-label=fox]",
-    )
+    show(page, lab, ds, "keys", "Annotator", ".hx-annotator [data-label=fox]")
     page.locator(".hx-annotator").first.focus()
     page.keyboard.press("3")
     page.wait_for_selector(".hx-annotator [data-role=class]:text('fox')")
@@ -129,13 +123,7 @@ def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
         ds.set_status(sid, "to_confirm")
         ds.mark_hard(sid, score >= 0.5, reasons=[1] if score >= 0.5 else [], score=score)
     ds.update_annotation(int(ds.annotations.ann_id.iloc[1]), hard_type="false_positive")
-    run_notebook(
-        page,
-        lab,
-        "review.ipynb",
-        [head(ds.path) + "w = hx.Review(ds)\nw"],
-        wait_for=".hx-annotator [data-role=queue]",
-    )
+    show(page, lab, ds, "review", "Review", ".hx-annotator [data-role=queue]")
     page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")  # hardest first
     assert "low confidence" in page.locator(".hx-annotator [data-role=hard]").inner_text()
     page.screenshot(path=str(shots / "review.png"))
@@ -227,13 +215,7 @@ def test_turn_a_box_draw_an_ignore_polygon_hide_all_and_zoom_to_original(
     ds = hx.Dataset.create(lab["root"] / "turn_ds", task="detection", labels=["ship"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     ann = ds.add_box(sid, "ship", 100, 100, 200, 140)  # centre (150, 120)
-    run_notebook(
-        page,
-        lab,
-        "turn.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator [data-ann] rect",
-    )
+    show(page, lab, ds, "turn", "Annotator", ".hx-annotator [data-ann] rect")
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
 
@@ -350,13 +332,7 @@ def test_keys_stay_in_the_widget_and_undo_returns_to_its_image_in_notebook7(
 def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "restart_ds", task="detection", labels=["defect"])
     ds.add_images(make_images(tmp_path / "img", 1))
-    run_notebook(
-        page,
-        lab,
-        "restart.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator svg[data-role=overlay]",
-    )
+    show(page, lab, ds, "restart", "Annotator", ".hx-annotator svg[data-role=overlay]")
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
     page.locator(".jp-Dialog button.jp-mod-accept").click()
@@ -385,13 +361,7 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
     ds = hx.Dataset.create(lab["root"] / "newlabel_ds", task="detection", labels=["a", "b"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     big = ds.add_box(sid, "a", 20, 20, 300, 220, score=0.9, origin="V1")
-    run_notebook(
-        page,
-        lab,
-        "newlabel.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator [data-ann] rect",
-    )
+    show(page, lab, ds, "newlabel", "Annotator", ".hx-annotator [data-ann] rect")
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
@@ -426,13 +396,7 @@ def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path)
     ds.add_box(sid, "defect", 80, 60, 160, 120, score=0.95, origin="V1")
     ds.add_box(sid, "defect", 200, 150, 260, 200, score=0.55, origin="V1")
     ds.set_status(sid, "to_confirm")
-    run_notebook(
-        page,
-        lab,
-        "threshold.ipynb",
-        [head(ds.path) + "w = hx.Review(ds)\nw"],
-        wait_for=".hx-annotator [data-role=queue]",
-    )
+    show(page, lab, ds, "threshold", "Review", ".hx-annotator [data-role=queue]")
     shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
     wait_until(lambda: shapes.count() == 2, what="both boxes shown")
     page.locator(".hx-annotator [data-role=threshold]").fill("0.8")
@@ -521,13 +485,7 @@ def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, pag
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     sure = ds.add_box(sid, "plate", 80, 60, 160, 120, score=0.9, origin="V1")
     ds.add_box(sid, "plate", 200, 150, 260, 200, score=0.3, origin="V1")
-    run_notebook(
-        page,
-        lab,
-        "ocr.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator [data-ann] rect",
-    )
+    show(page, lab, ds, "ocr", "Annotator", ".hx-annotator [data-ann] rect")
     field = page.locator(f".hx-annotator input[data-text='{sure}']")
     field.click()  # one click puts the caret in the field
     page.keyboard.type("AB 123")
@@ -561,12 +519,13 @@ def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, 
     Image.fromarray(big).save(path, compress_level=1)
     ds = hx.Dataset.create(lab["root"] / "big_px_ds", task="detection", labels=["defect"])
     ds.add_images([path])
-    run_notebook(
+    show(
         page,
         lab,
-        "native.ipynb",
-        [head(ds.path) + "w = hx.Annotator(ds)\nw"],
-        wait_for=".hx-annotator svg[data-role=overlay]",
+        ds,
+        "native",
+        "Annotator",
+        ".hx-annotator svg[data-role=overlay]",
         timeout=120_000,
     )
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
