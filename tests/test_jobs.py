@@ -668,7 +668,9 @@ def test_find_mislabels_finds_planted_box_errors_out_of_sample(tmp_path):
     assert len(result.table) == 48 and result.skipped == []
     caught = set(result.flagged) & set(planted)
     assert len(caught) >= 6, result.table.sort_values("score", ascending=False).head(12)
-    assert len(caught) / max(len(result.flagged), 1) >= 0.5  # precision
+    # the planted images rank high: among the 8 worst scores at least 4 (chance: 8 of 48)
+    worst = result.table.nlargest(len(planted), "score")["sample_id"]
+    assert len(set(worst) & set(planted)) >= 4, result.table.nlargest(12, "score")
     for sid in caught:
         kind, where = planted[sid]
         rows = result.boxes[

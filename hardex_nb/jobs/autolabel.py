@@ -125,8 +125,13 @@ def _hardness(
     reference=None,
     progress: str | None = None,
     backend: str = "local",
+    selective: bool = True,
 ):
     """Predictions and hard flags for images (paths or sample ids).
+
+    ``selective``: a classifier flags as many images as it expects wrong (auto-labeling:
+    worth a reviewer's look); otherwise, as for detection, any reason flags (collect keeps
+    every image that is unsure, unlike the training data or of an unusual size).
 
     Returns (per-image DataFrame with label, hard, hard_score, hard_reasons; list of box
     rows per image for detection; embeddings).
@@ -137,7 +142,9 @@ def _hardness(
     plain, flipped, emb = run.views(images, progress=progress, backend=backend)
     if run.task == "classification":
         probs = plain
-        table = hard.classification_hardness(probs, tta_probs=flipped[None])
+        table = hard.classification_hardness(
+            probs, tta_probs=flipped[None], flag="expected" if selective else "any"
+        )
         predicted = _top_classes(run.task, probs)
         table["label"] = [run.labels[k] for k in predicted]
         boxes_per_image: list[list] = [[] for _ in range(len(probs))]
@@ -160,7 +167,7 @@ def _hardness(
         res = hard.resolution_outliers(ref_sizes, sizes)
         res_codes = [hard.encode_reasons([hard.Reason.RESOLUTION]) if r else "" for r in res]
         table["reasons"] = hard.merge_reasons(table["reasons"], dist, res_codes)
-        if run.task == "detection":  # a classifier's flag stays the selective one
+        if run.task == "detection" or not selective:  # else the selective flag stays
             table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb
 
@@ -426,6 +433,7 @@ def collect(
             progress=f"collect {run.version}" if progress else None,
             backend=backend,
             reference=reference,
+            selective=False,
         )
         keep = np.flatnonzero(table["hard"].to_numpy())
         # name the rows before anything is written, so that nothing can fail after the write
