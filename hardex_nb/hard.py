@@ -540,10 +540,10 @@ def _kmeans(x: np.ndarray, k: int, weights: np.ndarray, rng, iters: int = 20) ->
         d2 = np.minimum(d2, ((x - centers[-1]) ** 2).sum(axis=1))
     c = np.asarray(centers)
     assign = np.zeros(len(x), dtype=np.int64)
-    for _ in range(iters):
+    for step in range(iters):
         dist = (x**2).sum(1)[:, None] - 2 * x @ c.T + (c**2).sum(1)[None]
         new = dist.argmin(axis=1)
-        if _ and (new == assign).all():
+        if step and (new == assign).all():
             break
         assign = new
         for j in range(k):
@@ -555,10 +555,7 @@ def _kmeans(x: np.ndarray, k: int, weights: np.ndarray, rng, iters: int = 20) ->
 
 def _k_center(x: np.ndarray, covered: np.ndarray, n: int, weights: np.ndarray) -> list[int]:
     """Greedy k-center: repeatedly the row farthest (weighted) from everything chosen."""
-    if len(covered):
-        dist = np.min(1.0 - x @ covered.T, axis=1) if len(covered) else np.full(len(x), 1.0)
-    else:
-        dist = np.full(len(x), 1.0)
+    dist = np.min(1.0 - x @ covered.T, axis=1) if len(covered) else np.full(len(x), 1.0)
     chosen: list[int] = []
     for _ in range(n):
         i = int(np.argmax(dist * weights))
