@@ -191,6 +191,12 @@ def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
     similar = ds.similar_to(ids[31], k=5)
     assert len(similar) == 5 and ids[31] not in similar.sample_id.tolist()
     assert similar["distance"].is_monotonic_increasing
+    # Review shows the model's top classes beside the auto-label, read back from the record
+    review = hx.Review(hx.Dataset.open(ds.path))
+    shown = review.sample_id
+    top = result.table.set_index("sample_id").loc[shown, "top"]
+    assert review.probabilities == top and top[0][0] == s.loc[shown, "label"]
+    assert [p for _, p in top] == sorted((p for _, p in top), reverse=True) and top[0][1] > 0.3
     ds.confirm(ids[30:35])
     assert set(ds.samples.set_index("sample_id").loc[ids[30:35], "status"]) == {"labeled"}
     # provenance: the run key, its parameters and the fields written, loadable and deletable

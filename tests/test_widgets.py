@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from synthetic import bars_dataset, boxes_dataset
+from synthetic import bars_dataset, boxes_dataset, write_image
 
 import hardex_nb as hx
 
@@ -474,3 +474,28 @@ def test_crop_sends_the_region_at_native_resolution(tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png))), pixels[50:171, 100:300])
     w.handle({"action": "crop", "x0": 500, "y0": 10, "x1": 400, "y1": 20})
     assert "empty region" in w.error and len(sent) == 1
+
+
+def test_paste_copies_objects_onto_another_image_cut_to_its_bounds_and_undo(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["a", "b"])
+    paths = [write_image(tmp_path / f"{w}.png", w, h) for w, h in [(40, 30), (80, 60)]]
+    small, large = ds.add_images(paths).added
+    w = hx.Annotator(ds, small)
+    copied = [
+        {"kind": "box", "label": "a", "x0": 30, "y0": 20, "x1": 70, "y1": 50, "text": "AB"},
+        {"kind": "polygon", "label": "b", "points": [[5, 5], [60, 5], [30, 25]]},
+        {"kind": "ignore", "label": None, "x0": 50, "y0": 40, "x1": 70, "y1": 55},  # outside
+    ]
+    w.handle({"action": "paste", "annotations": copied})
+    assert w.error == "" and "2 object(s) pasted (1 outside" in w.notice
+    ann = ds.annotations_of(small).set_index("kind")
+    assert ann.loc["text", ["x0", "y0", "x1", "y1"]].tolist() == [30, 20, 40, 30]
+    assert ann.loc["text", "text"] == "AB" and ann.loc["text", "origin"] == "human"
+    assert ann.loc["polygon", "points"] == [[5, 5], [40, 5], [30, 25]]
+    w.handle({"action": "undo"})
+    assert ds.annotations_of(small).empty  # one paste, one undo step
+    w.show(large)
+    before = ds.annotations
+    w.handle({"action": "paste", "annotations": [copied[0], {"kind": "box", "label": "cow"}]})
+    assert "not in the label set" in w.error  # a bad one: none added
+    pd.testing.assert_frame_equal(ds.annotations, before)

@@ -18,6 +18,8 @@ from ..training.data import ImageRows
 from .run import Run, build_network, targets_for
 from .train import train
 
+TOP_K = 3  # classes kept per image for the Review
+
 
 class AutoLabelResult:
     """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
@@ -147,6 +149,12 @@ def _hardness(
         )
         predicted = _top_classes(run.task, probs)
         table["label"] = [run.labels[k] for k in predicted]
+        # the model's top classes, shown by Review beside the auto-label
+        p = np.asarray(probs, dtype=np.float64)
+        top = np.argsort(-p, axis=1, kind="stable")[:, :TOP_K]
+        table["top"] = [
+            [[run.labels[k], round(float(p[i, k]), 4)] for k in row] for i, row in enumerate(top)
+        ]
         boxes_per_image: list[list] = [[] for _ in range(len(probs))]
     else:
         raw = plain
@@ -170,6 +178,24 @@ def _hardness(
         if run.task == "detection" or not selective:  # else the selective flag stays
             table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb
+
+
+def model_probabilities(ds: Dataset) -> dict[int, list]:
+    """Classification: the top classes and probabilities the newest ``auto_label`` or
+    ``collect`` record gave each image, ``{sample_id: [[label, p], ...]}`` (Review shows
+    them beside the auto-label)."""
+    records = ds.results
+    records = records[records["method"].isin(["auto_label", "collect"])]
+    out: dict[int, list] = {}
+    for key in reversed(records["key"].tolist()):  # newest first
+        table = json.loads(runlog.result_record(ds, key)["payload"]["table"])
+        columns = table["columns"]
+        if "top" not in columns:
+            continue
+        sid, top = columns.index("sample_id"), columns.index("top")
+        for row in table["data"]:
+            out.setdefault(int(row[sid]), row[top])
+    return out
 
 
 def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) -> list[dict]:

@@ -67,6 +67,7 @@ class Widget(anywidget.AnyWidget):
                 raise BadMessage(f"unknown action {content['action']!r}")
             if content["action"] != "poll":  # a poll leaves the message shown
                 self.error = ""
+                self.notice = ""  # a notice tells of the last action only
             if getattr(handler, "takes_buffers", False):
                 handler(content, list(buffers or []))
             else:

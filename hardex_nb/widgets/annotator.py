@@ -41,6 +41,8 @@ class Annotator(Widget):
     reason_texts = traitlets.Dict({str(k): v for k, v in REASON_TEXTS.items()}).tag(sync=True)
     asking = traitlets.Dict().tag(sync=True)  # a question the widget shows before acting
     count = traitlets.Int(0).tag(sync=True)
+    # classification: the model's top classes for the image shown, [[label, probability]]
+    probabilities: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(
         self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0, **kwargs
@@ -120,6 +122,12 @@ class Annotator(Widget):
             )
         self.annotations = rows
         self.labels = self.ds.label_names
+        if self.task == "classification":
+            if getattr(self, "_probabilities", None) is None:
+                from ..jobs.autolabel import model_probabilities
+
+                self._probabilities = model_probabilities(self.ds)
+            self.probabilities = self._probabilities.get(self.sample_id, [])
 
     def _still_listed(self, frame) -> set[int]:
         """The ids of ``_order`` that stay listed after a change elsewhere."""
@@ -130,6 +138,7 @@ class Annotator(Widget):
         list and show the image again (or the next one, when it was deleted)."""
         frame = self.ds.sample_rows()
         keep = self._still_listed(frame)
+        self._probabilities = None  # a job may have labeled again
         if any(s not in keep for s in self._order):
             self._order = [s for s in self._order if s in keep]
             self._sync_queue()
@@ -147,6 +156,7 @@ class Annotator(Widget):
         self.annotations = []
         self.image = b""
         self.sample = {}
+        self.probabilities = []
         self.notice = notice
 
     # -- native pixels when zoomed in --------------------------------------------------------
@@ -237,6 +247,62 @@ class Annotator(Widget):
         else:
             raise BadMessage(f"kind={kind!r}: use polygon or ignore")
         self._did(("added", ann))
+        self._refresh()
+
+    def _on_paste(self, content: dict) -> None:
+        """Objects copied (Ctrl+C) on this or another image, added here as the labeler's
+        own, cut to this image's bounds (one undo step). All are checked before any is
+        added: a bad one adds none."""
+        items = content.get("annotations")
+        if not isinstance(items, list) or not items:
+            raise BadMessage("paste: expected a list of copied objects")
+        width, height = float(self.sample["width"]), float(self.sample["height"])
+        todo = []
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise BadMessage(f"paste: object {n} is not an object")
+            kind = item.get("kind")
+            if kind not in ("box", "text", "polygon", "ignore"):
+                raise BadMessage(f"paste: object {n} has kind={kind!r}")
+            label = None if kind == "ignore" else self._label(item)
+            if item.get("points") is not None:
+                pts = _clip_points(item["points"], width, height, n)
+                if pts is not None:
+                    todo.append((kind, label, None, pts, item))
+                continue
+            x0, y0, x1, y1 = self._box(item)
+            box = (min(max(x0, 0), width), min(max(y0, 0), height))
+            box += (min(max(x1, 0), width), min(max(y1, 0), height))
+            if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+                todo.append((kind, label, box, None, item))
+        if not todo:
+            raise BadMessage("paste: every copied object lies outside this image")
+        added = []
+        for kind, label, box, pts, item in todo:
+            if kind == "ignore":
+                ann = (
+                    self.ds.add_ignore_polygon(self.sample_id, pts)
+                    if pts is not None
+                    else self.ds.add_ignore_region(self.sample_id, *box)
+                )
+            elif pts is not None:
+                ann = self.ds.add_polygon(self.sample_id, label, pts)
+            else:
+                angle = item.get("angle")
+                ann = self.ds.add_box(
+                    self.sample_id,
+                    label,
+                    *box,
+                    text=text_in(item, "text", optional=True),
+                    angle=number_in(item, "angle") if angle is not None else None,
+                )
+            added.append(("added", ann))
+        self._did(*added)
+        self.notice = f"{len(added)} object(s) pasted" + (
+            f" ({len(items) - len(added)} outside this image left out)"
+            if len(added) < len(items)
+            else ""
+        )
         self._refresh()
 
     def _current(self, ann_id) -> dict:
@@ -565,3 +631,22 @@ class Review(Annotator):
 
     def _on_skip(self, content: dict) -> None:
         self._step(+1)
+
+
+def _clip_points(points, width: float, height: float, n: int):
+    """A copied polygon's rings cut to the image (each point moved inside); None when a
+    ring collapses to less than 3 distinct points."""
+    nested = bool(points) and isinstance(points[0], list) and isinstance(points[0][0], list)
+    rings = points if nested else [points]
+    out = []
+    for ring in rings:
+        try:
+            pts = [
+                [min(max(float(x), 0.0), width), min(max(float(y), 0.0), height)] for x, y in ring
+            ]
+        except (TypeError, ValueError):
+            raise BadMessage(f"paste: object {n} has points that are not [x, y] pairs") from None
+        if len({(x, y) for x, y in pts}) < 3:
+            return None
+        out.append(pts)
+    return out[0] if len(out) == 1 else out

@@ -1,10 +1,13 @@
 /** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once.
  * The overlay's shapes are drawn by annotator/shapes.js, the side panel's parts come from
  * annotator/side.js, and the keys from the one table in annotator/keys.js. */
-import { connection, h, keepKeys, s } from "./dom.js";
+import { connection, h, keepKeys, messages, s } from "./dom.js";
 import { actionFor, keyHelp } from "./annotator/keys.js";
-import { COLORS, HARD_COLORS, centre, drawAnnotation, rings, turn, turns } from "./annotator/shapes.js";
+import { COLORS, HARD_COLORS, centre, drawAnnotation, labelText, placeLabels, rings, turn, turns } from "./annotator/shapes.js";
 import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
+
+/** Objects copied with Ctrl+C, for Ctrl+V on any image of any Annotator on this page. */
+const clipboard = [];
 
 export default {
   render({ model, el }) {
@@ -13,19 +16,22 @@ export default {
     el.append(root);
     const conn = connection(model, root);
     const state = { tool: "box", label: null, selected: null, showLabels: true, showAll: true,
-      zoom: 1, drag: null, poly: [], url: null, asking: false };
+      zoom: 1, drag: null, poly: [], url: null, asking: false,
+      hidden: new Set(), locked: new Set(), space: false, find: "" };  // hide/lock: this view only
 
     const header = h("div", { class: "bar" });
-    const message = h("div");
     const img = h("img", { alt: "" });
     const svg = s("svg", { "data-role": "overlay" });
     const stage = h("div", { class: "stage" }, img, svg);
     const viewport = h("div", { class: "viewport" }, stage);
     const side = h("div", { class: "side" });
     side.addEventListener("hard-type", (e) => conn.send({ action: "set_hard_type", ...e.detail }));
-    root.append(header, message, h("div", { class: "layout" }, viewport, side));
+    const view = h("div", { class: "view-area" }, viewport);
+    root.append(header, h("div", { class: "layout" }, view, side));
+    messages(model, root);
 
     const labels = () => model.get("labels");
+    const detection = () => model.get("task") === "detection";
     const sample = () => model.get("sample");
     const colorOf = (label) => COLORS[Math.max(0, labels().indexOf(label)) % COLORS.length];
 
@@ -41,6 +47,7 @@ export default {
       requestCrop();
       svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
       svg.setAttribute("preserveAspectRatio", "none");
+      renderMinimap();
     }
     /** Screen px per image px at "fit": the whole image in the panel's width (the side
      * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
@@ -84,7 +91,7 @@ export default {
     function zoomTo(how) {
       if (!sample().width) return;
       state.zoom = how === "original" ? 1 / baseScale() : 1;
-      layout(); renderOverlay(); renderSide();
+      layout(); renderOverlay(); renderSide(); renderMinimap();
     }
     function toImage(ev) {
       const r = svg.getBoundingClientRect(), smp = sample();
@@ -100,12 +107,17 @@ export default {
     }
     function renderOverlay() {
       svg.replaceChildren();
-      const k = px();
-      for (const a of state.showAll ? model.get("annotations") : []) {
-        if (!visible(a)) continue;
+      const k = px(), smp = sample();
+      const shown = (state.showAll ? model.get("annotations") : []).filter((a) => visible(a) && !state.hidden.has(a.ann_id));
+      const numbers = numbering();
+      const placed = state.showLabels
+        ? placeLabels(shown.map((a) => ({ a, text: labelText(a, numbers.get(a.ann_id)) })), k, smp.width, smp.height) : new Map();
+      for (const a of shown) {
+        const d = state.drag;
+        const drawn = d && d.type === "vertex" && d.a.ann_id === a.ann_id ? { ...a, points: d.points } : a;
         const color = a.kind === "ignore" ? "#98a2b3" : HARD_COLORS[a.hard_type] || colorOf(a.label);
-        const g = drawAnnotation(a, { color, selected: state.selected === a.ann_id, k, showLabels: state.showLabels,
-          onMove: startMove, onRotate: startRotate, onResize: startResize });
+        const g = drawAnnotation(drawn, { color, selected: state.selected === a.ann_id, k, locked: state.locked.has(a.ann_id),
+          label: placed.get(a.ann_id), onMove: startMove, onRotate: startRotate, onResize: startResize, onVertex: startVertex });
         svg.append(g);
       }
       if (state.drag && state.drag.type === "draw") {
@@ -119,11 +131,28 @@ export default {
       }
     }
 
+    /** Objects that share a label get numbers (defect 1, defect 2), in the list and the overlay. */
+    function numbering() {
+      const byLabel = new Map(), out = new Map();
+      for (const a of model.get("annotations")) {
+        if (a.kind === "ignore") continue;
+        byLabel.set(a.label, [...(byLabel.get(a.label) || []), a.ann_id]);
+      }
+      for (const ids of byLabel.values()) if (ids.length > 1) ids.forEach((id, i) => out.set(id, i + 1));
+      return out;
+    }
+
     // -- pointer interactions -----------------------------------------------------------------
+    function startVertex(ev, a, ring, index) {
+      if (state.locked.has(a.ann_id)) return;
+      ev.stopPropagation();
+      state.drag = { type: "vertex", a, ring, index, points: rings(a.points).map((r) => r.map((p) => [...p])) };
+      svg.setPointerCapture(ev.pointerId);
+    }
     function startMove(ev, a) {
       // only the selected shape moves: a press on another one draws (a new box or polygon
       // point may start inside an existing box); a click selects the shape under it
-      if (state.tool === "pan" || state.selected !== a.ann_id || state.poly.length) return;
+      if (state.tool === "pan" || state.space || state.selected !== a.ann_id || state.poly.length || state.locked.has(a.ann_id)) return;
       ev.stopPropagation();
       state.selected = a.ann_id;
       const [x, y] = toImage(ev);
@@ -132,24 +161,26 @@ export default {
       render();
     }
     function startResize(ev, a, corner) {
+      if (state.locked.has(a.ann_id)) return;
       ev.stopPropagation();
       state.drag = { type: "resize", a, corner, box: { x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 } };
       svg.setPointerCapture(ev.pointerId);
     }
     function startRotate(ev, a) {
+      if (state.locked.has(a.ann_id)) return;
       ev.stopPropagation();
       state.drag = { type: "rotate", a, angle: a.angle || 0 };
       svg.setPointerCapture(ev.pointerId);
     }
     function rotateSelected(by) {
       const a = model.get("annotations").find((x) => x.ann_id === state.selected);
-      if (a && turns(a)) conn.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
+      if (a && turns(a) && !state.locked.has(a.ann_id)) conn.send({ action: "update", ann_id: a.ann_id, angle: ((a.angle || 0) + by + 360) % 360 });
     }
     svg.addEventListener("pointerdown", (ev) => {
       root.focus({ preventScroll: true });
       if (model.get("task") !== "detection" || state.drag || conn.lost) return;
       const [x, y] = toImage(ev);
-      if (state.tool === "pan") {
+      if (state.tool === "pan" || state.space) {
         state.drag = { type: "pan", sx: ev.clientX, sy: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
       } else if (state.tool === "polygon" || state.tool === "ignore_polygon") {
         state.poly.push([x, y]);
@@ -172,6 +203,7 @@ export default {
         return;
       }
       if (d.type === "draw") { d.x = x; d.y = y; }
+      if (d.type === "vertex") { d.points[d.ring][d.index] = [x, y]; }
       if (d.type === "move") {
         d.dx = x - d.x0; d.dy = y - d.y0;
         const g = svg.querySelector(`[data-ann="${d.a.ann_id}"]`);
@@ -208,6 +240,8 @@ export default {
         const box = { x0: Math.min(d.x0, d.x), y0: Math.min(d.y0, d.y), x1: Math.max(d.x0, d.x), y1: Math.max(d.y0, d.y) };
         if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) { selectAt(d.x, d.y); return; }
         conn.send({ action: "add_box", kind: state.tool === "ignore" ? "ignore" : "box", label: state.label, ...box });
+      } else if (d.type === "vertex") {
+        conn.send({ action: "update", ann_id: d.a.ann_id, points: d.points.length === 1 ? d.points[0] : d.points });
       } else if (d.type === "rotate") {
         conn.send({ action: "update", ann_id: d.a.ann_id, angle: Math.round(d.angle * 100) / 100 });
       } else if (d.type === "move" && (Math.abs(d.dx) > 0.5 || Math.abs(d.dy) > 0.5)) {
@@ -236,9 +270,50 @@ export default {
     viewport.addEventListener("wheel", (ev) => {
       if (!ev.ctrlKey && !ev.metaKey && state.tool !== "pan") return;
       ev.preventDefault();
-      state.zoom = Math.min(8, Math.max(0.25, state.zoom * (ev.deltaY < 0 ? 1.15 : 1 / 1.15)));
-      layout(); renderOverlay(); renderSide();
+      zoomAt(state.zoom * (ev.deltaY < 0 ? 1.15 : 1 / 1.15), ev.clientX, ev.clientY);
     }, { passive: false });
+    /** Zoom so that the image point under (clientX, clientY) stays under it. */
+    function zoomAt(zoom, clientX, clientY) {
+      const r = stage.getBoundingClientRect(), v = viewport.getBoundingClientRect();
+      const fx = (clientX - r.left) / r.width, fy = (clientY - r.top) / r.height;
+      state.zoom = Math.min(16, Math.max(0.25, zoom));
+      layout();
+      const w = stage.getBoundingClientRect();
+      viewport.scrollLeft = fx * w.width - (clientX - v.left);
+      viewport.scrollTop = fy * w.height - (clientY - v.top);
+      renderOverlay(); renderSide(); renderMinimap();
+    }
+
+    // -- minimap: where the view is in the whole image, when zoomed in; click or drag to go --
+    const mapImg = h("img", { alt: "" });
+    const mapView = h("div", { class: "view" });
+    const minimap = h("div", { class: "minimap", "data-role": "minimap", hidden: true }, mapImg, mapView);
+    function renderMinimap() {
+      const sw = stage.offsetWidth, sh = stage.offsetHeight;
+      const zoomed = sw > viewport.clientWidth + 1 || sh > viewport.clientHeight + 1;
+      minimap.hidden = !zoomed || !state.url;
+      if (minimap.hidden) return;
+      if (mapImg.src !== img.src) mapImg.src = img.src;
+      const mw = 160, mh = (160 * sh) / sw;
+      minimap.style.width = `${mw}px`; minimap.style.height = `${mh}px`;
+      mapView.style.left = `${(viewport.scrollLeft / sw) * mw}px`;
+      mapView.style.top = `${(viewport.scrollTop / sh) * mh}px`;
+      mapView.style.width = `${Math.min(1, viewport.clientWidth / sw) * mw}px`;
+      mapView.style.height = `${Math.min(1, viewport.clientHeight / sh) * mh}px`;
+    }
+    function goToMinimap(ev) {
+      const r = minimap.getBoundingClientRect();
+      viewport.scrollLeft = ((ev.clientX - r.left) / r.width) * stage.offsetWidth - viewport.clientWidth / 2;
+      viewport.scrollTop = ((ev.clientY - r.top) / r.height) * stage.offsetHeight - viewport.clientHeight / 2;
+    }
+    minimap.addEventListener("pointerdown", (ev) => {
+      ev.stopPropagation(); goToMinimap(ev); minimap.setPointerCapture(ev.pointerId);
+      const move = (e) => goToMinimap(e);
+      minimap.addEventListener("pointermove", move);
+      minimap.addEventListener("pointerup", () => minimap.removeEventListener("pointermove", move), { once: true });
+    });
+    viewport.addEventListener("scroll", renderMinimap);
+    view.append(minimap);
 
     /** A click: select the smallest shown shape under the point (or none). */
     function selectAt(x, y) {
@@ -250,6 +325,9 @@ export default {
     }
 
     function finishPolygon() {
+      // a double-click's presses each added a point: keep points more than 3 screen px apart
+      const near = 3 * px();
+      state.poly = state.poly.filter((p, i, all) => i === 0 || Math.hypot(p[0] - all[i - 1][0], p[1] - all[i - 1][1]) > near);
       if (state.poly.length >= 3) {
         conn.send({ action: "add_polygon", kind: state.tool === "ignore_polygon" ? "ignore" : "polygon", label: state.label, points: state.poly });
       }
@@ -258,6 +336,25 @@ export default {
     }
 
     // -- side panel -------------------------------------------------------------------------
+    /** Type-ahead over the labels ("/" focuses it): the buttons not matching hide; Enter
+     * chooses the first match, Escape goes back to the image. */
+    function findLabelInput(buttons) {
+      const input = h("input", { placeholder: "find a label ( / )", "data-role": "label-find", value: state.find });
+      const matches = () => labels().filter((l) => l.toLowerCase().includes(input.value.trim().toLowerCase()));
+      const filter = () => {
+        state.find = input.value;
+        const keep = new Set(matches());
+        for (const b of buttons.children) b.hidden = !keep.has(b.dataset.label);
+      };
+      input.addEventListener("input", filter);
+      input.addEventListener("keydown", (e) => {
+        e.stopPropagation();
+        if (e.key === "Enter" && matches().length) { const l = matches()[0]; input.value = ""; filter(); chooseLabel(l); root.focus(); }
+        if (e.key === "Escape") { input.value = ""; filter(); root.focus(); }
+      });
+      queueMicrotask(filter);
+      return input;
+    }
     function chooseLabel(label) {
       if (model.get("task") === "classification") { conn.send({ action: "set_label", label }); return; }
       state.label = label;  // for new shapes only: relabeling a shape is its own control
@@ -289,10 +386,16 @@ export default {
       }
       parts.push(h("div", { class: "bar" }, h("button", { "data-action": "toggle-hard",
         onclick: () => conn.send({ action: "set_hard", hard: !smp.hard }) }, smp.hard ? "Not hard" : "Mark hard")));
-      parts.push(h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"),
-        h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
-          class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
-          "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`))));
+      if (task === "classification" && model.get("probabilities").length) {
+        parts.push(h("h4", {}, "Model's top classes"), h("div", { "data-role": "probabilities" },
+          ...model.get("probabilities").map(([l, p]) => h("div", { class: "prob", "data-prob": l },
+            h("span", { class: "prob-name" }, l), h("span", { class: "prob-bar" }, h("span", { style: `width:${(p * 100).toFixed(1)}%` })),
+            h("span", { class: "muted" }, `${(p * 100).toFixed(1)}%`)))));
+      }
+      const labelButtons = h("div", { class: "labels" }, ...labels().map((l, i) => h("button", {
+        class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
+        "data-label": l, onclick: () => chooseLabel(l) }, `${i < 9 ? i + 1 + " " : ""}${l}`)));
+      parts.push(h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"), findLabelInput(labelButtons), labelButtons);
       parts.push(labelEditor(model, conn.send, task === "classification" ? smp.label : state.label));
       if (task === "detection") {
         parts.push(h("h4", {}, "Tools"), h("div", { class: "bar" }, ...TOOLS
@@ -315,6 +418,7 @@ export default {
         parts.push(heading, slider,
           h("div", { class: "bar" }, h("label", {}, h("input", { type: "checkbox", checked: state.showLabels, onchange: (e) => { state.showLabels = e.target.checked; renderOverlay(); } }), " show labels (l)"),
             h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`)));
+        const numbers = numbering();
         const rows = model.get("annotations").map((a) => {
           const text = h("input", { placeholder: "OCR text", value: a.text ?? "", "data-text": a.ann_id });
           text.addEventListener("change", () => conn.send({ action: "update", ann_id: a.ann_id, text: text.value || null }));
@@ -328,16 +432,27 @@ export default {
             relabel.addEventListener("click", (e) => e.stopPropagation());
             relabel.addEventListener("change", () => conn.send({ action: "update", ann_id: a.ann_id, label: relabel.value }));
           }
-          return h("div", { class: "ann-row" + (state.selected === a.ann_id ? " sel" : ""), "data-row": a.ann_id,
-            onclick: () => { state.selected = a.ann_id; render(); } },
-            h("span", { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` }, a.kind === "ignore" ? "ignore" : a.label),
+          const toggle = (set, what, on, off) => h("button", { class: "icon" + (set.has(a.ann_id) ? " on" : ""), [`data-${what}`]: a.ann_id,
+            title: set.has(a.ann_id) ? off : on, onclick: (e) => {
+              e.stopPropagation();
+              if (set.has(a.ann_id)) set.delete(a.ann_id); else set.add(a.ann_id);
+              if (what === "hide" && state.selected === a.ann_id) state.selected = null;
+              renderOverlay(); renderSide();
+            } }, what === "hide" ? (set.has(a.ann_id) ? "show" : "hide") : (set.has(a.ann_id) ? "unlock" : "lock"));
+          const n = numbers.get(a.ann_id);
+          return h("div", { class: "ann-row" + (state.selected === a.ann_id ? " sel" : "") + (state.hidden.has(a.ann_id) ? " hidden-obj" : ""),
+            "data-row": a.ann_id, onclick: () => { if (!state.hidden.has(a.ann_id)) { state.selected = a.ann_id; render(); } } },
+            h("span", { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` }, a.kind === "ignore" ? "ignore" : `${a.label}${n ? " " + n : ""}`),
             h("span", { class: "muted" }, a.score !== null ? a.score.toFixed(2) : a.origin), a.kind !== "ignore" ? text : null,
             relabel, a.kind !== "ignore" ? hardTypeSelect(a) : null,
-            h("button", { class: "danger", title: "delete", onclick: (e) => { e.stopPropagation(); conn.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
+            toggle(state.hidden, "hide", "hide this object (this view only)", "show it again"),
+            toggle(state.locked, "lock", "lock: no moving, resizing or deleting (this view only)", "unlock"),
+            h("button", { class: "danger", title: "delete", disabled: state.locked.has(a.ann_id),
+              onclick: (e) => { e.stopPropagation(); conn.send({ action: "delete", ann_id: a.ann_id }); } }, "×"));
         });
         parts.push(h("h4", {}, `Objects (${rows.length})`), h("div", { class: "ann-list" }, ...rows));
       }
-      parts.push(h("h4", {}, "Keys"), keyHelp(review));
+      parts.push(h("h4", {}, "Keys"), keyHelp(review, detection()));
       side.replaceChildren(...parts);
     }
 
@@ -353,34 +468,30 @@ export default {
       parts.push(h("button", { "data-action": "undo", onclick: () => conn.send({ action: "undo" }) }, "Undo"));
       header.replaceChildren(...parts);
     }
-    function renderMessage() {
-      message.replaceChildren();
-      if (model.get("error")) message.append(h("div", { class: "error", "data-role": "error" }, model.get("error")));
-      else if (model.get("notice")) message.append(h("div", { class: "notice" }, model.get("notice")));
-    }
     function renderImage() {
       crop.hidden = true;
       if (state.url) URL.revokeObjectURL(state.url);
       const data = model.get("image");
       state.url = data && data.byteLength ? URL.createObjectURL(new Blob([data], { type: "image/jpeg" })) : null;
       img.src = state.url ?? "";
-      state.selected = null; state.poly = [];
+      state.selected = null; state.poly = []; state.hidden.clear(); state.locked.clear();
       layout();
     }
-    function render() { renderHeader(); renderOverlay(); renderSide(); renderMessage(); }
+    function render() { renderHeader(); renderOverlay(); renderSide(); }
 
     /** What each key of the KEYS table does; a handler returns false when it does not apply. */
     const actions = {
       next: () => conn.send({ action: "next" }),
       prev: () => conn.send({ action: "prev" }),
       label: (key) => labels()[Number(key) - 1] !== undefined && (chooseLabel(labels()[Number(key) - 1]), true),
-      delete: () => state.selected !== null && (conn.send({ action: "delete", ann_id: state.selected }), true),
+      delete: () => state.selected !== null && !state.locked.has(state.selected) && (conn.send({ action: "delete", ann_id: state.selected }), true),
       toggleLabels: () => { state.showLabels = !state.showLabels; renderOverlay(); renderSide(); },
       toggleAll: () => { state.showAll = !state.showAll; renderOverlay(); renderSide(); },
       zoom: (key) => zoomTo(key === "o" ? "original" : "fit"),
       tool: (key) => { state.tool = TOOLS.find(([, , k]) => k === key)[0]; state.poly = []; renderSide(); renderOverlay(); },
       turn: (key) => state.selected !== null && (rotateSelected(key === "[" ? -5 : 5), true),
       closePolygon: () => state.poly.length > 0 && (finishPolygon(), true),
+      findLabel: () => { const f = side.querySelector("[data-role=label-find]"); if (f) f.focus(); },
       cancel: () => { state.poly = []; state.selected = null; render(); },
       confirm: () => conn.send({ action: "confirm" }),
       skip: () => conn.send({ action: "skip" }),
@@ -388,24 +499,43 @@ export default {
     };
     root.addEventListener("keydown", (ev) => {
       const key = ev.key;
-      if ((ev.ctrlKey || ev.metaKey) && key.toLowerCase() === "z") {
-        ev.preventDefault(); ev.stopPropagation(); conn.send({ action: "undo" }); return;
+      if (ev.ctrlKey || ev.metaKey) {
+        const what = { z: "undo", c: "copy", v: "paste" }[key.toLowerCase()];
+        if (!what || (what !== "undo" && detection() === false)) return;
+        ev.preventDefault(); ev.stopPropagation();
+        if (what === "undo") conn.send({ action: "undo" }); else if (what === "copy") copy(); else paste();
+        return;
       }
-      if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
-      const name = actionFor(key, review);
+      if (key === " " && detection()) {  // held down: drag pans
+        ev.preventDefault(); state.space = true; svg.style.cursor = "grab"; return;
+      }
+      if (ev.altKey) return;
+      const name = actionFor(key, review, detection());
       if (name === null || actions[name](key) === false) return;
       ev.preventDefault(); ev.stopPropagation();
     });
 
-    model.on("change:image", () => { renderImage(); render(); });
-    for (const name of ["sample", "annotations", "labels", "queue", "position", "count", "asking"]) model.on(`change:${name}`, render);
+    root.addEventListener("keyup", (ev) => { if (ev.key === " ") { state.space = false; svg.style.cursor = ""; } });
+    root.addEventListener("blur", () => { state.space = false; svg.style.cursor = ""; });
+
+    // -- copy and paste: shapes go to a clipboard every Annotator on the page shares --------
+    function copy() {
+      const all = model.get("annotations").filter((a) => visible(a) && !state.hidden.has(a.ann_id));
+      const chosen = state.selected !== null ? all.filter((a) => a.ann_id === state.selected) : all;
+      clipboard.splice(0, clipboard.length, ...chosen.map((a) => ({ kind: a.kind, label: a.label, x0: a.x0, y0: a.y0,
+        x1: a.x1, y1: a.y1, points: a.points, angle: a.angle, text: a.text })));
+      model.set("notice", chosen.length ? `${chosen.length} object(s) copied: Ctrl+V pastes them` : "nothing to copy");
+    }
+    function paste() {
+      if (!clipboard.length) { model.set("notice", "nothing copied yet: select an object and press Ctrl+C"); return; }
+      conn.send({ action: "paste", annotations: clipboard });
+    }
+    for (const name of ["sample", "annotations", "labels", "queue", "position", "count", "asking", "probabilities"]) model.on(`change:${name}`, render);
     model.on("change:threshold", () => {
       renderOverlay();
       const heading = side.querySelector("[data-role=threshold-text]");
       if (heading) heading.textContent = `Score threshold ${model.get("threshold").toFixed(2)}`;
     });
-    model.on("change:error", renderMessage);
-    model.on("change:notice", renderMessage);
     img.addEventListener("load", () => { layout(); renderOverlay(); });
     // follow the panel's width (a resized window or sidebar): lay out again
     let lastWidth = 0;

@@ -1,14 +1,14 @@
 /** hardex_nb ConfusionMatrix: clickable cells open the samples behind them. */
-import { h, keepKeys } from "./dom.js";
+import { h, keepKeys, messages } from "./dom.js";
 
 export default {
   render({ model, el }) {
     const root = keepKeys(h("div", { class: "hx hx-confusion", tabindex: -1 }));
     el.append(root);
     const table = h("table", { class: "hx-table" });
-    const message = h("div");
     const detail = h("div");
-    root.append(h("div", { class: "muted" }, "rows: true label · columns: predicted · click a cell"), table, message, detail);
+    root.append(h("div", { class: "muted" }, "rows: true label · columns: predicted · click a cell"), table, detail);
+    messages(model, root);
     const urls = [];
 
     function renderTable() {
@@ -26,10 +26,6 @@ export default {
             onclick: () => model.send({ action: "cell", true: t, predicted: p }) }, String(v));
         }))));
     }
-    function renderMessage() {
-      message.replaceChildren();
-      if (model.get("error")) message.append(h("div", { class: "error" }, model.get("error")));
-    }
     model.on("msg:custom", (msg, buffers) => {
       if (msg.type !== "thumbs") return;
       urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
@@ -44,7 +40,6 @@ export default {
     });
     model.on("change:matrix", renderTable);
     model.on("change:cell", renderTable);
-    model.on("change:error", renderMessage);
     renderTable();
     return () => urls.forEach((u) => URL.revokeObjectURL(u));
   },

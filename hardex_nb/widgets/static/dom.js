@@ -97,3 +97,32 @@ export function connection(model, root, patience = 5000, poll = 2000) {
   };
   return api;
 }
+
+/**
+ * The widget's error and notice, shown over its top edge (the widget does not move): an
+ * error stays until the next action succeeds or its × is clicked; a notice fades after
+ * `keep` ms. Returns the element (tests find it as `[data-role=message]`).
+ * @param {any} model
+ * @param {HTMLElement} root
+ * @param {number} [keep]
+ */
+export function messages(model, root, keep = 6000) {
+  const box = h("div", { class: "hx-message", "data-role": "message", role: "status", "aria-live": "polite" });
+  root.classList.add("hx-has-message");
+  root.prepend(box);
+  let timer = null;
+  function render() {
+    clearTimeout(timer);
+    const error = model.get("error"), notice = model.get("notice");
+    const text = error || notice;
+    if (!text) { box.replaceChildren(); return; }
+    const close = h("button", { class: "close", title: "dismiss", "data-action": "dismiss",
+      onclick: () => box.replaceChildren() }, "×");
+    box.replaceChildren(h("div", { class: error ? "error" : "notice", "data-role": error ? "error" : "notice" }, h("span", {}, text), close));
+    if (!error) timer = setTimeout(() => box.replaceChildren(), keep);
+  }
+  model.on("change:error", render);
+  model.on("change:notice", render);
+  render();
+  return box;
+}

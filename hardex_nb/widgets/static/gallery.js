@@ -1,5 +1,5 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
-import { connection, h, keepKeys } from "./dom.js";
+import { connection, h, keepKeys, messages } from "./dom.js";
 
 /** @param {DataView} view */
 function blobUrl(view) {
@@ -41,9 +41,9 @@ export default {
       h("button", { class: "primary", onclick: applyFilters }, "Filter"), h("label", {}, "Upload ", upload));
     const pager = h("div", { class: "bar" });
     const actions = h("div", { class: "bar" });
-    const message = h("div");
     const grid = h("div", { class: "grid" });
-    root.append(filterBar, actions, message, grid, pager);
+    root.append(filterBar, actions, grid, pager);
+    messages(model, root);
 
     function applyFilters() {
       const f = {};
@@ -84,11 +84,6 @@ export default {
         h("button", { onclick: () => select([]) }, "Clear"));
     }
 
-    function renderMessage() {
-      message.replaceChildren();
-      if (model.get("error")) message.append(h("div", { class: "error" }, model.get("error")));
-      else if (model.get("notice")) message.append(h("div", { class: "notice" }, model.get("notice")));
-    }
 
     function renderPager() {
       const total = model.get("total"), size = model.get("page_size"), page = model.get("page");
@@ -147,10 +142,8 @@ export default {
     model.on("change:selected", () => { renderGrid(); renderActions(); });
     model.on("change:total", renderPager);
     model.on("change:page", renderPager);
-    model.on("change:error", renderMessage);
-    model.on("change:notice", renderMessage);
     model.on("change:labels", renderLabels);
-    renderLabels(); renderGrid(); renderActions(); renderPager(); renderMessage();
+    renderLabels(); renderGrid(); renderActions(); renderPager();
     if (!model.get("rows").length || !urls.size) conn.send({ action: "page", page: model.get("page") });
     return () => { for (const u of urls.values()) URL.revokeObjectURL(u); };
   },

@@ -1,5 +1,5 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
-import { h, keepKeys, SVG } from "./dom.js";
+import { SVG, h, keepKeys, messages } from "./dom.js";
 
 const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
 const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
@@ -13,9 +13,9 @@ export default {
     const head = h("div", { class: "bar" });
     const summary = h("div", { class: "bar" });
     const table = h("table", { class: "hx-table" });
-    const message = h("div");
     const detail = h("div");
-    root.append(head, summary, table, message, detail);
+    root.append(head, summary, table, detail);
+    messages(model, root);
     const urls = [];
 
     function renderTable() {
@@ -27,10 +27,6 @@ export default {
       table.replaceChildren(h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
         ...rows.map((r) => h("tr", { class: "clickable", "data-label": r.label, onclick: () => model.send({ action: "label", label: r.label }) },
           ...cols.map((c) => h("td", { style: c === "warning" || c === "label" ? "text-align:left" : "" , class: c === "warning" && r[c] ? "muted" : "" }, fmt(r[c]))))));
-    }
-    function renderMessage() {
-      message.replaceChildren();
-      if (model.get("error")) message.append(h("div", { class: "error" }, model.get("error")));
     }
     model.on("msg:custom", (msg, buffers) => {
       if (msg.type !== "images") return;
@@ -58,7 +54,6 @@ export default {
         })));
     });
     model.on("change:table", renderTable);
-    model.on("change:error", renderMessage);
     renderTable();
     return () => urls.forEach((u) => URL.revokeObjectURL(u));
   },

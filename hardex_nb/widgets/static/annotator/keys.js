@@ -2,36 +2,45 @@
 import { h } from "../dom.js";
 
 /**
- * [keys (KeyboardEvent.key values), shown as, what it does, action name, review only].
+ * [keys (KeyboardEvent.key values), shown as, what it does, action name, where]: `where`
+ * is "review" (the Review queue only), "detection" (box tools) or absent (everywhere).
  * The action names are the Annotator's handlers (annotator.js, `actions`).
  */
 export const KEYS = [
   [["ArrowRight", "n"], "→ / n", "next", "next"],
   [["ArrowLeft", "p"], "← / p", "previous", "prev"],
   [["1", "2", "3", "4", "5", "6", "7", "8", "9"], "1–9", "label", "label"],
-  [["Delete", "Backspace"], "Del", "delete", "delete"],
-  [["l"], "l", "labels on/off", "toggleLabels"],
-  [["v"], "v", "annotations on/off", "toggleAll"],
-  [["o", "f"], "o / f", "1:1 / fit", "zoom"],
-  [["b", "g", "i", "u", "h"], "b g i u h", "tools", "tool"],
-  [["[", "]"], "[ ]", "turn box ∓5°", "turn"],
-  [["Enter"], "Enter", "close polygon", "closePolygon"],
+  [["/"], "/", "find a label (type, Enter)", "findLabel"],
+  [["Delete", "Backspace"], "Del", "delete", "delete", "detection"],
+  [["l"], "l", "labels on/off", "toggleLabels", "detection"],
+  [["v"], "v", "annotations on/off", "toggleAll", "detection"],
+  [["o", "f"], "o / f", "1:1 / fit", "zoom", "detection"],
+  [["b", "g", "i", "u", "h"], "b g i u h", "tools", "tool", "detection"],
+  [["[", "]"], "[ ]", "turn box ∓5°", "turn", "detection"],
+  [["Enter"], "Enter", "close polygon", "closePolygon", "detection"],
   [["Escape"], "Esc", "cancel", "cancel"],
-  [["c"], "c", "confirm", "confirm", true],
-  [["k"], "k", "skip", "skip", true],
-  [["x"], "x", "delete image", "deleteImage", true],
+  [["c"], "c", "confirm", "confirm", "review"],
+  [["k"], "k", "skip", "skip", "review"],
+  [["x"], "x", "delete image", "deleteImage", "review"],
 ];
 /** Shown in the help, handled outside the table (modifier keys, the mouse). */
-const EXTRA_HELP = [["Ctrl+Z", "undo"], ["Ctrl+wheel", "zoom"]];
+const EXTRA_HELP = [["Ctrl+Z", "undo"]];
+const EXTRA_DETECTION_HELP = [["Ctrl+C / V", "copy / paste objects"], ["Space+drag", "pan"],
+  ["Ctrl+wheel", "zoom at the pointer"], ["dbl-click", "close polygon"]];
 
-/** The table's action for `key`, or null. */
-export function actionFor(key, review) {
-  const row = KEYS.find(([keys, , , , reviewOnly]) => keys.includes(key) && (review || !reviewOnly));
+const applies = (where, review, detection) =>
+  !where || (where === "review" && review) || (where === "detection" && detection);
+
+/** The table's action for `key` in this widget (Review or not, detection or not), or null. */
+export function actionFor(key, review, detection) {
+  const row = KEYS.find(([keys, , , , where]) => keys.includes(key) && applies(where, review, detection));
   return row ? row[3] : null;
 }
 
-/** The help panel, rendered from the table. */
-export function keyHelp(review) {
-  const rows = KEYS.filter(([, , , , reviewOnly]) => review || !reviewOnly).map(([, shown, what]) => [shown, what]);
-  return h("div", { class: "keys" }, ...[...rows, ...EXTRA_HELP].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`)));
+/** The help panel, rendered from the table: only the keys that work here. */
+export function keyHelp(review, detection) {
+  const rows = KEYS.filter(([, , , , where]) => applies(where, review, detection)).map(([, shown, what]) => [shown, what]);
+  const extra = detection ? [...EXTRA_HELP, ...EXTRA_DETECTION_HELP] : EXTRA_HELP;
+  return h("div", { class: "keys", "data-role": "keys" },
+    ...[...rows, ...extra].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`)));
 }

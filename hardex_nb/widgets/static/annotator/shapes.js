@@ -22,30 +22,30 @@ export const turns = (a) => (a.kind === "box" || a.kind === "text");
  * selected its handles. A rotated box is its rectangle turned about its centre, handles
  * and all. `k` is image pixels per screen pixel (line widths stay constant on screen).
  * @param {any} a the annotation
- * @param {{color: string, selected: boolean, k: number, showLabels: boolean,
- *          onMove: Function, onRotate: Function, onResize: Function}} o
+ * @param {{color: string, selected: boolean, k: number, locked: boolean,
+ *          label: {text: string, x: number, y: number} | undefined,
+ *          onMove: Function, onRotate: Function, onResize: Function, onVertex: Function}} o
  */
 export function drawAnnotation(a, o) {
   const { color, selected: sel, k } = o;
-  const g = s("g", { "data-ann": a.ann_id, class: "shape" });
+  const g = s("g", { "data-ann": a.ann_id, class: "shape", ...(o.locked ? { "data-locked": "" } : {}) });
   const body = s("g", a.angle && turns(a) ? { transform: `rotate(${a.angle} ${centre(a).join(" ")})`, "data-angle": a.angle } : {});
   g.append(body);
   const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
-    "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: "move" };
+    "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: o.locked ? "default" : "move" };
   const shape = a.points
     ? s("path", { d: rings(a.points).map((r) => "M" + r.map((p) => p.join(",")).join("L") + "Z").join(" "),
         "fill-rule": "evenodd", ...common })
     : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
   shape.addEventListener("pointerdown", (ev) => o.onMove(ev, a));
   body.append(shape);
-  if (o.showLabels) {
-    const text = [a.kind === "ignore" ? "ignore" : a.label, a.score !== null ? a.score.toFixed(2) : null,
-      a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
-    const t = s("text", { x: a.x0 + 2 * k, y: Math.max(a.y0 - 4 * k, 12 * k), fill: color, "font-size": 13 * k, "font-weight": 600,
-      stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke" });
-    t.textContent = text;
+  if (o.label) {
+    const t = s("text", { x: o.label.x, y: o.label.y, fill: color, "font-size": 13 * k, "font-weight": 600,
+      stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke", "pointer-events": "none" });
+    t.textContent = o.label.text;
     body.append(t);
   }
+  if (o.locked) return g;  // a locked object shows no handles
   if (sel && turns(a)) {
     const [cx] = centre(a), top = a.y0 - 24 * k;
     body.append(s("line", { x1: cx, y1: a.y0, x2: cx, y2: top, stroke: color, "stroke-width": 2 * k }));
@@ -62,5 +62,43 @@ export function drawAnnotation(a, o) {
       body.append(hd);
     }
   }
+  if (sel && a.points) {  // a polygon's vertices, each dragged on its own
+    rings(a.points).forEach((ring, r) => ring.forEach(([x, y], i) => {
+      const v = s("circle", { cx: x, cy: y, r: 5 * k, fill: "white", stroke: color, "stroke-width": 2 * k,
+        cursor: "crosshair", "data-handle": "vertex", "data-ring": r, "data-index": i });
+      v.addEventListener("pointerdown", (ev) => o.onVertex(ev, a, r, i));
+      body.append(v);
+    }));
+  }
   return g;
+}
+
+/** What an object's label says: its label (numbered when others share it), score, hard
+ * type and OCR text. */
+export function labelText(a, number) {
+  const name = a.kind === "ignore" ? "ignore" : `${a.label}${number ? " " + number : ""}`;
+  return [name, a.score !== null ? a.score.toFixed(2) : null,
+    a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
+}
+
+/**
+ * Where each label goes: above its box (inside the top when there is no room), moved left
+ * to stay inside the image, and moved down past labels already placed so none overlap.
+ * Widths are estimated from the text (13 px bold); `k` is image px per screen px.
+ * @param {{a: any, text: string}[]} items
+ * @returns {Map<number, {text: string, x: number, y: number}>} by ann_id
+ */
+export function placeLabels(items, k, width, height) {
+  const placed = [], out = new Map(), line = 15 * k;
+  for (const { a, text } of items) {
+    const w = text.length * 7.6 * k + 4 * k;
+    const x = Math.min(Math.max(a.x0 + 2 * k, 0), Math.max(0, width - w));
+    let y = a.y0 - 4 * k >= 12 * k ? a.y0 - 4 * k : a.y0 + 13 * k;  // the text's baseline
+    const hits = () => placed.some((r) => x < r.x1 && x + w > r.x0 && y - 12 * k < r.y1 && y + 3 * k > r.y0);
+    for (let tries = 0; tries < 12 && hits(); tries++) y += line;
+    y = Math.min(y, height - 3 * k);
+    placed.push({ x0: x, y0: y - 12 * k, x1: x + w, y1: y + 3 * k });
+    out.set(a.ann_id, { text, x, y });
+  }
+  return out;
 }
