@@ -52,6 +52,7 @@ class Annotator(Widget):
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
         self._undo: list[tuple[int, list[tuple]]] = []
+        self._probabilities: dict[int, list] | None = None  # classification, read when shown
         super().__init__(
             task=ds.task, labels=ds.label_names, threshold=threshold, mode=self._mode()
         )
@@ -123,7 +124,7 @@ class Annotator(Widget):
         self.annotations = rows
         self.labels = self.ds.label_names
         if self.task == "classification":
-            if getattr(self, "_probabilities", None) is None:
+            if self._probabilities is None:
                 from ..jobs.autolabel import model_probabilities
 
                 self._probabilities = model_probabilities(self.ds)
@@ -257,7 +258,7 @@ class Annotator(Widget):
         if not isinstance(items, list) or not items:
             raise BadMessage("paste: expected a list of copied objects")
         width, height = float(self.sample["width"]), float(self.sample["height"])
-        todo = []
+        todo: list[tuple[Any, ...]] = []
         for n, item in enumerate(items):
             if not isinstance(item, dict):
                 raise BadMessage(f"paste: object {n} is not an object")
@@ -270,9 +271,8 @@ class Annotator(Widget):
                 if pts is not None:
                     todo.append((kind, label, None, pts, item))
                 continue
-            x0, y0, x1, y1 = self._box(item)
-            box = (min(max(x0, 0), width), min(max(y0, 0), height))
-            box += (min(max(x1, 0), width), min(max(y1, 0), height))
+            limits = (width, height, width, height)
+            box = [min(max(v, 0.0), hi) for v, hi in zip(self._box(item), limits)]
             if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
                 todo.append((kind, label, box, None, item))
         if not todo:
