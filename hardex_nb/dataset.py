@@ -64,6 +64,8 @@ QUERY_FILTERS = (
     "added_before",
     "min_width",
     "min_height",
+    "max_width",
+    "max_height",
     "hard",
     "split",
 )
@@ -148,6 +150,15 @@ def _bounds(points: list) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) of a polygon's points (every ring of a polygon in pieces)."""
     arr = np.concatenate(polygon_parts(points))
     return (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
+
+
+def _sorted(frame: pd.DataFrame, sort_by: str | None, ascending: bool) -> pd.DataFrame:
+    """``frame`` in the order of column ``sort_by`` (stable; missing values last)."""
+    if sort_by is None:
+        return frame
+    if sort_by not in SAMPLE_COLUMNS:
+        raise ValidationError(f"sort_by={sort_by!r}: use a column of ds.samples.")
+    return frame.sort_values(sort_by, ascending=ascending, kind="stable", na_position="last")
 
 
 def _timestamp(value: Any, name: str) -> float:
@@ -1289,6 +1300,8 @@ class Dataset:
         added_before: Any = None,
         min_width: int | None = None,
         min_height: int | None = None,
+        max_width: int | None = None,
+        max_height: int | None = None,
         hard: bool | None = None,
         split: str | None = None,
         sort_by: str | None = None,
@@ -1297,7 +1310,9 @@ class Dataset:
         """Samples matching every given filter (the gallery's filters).
 
         ``name`` matches a substring, case-insensitive; ``label`` matches a classification
-        label or any annotation label; ``status`` one status or a list.
+        label or any annotation label; ``status`` one status or a list; sizes and times are
+        inclusive ranges (a time without a zone is UTC). A range that no value can fall in
+        (min above max, after later than before, a negative size) is refused.
         """
         self.refresh()
         frame = self._query_frame(
@@ -1308,27 +1323,25 @@ class Dataset:
             added_before=added_before,
             min_width=min_width,
             min_height=min_height,
+            max_width=max_width,
+            max_height=max_height,
             hard=hard,
             split=split,
         )
-        if sort_by is not None:
-            if sort_by not in SAMPLE_COLUMNS:
-                raise ValidationError(f"sort_by={sort_by!r}: use a column of ds.samples.")
-            frame = frame.sort_values(
-                sort_by, ascending=ascending, kind="stable", na_position="last"
-            )
-        return self._public_samples(frame)
+        return self._public_samples(_sorted(frame, sort_by, ascending))
 
-    def query_ids(self, **filters: Any) -> pd.Index:
-        """The sample ids :meth:`query` would return (same filters, validated the same way),
-        in stored order, without building the frame: for widgets that show a page of them
+    def query_ids(
+        self, *, sort_by: str | None = None, ascending: bool = True, **filters: Any
+    ) -> pd.Index:
+        """The sample ids :meth:`query` would return (same filters and order, validated the
+        same way), without building the frame: for widgets that show a page of them
         (:meth:`samples_at`)."""
         self.refresh()
         full = dict.fromkeys(QUERY_FILTERS) | filters
         unknown = set(full) - set(QUERY_FILTERS)
         if unknown:
             raise ValidationError(f"unknown filter(s) {sorted(unknown)}: use {QUERY_FILTERS}.")
-        return self._query_frame(**full).index
+        return _sorted(self._query_frame(**full), sort_by, ascending).index
 
     def samples_at(self, sample_ids: Iterable[int]) -> pd.DataFrame:
         """The rows of ``sample_ids`` in that order, as :attr:`samples` gives them (a copy)."""
@@ -1355,13 +1368,36 @@ class Dataset:
                 raise ValidationError(f"status {bad}: use one of {list(STATUSES)}.")
             mask &= frame["status"].isin(wanted).to_numpy()
         added = frame["added_at"].to_numpy(dtype="float64")
-        if filters["added_after"] is not None:
-            mask &= added >= _timestamp(filters["added_after"], "added_after")
-        if filters["added_before"] is not None:
-            mask &= added <= _timestamp(filters["added_before"], "added_before")
-        for key, col in (("min_width", "width"), ("min_height", "height")):
-            if filters[key] is not None:
-                mask &= frame[col].to_numpy(dtype="int64") >= _whole(key, filters[key])
+        after, before = (
+            None if filters[k] is None else _timestamp(filters[k], k)
+            for k in ("added_after", "added_before")
+        )
+        if after is not None and before is not None and after > before:
+            raise ValidationError(
+                f"added_after={filters['added_after']!r} is later than "
+                f"added_before={filters['added_before']!r}: no image can match; swap them."
+            )
+        if after is not None:
+            mask &= added >= after
+        if before is not None:
+            mask &= added <= before
+        for col in ("width", "height"):
+            low, high = (
+                None if filters[k] is None else _whole(k, filters[k])
+                for k in (f"min_{col}", f"max_{col}")
+            )
+            for key, value in ((f"min_{col}", low), (f"max_{col}", high)):
+                if value is not None and value < 0:
+                    raise ValidationError(f"{key}={value}: a size is 0 or more pixels.")
+            if low is not None and high is not None and low > high:
+                raise ValidationError(
+                    f"min_{col}={low} is more than max_{col}={high}: no image can match; swap them."
+                )
+            sizes = frame[col].to_numpy(dtype="int64")
+            if low is not None:
+                mask &= sizes >= low
+            if high is not None:
+                mask &= sizes <= high
         if filters["hard"] is not None:
             mask &= frame["hard"].to_numpy().astype(bool) == _flag("hard", filters["hard"])
         if filters["split"] is not None:

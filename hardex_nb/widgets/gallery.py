@@ -28,15 +28,20 @@ from ._base import (
 )
 
 FILTERS = set(QUERY_FILTERS)  # the filters of ds.query
+SORTS = {"added": "added_at", "name": "name", "hard_score": "hard_score", "width": "width"}
+MAX_THUMB_BOXES = 50  # boxes drawn on one thumbnail
 
 
 class Gallery(Widget):
     """Thumbnails of the samples matching ``filters`` (those of ``ds.query``), one page at a
     time: only the page in view is read and its thumbnails sent as binary buffers.
 
-    Select many, then mark hard / not hard, confirm, delete (asks first) or open one in a
-    linked :class:`Annotator` (``annotator=``), or else in one shown below the gallery.
-    Hard examples carry a "hard" badge.
+    Sort by time added, name, hard score or width (``sort_by=``, ``ascending=``). Select
+    many (click, shift-click, the page, or every match), then mark hard / not hard,
+    confirm, delete (asks first) or open one in a linked :class:`Annotator`
+    (``annotator=``), or else in one shown below the gallery. Hard examples carry a "hard"
+    badge; boxes can be drawn on the thumbnails. When nothing matches, the gallery says
+    which filter excludes everything.
     """
 
     _esm = bundle("gallery.js")
@@ -49,9 +54,24 @@ class Gallery(Widget):
     selected: traitlets.List[Any] = traitlets.List().tag(sync=True)
     labels: traitlets.List[Any] = traitlets.List().tag(sync=True)
     opened = traitlets.Int(-1).tag(sync=True)
+    sort_by = traitlets.Unicode("added").tag(sync=True)
+    ascending = traitlets.Bool(True).tag(sync=True)
+    empty_reason = traitlets.Unicode("").tag(sync=True)
 
-    def __init__(self, ds, *, page_size: int = 48, annotator=None, sample_ids=None, **filters):
+    def __init__(
+        self,
+        ds,
+        *,
+        page_size: int = 48,
+        annotator=None,
+        sample_ids=None,
+        sort_by: str = "added",
+        ascending: bool = True,
+        **filters,
+    ):
         reject_unknown("Gallery", filters, FILTERS)
+        if sort_by not in SORTS:
+            raise ValueError(f"sort_by={sort_by!r}: use one of {sorted(SORTS)}")
         self.ds = ds
         self.annotator = annotator
         self._restrict = None if sample_ids is None else [int(i) for i in sample_ids]
@@ -60,6 +80,8 @@ class Gallery(Widget):
             filters={k: _jsonable(v) for k, v in filters.items()},
             page_size=page_size,
             labels=ds.label_names,
+            sort_by=sort_by,
+            ascending=bool(ascending),
         )
         self._matching = pd.Index([])
         # shown as a column: the gallery, and below it the Annotator that "Open" makes
@@ -77,11 +99,16 @@ class Gallery(Widget):
 
     def _refresh(self, *, keep_page: bool = True) -> None:
         ds = self.ds
-        ids = ds.query_ids(**{k: self.filters.get(k) for k in FILTERS})
+        ids = ds.query_ids(
+            sort_by=SORTS[self.sort_by],
+            ascending=self.ascending,
+            **{k: self.filters.get(k) for k in FILTERS},
+        )
         if self._restrict is not None:
             ids = ids.intersection(self._restrict, sort=False)
         self._matching = ids
         self.total = len(ids)
+        self.empty_reason = self._why_empty() if not len(ids) else ""
         pages = max(1, -(-self.total // self.page_size))
         self.page = min(self.page if keep_page else 0, pages - 1)
         self._send_page(ids)
@@ -96,6 +123,14 @@ class Gallery(Widget):
             .apply(lambda s: sorted({str(v) for v in s if v is not None and v == v}))
             .to_dict()
         )
+        boxes = {
+            int(sid): [
+                [b.x0, b.y0, b.x1, b.y1, "" if b.label != b.label else str(b.label)]
+                for b in group.itertuples(index=False)
+                if b.x0 == b.x0
+            ][:MAX_THUMB_BOXES]
+            for sid, group in ann.groupby("sample_id")
+        }
         rows = []
         for r in part.itertuples(index=False):
             labels = [str(r.label)] if isinstance(r.label, str) else per_sample.get(r.sample_id, [])
@@ -110,11 +145,35 @@ class Gallery(Widget):
                     "height": int(r.height),
                     "hard": bool(r.hard),
                     "reasons": r.hard_reasons,
+                    "hard_score": None if r.hard_score != r.hard_score else float(r.hard_score),
+                    "boxes": boxes.get(int(r.sample_id), []),
                 }
             )
         self.rows = rows
         ids = [row["sample_id"] for row in rows]
         self.send({"type": "thumbs", "ids": ids}, [self._thumbs.get(i) for i in ids])
+
+    def _why_empty(self) -> str:
+        """Which filter, on its own, matches no image (with the dataset's range of sizes),
+        or that only their combination excludes everything."""
+        frame = self.ds.sample_rows()
+        if frame.empty:
+            return "This dataset has no images yet: add some (Upload, or ds.add_images)."
+        alone = []
+        for key, value in self.filters.items():
+            if len(self.ds.query_ids(**{key: value})) == 0:
+                col = key.split("_", 1)[-1]
+                extra = ""
+                if key.startswith("min_"):
+                    extra = f" (the largest is {int(frame[col].max())} px)"
+                elif key.startswith("max_"):
+                    extra = f" (the smallest is {int(frame[col].min())} px)"
+                alone.append(f"{key}={value!r} matches no image{extra}")
+        if alone:
+            return "No image matches: " + "; ".join(alone) + "."
+        if self._restrict is not None and not self._restrict:
+            return "No image matches: this gallery was given no sample ids."
+        return "No image matches every filter at once (each matches some on its own)."
 
     @property
     def sample_ids(self) -> list[int]:
@@ -137,7 +196,7 @@ class Gallery(Widget):
         cleaned = {k: v for k, v in new.items() if v is not None and v != ""}
         for key in ("name", "label", "added_after", "added_before", "split"):
             text_in(cleaned, key, optional=True)
-        for key in ("min_width", "min_height"):
+        for key in ("min_width", "min_height", "max_width", "max_height"):
             int_in(cleaned, key, optional=True)
         bool_in(cleaned, "hard", optional=True)
         status = cleaned.get("status")
@@ -150,6 +209,19 @@ class Gallery(Widget):
         self.filters = cleaned
         self.page = 0
         self._refresh()
+
+    def _on_sort(self, content: dict) -> None:
+        by = text_in(content, "by")
+        if by not in SORTS:
+            raise BadMessage(f"by={by!r}: sort by one of {sorted(SORTS)}")
+        self.sort_by, self.ascending = by, bool_in(content, "ascending")
+        self.page = 0
+        self._refresh()
+
+    def _on_select_all(self, content: dict) -> None:
+        """Select every image matching the filters (all pages)."""
+        self.selected = self.sample_ids
+        self.notice = f"all {len(self.selected)} matching image(s) selected"
 
     def _selected_ids(self, content: dict) -> list[int]:
         return self.ds.require_samples(ids_in(content))

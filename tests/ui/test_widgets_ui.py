@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from lab_driver import run_notebook
 from PIL import Image
 
@@ -565,3 +566,164 @@ def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, 
     assert x1 - x0 < 1000  # a region, not the whole image
     shown = np.array(seen["data"], dtype=np.uint8).reshape(seen["ph"], seen["pw"], 4)[..., :3]
     np.testing.assert_array_equal(shown, big[y0 : y0 + seen["ph"], x0 : x0 + seen["pw"]])
+
+
+def _ann(ds) -> pd.DataFrame:
+    return hx.Dataset.open(ds.path).annotations
+
+
+def test_polygon_vertices_copy_paste_lock_hide_zoom_at_the_pointer_pan_and_minimap(
+    lab, page, shots, tmp_path
+):
+    ds = hx.Dataset.create(lab["root"] / "depth_ds", task="detection", labels=["part"])
+    first, second = ds.add_images(make_images(tmp_path / "img", 2)).added
+    kept = ds.add_box(first, "part", 200, 20, 300, 80)
+    show(page, lab, ds, "depth", "Annotator", ".hx-annotator [data-ann] rect")
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    box = laid_out(overlay)
+
+    def at(x, y):
+        return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
+
+    # a polygon: three clicks and a double-click close it, without a doubled last point
+    page.locator(".hx-annotator").first.focus()
+    page.keyboard.press("g")
+    for x, y in [(20, 120), (100, 120), (100, 200)]:
+        page.mouse.click(*at(x, y))
+    page.mouse.dblclick(*at(20, 200))
+    wait_until(lambda: (_ann(ds)["kind"] == "polygon").any(), what="the polygon on disk")
+    polygon = _ann(ds).query("kind == 'polygon'").iloc[0]
+    np.testing.assert_allclose(
+        polygon["points"], [[20, 120], [100, 120], [100, 200], [20, 200]], atol=3
+    )
+    # switching tool half way leaves no stray point
+    page.mouse.click(*at(150, 150))
+    page.keyboard.press("b")
+    assert page.locator(".hx-annotator svg[data-role=overlay] > circle").count() == 0
+    # select the polygon, drag one vertex handle: only that vertex moves
+    page.mouse.click(*at(60, 160))
+    handle = page.locator(".hx-annotator [data-handle=vertex][data-index='2']")
+    handle.wait_for()
+    h = handle.bounding_box()
+    page.mouse.move(h["x"] + h["width"] / 2, h["y"] + h["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*at(120, 215), steps=8)
+    page.mouse.up()
+    wait_until(
+        lambda: (
+            abs(_ann(ds).set_index("ann_id").loc[int(polygon.ann_id), "points"][2][0] - 120) < 3
+        ),
+        what="the dragged vertex on disk",
+    )
+    moved = _ann(ds).set_index("ann_id").loc[int(polygon.ann_id)]
+    np.testing.assert_allclose(
+        moved["points"], [[20, 120], [100, 120], [120, 215], [20, 200]], atol=3
+    )
+    assert moved["x1"] == pytest.approx(120, abs=3)  # the box around it follows
+    # lock the box: Delete leaves it; hide it: it leaves the overlay (and stays on disk)
+    page.mouse.click(*at(250, 50))
+    page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{kept}']")
+    page.locator(f".hx-annotator [data-lock='{kept}']").click()
+    page.keyboard.press("Delete")
+    page.wait_for_timeout(400)
+    assert kept in set(_ann(ds)["ann_id"])
+    page.locator(f".hx-annotator [data-hide='{kept}']").click()
+    wait_until(
+        lambda: page.locator(f".hx-annotator svg [data-ann='{kept}']").count() == 0,
+        what="the hidden box gone from the overlay",
+    )
+    page.locator(f".hx-annotator [data-hide='{kept}']").click()
+    page.locator(f".hx-annotator [data-lock='{kept}']").click()
+    # copy the box, paste it on the next image: the same place, on disk
+    page.mouse.click(*at(250, 50))
+    page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{kept}']")
+    layout_y = page.locator(".hx-annotator .layout").bounding_box()["y"]
+    page.keyboard.press("Control+c")
+    page.wait_for_selector(".hx-annotator [data-role=notice]:has-text('copied')")
+    # a notice floats over the widget: nothing below it moves
+    assert page.locator(".hx-annotator .layout").bounding_box()["y"] == layout_y
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    page.keyboard.press("Control+v")
+    wait_until(lambda: (_ann(ds)["sample_id"] == second).sum() == 1, what="the pasted box on disk")
+    pasted = _ann(ds).query(f"sample_id == {second}").iloc[0]
+    assert [pasted.x0, pasted.y0, pasted.x1, pasted.y1] == [200, 20, 300, 80]
+    assert pasted["label"] == "part"
+    # the notice goes away by itself
+    page.wait_for_selector(".hx-annotator [data-role=notice]", state="detached", timeout=15_000)
+
+    # zoom with Ctrl+wheel: the image point under the pointer stays under it
+    box = laid_out(overlay)
+    px, py = box["x"] + 0.7 * box["width"], box["y"] + 0.6 * box["height"]
+    page.mouse.move(px, py)
+    page.keyboard.down("Control")
+    for _ in range(5):
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(50)
+    page.keyboard.up("Control")
+    page.wait_for_timeout(300)
+    zoomed = overlay.bounding_box()
+    assert zoomed["width"] > 1.9 * box["width"]
+    assert (px - zoomed["x"]) / zoomed["width"] == pytest.approx(0.7, abs=0.01)
+    assert (py - zoomed["y"]) / zoomed["height"] == pytest.approx(0.6, abs=0.01)
+    # zoomed in, a minimap shows where the view is; a click there moves the view
+    minimap = page.locator(".hx-annotator [data-role=minimap]")
+    minimap.wait_for(state="visible")
+    page.screenshot(path=str(shots / "annotator_minimap.png"))
+    m = minimap.bounding_box()
+    page.mouse.click(m["x"] + 3, m["y"] + 3)
+    page.wait_for_timeout(200)
+    scrolled = overlay.bounding_box()
+    assert scrolled["x"] > zoomed["x"] and scrolled["y"] >= zoomed["y"]  # went to the top left
+    # space held down, a drag pans instead of drawing
+    page.mouse.move(box["x"] + 200, box["y"] + 200)
+    page.keyboard.down(" ")
+    page.mouse.down()
+    page.mouse.move(box["x"] + 100, box["y"] + 120, steps=6)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    panned = overlay.bounding_box()
+    assert panned["x"] < scrolled["x"] - 50 and panned["y"] < scrolled["y"] - 30
+    assert (_ann(ds)["sample_id"] == second).sum() == 1  # nothing drawn
+
+
+def test_labels_stay_inside_the_image_apart_and_a_13th_label_by_type_ahead(
+    lab, page, shots, tmp_path
+):
+    names = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    names += ["eleven", "a very long label name for a defect"]
+    ds = hx.Dataset.create(lab["root"] / "many_ds", task="detection", labels=names)
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    for dy in (0, 4):  # two boxes at nearly one place by the right edge, long labels
+        ds.add_box(sid, names[-1], 250, 30 + dy, 318, 90 + dy)
+    show(page, lab, ds, "many", "Annotator", ".hx-annotator [data-ann] rect")
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    laid_out(overlay)
+    texts = page.locator(".hx-annotator svg[data-role=overlay] text")
+    wait_until(lambda: texts.count() == 2, what="two labels")
+    frame = overlay.bounding_box()
+    boxes = [texts.nth(i).bounding_box() for i in range(2)]
+    for b in boxes:  # inside the image
+        assert b["x"] >= frame["x"] - 1 and b["x"] + b["width"] <= frame["x"] + frame["width"] + 1
+        assert b["y"] >= frame["y"] - 1
+    a, b = boxes
+    apart = a["y"] + a["height"] <= b["y"] + 1 or b["y"] + b["height"] <= a["y"] + 1
+    assert apart, boxes
+    # same-label objects are told apart: numbered in the list and on the image
+    rows = page.locator(".hx-annotator .ann-row .chip").all_inner_texts()
+    assert rows == [f"{names[-1]} 1", f"{names[-1]} 2"]
+    page.screenshot(path=str(shots / "annotator_labels_apart.png"))
+    # "/" finds a label past the ninth by typing; Enter chooses it for new shapes
+    page.locator(".hx-annotator").first.focus()
+    page.keyboard.press("/")
+    page.keyboard.type("elev")
+    assert page.locator(".hx-annotator .labels button:visible").all_inner_texts() == ["eleven"]
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".hx-annotator .labels button.on[data-label=eleven]")
+    box = laid_out(overlay)
+    sx, sy = box["width"] / 320, box["height"] / 240
+    page.mouse.move(box["x"] + 20 * sx, box["y"] + 120 * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 80 * sx, box["y"] + 180 * sy, steps=6)
+    page.mouse.up()
+    wait_until(lambda: "eleven" in set(_ann(ds)["label"]), what="a box labeled eleven")

@@ -16,7 +16,7 @@ export default {
     el.append(root);
     const conn = connection(model, root);
     const state = { tool: "box", label: null, selected: null, showLabels: true, showAll: true,
-      zoom: 1, drag: null, poly: [], url: null, asking: false,
+      zoom: 1, drag: null, poly: [], lastPoint: 0, url: null, asking: false,
       hidden: new Set(), locked: new Set(), space: false, find: "" };  // hide/lock: this view only
 
     const header = h("div", { class: "bar" });
@@ -42,6 +42,8 @@ export default {
       const base = baseScale();
       stage.style.width = `${smp.width * base * state.zoom}px`;
       stage.style.height = `${smp.height * base * state.zoom}px`;
+      // the view keeps the size of the fitted image: zooming in scrolls inside it
+      viewport.style.height = `${Math.ceil(smp.height * base) + 2}px`;
       // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
       img.style.imageRendering = base * state.zoom >= 2 ? "pixelated" : "auto";
       requestCrop();
@@ -126,8 +128,8 @@ export default {
           fill: "rgba(37,99,235,0.15)", stroke: "#2563eb", "stroke-width": 2 * k }));
       }
       if (state.poly.length) {
-        svg.append(s("polyline", { points: state.poly.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#2563eb", "stroke-width": 2 * k }));
-        for (const [x, y] of state.poly) svg.append(s("circle", { cx: x, cy: y, r: 4 * k, fill: "#2563eb" }));
+        svg.append(s("polyline", { points: state.poly.map((p) => p.join(",")).join(" "), fill: "none", stroke: "#2563eb", "stroke-width": 2 * k, "pointer-events": "none" }));
+        for (const [x, y] of state.poly) svg.append(s("circle", { cx: x, cy: y, r: 4 * k, fill: "#2563eb", "pointer-events": "none", "data-role": "new-point" }));
       }
     }
 
@@ -183,6 +185,13 @@ export default {
       if (state.tool === "pan" || state.space) {
         state.drag = { type: "pan", sx: ev.clientX, sy: ev.clientY, left: viewport.scrollLeft, top: viewport.scrollTop };
       } else if (state.tool === "polygon" || state.tool === "ignore_polygon") {
+        // a second press at the same place soon after: a double-click closes the polygon
+        const last = state.poly[state.poly.length - 1], now = Date.now();
+        if (last && now - state.lastPoint < 500 && Math.hypot(x - last[0], y - last[1]) < 5 * px()) {
+          finishPolygon();
+          return;
+        }
+        state.lastPoint = now;
         state.poly.push([x, y]);
         renderOverlay();
         return;
@@ -192,7 +201,6 @@ export default {
       }
       svg.setPointerCapture(ev.pointerId);
     });
-    svg.addEventListener("dblclick", () => finishPolygon());
     svg.addEventListener("pointermove", (ev) => {
       const d = state.drag;
       if (!d) return;
@@ -276,7 +284,7 @@ export default {
     function zoomAt(zoom, clientX, clientY) {
       const r = stage.getBoundingClientRect(), v = viewport.getBoundingClientRect();
       const fx = (clientX - r.left) / r.width, fy = (clientY - r.top) / r.height;
-      state.zoom = Math.min(16, Math.max(0.25, zoom));
+      state.zoom = Math.min(8, Math.max(0.25, zoom));
       layout();
       const w = stage.getBoundingClientRect();
       viewport.scrollLeft = fx * w.width - (clientX - v.left);

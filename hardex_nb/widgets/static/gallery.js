@@ -1,5 +1,5 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
-import { connection, h, keepKeys, messages } from "./dom.js";
+import { connection, h, keepKeys, messages, s } from "./dom.js";
 
 /** @param {DataView} view */
 function blobUrl(view) {
@@ -24,11 +24,23 @@ export default {
       hard: h("select", { "data-filter": "hard" },
         h("option", { value: "" }, "hard or not"), h("option", { value: "true" }, "hard"),
         h("option", { value: "false" }, "not hard")),
-      min_width: h("input", { type: "number", placeholder: "min width", style: "width:90px" }),
-      min_height: h("input", { type: "number", placeholder: "min height", style: "width:90px" }),
-      added_after: h("input", { type: "date", title: "uploaded after" }),
-      added_before: h("input", { type: "date", title: "uploaded before" }),
+      min_width: h("input", { type: "number", min: 0, placeholder: "min width", style: "width:90px", "data-filter": "min_width" }),
+      max_width: h("input", { type: "number", min: 0, placeholder: "max width", style: "width:90px", "data-filter": "max_width" }),
+      min_height: h("input", { type: "number", min: 0, placeholder: "min height", style: "width:90px", "data-filter": "min_height" }),
+      max_height: h("input", { type: "number", min: 0, placeholder: "max height", style: "width:90px", "data-filter": "max_height" }),
+      added_after: h("input", { type: "datetime-local", title: "added at or after (UTC)", "data-filter": "added_after" }),
+      added_before: h("input", { type: "datetime-local", title: "added at or before (UTC)", "data-filter": "added_before" }),
     };
+    // Enter in any filter applies them all
+    for (const input of Object.values(inputs)) input.addEventListener("keydown", (e) => { if (e.key === "Enter") applyFilters(); });
+    const sortBy = h("select", { "data-role": "sort", title: "sort by" },
+      ...[["added", "time added"], ["name", "name"], ["hard_score", "hard score"], ["width", "width"]].map(([v, text]) => h("option", { value: v }, `sort: ${text}`)));
+    const order = h("button", { "data-role": "order", title: "ascending / descending" });
+    const sendSort = (ascending) => conn.send({ action: "sort", by: sortBy.value, ascending });
+    sortBy.addEventListener("change", () => sendSort(sortBy.value === "hard_score" ? false : model.get("ascending")));
+    order.addEventListener("click", () => sendSort(!model.get("ascending")));
+    const boxesToggle = h("input", { type: "checkbox", "data-role": "show-boxes", checked: true });
+    boxesToggle.addEventListener("change", renderGrid);
     const upload = h("input", { type: "file", multiple: true, accept: ".jpg,.jpeg,.png,.bmp", "data-role": "upload", title: "add images" });
     upload.addEventListener("change", async () => {
       const files = [...upload.files];
@@ -38,23 +50,57 @@ export default {
       upload.value = "";
     });
     const filterBar = h("div", { class: "bar" }, ...Object.values(inputs),
-      h("button", { class: "primary", onclick: applyFilters }, "Filter"), h("label", {}, "Upload ", upload));
+      h("button", { class: "primary", "data-action": "filter", onclick: applyFilters }, "Filter"),
+      h("button", { "data-action": "clear-filters", onclick: clearFilters }, "Clear filters"),
+      sortBy, order, h("label", {}, boxesToggle, " boxes"), h("label", {}, "Upload ", upload));
     const pager = h("div", { class: "bar" });
     const actions = h("div", { class: "bar" });
     const grid = h("div", { class: "grid" });
     root.append(filterBar, actions, grid, pager);
     messages(model, root);
 
+    /** The filters typed, checked here first: a range no image can fall in gets a message
+     * (the kernel checks again). */
     function applyFilters() {
       const f = {};
       for (const [k, input] of Object.entries(inputs)) {
-        const v = input.value;
-        if (v === "") continue;
+        const v = input.value.trim();
+        if (v === "") {
+          if (input.validity && input.validity.badInput) return say(`${k.replace("_", " ")}: not a number`);
+          continue;
+        }
         if (k === "hard") f[k] = v === "true";
-        else if (k.startsWith("min_")) f[k] = Number(v);
-        else f[k] = v;
+        else if (k.startsWith("min_") || k.startsWith("max_")) {
+          const n = Number(v);
+          if (!Number.isInteger(n) || n < 0) return say(`${k.replace("_", " ")}: give a whole number of pixels, 0 or more (not ${v})`);
+          f[k] = n;
+        } else f[k] = v;
       }
+      for (const dim of ["width", "height"]) {
+        if (f[`min_${dim}`] !== undefined && f[`max_${dim}`] !== undefined && f[`min_${dim}`] > f[`max_${dim}`]) {
+          return say(`min ${dim} ${f[`min_${dim}`]} is more than max ${dim} ${f[`max_${dim}`]}: no image can match; swap them`);
+        }
+      }
+      if (f.added_after && f.added_before && f.added_after > f.added_before) {
+        return say("“added after” is later than “added before”: no image can match; swap them");
+      }
+      model.set("error", "");
       conn.send({ action: "filter", filters: f });
+    }
+    function say(error) { model.set("notice", ""); model.set("error", error); }
+    function clearFilters() {
+      for (const input of Object.values(inputs)) input.value = "";
+      conn.send({ action: "filter", filters: {} });
+    }
+    /** The inputs show the filters in force (set from Python, cleared, or typed). */
+    function renderFilters() {
+      const f = model.get("filters");
+      for (const [k, input] of Object.entries(inputs)) {
+        const v = f[k];
+        input.value = v === undefined || v === null ? "" : k === "hard" ? String(v) : k.startsWith("added_") ? (String(v).length === 10 ? `${v}T00:00` : String(v).slice(0, 16)) : String(v);
+      }
+      sortBy.value = model.get("sort_by");
+      order.textContent = model.get("ascending") ? "↑ ascending" : "↓ descending";
     }
 
     function select(ids) {
@@ -66,7 +112,10 @@ export default {
     function renderActions() {
       const sel = model.get("selected");
       actions.replaceChildren();
-      actions.append(h("span", { class: "muted" }, `${sel.length} selected`));
+      const rows = model.get("rows"), total = model.get("total");
+      actions.append(h("span", { class: "muted", "data-role": "selected-count" }, `${sel.length} selected`),
+        h("button", { "data-action": "select-page", disabled: !rows.length, onclick: () => select([...new Set([...sel, ...rows.map((r) => r.sample_id)])]) }, `Select page (${rows.length})`),
+        h("button", { "data-action": "select-all", disabled: !total, onclick: () => conn.send({ action: "select_all" }) }, `Select all ${total} matching`));
       if (!sel.length) return;
       if (asking) {
         actions.append(h("span", {}, `Delete ${sel.length} image(s) and their labels?`),
@@ -101,14 +150,34 @@ export default {
       inputs.label.value = current;
     }
 
+    /** The thumbnail's boxes, drawn as `object-fit: contain` shows the image. */
+    function thumbBoxes(r) {
+      const svg = s("svg", { viewBox: `0 0 ${r.width} ${r.height}`, preserveAspectRatio: "xMidYMid meet", class: "thumb-boxes", "data-boxes": r.sample_id });
+      const w = Math.max(r.width, r.height) / 110;  // about 1.5 screen px
+      for (const [x0, y0, x1, y1, label] of r.boxes) {
+        const rect = s("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, fill: "none", stroke: "#f59e0b", "stroke-width": 1.5 * w });
+        rect.append(Object.assign(s("title"), { textContent: label }));
+        svg.append(rect);
+      }
+      return svg;
+    }
+
     function renderGrid() {
       const sel = new Set(model.get("selected"));
       const rows = model.get("rows");
+      if (!rows.length && model.get("empty_reason")) {
+        grid.replaceChildren(h("div", { class: "empty", "data-role": "empty" }, h("p", {}, model.get("empty_reason")),
+          Object.keys(model.get("filters")).length ? h("button", { "data-action": "clear-filters", onclick: clearFilters }, "Clear filters") : null));
+        return;
+      }
       grid.replaceChildren(...rows.map((r, i) => {
         const img = h("img", { alt: r.name, "data-thumb": r.sample_id });
         if (urls.has(r.sample_id)) img.src = urls.get(r.sample_id);
-        const card = h("div", { class: "card" + (sel.has(r.sample_id) ? " sel" : ""), "data-sample": r.sample_id },
-          img, h("div", { class: "name", title: r.name }, r.name),
+        const thumb = h("div", { class: "thumb" }, img, boxesToggle.checked && r.boxes.length ? thumbBoxes(r) : null);
+        const hover = [r.name, `${r.width}×${r.height} · ${r.status}`, r.labels.join(", "),
+          r.hard_score !== null ? `hard score ${r.hard_score.toFixed(2)}` : null, `added ${r.added} UTC`].filter(Boolean).join("\n");
+        const card = h("div", { class: "card" + (sel.has(r.sample_id) ? " sel" : ""), "data-sample": r.sample_id, title: hover },
+          thumb, h("div", { class: "name", title: r.name }, r.name),
           h("div", {}, ...(r.labels.length ? r.labels.map((l) => h("span", { class: "chip" }, l)) : [h("span", { class: "muted" }, "no label")])),
           h("div", { class: "muted" }, `${r.status} · ${r.width}×${r.height}`),
           h("div", { class: "muted" }, r.added));
@@ -138,12 +207,16 @@ export default {
         if (urls.has(id)) img.src = urls.get(id);
       }
     });
-    model.on("change:rows", renderGrid);
+    model.on("change:rows", () => { renderGrid(); renderActions(); });
+    model.on("change:empty_reason", renderGrid);
+    model.on("change:filters", renderFilters);
+    model.on("change:sort_by", renderFilters);
+    model.on("change:ascending", renderFilters);
     model.on("change:selected", () => { renderGrid(); renderActions(); });
     model.on("change:total", renderPager);
     model.on("change:page", renderPager);
     model.on("change:labels", renderLabels);
-    renderLabels(); renderGrid(); renderActions(); renderPager();
+    renderLabels(); renderFilters(); renderGrid(); renderActions(); renderPager();
     if (!model.get("rows").length || !urls.size) conn.send({ action: "page", page: model.get("page") });
     return () => { for (const u of urls.values()) URL.revokeObjectURL(u); };
   },
