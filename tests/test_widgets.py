@@ -499,3 +499,49 @@ def test_paste_copies_objects_onto_another_image_cut_to_its_bounds_and_undo(tmp_
     w.handle({"action": "paste", "annotations": [copied[0], {"kind": "box", "label": "cow"}]})
     assert "not in the label set" in w.error  # a bad one: none added
     pd.testing.assert_frame_equal(ds.annotations, before)
+
+
+def test_gallery_sorts_selects_every_match_says_why_nothing_matches_and_sends_boxes(tmp_path):
+    ds = hx.Dataset.create(tmp_path / "ds", task="detection", labels=["a"])
+    sizes = [(60, 40), (36, 32), (90, 70), (45, 45)]
+    paths = [
+        write_image(tmp_path / f"{n}.png", w, h, seed=k)
+        for k, (n, (w, h)) in enumerate(zip("cadb", sizes))
+    ]
+    ds.add_images(paths)
+    by_name = ds.samples.set_index("name")["sample_id"]
+    ids = [int(by_name[f"{n}.png"]) for n in "cadb"]
+    ds.add_box(ids[2], "a", 10, 10, 50, 40)
+    ds.mark_hard(ids[1], reasons=[1], score=0.9)
+    ds.mark_hard(ids[3], reasons=[1], score=0.4)
+    g = hx.Gallery(ds, sort_by="name", page_size=2)
+    assert [r["name"] for r in g.rows] == ["a.png", "b.png"]
+    g.handle({"action": "sort", "by": "hard_score", "ascending": False})
+    assert [r["sample_id"] for r in g.rows] == [ids[1], ids[3]] and g.page == 0
+    g.handle({"action": "sort", "by": "colour", "ascending": True})
+    assert "sort by one of" in g.error
+    g.handle({"action": "filter", "filters": {"min_width": 40, "max_width": 60}})
+    assert sorted(g.sample_ids) == sorted([ids[0], ids[3]])
+    g.handle({"action": "select_all"})
+    assert sorted(g.selected) == sorted([ids[0], ids[3]])
+    # boxes travel with the rows (drawn on the thumbnails)
+    g.handle({"action": "filter", "filters": {"name": "d.png"}})
+    assert g.rows[0]["boxes"] == [[10, 10, 50, 40, "a"]]
+    # ranges nothing can match are refused with what to do; the filters stay as they were
+    for bad, expected in [
+        ({"min_width": 80, "max_width": 50}, "swap them"),
+        ({"added_after": "2030-01-02T00:00", "added_before": "2030-01-01T00:00"}, "swap them"),
+        ({"min_height": -5}, "0 or more"),
+        ({"max_width": 1.5}, "whole number"),
+    ]:
+        g.handle({"action": "filter", "filters": bad})
+        assert expected in g.error, bad
+        assert g.filters == {"name": "d.png"}
+    # an empty result says which filter excludes everything
+    g.handle({"action": "filter", "filters": {"min_width": 10**9}})
+    assert g.total == 0 and "min_width=1000000000 matches no image" in g.empty_reason
+    assert "the largest is 90 px" in g.empty_reason
+    g.handle({"action": "filter", "filters": {"name": "a.png", "min_width": 70}})
+    assert g.total == 0 and "every filter at once" in g.empty_reason
+    g.handle({"action": "filter", "filters": {}})
+    assert g.total == 4 and g.empty_reason == ""

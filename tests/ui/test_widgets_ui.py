@@ -727,3 +727,48 @@ def test_labels_stay_inside_the_image_apart_and_a_13th_label_by_type_ahead(
     page.mouse.move(box["x"] + 80 * sx, box["y"] + 180 * sy, steps=6)
     page.mouse.up()
     wait_until(lambda: "eleven" in set(_ann(ds)["label"]), what="a box labeled eleven")
+
+
+def test_gallery_filters_with_enter_says_why_nothing_matches_sorts_and_selects_every_match(
+    lab, page, shots, tmp_path
+):
+    ds = hx.Dataset.create(lab["root"] / "gfilter_ds", task="detection", labels=["defect"])
+    ids = ds.add_images(make_images(tmp_path / "img", 6)).added
+    ds.add_box(ids[0], "defect", 80, 60, 160, 120)
+    ds.mark_hard(ids[4], reasons=[1], score=0.9)
+    cell = head(ds.path) + "g = hx.Gallery(ds, page_size=4)\ng"
+    run_notebook(page, lab, "gfilter.ipynb", [cell], wait_for=".hx-gallery .card")
+    gallery = page.locator(".hx-gallery")
+    # boxes drawn on the thumbnail, and gone with the toggle
+    page.wait_for_selector(f".hx-gallery svg[data-boxes='{ids[0]}'] rect")
+    page.locator(".hx-gallery [data-role=show-boxes]").uncheck()
+    assert page.locator(".hx-gallery svg[data-boxes] rect").count() == 0
+    # a width no image has: Enter applies, and the empty state names the filter
+    page.locator(".hx-gallery [data-filter=min_width]").fill("1e9")
+    page.locator(".hx-gallery [data-filter=min_width]").press("Enter")
+    empty = page.locator(".hx-gallery [data-role=empty]")
+    empty.wait_for()
+    assert "min_width=1000000000 matches no image (the largest is 320 px)" in empty.inner_text()
+    gallery.screenshot(path=str(shots / "gallery_empty.png"))
+    # min above max: a message, and the filters in force stay
+    page.locator(".hx-gallery [data-filter=min_width]").fill("300")
+    page.locator(".hx-gallery [data-filter=max_width]").fill("100")
+    page.locator(".hx-gallery [data-action=filter]").click()
+    page.wait_for_selector(".hx-gallery [data-role=error]:has-text('swap them')")
+    assert empty.is_visible()
+    page.locator(".hx-gallery [data-role=empty] [data-action=clear-filters]").click()
+    page.wait_for_selector(".hx-gallery [data-role=page]:has-text('6 images')")
+    assert page.locator(".hx-gallery [data-filter=min_width]").input_value() == ""
+    # sort by hard score: the hard image first; full names on hover
+    page.locator(".hx-gallery [data-role=sort]").select_option("hard_score")
+    page.wait_for_selector(f".hx-gallery .card >> nth=0 >> [data-thumb='{ids[4]}']")
+    assert page.locator(".hx-gallery .card").first.get_attribute("title").startswith("img04.png")
+    # select the page, then every match across pages
+    page.locator(".hx-gallery [data-action=select-page]").click()
+    page.wait_for_selector(".hx-gallery [data-role=selected-count]:text('4 selected')")
+    page.locator(".hx-gallery [data-action=select-all]").click()
+    page.wait_for_selector(".hx-gallery [data-role=selected-count]:text('6 selected')")
+    page.locator(".hx-gallery [data-action=mark-hard]").click()
+    wait_until(
+        lambda: hx.Dataset.open(ds.path).samples["hard"].all(), what="all six marked hard on disk"
+    )
