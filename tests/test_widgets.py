@@ -157,8 +157,19 @@ def test_report_widgets(tmp_path):
     rv = hx.ReportView(det_report, ds=ds)
     rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
     rv.handle({"action": "label", "label": "v"})
+    # only the image with an error is listed (the other image's box was found)
     kinds = sorted(b["kind"] for img in rv.errors for b in img["boxes"])
-    assert kinds == ["false", "missed", "tp"] and len(sent[-1][1]) == 2
+    assert kinds == ["false", "missed"] and len(sent[-1][1]) == 1 and rv.error_images == 1
+    assert [img["sample_id"] for img in rv.errors] == [ids[1]]
+    rv.handle({"action": "open", "sample_id": ids[0]})
+    assert "not among the errors" in rv.error and rv.annotator is None
+    rv.handle({"action": "open", "sample_id": ids[1]})
+    assert rv.error == "" and rv.annotator.sample_id == ids[1]
+    assert rv._column.children == (rv, rv.annotator)  # shown below the report
+    h_ids = sorted(cm.cell_ids)
+    cm.handle({"action": "cell", "true": "h", "predicted": "v"})
+    cm.handle({"action": "open", "sample_id": h_ids[2]})
+    assert cm.annotator.sample_id == h_ids[2] and cm.annotator.count == len(h_ids)
 
 
 def test_messages_with_wrong_types_are_refused_in_the_widget(det):

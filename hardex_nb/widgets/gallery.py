@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import ipywidgets
 import pandas as pd
 import traitlets
 
@@ -16,6 +15,7 @@ from ..reasons import Reason
 from ._base import (
     STATIC,
     BadMessage,
+    OpensAnnotator,
     Thumbnails,
     Widget,
     bool_in,
@@ -32,7 +32,7 @@ SORTS = {"added": "added_at", "name": "name", "hard_score": "hard_score", "width
 MAX_THUMB_BOXES = 50  # boxes drawn on one thumbnail
 
 
-class Gallery(Widget):
+class Gallery(OpensAnnotator, Widget):
     """Thumbnails of the samples matching ``filters`` (those of ``ds.query``), one page at a
     time: only the page in view is read and its thumbnails sent as binary buffers.
 
@@ -84,12 +84,8 @@ class Gallery(Widget):
             ascending=bool(ascending),
         )
         self._matching = pd.Index([])
-        # shown as a column: the gallery, and below it the Annotator that "Open" makes
-        self._column = ipywidgets.VBox([self])
+        self._start_column()
         self._refresh()
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self._column._repr_mimebundle_(**kwargs)
 
     # -- data ------------------------------------------------------------------------------
     def _dataset_changed(self) -> None:
@@ -286,15 +282,8 @@ class Gallery(Widget):
         selected = self._selected_ids(content)
         if not selected:
             raise BadMessage("open: select an image first")
-        sid = selected[0]
-        self.opened = sid
-        if self.annotator is None:
-            from .annotator import Annotator
-
-            self.annotator = Annotator(self.ds, sid, sample_ids=list(self._matching))
-            self._column.children = (self, self.annotator)
-        else:
-            self.annotator.show(sid)
+        self.opened = selected[0]
+        self._open_in_annotator(selected[0], self.sample_ids)
 
 
 def _jsonable(value):

@@ -7,7 +7,17 @@ from typing import Any
 import traitlets
 
 from ..media import thumbnail_bytes
-from ._base import STATIC, BadMessage, Thumbnails, Widget, bundle, reject_unknown, text_in
+from ._base import (
+    STATIC,
+    BadMessage,
+    OpensAnnotator,
+    Thumbnails,
+    Widget,
+    bundle,
+    int_in,
+    reject_unknown,
+    text_in,
+)
 
 MAX_ERROR_IMAGES = 12
 
@@ -19,9 +29,13 @@ def _dataset_of(report, ds):
     return ds
 
 
-class ConfusionMatrix(Widget):
+ERROR_KINDS = ("missed", "false")  # what makes a detection image one "with errors"
+
+
+class ConfusionMatrix(OpensAnnotator, Widget):
     """Counts of true × predicted labels (with background for detection); click a cell to
-    see the samples behind it in an embedded gallery."""
+    see the samples behind it as thumbnails, and a thumbnail to open it in an Annotator
+    below (``annotator=`` links one)."""
 
     _esm = bundle("confusion.js")
     _css = STATIC / "hardex.css"
@@ -31,15 +45,23 @@ class ConfusionMatrix(Widget):
     cell_ids: traitlets.List[Any] = traitlets.List().tag(sync=True)
     cell_names: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
-    def __init__(self, report, *, ds=None, **kwargs):
+    def __init__(self, report, *, ds=None, annotator=None, **kwargs):
         reject_unknown("ConfusionMatrix", kwargs, set())
         self.report = report
         self.ds = _dataset_of(report, ds)
+        self.annotator = annotator
         self._thumbs = Thumbnails(self.ds)
         table = report.confusion()
         super().__init__(
             names=[str(n) for n in table.index], matrix=table.to_numpy().astype(int).tolist()
         )
+        self._start_column()
+
+    def _on_open(self, content: dict) -> None:
+        sid = int_in(content, "sample_id")
+        if sid not in self.cell_ids:
+            raise BadMessage(f"image {sid} is not in the cell shown")
+        self._open_in_annotator(sid, self.ds.require_samples(self.cell_ids))
 
     def _on_cell(self, content: dict) -> None:
         true, predicted = text_in(content, "true"), text_in(content, "predicted")
@@ -54,9 +76,11 @@ class ConfusionMatrix(Widget):
         self.send({"type": "thumbs", "ids": shown}, [self._thumbs.get(i) for i in shown])
 
 
-class ReportView(Widget):
-    """The per-label table with warnings; click a label to see its error details: correct,
-    missed and false boxes drawn in distinct colors on each image."""
+class ReportView(OpensAnnotator, Widget):
+    """The per-label table with warnings; click a label to see its error details: the
+    images with an error for it (detection: a missed or false box; classification: a wrong
+    class), with correct, missed and false boxes drawn in distinct colors. Click an image
+    to open it in an Annotator below (``annotator=`` links one)."""
 
     _esm = bundle("report.js")
     _css = STATIC / "hardex.css"
@@ -66,11 +90,13 @@ class ReportView(Widget):
     notes = traitlets.List(traitlets.Unicode()).tag(sync=True)
     label = traitlets.Unicode("").tag(sync=True)
     errors: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    error_images = traitlets.Int(0).tag(sync=True)  # images with an error for the label
 
-    def __init__(self, report, *, ds=None, **kwargs):
+    def __init__(self, report, *, ds=None, annotator=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
         self.report = report
         self.ds = _dataset_of(report, ds)
+        self.annotator = annotator
         rows = report.per_label.astype(object).where(report.per_label.notna(), None)
         summary = {
             k: float(getattr(report, k))
@@ -83,16 +109,22 @@ class ReportView(Widget):
             header=report.header() if hasattr(report, "header") else "",
             notes=list(getattr(report, "notes", [])),
         )
+        self._start_column()
+        self._error_ids: list[int] = []
 
     def _on_label(self, content: dict) -> None:
         label = text_in(content, "label")
         if label not in [r["label"] for r in self.table]:
             raise BadMessage(f"label {label!r} is not in this report")
         err = self.report.errors(label)
-        key = "image_id"
+        if "kind" in err:  # detection: only images where something was missed or false
+            wrong = err.loc[err["kind"].isin(ERROR_KINDS), "image_id"].unique()
+            err = err[err["image_id"].isin(wrong)]
         stored = self.ds.sample_rows()
+        groups = [(i, g) for i, g in err.groupby("image_id", sort=True) if int(i) in stored.index]
+        self._error_ids = [int(i) for i, _ in groups]
         images = []
-        for image_id, group in list(err.groupby(key, sort=True))[:MAX_ERROR_IMAGES]:
+        for image_id, group in groups[:MAX_ERROR_IMAGES]:
             boxes = []
             if "kind" in group:
                 for r in group.itertuples(index=False):
@@ -106,8 +138,6 @@ class ReportView(Widget):
                             "score": None if r.score != r.score else float(r.score),
                         }
                     )
-            if int(image_id) not in stored.index:
-                continue
             row = stored.loc[int(image_id)]
             images.append(
                 {
@@ -120,9 +150,16 @@ class ReportView(Widget):
                 }
             )
         self.label = label
+        self.error_images = len(groups)
         self.errors = images
         buffers = [
             thumbnail_bytes(self.ds.image_path(img["sample_id"]), size=480, quality=85)
             for img in images
         ]
         self.send({"type": "images", "ids": [i["sample_id"] for i in images]}, buffers)
+
+    def _on_open(self, content: dict) -> None:
+        sid = int_in(content, "sample_id")
+        if sid not in self._error_ids:
+            raise BadMessage(f"image {sid} is not among the errors shown")
+        self._open_in_annotator(sid, self._error_ids)

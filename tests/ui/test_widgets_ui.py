@@ -153,9 +153,10 @@ def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
             "report = hx.evaluate_classification(['cat','cat','cat','dog','dog','dog'],"
             " ['cat','dog','dog','dog','dog','cat'], label_names=['cat','dog'], image_ids=ids)\n"
             "w = hx.ConfusionMatrix(report, ds=ds)\nw"
-        )
+        ),
+        "hx.ReportView(report, ds=ds)",
     ]
-    run_notebook(page, lab, "cm.ipynb", cells, wait_for=".hx-confusion td.cell")
+    run_notebook(page, lab, "cm.ipynb", cells, wait_for=".hx-report")
     page.locator(".hx-confusion td[data-true=cat][data-predicted=dog]").click()
     page.wait_for_selector(".hx-confusion [data-role=cell-title]")
     cards = page.locator(".hx-confusion .card")
@@ -166,6 +167,21 @@ def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
         "2 image(s): true cat, predicted dog" in page.locator("[data-role=cell-title]").inner_text()
     )
     page.screenshot(path=str(shots / "confusion.png"))
+    # thumbnails in the cell, each opens in an Annotator below the matrix
+    page.wait_for_selector(f".hx-confusion .card[data-sample='{ids[2]}'] img[src^=blob]")
+    page.locator(f".hx-confusion .card[data-sample='{ids[2]}']").click()
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img02.png')")
+    # the report lists only the images with an error for the label, in one number format
+    assert page.locator(".hx-report [data-summary=accuracy]").inner_text() == "accuracy 0.500"
+    page.locator(".hx-report tr[data-label=dog]").click()
+    title = page.locator(".hx-report [data-role=errors-title]")
+    title.wait_for()
+    assert title.inner_text().startswith("1 image(s) with errors for dog")
+    figures = page.locator(".hx-report figure[data-sample]")
+    assert [int(f.get_attribute("data-sample")) for f in figures.all()] == [ids[5]]
+    figures.first.click()
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img05.png')")
+    page.screenshot(path=str(shots / "report_errors_open.png"))
 
 
 def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, tmp_path):

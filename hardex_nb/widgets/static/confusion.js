@@ -1,5 +1,5 @@
 /** hardex_nb ConfusionMatrix: clickable cells open the samples behind them. */
-import { h, keepKeys, messages } from "./dom.js";
+import { fmt, h, keepKeys, messages } from "./dom.js";
 
 export default {
   render({ model, el }) {
@@ -23,7 +23,7 @@ export default {
           const hue = i === j ? "22,163,74" : "220,38,38";
           return h("td", { class: "cell", "data-true": t, "data-predicted": p,
             style: `background: rgba(${hue},${alpha.toFixed(3)}); ${t === ct && p === cp ? "outline: 2px solid #2563eb;" : ""}`,
-            onclick: () => model.send({ action: "cell", true: t, predicted: p }) }, String(v));
+            onclick: () => model.send({ action: "cell", true: t, predicted: p }) }, fmt(v));
         }))));
     }
     model.on("msg:custom", (msg, buffers) => {
@@ -31,11 +31,13 @@ export default {
       urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
       const names = model.get("cell_names");
       const [t, p] = model.get("cell");
-      detail.replaceChildren(h("div", { "data-role": "cell-title" }, `${model.get("cell_ids").length} image(s): true ${t}, predicted ${p}`),
+      detail.replaceChildren(h("div", { "data-role": "cell-title" }, `${fmt(model.get("cell_ids").length)} image(s): true ${t}, predicted ${p}${model.get("cell_ids").length > msg.ids.length ? ` (the first ${msg.ids.length} shown)` : ""} · click one to open it`),
         h("div", { class: "grid" }, ...msg.ids.map((id, k) => {
           const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
           urls.push(url);
-          return h("div", { class: "card", "data-sample": id }, h("img", { src: url, alt: names[k] }), h("div", { class: "name" }, names[k]));
+          return h("div", { class: "card", "data-sample": id, title: `${names[k]}: open in an Annotator below`,
+            onclick: () => model.send({ action: "open", sample_id: id }) },
+          h("div", { class: "thumb" }, h("img", { src: url, alt: names[k] })), h("div", { class: "name" }, names[k]));
         })));
     });
     model.on("change:matrix", renderTable);

@@ -126,3 +126,14 @@ export function messages(model, root, keep = 6000) {
   render();
   return box;
 }
+
+/**
+ * One number format for every report: whole numbers with thousands separators, fractions
+ * (rates, precision, AP, shares) with 3 decimals, a dash for none.
+ * @param {any} v
+ */
+export function fmt(v) {
+  if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return "—";
+  if (typeof v !== "number") return String(v);
+  return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(3);
+}

@@ -1,10 +1,9 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
-import { SVG, h, keepKeys, messages } from "./dom.js";
+import { SVG, fmt, h, keepKeys, messages } from "./dom.js";
 
 const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
 const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
 
-const fmt = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3)) : String(v));
 
 export default {
   render({ model, el }) {
@@ -21,7 +20,7 @@ export default {
     function renderTable() {
       head.replaceChildren(h("b", { class: "report-header" }, model.get("header")),
         ...model.get("notes").map((n) => h("div", { class: "error report-note" }, n)));
-      summary.replaceChildren(...Object.entries(model.get("summary")).map(([k, v]) => h("span", { class: "chip" }, `${k} ${v.toFixed(4)}`)));
+      summary.replaceChildren(...Object.entries(model.get("summary")).map(([k, v]) => h("span", { class: "chip", "data-summary": k }, `${k} ${fmt(v)}`)));
       const rows = model.get("table");
       const cols = rows.length ? Object.keys(rows[0]) : [];
       table.replaceChildren(h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
@@ -32,7 +31,13 @@ export default {
       if (msg.type !== "images") return;
       urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
       const images = model.get("errors");
-      detail.replaceChildren(h("div", { class: "bar" }, h("b", {}, `Errors for ${model.get("label")}`),
+      const total = model.get("error_images"), label = model.get("label");
+      if (!images.length) {
+        detail.replaceChildren(h("div", { class: "empty", "data-role": "no-errors" }, `No errors for ${label}: every image of it was right.`));
+        return;
+      }
+      detail.replaceChildren(h("div", { class: "bar" }, h("b", { "data-role": "errors-title" },
+        `${fmt(total)} image(s) with errors for ${label}${total > images.length ? ` (the first ${images.length} shown)` : ""} · click one to open it`),
         h("span", { class: "legend" }, ...Object.entries(KIND_NAMES).map(([k, n]) => h("span", { style: `color:${KIND_COLORS[k]}` }, `■ ${n}`)))),
         h("div", { class: "errors" }, ...images.map((im, k) => {
           const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
@@ -49,7 +54,8 @@ export default {
           }
           const stage = h("div", { class: "stage", style: `aspect-ratio: ${im.width} / ${im.height}` }, h("img", { src: url, alt: im.name }), svg);
           const counts = Object.keys(KIND_NAMES).map((kd) => `${im.boxes.filter((b) => b.kind === kd).length} ${KIND_NAMES[kd]}`).join(" · ");
-          return h("figure", { "data-sample": im.sample_id }, stage, h("figcaption", { class: "muted" },
+          return h("figure", { "data-sample": im.sample_id, class: "clickable", title: "open in an Annotator below",
+            onclick: () => model.send({ action: "open", sample_id: im.sample_id }) }, stage, h("figcaption", { class: "muted" },
             `${im.name} · ${im.predicted ? "predicted " + im.predicted : counts}`));
         })));
     });
