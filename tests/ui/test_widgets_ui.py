@@ -788,3 +788,144 @@ def test_gallery_filters_with_enter_says_why_nothing_matches_sorts_and_selects_e
     wait_until(
         lambda: hx.Dataset.open(ds.path).samples["hard"].all(), what="all six marked hard on disk"
     )
+
+
+def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
+    """Each key the widgets list under "Keys" does what it says, in this front end."""
+    det = hx.Dataset.create(lab["root"] / f"allkeys_{ui}", task="detection", labels=["a", "b"])
+    first, second = det.add_images(make_images(tmp_path / "det", 2)).added
+    box_id = det.add_box(first, "a", 200, 40, 280, 100)
+    cls = hx.Dataset.create(lab["root"] / f"allkeys_cls_{ui}", task="classification",
+                            labels=["red", "blue"])  # fmt: skip
+    ids = cls.add_images(make_images(tmp_path / "cls", 13)).added
+    for k, sid in enumerate(ids[:10]):
+        cls.set_label(sid, "red" if k % 2 else "blue")
+    cells = [
+        head(det.path) + "w = hx.Annotator(ds)\nw",
+        f"cls = hx.Dataset.open(r'{cls.path}')\n"
+        "run = hx.train(cls, epochs=1, batch_size=8, image_size=32, progress=False)\n"
+        "hx.auto_label(cls, run, progress=False)\nr = hx.Review(cls)\nr",
+    ]
+    run_notebook(page, lab, f"allkeys_{ui}.ipynb", cells, wait_for="[data-role=probabilities]",
+                 ui=ui, timeout=150_000)  # fmt: skip
+    ann = page.locator(".hx-annotator").first
+    name = ann.locator("[data-role=name]")
+    overlay = ann.locator("svg[data-role=overlay]")
+    box = laid_out(overlay)
+
+    def at(x, y):
+        return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
+
+    def on_disk():
+        return hx.Dataset.open(det.path).annotations
+
+    ann.focus()
+    for key, shown in [
+        ("n", "img01"),
+        ("p", "img00"),
+        ("ArrowRight", "img01"),
+        ("ArrowLeft", "img00"),
+    ]:
+        page.keyboard.press(key)
+        ann.locator(f"[data-role=name]:text('{shown}.png')").wait_for()
+    page.keyboard.press("2")
+    ann.locator(".labels button.on[data-label=b]").wait_for()
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.dataset.role") == "label-find"
+    page.keyboard.type("a")
+    page.keyboard.press("Enter")
+    ann.locator(".labels button.on[data-label=a]").wait_for()
+    assert page.evaluate("document.activeElement.classList.contains('hx-annotator')")
+    texts, shapes = overlay.locator("text"), overlay.locator("[data-ann]")
+    for key, check in [("l", lambda: texts.count() == 0), ("l", lambda: texts.count() == 1),
+                       ("v", lambda: shapes.count() == 0), ("v", lambda: shapes.count() == 1)]:  # fmt: skip
+        page.keyboard.press(key)
+        wait_until(check, what=f"key {key}")
+    page.keyboard.press("o")
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - 320) < 2, what="o: 1:1")
+    page.keyboard.press("f")
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="f: fit")
+    for key, tool in [("g", "polygon"), ("i", "ignore"), ("u", "ignore_polygon"), ("h", "pan"),
+                      ("b", "box")]:  # fmt: skip
+        page.keyboard.press(key)
+        ann.locator(f"button.on[data-tool={tool}]").wait_for()
+    page.mouse.click(*at(240, 70))  # select the box
+    ann.locator(f".ann-row.sel[data-row='{box_id}']").wait_for()
+
+    def angle():
+        return on_disk().set_index("ann_id").loc[box_id, "angle"]
+
+    page.keyboard.press("]")
+    wait_until(lambda: angle() == 5, what="]: +5°")
+    overlay.locator("g[data-angle='5']").wait_for()  # the widget has it too
+    page.keyboard.press("[")
+    wait_until(lambda: angle() != angle() or angle() in (0, 360), what="[: back to 0°")
+    page.keyboard.press("g")
+    for x, y in [(20, 140), (90, 140), (60, 200)]:
+        page.mouse.click(*at(x, y))
+    page.keyboard.press("Enter")
+    wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 1, what="Enter closes")
+    page.mouse.click(*at(150, 30))
+    page.keyboard.press("Escape")
+    assert overlay.locator("[data-role=new-point]").count() == 0
+    page.keyboard.press("b")
+    overlay.locator("[data-ann] path").wait_for()  # the widget shows the polygon too
+    page.mouse.click(*at(60, 160))  # select the polygon
+    ann.locator(".ann-row.sel").wait_for()
+    page.keyboard.press("Delete")
+    wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 0, what="Delete")
+    page.keyboard.press("Control+z")
+    wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 1, what="Ctrl+Z")
+    overlay.locator("[data-ann] path").wait_for()
+    page.mouse.click(*at(60, 160))
+    ann.locator(".ann-row.sel").wait_for()
+    page.keyboard.press("Backspace")
+    wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 0, what="Backspace")
+    page.mouse.click(*at(240, 70))
+    ann.locator(f".ann-row.sel[data-row='{box_id}']").wait_for()
+    page.keyboard.press("Control+c")
+    page.keyboard.press("n")
+    ann.locator("[data-role=name]:text('img01.png')").wait_for()
+    page.keyboard.press("Control+v")
+    wait_until(lambda: (on_disk()["sample_id"] == second).sum() == 1, what="Ctrl+C, Ctrl+V")
+    del name
+
+    # classification Review: the model's top classes; no box tools or box keys
+    review = page.locator(".hx-annotator").nth(1)
+    review.scroll_into_view_if_needed()
+    probs = review.locator("[data-role=probabilities] [data-prob]")
+    assert probs.count() == 2
+    assert review.locator("[data-tool]").count() == 0
+    help_text = review.locator("[data-role=keys]").inner_text()
+    assert "tools" not in help_text and "close polygon" not in help_text and "confirm" in help_text
+    review.screenshot(path=str(shots / f"review_classification_{ui}.png"))
+
+    def statuses():
+        return hx.Dataset.open(cls.path).samples.set_index("sample_id")["status"]
+
+    review.focus()
+    current = review.locator("[data-role=name]").inner_text()
+    page.keyboard.press("2")  # the class, by number
+    wait_until(
+        lambda: hx.Dataset.open(cls.path).samples.set_index("name").loc[current, "label"] == "blue",
+        what="2: class blue on disk",
+    )
+    page.keyboard.press("c")
+    review.locator("[data-role=queue]:text('1 of 2')").wait_for()
+    assert statuses().eq("labeled").sum() == 11
+    skipped = review.locator("[data-role=name]").inner_text()
+    page.keyboard.press("k")
+    wait_until(lambda: review.locator("[data-role=name]").inner_text() != skipped, what="k")
+    page.keyboard.press("x")
+    review.locator("[data-action=delete-sample-yes]").click()
+    wait_until(lambda: len(statuses()) == 12, what="x: the image deleted")
+    page.keyboard.press("Control+z")
+    wait_until(lambda: len(statuses()) == 13, what="Ctrl+Z: the image back")
+
+
+def test_every_listed_shortcut_works_in_jupyterlab(lab, page, shots, tmp_path):
+    _every_shortcut(page, lab, tmp_path, "lab", shots)
+
+
+def test_every_listed_shortcut_works_in_notebook7(lab, page, shots, tmp_path):
+    _every_shortcut(page, lab, tmp_path, "notebook", shots)
