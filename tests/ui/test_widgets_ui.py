@@ -437,10 +437,12 @@ CONTRAST = """(el) => {
 }"""
 
 
-def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path):
-    """Screenshots of each widget in both themes for a person to look at; in the dark theme
-    the widgets' buttons and text are light on dark with readable contrast."""
-    ds = hx.Dataset.create(lab["root"] / "theme_ds", task="detection", labels=["cat", "dog"])
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
+    """Screenshots of each widget in both themes and both front ends for a person to look
+    at; in the dark theme the widgets' buttons and text are light on dark with readable
+    contrast."""
+    ds = hx.Dataset.create(lab["root"] / f"theme_{ui}", task="detection", labels=["cat", "dog"])
     ids = ds.add_images(make_images(tmp_path / "img", 4)).added
     ds.add_box(ids[0], "cat", 80, 60, 160, 120, score=0.9, origin="V1")
     ds.set_status(ids[0], "to_confirm")
@@ -453,7 +455,7 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path):
         " label_names=['cat','dog'], image_ids=" + str(ids) + ")\nhx.ConfusionMatrix(cls, ds=ds)",
         "hx.ReportView(cls, ds=ds)",
     ]
-    run_notebook(page, lab, "themes.ipynb", cells, wait_for=".hx-report")
+    run_notebook(page, lab, f"themes_{ui}.ipynb", cells, wait_for=".hx-report", ui=ui)
     widgets = {
         "annotator": ".hx-annotator >> nth=0",
         "review": ".hx-annotator >> nth=1",
@@ -467,7 +469,7 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path):
         for name, where in widgets.items():
             el = page.locator(where)
             el.scroll_into_view_if_needed()
-            el.screenshot(path=str(shots / f"{name}_{theme}.png"))
+            el.screenshot(path=str(shots / f"{name}_{theme}_{ui}.png"))
 
     def choose(theme: str) -> None:
         page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
