@@ -931,3 +931,60 @@ def test_every_listed_shortcut_works_in_jupyterlab(lab, page, shots, tmp_path):
 
 def test_every_listed_shortcut_works_in_notebook7(lab, page, shots, tmp_path):
     _every_shortcut(page, lab, tmp_path, "notebook", shots)
+
+
+def test_the_image_fits_the_panel_at_any_width_and_small_images_stay_sharp(lab, page, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "fit_ds", task="detection", labels=["a"])
+    ds.add_images(make_images(tmp_path / "img", 1, size=(640, 480)))
+    small = hx.Dataset.create(lab["root"] / "fit_small", task="classification", labels=["a", "b"])
+    small.add_images(make_images(tmp_path / "small", 1, size=(40, 32)))
+    cells = [head(ds.path) + "hx.Annotator(ds)", f"hx.Annotator(hx.Dataset.open(r'{small.path}'))"]
+    page.set_viewport_size({"width": 1500, "height": 1000})
+    run_notebook(page, lab, "fit.ipynb", cells, wait_for=".hx-annotator >> nth=1")
+    big = page.locator(".hx-annotator").first
+
+    def check_fits(width: int) -> None:
+        overlay = big.locator("svg[data-role=overlay]")
+        shown = laid_out(overlay)
+        view = big.locator(".viewport").bounding_box()
+        side = big.locator(".side").bounding_box()
+        assert shown["x"] >= view["x"] and shown["x"] + shown["width"] <= view["x"] + view["width"]
+        assert shown["width"] >= 0.9 * (view["width"] - 2) or shown["height"] >= 600, (shown, view)
+        assert abs(side["width"] - 300) < 1 and side["x"] + side["width"] <= width, side
+        assert shown["width"] / shown["height"] == pytest.approx(640 / 480, rel=0.01)
+
+    check_fits(1500)
+    page.set_viewport_size({"width": 1000, "height": 1000})
+    page.wait_for_timeout(500)
+    check_fits(1000)
+    # a 40×32 image is enlarged by a whole number, its pixels square and sharp
+    tiny = page.locator(".hx-annotator").nth(1)
+    tiny.scroll_into_view_if_needed()
+    shown = laid_out(tiny.locator("svg[data-role=overlay]"))
+    scale = shown["width"] / 40
+    assert scale >= 2 and abs(scale - round(scale)) < 0.01 and shown["height"] == 32 * round(scale)
+    rendering = tiny.locator(".stage img").first.evaluate(
+        "(el) => getComputedStyle(el).imageRendering"
+    )
+    assert rendering == "pixelated"
+
+
+def test_widgets_on_one_dataset_follow_a_delete_made_in_another(lab, page, tmp_path):
+    ds = hx.Dataset.create(lab["root"] / "follow_ds", task="detection", labels=["a"])
+    ids = ds.add_images(make_images(tmp_path / "img", 3)).added
+    cells = [
+        head(ds.path) + "g = hx.Gallery(ds)\ng",
+        "a = hx.Annotator(ds)\na",
+        "g2 = hx.Gallery(ds)\ng2",
+    ]
+    run_notebook(page, lab, "follow.ipynb", cells, wait_for=".hx-gallery >> nth=1")
+    first = page.locator(".hx-gallery").first
+    first.locator(f".card[data-sample='{ids[0]}']").click()
+    first.locator("[data-action=delete]").click()
+    first.locator("[data-action=delete-yes]").click()
+    wait_until(lambda: len(hx.Dataset.open(ds.path).samples) == 2, what="deleted on disk")
+    # the Annotator showing it moves on; the other gallery drops it (within a poll or two)
+    page.locator(".hx-annotator [data-role=name]:text('img01.png')").wait_for(timeout=15_000)
+    second = page.locator(".hx-gallery").nth(1)
+    second.locator(f".card[data-sample='{ids[0]}']").wait_for(state="detached", timeout=15_000)
+    assert second.locator(".card").count() == 2
