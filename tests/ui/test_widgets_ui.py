@@ -346,14 +346,19 @@ def test_keys_stay_in_the_widget_and_undo_returns_to_its_image_in_notebook7(
     _keys_stay_and_undo_returns(page, lab, tmp_path, "notebook", shots)
 
 
-def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shots, tmp_path):
-    ds = hx.Dataset.create(lab["root"] / "restart_ds", task="detection", labels=["defect"])
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shots, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"restart_ds_{ui}", task="detection", labels=["defect"])
     ds.add_images(make_images(tmp_path / "img", 1))
-    show(page, lab, ds, "restart", "Annotator", ".hx-annotator svg[data-role=overlay]")
+    show(page, lab, ds, f"restart_{ui}", "Annotator", ".hx-annotator svg[data-role=overlay]", ui=ui)
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Restart Kernel…").first.click()
     page.locator(".jp-Dialog button.jp-mod-accept").click()
-    page.wait_for_selector("#jp-main-statusbar :text('Idle')", timeout=60_000)
+    if ui == "lab":
+        page.wait_for_selector("#jp-main-statusbar :text('Idle')", timeout=60_000)
+    else:  # Notebook 7 has no status bar: its kernel indicator says when it is back
+        page.wait_for_selector(".jp-NotebookKernelStatus-fade, .jp-KernelStatus", timeout=60_000)
+        page.wait_for_timeout(2000)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
@@ -362,7 +367,7 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
     page.mouse.move(box["x"] + 160 * sx, box["y"] + 130 * sy, steps=8)
     page.mouse.up()
     page.wait_for_selector(".hx-annotator [data-role=disconnected]:visible", timeout=20_000)
-    page.screenshot(path=str(shots / "annotator_disconnected.png"))
+    page.screenshot(path=str(shots / f"annotator_disconnected_{ui}.png"))
     assert hx.Dataset.open(ds.path).annotations.empty
     # a second box is refused at once (no drawing on a dead widget)
     page.mouse.move(box["x"] + 200 * sx, box["y"] + 50 * sy)
@@ -372,13 +377,14 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
     assert page.locator(".hx-annotator [data-ann]").count() == 0
 
 
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box(
-    lab, page, shots, tmp_path
+    lab, page, shots, tmp_path, ui
 ):
-    ds = hx.Dataset.create(lab["root"] / "newlabel_ds", task="detection", labels=["a", "b"])
+    ds = hx.Dataset.create(lab["root"] / f"newlabel_ds_{ui}", task="detection", labels=["a", "b"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     big = ds.add_box(sid, "a", 20, 20, 300, 220, score=0.9, origin="V1")
-    show(page, lab, ds, "newlabel", "Annotator", ".hx-annotator [data-ann] rect")
+    show(page, lab, ds, f"newlabel_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
     sx, sy = box["width"] / 320, box["height"] / 240
@@ -407,13 +413,14 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
     )
 
 
-def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path):
-    ds = hx.Dataset.create(lab["root"] / "thr_ds", task="detection", labels=["defect"])
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"thr_ds_{ui}", task="detection", labels=["defect"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     ds.add_box(sid, "defect", 80, 60, 160, 120, score=0.95, origin="V1")
     ds.add_box(sid, "defect", 200, 150, 260, 200, score=0.55, origin="V1")
     ds.set_status(sid, "to_confirm")
-    show(page, lab, ds, "threshold", "Review", ".hx-annotator [data-role=queue]")
+    show(page, lab, ds, f"threshold_{ui}", "Review", ".hx-annotator [data-role=queue]", ui=ui)
     shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
     wait_until(lambda: shapes.count() == 2, what="both boxes shown")
     page.locator(".hx-annotator [data-role=threshold]").fill("0.8")
@@ -499,12 +506,13 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
         choose("JupyterLab Light")  # the setting lives on the server: leave it as found
 
 
-def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, page, tmp_path):
-    ds = hx.Dataset.create(lab["root"] / "ocr_ds", task="detection", labels=["plate"])
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"ocr_ds_{ui}", task="detection", labels=["plate"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     sure = ds.add_box(sid, "plate", 80, 60, 160, 120, score=0.9, origin="V1")
     ds.add_box(sid, "plate", 200, 150, 260, 200, score=0.3, origin="V1")
-    show(page, lab, ds, "ocr", "Annotator", ".hx-annotator [data-ann] rect")
+    show(page, lab, ds, f"ocr_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
     field = page.locator(f".hx-annotator input[data-text='{sure}']")
     field.click()  # one click puts the caret in the field
     page.keyboard.type("AB 123")
@@ -590,13 +598,14 @@ def _ann(ds) -> pd.DataFrame:
     return hx.Dataset.open(ds.path).annotations
 
 
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_polygon_vertices_copy_paste_lock_hide_zoom_at_the_pointer_pan_and_minimap(
-    lab, page, shots, tmp_path
+    lab, page, shots, tmp_path, ui
 ):
-    ds = hx.Dataset.create(lab["root"] / "depth_ds", task="detection", labels=["part"])
+    ds = hx.Dataset.create(lab["root"] / f"depth_ds_{ui}", task="detection", labels=["part"])
     first, second = ds.add_images(make_images(tmp_path / "img", 2)).added
     kept = ds.add_box(first, "part", 200, 20, 300, 80)
-    show(page, lab, ds, "depth", "Annotator", ".hx-annotator [data-ann] rect")
+    show(page, lab, ds, f"depth_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
 
@@ -687,7 +696,7 @@ def test_polygon_vertices_copy_paste_lock_hide_zoom_at_the_pointer_pan_and_minim
     # zoomed in, a minimap shows where the view is; a click there moves the view
     minimap = page.locator(".hx-annotator [data-role=minimap]")
     minimap.wait_for(state="visible")
-    page.screenshot(path=str(shots / "annotator_minimap.png"))
+    page.screenshot(path=str(shots / f"annotator_minimap_{ui}.png"))
     m = minimap.bounding_box()
     page.mouse.click(m["x"] + 3, m["y"] + 3)
     page.wait_for_timeout(200)

@@ -16,7 +16,7 @@ export default {
     el.append(root);
     const conn = connection(model, root);
     const state = { tool: "box", label: null, selected: null, showLabels: true, showAll: true,
-      zoom: 1, drag: null, poly: [], lastPoint: 0, url: null, asking: false,
+      zoom: 1, drag: null, poly: [], lastPoint: 0, anchor: null, url: null, asking: false,
       hidden: new Set(), locked: new Set(), space: false, find: "" };  // hide/lock: this view only
 
     const header = h("div", { class: "bar" });
@@ -283,7 +283,14 @@ export default {
     /** Zoom so that the image point under (clientX, clientY) stays under it. */
     function zoomAt(zoom, clientX, clientY) {
       const r = stage.getBoundingClientRect(), v = viewport.getBoundingClientRect();
-      const fx = (clientX - r.left) / r.width, fy = (clientY - r.top) / r.height;
+      // one wheel gesture keeps the point it started on (while the image is still smaller
+      // than the view, no scroll can hold the point under the pointer; later steps can)
+      const a = state.anchor, now = Date.now();
+      if (!a || a.x !== clientX || a.y !== clientY || now - a.t > 1000) {
+        state.anchor = { x: clientX, y: clientY, fx: (clientX - r.left) / r.width, fy: (clientY - r.top) / r.height };
+      }
+      state.anchor.t = now;
+      const { fx, fy } = state.anchor;
       state.zoom = Math.min(8, Math.max(0.25, zoom));
       layout();
       const w = stage.getBoundingClientRect();
