@@ -51,6 +51,16 @@ def show(page, lab, ds, name: str, widget: str, wait_for: str, **options) -> Non
     run_notebook(page, lab, f"{name}.ipynb", [cell], wait_for=wait_for, **options)
 
 
+def drag(page, box, start, end, *, size=(320, 240), steps: int = 8) -> None:
+    """Press at image point ``start``, move to ``end`` and release: image px of a ``size``
+    image shown in the screen rectangle ``box``."""
+    sx, sy = box["width"] / size[0], box["height"] / size[1]
+    page.mouse.move(box["x"] + start[0] * sx, box["y"] + start[1] * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + end[0] * sx, box["y"] + end[1] * sy, steps=steps)
+    page.mouse.up()
+
+
 def make_images(folder: Path, n: int, size=(320, 240)) -> list[Path]:
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
@@ -361,19 +371,12 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
         page.wait_for_timeout(2000)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
     box = laid_out(overlay)
-    sx, sy = box["width"] / 320, box["height"] / 240
-    page.mouse.move(box["x"] + 40 * sx, box["y"] + 50 * sy)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 160 * sx, box["y"] + 130 * sy, steps=8)
-    page.mouse.up()
+    drag(page, box, (40, 50), (160, 130))
     page.wait_for_selector(".hx-annotator [data-role=disconnected]:visible", timeout=20_000)
     page.screenshot(path=str(shots / f"annotator_disconnected_{ui}.png"))
     assert hx.Dataset.open(ds.path).annotations.empty
     # a second box is refused at once (no drawing on a dead widget)
-    page.mouse.move(box["x"] + 200 * sx, box["y"] + 50 * sy)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 260 * sx, box["y"] + 120 * sy, steps=4)
-    page.mouse.up()
+    drag(page, box, (200, 50), (260, 120), steps=4)
     assert page.locator(".hx-annotator [data-ann]").count() == 0
 
 
@@ -393,10 +396,7 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
     page.locator(".hx-annotator [data-label=b]").click()  # label for NEW shapes
     # a drag inside the (selected) big box moves it; select nothing, then draw inside it
     page.keyboard.press("Escape")
-    page.mouse.move(box["x"] + 100 * sx, box["y"] + 100 * sy)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 150 * sx, box["y"] + 140 * sy, steps=8)
-    page.mouse.up()
+    drag(page, box, (100, 100), (150, 140))
     wait_until(lambda: len(hx.Dataset.open(ds.path).annotations) == 2, what="a new box")
     ann = hx.Dataset.open(ds.path).annotations.set_index("ann_id")
     assert ann.loc[big, "label"] == "a" and ann.loc[big, "origin"] == "V1"
@@ -748,11 +748,7 @@ def test_labels_stay_inside_the_image_apart_and_a_13th_label_by_type_ahead(
     page.keyboard.press("Enter")
     page.wait_for_selector(".hx-annotator .labels button.on[data-label=eleven]")
     box = laid_out(overlay)
-    sx, sy = box["width"] / 320, box["height"] / 240
-    page.mouse.move(box["x"] + 20 * sx, box["y"] + 120 * sy)
-    page.mouse.down()
-    page.mouse.move(box["x"] + 80 * sx, box["y"] + 180 * sy, steps=6)
-    page.mouse.up()
+    drag(page, box, (20, 120), (80, 180), steps=6)
     wait_until(lambda: "eleven" in set(_ann(ds)["label"]), what="a box labeled eleven")
 
 
