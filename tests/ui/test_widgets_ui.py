@@ -816,7 +816,6 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
     run_notebook(page, lab, f"allkeys_{ui}.ipynb", cells, wait_for="[data-role=probabilities]",
                  ui=ui, timeout=150_000)  # fmt: skip
     ann = page.locator(".hx-annotator").first
-    name = ann.locator("[data-role=name]")
     overlay = ann.locator("svg[data-role=overlay]")
     box = laid_out(overlay)
 
@@ -895,7 +894,6 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
     ann.locator("[data-role=name]:text('img01.png')").wait_for()
     page.keyboard.press("Control+v")
     wait_until(lambda: (on_disk()["sample_id"] == second).sum() == 1, what="Ctrl+C, Ctrl+V")
-    del name
 
     # classification Review: the model's top classes; no box tools or box keys
     review = page.locator(".hx-annotator").nth(1)
