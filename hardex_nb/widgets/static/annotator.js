@@ -51,9 +51,6 @@ export default {
       svg.setAttribute("preserveAspectRatio", "none");
       renderMinimap();
     }
-    /** Screen px per image px at "fit": the whole image in the panel's width (the side
-     * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
-     * steps so its pixels stay sharp and square (shown pixelated). */
     // -- native pixels: zoomed in past the sent copy, the region in view comes at full size --
     const crop = h("img", { alt: "", "data-role": "crop", hidden: true });
     crop.style.cssText = "position:absolute; image-rendering:pixelated; pointer-events:none;";
@@ -84,6 +81,9 @@ export default {
     });
     viewport.addEventListener("scroll", requestCrop);
 
+    /** Screen px per image px at "fit": the whole image in the panel's width (the side
+     * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
+     * steps so its pixels stay sharp and square (shown pixelated). */
     function baseScale() {
       const smp = sample();
       const fit = Math.min((viewport.clientWidth || 840) / smp.width, 640 / smp.height);
