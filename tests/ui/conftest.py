@@ -8,87 +8,17 @@ folder by default).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-
-CHROMIUM = os.environ.get("HARDEX_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from lab_driver import ARGS, CHROMIUM, serve_lab
 
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lab")
-    port = _free_port()
-    env = dict(
-        os.environ,
-        JUPYTER_CONFIG_DIR=str(root / ".jupyter-config"),
-        JUPYTER_RUNTIME_DIR=str(root / ".jupyter-runtime"),
-        PYTHONPATH=str(Path(__file__).parents[2]),
-    )
-    log = open(root / "lab.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter",
-            "lab",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            "--allow-root",
-            "--ServerApp.token=",
-            "--ServerApp.password=",
-            "--ServerApp.disable_check_xsrf=True",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                log = (root / "lab.log").read_text()[-2000:]
-                raise RuntimeError(f"JupyterLab exited: {log}") from None
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("JupyterLab did not start within 120 s")
-    yield {"base": base, "root": root}
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve_lab(tmp_path_factory.mktemp("lab")) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,91 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+CHROMIUM = os.environ.get("HARDEX_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve_lab(root: Path):
+    """A JupyterLab server on 127.0.0.1 (empty token) serving ``root``, for as long as the
+    ``with`` block lasts: yields ``{"base": url, "root": root}``."""
+    port = _free_port()
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(root / ".jupyter-config"),
+        JUPYTER_RUNTIME_DIR=str(root / ".jupyter-runtime"),
+        PYTHONPATH=str(Path(__file__).parents[2]),
+    )
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            "--allow-root",
+            "--ServerApp.token=",
+            "--ServerApp.password=",
+            "--ServerApp.disable_check_xsrf=True",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{base}/api", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                text = (root / "lab.log").read_text()[-2000:]
+                raise RuntimeError(f"JupyterLab exited: {text}") from None
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError("JupyterLab did not start within 120 s")
+    try:
+        yield {"base": base, "root": root}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def write_notebook(root: Path, name: str, cells: list[str]) -> str:
