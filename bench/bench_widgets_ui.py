@@ -60,14 +60,19 @@ def photos(folder: Path, n: int, size: tuple[int, int]) -> list[Path]:
     return out
 
 
-def timed(action, done, timeout: float = 30.0) -> float:
-    start = time.perf_counter()
-    action()
-    deadline = start + timeout
+def wait(done, what: str, timeout: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout
     while not done():
         if time.perf_counter() > deadline:
-            raise TimeoutError("no answer within the time limit")
-        time.sleep(0.005)
+            raise TimeoutError(f"{what}: no answer within {timeout:g} s")
+        time.sleep(0.003)
+
+
+def timed(action, done, what: str = "the answer") -> float:
+    """Seconds from ``action()`` until ``done()`` holds."""
+    start = time.perf_counter()
+    action()
+    wait(done, what)
     return time.perf_counter() - start
 
 
@@ -140,11 +145,10 @@ def measure(lab, tmp, repeat, sync_playwright, run_notebook, chromium, chromium_
             t0 = time.perf_counter()
             page.mouse.up()
             shapes = page.locator(".hx-annotator svg [data-ann]")
-            while shapes.count() <= before:
-                time.sleep(0.002)
+            wait(lambda s=shapes, b=before: s.count() > b, "the box drawn")
             draw_shown.append(time.perf_counter() - t0)
-            while len(hx.Dataset.open(small.path).annotations) <= n_disk:
-                time.sleep(0.005)
+            on_disk = lambda n=n_disk: len(hx.Dataset.open(small.path).annotations) > n  # noqa: E731
+            wait(on_disk, "the box on disk")
             draw_disk.append(time.perf_counter() - t0)
             name = f"p{k + 1:03d}.jpg"
             page.locator(".hx-annotator").first.focus()
