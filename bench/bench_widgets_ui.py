@@ -29,8 +29,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
+from bench_widgets import build  # noqa: E402  (this folder: the 10,000-row gallery dataset)
+
 import hardex_nb as hx  # noqa: E402
-from hardex_nb import ingest  # noqa: E402
 
 # the crop shown covers the view at the zoom reached (its width in image px matches)
 FINAL_CROP = """() => {
@@ -99,27 +100,7 @@ def measure(lab, tmp, repeat, sync_playwright, run_notebook, chromium, chromium_
     small.add_images(photos(tmp / "p640", repeat + 2, (640, 480)))
     big = hx.Dataset.create(root / "big", task="detection", labels=["defect"])
     big.add_images(photos(tmp / "p4000", 2, (4000, 3000)))
-    many = hx.Dataset.create(root / "many", task="classification", labels=["a", "b"])
-    one = photos(tmp / "one", 1, (640, 480))[0]
-    import pandas as pd
-
-    ingest.insert_rows(
-        many,
-        pd.DataFrame(
-            {
-                "path": str(one),
-                "name": [f"s{i:05d}.jpg" for i in range(10_000)],
-                "width": 640,
-                "height": 480,
-                "status": "unlabeled",
-                "hard": 0,
-                "hard_reasons": "",
-                "added_at": time.time(),
-                "source": "upload",
-                "split": "train",
-            }
-        ),
-    )
+    many = build(root / "many", 10_000, photos(tmp / "one", 1, (640, 480))[0])  # bench_widgets
     rows: list[tuple[str, list[float]]] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=chromium_args, headless=True)
