@@ -782,6 +782,25 @@ def test_gallery_filters_with_enter_says_why_nothing_matches_sorts_and_selects_e
     page.locator(".hx-gallery [data-role=empty] [data-action=clear-filters]").click()
     page.wait_for_selector(".hx-gallery [data-role=page]:has-text('6 images')")
     assert page.locator(".hx-gallery [data-filter=min_width]").input_value() == ""
+    # a date-time range (UTC): reversed is refused, one around now keeps every image
+    after, before = (
+        page.locator(f".hx-gallery [data-filter={k}]") for k in ("added_after", "added_before")
+    )
+    after.fill("2031-01-01T00:00")
+    before.fill("2030-01-01T00:00")
+    before.press("Enter")
+    page.wait_for_selector(".hx-gallery [data-role=error]:has-text('later than')")
+    now = pd.Timestamp.now(tz="UTC")
+    after.fill((now - pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    before.fill((now + pd.Timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    before.press("Enter")
+    page.wait_for_selector(".hx-gallery [data-role=page]:has-text('6 images')")
+    assert page.locator(".hx-gallery [data-role=error]").count() == 0
+    after.fill((now + pd.Timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"))
+    after.press("Enter")
+    page.wait_for_selector(".hx-gallery [data-role=empty]:has-text('added_after')")
+    page.locator(".hx-gallery [data-action=clear-filters] >> nth=0").click()
+    page.wait_for_selector(".hx-gallery [data-role=page]:has-text('6 images')")
     # sort by hard score: the hard image first; full names on hover
     page.locator(".hx-gallery [data-role=sort]").select_option("hard_score")
     page.wait_for_selector(f".hx-gallery .card >> nth=0 >> [data-thumb='{ids[4]}']")
