@@ -180,9 +180,13 @@ def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
 def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=30)
     run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
+    watching = hx.Annotator(hx.Dataset.open(ds.path), ids[31])  # open before the job
+    assert watching.probabilities == []
     result = hx.auto_label(ds, run)
     s = ds.samples.set_index("sample_id")
     assert set(s.loc[ids[30:], "status"]) == {"to_confirm"}
+    watching.handle({"action": "poll"})  # the new record is read on the next poll
+    assert watching.probabilities == result.table.set_index("sample_id").loc[ids[31], "top"]
     assert (s.loc[ids[30:], "label"].astype(str).to_numpy() == np.array(truth[30:])).mean() >= 0.9
     assert s.loc[ids[30:], "hard_score"].notna().all()
     assert set(result.hard_ids) == set(s.index[s["hard"]])

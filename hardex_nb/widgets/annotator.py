@@ -52,7 +52,9 @@ class Annotator(Widget):
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
         self._undo: list[tuple[int, list[tuple]]] = []
-        self._probabilities: dict[int, list] | None = None  # classification, read when shown
+        # classification: the stored top classes, read when shown, with the result records
+        # they were read from (read again only when those change)
+        self._probabilities: tuple[list, dict[int, list]] | None = None
         super().__init__(
             task=ds.task, labels=ds.label_names, threshold=threshold, mode=self._mode()
         )
@@ -127,8 +129,12 @@ class Annotator(Widget):
             if self._probabilities is None:
                 from ..jobs.autolabel import model_probabilities
 
-                self._probabilities = model_probabilities(self.ds)
-            self.probabilities = self._probabilities.get(self.sample_id, [])
+                self._probabilities = (self._result_marks(), model_probabilities(self.ds))
+            self.probabilities = self._probabilities[1].get(self.sample_id, [])
+
+    def _result_marks(self) -> list:
+        """What identifies the recorded results (key and time): a new job's record changes it."""
+        return self.ds.results[["key", "created"]].values.tolist()
 
     def _still_listed(self, frame) -> set[int]:
         """The ids of ``_order`` that stay listed after a change elsewhere."""
@@ -139,7 +145,8 @@ class Annotator(Widget):
         list and show the image again (or the next one, when it was deleted)."""
         frame = self.ds.sample_rows()
         keep = self._still_listed(frame)
-        self._probabilities = None  # a job may have labeled again
+        if self._probabilities is not None and self._probabilities[0] != self._result_marks():
+            self._probabilities = None  # a job recorded new predictions: read them again
         if any(s not in keep for s in self._order):
             self._order = [s for s in self._order if s in keep]
             self._sync_queue()
@@ -258,50 +265,37 @@ class Annotator(Widget):
         if not isinstance(items, list) or not items:
             raise BadMessage("paste: expected a list of copied objects")
         width, height = float(self.sample["width"]), float(self.sample["height"])
-        todo: list[tuple[Any, ...]] = []
+        todo = []
         for n, item in enumerate(items):
             if not isinstance(item, dict):
                 raise BadMessage(f"paste: object {n} is not an object")
             kind = item.get("kind")
             if kind not in ("box", "text", "polygon", "ignore"):
                 raise BadMessage(f"paste: object {n} has kind={kind!r}")
-            label = None if kind == "ignore" else self._label(item)
+            # as _restore adds it: a record of the labeler's own, with no score
+            a = {"kind": kind, "label": None if kind == "ignore" else self._label(item)}
+            a |= {"score": None, "origin": "human", "hard_type": "none", "points": None}
             if item.get("points") is not None:
-                pts = _clip_points(item["points"], width, height, n)
-                if pts is not None:
-                    todo.append((kind, label, None, pts, item))
-                continue
-            limits = (width, height, width, height)
-            box = [min(max(v, 0.0), hi) for v, hi in zip(self._box(item), limits)]
-            if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
-                todo.append((kind, label, box, None, item))
+                a["points"] = _clip_points(item["points"], width, height, n)
+                if a["points"] is None:
+                    continue
+                if kind != "ignore":
+                    a["kind"] = "polygon"  # points make a polygon of a labeled object
+            else:
+                limits = (width, height, width, height)
+                box = [min(max(v, 0.0), hi) for v, hi in zip(self._box(item), limits)]
+                if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                    continue
+                a |= dict(zip(BOX_FIELDS, box))
+                a["text"] = text_in(item, "text", optional=True)
+                a["angle"] = number_in(item, "angle") if item.get("angle") is not None else None
+            todo.append(a)
         if not todo:
             raise BadMessage("paste: every copied object lies outside this image")
-        added = []
-        for kind, label, box, pts, item in todo:
-            if kind == "ignore":
-                ann = (
-                    self.ds.add_ignore_polygon(self.sample_id, pts)
-                    if pts is not None
-                    else self.ds.add_ignore_region(self.sample_id, *box)
-                )
-            elif pts is not None:
-                ann = self.ds.add_polygon(self.sample_id, label, pts)
-            else:
-                angle = item.get("angle")
-                ann = self.ds.add_box(
-                    self.sample_id,
-                    label,
-                    *box,
-                    text=text_in(item, "text", optional=True),
-                    angle=number_in(item, "angle") if angle is not None else None,
-                )
-            added.append(("added", ann))
-        self._did(*added)
-        self.notice = f"{len(added)} object(s) pasted" + (
-            f" ({len(items) - len(added)} outside this image left out)"
-            if len(added) < len(items)
-            else ""
+        self._did(*[("added", self._restore(a, self.sample_id)) for a in todo])
+        left_out = len(items) - len(todo)
+        self.notice = f"{len(todo)} object(s) pasted" + (
+            f" ({left_out} outside this image left out)" if left_out else ""
         )
         self._refresh()
 
@@ -502,7 +496,8 @@ class Annotator(Widget):
         return sid
 
     def _restore(self, a: dict, sid: int) -> int:
-        """Add a deleted annotation back to sample ``sid``; returns its new id."""
+        """Add annotation record ``a`` to sample ``sid`` (a deleted one back, or a pasted
+        one); returns its new id."""
         if a["kind"] == "ignore" and a["points"] is not None:
             return self.ds.add_ignore_polygon(sid, a["points"])
         if a["kind"] == "ignore":

@@ -91,7 +91,8 @@ class Gallery(OpensAnnotator, Widget):
     def _dataset_changed(self) -> None:
         self.labels = self.ds.label_names
         self._refresh()
-        self.selected = [i for i in self.selected if i in set(self._matching)]
+        matching = set(self._matching)
+        self.selected = [i for i in self.selected if i in matching]
 
     def _refresh(self, *, keep_page: bool = True) -> None:
         ds = self.ds
