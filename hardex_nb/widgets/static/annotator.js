@@ -93,7 +93,7 @@ export default {
     function zoomTo(how) {
       if (!sample().width) return;
       state.zoom = how === "original" ? 1 / baseScale() : 1;
-      layout(); renderOverlay(); renderSide(); renderMinimap();
+      layout(); renderOverlay(); renderSide();
     }
     function toImage(ev) {
       const r = svg.getBoundingClientRect(), smp = sample();
@@ -138,7 +138,8 @@ export default {
       const byLabel = new Map(), out = new Map();
       for (const a of model.get("annotations")) {
         if (a.kind === "ignore") continue;
-        byLabel.set(a.label, [...(byLabel.get(a.label) || []), a.ann_id]);
+        if (!byLabel.has(a.label)) byLabel.set(a.label, []);
+        byLabel.get(a.label).push(a.ann_id);
       }
       for (const ids of byLabel.values()) if (ids.length > 1) ids.forEach((id, i) => out.set(id, i + 1));
       return out;
@@ -296,7 +297,7 @@ export default {
       const w = stage.getBoundingClientRect();
       viewport.scrollLeft = fx * w.width - (clientX - v.left);
       viewport.scrollTop = fy * w.height - (clientY - v.top);
-      renderOverlay(); renderSide(); renderMinimap();
+      renderOverlay(); renderSide();  // the minimap follows the scroll
     }
 
     // -- minimap: where the view is in the whole image, when zoomed in; click or drag to go --

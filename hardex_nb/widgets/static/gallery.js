@@ -59,8 +59,8 @@ export default {
     root.append(filterBar, actions, grid, pager);
     messages(model, root);
 
-    /** The filters typed, checked here first: a range no image can fall in gets a message
-     * (the kernel checks again). */
+    /** The filters typed; the kernel checks them (a range no image can fall in gets its
+     * message there). Only what never reaches it is said here: a number the input cannot read. */
     function applyFilters() {
       const f = {};
       for (const [k, input] of Object.entries(inputs)) {
@@ -70,21 +70,10 @@ export default {
           continue;
         }
         if (k === "hard") f[k] = v === "true";
-        else if (k.startsWith("min_") || k.startsWith("max_")) {
-          const n = Number(v);
-          if (!Number.isInteger(n) || n < 0) return say(`${k.replace("_", " ")}: give a whole number of pixels, 0 or more (not ${v})`);
-          f[k] = n;
-        } else f[k] = v;
+        else if (k.startsWith("min_") || k.startsWith("max_")) f[k] = Number(v);
+        else f[k] = v;
       }
-      for (const dim of ["width", "height"]) {
-        if (f[`min_${dim}`] !== undefined && f[`max_${dim}`] !== undefined && f[`min_${dim}`] > f[`max_${dim}`]) {
-          return say(`min ${dim} ${f[`min_${dim}`]} is more than max ${dim} ${f[`max_${dim}`]}: no image can match; swap them`);
-        }
-      }
-      if (f.added_after && f.added_before && f.added_after > f.added_before) {
-        return say("“added after” is later than “added before”: no image can match; swap them");
-      }
-      model.set("error", "");
+      model.set("error", "");  // one said here, not by the kernel
       conn.send({ action: "filter", filters: f });
     }
     function say(error) { model.set("notice", ""); model.set("error", error); }
@@ -132,7 +121,6 @@ export default {
         h("button", { class: "danger", "data-action": "delete", onclick: () => { asking = true; renderActions(); } }, "Delete…"),
         h("button", { onclick: () => select([]) }, "Clear"));
     }
-
 
     function renderPager() {
       const total = model.get("total"), size = model.get("page_size"), page = model.get("page");

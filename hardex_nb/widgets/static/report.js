@@ -1,9 +1,8 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
-import { SVG, fmt, h, keepKeys, messages } from "./dom.js";
+import { fmt, h, keepKeys, messages, s } from "./dom.js";
 
 const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
 const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
-
 
 export default {
   render({ model, el }) {
@@ -42,15 +41,11 @@ export default {
         h("div", { class: "errors" }, ...images.map((im, k) => {
           const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
           urls.push(url);
-          const svg = document.createElementNS(SVG, "svg");
-          svg.setAttribute("viewBox", `0 0 ${im.width} ${im.height}`);
-          svg.setAttribute("preserveAspectRatio", "none");
+          const svg = s("svg", { viewBox: `0 0 ${im.width} ${im.height}`, preserveAspectRatio: "none" });
           const w = im.width / 240;
           for (const b of im.boxes) {
-            const r = document.createElementNS(SVG, "rect");
-            for (const [a, v] of Object.entries({ x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, fill: "none",
-              stroke: KIND_COLORS[b.kind], "stroke-width": 2.5 * w, "data-kind": b.kind })) r.setAttribute(a, v);
-            svg.append(r);
+            svg.append(s("rect", { x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, fill: "none",
+              stroke: KIND_COLORS[b.kind], "stroke-width": 2.5 * w, "data-kind": b.kind }));
           }
           const stage = h("div", { class: "stage", style: `aspect-ratio: ${im.width} / ${im.height}` }, h("img", { src: url, alt: im.name }), svg);
           const counts = Object.keys(KIND_NAMES).map((kd) => `${im.boxes.filter((b) => b.kind === kd).length} ${KIND_NAMES[kd]}`).join(" · ");
