@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -54,6 +57,36 @@ def trained_detector(tmp_path_factory):
 
 
 TRAINING_FIXTURES = {"trained_detector"}
+RUN_TMP = pytest.StashKey[Path]()
+RUN_FAILED = pytest.StashKey[bool]()
+
+
+def pytest_configure(config):
+    """One temp folder for everything the run writes.
+
+    pytest's ``tmp_path`` folders, the notebooks' work folders (their kernels inherit ``TMPDIR``),
+    JupyterLab's and the browser tests' screenshots all go under it. It is removed when the run
+    passes and kept, with its path printed, when it fails: repeated runs do not fill the disk.
+    """
+    root = Path(tempfile.mkdtemp(prefix="hardex-test-run-"))
+    root.chmod(0o755)  # a test opens a dataset as another user; pytest's own folders stay private
+    os.environ["TMPDIR"] = str(root)
+    tempfile.tempdir = str(root)
+    config.stash[RUN_TMP] = root
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[RUN_FAILED] = exitstatus not in (0, pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def pytest_unconfigure(config):
+    root = config.stash.get(RUN_TMP, None)
+    if root is None or not root.exists():
+        return
+    if config.stash.get(RUN_FAILED, True):
+        print(f"\nhardex_nb tests: this run's temp files are kept in {root}", file=sys.stderr)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
