@@ -31,8 +31,13 @@ export default {
       added_after: h("input", { type: "datetime-local", title: "added at or after (UTC)", "data-filter": "added_after" }),
       added_before: h("input", { type: "datetime-local", title: "added at or before (UTC)", "data-filter": "added_before" }),
     };
-    // Enter in any filter applies them all
-    for (const input of Object.values(inputs)) input.addEventListener("keydown", (e) => { if (e.key === "Enter") applyFilters(); });
+    /** Filters typed but not yet applied: a reply from the kernel does not overwrite them. */
+    const typed = new Set();
+    for (const [k, input] of Object.entries(inputs)) {
+      input.addEventListener("input", () => typed.add(k));
+      // Enter in any filter applies them all
+      input.addEventListener("keydown", (e) => { if (e.key === "Enter") applyFilters(); });
+    }
     const sortBy = h("select", { "data-role": "sort", title: "sort by" },
       ...[["added", "time added"], ["name", "name"], ["hard_score", "hard score"], ["width", "width"]].map(([v, text]) => h("option", { value: v }, `sort: ${text}`)));
     const order = h("button", { "data-role": "order", title: "ascending / descending" });
@@ -74,18 +79,23 @@ export default {
         else f[k] = v;
       }
       model.set("error", "");  // one said here, not by the kernel
+      typed.clear();
       conn.send({ action: "filter", filters: f });
     }
     function say(error) { model.set("notice", ""); model.set("error", error); }
     function clearFilters() {
       for (const input of Object.values(inputs)) input.value = "";
+      typed.clear();
       conn.send({ action: "filter", filters: {} });
     }
-    /** The inputs show the filters in force (set from Python, cleared, or typed). */
+    /** The inputs show the filters in force (set from Python, cleared, or applied), marked
+     * `data-active`; one typed since the last Filter keeps what was typed. */
     function renderFilters() {
       const f = model.get("filters");
       for (const [k, input] of Object.entries(inputs)) {
         const v = f[k];
+        input.toggleAttribute("data-active", v !== undefined && v !== null);
+        if (typed.has(k)) continue;
         input.value = v === undefined || v === null ? "" : k === "hard" ? String(v) : k.startsWith("added_") ? (String(v).length === 10 ? `${v}T00:00` : String(v).slice(0, 16)) : String(v);
       }
       sortBy.value = model.get("sort_by");
