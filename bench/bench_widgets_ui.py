@@ -84,10 +84,11 @@ def main() -> None:
     from lab_driver import ARGS, CHROMIUM, run_notebook, serve_lab  # the browser tests' driver
     from playwright.sync_api import sync_playwright
 
-    tmp = Path(tempfile.mkdtemp(prefix="hardex-bench-ui-"))
-    (tmp / "lab").mkdir()
-    with serve_lab(tmp / "lab") as lab:
-        rows = measure(lab, tmp, args.repeat, sync_playwright, run_notebook, CHROMIUM, ARGS)
+    with tempfile.TemporaryDirectory(prefix="hardex-bench-ui-") as name:
+        tmp = Path(name)
+        (tmp / "lab").mkdir()
+        with serve_lab(tmp / "lab") as lab:
+            rows = measure(lab, tmp, args.repeat, sync_playwright, run_notebook, CHROMIUM, ARGS)
     print(f"\n{'action':62s} {'median s':>9s} {'p90 s':>7s} {'n':>3s}")
     for what, values in rows:
         p90 = sorted(values)[max(0, round(0.9 * len(values)) - 1)]
