@@ -623,6 +623,8 @@ def test_polygon_vertices_copy_paste_lock_hide_zoom_at_the_pointer_pan_and_minim
     np.testing.assert_allclose(
         polygon["points"], [[20, 120], [100, 120], [100, 200], [20, 200]], atol=3
     )
+    # on disk is not yet in the browser: a click selects only what the widget has been sent
+    page.wait_for_selector(f".hx-annotator svg [data-ann='{polygon.ann_id}']")
     # switching tool half way leaves no stray point
     page.mouse.click(*at(150, 150))
     page.keyboard.press("b")
