@@ -193,6 +193,7 @@ class Dataset:
         self._lock = threading.RLock()
         self.import_result: AnnotationImport | None = None  # set by from_files
         self._generation = 0
+        self._reloads = 0
         self._reload()
 
     # -- opening ------------------------------------------------------------------------
@@ -460,6 +461,7 @@ class Dataset:
     # -- loading and syncing ------------------------------------------------------------
     def _reload(self) -> None:
         self._generation += 1
+        self._reloads += 1
         st = self._store
         self._samples = TableRows(
             st.read_table("samples", SAMPLE_COLUMNS, "sample_id"), "sample_id"
@@ -482,6 +484,12 @@ class Dataset:
         what :meth:`refresh` found another writer did. Widgets compare it to redraw only
         when something changed."""
         return self._generation
+
+    @property
+    def reloads(self) -> int:
+        """How many times the frames were read again from disk (opening, or what another
+        writer committed): a widget whose action saw it grow has something to redraw."""
+        return self._reloads
 
     @contextlib.contextmanager
     def _write(self):

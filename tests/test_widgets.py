@@ -463,6 +463,30 @@ def test_widgets_follow_changes_made_elsewhere(tmp_path):
     assert r.error == "kept"
 
 
+def test_a_change_elsewhere_found_during_an_action_is_still_drawn(tmp_path):
+    """An action that reads without redrawing (a crop request) finds another writer's box:
+    the next poll still draws it; a box added from the notebook through the same Dataset
+    object before an action is drawn too."""
+    ds = hx.Dataset.create(tmp_path / "d", task="detection", labels=["x"])
+    write_image(tmp_path / "a.png", 200, 150, seed=0)
+    (sid,) = ds.add_images([tmp_path / "a.png"]).added
+    w = hx.Annotator(ds, sid)
+    w.handle({"action": "poll"})
+    other = hx.Dataset.open(ds.path)
+    elsewhere = other.add_box(sid, "x", 10, 10, 50, 50)
+    w.handle({"action": "crop", "x0": 0, "y0": 0, "x1": 100, "y1": 100})
+    w.handle({"action": "poll"})
+    assert [a["ann_id"] for a in w.annotations] == [elsewhere]
+    here = ds.add_box(sid, "x", 60, 60, 90, 90)  # the notebook, same object
+    w.handle({"action": "crop", "x0": 0, "y0": 0, "x1": 100, "y1": 100})
+    w.handle({"action": "poll"})
+    assert [a["ann_id"] for a in w.annotations] == [elsewhere, here]
+    # the widget's own edit is drawn by the action itself, and a poll after it is a no-op
+    w.handle({"action": "delete", "ann_id": here})
+    assert [a["ann_id"] for a in w.annotations] == [elsewhere]
+    assert w._seen == ds.generation
+
+
 def test_crop_sends_the_region_at_native_resolution(tmp_path):
     import io
 

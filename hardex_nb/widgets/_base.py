@@ -69,12 +69,14 @@ class Widget(anywidget.AnyWidget):
             if content["action"] != "poll":  # a poll leaves the message shown
                 self.error = ""
                 self.notice = ""  # a notice tells of the last action only
+            ds = getattr(self, "ds", None)
+            before = (ds.generation, ds.reloads) if ds is not None else None
             if getattr(handler, "takes_buffers", False):
                 handler(content, list(buffers or []))
             else:
                 handler(content)
-            if content["action"] != "poll" and getattr(self, "ds", None) is not None:
-                self._seen = self.ds.generation  # the handler redrew what it changed
+            if content["action"] != "poll" and before is not None:
+                self._after_action(*before)
         except (HardexError, BadMessage) as exc:
             self.error = str(exc)
         except Exception as exc:
@@ -84,6 +86,13 @@ class Widget(anywidget.AnyWidget):
             seq = content.get("seq") if isinstance(content, dict) else None
             if isinstance(seq, int) and not isinstance(seq, bool):
                 self.send({"ack": seq})
+
+    def _after_action(self, generation: int, reloads: int) -> None:
+        """After an action: the handler redrew what it changed itself. What another writer
+        did meanwhile (its reads found it) or what was not yet drawn when it began is left
+        for the next poll to redraw, never marked as seen."""
+        if generation == getattr(self, "_seen", None) and self.ds.reloads == reloads:
+            self._seen = self.ds.generation
 
     def _on_poll(self, content: dict) -> None:
         """The browser asks every few seconds: redraw when the dataset changed, here or in

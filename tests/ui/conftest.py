@@ -47,8 +47,25 @@ def shots():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
+    seen: list[str] = []
+    pg.on("pageerror", lambda e: str(e) not in FRONT_END_NOISE and seen.append(str(e)))
+    pg.on("console", lambda m: m.type == "error" and _ours(m) and seen.append(m.text))
     yield pg
     context.close()
+    assert not seen, f"errors in the browser: {seen}"
+
+
+# What Notebook 7 itself raises on these pages (not the widgets; seen in every run)
+FRONT_END_NOISE = {
+    "Command 'filebrowser:open-path' not registered.",
+    "Cannot read properties of undefined (reading 'schema')",
+}
+
+
+def _ours(message) -> bool:
+    """A console error from the widgets' code: anywidget loads it from a blob: URL."""
+    url = (message.location or {}).get("url", "")
+    return url.startswith("blob:") or "hardex" in message.text.lower()
 
 
 @pytest.hookimpl(hookwrapper=True)

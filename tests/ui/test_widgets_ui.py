@@ -515,7 +515,11 @@ def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, pag
     show(page, lab, ds, f"ocr_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
     field = page.locator(f".hx-annotator input[data-text='{sure}']")
     field.click()  # one click puts the caret in the field
-    page.keyboard.type("AB 123")
+    page.keyboard.type("AB")
+    # another writer adds an object while the labeler types: the overlay shows it, the typing stays
+    typing = ds.add_box(sid, "plate", 250, 20, 300, 50, score=0.95, origin="V1")
+    page.wait_for_selector(f".hx-annotator svg [data-ann='{typing}']", timeout=15_000)
+    page.keyboard.type(" 123")
     page.keyboard.press("Enter")
     field.blur()
 
@@ -524,17 +528,22 @@ def test_type_ocr_text_with_a_click_and_drag_the_score_slider_in_one_go(lab, pag
 
     wait_until(lambda: stored()["text"] == "AB 123", what="the OCR text on disk")
     assert stored()["kind"] == "text"  # the same kind the imports give a box with text
+    page.wait_for_selector(".hx-annotator svg[data-role=overlay] text:has-text('AB 123')")
     shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
-    assert shapes.count() == 2
+    assert shapes.count() == 3
     slider = page.locator(".hx-annotator [data-role=threshold]")
     s = slider.bounding_box()
     page.mouse.move(s["x"] + 2, s["y"] + s["height"] / 2)
     page.mouse.down()
     page.mouse.move(s["x"] + s["width"] * 0.5, s["y"] + s["height"] / 2, steps=10)
+    # another writer adds an object mid-drag: the overlay shows it, the slider stays held
+    other = ds.add_box(sid, "plate", 20, 20, 60, 50, score=0.95, origin="V1")
+    page.wait_for_selector(f".hx-annotator svg [data-ann='{other}']", timeout=15_000)
     page.mouse.move(s["x"] + s["width"] * 0.8, s["y"] + s["height"] / 2, steps=10)
     page.mouse.up()
     assert float(slider.input_value()) >= 0.7  # one drag, not one 0.05 step
-    wait_until(lambda: shapes.count() == 1, what="the 0.3 box hidden")
+    wait_until(lambda: shapes.count() == 3, what="the 0.3 box hidden")
+    page.wait_for_selector(f".hx-annotator [data-row='{other}']")  # the list, redrawn once let go
 
 
 def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, shots, tmp_path):
@@ -909,6 +918,7 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
     ann.locator(".ann-row.sel").wait_for()
     page.keyboard.press("Delete")
     wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 0, what="Delete")
+    overlay.locator("[data-ann] path").wait_for(state="detached")  # the widget has it too
     page.keyboard.press("Control+z")
     wait_until(lambda: (on_disk()["kind"] == "polygon").sum() == 1, what="Ctrl+Z")
     overlay.locator("[data-ann] path").wait_for()

@@ -26,6 +26,16 @@ export default {
     const viewport = h("div", { class: "viewport" }, stage);
     const side = h("div", { class: "side" });
     side.addEventListener("hard-type", (e) => conn.send({ action: "set_hard_type", ...e.detail }));
+    // The side panel is not redrawn under the user: while its slider is dragged or an OCR field
+    // has focus, a change (a reply, another writer) redraws it when the drag or typing ends.
+    const held = { slider: false, text: false, pending: false };
+    const stop = new AbortController();
+    const releaseSide = () => { if (held.pending && !held.slider && !held.text) { held.pending = false; renderSide(); } };
+    const releaseSlider = () => { if (held.slider) { held.slider = false; releaseSide(); } };
+    side.addEventListener("pointerdown", (ev) => { if (ev.target.matches("[data-role=threshold]")) held.slider = true; });
+    for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, releaseSlider, { signal: stop.signal });
+    side.addEventListener("focusin", (ev) => { if (ev.target.matches("input[data-text]")) held.text = true; });
+    side.addEventListener("focusout", (ev) => { if (ev.target.matches("input[data-text]")) { held.text = false; releaseSide(); } });
     const view = h("div", { class: "view-area" }, viewport);
     root.append(header, h("div", { class: "layout" }, view, side));
     messages(model, root);
@@ -101,7 +111,9 @@ export default {
       const y = ((ev.clientY - r.top) / r.height) * smp.height;
       return [Math.min(Math.max(x, 0), smp.width), Math.min(Math.max(y, 0), smp.height)];
     }
-    const px = () => sample().width / svg.getBoundingClientRect().width; // image px per screen px
+    /** Image px per screen px (before the first layout, or in a hidden cell, the scale the
+     * layout gives: never an infinite label size). */
+    const px = () => 1 / ((svg.getBoundingClientRect().width / sample().width) || baseScale() * state.zoom);
 
     // -- drawing ----------------------------------------------------------------------------
     function visible(a) {
@@ -377,6 +389,7 @@ export default {
       renderSide();
     }
     function renderSide() {
+      if (held.slider || held.text) { held.pending = true; return; }
       const smp = sample();
       const task = model.get("task");
       if (state.label === null || !labels().includes(state.label)) state.label = labels()[0] ?? null;
@@ -431,6 +444,7 @@ export default {
           model.set("threshold", Number(slider.value)); model.save_changes();
           heading.textContent = `Score threshold ${Number(slider.value).toFixed(2)}`;
         });
+        slider.addEventListener("change", releaseSlider);  // let go, or a key: the value is final
         parts.push(heading, slider,
           h("div", { class: "bar" }, h("label", {}, h("input", { type: "checkbox", checked: state.showLabels, onchange: (e) => { state.showLabels = e.target.checked; renderOverlay(); } }), " show labels (l)"),
             h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`)));
@@ -563,6 +577,6 @@ export default {
     resized.observe(viewport);
     renderImage();
     render();
-    return () => { resized.disconnect(); conn.close(); if (state.url) URL.revokeObjectURL(state.url); };
+    return () => { resized.disconnect(); stop.abort(); conn.close(); if (state.url) URL.revokeObjectURL(state.url); };
   },
 };
