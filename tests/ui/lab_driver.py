@@ -144,10 +144,14 @@ def run_notebook(
         ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
     )
     for attempt in range(5):
+        # a retry on a busy machine can meet the "Select Kernel" dialog: keep Python 3
+        accept = page.locator(".jp-Dialog .jp-mod-accept")
+        if accept.count():
+            accept.first.click()
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
-            page.wait_for_function(started, timeout=15_000)
+            page.wait_for_function(started, timeout=20_000)
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")

@@ -51,7 +51,9 @@ export function keepKeys(root) {
  * Send messages to the kernel and notice when it no longer answers (restarted, stopped):
  * each message carries a sequence number the Python side acknowledges; one left
  * unanswered for `patience` ms marks the widget disconnected: a banner says so and every
- * later edit is refused instead of being lost silently. Every `poll` ms (0: never) it asks
+ * later edit is refused instead of being lost silently. When every message is answered
+ * after all (the kernel was busy running a cell), the widget is connected again. A
+ * restarted kernel never answers. Every `poll` ms (0: never) it asks
  * the kernel to redraw if the dataset changed elsewhere.
  * @param {any} model
  * @param {HTMLElement} root
@@ -61,7 +63,7 @@ export function connection(model, root, patience = 5000, poll = 2000) {
   const pending = new Map();
   let seq = 0, lost = false;
   const banner = h("div", { class: "error", "data-role": "disconnected", hidden: true },
-    "Disconnected: the kernel does not answer (restarted or stopped). Nothing done here is saved any more; run the cell again.");
+    "The kernel does not answer: it is busy running a cell, or was restarted or stopped. Edits are refused until it answers (this clears itself when a busy kernel is done); after a restart, run this cell again.");
   root.prepend(banner);
   function lose() {
     if (lost) return;
@@ -70,8 +72,15 @@ export function connection(model, root, patience = 5000, poll = 2000) {
     root.classList.add("hx-disconnected");
     root.dispatchEvent(new CustomEvent("hx-disconnected"));
   }
+  /** Every message answered: the kernel was only busy (a restarted one never answers). */
+  function recover() {
+    if (!lost || pending.size) return;
+    lost = false;
+    banner.hidden = true;
+    root.classList.remove("hx-disconnected");
+  }
   model.on("msg:custom", (msg) => {
-    if (msg && typeof msg.ack === "number") pending.delete(msg.ack);
+    if (msg && typeof msg.ack === "number") { pending.delete(msg.ack); recover(); }
   });
   let lastPoll = Date.now();
   const timer = setInterval(() => {
