@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "ui"))
 
 from bench_widgets import build  # noqa: E402  (this folder: the 10,000-row gallery dataset)
+from lab_driver import wait_until  # noqa: E402  (the browser tests' driver)
 
 import hardex_nb as hx  # noqa: E402
 
@@ -61,12 +62,9 @@ def photos(folder: Path, n: int, size: tuple[int, int]) -> list[Path]:
     return out
 
 
-def wait(done, what: str, timeout: float = 30.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while not done():
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"{what}: no answer within {timeout:g} s")
-        time.sleep(0.003)
+def wait(done, what: str) -> None:
+    """Until ``done()``: polled every 3 ms, fine enough for the times measured."""
+    wait_until(done, what=what, step=0.003)
 
 
 def timed(action, done, what: str = "the answer") -> float:

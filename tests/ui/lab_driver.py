@@ -26,6 +26,18 @@ ARGS = [
 ]
 
 
+def wait_until(check, timeout: float = 30.0, what: str = "condition", step: float = 0.25):
+    """Poll ``check()`` every ``step`` s until it returns something true (returned), or raise
+    after ``timeout`` s naming ``what``."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,21 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from lab_driver import run_notebook
+from lab_driver import run_notebook, wait_until
 from PIL import Image
 
 import hardex_nb as hx
 from hardex_nb import ingest
-
-
-def wait_until(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def laid_out(overlay) -> dict:

@@ -70,7 +70,6 @@ export function connection(model, root, patience = 5000, poll = 2000) {
     lost = true;
     banner.hidden = false;
     root.classList.add("hx-disconnected");
-    root.dispatchEvent(new CustomEvent("hx-disconnected"));
   }
   /** Every message answered: the kernel was only busy (a restarted one never answers). */
   function recover() {
