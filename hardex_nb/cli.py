@@ -2,7 +2,7 @@
 
     hardex train --dataset DS [--model resnet50] [--epochs 10] [--batch-size 32] ...
     torchrun --nproc_per_node 4 -m hardex_nb.cli train --dataset DS ...   # several GPUs
-    hardex collect --dataset DS --run V3 --images FOLDER_OR_ZIP --into TARGET_DS
+    hardex collect --dataset DS --run V3 --images FOLDER_OR_ZIP --into TARGET_DS [--create]
                    [--train-manifest FILE] [--all] [--threshold 0.5]
 
 An error is one line on stderr and a non-zero exit status (2 for a hardex_nb error, 1 for
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from .errors import HardexError
 
@@ -57,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--run", required=True, help="run version, e.g. V3")
     c.add_argument("--images", required=True, help="folder or .zip of images")
     c.add_argument("--into", required=True, help="dataset folder that receives the hard examples")
+    c.add_argument(
+        "--create",
+        action="store_true",
+        help="create --into (the run's task and labels) when it does not exist yet",
+    )
     c.add_argument("--train-manifest", help="manifest of the training images (reasons 2, 3, 5)")
     c.add_argument("--all", action="store_true", help="add every image, unlabeled, no filtering")
     c.add_argument("--threshold", type=float, default=0.5)
@@ -106,10 +112,15 @@ def _train(args) -> int:
 def _collect(args) -> int:
     from .dataset import Dataset
     from .jobs import Run, collect
+    from .store import DB_NAME
 
     ds = Dataset.open(args.dataset)
     run = Run.load(ds, args.run)
-    into = Dataset.open(args.into)
+    if args.create and not (Path(args.into) / DB_NAME).exists():
+        into = Dataset.create(args.into, task=run.task, labels=run.labels)
+        print(f"created {args.into} ({run.task}, labels {run.labels})")
+    else:
+        into = Dataset.open(args.into)
     report, result = collect(
         run,
         args.images,

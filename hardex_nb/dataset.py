@@ -40,7 +40,7 @@ from .formats.common import (
     storable,
 )
 from .geometry import centre_inside, is_turned
-from .reasons import HARD_TYPES, encode_reasons, parse_reasons
+from .reasons import HARD_TYPES, Reason, encode_reasons, parse_reasons
 from .store import (
     ANNOTATION_COLUMNS,
     FLAG_COLUMNS,
@@ -971,23 +971,56 @@ class Dataset:
         *,
         reasons: str | Sequence[int] = "",
         score: float | None = None,
+        replace: bool = False,
     ) -> None:
         """Flag samples as hard examples (or clear the flag with ``hard=False``).
 
         ``reasons`` are hard-reason codes (see DESIGN.md), as ints or a ``-``-joined string.
+        By default what a model recorded stays: ``reasons`` join the stored ones (reason
+        100, marked by hand, when none is given: the flag never stands without a reason)
+        and the stored hard score is kept unless ``score`` is given. ``hard=False`` clears
+        the flag and reason 100; the model's reasons and score stay. ``replace=True`` sets
+        the flag, reasons and score exactly as given (undo uses it).
         """
         self.refresh()
         ids = self.require_samples(sample_ids)
         try:
-            text = encode_reasons(parse_reasons(reasons) if isinstance(reasons, str) else reasons)
+            given = parse_reasons(reasons) if isinstance(reasons, str) else list(reasons)
+            text = encode_reasons(given)
         except (TypeError, ValueError):
             raise ValidationError(f"reasons={reasons!r}: give integer reason codes.") from None
         score = _unit_score(score, "a hard score")
-        if not hard:
-            text, score = "", None
-        self._update_samples(
-            ids, {"hard": int(bool(hard)), "hard_reasons": text, "hard_score": score}
-        )
+        if replace:
+            self._update_samples(
+                ids, {"hard": int(bool(hard)), "hard_reasons": text, "hard_score": score}
+            )
+            return
+        by_hand = int(Reason.MARKED_BY_HAND)
+        updates = []
+        with self._write() as cur:  # read inside the write: a job's reasons of a moment ago
+            for sid in ids:
+                now = cur.execute(
+                    "SELECT hard_reasons, hard_score FROM samples WHERE sample_id=?", (sid,)
+                ).fetchone()
+                if now is None:
+                    raise ValidationError(
+                        f"sample {sid} was deleted by another process; nothing was written."
+                    )
+                codes = parse_reasons(now[0])
+                if hard:
+                    codes = [*codes, *(given or [by_hand])]
+                else:
+                    codes = [c for c in codes if c != by_hand]
+                kept = score if score is not None else now[1]
+                updates.append((int(bool(hard)), encode_reasons(codes), kept, sid))
+            cur.executemany(
+                "UPDATE samples SET hard=?, hard_reasons=?, hard_score=? WHERE sample_id=?",
+                updates,
+            )
+        for flag, codes_text, kept, sid in updates:
+            self._samples.update(
+                sid, {"hard": flag, "hard_reasons": codes_text, "hard_score": kept}
+            )
 
     def flag_for_review(
         self, expected_labels: pd.Series, *, reason: int, scores: pd.Series

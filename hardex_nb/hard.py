@@ -198,6 +198,9 @@ def _compute_classification_hardness(
         flagged = np.zeros(n, dtype=bool)
         flagged[np.argsort(-score, kind="stable")[: expected_errors(p) if n else 0]] = True
         flagged |= np.array([SUSPECTED_MISLABEL in c for c in codes], dtype=bool)
+        for i in np.flatnonzero(flagged):  # among the least sure: the flag names why
+            if not codes[i]:
+                codes[i].append(LOW_CONFIDENCE)
     out.insert(0, "score", score)
     out.insert(1, "reasons", [encode_reasons(c) for c in codes])
     out.insert(2, "hard", flagged)

@@ -437,17 +437,17 @@ def collect(
     missing = [n for n in run.labels if n not in into.label_names]
     if missing:
         raise JobError(f"into lacks the run's labels {missing}; add them with into.add_label.")
-    if not filter_hard:
-        return into.add_images(images, origin="collect"), None
     report = ImportReport()
     with contextlib.ExitStack() as stack:
         infos = ingest.check_files(ingest.gather_files(images, stack, True), report)
-        if not infos:
+        if not infos:  # the documents: a sync of an empty input is refused, filtered or not
             reasons = "; ".join(f"{n}: {r}" for n, r in report.rejected[:5]) or "no image found"
             raise JobError(
                 f"collect: the batch holds no usable image ({reasons}); nothing was "
                 "added. Pass a folder, list or .zip of JPG/PNG/BMP images."
             )
+        if not filter_hard:
+            return into.add_images(images, origin="collect"), None
         sizes = np.array([(i.width, i.height) for i in infos], dtype=float)
         train_images = _read_manifest_sources(train_manifest) if train_manifest else None
         reference = _training_reference(run, train_images)

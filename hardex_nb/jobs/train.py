@@ -154,6 +154,11 @@ def train(
         raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
     if epochs < 1 or batch_size < 1:
         raise JobError("epochs and batch_size must be at least 1.")
+    if not 0 <= val_fraction < 1:
+        raise JobError(
+            f"val_fraction={val_fraction}: give a share of the labeled images from 0 "
+            "(no validation images) to below 1 (0.2 by default)."
+        )
     if not callable(augment) and augment not in ("weak", "strong", "none"):
         raise JobError(
             f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
@@ -212,9 +217,9 @@ def train(
         shared = [version]
         torch.distributed.broadcast_object_list(shared, src=0)
         version = str(shared[0])
-    engine.seed_everything(seed)
-    train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
     try:
+        engine.seed_everything(seed)
+        train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
         net = build_network(name, ds.task, len(labels), image_size, weights, weights_backbone).to(
             dev
         )
@@ -250,10 +255,14 @@ def train(
 
         extra = None
         pseudo_counts: list[int] = []
-        if mode == "accurate":
-            unlabeled = samples.index[samples["status"] == "unlabeled"].tolist()
+        if mode == "accurate":  # never the test split: held-out images stay unseen
+            unlabeled = samples.index[
+                (samples["status"] == "unlabeled") & (samples["split"] != "test")
+            ].tolist()
+            limit = PSEUDO_RATIO * len(train_ids)
+            opts.extra_per_epoch = -(-min(limit, len(unlabeled)) // batch_size)
             extra = _pseudo_batches(
-                run, unlabeled, epochs, batch_size, pseudo_threshold, pseudo_counts
+                run, unlabeled, epochs, batch_size, pseudo_threshold, pseudo_counts, limit
             )
         try:
             run.history = engine.fit(net, data, opts, on_epoch=on_epoch, extra_batches=extra)
@@ -322,6 +331,11 @@ def train(
         raise
 
 
+# pseudo-labeled images per labeled training image and epoch, at most (FixMatch's mu, kept
+# small: a pool far larger than the labeled set must not drown what a person labeled)
+PSEUDO_RATIO = 1
+
+
 def _pseudo_batches(
     run: Run,
     unlabeled: list[int],
@@ -329,9 +343,13 @@ def _pseudo_batches(
     batch_size: int,
     threshold: float,
     counts: list[int],
+    limit: int,
 ) -> Callable[[int], list]:
     """Per epoch (second half only): confident, flip-consistent predictions on unlabeled
-    images as strongly augmented training batches."""
+    images as strongly augmented training batches, at most ``limit`` images, spread over
+    the classes (a class the model over-predicts cannot take the whole budget: without that
+    balance a half-trained model's favourite class fed itself until every image was that
+    class)."""
     import torchvision
 
     ds = run.dataset
@@ -343,7 +361,7 @@ def _pseudo_batches(
     )
 
     def batches(epoch: int) -> list:
-        if epoch < epochs // 2 or not unlabeled:
+        if epoch < epochs // 2 or not unlabeled or limit < 1:
             return []
         was_training = run.model.training
         plain, flipped, _ = engine.predict_views(
@@ -354,10 +372,18 @@ def _pseudo_batches(
         targets: list[Any] = []
         if run.task == "classification":
             k1, k2 = plain.argmax(1), flipped.argmax(1)
-            for i in np.flatnonzero((plain.max(1) >= threshold) & (k1 == k2)).tolist():
-                keep.append(i)
-                targets.append(int(k1[i]))
+            conf = plain.max(1)
+            ok = (conf >= threshold) & (k1 == k2)
+            per_class = -(-limit // max(plain.shape[1], 1))
+            for k in range(plain.shape[1]):
+                rows = np.flatnonzero(ok & (k1 == k))
+                rows = rows[np.argsort(-conf[rows], kind="stable")][:per_class]
+                keep += rows.tolist()
+                targets += [k] * len(rows)
+            surest = np.argsort(-conf[keep], kind="stable")[:limit]
+            keep, targets = [keep[j] for j in surest], [targets[j] for j in surest]
         else:
+            found: list[tuple[float, int, dict]] = []
             for i, (a, b) in enumerate(zip(plain, flipped)):
                 conf = a["scores"] >= threshold
                 if not conf.any() or not len(b["boxes"]):
@@ -368,8 +394,11 @@ def _pseudo_batches(
                 same = a["labels"][conf][:, None] == b["labels"][None, :]
                 ok = ((iou >= 0.5) & same).any(axis=1)
                 if ok.all():  # every confident box is confirmed by the mirrored view
-                    keep.append(i)
-                    targets.append({"boxes": a["boxes"][conf], "labels": a["labels"][conf] + 1})
+                    target = {"boxes": a["boxes"][conf], "labels": a["labels"][conf] + 1}
+                    found.append((float(a["scores"][conf].min()), i, target))
+            found.sort(key=lambda f: -f[0])  # the surest images first
+            keep = [i for _, i, _ in found[:limit]]
+            targets = [t for _, _, t in found[:limit]]
         counts.append(len(keep))
         if not keep:
             return []

@@ -70,6 +70,8 @@ class FitOptions:
     repeats: Sequence[int] | None = None  # times each row is seen per epoch (default 1)
     augment: str | Callable = "weak"  # data.augmentation mode, or a transforms.v2 transform
     steps_per_epoch: int = 0  # set by fit: optimizer steps per epoch, per process
+    # extra batches per epoch at most (extra_batches of fit), for the learning-rate schedule
+    extra_per_epoch: int = 0
 
     @property
     def cuda(self) -> bool:
@@ -155,6 +157,19 @@ def epoch_batches(
     ]
 
 
+def interleave(first: list, second: list) -> list:
+    """Both lists in one, spread evenly, each in its own order (pseudo-labeled batches
+    between the labeled ones, never a long run of either)."""
+    if not first or not second:
+        return first + second
+    n = len(first) + len(second)
+    keys = [(k + 0.5) / len(first) for k in range(len(first))]
+    keys += [(k + 0.5) / len(second) for k in range(len(second))]
+    order = sorted(range(n), key=lambda i: (keys[i], i >= len(first)))
+    both = first + second
+    return [both[i] for i in order]
+
+
 def _streamed(batches: list[Batch], device: torch.device):
     """``(batch, images)`` in order; consecutive batches of one ImageRows are read together
     (decoded ahead by its DataLoader when it streams)."""
@@ -206,7 +221,9 @@ def fit(
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
     per_epoch = max(1, per_epoch // size)
     opts.steps_per_epoch = per_epoch
-    steps = opts.epochs * (per_epoch * (3 if extra_batches else 1))
+    # extra batches come in the second half of the epochs (pseudo-labels of a trained model)
+    extra = max(1, opts.extra_per_epoch // size) if extra_batches and opts.extra_per_epoch else 0
+    steps = opts.epochs * per_epoch + (opts.epochs - opts.epochs // 2) * extra
     optimizer, scheduler = make_optimizer(model, opts, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=_amp_dtype(opts.device) == torch.float16)
     if opts.cuda and opts.task == "classification":
@@ -224,7 +241,7 @@ def fit(
             augment=opts.augment,
         )
         if extra_batches is not None:
-            batches += extra_batches(epoch)
+            batches = interleave(batches, extra_batches(epoch))
         if size > 1:  # every process the same number of steps, on its own share
             mine = batches[rank::size][: max(1, len(batches) // size)]
             batches = mine or batches[rank % len(batches) :][:1]

@@ -9,7 +9,7 @@ import numpy as np
 import traitlets
 
 from ..media import load_rgb, thumbnail_bytes
-from ..reasons import HARD_TYPES, REASON_TEXTS, Reason
+from ..reasons import HARD_TYPES, REASON_TEXTS
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
@@ -378,7 +378,7 @@ class Annotator(Widget):
         """Mark the image hard (reason 100, by hand) or clear the flag."""
         hard = bool_in(content, "hard")
         before = self.ds.sample(self.sample_id)
-        self.ds.mark_hard(self.sample_id, hard, reasons=[Reason.MARKED_BY_HAND] if hard else [])
+        self.ds.mark_hard(self.sample_id, hard)
         score = before["hard_score"]
         self._did(
             (
@@ -460,7 +460,7 @@ class Annotator(Widget):
             self.ds.set_status(sid, action[1])
         elif kind == "set_hard":
             _, hard, reasons, score = action
-            self.ds.mark_hard(sid, hard, reasons=reasons, score=score)
+            self.ds.mark_hard(sid, hard, reasons=reasons, score=score, replace=True)
         elif kind == "requeue":
             self._order.insert(min(action[1], len(self._order)), sid)
             self._sync_queue()
@@ -486,7 +486,9 @@ class Annotator(Widget):
         for a in saved["annotations"]:
             self._renumber(a["ann_id"], self._restore(a, sid))
         self.ds.set_split(sid, row["split"])
-        self.ds.mark_hard(sid, row["hard"], reasons=row["reasons"], score=row["score"])
+        self.ds.mark_hard(
+            sid, row["hard"], reasons=row["reasons"], score=row["score"], replace=True
+        )
         self.ds.set_status(sid, row["status"])
         self._order.insert(min(saved["index"], len(self._order)), sid)
         self._sync_queue()

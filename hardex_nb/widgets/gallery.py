@@ -11,7 +11,7 @@ import traitlets
 
 from ..dataset import QUERY_FILTERS
 from ..media import MAX_BYTES
-from ..reasons import Reason
+
 from ._base import (
     STATIC,
     BadMessage,
@@ -229,7 +229,7 @@ class Gallery(OpensAnnotator, Widget):
     def _on_mark_hard(self, content: dict) -> None:
         hard = bool_in(content, "hard")
         ids = self._selected_ids(content)
-        self.ds.mark_hard(ids, hard, reasons=[] if not hard else [Reason.MARKED_BY_HAND])
+        self.ds.mark_hard(ids, hard)
         self.notice = f"{len(ids)} marked {'hard' if hard else 'not hard'}"
         self._refresh()
 
