@@ -77,19 +77,21 @@ EDITABLE_ANNOTATION_FIELDS = set(ANNOTATION_COLUMNS) - {"ann_id", "sample_id", "
 
 @dataclass
 class ImportReport:
-    """What an import did: ``added`` sample ids, ``rejected`` (name, reason) pairs,
-    ``skipped`` annotation side files (JSON, XML, TXT) that are not images, and ``advice``
-    (e.g. when the dataset still holds fewer than 30 images)."""
+    """What an import did: ``added`` sample ids, ``duplicates`` (name, sample id) of files
+    whose bytes the dataset already held (not added again), ``rejected`` (name, reason)
+    pairs, ``skipped`` annotation side files (JSON, XML, TXT) that are not images, and
+    ``advice`` (e.g. when the dataset still holds fewer than 30 images)."""
 
     added: list[int] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     advice: str = ""
+    duplicates: list[tuple[str, int]] = field(default_factory=list)
 
     def __repr__(self) -> str:
         lines = [
-            f"ImportReport: {len(self.added)} added, {len(self.rejected)} rejected, "
-            f"{len(self.skipped)} skipped"
+            f"ImportReport: {len(self.added)} added, {len(self.duplicates)} already in the "
+            f"dataset, {len(self.rejected)} rejected, {len(self.skipped)} skipped"
         ]
         if self.advice:
             lines.append(f"  advice: {self.advice}")
@@ -744,6 +746,7 @@ class Dataset:
         copy: bool = True,
         for_tiling: bool = False,
         origin: str = "upload",
+        duplicates: str = "skip",
     ) -> ImportReport:
         """Add images from a folder (recursively), a list of paths or a .zip file.
 
@@ -757,7 +760,14 @@ class Dataset:
             Accept images up to 10000×30000 pixels (to be cut with ``hardex_nb.tile``).
         origin : str
             Written to the ``source`` column (``upload``, ``collect``, ...).
+        duplicates : {"skip", "add"}
+            ``"skip"`` (default: running the cell twice adds nothing the second time): a
+            file whose bytes the dataset already holds, or that the same call met before,
+            is listed in ``report.duplicates`` with the sample it repeats and not added.
+            ``"add"`` adds it again as a new sample.
         """
+        if duplicates not in ("skip", "add"):
+            raise ValidationError(f"duplicates={duplicates!r}: use 'skip' or 'add'.")
         report = ImportReport()
         with contextlib.ExitStack() as stack:
             too_large: list[tuple[str, int]] = []
@@ -771,7 +781,13 @@ class Dataset:
                 for name, size in too_large
             ]
             checked = ingest.check_files(files, report, for_tiling=for_tiling)
-            report.added = ingest.insert_images(self, checked, copy=copy, origin=origin)
+            report.added = ingest.insert_images(
+                self,
+                checked,
+                copy=copy,
+                origin=origin,
+                duplicates=report.duplicates if duplicates == "skip" else None,
+            )
         total = len(self._samples)
         if total < MIN_IMAGES_ADVISED:
             report.advice = (
@@ -1493,6 +1509,7 @@ class Dataset:
             sample_updates=updates,
             only_unlabeled=True,
             skipped=skipped,
+            replace="model",
         )
         return {
             "written": [i for i in updates.index.tolist() if i not in set(skipped)],
@@ -1607,7 +1624,13 @@ class Dataset:
 
     # -- interchange: one pair of entry points, thin per-format methods ---------------------
     def import_annotations(
-        self, fmt: str, source: str | Path, *, unknown_labels: str = "add", outside: str = "clip"
+        self,
+        fmt: str,
+        source: str | Path,
+        *,
+        unknown_labels: str = "add",
+        outside: str = "clip",
+        mode: str = "merge",
     ) -> AnnotationImport:
         """Import annotation files of ``fmt`` (a name in ``formats.FORMATS``: labelme, voc,
         yolo, coco, manifest) from a folder, a file or a .zip, matching images by file name
@@ -1616,7 +1639,10 @@ class Dataset:
         All or nothing: a FormatError lists every bad file with line/field and reason, and
         the dataset is unchanged. ``unknown_labels``: 'add' (default) or 'error';
         ``outside``: 'clip' (default; listed in ``result.clipped``) or 'error' for boxes
-        reaching outside their image. Returns an AnnotationImport.
+        reaching outside their image. ``mode``: ``"merge"`` (default; safe to run twice:
+        objects an image already holds are counted in ``result.already``, not added again),
+        ``"replace"`` (each matched image's annotations become the file's) or ``"add"``
+        (every object added, duplicates too). Returns an AnnotationImport.
         """
         self.refresh()
         records, problems, skipped = formats.read_annotations(fmt, source)
@@ -1628,6 +1654,7 @@ class Dataset:
             outside=outside,
             problems=problems,
             skipped=skipped,
+            mode=mode,
         )
 
     def export_annotations(

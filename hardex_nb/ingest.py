@@ -10,6 +10,7 @@ may.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -49,15 +50,20 @@ INCOMING = ".incoming"  # media/.incoming/<host>.<pid>/: copies not yet committe
 MAX_NAME_BYTES = 255
 
 
+def fit_name(name: str, room: int = MAX_NAME_BYTES) -> str:
+    """``name`` shortened (stem first, suffix kept) to ``room`` bytes of UTF-8."""
+    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 32 else ""
+    stem = name[: len(name) - len(suffix)] if suffix else name
+    room -= len(suffix.encode())
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return stem + suffix
+
+
 def media_name(sample_id: int, name: str) -> str:
     """``<id>_<name>`` shortened (stem first, suffix kept) to the file system's 255 bytes."""
     head = f"{sample_id:07d}_"
-    suffix = Path(name).suffix if len(Path(name).suffix.encode()) < 32 else ""
-    stem = name[: len(name) - len(suffix)] if suffix else name
-    room = MAX_NAME_BYTES - len(head.encode()) - len(suffix.encode())
-    while len(stem.encode()) > room:
-        stem = stem[:-1]
-    return head + stem + suffix
+    return head + fit_name(name, MAX_NAME_BYTES - len(head.encode()))
 
 
 def remove_empty(folder: Path) -> None:
@@ -184,6 +190,7 @@ def insert_images(
     origin: str,
     extra: list[dict] | None = None,
     annotations: list[list[dict]] | None = None,
+    duplicates: list[tuple[str, int]] | None = None,
 ) -> list[int]:
     """Add checked images (and, per image, sample fields in ``extra`` and annotation
     rows in ``annotations``) in one transaction.
@@ -191,7 +198,31 @@ def insert_images(
     Copies go to ``media/.incoming/<host>.<pid>/`` first (outside the write lock) and
     are renamed to their ``media/<id>_<name>`` after the commit: a process killed before
     the commit leaves no file that a sample could be mistaken for, one killed after it
-    leaves its copies where :meth:`sweep_media` finishes the rename."""
+    leaves its copies where :meth:`sweep_media` finishes the rename.
+
+    ``duplicates``: when given, an image whose bytes the dataset holds already (or that
+    came earlier in ``infos``) is not added but listed there as (name, sample id it
+    repeats), with its ``extra`` and ``annotations``."""
+    infos = [
+        i if i.sha256 is not None else dataclasses.replace(i, sha256=media.file_hash(i.path))
+        for i in infos
+    ]
+    repeats: list[tuple[str, int]] = []  # (name, position in infos of its first copy)
+    if duplicates is not None and infos:
+        held = stored_hashes(ds)
+        first: dict[str, int] = {}
+        keep = []
+        for k, info in enumerate(infos):
+            if info.sha256 in held:
+                duplicates.append((info.path.name, held[info.sha256]))
+            elif info.sha256 in first:
+                repeats.append((info.path.name, first[info.sha256]))
+            else:
+                first[info.sha256] = len(keep)
+                keep.append(k)
+        infos = [infos[k] for k in keep]
+        extra = [extra[k] for k in keep] if extra else extra
+        annotations = [annotations[k] for k in keep] if annotations else annotations
     if not infos:
         return []
     now = time.time()
@@ -232,6 +263,7 @@ def insert_images(
                 parent_id=None,
                 tile_row=None,
                 tile_col=None,
+                sha256=info.sha256,
             )
             if extra:
                 row.update(extra[i])
@@ -263,7 +295,28 @@ def insert_images(
         remove_empty(staging.parent)
     ds._samples.add(rows)
     ds._annotations.add(ann_rows)
+    if duplicates is not None:
+        duplicates += [(name, ids[pos]) for name, pos in repeats]
     return ids
+
+
+def stored_hashes(ds: Dataset) -> dict[str, int]:
+    """``{sha256: sample id}`` of the dataset's images; samples from before content
+    hashes (schema 5 and older) get theirs now, once."""
+    rows = ds.sample_rows()
+    missing = rows.index[rows["sha256"].isna()].tolist()
+    if missing:
+        found = []
+        for sid in missing:
+            with contextlib.suppress(OSError):
+                found.append((media.file_hash(ds.image_path(int(sid))), int(sid)))
+        with ds._write() as cur:
+            cur.executemany("UPDATE samples SET sha256=? WHERE sample_id=?", found)
+        for digest, sid in found:
+            ds._samples.update(sid, {"sha256": digest})
+        rows = ds.sample_rows()
+    known = rows["sha256"].dropna()
+    return {str(h): int(i) for i, h in zip(known.index, known)}
 
 
 def insert_rows(
@@ -276,6 +329,7 @@ def insert_rows(
     only_unlabeled: bool = False,
     skipped: list[int] | None = None,
     embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
+    replace: str | None = None,
 ) -> tuple[list[int], list[int]]:
     """Write many rows in one transaction: all of it lands or none of it does.
 
@@ -286,7 +340,11 @@ def insert_rows(
     of samples that are no longer ``unlabeled`` (a person labeled, confirmed or deleted
     them while the job ran) or that name a label deleted meanwhile are dropped, and their
     ids appended to ``skipped``: human edits win. ``embeddings`` (run version, sample ids,
-    ``(N, D)`` vectors) are stored in the same transaction.
+    ``(N, D)`` vectors) are stored in the same transaction. ``replace``: before the new
+    annotations land, the existing ones of every updated or annotated sample are deleted:
+    ``"model"`` those a model made (origin other than ``human``: a job's second run
+    replaces its first, a person's boxes stay), ``"all"`` every one (an import's
+    ``mode="replace"``).
     Returns the new sample ids and annotation ids.
     """
     samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
@@ -302,6 +360,9 @@ def insert_rows(
                 if skipped is not None:
                     skipped.extend(lost)
         require_stored_labels(cur, samples, annotations, sample_updates, new_labels)
+        dropped = (
+            _drop_annotations(cur, annotations, sample_updates, replace) if replace else []
+        )
         cur.executemany(
             "INSERT INTO labels VALUES (?, ?)",
             [(n, len(ds._labels) + i) for i, n in enumerate(new_labels)],
@@ -335,6 +396,7 @@ def insert_rows(
         if embeddings is not None:
             runlog.write_embeddings(cur, *embeddings)
     ds._labels.extend(new_labels)
+    ds._annotations.delete(dropped)
     ds._samples.add_frame(samples)
     ds._annotations.add_frame(annotations)
     if sample_updates is not None:
@@ -342,6 +404,33 @@ def insert_rows(
             frame = ds.sample_rows()
             frame.loc[sample_updates.index, col] = sample_updates[col].to_numpy()
     return samples["sample_id"].tolist(), annotations["ann_id"].tolist()
+
+
+def _drop_annotations(
+    cur, annotations: pd.DataFrame, updates: pd.DataFrame | None, replace: str
+) -> list[int]:
+    """Delete (inside the caller's transaction) the annotations that new rows replace: of
+    every existing sample that ``annotations`` or ``updates`` name, a model's (``"model"``)
+    or all (``"all"``). Returns the ann_ids deleted."""
+    if replace not in ("model", "all"):
+        raise ValueError(f"replace={replace!r}: use 'model' or 'all'.")
+    sids = {int(i) for i in annotations["sample_id"] if int(i) >= 0}
+    if updates is not None:
+        sids.update(int(i) for i in updates.index)
+    which = "" if replace == "all" else " AND COALESCE(origin, 'human') != 'human'"
+    ids = sorted(sids)
+    gone: list[int] = []
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        marks = ", ".join("?" * len(part))
+        gone += [
+            r[0]
+            for r in cur.execute(
+                f"SELECT ann_id FROM annotations WHERE sample_id IN ({marks}){which}", part
+            )
+        ]
+        cur.execute(f"DELETE FROM annotations WHERE sample_id IN ({marks}){which}", part)
+    return gone
 
 
 # -- annotation imports: parsed records into the dataset ---------------------------------
@@ -355,6 +444,7 @@ def apply_import(
     problems: list[str] | None = None,
     skipped: list[str] | None = None,
     bound: list[int | None] | None = None,
+    mode: str = "merge",
 ) -> AnnotationImport:
     """Validate parsed records against ``ds`` and write them in one transaction.
 
@@ -367,7 +457,15 @@ def apply_import(
         ``result.clipped``), or refused. A box with no area left inside is always refused.
     bound : list, optional
         The sample id of each record (instead of matching by file name).
+    mode : {"merge", "replace", "add"}
+        What a file's objects do to a matched image's annotations. ``"merge"`` (default:
+        safe to run twice) adds those the image does not hold yet: an object equal to a
+        stored one (kind, label, coordinates, angle, points, text) is counted in
+        ``result.already`` and not added again. ``"replace"``: the image's annotations
+        become the file's. ``"add"``: every object is added, duplicates included.
     """
+    if mode not in IMPORT_MODES:
+        raise ValueError(f"mode={mode!r}: use one of {list(IMPORT_MODES)}.")
     if unknown_labels not in ("add", "error"):
         raise ValueError(f"unknown_labels={unknown_labels!r}: use 'add' or 'error'.")
     if outside not in ("clip", "error"):
@@ -381,6 +479,10 @@ def apply_import(
         by_name.setdefault(name, []).append(sid)
         by_stem.setdefault(Path(name).stem, []).append(sid)
     known = list(ds._labels)
+    stored: dict[int, set[tuple]] = {}
+    if mode == "merge":
+        for row in ds.annotation_rows().to_dict("records"):
+            stored.setdefault(int(row["sample_id"]), set()).add(_identity(row))
     new_labels: list[str] = []
     rows: list[dict] = []
     updates: dict[int, dict] = {}
@@ -454,13 +556,20 @@ def apply_import(
             elif check_label(img.label, img.where):
                 update["label"] = img.label
         origins = []
+        held = stored.get(sid, set()) if mode == "merge" else set()
         for shape in img.shapes:
             row = _shape_row(
                 ds, sid, shape, img, width, height, outside, problems, result, check_label
             )
-            if row is not None:
-                rows.append(row)
-                origins.append(row["origin"])
+            if row is None:
+                continue
+            origins.append(row["origin"])
+            if mode == "merge":
+                if _identity(row) in held:
+                    result.already += 1
+                    continue
+                held.add(_identity(row))  # the same object twice in one file is one object
+            rows.append(row)
         if update.get("label") is not None or origins:
             update["status"] = "labeled" if ("human" in origins or not origins) else "to_confirm"
         elif img.negative and ds.task == "detection":
@@ -488,10 +597,42 @@ def apply_import(
             if missing:
                 upd.loc[missing, col] = samples.loc[missing, col].to_numpy()
     _, result.annotations = insert_rows(
-        ds, annotations=ann, sample_updates=upd, new_labels=new_labels
+        ds,
+        annotations=ann,
+        sample_updates=upd,
+        new_labels=new_labels,
+        replace="all" if mode == "replace" else None,
     )
     result.added_labels = new_labels
     return result
+
+
+IMPORT_MODES = ("merge", "replace", "add")
+
+
+def _identity(row: dict) -> tuple:
+    """What makes two annotations the same object: kind, label, coordinates (to 1e-6 px),
+    angle, points and text (a score, origin or flag may differ: the object does not)."""
+
+    def num(v):
+        return None if v is None or v != v else round(float(v), 6)
+
+    points = row.get("points")
+    if isinstance(points, str):
+        points = json.loads(points) if points else None
+    if isinstance(points, (list, tuple)):
+        points = repr([np.round(part, 6).tolist() for part in polygon_parts(points)])
+    elif points is not None:
+        points = None  # NaN from a frame: no points
+    text = row.get("text")
+    return (
+        row.get("kind"),
+        row.get("label") if isinstance(row.get("label"), str) else None,
+        *(num(row.get(c)) for c in ("x0", "y0", "x1", "y1")),
+        num(row.get("angle")) or None,
+        points,
+        text if isinstance(text, str) else None,
+    )
 
 
 def _shape_row(
@@ -686,7 +827,7 @@ def tile(
                         for a in inside.itertuples(index=False)
                     ]
                 )
-        new_ids = insert_images(
-            into, infos, copy=True, origin="tile", extra=extra, annotations=anns
+        new_ids = insert_images(  # a tile cut before is not added again
+            into, infos, copy=True, origin="tile", extra=extra, annotations=anns, duplicates=[]
         )
     return new_ids

@@ -13,6 +13,7 @@ The limits follow the annotation platform hardex_nb mirrors: JPG/JPEG/PNG/BMP on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import struct
 import zlib
@@ -54,6 +55,16 @@ class ImageInfo:
     width: int
     height: int
     format: str
+    sha256: str | None = None  # of the file's bytes: the same image added twice is found
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
@@ -104,7 +115,13 @@ def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
         Image.DecompressionBombError,
     ) as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc}); re-export it.") from exc
-    return ImageInfo(path=path, width=width, height=height, format="JPEG" if fmt == "MPO" else fmt)
+    return ImageInfo(
+        path=path,
+        width=width,
+        height=height,
+        format="JPEG" if fmt == "MPO" else fmt,
+        sha256=file_hash(path),
+    )
 
 
 # PNG color type -> samples per pixel; Adam7 passes as (x0, y0, dx, dy)

@@ -20,8 +20,9 @@ import pandas as pd
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
-SCHEMA_VERSION = 5  # 2: annotations.difficult; 3: label triggers, embeddings table;
-# 4: annotations.truncated / occluded (VOC); 5: results (provenance of job results)
+SCHEMA_VERSION = 6  # 2: annotations.difficult; 3: label triggers, embeddings table;
+# 4: annotations.truncated / occluded (VOC); 5: results (provenance of job results);
+# 6: samples.sha256 (the same file added twice is found)
 
 SAMPLE_COLUMNS = [
     "sample_id",
@@ -40,6 +41,7 @@ SAMPLE_COLUMNS = [
     "parent_id",
     "tile_row",
     "tile_col",
+    "sha256",
 ]
 ANNOTATION_COLUMNS = [
     "ann_id",
@@ -152,8 +154,10 @@ CREATE TABLE IF NOT EXISTS samples (
     split TEXT NOT NULL DEFAULT 'train',
     parent_id INTEGER,
     tile_row INTEGER,
-    tile_col INTEGER
+    tile_col INTEGER,
+    sha256 TEXT
 );
+CREATE INDEX IF NOT EXISTS samples_sha256 ON samples(sha256);
 CREATE TABLE IF NOT EXISTS annotations (
     ann_id INTEGER PRIMARY KEY,
     sample_id INTEGER NOT NULL REFERENCES samples(sample_id) ON DELETE CASCADE,
@@ -432,6 +436,13 @@ class Store:
                     if "TABLE IF NOT EXISTS results" in statement:
                         cur.execute(statement)
                 cur.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
+        if found < 6:  # content hashes; older samples get theirs when add_images needs them
+            with self.transaction() as cur:
+                have = {row[1] for row in cur.execute("PRAGMA table_info(samples)")}
+                if "sha256" not in have:
+                    cur.execute("ALTER TABLE samples ADD COLUMN sha256 TEXT")
+                cur.execute("CREATE INDEX IF NOT EXISTS samples_sha256 ON samples(sha256)")
+                cur.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
 
     def _import_embedding_files(self, cur: sqlite3.Cursor) -> None:
         """Schema 2 kept embeddings in ``embeddings/<version>.npz``; move them into the table."""

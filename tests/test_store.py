@@ -167,6 +167,7 @@ def test_insert_update_delete_name_only_known_tables_and_columns(tmp_path):
         parent_id=None,
         tile_row=None,
         tile_col=None,
+        sha256=None,
     )
     with s.transaction() as cur:
         db.insert(

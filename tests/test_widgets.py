@@ -314,14 +314,32 @@ def test_gallery_upload_adds_images_and_reports_rejects(tmp_path, det):
     g = hx.Gallery(ds)
     before = len(ds.samples)
     png = write_image(tmp_path / "u.png", 64, 48).read_bytes()
+    other = write_image(tmp_path / "v.png", 64, 48, seed=7).read_bytes()
     g.handle(
-        {"action": "upload", "names": ["x.png", "x.png", "notes.png"]}, [png, png, b"not an image"]
+        {"action": "upload", "names": ["x.png", "x.png", "notes.png"]},
+        [png, other, b"not an image"],
     )
     assert g.error == "" and g.notice.startswith("2 image(s) added, 1 rejected (notes.png:")
     assert len(ds.samples) == before + 2 and g.total == before + 2
+    # the same upload again: nothing added, each file named as already there
+    g.handle(
+        {"action": "upload", "names": ["x.png", "y.png", "notes.png"]},
+        [png, other, b"not an image"],
+    )
+    assert g.notice.startswith("0 image(s) added, 2 already in the dataset (x.png, y.png)")
+    assert len(ds.samples) == before + 2
+    # a 120-character CJK name (360 bytes, over a file name's 255) and a name no file
+    # system holds are refused alone: the other files of the batch land
+    cjk = "猫" * 120 + ".png"
+    third = write_image(tmp_path / "w.png", 64, 48, seed=8).read_bytes()
+    fourth = write_image(tmp_path / "z.png", 64, 48, seed=9).read_bytes()
+    g.handle({"action": "upload", "names": [cjk, "bad\x00.png"]}, [third, fourth])
+    assert g.notice.startswith("1 image(s) added, 1 rejected (bad\x00.png: cannot be saved")
+    assert ds.samples["name"].iloc[-1].startswith("猫" * 80)
     g.handle({"action": "upload", "names": ["a.png", "b.png"]}, [png])
-    assert "one file name per file" in g.error and len(ds.samples) == before + 2
-    g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [png])  # a name, not a path
+    assert "one file name per file" in g.error and len(ds.samples) == before + 3
+    fresh = write_image(tmp_path / "p.png", 64, 48, seed=10).read_bytes()
+    g.handle({"action": "upload", "names": ["../../etc/x.png"]}, [fresh])  # a name, not a path
     assert g.error == "" and ds.samples["name"].iloc[-1] == "x.png"
 
 

@@ -129,7 +129,8 @@ class AnnotationImport:
     ``matched``: sample ids that received labels; ``unmatched``: image names in the files
     with no such image in the dataset (add the images first); ``clipped``: where a box was
     clipped to its image; ``added_labels``; ``skipped``: shapes of kinds hardex_nb does not
-    carry (points, lines, circles); ``annotations``: new ann_ids.
+    carry (points, lines, circles); ``annotations``: new ann_ids; ``already``: objects the
+    dataset held already (``mode="merge"``, the default: a second import adds nothing).
     """
 
     matched: list[int] = field(default_factory=list)
@@ -139,12 +140,13 @@ class AnnotationImport:
     skipped: list[str] = field(default_factory=list)
     annotations: list[int] = field(default_factory=list)
     paired: list[str] = field(default_factory=list)
+    already: int = 0  # objects the dataset already held (mode="merge"): not added again
 
     def __repr__(self) -> str:
         out = (
             f"AnnotationImport: {len(self.matched)} images labeled, {len(self.annotations)} "
-            f"annotations, {len(self.unmatched)} unmatched, {len(self.clipped)} clipped, "
-            f"labels added {self.added_labels}"
+            f"annotations added, {self.already} already there, {len(self.unmatched)} "
+            f"unmatched, {len(self.clipped)} clipped, labels added {self.added_labels}"
         )
         if self.unmatched:
             out += f"\n  not in the dataset (add these images first): {self.unmatched[:20]}"

@@ -315,6 +315,7 @@ def auto_label(
             only_unlabeled=True,
             skipped=skipped,
             embeddings=_embeddings_to_store(run, unlabeled, emb, reference),
+            replace="model",  # a second auto-label replaces the first's boxes, never stacks
         )
     finally:
         runlog.release_job(ds, "auto_label")
@@ -484,6 +485,7 @@ def collect(
             origin="collect",
             extra=extra,
             annotations=anns,
+            duplicates=report.duplicates,  # collected before: not added twice
         )
     result = AutoLabelResult(report.added, report.added, [], table)
     result.run = run

@@ -9,7 +9,8 @@ from typing import Any
 import pandas as pd
 import traitlets
 
-from ..dataset import QUERY_FILTERS
+from ..dataset import QUERY_FILTERS, ImportReport
+from ..ingest import fit_name
 from ..media import MAX_BYTES
 
 from ._base import (
@@ -262,18 +263,32 @@ class Gallery(OpensAnnotator, Widget):
             raise BadMessage("upload: expected one file name per file sent")
         if any(len(b) > MAX_BYTES for b in buffers):
             raise BadMessage("upload: a file is over the 100 MB limit")
+        unwritable: list[tuple[str, str]] = []
         with tempfile.TemporaryDirectory(prefix="hardex-upload-") as tmp:
             paths = []
             for k, (name, data) in enumerate(zip(names, buffers)):
-                safe = Path(name.replace("\\", "/")).name or f"upload_{k}"
+                # one file at a time: a name this file system cannot hold loses no other
+                safe = fit_name(Path(name.replace("\\", "/")).name or f"upload_{k}")
                 folder = Path(tmp) / str(k)  # keeps same-named files apart
                 folder.mkdir()
-                (folder / safe).write_bytes(bytes(data))
+                try:
+                    (folder / safe).write_bytes(bytes(data))
+                except (OSError, ValueError) as exc:
+                    reason = getattr(exc, "strerror", None) or str(exc)
+                    unwritable.append((name, f"cannot be saved under that name ({reason})"))
+                    continue
                 paths.append(folder / safe)
-            report = self.ds.add_images(paths)
+            report = self.ds.add_images(paths) if paths else ImportReport()
+        report.rejected = unwritable + report.rejected
         rejected = "; ".join(f"{n}: {r}" for n, r in report.rejected[:3])
+        again = ", ".join(n for n, _ in report.duplicates[:3])
         self.notice = (
             f"{len(report.added)} image(s) added"
+            + (
+                f", {len(report.duplicates)} already in the dataset ({again})"
+                if report.duplicates
+                else ""
+            )
             + (f", {len(report.rejected)} rejected ({rejected})" if report.rejected else "")
             + (f". {report.advice}" if report.advice else "")
         )
