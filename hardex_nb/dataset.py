@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import formats, ingest, runlog
+from . import formats, ingest, runlog, staging
 from . import store as db
 from ._frames import TableRows
 from .errors import FormatError, StoreError, ValidationError
@@ -305,11 +305,16 @@ class Dataset:
         labels : sequence of str
             Labels to create first (keeps their order); the files' others are appended.
 
-        The import's details are kept as ``ds.import_result`` (an AnnotationImport).
+        The import's details are kept as ``ds.import_result`` (an AnnotationImport). The
+        dataset is built in a staging folder beside ``into`` and renamed into place at the
+        end, so a process killed part-way leaves nothing at ``into``; the next call sweeps
+        what such a process left. Images are read only from inside ``images`` (or the
+        annotations' folder or archive): a path out of it is refused.
         """
         into = Path(into).resolve()
         if into.exists() and any(into.iterdir()):
             raise StoreError(f"{into} exists and is not empty; pick a new folder for the dataset.")
+        staging.sweep(into.parent)
         problems: list[str] = []
         skipped: list[str] = []
         with opened_source(source) as folder:
@@ -320,7 +325,13 @@ class Dataset:
                 raise FormatError(f"{fmt} files refused; no dataset was created", problems)
             if not records:
                 raise FormatError(f"{Path(source).name}: no {fmt} files found there.")
-            roots = [Path(images).resolve()] if images is not None else [folder]
+            beside = folder if folder.is_dir() else folder.parent
+            for part in ("labels", "labelTxt"):  # YOLO, DOTA: images/ beside the labels
+                if part in beside.parts:
+                    beside = Path(
+                        *beside.parts[: len(beside.parts) - beside.parts[::-1].index(part) - 1]
+                    )
+            roots = [Path(images).resolve()] if images is not None else [beside]
             located, missing = formats.locate_images(records, roots)
             if missing:
                 raise FormatError(
@@ -335,8 +346,8 @@ class Dataset:
                     else "classification"
                 )
             paths = [p for p in located if p is not None]  # every one found
-            existed = into.exists()
-            ds = cls.create(into, task=task, labels=labels)
+            building = staging.folder_for(into)
+            ds = cls.create(building, task=task, labels=labels)
             try:
                 unique = list(dict.fromkeys(p.resolve() for p in paths))
                 report = ImportReport()
@@ -357,12 +368,17 @@ class Dataset:
                     skipped=skipped,
                     bound=[sid_of.get(p.resolve()) for p in paths],
                 )
+                result = ds.import_result
             except BaseException:
                 ds.close()
-                shutil.rmtree(into, ignore_errors=True)
-                if existed:
-                    into.mkdir()
+                shutil.rmtree(building, ignore_errors=True)
                 raise
+        ds.close()
+        if into.exists():
+            into.rmdir()  # empty, checked above
+        building.rename(into)
+        ds = cls.open(into)
+        ds.import_result = result
         return ds
 
     @classmethod
@@ -819,7 +835,7 @@ class Dataset:
                 folder.is_dir()
                 and host == socket.gethostname()
                 and pid.isdigit()
-                and not runlog.pid_alive(int(pid))
+                and not staging.pid_alive(int(pid))
             ):
                 staged.append(folder)
         with self._lock:  # the rows are read after the listing: a copy renamed meanwhile

@@ -360,9 +360,7 @@ def insert_rows(
                 if skipped is not None:
                     skipped.extend(lost)
         require_stored_labels(cur, samples, annotations, sample_updates, new_labels)
-        dropped = (
-            _drop_annotations(cur, annotations, sample_updates, replace) if replace else []
-        )
+        dropped = _drop_annotations(cur, annotations, sample_updates, replace) if replace else []
         cur.executemany(
             "INSERT INTO labels VALUES (?, ?)",
             [(n, len(ds._labels) + i) for i, n in enumerate(new_labels)],

@@ -23,6 +23,7 @@ import pandas as pd
 
 from . import store as db
 from .errors import JobError, ValidationError
+from .staging import pid_alive
 from .store import PREDICTION_COLUMNS, RESULT_COLUMNS, RUN_COLUMNS
 
 if TYPE_CHECKING:
@@ -188,18 +189,6 @@ def claim_alive(value: str) -> bool:
         return False
     started = holder["process_start"]
     return started is None or started == process_start(holder["pid"])
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 # -- result provenance ------------------------------------------------------------------

@@ -18,6 +18,7 @@ LAYERS = {
     "hardex_nb._frames": 0,
     "hardex_nb.reasons": 0,
     "hardex_nb.geometry": 0,
+    "hardex_nb.staging": 0,
     "hardex_nb.media": 1,
     "hardex_nb.store": 2,
     "hardex_nb.formats": 3,

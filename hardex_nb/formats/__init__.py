@@ -9,13 +9,15 @@ Dataset applies the records (``hardex_nb.ingest.apply_import``).
 from __future__ import annotations
 
 import shutil
-import tempfile
+import warnings
 from pathlib import Path
 
+from .. import staging
 from ..errors import FormatError
 from ..media import EXTENSIONS
 from . import coco, dota, labelme, manifest, voc, yolo
 from .common import (
+    ExportResult,
     ImageLabels,
     export_frames,
     label_problem,
@@ -31,6 +33,7 @@ FORMATS = {
     "manifest": manifest,
     "dota": dota,
 }
+CARRIES_SPLITS = ("yolo", "manifest")  # formats whose files keep train / val / test
 
 
 def read_annotations(
@@ -64,28 +67,47 @@ def read_records(
 def locate_images(
     records: list[ImageLabels], roots: list[Path]
 ) -> tuple[list[Path | None], list[str]]:
-    """The image file of each record, and a problem for each one not found (or ambiguous).
+    """The image file of each record, and a problem for each one not found, ambiguous, or
+    outside the roots.
 
-    Tried in order: the path the file gives (absolute, or under a root), then a file of the
-    same name under the roots, then of the same stem, then the record's fallback names.
-    Several candidates are narrowed to those whose path ends like the given one."""
+    Only files inside ``roots`` are ever used: an annotation file from someone else may
+    not pull in a file from elsewhere (an absolute path, ``..``, a link pointing out), and
+    nothing is looked up in the working directory. Tried in order: the path the file gives,
+    under a root; then a file of the same name under the roots, then of the same stem,
+    then the record's fallback names. Several candidates are narrowed to those whose path
+    ends like the given one."""
+    real = [root.resolve() for root in roots]
+
+    def inside(path: Path) -> bool:
+        target = path.resolve()
+        return any(target == r or target.is_relative_to(r) for r in real)
+
     by_name: dict[str, list[Path]] = {}
     by_stem: dict[str, list[Path]] = {}
+    outside: set[Path] = set()
     for root in roots:
         for p in sorted(root.rglob("*")) if root.is_dir() else [root]:
             if p.suffix.lower() in EXTENSIONS and p.is_file() and "__MACOSX" not in p.parts:
+                if not inside(p):  # a link in the folder that points elsewhere
+                    outside.add(p)
+                    continue
                 by_name.setdefault(p.name, []).append(p)
                 by_stem.setdefault(p.stem, []).append(p)
     found: list[Path | None] = []
     problems: list[str] = []
+    where = ", ".join(str(r) for r in roots)
     for img in records:
         hint = (img.image_hint or "").replace("\\", "/")
         hit = None
+        refused = False
         if hint:
-            for candidate in [Path(hint)] + [root / hint for root in roots]:
+            given = Path(hint)
+            for candidate in [given] if given.is_absolute() else [r / given for r in roots]:
                 if candidate.is_file():
-                    hit = candidate
-                    break
+                    if inside(candidate):
+                        hit = candidate
+                        break
+                    refused = True
         names = [img.key, *img.fallback_keys]
         for name in names if hit is None else []:
             base = Path(name.replace("\\", "/")).name
@@ -102,10 +124,16 @@ def locate_images(
             if options:
                 hit = options[0]
                 break
+            refused = refused or any(p.name == base for p in outside)
         if hit is None and not any(p.startswith(f"{img.where}: image") for p in problems):
-            problems.append(
-                f"{img.where}: image {img.key!r} not found under {', '.join(str(r) for r in roots)}"
-            )
+            if refused or ".." in Path(hint).parts:
+                problems.append(
+                    f"{img.where}: image {hint or img.key!r} is outside {where}; an "
+                    "annotation file may only name images inside the folder (or archive) "
+                    "it came with: copy the image there"
+                )
+            else:
+                problems.append(f"{img.where}: image {img.key!r} not found under {where}")
         found.append(hit)
     return found, problems
 
@@ -133,26 +161,41 @@ def export_annotations(
     bad = [f"label {name!r} {label_problem(name)}" for name in frames.labels if label_problem(name)]
     if bad:
         raise FormatError(f"{fmt} export refused: rename these labels first (ds.rename_label)", bad)
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-        return FORMATS[fmt].write(ds, frames, out, images=images, **options)
-    if not overwrite:
-        raise FormatError(
-            f"{out} is not empty: an export there would mix old and new files. "
-            "Pick a new or empty folder, or pass overwrite=True to replace it."
-        )
     target = out.resolve()
-    if (
-        not target.is_dir()
-        or (target / "hardex.sqlite").exists()
-        or Path(ds.path).resolve().is_relative_to(target)
-    ):
-        raise FormatError(
-            f"{out}: refusing to replace it (it is a file, a dataset, or holds "
-            "this dataset); export somewhere else."
+    staging.sweep(target.parent)  # what a killed export left beside it
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        if not overwrite:
+            raise FormatError(
+                f"{out} is not empty: an export there would mix old and new files. "
+                "Pick a new or empty folder, or pass overwrite=True to replace it."
+            )
+        if (
+            not target.is_dir()
+            or (target / "hardex.sqlite").exists()
+            or Path(ds.path).resolve().is_relative_to(target)
+        ):
+            raise FormatError(
+                f"{out}: refusing to replace it (it is a file, a dataset, or holds "
+                "this dataset); export somewhere else."
+            )
+    notes = []
+    others = frames.samples["split"].astype(str).value_counts().drop("train", errors="ignore")
+    if fmt not in CARRIES_SPLITS and len(others):
+        counts = ", ".join(f"{n} {split}" for split, n in others.items())
+        notes.append(
+            f"{fmt} files carry no split: {counts} images are written without theirs "
+            f"(yolo and manifest keep splits)"
         )
-    with tempfile.TemporaryDirectory(prefix=f".{target.name}-", dir=target.parent) as tmp:
-        staging = Path(tmp) / "export"
-        written = FORMATS[fmt].write(ds, frames, staging, images=images, **options)
-        shutil.rmtree(target)
-        staging.rename(target)
-    return [target / p.relative_to(staging) for p in written]
+        warnings.warn(notes[-1], UserWarning, stacklevel=3)
+    # written whole beside the target, then renamed into place: a process killed part-way
+    # leaves no half export (the next export sweeps its staging folder)
+    building = staging.folder_for(target)
+    try:
+        written = FORMATS[fmt].write(ds, frames, building, images=images, **options)
+        if target.exists():
+            shutil.rmtree(target) if any(target.iterdir()) else target.rmdir()
+        building.rename(target)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return ExportResult([target / p.relative_to(building) for p in written], notes=notes)

@@ -239,6 +239,19 @@ def hard_type_of(value, where: str, problems: list[str]) -> str:
 
 
 # -- export side --------------------------------------------------------------------------
+class ExportResult(list):
+    """The files an export wrote (a list of paths, as before), with ``notes``: what the
+    format could not carry (a split, ignore regions, ...), said once each."""
+
+    def __init__(self, paths=(), *, notes=()):
+        super().__init__(paths)
+        self.notes: list[str] = list(dict.fromkeys(notes))
+
+    def __repr__(self) -> str:
+        head = f"ExportResult: {len(self)} files"
+        return "\n".join([head, *(f"  note: {n}" for n in self.notes)])
+
+
 @dataclass
 class ExportFrames:
     """A dataset's public frames grouped for writers."""

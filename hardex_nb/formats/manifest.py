@@ -61,6 +61,7 @@ def read(
 
 
 USAGE_SPLITS = {"TRAIN": "train", "EVAL": "val", "VALIDATION": "val", "TEST": "test"}
+SPLIT_USAGE = {"train": "TRAIN", "val": "EVAL", "test": "TEST"}
 
 
 def _read_file(
@@ -217,9 +218,12 @@ def write(
     *,
     images: bool = True,
     name: str = "output.manifest",
-    usage: str = "TRAIN",
+    usage: str | None = None,
 ) -> list[Path]:
-    """``<name>`` (JSON Lines), ``Annotations/<stem>.xml`` for detection, ``images/``."""
+    """``<name>`` (JSON Lines), ``Annotations/<stem>.xml`` for detection, ``images/``.
+
+    ``usage``: each line's split as the sample's (``TRAIN``, ``EVAL``, ``TEST``; read back
+    as train / val / test) by default, or the one given for every line."""
     out.mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out / "images")
@@ -230,7 +234,7 @@ def write(
         sid = int(s["sample_id"])
         entry: dict[str, Any] = {
             "source": f"images/{s['name']}",
-            "usage": usage,
+            "usage": usage or SPLIT_USAGE.get(str(s["split"]), "TRAIN"),
             "id": str(sid),
             "hard": "true" if s["hard"] else "false",
         }

@@ -170,11 +170,25 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
 
 
 def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[Path]:
-    """``classes.txt``, ``labels/<stem>.txt`` and ``images/<name>``."""
+    """``classes.txt``, ``labels/<stem>.txt`` and ``images/<name>``. A dataset with val or
+    test images is written as Ultralytics lays it out, so the splits come back:
+    ``images/<split>/``, ``labels/<split>/`` and a ``data.yaml`` naming them."""
+    splits = sorted(set(frames.samples["split"].astype(str)), key=list(SPLITS).index)
+    nested = splits != ["train"] and len(frames.samples) > 0
     (out / "labels").mkdir(parents=True, exist_ok=True)
+    for split in splits if nested else []:
+        (out / "labels" / split).mkdir(exist_ok=True)
     if images:
-        copy_images(ds, frames.samples, out / "images")
+        if nested:
+            for split in splits:
+                chosen = frames.samples[frames.samples["split"].astype(str) == split]
+                copy_images(ds, chosen, out / "images" / split)
+        else:
+            copy_images(ds, frames.samples, out / "images")
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in frames.labels))
+    if nested:
+        doc = {"path": ".", **{s: f"images/{s}" for s in splits}, "names": list(frames.labels)}
+        (out / "data.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
     index = {name: i for i, name in enumerate(frames.labels)}
     written = []
     for s, anns in frames.each_sample():
@@ -190,7 +204,8 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
                 cx, cy = (a["x0"] + a["x1"]) / 2 / w, (a["y0"] + a["y1"]) / 2 / h
                 bw, bh = (a["x1"] - a["x0"]) / w, (a["y1"] - a["y0"]) / h
                 lines.append(f"{index[a['label']]} {cx:.12g} {cy:.12g} {bw:.12g} {bh:.12g}")
-        path = out / "labels" / f"{Path(s['name']).stem}.txt"
+        folder = out / "labels" / (str(s["split"]) if nested else "")
+        path = folder / f"{Path(s['name']).stem}.txt"
         path.write_text("".join(f"{line}\n" for line in lines))
         written.append(path)
     return written

@@ -12,7 +12,6 @@ import traitlets
 from ..dataset import QUERY_FILTERS, ImportReport
 from ..ingest import fit_name
 from ..media import MAX_BYTES
-
 from ._base import (
     STATIC,
     BadMessage,
