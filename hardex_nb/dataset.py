@@ -1055,7 +1055,12 @@ class Dataset:
             )
 
     def flag_for_review(
-        self, expected_labels: pd.Series, *, reason: int, scores: pd.Series
+        self,
+        expected_labels: pd.Series,
+        *,
+        reason: int,
+        scores: pd.Series,
+        then: Any = None,
     ) -> list[int]:
         """Mark samples hard with ``reason`` and ``scores`` and put them in ``to_confirm``
         (the Review queue), in one transaction; returns the ids skipped.
@@ -1063,6 +1068,7 @@ class Dataset:
         ``expected_labels`` (indexed by sample id) are the labels a job read: a sample whose
         label or status a person changed since (or that was deleted) is skipped, so a job
         never flags what a person already fixed. Existing reason codes are kept.
+        ``then(cur, skipped)`` runs inside the transaction (the job's result record).
         """
         ids = [int(i) for i in expected_labels.index]
         skipped: list[int] = []
@@ -1083,6 +1089,8 @@ class Dataset:
                 "WHERE sample_id=?",
                 rows,
             )
+            if then is not None:
+                then(cur, skipped)
         for hard, reasons, score, status, sid in rows:
             self._samples.update(
                 sid, {"hard": hard, "hard_reasons": reasons, "hard_score": score, "status": status}

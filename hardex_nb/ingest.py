@@ -15,9 +15,10 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,6 +192,7 @@ def insert_images(
     extra: list[dict] | None = None,
     annotations: list[list[dict]] | None = None,
     duplicates: list[tuple[str, int]] | None = None,
+    then: Callable[[sqlite3.Cursor, list[int]], None] | None = None,
 ) -> list[int]:
     """Add checked images (and, per image, sample fields in ``extra`` and annotation
     rows in ``annotations``) in one transaction.
@@ -210,15 +212,16 @@ def insert_images(
     repeats: list[tuple[str, int]] = []  # (name, position in infos of its first copy)
     if duplicates is not None and infos:
         held = stored_hashes(ds)
-        first: dict[str, int] = {}
-        keep = []
+        seen: dict[str, int] = {}
+        keep: list[int] = []
         for k, info in enumerate(infos):
-            if info.sha256 in held:
-                duplicates.append((info.path.name, held[info.sha256]))
-            elif info.sha256 in first:
-                repeats.append((info.path.name, first[info.sha256]))
+            digest = str(info.sha256)
+            if digest in held:
+                duplicates.append((info.path.name, held[digest]))
+            elif digest in seen:
+                repeats.append((info.path.name, seen[digest]))
             else:
-                first[info.sha256] = len(keep)
+                seen[digest] = len(keep)
                 keep.append(k)
         infos = [infos[k] for k in keep]
         extra = [extra[k] for k in keep] if extra else extra
@@ -282,6 +285,8 @@ def insert_images(
                 [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows],
             )
             ds._write_annotation_rows(cur, ann_rows)
+            if then is not None:  # a job's record, in the same transaction
+                then(cur, ids)
     except BaseException:
         for name in names if copy else ():
             (staging / name).unlink(missing_ok=True)
@@ -330,6 +335,7 @@ def insert_rows(
     skipped: list[int] | None = None,
     embeddings: tuple[str, Sequence[int], np.ndarray] | None = None,
     replace: str | None = None,
+    then: Callable[[sqlite3.Cursor, list[int]], None] | None = None,
 ) -> tuple[list[int], list[int]]:
     """Write many rows in one transaction: all of it lands or none of it does.
 
@@ -345,6 +351,8 @@ def insert_rows(
     ``"model"`` those a model made (origin other than ``human``: a job's second run
     replaces its first, a person's boxes stay), ``"all"`` every one (an import's
     ``mode="replace"``).
+    ``then(cur, ann_ids)`` runs inside the transaction after the writes (a job records
+    its result there: the record and its fields land together).
     Returns the new sample ids and annotation ids.
     """
     samples = samples if samples is not None else pd.DataFrame(columns=SAMPLE_COLUMNS)
@@ -393,6 +401,8 @@ def insert_rows(
             )
         if embeddings is not None:
             runlog.write_embeddings(cur, *embeddings)
+        if then is not None:  # a job's record of what it wrote, in the same transaction
+            then(cur, annotations["ann_id"].tolist())
     ds._labels.extend(new_labels)
     ds._annotations.delete(dropped)
     ds._samples.add_frame(samples)

@@ -213,10 +213,13 @@ def record_result(
     params: dict,
     fields: Sequence[str],
     payload: dict,
+    cur=None,
 ) -> None:
     """Record what a job computed and wrote under ``key`` (replacing an older record of the
     same key): the method, the run version, its parameters, the fields it wrote and the
-    ``payload`` needed to load the result again (JSON)."""
+    ``payload`` needed to load the result again (JSON). ``cur``: the job's own write
+    transaction, so that the record and the fields it describes land together or not at
+    all."""
     row = (
         check_key(key),
         method,
@@ -226,6 +229,10 @@ def record_result(
         time.time(),
         json.dumps(payload, default=str),
     )
+    if cur is not None:
+        db.delete(cur, "results", "key", [key])
+        db.insert(cur, "results", RESULT_COLUMNS, [row])
+        return
     with ds._write() as cur:
         db.delete(cur, "results", "key", [key])
         db.insert(cur, "results", RESULT_COLUMNS, [row])
@@ -246,6 +253,7 @@ def results(ds: Dataset) -> pd.DataFrame:
 
 def result_record(ds: Dataset, key: str) -> dict[str, Any]:
     """The record of ``key`` with its payload decoded; a ValidationError lists the keys."""
+    check_key(key)
     row = ds._store.conn.execute(
         f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE key=?", (key,)
     ).fetchone()
@@ -260,6 +268,7 @@ def result_record(ds: Dataset, key: str) -> dict[str, Any]:
 def delete_result(ds: Dataset, key: str) -> None:
     """Forget the record of ``key`` (what the job wrote into samples stays: it is the
     dataset's content now, and people may have edited it since)."""
+    check_key(key)
     with ds._write() as cur:
         gone = db.delete(cur, "results", "key", [key])
     if not gone:

@@ -308,7 +308,37 @@ def auto_label(
                 ann_rows.append(row | {"sample_id": sid})
         ann = pd.DataFrame(ann_rows) if ann_rows else None
         skipped: list[int] = []
-        _, ann_ids = ingest.insert_rows(
+        table.insert(0, "sample_id", unlabeled)
+        done: list[AutoLabelResult] = []
+
+        def record(cur, ann_ids: list[int]) -> None:  # inside the write: both land or neither
+            table["written"] = ~table["sample_id"].isin(skipped)
+            written = [s for s in unlabeled if s not in set(skipped)]
+            hard_ids = [
+                s
+                for s, h, w in zip(unlabeled, table["hard"], table["written"])
+                if h and w and active
+            ]
+            result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
+            result.run = run
+            result.key = _record(
+                ds,
+                key or f"auto_label_{run.version}",
+                "auto_label",
+                run,
+                {
+                    "mode": mode,
+                    "threshold": threshold,
+                    "batch_size": batch_size,
+                    "backend": backend,
+                },
+                result,
+                embeddings=bool(emb.shape[1]),
+                cur=cur,
+            )
+            done.append(result)
+
+        ingest.insert_rows(
             ds,
             annotations=ann,
             sample_updates=updates,
@@ -316,27 +346,11 @@ def auto_label(
             skipped=skipped,
             embeddings=_embeddings_to_store(run, unlabeled, emb, reference),
             replace="model",  # a second auto-label replaces the first's boxes, never stacks
+            then=record,
         )
     finally:
         runlog.release_job(ds, "auto_label")
-    table.insert(0, "sample_id", unlabeled)
-    table["written"] = ~table["sample_id"].isin(skipped)
-    written = [s for s in unlabeled if s not in set(skipped)]
-    hard_ids = [
-        s for s, h, w in zip(unlabeled, table["hard"], table["written"]) if h and w and active
-    ]
-    result = AutoLabelResult(written, hard_ids, ann_ids, table, skipped=skipped)
-    result.run = run
-    result.key = _record(
-        ds,
-        key or f"auto_label_{run.version}",
-        "auto_label",
-        run,
-        {"mode": mode, "threshold": threshold, "batch_size": batch_size, "backend": backend},
-        result,
-        embeddings=bool(emb.shape[1]),
-    )
-    return result
+    return done[0]
 
 
 def _embeddings_to_store(run: Run, ids: list, emb: np.ndarray, reference) -> tuple | None:
@@ -359,8 +373,10 @@ def _record(
     result: AutoLabelResult,
     *,
     embeddings: bool = False,
+    cur=None,
 ) -> str:
-    """Record an auto-label or collect result under ``key`` (see ``ds.results``)."""
+    """Record an auto-label or collect result under ``key`` (see ``ds.results``), inside
+    the job's write transaction ``cur`` when given."""
     fields = ["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"]
     fields.append(
         "samples.label" if ds.task == "classification" else f"annotations (origin {run.version})"
@@ -383,6 +399,7 @@ def _record(
             "skipped": [int(i) for i in result.skipped],
             "table": result.table.to_json(orient="split", index=False, default_handler=str),
         },
+        cur=cur,
     )
     return key
 
@@ -478,6 +495,27 @@ def collect(
                 row["label"] = table["label"].iat[i]
             extra.append(row)
             anns.append(_box_rows(run, boxes[i], *sizes[i], with_hard=True))
+        result = AutoLabelResult([], [], [], table)
+        result.run = run
+
+        def record(cur, ids: list[int]) -> None:  # inside the write: both land or neither
+            result.sample_ids, result.hard_ids = list(ids), list(ids)
+            result.key = _record(
+                into,
+                key or f"collect_{run.version}",
+                "collect",
+                run,
+                {
+                    "run_dataset": str(run.dataset.path),
+                    "threshold": threshold,
+                    "train_manifest": str(train_manifest) if train_manifest else None,
+                    "backend": backend,
+                    "images": len(infos),
+                },
+                result,
+                cur=cur,
+            )
+
         report.added = ingest.insert_images(
             into,
             [infos[i] for i in keep],
@@ -486,23 +524,10 @@ def collect(
             extra=extra,
             annotations=anns,
             duplicates=report.duplicates,  # collected before: not added twice
+            then=record,
         )
-    result = AutoLabelResult(report.added, report.added, [], table)
-    result.run = run
-    result.key = _record(
-        into,
-        key or f"collect_{run.version}",
-        "collect",
-        run,
-        {
-            "run_dataset": str(run.dataset.path),
-            "threshold": threshold,
-            "train_manifest": str(train_manifest) if train_manifest else None,
-            "backend": backend,
-            "images": len(infos),
-        },
-        result,
-    )
+    if result.key is None:  # nothing new to add: the record says so on its own
+        record(None, [])
     return report, result
 
 
@@ -663,37 +688,43 @@ def find_mislabels(
         if ds.task == "classification"
         else pd.Series([None] * len(chosen), index=chosen.index, dtype=object)
     )
-    skipped = (
-        ds.flag_for_review(expected, reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"])
-        if len(chosen)
-        else []
-    )
-    flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
-    result = MislabelResult(table, flagged, skipped, boxes=boxes)
-    payload = {
-        "table": table.to_json(orient="split", index=False),
-        "flagged": [int(i) for i in flagged],
-        "skipped": [int(i) for i in skipped],
-    }
-    if boxes is not None:
-        payload["boxes"] = boxes.to_json(orient="split", index=False)
-    runlog.record_result(
-        ds,
-        key,
-        method="find_mislabels",
-        version=None,
-        params={
-            "folds": folds,
-            "model": name,
-            "epochs": epochs,
-            "image_size": size,
-            "threshold": threshold,
-            "seed": seed,
-        },
-        fields=["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"],
-        payload=payload,
-    )
-    result.key = key
+    result = MislabelResult(table, [], [], boxes=boxes)
+
+    def record(cur, skipped: list[int]) -> None:  # inside the write: both land or neither
+        result.skipped = list(skipped)
+        result.flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
+        payload = {
+            "table": table.to_json(orient="split", index=False),
+            "flagged": [int(i) for i in result.flagged],
+            "skipped": [int(i) for i in result.skipped],
+        }
+        if boxes is not None:
+            payload["boxes"] = boxes.to_json(orient="split", index=False)
+        runlog.record_result(
+            ds,
+            key,
+            method="find_mislabels",
+            version=None,
+            params={
+                "folds": folds,
+                "model": name,
+                "epochs": epochs,
+                "image_size": size,
+                "threshold": threshold,
+                "seed": seed,
+            },
+            fields=["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"],
+            payload=payload,
+            cur=cur,
+        )
+        result.key = key
+
+    if len(chosen):
+        ds.flag_for_review(
+            expected, reason=hard.SUSPECTED_MISLABEL, scores=chosen["score"], then=record
+        )
+    else:
+        record(None, [])
     return result
 
 
