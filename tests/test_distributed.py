@@ -110,3 +110,45 @@ def test_ray_local_views_and_auto_label_match_the_local_path(tmp_path):
     np.testing.assert_allclose(on_ray.table["score"], here.table["score"], atol=1e-5)
     with pytest.raises(hx.JobError, match="backend='gpu'"):
         run.views(unlabeled, backend="gpu")
+
+
+@pytest.mark.slow
+def test_a_local_ray_cluster_ends_with_its_killed_driver(tmp_path):
+    """A driver killed with SIGKILL never runs ray.shutdown; its cluster must not outlive it."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    pytest.importorskip("ray")  # the dev extra installs ray[data]
+    script = textwrap.dedent(
+        """
+        import os, signal
+        os.environ.pop("RAY_ADDRESS", None)
+        from hardex_nb.training import ray_views
+        before = ray_views._children(os.getpid())
+        ray_views._ray()
+        started = ray_views._children(os.getpid()) - before
+        print(" ".join(map(str, sorted(started))), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    pids = [int(p) for p in proc.stdout.split()]
+    assert pids, "ray.init started no process"
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not [p for p in pids if alive(p)], "Ray processes outlived their driver"

@@ -11,8 +11,12 @@ else one per CPU (up to ``actors``). It joins the running Ray cluster
 from __future__ import annotations
 
 import copy
+import os
 import pickle
+import subprocess
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,8 +33,62 @@ def _ray():
     except ImportError:
         raise JobError("backend='ray' needs Ray Data: pip install 'hardex_nb[ray]'.") from None
     if not ray.is_initialized():
+        local = not os.environ.get("RAY_ADDRESS")
+        before = _children(os.getpid()) if local else set()
         ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = sorted(_children(os.getpid()) - before) if local else []
+        if started:  # a local cluster this process started ends with it, even when killed
+            watch_cluster(os.getpid(), started)
     return ray
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc; elsewhere none are known)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+_WATCH = """
+import os, signal, sys, time
+driver, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+while alive(driver) and os.getppid() == driver:
+    time.sleep(0.5)
+for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pid in pids:
+        try:
+            os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+    time.sleep(2)
+"""
+
+
+def watch_cluster(driver: int, pids: Sequence[int]) -> subprocess.Popen:
+    """A small process that ends ``pids`` (the Ray processes a driver started) once the
+    driver is gone: ``ray.shutdown`` never runs in a driver killed with SIGKILL, and its
+    local cluster would outlive it."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCH, str(driver), *map(str, pids)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
 
 def views(
