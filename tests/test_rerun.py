@@ -394,3 +394,42 @@ def test_an_export_killed_part_way_leaves_no_half_target_and_the_next_one_works(
     hx.Dataset.open(ds.path).export_coco(tmp_path / "out", overwrite=True)
     assert (tmp_path / "out" / "annotations.json").exists()
     assert not list(tmp_path.glob(f"{PREFIX}*")) and not list(tmp_path.glob(".out-*"))
+
+
+def test_a_job_whose_record_fails_writes_none_of_its_fields(tmp_path, monkeypatch):
+    """The result record is written in the job's own transaction: when it cannot be written,
+    the auto-labels it describes are rolled back with it (as after a kill between the two)."""
+    from hardex_nb import runlog
+
+    ds, ids = _detection_ds(tmp_path)
+    run = _fixed_detector(ds)
+    before = (ds.samples["status"].tolist(), len(ds.annotations))
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full while recording")
+
+    monkeypatch.setattr(runlog, "record_result", broken)
+    with pytest.raises(OSError, match="disk full"):
+        hx.auto_label(ds, run, progress=False)
+    again = hx.Dataset.open(ds.path)
+    assert (again.samples["status"].tolist(), len(again.annotations)) == before
+    assert again.results.empty and again.jobs().empty  # the claim is released too
+
+
+def test_hardex_collect_creates_the_target_when_asked(trained_detector, tmp_path):
+    from hardex_nb.cli import main
+
+    ds, run, _, _ = trained_detector
+    batch = tmp_path / "batch"
+    for i in range(3):
+        write_image(batch / f"c_{i}.png", 96, 96, seed=400 + i)
+    args = ["collect", "--dataset", str(ds.path), "--run", run.version, "--images", str(batch)]
+    target = tmp_path / "new_inbox"
+    assert main([*args, "--into", str(target), "--all"]) == 2  # no dataset there, not asked
+    assert not (target / "hardex.sqlite").exists()
+    assert main([*args, "--into", str(target), "--all", "--create"]) == 0
+    inbox = hx.Dataset.open(target)
+    assert inbox.task == "detection" and inbox.label_names == run.labels
+    assert len(inbox.samples) == 3
+    assert main([*args, "--into", str(target), "--all", "--create"]) == 0  # run again
+    assert len(hx.Dataset.open(target).samples) == 3
