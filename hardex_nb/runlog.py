@@ -278,3 +278,20 @@ def delete_result(ds: Dataset, key: str) -> None:
 def _no_result(ds: Dataset, key: str) -> ValidationError:
     known = [r[0] for r in ds._store.conn.execute("SELECT key FROM results ORDER BY key")]
     return ValidationError(f"no result {key!r} in this dataset; recorded: {known or 'none'}.")
+
+
+def model_probabilities(ds: Dataset) -> dict[int, list]:
+    """Classification: the top classes and probabilities the newest ``auto_label`` or
+    ``collect`` record gave each image, ``{sample_id: [[label, p], ...]}`` (Review shows
+    them beside the auto-label)."""
+    frame = results(ds)
+    out: dict[int, list] = {}
+    for key in reversed(frame.loc[frame["method"].isin(["auto_label", "collect"]), "key"]):
+        table = json.loads(result_record(ds, key)["payload"]["table"])  # newest first
+        columns = table["columns"]
+        if "top" not in columns:
+            continue
+        sid, top = columns.index("sample_id"), columns.index("top")
+        for row in table["data"]:
+            out.setdefault(int(row[sid]), row[top])
+    return out

@@ -52,11 +52,21 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _imports(path: Path) -> set[str]:
+def _imports(path: Path, *, modules: bool = False, typing: bool = True) -> set[str]:
+    """The package's modules ``path`` imports. ``modules``: ``from x import name`` as the
+    module ``x.name`` where that is a module; ``typing=False`` leaves out what is imported
+    for type checkers only (``if TYPE_CHECKING:``), which never runs."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if not typing and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            hidden.update(id(n) for b in node.body for n in ast.walk(b))
+    for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -67,11 +77,21 @@ def _imports(path: Path) -> set[str]:
                     continue
             else:
                 target = node.module or ""
-            if target.startswith("hardex_nb"):
+            if not target.startswith("hardex_nb"):
+                continue
+            if modules:
+                found.update(
+                    f"{target}.{a.name}" if f"{target}.{a.name}" in MODULES else target
+                    for a in node.names
+                )
+            else:
                 found.add(target)
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("hardex_nb"))
     return found
+
+
+MODULES = {_module_name(p) for p in PACKAGE.rglob("*.py")}
 
 
 def _layer(module: str) -> tuple[str, int]:
@@ -120,3 +140,45 @@ def test_no_module_outside_the_dataset_room_reaches_into_its_internals():
         for hit in pattern.findall(p.read_text())
     }
     assert reach == set()
+
+
+def test_widgets_never_import_jobs():
+    wrong = [
+        f"{_module_name(p)} imports {t}"
+        for p in sorted((PACKAGE / "widgets").rglob("*.py"))
+        for t in _imports(p)
+        if t.startswith("hardex_nb.jobs")
+    ]
+    assert wrong == []
+
+
+def test_no_import_circle_in_the_package():
+    """Every import, also one inside a function (what runs when it is called); a package's
+    own ``__init__`` is read before its modules, so a module importing it closes no circle."""
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {
+        name: {
+            t
+            for t in _imports(path, modules=True, typing=False)
+            if t in paths
+            and t != name
+            and not (paths[t].name == "__init__.py" and name.startswith(t + "."))
+        }
+        for name, path in paths.items()
+    }
+    circles = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                circles.append(" -> ".join([*path[path.index(nxt) :], nxt]))
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert circles == []

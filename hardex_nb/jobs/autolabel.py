@@ -15,12 +15,14 @@ from ..dataset import Dataset
 from ..errors import JobError
 from ..training import engine, models
 from ..training.data import ImageRows
+from .results import frame, loads
 from .run import Run, build_network, targets_for
 from .train import train
 
 TOP_K = 3  # classes kept per image for the Review
 
 
+@loads("auto_label", "collect")
 class AutoLabelResult:
     """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
     flagged hard, ``annotations`` (new ann_ids, detection), the per-sample ``table``, and
@@ -33,6 +35,27 @@ class AutoLabelResult:
         self.skipped = list(skipped)
         self.run: Run | None = None  # the model used (auto_label trains one when not given)
         self.key: str | None = None  # where it is recorded in ds.results
+
+    def to_payload(self) -> dict:
+        """What its record keeps (``ds.results``): :meth:`from_record` rebuilds it."""
+        return {
+            "sample_ids": [int(i) for i in self.sample_ids],
+            "hard_ids": [int(i) for i in self.hard_ids],
+            "annotations": [int(i) for i in self.annotations],
+            "skipped": [int(i) for i in self.skipped],
+            "table": self.table.to_json(orient="split", index=False, default_handler=str),
+        }
+
+    @classmethod
+    def from_record(cls, ds: Dataset, record: dict) -> AutoLabelResult:
+        payload = record["payload"]
+        return cls(
+            payload["sample_ids"],
+            payload["hard_ids"],
+            payload["annotations"],
+            frame(payload["table"]),
+            skipped=payload["skipped"],
+        )
 
     def __repr__(self) -> str:
         kept = (
@@ -178,24 +201,6 @@ def _hardness(
         if run.task == "detection" or not selective:  # else the selective flag stays
             table["hard"] = table["reasons"] != ""
     return table, boxes_per_image, emb
-
-
-def model_probabilities(ds: Dataset) -> dict[int, list]:
-    """Classification: the top classes and probabilities the newest ``auto_label`` or
-    ``collect`` record gave each image, ``{sample_id: [[label, p], ...]}`` (Review shows
-    them beside the auto-label)."""
-    records = ds.results
-    records = records[records["method"].isin(["auto_label", "collect"])]
-    out: dict[int, list] = {}
-    for key in reversed(records["key"].tolist()):  # newest first
-        table = json.loads(runlog.result_record(ds, key)["payload"]["table"])
-        columns = table["columns"]
-        if "top" not in columns:
-            continue
-        sid, top = columns.index("sample_id"), columns.index("top")
-        for row in table["data"]:
-            out.setdefault(int(row[sid]), row[top])
-    return out
 
 
 def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) -> list[dict]:
@@ -392,13 +397,7 @@ def _record(
         version=run.version,
         params=params,
         fields=fields,
-        payload={
-            "sample_ids": [int(i) for i in result.sample_ids],
-            "hard_ids": [int(i) for i in result.hard_ids],
-            "annotations": [int(i) for i in result.annotations],
-            "skipped": [int(i) for i in result.skipped],
-            "table": result.table.to_json(orient="split", index=False, default_handler=str),
-        },
+        payload=result.to_payload(),
         cur=cur,
     )
     return key
@@ -531,6 +530,7 @@ def collect(
     return report, result
 
 
+@loads("find_mislabels")
 @dataclass
 class MislabelResult:
     """What :func:`find_mislabels` found: ``table`` (one row per labeled image: sample_id,
@@ -542,6 +542,27 @@ class MislabelResult:
     skipped: list[int]
     boxes: pd.DataFrame | None = None  # detection: the boxes in question, per image
     key: str | None = None  # where it is recorded in ds.results
+
+    def to_payload(self) -> dict:
+        """What its record keeps (``ds.results``): :meth:`from_record` rebuilds it."""
+        payload = {
+            "table": self.table.to_json(orient="split", index=False),
+            "flagged": [int(i) for i in self.flagged],
+            "skipped": [int(i) for i in self.skipped],
+        }
+        if self.boxes is not None:
+            payload["boxes"] = self.boxes.to_json(orient="split", index=False)
+        return payload
+
+    @classmethod
+    def from_record(cls, ds: Dataset, record: dict) -> MislabelResult:
+        payload = record["payload"]
+        return cls(
+            frame(payload["table"]),
+            payload["flagged"],
+            payload["skipped"],
+            boxes=frame(payload["boxes"]) if "boxes" in payload else None,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -693,13 +714,6 @@ def find_mislabels(
     def record(cur, skipped: list[int]) -> None:  # inside the write: both land or neither
         result.skipped = list(skipped)
         result.flagged = [i for i in chosen.index.tolist() if i not in set(skipped)]
-        payload = {
-            "table": table.to_json(orient="split", index=False),
-            "flagged": [int(i) for i in result.flagged],
-            "skipped": [int(i) for i in result.skipped],
-        }
-        if boxes is not None:
-            payload["boxes"] = boxes.to_json(orient="split", index=False)
         runlog.record_result(
             ds,
             key,
@@ -714,7 +728,7 @@ def find_mislabels(
                 "seed": seed,
             },
             fields=["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"],
-            payload=payload,
+            payload=result.to_payload(),
             cur=cur,
         )
         result.key = key

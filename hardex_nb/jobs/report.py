@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -12,9 +11,13 @@ import pandas as pd
 from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
+from ..evaluation import evaluate_classification, evaluate_detections
 from ..formats.common import polygon_area
 from ..geometry import axis_aligned
+from .results import frame, load_result, loads
 from .run import Run
+
+__all__ = ["evaluate", "load_result", "plot_runs", "report_on"]
 
 
 def _evaluation_ids(ds: Dataset, split: str | None) -> tuple[list[int], str]:
@@ -119,8 +122,6 @@ def report_on(
     """The run's predictions on the labeled samples ``ids`` against their labels: the
     report, and its inputs as JSON-ready values (what :func:`load_result` rebuilds it
     from)."""
-    from ..evaluation import evaluate_classification, evaluate_detections
-
     samples = ds.sample_rows()
     report: Any
     if ds.task == "classification":
@@ -175,64 +176,32 @@ def report_on(
     return report, inputs
 
 
-def load_result(ds: Dataset, key: str):
-    """A result recorded in ``ds.results``, as the job returned it: a report for
-    ``evaluate`` (rebuilt from the stored predictions and ground truth, no model needed),
-    an :class:`AutoLabelResult` for ``auto_label`` and ``collect``, a
-    :class:`MislabelResult` for ``find_mislabels``. ``result.key`` is the key."""
-    from ..evaluation import evaluate_classification, evaluate_detections
-    from .autolabel import AutoLabelResult, MislabelResult
-
-    record = runlog.result_record(ds, key)
+@loads("evaluate")
+def _evaluation_from_record(ds: Dataset, record: dict):
+    """An evaluation report rebuilt from its stored predictions and ground truth."""
     payload = record["payload"]
-    method = record["method"]
     result: Any
-    if method == "evaluate":
-        if payload["task"] == "classification":
-            result = evaluate_classification(
-                payload["truth"],
-                payload["pred"],
-                label_names=payload["labels"],
-                image_ids=payload["image_ids"],
-            )
-        else:
-            result = evaluate_detections(
-                _frame(payload["gt"]),
-                _frame(payload["pred"]),
-                iou_threshold=payload["iou_threshold"],
-                score_threshold=payload["score_threshold"],
-                image_ids=payload["image_ids"],
-                labels=payload["labels"],
-            )
-        result.version = record["version"]
-        result.evaluated_on = payload["evaluated_on"]
-        result.notes = list(payload["notes"])
-        result.dataset = ds
-    elif method in ("auto_label", "collect"):
-        result = AutoLabelResult(
-            payload["sample_ids"],
-            payload["hard_ids"],
-            payload["annotations"],
-            _frame(payload["table"]),
-            skipped=payload["skipped"],
-        )
-    elif method == "find_mislabels":
-        result = MislabelResult(
-            _frame(payload["table"]),
-            payload["flagged"],
-            payload["skipped"],
-            boxes=_frame(payload["boxes"]) if "boxes" in payload else None,
+    if payload["task"] == "classification":
+        result = evaluate_classification(
+            payload["truth"],
+            payload["pred"],
+            label_names=payload["labels"],
+            image_ids=payload["image_ids"],
         )
     else:
-        raise JobError(
-            f"result {key!r} was recorded by {method!r}, which this version cannot load."
+        result = evaluate_detections(
+            frame(payload["gt"]),
+            frame(payload["pred"]),
+            iou_threshold=payload["iou_threshold"],
+            score_threshold=payload["score_threshold"],
+            image_ids=payload["image_ids"],
+            labels=payload["labels"],
         )
-    result.key = key
+    result.version = record["version"]
+    result.evaluated_on = payload["evaluated_on"]
+    result.notes = list(payload["notes"])
+    result.dataset = ds
     return result
-
-
-def _frame(text: str) -> pd.DataFrame:
-    return pd.read_json(io.StringIO(text), orient="split")
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):

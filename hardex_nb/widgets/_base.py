@@ -6,10 +6,9 @@ import math
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import anywidget
-import ipywidgets
 import traitlets
 
 from ..errors import HardexError
@@ -111,30 +110,6 @@ class Widget(anywidget.AnyWidget):
     def handle(self, content: dict, buffers: list[bytes] | None = None) -> None:
         """Process one front-end message as if the browser had sent it (for scripts, tests)."""
         self._dispatch(self, content, buffers or [])
-
-
-class OpensAnnotator:
-    """For a widget that lists images (Gallery, ConfusionMatrix, ReportView): shown as a
-    column, itself and below it the Annotator that its "open" makes (or the one linked)."""
-
-    annotator: Any = None
-    ds: Any  # the Dataset, set by the widget
-
-    def _start_column(self) -> None:
-        self._column = ipywidgets.VBox([self])
-
-    def _repr_mimebundle_(self, **kwargs):
-        return self._column._repr_mimebundle_(**kwargs)
-
-    def _open_in_annotator(self, sample_id: int, order: list[int]) -> None:
-        (sid,) = self.ds.require_samples([sample_id])
-        if self.annotator is None:
-            from .annotator import Annotator
-
-            self.annotator = Annotator(self.ds, sid, sample_ids=order)
-            self._column.children = (self, self.annotator)
-        else:
-            self.annotator.show(sid)
 
 
 def takes_buffers(handler):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import ipywidgets
 import numpy as np
 import traitlets
 
+from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
@@ -127,9 +129,7 @@ class Annotator(Widget):
         self.labels = self.ds.label_names
         if self.task == "classification":
             if self._probabilities is None:
-                from ..jobs.autolabel import model_probabilities
-
-                self._probabilities = (self._result_marks(), model_probabilities(self.ds))
+                self._probabilities = (self._result_marks(), runlog.model_probabilities(self.ds))
             self.probabilities = self._probabilities[1].get(self.sample_id, [])
 
     def _result_marks(self) -> list:
@@ -647,3 +647,25 @@ def _clip_points(points, width: float, height: float, n: int):
             return None
         out.append(pts)
     return out[0] if len(out) == 1 else out
+
+
+class OpensAnnotator:
+    """For a widget that lists images (Gallery, ConfusionMatrix, ReportView): shown as a
+    column, itself and below it the Annotator that its "open" makes (or the one linked)."""
+
+    annotator: Any = None
+    ds: Any  # the Dataset, set by the widget
+
+    def _start_column(self) -> None:
+        self._column = ipywidgets.VBox([self])
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self._column._repr_mimebundle_(**kwargs)
+
+    def _open_in_annotator(self, sample_id: int, order: list[int]) -> None:
+        (sid,) = self.ds.require_samples([sample_id])
+        if self.annotator is None:
+            self.annotator = Annotator(self.ds, sid, sample_ids=order)
+            self._column.children = (self, self.annotator)
+        else:
+            self.annotator.show(sid)

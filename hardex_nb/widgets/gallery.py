@@ -15,7 +15,6 @@ from ..media import MAX_BYTES
 from ._base import (
     STATIC,
     BadMessage,
-    OpensAnnotator,
     Thumbnails,
     Widget,
     bool_in,
@@ -26,6 +25,7 @@ from ._base import (
     takes_buffers,
     text_in,
 )
+from .annotator import OpensAnnotator
 
 FILTERS = set(QUERY_FILTERS)  # the filters of ds.query
 SORTS = {"added": "added_at", "name": "name", "hard_score": "hard_score", "width": "width"}

@@ -10,7 +10,6 @@ from ..media import thumbnail_bytes
 from ._base import (
     STATIC,
     BadMessage,
-    OpensAnnotator,
     Thumbnails,
     Widget,
     bundle,
@@ -18,6 +17,7 @@ from ._base import (
     reject_unknown,
     text_in,
 )
+from .annotator import OpensAnnotator
 
 MAX_ERROR_IMAGES = 12
 
