@@ -173,6 +173,48 @@ def _timestamp(value: Any, name: str) -> float:
     return ts.timestamp()
 
 
+class Room:
+    """The dataset's internals, as its own modules (``ingest``, ``runlog``) receive them:
+    the store, the in-memory rows, the label list, the run table and the one write
+    transaction. Nothing else uses it (``tests/test_layers.py``); users read the public
+    frames instead."""
+
+    def __init__(self, ds: Dataset):
+        self._ds = ds
+
+    @property
+    def store(self) -> Store:
+        return self._ds._store
+
+    @property
+    def samples(self) -> TableRows:
+        return self._ds._samples
+
+    @property
+    def annotations(self) -> TableRows:
+        return self._ds._annotations
+
+    @property
+    def labels(self) -> list[str]:
+        """The label names in order (the list itself: extend it after a committed write)."""
+        return self._ds._labels
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        return self._ds._runs
+
+    def reload_runs(self) -> None:
+        """Read the run table again (after a write to it)."""
+        self._ds._runs = self.store.read_table("runs", RUN_COLUMNS, "number")
+
+    def write(self):
+        """The dataset's write transaction (see ``Dataset._write``)."""
+        return self._ds._write()
+
+    def write_annotation_rows(self, cur, rows: list[dict]) -> None:
+        self._ds._write_annotation_rows(cur, rows)
+
+
 class Dataset:
     """A folder holding an SQLite store and ``media/``; see :meth:`create` and :meth:`open`.
 
@@ -196,6 +238,7 @@ class Dataset:
         self.import_result: AnnotationImport | None = None  # set by from_files
         self._generation = 0
         self._reloads = 0
+        self.room = Room(self)  # what the dataset's own modules (ingest, runlog) work with
         self._reload()
 
     # -- opening ------------------------------------------------------------------------

@@ -229,8 +229,8 @@ def insert_images(
     if not infos:
         return []
     now = time.time()
-    with ds._write() as cur:  # ids reserved (committed) first; gaps are harmless
-        first = ds._store.next_id(cur, "next_sample_id", len(infos))
+    with ds.room.write() as cur:  # ids reserved (committed) first; gaps are harmless
+        first = ds.room.store.next_id(cur, "next_sample_id", len(infos))
     ids = list(range(first, first + len(infos)))
     names = [media_name(sid, info.path.name) for sid, info in zip(ids, infos)]
     staging = ds.path / "media" / INCOMING / f"{socket.gethostname()}.{os.getpid()}"
@@ -277,14 +277,14 @@ def insert_images(
                 ann_rows.append(
                     {c: obj.get(c) for c in ANNOTATION_COLUMNS} | {"sample_id": row["sample_id"]}
                 )
-        with ds._write() as cur:
+        with ds.room.write() as cur:
             db.insert(
                 cur,
                 "samples",
                 SAMPLE_COLUMNS,
                 [tuple(r[c] for c in SAMPLE_COLUMNS) for r in rows],
             )
-            ds._write_annotation_rows(cur, ann_rows)
+            ds.room.write_annotation_rows(cur, ann_rows)
             if then is not None:  # a job's record, in the same transaction
                 then(cur, ids)
     except BaseException:
@@ -298,8 +298,8 @@ def insert_images(
             (staging / name).replace(ds.path / "media" / name)
         remove_empty(staging)
         remove_empty(staging.parent)
-    ds._samples.add(rows)
-    ds._annotations.add(ann_rows)
+    ds.room.samples.add(rows)
+    ds.room.annotations.add(ann_rows)
     if duplicates is not None:
         duplicates += [(name, ids[pos]) for name, pos in repeats]
     return ids
@@ -315,10 +315,10 @@ def stored_hashes(ds: Dataset) -> dict[str, int]:
         for sid in missing:
             with contextlib.suppress(OSError):
                 found.append((media.file_hash(ds.image_path(int(sid))), int(sid)))
-        with ds._write() as cur:
+        with ds.room.write() as cur:
             cur.executemany("UPDATE samples SET sha256=? WHERE sample_id=?", found)
         for digest, sid in found:
-            ds._samples.update(sid, {"sha256": digest})
+            ds.room.samples.update(sid, {"sha256": digest})
         rows = ds.sample_rows()
     known = rows["sha256"].dropna()
     return {str(h): int(i) for i, h in zip(known.index, known)}
@@ -359,7 +359,7 @@ def insert_rows(
     annotations = (
         annotations if annotations is not None else pd.DataFrame(columns=ANNOTATION_COLUMNS)
     )
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         if only_unlabeled and sample_updates is not None and len(sample_updates):
             lost = changed_since_read(cur, sample_updates, annotations, new_labels)
             if lost:
@@ -371,12 +371,12 @@ def insert_rows(
         dropped = _drop_annotations(cur, annotations, sample_updates, replace) if replace else []
         cur.executemany(
             "INSERT INTO labels VALUES (?, ?)",
-            [(n, len(ds._labels) + i) for i, n in enumerate(new_labels)],
+            [(n, len(ds.room.labels) + i) for i, n in enumerate(new_labels)],
         )
-        first_s = ds._store.next_id(cur, "next_sample_id", len(samples))
+        first_s = ds.room.store.next_id(cur, "next_sample_id", len(samples))
         samples = samples.reindex(columns=SAMPLE_COLUMNS).copy()
         samples["sample_id"] = np.arange(first_s, first_s + len(samples), dtype="int64")
-        first_a = ds._store.next_id(cur, "next_ann_id", len(annotations))
+        first_a = ds.room.store.next_id(cur, "next_ann_id", len(annotations))
         annotations = annotations.reindex(columns=ANNOTATION_COLUMNS).copy()
         for col in FLAG_COLUMNS:
             annotations[col] = annotations[col].fillna(0).astype("int64")
@@ -403,10 +403,10 @@ def insert_rows(
             runlog.write_embeddings(cur, *embeddings)
         if then is not None:  # a job's record of what it wrote, in the same transaction
             then(cur, annotations["ann_id"].tolist())
-    ds._labels.extend(new_labels)
-    ds._annotations.delete(dropped)
-    ds._samples.add_frame(samples)
-    ds._annotations.add_frame(annotations)
+    ds.room.labels.extend(new_labels)
+    ds.room.annotations.delete(dropped)
+    ds.room.samples.add_frame(samples)
+    ds.room.annotations.add_frame(annotations)
     if sample_updates is not None:
         for col in sample_updates.columns:
             frame = ds.sample_rows()
@@ -486,7 +486,7 @@ def apply_import(
     for sid, name in zip(samples["sample_id"].astype(int), samples["name"]):
         by_name.setdefault(name, []).append(sid)
         by_stem.setdefault(Path(name).stem, []).append(sid)
-    known = list(ds._labels)
+    known = list(ds.room.labels)
     stored: dict[int, set[tuple]] = {}
     if mode == "merge":
         for row in ds.annotation_rows().to_dict("records"):

@@ -24,7 +24,7 @@ import pandas as pd
 from . import store as db
 from .errors import JobError, ValidationError
 from .staging import pid_alive
-from .store import PREDICTION_COLUMNS, RESULT_COLUMNS, RUN_COLUMNS
+from .store import PREDICTION_COLUMNS, RESULT_COLUMNS
 
 if TYPE_CHECKING:
     from .dataset import Dataset
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 def start_run(ds: Dataset, *, model: str, params: dict) -> str:
     labeled = int((ds.sample_rows()["status"] == "labeled").sum())
     owner = json.dumps({"running_in": {"host": socket.gethostname(), "pid": os.getpid()}})
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         (number,) = cur.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM runs").fetchone()
         version = f"V{number}"
         cur.execute(
@@ -47,20 +47,20 @@ def start_run(ds: Dataset, *, model: str, params: dict) -> str:
                 model,
                 time.time(),
                 labeled,
-                len(ds._samples),
-                len(ds._labels),
+                len(ds.room.samples),
+                len(ds.room.labels),
                 json.dumps(params, default=str),
                 owner,
             ),
         )
-    ds._runs = ds._store.read_table("runs", RUN_COLUMNS, "number")
+    ds.room.reload_runs()
     return version
 
 
 def reconcile_runs(ds: Dataset) -> list[str]:
     """Mark ``failed`` the runs whose process on this machine is gone; returns them."""
     gone = []
-    for run in ds._runs[ds._runs["status"] == "running"].itertuples():
+    for run in ds.room.runs[ds.room.runs["status"] == "running"].itertuples():
         try:
             owner = json.loads(run.message)["running_in"]
             host, pid = str(owner["host"]), int(owner["pid"])
@@ -90,19 +90,19 @@ def finish_run(ds: Dataset, version: str, *, status: str, **fields: Any) -> None
     fields = {"status": status, **fields}
     if status != "running":
         fields.setdefault("finished", time.time())
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         if status != "running":
             (started,) = cur.execute(
                 "SELECT started FROM runs WHERE version=?", (version,)
             ).fetchone()
             fields.setdefault("duration", fields["finished"] - started)
         db.update(cur, "runs", fields, "version", [(*fields.values(), version)])
-    ds._runs = ds._store.read_table("runs", RUN_COLUMNS, "number")
+    ds.room.reload_runs()
 
 
 def store_predictions(ds: Dataset, version: str, frame: pd.DataFrame) -> None:
     rows = frame.reindex(columns=PREDICTION_COLUMNS).assign(version=version)
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         db.delete(cur, "predictions", "version", [version])
         db.insert(cur, "predictions", PREDICTION_COLUMNS, db.sql_rows(rows[PREDICTION_COLUMNS]))
 
@@ -120,7 +120,7 @@ def claim_job(ds: Dataset, name: str) -> None:
             "since": time.time(),
         }
     )
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         row = cur.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         if row is not None and claim_alive(row[0]):
             holder = claim_owner(row[0])
@@ -135,7 +135,7 @@ def claim_job(ds: Dataset, name: str) -> None:
 
 
 def release_job(ds: Dataset, name: str) -> None:
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
 
 
@@ -233,7 +233,7 @@ def record_result(
         db.delete(cur, "results", "key", [key])
         db.insert(cur, "results", RESULT_COLUMNS, [row])
         return
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         db.delete(cur, "results", "key", [key])
         db.insert(cur, "results", RESULT_COLUMNS, [row])
 
@@ -241,7 +241,7 @@ def record_result(
 def results(ds: Dataset) -> pd.DataFrame:
     """One row per recorded result: key, method, version, params, fields, created."""
     cols = [c for c in RESULT_COLUMNS if c != "payload"]
-    rows = ds._store.conn.execute(
+    rows = ds.room.store.conn.execute(
         f"SELECT {', '.join(cols)} FROM results ORDER BY created, key"
     ).fetchall()
     out = pd.DataFrame.from_records(rows, columns=cols)
@@ -254,7 +254,7 @@ def results(ds: Dataset) -> pd.DataFrame:
 def result_record(ds: Dataset, key: str) -> dict[str, Any]:
     """The record of ``key`` with its payload decoded; a ValidationError lists the keys."""
     check_key(key)
-    row = ds._store.conn.execute(
+    row = ds.room.store.conn.execute(
         f"SELECT {', '.join(RESULT_COLUMNS)} FROM results WHERE key=?", (key,)
     ).fetchone()
     if row is None:
@@ -269,14 +269,14 @@ def delete_result(ds: Dataset, key: str) -> None:
     """Forget the record of ``key`` (what the job wrote into samples stays: it is the
     dataset's content now, and people may have edited it since)."""
     check_key(key)
-    with ds._write() as cur:
+    with ds.room.write() as cur:
         gone = db.delete(cur, "results", "key", [key])
     if not gone:
         raise _no_result(ds, key)
 
 
 def _no_result(ds: Dataset, key: str) -> ValidationError:
-    known = [r[0] for r in ds._store.conn.execute("SELECT key FROM results ORDER BY key")]
+    known = [r[0] for r in ds.room.store.conn.execute("SELECT key FROM results ORDER BY key")]
     return ValidationError(f"no result {key!r} in this dataset; recorded: {known or 'none'}.")
 
 

@@ -43,8 +43,10 @@ KNOWS_NO_DATASET = (
     "hardex_nb.media",
     "hardex_nb.store",
 )
-# the dataset's own modules: the only ones that may use its internals (ds._samples, ...)
-DATASET_ROOM = ("dataset.py", "ingest.py", "runlog.py")
+# the only module that may touch a Dataset's private attributes (ds._samples, ...); its
+# other modules (ingest, runlog) receive them as ``ds.room``, which nothing else uses
+DATASET_ROOM = ("dataset.py",)
+ROOM_USERS = ("dataset.py", "ingest.py", "runlog.py")
 
 
 def _module_name(path: Path) -> str:
@@ -182,3 +184,13 @@ def test_no_import_circle_in_the_package():
         if name not in state:
             visit(name, [name])
     assert circles == []
+
+
+def test_only_the_dataset_modules_use_its_room():
+    pattern = re.compile(r"\.room\b")
+    users = {
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if not (p.parent == PACKAGE and p.name in ROOM_USERS) and pattern.search(p.read_text())
+    }
+    assert users == set()
