@@ -27,19 +27,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import annotation_rules as rules
 from . import formats, ingest, runlog, staging
 from . import store as db
 from ._frames import TableRows
+from .annotation_rules import storable
 from .errors import FormatError, StoreError, ValidationError
 from .formats.common import (
     AnnotationImport,
-    label_problem,
     opened_source,
-    polygon_area,
-    polygon_parts,
-    storable,
 )
-from .geometry import centre_inside, is_turned
 from .reasons import HARD_TYPES, Reason, encode_reasons, parse_reasons
 from .store import (
     ANNOTATION_COLUMNS,
@@ -110,26 +107,6 @@ def _as_ids(ids: Any) -> list[int]:
     return [int(i) for i in ids]
 
 
-def _finite(name: str, value: Any) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name}={value!r} is not a number.") from None
-    if not math.isfinite(out):
-        raise ValidationError(f"{name}={value!r} is not finite.")
-    return out
-
-
-def _unit_score(value: Any, what: str) -> float | None:
-    """``None``, or a finite number in [0, 1]."""
-    if value is None:
-        return None
-    score = _finite("score", value)
-    if not 0.0 <= score <= 1.0:
-        raise ValidationError(f"score={score}: {what} lies in [0, 1].")
-    return score
-
-
 def _flag(name: str, value: Any) -> bool:
     """A strict boolean: True/False (or 0/1 as stored), nothing else."""
     if isinstance(value, (bool, np.bool_)) or (
@@ -146,12 +123,6 @@ def _whole(name: str, value: Any) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValidationError(f"{name}={value!r}: give a whole number of pixels.")
     return int(value)
-
-
-def _bounds(points: list) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) of a polygon's points (every ring of a polygon in pieces)."""
-    arr = np.concatenate(polygon_parts(points))
-    return (*arr.min(axis=0).tolist(), *arr.max(axis=0).tolist())
 
 
 def _sorted(frame: pd.DataFrame, sort_by: str | None, ascending: bool) -> pd.DataFrame:
@@ -261,7 +232,7 @@ class Dataset:
                 "Dataset.open(path) or pick a new folder."
             )
         labels = list(labels)
-        cls._check_label_names(labels)
+        cls._new_label_names(labels)
         (folder / "media").mkdir(parents=True, exist_ok=True)
         store = Store(folder, create=True)
         with store.transaction() as cur:
@@ -692,20 +663,12 @@ class Dataset:
 
     # -- validation ---------------------------------------------------------------------
     @staticmethod
-    def _check_label_names(names: Iterable[str], existing: Iterable[str] = ()) -> None:
+    def _new_label_names(names: Iterable[str], existing: Iterable[str] = ()) -> None:
         """Refuse bad new label ``names`` (and any name given twice, ``existing`` included;
         the rules apply to the new names only, so an older name never blocks an edit)."""
         seen: set[str] = set(existing)
         for name in names:
-            if not isinstance(name, str) or not name.strip():
-                raise ValidationError(f"label {name!r}: a label is a non-empty string.")
-            if not storable(name):
-                raise ValidationError(
-                    f"label {name!r} is not valid Unicode text (it holds a lone "
-                    "surrogate); fix the name."
-                )
-            if label_problem(name):
-                raise ValidationError(f"label {name!r} {label_problem(name)}; pick another name.")
+            rules.check_label_name(name)
             if name in seen:
                 raise ValidationError(f"label {name!r} is given twice.")
             seen.add(name)
@@ -735,67 +698,28 @@ class Dataset:
         if self.task != "detection":
             raise ValidationError(f"{what} needs a detection dataset; this one is {self.task}.")
 
-    def _check_box(self, sid: int, x0, y0, x1, y1, angle=None) -> tuple[float, float, float, float]:
-        """A box inside its image; a turned box (``angle``) needs its centre inside the image
-        (its corners may leave it: training and evaluation clip its enclosing box)."""
-        x0, y0, x1, y1 = (_finite(n, v) for n, v in zip(("x0", "y0", "x1", "y1"), (x0, y0, x1, y1)))
-        row = self._samples.get(sid)
-        w, h = float(row["width"]), float(row["height"])
-        if x1 <= x0 or y1 <= y0:
-            raise ValidationError(
-                f"box ({x0}, {y0}, {x1}, {y1}) on sample {sid}: need x0 < x1 and y0 < y1."
-            )
-        if is_turned(angle):
-            if not centre_inside(x0, y0, x1, y1, w, h):
-                cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-                raise ValidationError(
-                    f"rotated box ({x0}, {y0}, {x1}, {y1}, angle {angle}) on "
-                    f"sample {sid} '{row['name']}': its centre ({cx:g}, {cy:g}) "
-                    f"is outside the {w:g}×{h:g} px image."
-                )
-            return x0, y0, x1, y1
-        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-            raise ValidationError(
-                f"box ({x0}, {y0}, {x1}, {y1}) is outside sample {sid} "
-                f"'{row['name']}' ({w:g}×{h:g} px); clip it to the image."
-            )
-        return x0, y0, x1, y1
+    def _where(self, sid: int) -> str:
+        return f"sample {sid} '{self._samples.get(sid)['name']}'"
 
-    def _check_points(self, sid: int, points) -> list:
-        """A polygon's ring ``(N, 2)``, N ≥ 3, or a list of such rings (an object in pieces),
-        each around an area and inside the image; returned as nested lists."""
-        try:
-            parts = polygon_parts(points)
-        except (TypeError, ValueError, OverflowError):
-            raise ValidationError(f"points on sample {sid}: give (N, 2) numbers.") from None
-        if not parts:
-            raise ValidationError(
-                f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; got no points."
-            )
+    def _box_on(self, sid: int, x0, y0, x1, y1, angle=None) -> tuple[float, float, float, float]:
+        """A box inside its image (see :func:`annotation_rules.check_box`)."""
         row = self._samples.get(sid)
-        for arr in parts:
-            if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 3:
-                raise ValidationError(
-                    f"points on sample {sid}: a polygon needs shape (N, 2), N ≥ 3; got {arr.shape}."
-                )
-            if not np.isfinite(arr).all():
-                raise ValidationError(f"points on sample {sid}: NaN or infinite coordinate.")
-            if polygon_area(arr) <= 0:
-                raise ValidationError(
-                    f"points on sample {sid} enclose no area (collinear or "
-                    "repeated points); a polygon needs three or more points "
-                    "around an area."
-                )
-            if (
-                (arr < 0).any()
-                or (arr[:, 0] > row["width"]).any()
-                or (arr[:, 1] > row["height"]).any()
-            ):
-                raise ValidationError(
-                    f"points on sample {sid} '{row['name']}' fall outside the "
-                    f"image ({row['width']}×{row['height']} px)."
-                )
-        return parts[0].tolist() if len(parts) == 1 else [a.tolist() for a in parts]
+        box, _ = rules.check_box(
+            (x0, y0, x1, y1),
+            float(row["width"]),
+            float(row["height"]),
+            angle=angle,
+            where=self._where(sid),
+        )
+        return box
+
+    def _polygon_on(self, sid: int, points) -> list:
+        """A polygon inside its image (see :func:`annotation_rules.check_polygon`)."""
+        row = self._samples.get(sid)
+        rings, _ = rules.check_polygon(
+            points, float(row["width"]), float(row["height"]), where=self._where(sid)
+        )
+        return rings
 
     # -- images -------------------------------------------------------------------------
     def add_images(
@@ -924,7 +848,7 @@ class Dataset:
     def add_label(self, name: str) -> None:
         """Append a label to the label set."""
         self.refresh()
-        self._check_label_names([name], self._labels)
+        self._new_label_names([name], self._labels)
         with self._write() as cur:
             cur.execute("INSERT INTO labels VALUES (?, ?)", (name, len(self._labels)))
         self._labels.append(name)
@@ -933,7 +857,7 @@ class Dataset:
         """Rename a label everywhere (label set, samples, annotations)."""
         self.refresh()
         self.require_label(old)
-        self._check_label_names([new], [n for n in self._labels if n != old])
+        self._new_label_names([new], [n for n in self._labels if n != old])
         with self._write() as cur:
             cur.execute("UPDATE labels SET name=? WHERE name=?", (new, old))
             cur.execute("UPDATE samples SET label=? WHERE label=?", (new, old))
@@ -1064,7 +988,7 @@ class Dataset:
             text = encode_reasons(given)
         except (TypeError, ValueError):
             raise ValidationError(f"reasons={reasons!r}: give integer reason codes.") from None
-        score = _unit_score(score, "a hard score")
+        score = rules.check_score(score, "a hard score")
         if replace:
             self._update_samples(
                 ids, {"hard": int(bool(hard)), "hard_reasons": text, "hard_score": score}
@@ -1125,7 +1049,7 @@ class Dataset:
                     skipped.append(sid)
                     continue
                 codes = encode_reasons([*parse_reasons(now[2]), int(reason)])
-                score = _unit_score(float(scores[sid]), "a hard score")
+                score = rules.check_score(float(scores[sid]), "a hard score")
                 rows.append((1, codes, score, "to_confirm", sid))
             cur.executemany(
                 "UPDATE samples SET hard=?, hard_reasons=?, hard_score=?, status=? "
@@ -1181,45 +1105,11 @@ class Dataset:
             self._samples.update_many(labeled, {"status": "labeled"})
         return [r["ann_id"] for r in rows]
 
-    @staticmethod
-    def _annotation_row(
-        sid: int,
-        kind: str,
-        label,
-        box,
-        *,
-        points=None,
-        angle=None,
-        text=None,
-        score=None,
-        origin="human",
-        hard_type="none",
-        difficult=False,
-    ) -> dict:
-        x0, y0, x1, y1 = box if box is not None else (None,) * 4
-        return dict(
-            sample_id=sid,
-            kind=kind,
-            label=label,
-            x0=x0,
-            y0=y0,
-            x1=x1,
-            y1=y1,
-            points=json.dumps(points) if points is not None else None,
-            angle=angle,
-            text=text,
-            score=score,
-            origin=origin,
-            hard_type=hard_type,
-            difficult=int(bool(difficult)),
-        )
+    _annotation_row = staticmethod(rules.annotation_row)
 
-    def _check_score_origin(self, score, origin, hard_type) -> float | None:
-        score = _unit_score(score, "a confidence")
-        if not isinstance(origin, str) or not origin:
-            raise ValidationError(f"origin={origin!r}: use 'human' or a run version like 'V3'.")
-        if hard_type not in HARD_TYPES:
-            raise ValidationError(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}.")
+    def _score_and_origin(self, score, origin, hard_type) -> float | None:
+        score = rules.check_score(score, "a confidence")
+        rules.check_origin(origin, hard_type)
         return score
 
     def add_box(
@@ -1251,9 +1141,9 @@ class Dataset:
         (sid,) = self.require_samples(sample_id)
         self.require_label(label)
         if angle is not None:
-            angle = _finite("angle", angle)
-        box = self._check_box(sid, x0, y0, x1, y1, angle)
-        score = self._check_score_origin(score, origin, hard_type)
+            angle = rules.finite("angle", angle)
+        box = self._box_on(sid, x0, y0, x1, y1, angle)
+        score = self._score_and_origin(score, origin, hard_type)
         row = self._annotation_row(
             sid,
             "text" if text is not None else "box",
@@ -1284,13 +1174,13 @@ class Dataset:
         self._require_detection("add_polygon")
         (sid,) = self.require_samples(sample_id)
         self.require_label(label)
-        pts = self._check_points(sid, points)
-        score = self._check_score_origin(score, origin, hard_type)
+        pts = self._polygon_on(sid, points)
+        score = self._score_and_origin(score, origin, hard_type)
         row = self._annotation_row(
             sid,
             "polygon",
             label,
-            _bounds(pts),
+            rules.bounds(pts),
             points=pts,
             score=score,
             origin=origin,
@@ -1303,7 +1193,7 @@ class Dataset:
         self.refresh()
         self._require_detection("add_ignore_region")
         (sid,) = self.require_samples(sample_id)
-        box = self._check_box(sid, x0, y0, x1, y1)
+        box = self._box_on(sid, x0, y0, x1, y1)
         return self._insert_annotations(
             [self._annotation_row(sid, "ignore", None, box)], human_labels=False
         )[0]
@@ -1315,8 +1205,8 @@ class Dataset:
         self.refresh()
         self._require_detection("add_ignore_polygon")
         (sid,) = self.require_samples(sample_id)
-        pts = self._check_points(sid, points)
-        row = self._annotation_row(sid, "ignore", None, _bounds(pts), points=pts)
+        pts = self._polygon_on(sid, points)
+        row = self._annotation_row(sid, "ignore", None, rules.bounds(pts), points=pts)
         return self._insert_annotations([row], human_labels=False)[0]
 
     def update_annotation(self, ann_id: int, **fields: Any) -> None:
@@ -1339,21 +1229,21 @@ class Dataset:
         if "label" in fields and new["kind"] != "ignore":
             self.require_label(new["label"])
         if "points" in fields:
-            pts = self._check_points(sid, fields["points"])
+            pts = self._polygon_on(sid, fields["points"])
             new["points"] = json.dumps(pts)
-            new["x0"], new["y0"], new["x1"], new["y1"] = _bounds(pts)
+            new["x0"], new["y0"], new["x1"], new["y1"] = rules.bounds(pts)
         if new.get("angle") is not None and new["angle"] == new["angle"]:
             if new["kind"] not in ("box", "text"):
                 raise ValidationError(
                     f"angle: annotation {ann_id} is a {new['kind']}; only a box turns."
                 )
-            new["angle"] = _finite("angle", new["angle"])
+            new["angle"] = rules.finite("angle", new["angle"])
         else:
             new["angle"] = None
-        new["x0"], new["y0"], new["x1"], new["y1"] = self._check_box(
+        new["x0"], new["y0"], new["x1"], new["y1"] = self._box_on(
             sid, new["x0"], new["y0"], new["x1"], new["y1"], new["angle"]
         )
-        new["score"] = self._check_score_origin(new["score"], new["origin"], new["hard_type"])
+        new["score"] = self._score_and_origin(new["score"], new["origin"], new["hard_type"])
         for col in FLAG_COLUMNS:
             new[col] = int(_flag(col, new.get(col) or False))
         changed = {c: new[c] for c in EDITABLE_ANNOTATION_FIELDS}
@@ -1538,7 +1428,7 @@ class Dataset:
         the write): labeled ones, and ones already awaiting review, are skipped. Returns
         ``{"written": [...], "skipped": [...], "annotations": [...]}``.
         """
-        threshold = _unit_score(threshold, "a threshold") or 0.0
+        threshold = rules.check_score(threshold, "a threshold") or 0.0
         pred = self.predictions(version)
         if pred.empty:
             raise ValidationError(

@@ -86,3 +86,27 @@ def axis_aligned(ann: pd.DataFrame, sizes: pd.DataFrame | None = None) -> pd.Dat
         boxes = np.clip(boxes, 0, np.concatenate([wh, wh], axis=1))
     out.loc[rows_turned, ["x0", "y0", "x1", "y1"]] = boxes
     return out
+
+
+def polygon_parts(points) -> list[np.ndarray]:
+    """The rings of a polygon as ``(N_i, 2)`` arrays.
+
+    ``points`` is one ring ``[[x, y], ...]`` or, for an object in several pieces (a COCO
+    segmentation with several polygons, labelme shapes sharing a ``group_id``), a list of
+    rings ``[[[x, y], ...], [[x, y], ...]]``."""
+    if points is None or len(points) == 0:
+        return []
+    first = points[0]
+    if len(first) and isinstance(first[0], (list, tuple, np.ndarray)):
+        return [np.asarray(part, dtype="float64") for part in points]
+    return [np.asarray(points, dtype="float64")]
+
+
+def polygon_area(points) -> float:
+    """Shoelace area of a ring ``(N, 2)``, or the summed area of several rings (0 for
+    collinear or repeated points)."""
+    total = 0.0
+    for p in polygon_parts(points):
+        x, y = p[:, 0], p[:, 1]
+        total += float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+    return total

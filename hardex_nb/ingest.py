@@ -25,21 +25,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import annotation_rules as rules
 from . import media, runlog, tiling
 from . import store as db
+from .annotation_rules import storable
 from .errors import FormatError, ImageError, StoreError, ValidationError
 from .formats.archive import safe_extract
 from .formats.common import (
     AnnotationImport,
     ImageLabels,
     Shape,
-    label_problem,
-    polygon_area,
-    polygon_parts,
     short,
-    storable,
 )
-from .geometry import centre_inside, is_turned
+from .geometry import polygon_parts
 from .media import ImageInfo, load_rgb
 from .store import ANNOTATION_COLUMNS, FLAG_COLUMNS, SAMPLE_COLUMNS
 
@@ -273,7 +271,7 @@ def insert_images(
             rows.append(row)
         ann_rows = []
         for row, objs in zip(rows, annotations or []):
-            for obj in objs:
+            for obj in objs:  # rows made by rules.annotation_row, for the new sample
                 ann_rows.append(
                     {c: obj.get(c) for c in ANNOTATION_COLUMNS} | {"sample_id": row["sample_id"]}
                 )
@@ -495,27 +493,21 @@ def apply_import(
     rows: list[dict] = []
     updates: dict[int, dict] = {}
 
-    def check_label(label, where) -> bool:
-        if not isinstance(label, str) or not label.strip():
-            problems.append(f"{where}: missing or empty label")
+    def accept_label(label, where) -> bool:
+        if label in known or label in new_labels:
+            return True
+        try:
+            rules.check_label_name(label)
+        except ValidationError as exc:
+            problems.append(f"{where}: {exc} Fix it in the file.")
             return False
-        if not storable(label):
+        if unknown_labels == "error":
             problems.append(
-                f"{where}: label {label!r} is not valid Unicode (a lone "
-                "surrogate); fix it in the file"
+                f"{where}: label {label!r} is not in the label set {known}; "
+                "add it with ds.add_label or pass unknown_labels='add'"
             )
             return False
-        if label not in known and label_problem(label):
-            problems.append(f"{where}: label {label!r} {label_problem(label)}; fix it in the file")
-            return False
-        if label not in known and label not in new_labels:
-            if unknown_labels == "error":
-                problems.append(
-                    f"{where}: label {label!r} is not in the label set {known}; "
-                    "add it with ds.add_label or pass unknown_labels='add'"
-                )
-                return False
-            new_labels.append(label)
+        new_labels.append(label)
         return True
 
     for n, img in enumerate(images):
@@ -561,13 +553,13 @@ def apply_import(
         if img.label is not None:
             if ds.task != "classification":
                 problems.append(f"{img.where}: an image-level label needs a classification dataset")
-            elif check_label(img.label, img.where):
+            elif accept_label(img.label, img.where):
                 update["label"] = img.label
         origins = []
         held = stored.get(sid, set()) if mode == "merge" else set()
         for shape in img.shapes:
             row = _shape_row(
-                ds, sid, shape, img, width, height, outside, problems, result, check_label
+                ds, sid, shape, img, width, height, outside, problems, result, accept_label
             )
             if row is None:
                 continue
@@ -644,111 +636,68 @@ def _identity(row: dict) -> tuple:
 
 
 def _shape_row(
-    ds, sid, shape: Shape, img: ImageLabels, width, height, outside, problems, result, check_label
+    ds, sid, shape: Shape, img: ImageLabels, width, height, outside, problems, result, accept_label
 ) -> dict | None:
+    """The stored row of one object a file gives, checked by the annotation rules (a
+    problem is listed with its file and line, and the object left out)."""
     where = shape.where or img.where
     if ds.task != "detection":
         problems.append(f"{where}: objects need a detection dataset; this one is {ds.task}")
         return None
-    if shape.kind != "ignore" and not check_label(shape.label, where):
+    if shape.kind != "ignore" and not accept_label(shape.label, where):
         return None
-    for name in ("text", "origin"):
-        value = getattr(shape, name)
-        if isinstance(value, str) and not storable(value):
-            problems.append(f"{where}: {name} {value!r} is not valid Unicode (a lone surrogate)")
-            return None
-    scale = np.array([width, height, width, height]) if img.normalized else np.ones(4)
-    points = None
+    image = Path(img.key.replace("\\", "/")).name
+    rings = None
     try:
+        rules.check_text("text", shape.text)
+        rules.check_text("origin", shape.origin)
         if shape.points is not None:
-            parts = polygon_parts(shape.points)
+            points = shape.points
+            if img.normalized:  # 0..1 fractions of the image
+                try:
+                    points = [(p * [width, height]).tolist() for p in polygon_parts(points)]
+                except (TypeError, ValueError, OverflowError):
+                    pass  # check_polygon names what is wrong with them
+            rings, clipped = rules.check_polygon(
+                points, width, height, where=image, outside=outside
+            )
+            box = rules.bounds(rings)
         else:
-            coords = np.asarray(shape.box, dtype="float64")
-    except OverflowError:
-        problems.append(f"{where}: a coordinate is too large (over 1e308); fix it in the file")
+            coords: Sequence = shape.box if shape.box is not None else ()
+            if img.normalized:
+                coords = [float(v) * k for v, k in zip(coords, (width, height, width, height))]
+            box, clipped = rules.check_box(
+                coords,
+                width,
+                height,
+                angle=shape.angle,
+                where=image,
+                outside=outside,
+                ordered=False,
+            )
+        score = rules.check_score(shape.score, "a confidence")
+    except ValidationError as exc:
+        problems.append(f"{where}: {exc}")
         return None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         problems.append(f"{where}: coordinates {short(shape.points or shape.box)} are not numbers")
         return None
-    if shape.points is not None:
-        for pts in parts:
-            if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3 or not np.isfinite(pts).all():
-                problems.append(f"{where}: a polygon needs 3 or more finite (x, y) points")
-                return None
-            if polygon_area(pts) <= 0:
-                problems.append(
-                    f"{where}: the polygon's points enclose no area (collinear or "
-                    "repeated); fix or delete it"
-                )
-                return None
-        parts = [pts * scale[:2] for pts in parts]
-        every = np.concatenate(parts)
-        box = np.concatenate([every.min(axis=0), every.max(axis=0)])
-    else:
-        box = coords * scale
-        if not np.isfinite(box).all():
-            problems.append(
-                f"{where}: box {tuple(shape.box or ())} has a missing or non-finite coordinate"
-            )
-            return None
-        box = np.array(
-            [min(box[0], box[2]), min(box[1], box[3]), max(box[0], box[2]), max(box[1], box[3])]
-        )
-    limits = np.array([width, height, width, height])
-    if shape.points is None and is_turned(shape.angle):
-        # a rotated box keeps its rectangle; only its centre must be inside the image
-        if (
-            box[2] <= box[0]
-            or box[3] <= box[1]
-            or not centre_inside(box[0], box[1], box[2], box[3], width, height)
-        ):
-            problems.append(
-                f"{where}: rotated box {tuple(np.round(box, 3))} has no area or its "
-                f"centre is outside the {width:g}×{height:g} px image"
-            )
-            return None
-        clipped = box
-    else:
-        clipped = np.clip(box, 0, limits)
-    if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
-        problems.append(
-            f"{where}: box {tuple(np.round(box, 3))} has no area inside the "
-            f"{width:g}×{height:g} px image"
-        )
-        return None
-    if not np.array_equal(clipped, box):
-        if outside == "error":
-            problems.append(
-                f"{where}: box {tuple(np.round(box, 3))} reaches outside the "
-                f"{width:g}×{height:g} px image; fix it or pass outside='clip'"
-            )
-            return None
+    if clipped:
         result.clipped.append(where)
-        if shape.points is not None:
-            parts = [np.clip(pts, 0, limits[:2]) for pts in parts]
-    if shape.points is not None:
-        points = parts[0].tolist() if len(parts) == 1 else [pts.tolist() for pts in parts]
-    score = shape.score
-    if score is not None and not (0.0 <= score <= 1.0):
-        problems.append(f"{where}: score {score} is outside [0, 1]")
-        return None
-    return dict(
-        sample_id=sid,
-        kind=shape.kind,
-        label=None if shape.kind == "ignore" else shape.label,
-        x0=float(clipped[0]),
-        y0=float(clipped[1]),
-        x1=float(clipped[2]),
-        y1=float(clipped[3]),
-        points=json.dumps(points) if points is not None else None,
+    return rules.annotation_row(
+        sid,
+        shape.kind,
+        shape.label,
+        box,
+        points=rings,
         angle=shape.angle,
         text=shape.text,
         score=score,
-        origin=shape.origin or "human",
+        origin=shape.origin,
         hard_type=shape.hard_type,
-        difficult=int(shape.difficult),
-        truncated=int(shape.truncated),
-        occluded=int(shape.occluded),
+        difficult=shape.difficult,
+        truncated=shape.truncated,
+        occluded=shape.occluded,
     )
 
 
@@ -820,18 +769,16 @@ def tile(
                 # a polygon becomes its clipped bounding box in a tile
                 anns.append(
                     [
-                        {
-                            "kind": "box" if a.kind == "polygon" else a.kind,
-                            "label": None if a.kind == "ignore" else a.label,
-                            "x0": a.x0,
-                            "y0": a.y0,
-                            "x1": a.x1,
-                            "y1": a.y1,
-                            "score": None if pd.isna(a.score) else a.score,
-                            "origin": a.origin,
-                            "hard_type": a.hard_type,
-                            "text": a.text,
-                        }
+                        rules.annotation_row(
+                            int(sid),
+                            "box" if a.kind == "polygon" else a.kind,
+                            a.label,
+                            (a.x0, a.y0, a.x1, a.y1),
+                            score=None if pd.isna(a.score) else a.score,
+                            origin=a.origin,
+                            hard_type=a.hard_type,
+                            text=a.text,
+                        )
                         for a in inside.itertuples(index=False)
                     ]
                 )

@@ -19,6 +19,7 @@ LAYERS = {
     "hardex_nb.reasons": 0,
     "hardex_nb.geometry": 0,
     "hardex_nb.staging": 0,
+    "hardex_nb.annotation_rules": 0,
     "hardex_nb.media": 1,
     "hardex_nb.store": 2,
     "hardex_nb.formats": 3,
@@ -194,3 +195,23 @@ def test_only_the_dataset_modules_use_its_room():
         if not (p.parent == PACKAGE and p.name in ROOM_USERS) and pattern.search(p.read_text())
     }
     assert users == set()
+
+
+# what only the rules module may define: a label name, box, polygon or score check
+RULE_DEFINITIONS = re.compile(
+    r"^\s*def (_?check_(label|label_names?|box|points|polygon|score|score_origin)|"
+    r"_?unit_score|label_problem|storable|_?finite|polygon_area|polygon_parts|"
+    r"_?annotation_row)\b",
+    re.M,
+)
+RULE_HOMES = ("annotation_rules.py", "geometry.py")  # polygon helpers are geometry
+
+
+def test_no_module_outside_the_rules_module_defines_an_annotation_rule():
+    found = [
+        f"{p.relative_to(PACKAGE)}: {m.group(0).strip()}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if not (p.parent == PACKAGE and p.name in RULE_HOMES)
+        for m in RULE_DEFINITIONS.finditer(p.read_text())
+    ]
+    assert found == []

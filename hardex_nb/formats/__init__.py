@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from .. import staging
+from ..annotation_rules import label_problem
 from ..errors import FormatError
 from ..media import EXTENSIONS
 from . import coco, dota, labelme, manifest, voc, yolo
@@ -20,7 +21,6 @@ from .common import (
     ExportResult,
     ImageLabels,
     export_frames,
-    label_problem,
     opened_source,
 )
 

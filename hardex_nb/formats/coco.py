@@ -11,8 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..annotation_rules import IGNORE_LABEL
+from ..geometry import polygon_area, polygon_parts
 from .common import (
-    IGNORE_LABEL,
     ExportFrames,
     ImageLabels,
     Shape,
@@ -23,8 +24,6 @@ from .common import (
     number,
     optional_number,
     point_pairs,
-    polygon_area,
-    polygon_parts,
     read_json,
 )
 

@@ -17,69 +17,18 @@ import json
 import math
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..annotation_rules import IGNORE_LABEL
 from ..errors import FormatError
 from ..geometry import axis_aligned, corners, turned
 from ..reasons import HARD_TYPES
 from .archive import safe_extract
-
-IGNORE_LABEL = "__ignore__"
-
-
-def label_problem(name: str) -> str | None:
-    """Why a label name cannot travel through every format, or None. Control characters
-    (a newline splits classes.txt, XML refuses most of them), leading or trailing spaces
-    (YOLO and VOC files lose them) and the reserved ``__ignore__`` (ignore regions) are
-    refused."""
-    if any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in name):
-        return "holds a control character (a newline, a tab, ...), which label files cannot hold"
-    if name != name.strip():
-        return "has leading or trailing spaces, which YOLO and VOC files cannot keep"
-    if name == IGNORE_LABEL:
-        return f"is reserved: {IGNORE_LABEL} marks ignore regions in every format"
-    return None
-
-
-def storable(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (JSON's ``\\ud800`` escapes decode to lone
-    surrogates that no database or file can hold)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def polygon_parts(points) -> list[np.ndarray]:
-    """The rings of a polygon as ``(N_i, 2)`` arrays.
-
-    ``points`` is one ring ``[[x, y], ...]`` or, for an object in several pieces (a COCO
-    segmentation with several polygons, labelme shapes sharing a ``group_id``), a list of
-    rings ``[[[x, y], ...], [[x, y], ...]]``."""
-    if points is None or len(points) == 0:
-        return []
-    first = points[0]
-    if len(first) and isinstance(first[0], (list, tuple, np.ndarray)):
-        return [np.asarray(part, dtype="float64") for part in points]
-    return [np.asarray(points, dtype="float64")]
-
-
-def polygon_area(points) -> float:
-    """Shoelace area of a ring ``(N, 2)``, or the summed area of several rings (0 for
-    collinear or repeated points)."""
-    total = 0.0
-    for p in polygon_parts(points):
-        x, y = p[:, 0], p[:, 1]
-        total += float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
-    return total
 
 
 @dataclass

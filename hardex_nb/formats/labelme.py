@@ -13,9 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..geometry import from_corners
+from ..annotation_rules import IGNORE_LABEL
+from ..geometry import from_corners, polygon_parts
 from .common import (
-    IGNORE_LABEL,
     ExportFrames,
     ImageLabels,
     Shape,
@@ -26,7 +26,6 @@ from .common import (
     none_if_nan,
     number,
     optional_number,
-    polygon_parts,
     read_json,
 )
 

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import ValidationError
+from ..reasons import encode_reasons, parse_reasons
 from . import voc
 from .common import ExportFrames, ImageLabels, copy_images, files_in, none_if_nan, optional_number
 
@@ -120,7 +122,7 @@ def _read_file(
         if not isinstance(annotations, list):
             problems.append(f"{where}: field annotation: expected a list")
             continue
-        reasons: list[str] = []
+        reasons: list[int] = []
         names: list[str] = []
         hard_flags: list[tuple[bool, float | None]] = []
         for k, ann in enumerate(annotations):
@@ -128,7 +130,10 @@ def _read_file(
             if not isinstance(ann, dict):
                 problems.append(f"{aw}: expected an object")
                 continue
-            reasons += [r for r in str(_get(ann, "hard-reasons") or "").split("-") if r]
+            try:
+                reasons += parse_reasons(_get(ann, "hard-reasons"))
+            except ValidationError as exc:
+                problems.append(f"{aw}: field hard-reasons: {exc}")
             if "hard" in ann:
                 hard_flags.append(
                     (
@@ -206,7 +211,7 @@ def _read_file(
             scores = [score for _, score in hard_flags if score is not None]
             img.hard_score = max(scores) if scores else None
         if reasons:
-            img.hard_reasons = "-".join(dict.fromkeys(reasons))
+            img.hard_reasons = encode_reasons(reasons)
         out.append(img)
     return out
 

@@ -17,8 +17,9 @@ from typing import Any
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
+from ..annotation_rules import IGNORE_LABEL
+from ..geometry import polygon_parts
 from .common import (
-    IGNORE_LABEL,
     ExportFrames,
     ImageLabels,
     Shape,
@@ -30,7 +31,6 @@ from .common import (
     number,
     optional_number,
     point_pairs,
-    polygon_parts,
 )
 
 # ModelArts' VOC extension: shapes hardex_nb does not carry, skipped and listed

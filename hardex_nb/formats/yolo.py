@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from ..geometry import polygon_area, polygon_parts
+from ..media import EXTENSIONS
 from .common import (
     ExportFrames,
     ImageLabels,
@@ -24,11 +26,9 @@ from .common import (
     files_in,
     number,
     point_pairs,
-    polygon_area,
-    polygon_parts,
 )
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_SUFFIXES = tuple(sorted(EXTENSIONS))
 SPLITS = {"train": "train", "val": "val", "valid": "val", "test": "test"}
 
 

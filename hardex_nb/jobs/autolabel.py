@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .. import annotation_rules as rules
 from .. import hard, ingest, runlog
 from ..dataset import Dataset
 from ..errors import JobError
@@ -214,19 +215,14 @@ def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) 
         if not with_hard and b.hard_type == "missed":
             continue  # pre-labeling writes what the model sees above the threshold
         rows.append(
-            dict(
-                kind="box",
-                label=run.labels[int(b.label)],
-                x0=float(x0),
-                y0=float(y0),
-                x1=float(x1),
-                y1=float(y1),
+            rules.annotation_row(
+                -1,  # the caller sets the sample
+                "box",
+                run.labels[int(b.label)],
+                (x0, y0, x1, y1),
                 score=float(b.score),
                 origin=run.version,
                 hard_type=hard_type,
-                points=None,
-                angle=None,
-                text=None,
             )
         )
     return rows

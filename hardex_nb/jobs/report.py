@@ -12,8 +12,7 @@ from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..evaluation import evaluate_classification, evaluate_detections
-from ..formats.common import polygon_area
-from ..geometry import axis_aligned
+from ..geometry import axis_aligned, polygon_area
 from .results import frame, load_result, loads
 from .run import Run
 

@@ -15,6 +15,7 @@ from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
 from ..geometry import axis_aligned
+from ..media import EXTENSIONS
 from ..training import engine, models
 from ..training.data import ImageRows, Normalize
 from ..training.export import Predictor, export_model
@@ -139,11 +140,7 @@ class Run:
         if isinstance(images, ImageRows):
             return images, [None] * len(images), list(range(len(images)))
         if isinstance(images, (str, Path)) and Path(images).is_dir():
-            images = sorted(
-                p
-                for p in Path(images).rglob("*")
-                if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp")
-            )
+            images = sorted(p for p in Path(images).rglob("*") if p.suffix.lower() in EXTENSIONS)
         elif isinstance(images, (str, Path, int, np.integer)):
             images = [images]
         elif isinstance(images, pd.DataFrame):

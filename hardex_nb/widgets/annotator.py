@@ -11,7 +11,7 @@ import traitlets
 
 from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
-from ..reasons import HARD_TYPES, REASON_TEXTS
+from ..reasons import HARD_TYPES, REASON_TEXTS, parse_reasons
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
@@ -618,7 +618,7 @@ class Review(Annotator):
                 "status": str(row["status"]),
                 "split": str(row["split"]),
                 "hard": bool(row["hard"]),
-                "reasons": [int(c) for c in str(row["hard_reasons"] or "").split("-") if c],
+                "reasons": parse_reasons(row["hard_reasons"]),
                 "score": None if score != score else float(score),
             },
         }
