@@ -14,11 +14,11 @@ from .. import annotation_rules as rules
 from .. import hard, ingest, runlog
 from ..dataset import Dataset
 from ..errors import JobError
-from ..training import engine, models
+from ..training import engine
 from ..training.data import ImageRows
 from .results import frame, loads
-from .run import Run, build_network, targets_for
-from .train import train
+from .run import Run, targets_for
+from .train import Recipe, train
 
 TOP_K = 3  # classes kept per image for the Review
 
@@ -590,6 +590,9 @@ def find_mislabels(
     image_size: int | None = None,
     lr: float | None = None,
     weights: str | Path | None = "auto",
+    weights_backbone: str | Path | None = "auto",
+    augment: str = "weak",
+    hard_weight: float = 2.0,
     threshold: float = 0.5,
     seed: int = 0,
     device: str = "auto",
@@ -600,8 +603,9 @@ def find_mislabels(
 
     The labeled images are split into ``folds`` folds (stratified by label); for each fold a
     model (the same recipe as :func:`train`) is trained on the other folds and predicts the
-    held-out fold, so every image is judged by a model that never saw it. The fold models
-    are not recorded as runs.
+    held-out fold, so every image is judged by a model that never saw it (the recipe's
+    options, ``lr`` to ``hard_weight``, mean what they mean for :func:`train`). The fold
+    models are not recorded as runs.
 
     - Classification: confident learning's mislabel score (``hard.mislabel_scores``:
       per-class thresholds on self-confidence); images scoring at least ``threshold`` are
@@ -637,9 +641,18 @@ def find_mislabels(
             f"more labels for {folds} folds; found {len(ids)} over {kinds}. "
             "Label more images or use fewer folds."
         )
-    name = model or models.DEFAULTS[ds.task]
-    weights, _ = models.resolve_auto(name, task=ds.task, weights=weights)
-    size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
+    recipe = Recipe.of(
+        ds.task,
+        model=model,
+        weights=weights,
+        weights_backbone=weights_backbone,
+        image_size=image_size,
+        lr=lr,
+        augment=augment,
+        hard_weight=hard_weight,
+    )
+    name, size = recipe.model, recipe.image_size
+    hard_now = labeled["hard"].to_numpy(bool)
     dev = engine.resolve_device(device)
     fold = _folds(main, folds, seed)
     paths = [ds.image_path(i) for i in ids]
@@ -647,20 +660,19 @@ def find_mislabels(
     for k in tqdm(range(folds), desc="folds", unit="fold", disable=not progress):
         train_idx, held = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
         engine.seed_everything(seed + k)
-        net = build_network(name, ds.task, len(labels), size, weights).to(dev)
+        net = recipe.network(len(labels), dev)
         data = ImageRows(
             [paths[i] for i in train_idx],
             size,
             task=ds.task,
             targets=[targets[i] for i in train_idx],
         )
-        opts = engine.FitOptions(
-            task=ds.task,
+        opts = recipe.options(
             epochs=epochs,
             batch_size=batch_size,
-            lr=lr or 1e-3,
             device=dev,
             seed=seed + k,
+            hard=hard_now[train_idx],
         )
         engine.fit(net, data, opts)
         outputs = engine.predict(

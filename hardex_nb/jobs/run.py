@@ -16,9 +16,10 @@ from ..dataset import Dataset
 from ..errors import JobError
 from ..geometry import axis_aligned
 from ..media import EXTENSIONS
-from ..training import engine, models
-from ..training.data import ImageRows, Normalize
+from ..training import checkpoint, engine
+from ..training.data import ImageRows
 from ..training.export import Predictor, export_model
+from ..training.models import build_network
 
 __all__ = ["Predictor", "Run", "build_network", "targets_for", "wrap_model"]
 
@@ -114,12 +115,9 @@ class Run:
         row = row.iloc[0]
         if not isinstance(row["weights_path"], str):
             raise JobError(f"run {version} has no weights file (status {row['status']}).")
-        saved = torch.load(
-            dataset.path / row["weights_path"], map_location="cpu", weights_only=False
-        )
-        cfg = saved["config"]
+        state, cfg = checkpoint.load(dataset.path / row["weights_path"])
         net = build_network(cfg["model"], dataset.task, len(cfg["labels"]), cfg["image_size"], None)
-        net.load_state_dict(saved["state_dict"])
+        net.load_state_dict(state)
         dev = engine.resolve_device(device)
         # runs saved before letterboxing stretched their images to the square
         return cls(
@@ -335,20 +333,6 @@ class Run:
         )
         self.model.to(self.device)
         return path
-
-
-def build_network(
-    name: str, task: str, num_classes: int, image_size: int, weights, weights_backbone=None
-) -> nn.Module:
-    net = models.build_model(
-        name,
-        task=task,
-        num_classes=num_classes,
-        image_size=image_size,
-        weights=weights,
-        weights_backbone=weights_backbone,
-    )
-    return nn.Sequential(Normalize(), net) if task == "classification" else net
 
 
 def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size: int) -> None:

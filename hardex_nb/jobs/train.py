@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..dataset import Dataset
 from ..errors import JobError
 from ..evaluation import rate_interval
 from ..progress import LivePlot
-from ..training import engine, models
+from ..training import checkpoint, engine, models
 from ..training.data import ImageRows
 from .report import report_on
 from .run import Run, build_network, targets_for
@@ -37,6 +38,90 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
         val = [i for i in train if i in chosen]
         train = [i for i in train if i not in chosen]
     return train, val
+
+
+@dataclass
+class Recipe:
+    """How a model is built and fitted on a dataset's labeled images: :func:`train` and the
+    fold models of :func:`find_mislabels` use the same one (model, starting weights, image
+    size, learning rate, augmentation, hard-example repeats)."""
+
+    task: str
+    model: str
+    weights: Any
+    weights_backbone: Any
+    image_size: int
+    lr: float
+    augment: str | Callable = "weak"
+    hard_weight: float = 2.0
+
+    @classmethod
+    def of(
+        cls,
+        task: str,
+        *,
+        model: str | None = None,
+        weights: Any = "auto",
+        weights_backbone: Any = "auto",
+        image_size: int | None = None,
+        lr: float | None = None,
+        augment: str | Callable = "weak",
+        hard_weight: float = 2.0,
+    ) -> Recipe:
+        """The recipe with every default resolved (``"auto"`` weights from the cache, the
+        weights' image size, the task's learning rate)."""
+        if not callable(augment) and augment not in ("weak", "strong", "none"):
+            raise JobError(
+                f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
+                "torchvision.transforms.v2 transform."
+            )
+        name = model or models.DEFAULTS[task]
+        weights, weights_backbone = models.resolve_auto(
+            name, task=task, weights=weights, weights_backbone=weights_backbone
+        )
+        return cls(
+            task=task,
+            model=name,
+            weights=weights,
+            weights_backbone=weights_backbone,
+            image_size=image_size or models.default_image_size(name, task=task, weights=weights),
+            lr=lr or (1e-3 if task == "classification" else 2e-4),
+            augment=augment,
+            hard_weight=hard_weight,
+        )
+
+    @property
+    def note(self) -> str:
+        """Where the weights come from, in one line."""
+        return models.pretrained_note(
+            self.model,
+            task=self.task,
+            weights=self.weights,
+            weights_backbone=self.weights_backbone,
+        )
+
+    def network(self, n_labels: int, device: torch.device) -> torch.nn.Module:
+        return build_network(
+            self.model, self.task, n_labels, self.image_size, self.weights, self.weights_backbone
+        ).to(device)
+
+    def options(
+        self, *, epochs: int, batch_size: int, device: torch.device, seed: int, hard=None
+    ) -> engine.FitOptions:
+        """Fit options; ``hard`` (one flag per training image) repeats the hard examples
+        ``round(hard_weight)`` times per epoch."""
+        times = max(1, round(self.hard_weight))
+        flagged = np.asarray(hard if hard is not None else [], dtype=bool) & (times > 1)
+        return engine.FitOptions(
+            task=self.task,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=self.lr,
+            device=device,
+            seed=seed,
+            augment=self.augment,
+            repeats=np.where(flagged, times, 1).tolist() if flagged.any() else None,
+        )
 
 
 # the widest 95% interval (half-width) of a recorded average detection rate
@@ -159,22 +244,21 @@ def train(
             f"val_fraction={val_fraction}: give a share of the labeled images from 0 "
             "(no validation images) to below 1 (0.2 by default)."
         )
-    if not callable(augment) and augment not in ("weak", "strong", "none"):
-        raise JobError(
-            f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
-            "torchvision.transforms.v2 transform."
-        )
-    name = model or models.DEFAULTS[ds.task]
-    weights, weights_backbone = models.resolve_auto(
-        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
+    recipe = Recipe.of(
+        ds.task,
+        model=model,
+        weights=weights,
+        weights_backbone=weights_backbone,
+        image_size=image_size,
+        lr=lr,
+        augment=augment,
+        hard_weight=hard_weight,
     )
-    note = models.pretrained_note(
-        name, task=ds.task, weights=weights, weights_backbone=weights_backbone
-    )
+    name, weights, weights_backbone = recipe.model, recipe.weights, recipe.weights_backbone
+    image_size, lr, note = recipe.image_size, recipe.lr, recipe.note
     progress = progress and rank == 0
     if progress:
         print(note)
-    image_size = image_size or models.default_image_size(name, task=ds.task, weights=weights)
     samples = ds.sample_rows()
     labeled = samples.index[
         (samples["status"] == "labeled") & (samples["split"] != "test")
@@ -192,7 +276,6 @@ def train(
                 f"{name} cannot exclude ignore regions from its loss; use a "
                 "fasterrcnn_* or retinanet_* model, or delete the ignore regions."
             )
-    lr = lr or (1e-3 if ds.task == "classification" else 2e-4)
     dev = engine.resolve_device(device)
     params = dict(
         model=name,
@@ -220,9 +303,7 @@ def train(
     try:
         engine.seed_everything(seed)
         train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
-        net = build_network(name, ds.task, len(labels), image_size, weights, weights_backbone).to(
-            dev
-        )
+        net = recipe.network(len(labels), dev)
         run = Run(
             ds, version, net, labels=labels, image_size=image_size, model_name=name, device=dev
         )
@@ -232,18 +313,12 @@ def train(
             task=ds.task,
             targets=targets_for(ds, train_ids, labels),
         )
-        times = max(1, round(hard_weight))
-        flagged = samples.loc[train_ids, "hard"].astype(bool).to_numpy() & (times > 1)
-        repeats = np.where(flagged, times, 1)
-        opts = engine.FitOptions(
-            task=ds.task,
+        opts = recipe.options(
             epochs=epochs,
             batch_size=batch_size,
-            lr=lr,
             device=dev,
             seed=seed,
-            augment=augment,
-            repeats=repeats.tolist() if flagged.any() else None,
+            hard=samples.loc[train_ids, "hard"].astype(bool).to_numpy(),
         )
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
         plot = LivePlot(f"{version} {name}", enabled=progress)
@@ -271,19 +346,16 @@ def train(
         if rank != 0:
             return run
         weights_rel = Path("runs") / version / "model.pt"
-        (ds.path / weights_rel).parent.mkdir(parents=True, exist_ok=True)
-        torch.save(
-            {
-                "state_dict": net.state_dict(),
-                "config": {
-                    "model": name,
-                    "labels": labels,
-                    "image_size": image_size,
-                    "task": ds.task,
-                    "letterbox": run.letterbox,
-                },
-            },
+        checkpoint.save(
             ds.path / weights_rel,
+            net,
+            {
+                "model": name,
+                "labels": labels,
+                "image_size": image_size,
+                "task": ds.task,
+                "letterbox": run.letterbox,
+            },
         )
         rate, rate_note = _avg_detection_rate(run, val_ids)
         if test:
@@ -299,7 +371,7 @@ def train(
                     "loss": run.history,
                     "val_images": len(val_ids),
                     "avg_detection_rate": rate_note,
-                    "hard_examples_oversampled": int(flagged.sum()),
+                    "hard_examples_oversampled": int(sum(r > 1 for r in opts.repeats or [])),
                     "steps_per_epoch": opts.steps_per_epoch,
                     "pseudo_labeled": pseudo_counts,
                 }

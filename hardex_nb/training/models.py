@@ -28,6 +28,8 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from ..errors import JobError
+from . import checkpoint
+from .data import Normalize
 
 CLASSIFIERS = (
     "resnet18",
@@ -368,26 +370,33 @@ def build_model(
 
 
 def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Start ``model`` from a local state_dict file (a run's, or any that fits)."""
     path = Path(path)
     if not path.is_file():
         raise JobError(f"weights file {path} not found; pass the path of a saved state_dict.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        raise JobError(f"{path}: cannot load weights ({exc}).") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    # a hardex_nb classifier is saved as Sequential(Normalize, net): keys start with "1."
-    state = {
-        (k[2:] if k.startswith("1.") else k): v for k, v in state.items() if not k.startswith("0.")
-    }
-    own = model.state_dict()
-    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    state, _ = checkpoint.load(path)
+    usable = checkpoint.fitting(model, state)
     if not usable:
         raise JobError(
             f"{path}: no tensor in this file fits the model; is it for another architecture?"
         )
     model.load_state_dict(usable, strict=False)
+
+
+def build_network(
+    name: str, task: str, num_classes: int, image_size: int, weights, weights_backbone=None
+) -> nn.Module:
+    """The network a run trains: :func:`build_model`, behind the ImageNet normalization for
+    a classifier (its input is a 0..1 batch, as for a detector)."""
+    net = build_model(
+        name,
+        task=task,
+        num_classes=num_classes,
+        image_size=image_size,
+        weights=weights,
+        weights_backbone=weights_backbone,
+    )
+    return nn.Sequential(Normalize(), net) if task == "classification" else net
 
 
 def honors_ignore(name: str) -> bool:
