@@ -8,13 +8,14 @@ Dataset's internals, nothing outside them may.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,37 @@ def reconcile_runs(ds: Dataset) -> list[str]:
             stacklevel=3,
         )
     return gone
+
+
+@contextlib.contextmanager
+def recorded(
+    ds: Dataset,
+    version: str,
+    *,
+    enabled: bool = True,
+    explain: Sequence[tuple[type[BaseException], Callable, Callable]] = (),
+) -> Iterator[None]:
+    """Keep run ``version``'s status true to what happens in the block: an interrupt records
+    it ``cancelled`` (and goes on), any error ``failed`` with its text. Each ``(type,
+    note, message)`` of ``explain`` records ``note(error)`` for an error of that type and
+    raises ``JobError(message(error))`` in its place. The block records success itself,
+    with what it measured; ``enabled=False`` (a process that does not own the run) records
+    nothing."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if enabled:
+            finish_run(ds, version, status="cancelled", message="interrupted by the user")
+        raise
+    except BaseException as exc:
+        for kind, note, message in explain:
+            if isinstance(exc, kind):
+                if enabled:
+                    finish_run(ds, version, status="failed", message=note(exc))
+                raise JobError(message(exc)) from exc
+        if enabled:
+            finish_run(ds, version, status="failed", message=f"{type(exc).__name__}: {exc}")
+        raise
 
 
 def finish_run(ds: Dataset, version: str, *, status: str, **fields: Any) -> None:

@@ -300,7 +300,25 @@ def train(
         shared = [version]
         torch.distributed.broadcast_object_list(shared, src=0)
         version = str(shared[0])
-    try:
+    explain = (
+        (
+            engine.Diverged,
+            str,
+            lambda exc: (
+                f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or "
+                "check the labels; the dataset is unchanged."
+            ),
+        ),
+        (
+            torch.OutOfMemoryError,
+            lambda exc: "out of memory",
+            lambda exc: (
+                f"run {version} failed: out of memory on {dev}. Lower batch_size "
+                f"({batch_size}) or image_size ({image_size}); the dataset is unchanged."
+            ),
+        ),
+    )
+    with runlog.recorded(ds, version, enabled=rank == 0, explain=explain):
         engine.seed_everything(seed)
         train_ids, val_ids = _split(ds, labeled, val_fraction, seed)
         net = recipe.network(len(labels), dev)
@@ -378,29 +396,6 @@ def train(
             ),
         )
         return run
-    except KeyboardInterrupt:
-        if rank == 0:
-            runlog.finish_run(ds, version, status="cancelled", message="interrupted by the user")
-        raise
-    except engine.Diverged as exc:
-        if rank == 0:
-            runlog.finish_run(ds, version, status="failed", message=str(exc))
-        raise JobError(
-            f"run {version} failed: {exc}. Lower the learning rate (lr={lr}) or check "
-            "the labels; the dataset is unchanged."
-        ) from exc
-    except torch.OutOfMemoryError as exc:
-        if rank == 0:
-            runlog.finish_run(ds, version, status="failed", message="out of memory")
-        raise JobError(
-            f"run {version} failed: out of memory on {dev}. Lower batch_size "
-            f"({batch_size}) or image_size ({image_size}); the dataset is "
-            "unchanged."
-        ) from exc
-    except BaseException as exc:
-        if rank == 0:
-            runlog.finish_run(ds, version, status="failed", message=f"{type(exc).__name__}: {exc}")
-        raise
 
 
 # pseudo-labeled images per labeled training image and epoch, at most (FixMatch's mu, kept
