@@ -598,3 +598,33 @@ def test_gallery_sorts_selects_every_match_says_why_nothing_matches_and_sends_bo
     assert g.total == 0 and "every filter at once" in g.empty_reason
     g.handle({"action": "filter", "filters": {}})
     assert g.total == 4 and g.empty_reason == ""
+
+
+def test_undo_keeps_a_bounded_number_of_steps(det):
+    from hardex_nb.widgets.annotator import UNDO_STEPS
+
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    for k in range(UNDO_STEPS + 5):
+        w.handle(
+            {"action": "add_box", "label": "red", "x0": 1, "y0": 1, "x1": 10 + k % 20, "y1": 10}
+        )
+    assert w.error == "" and len(w._undo) == UNDO_STEPS
+    boxes = len(ds.annotations_of(ids[0]))
+    w.handle({"action": "undo"})  # the newest step goes first
+    assert len(ds.annotations_of(ids[0])) == boxes - 1
+
+
+def test_an_unexpected_handler_error_is_shown_and_logged_with_its_traceback(det, caplog):
+    ds, ids = det
+    g = hx.Gallery(ds)
+
+    def broken(content):
+        raise RuntimeError("a bug in a handler")
+
+    g._on_page = broken
+    with caplog.at_level("ERROR", logger="hardex_nb.widgets"):
+        g.handle({"action": "page", "page": 0})
+    assert g.error == "RuntimeError: a bug in a handler"
+    (record,) = [r for r in caplog.records if r.name == "hardex_nb.widgets"]
+    assert "Gallery: 'page' failed" in record.getMessage() and record.exc_info is not None

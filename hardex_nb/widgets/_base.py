@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections import OrderedDict
 from pathlib import Path
-from typing import Literal, overload
+from typing import TYPE_CHECKING, Literal, overload
 
 import anywidget
 import traitlets
 
 from ..errors import HardexError
 from ..media import thumbnail_bytes
+
+if TYPE_CHECKING:
+    from ..dataset import Dataset
 
 STATIC = Path(__file__).parent / "static"
 _IMPORT = re.compile(r'^import \{[^}]*\} from "(\./|\.\./)([\w/]+\.js)";\n', re.M)
@@ -41,6 +45,14 @@ def bundle(name: str) -> str:
             text = re.sub(r"^export (?=(const|function|class|let) )", "", text, flags=re.M)
         parts.append(f"// ---- {path.relative_to(STATIC.resolve()).as_posix()}\n{text}")
     return "\n".join(parts)
+
+
+log = logging.getLogger("hardex_nb.widgets")
+
+
+def _action_of(content) -> str:
+    action = content.get("action") if isinstance(content, dict) else None
+    return repr(action) if isinstance(action, str) else "a message"
 
 
 class BadMessage(ValueError):
@@ -78,7 +90,8 @@ class Widget(anywidget.AnyWidget):
                 self._after_action(*before)
         except (HardexError, BadMessage) as exc:
             self.error = str(exc)
-        except Exception as exc:
+        except Exception as exc:  # a bug, not the user's: shown, and logged with its traceback
+            log.exception("%s: %s failed", type(self).__name__, _action_of(content))
             self.error = f"{type(exc).__name__}: {exc}"
         finally:
             # the browser counts unanswered messages to notice a kernel that is gone
@@ -191,7 +204,7 @@ def text_in(content: dict, key: str, *, optional: bool = False) -> str | None:
 class Thumbnails:
     """JPEG thumbnails of a dataset's images, computed on demand and kept (LRU)."""
 
-    def __init__(self, ds, *, size: int = 160, keep: int = 2000):
+    def __init__(self, ds: Dataset, *, size: int = 160, keep: int = 2000):
         self.ds, self.size, self.keep = ds, size, keep
         self._cache: OrderedDict[int, bytes] = OrderedDict()
 

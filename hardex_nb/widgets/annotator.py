@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 import numpy as np
@@ -12,11 +12,18 @@ import traitlets
 from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS, parse_reasons
+from . import cells
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
+
+if TYPE_CHECKING:
+    from ..dataset import Dataset
 
 MAX_SIDE = 1600  # images are sent downscaled to this; coordinates stay in full pixels
 MAX_CROP = 2048  # a zoomed-in region is sent at native resolution up to this many px a side
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
+
+
+UNDO_STEPS = 200  # undo steps an Annotator keeps
 
 
 class Annotator(Widget):
@@ -47,7 +54,13 @@ class Annotator(Widget):
     probabilities: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(
-        self, ds, sample_id: int | None = None, *, sample_ids=None, threshold: float = 0.0, **kwargs
+        self,
+        ds: Dataset,
+        sample_id: int | None = None,
+        *,
+        sample_ids=None,
+        threshold: float = 0.0,
+        **kwargs,
     ):
         reject_unknown(type(self).__name__, kwargs, set())
         self.ds = ds
@@ -98,12 +111,10 @@ class Annotator(Widget):
             "width": int(row["width"]),
             "height": int(row["height"]),
             "status": str(row["status"]),
-            "label": None if row["label"] != row["label"] else row["label"],
+            "label": cells.label(row["label"]),
             "hard": bool(row["hard"]),
             "hard_reasons": row["hard_reasons"],
-            "hard_score": None
-            if row["hard_score"] != row["hard_score"]
-            else float(row["hard_score"]),
+            "hard_score": cells.number(row["hard_score"]),
         }
         ann = self.ds.annotations_of(self.sample_id)
         rows = []
@@ -112,17 +123,17 @@ class Annotator(Widget):
                 {
                     "ann_id": int(a.ann_id),
                     "kind": str(a.kind),
-                    "label": None if a.label != a.label else str(a.label),
+                    "label": cells.label(a.label),
                     "x0": a.x0,
                     "y0": a.y0,
                     "x1": a.x1,
                     "y1": a.y1,
                     "points": a.points if isinstance(a.points, list) else None,
-                    "angle": None if a.angle is None or a.angle != a.angle else float(a.angle),
-                    "score": None if a.score != a.score else float(a.score),
+                    "angle": cells.number(a.angle),
+                    "score": cells.number(a.score),
                     "origin": str(a.origin),
                     "hard_type": str(a.hard_type),
-                    "text": a.text if isinstance(a.text, str) else None,
+                    "text": cells.text(a.text),
                 }
             )
         self.annotations = rows
@@ -385,7 +396,7 @@ class Annotator(Widget):
                 "set_hard",
                 bool(before["hard"]),
                 before["hard_reasons"],
-                None if score != score else float(score),
+                cells.number(score),
             )
         )
         self._refresh()
@@ -416,8 +427,10 @@ class Annotator(Widget):
         self._refresh()
 
     def _did(self, *actions: tuple) -> None:
-        """Record one undo step on the image shown."""
+        """Record one undo step on the image shown; the oldest go past ``UNDO_STEPS`` (a
+        deleted image's step holds its bytes: the stack must not grow without end)."""
         self._undo.append((self.sample_id, list(actions)))
+        del self._undo[:-UNDO_STEPS]
 
     def _on_undo(self, content: dict) -> None:
         if not self._undo:
@@ -614,12 +627,12 @@ class Review(Annotator):
             "index": self._order.index(sid) if sid in self._order else 0,
             "annotations": list(self.annotations),
             "row": {
-                "label": None if row["label"] != row["label"] else row["label"],
+                "label": cells.label(row["label"]),
                 "status": str(row["status"]),
                 "split": str(row["split"]),
                 "hard": bool(row["hard"]),
                 "reasons": parse_reasons(row["hard_reasons"]),
-                "score": None if score != score else float(score),
+                "score": cells.number(score),
             },
         }
         self.ds.delete_samples([sid])
@@ -654,7 +667,7 @@ class OpensAnnotator:
     column, itself and below it the Annotator that its "open" makes (or the one linked)."""
 
     annotator: Any = None
-    ds: Any  # the Dataset, set by the widget
+    ds: Dataset  # set by the widget
 
     def _start_column(self) -> None:
         self._column = ipywidgets.VBox([self])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import traitlets
@@ -12,6 +12,7 @@ import traitlets
 from ..dataset import QUERY_FILTERS, ImportReport
 from ..ingest import fit_name
 from ..media import MAX_BYTES
+from . import cells
 from ._base import (
     STATIC,
     BadMessage,
@@ -26,6 +27,9 @@ from ._base import (
     text_in,
 )
 from .annotator import OpensAnnotator
+
+if TYPE_CHECKING:
+    from ..dataset import Dataset
 
 FILTERS = set(QUERY_FILTERS)  # the filters of ds.query
 SORTS = {"added": "added_at", "name": "name", "hard_score": "hard_score", "width": "width"}
@@ -60,7 +64,7 @@ class Gallery(OpensAnnotator, Widget):
 
     def __init__(
         self,
-        ds,
+        ds: Dataset,
         *,
         page_size: int = 48,
         annotator=None,
@@ -77,7 +81,7 @@ class Gallery(OpensAnnotator, Widget):
         self._restrict = None if sample_ids is None else [int(i) for i in sample_ids]
         self._thumbs = Thumbnails(ds)
         super().__init__(
-            filters={k: _jsonable(v) for k, v in filters.items()},
+            filters={k: cells.plain(v) for k, v in filters.items()},
             page_size=page_size,
             labels=ds.label_names,
             sort_by=sort_by,
@@ -122,7 +126,7 @@ class Gallery(OpensAnnotator, Widget):
         )
         boxes = {
             int(sid): [
-                [b.x0, b.y0, b.x1, b.y1, "" if b.label != b.label else str(b.label)]
+                [b.x0, b.y0, b.x1, b.y1, cells.label(b.label) or ""]
                 for b in group.itertuples(index=False)
                 if b.x0 == b.x0
             ][:MAX_THUMB_BOXES]
@@ -142,7 +146,7 @@ class Gallery(OpensAnnotator, Widget):
                     "height": int(r.height),
                     "hard": bool(r.hard),
                     "reasons": r.hard_reasons,
-                    "hard_score": None if r.hard_score != r.hard_score else float(r.hard_score),
+                    "hard_score": cells.number(r.hard_score),
                     "boxes": boxes.get(int(r.sample_id), []),
                 }
             )
@@ -202,7 +206,8 @@ class Gallery(OpensAnnotator, Widget):
             or (isinstance(status, list) and all(isinstance(v, str) for v in status))
         ):
             raise BadMessage("status: expected a status or a list of statuses")
-        self.ds.query_ids(**{k: cleaned.get(k) for k in FILTERS})  # validates
+        given: dict[str, Any] = {k: cleaned.get(k) for k in FILTERS}
+        self.ds.query_ids(**given)  # validates
         self.filters = cleaned
         self.page = 0
         self._refresh()
@@ -299,9 +304,3 @@ class Gallery(OpensAnnotator, Widget):
             raise BadMessage("open: select an image first")
         self.opened = selected[0]
         self._open_in_annotator(selected[0], self.sample_ids)
-
-
-def _jsonable(value):
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value

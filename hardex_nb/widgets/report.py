@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from ..media import thumbnail_bytes
+from . import cells
 from ._base import (
     STATIC,
     BadMessage,
@@ -18,6 +19,9 @@ from ._base import (
     text_in,
 )
 from .annotator import OpensAnnotator
+
+if TYPE_CHECKING:
+    from ..dataset import Dataset
 
 MAX_ERROR_IMAGES = 12
 
@@ -45,7 +49,7 @@ class ConfusionMatrix(OpensAnnotator, Widget):
     cell_ids: traitlets.List[Any] = traitlets.List().tag(sync=True)
     cell_names: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
-    def __init__(self, report, *, ds=None, annotator=None, **kwargs):
+    def __init__(self, report, *, ds: Dataset | None = None, annotator=None, **kwargs):
         reject_unknown("ConfusionMatrix", kwargs, set())
         self.report = report
         self.ds = _dataset_of(report, ds)
@@ -92,7 +96,7 @@ class ReportView(OpensAnnotator, Widget):
     errors: traitlets.List[Any] = traitlets.List().tag(sync=True)
     error_images = traitlets.Int(0).tag(sync=True)  # images with an error for the label
 
-    def __init__(self, report, *, ds=None, annotator=None, **kwargs):
+    def __init__(self, report, *, ds: Dataset | None = None, annotator=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
         self.report = report
         self.ds = _dataset_of(report, ds)
@@ -135,7 +139,7 @@ class ReportView(OpensAnnotator, Widget):
                             "y0": r.y0,
                             "x1": r.x1,
                             "y1": r.y1,
-                            "score": None if r.score != r.score else float(r.score),
+                            "score": cells.number(r.score),
                         }
                     )
             row = stored.loc[int(image_id)]
