@@ -8,13 +8,18 @@ ARGS ?=
 # torch and torchvision must be a pair built together; these two lie on this kind of machine's disk.
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: lab test unit quick lint notebooks ui bench chromium clean
+.PHONY: lab test unit quick lint jstest notebooks ui bench chromium clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PAIR)
 	$(PIP) install --quiet -e .
+	touch $@
+
+# biome (lint and format of the widgets' JavaScript), pinned in package-lock.json
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed
@@ -29,13 +34,18 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
-# ruff (lint + format) and mypy, as the pre-commit hooks run them
-lint: $(VENV)/.dev-installed
+# ruff (lint + format), mypy and biome (the JavaScript), as the pre-commit hooks run them
+lint: $(VENV)/.dev-installed node_modules/.installed
 	$(VENV)/bin/ruff check hardex_nb tests bench
 	$(VENV)/bin/ruff format --check hardex_nb tests bench
 	$(VENV)/bin/mypy
+	npx --no-install biome check hardex_nb/widgets/static tests/js
 
-test: lint chromium
+# the widgets' JavaScript units (geometry, key table, number format), node's test runner
+jstest:
+	node --test tests/js/
+
+test: lint chromium jstest
 	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider $(ARGS)
 
 unit: $(VENV)/.dev-installed
@@ -50,4 +60,4 @@ bench: $(VENV)/.dev-installed
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info node_modules

@@ -42,7 +42,8 @@ export function keepKeys(root) {
   // a click on a button (Next, Yes, a label) keeps the keyboard on the widget: the panel
   // redraws and the button itself may be gone
   root.addEventListener("click", (ev) => {
-    if (ev.target instanceof Element && ev.target.closest("button")) root.focus({ preventScroll: true });
+    if (ev.target instanceof Element && ev.target.closest("button"))
+      root.focus({ preventScroll: true });
   });
   return root;
 }
@@ -61,9 +62,13 @@ export function keepKeys(root) {
  */
 export function connection(model, root, patience = 5000, poll = 2000) {
   const pending = new Map();
-  let seq = 0, lost = false;
-  const banner = h("div", { class: "error", "data-role": "disconnected", hidden: true },
-    "The kernel does not answer: it is busy running a cell, or was restarted or stopped. Edits are refused until it answers (this clears itself when a busy kernel is done); after a restart, run this cell again.");
+  let seq = 0,
+    lost = false;
+  const banner = h(
+    "div",
+    { class: "error", "data-role": "disconnected", hidden: true },
+    "The kernel does not answer: it is busy running a cell, or was restarted or stopped. Edits are refused until it answers (this clears itself when a busy kernel is done); after a restart, run this cell again.",
+  );
   root.prepend(banner);
   function lose() {
     if (lost) return;
@@ -79,15 +84,27 @@ export function connection(model, root, patience = 5000, poll = 2000) {
     root.classList.remove("hx-disconnected");
   }
   model.on("msg:custom", (msg) => {
-    if (msg && typeof msg.ack === "number") { pending.delete(msg.ack); recover(); }
+    if (msg && typeof msg.ack === "number") {
+      pending.delete(msg.ack);
+      recover();
+    }
   });
   let lastPoll = Date.now();
   const timer = setInterval(() => {
     const now = Date.now();
     for (const sent of pending.values()) if (now - sent > patience) lose();
-    if (!root.isConnected) { clearInterval(timer); return; }
+    if (!root.isConnected) {
+      clearInterval(timer);
+      return;
+    }
     // ask whether the dataset changed (another widget, a job, another process), while shown
-    if (poll && !lost && now - lastPoll > poll && document.visibilityState === "visible" && !pending.size) {
+    if (
+      poll &&
+      !lost &&
+      now - lastPoll > poll &&
+      document.visibilityState === "visible" &&
+      !pending.size
+    ) {
       lastPoll = now;
       api.send({ action: "poll" });
     }
@@ -97,11 +114,20 @@ export function connection(model, root, patience = 5000, poll = 2000) {
       if (lost) return false;
       seq += 1;
       pending.set(seq, Date.now());
-      try { model.send({ ...msg, seq }, undefined, buffers); } catch (e) { lose(); return false; }
+      try {
+        model.send({ ...msg, seq }, undefined, buffers);
+      } catch (_e) {
+        lose();
+        return false;
+      }
       return true;
     },
-    get lost() { return lost; },
-    close() { clearInterval(timer); },
+    get lost() {
+      return lost;
+    },
+    close() {
+      clearInterval(timer);
+    },
   };
   return api;
 }
@@ -115,18 +141,42 @@ export function connection(model, root, patience = 5000, poll = 2000) {
  * @param {number} [keep]
  */
 export function messages(model, root, keep = 6000) {
-  const box = h("div", { class: "hx-message", "data-role": "message", role: "status", "aria-live": "polite" });
+  const box = h("div", {
+    class: "hx-message",
+    "data-role": "message",
+    role: "status",
+    "aria-live": "polite",
+  });
   root.classList.add("hx-has-message");
   root.prepend(box);
   let timer = null;
   function render() {
     clearTimeout(timer);
-    const error = model.get("error"), notice = model.get("notice");
+    const error = model.get("error"),
+      notice = model.get("notice");
     const text = error || notice;
-    if (!text) { box.replaceChildren(); return; }
-    const close = h("button", { class: "close", title: "dismiss", "data-action": "dismiss",
-      onclick: () => box.replaceChildren() }, "×");
-    box.replaceChildren(h("div", { class: error ? "error" : "notice", "data-role": error ? "error" : "notice" }, h("span", {}, text), close));
+    if (!text) {
+      box.replaceChildren();
+      return;
+    }
+    const close = h(
+      "button",
+      {
+        class: "close",
+        title: "dismiss",
+        "data-action": "dismiss",
+        onclick: () => box.replaceChildren(),
+      },
+      "×",
+    );
+    box.replaceChildren(
+      h(
+        "div",
+        { class: error ? "error" : "notice", "data-role": error ? "error" : "notice" },
+        h("span", {}, text),
+        close,
+      ),
+    );
     if (!error) timer = setTimeout(() => box.replaceChildren(), keep);
   }
   model.on("change:error", render);

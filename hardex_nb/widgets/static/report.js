@@ -1,8 +1,20 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
 import { fmt, h, keepKeys, messages, s } from "./dom.js";
 
-const KIND_COLORS = { tp: "#16a34a", missed: "#f97316", false: "#dc2626", difficult: "#7c3aed", ignored: "#64748b" };
-const KIND_NAMES = { tp: "correct", missed: "missed", false: "false", difficult: "difficult (not counted)", ignored: "on an ignore region (not counted)" };
+const KIND_COLORS = {
+  tp: "#16a34a",
+  missed: "#f97316",
+  false: "#dc2626",
+  difficult: "#7c3aed",
+  ignored: "#64748b",
+};
+const KIND_NAMES = {
+  tp: "correct",
+  missed: "missed",
+  false: "false",
+  difficult: "difficult (not counted)",
+  ignored: "on an ignore region (not counted)",
+};
 
 export default {
   render({ model, el }) {
@@ -17,45 +29,131 @@ export default {
     const urls = [];
 
     function renderTable() {
-      head.replaceChildren(h("b", { class: "report-header" }, model.get("header")),
-        ...model.get("notes").map((n) => h("div", { class: "error report-note" }, n)));
-      summary.replaceChildren(...Object.entries(model.get("summary")).map(([k, v]) => h("span", { class: "chip", "data-summary": k }, `${k} ${fmt(v)}`)));
+      head.replaceChildren(
+        h("b", { class: "report-header" }, model.get("header")),
+        ...model.get("notes").map((n) => h("div", { class: "error report-note" }, n)),
+      );
+      summary.replaceChildren(
+        ...Object.entries(model.get("summary")).map(([k, v]) =>
+          h("span", { class: "chip", "data-summary": k }, `${k} ${fmt(v)}`),
+        ),
+      );
       const rows = model.get("table");
       const cols = rows.length ? Object.keys(rows[0]) : [];
-      table.replaceChildren(h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
-        ...rows.map((r) => h("tr", { class: "clickable", "data-label": r.label, onclick: () => model.send({ action: "label", label: r.label }) },
-          ...cols.map((c) => h("td", { style: c === "warning" || c === "label" ? "text-align:left" : "" , class: c === "warning" && r[c] ? "muted" : "" }, fmt(r[c]))))));
+      table.replaceChildren(
+        h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
+        ...rows.map((r) =>
+          h(
+            "tr",
+            {
+              class: "clickable",
+              "data-label": r.label,
+              onclick: () => model.send({ action: "label", label: r.label }),
+            },
+            ...cols.map((c) =>
+              h(
+                "td",
+                {
+                  style: c === "warning" || c === "label" ? "text-align:left" : "",
+                  class: c === "warning" && r[c] ? "muted" : "",
+                },
+                fmt(r[c]),
+              ),
+            ),
+          ),
+        ),
+      );
     }
     model.on("msg:custom", (msg, buffers) => {
       if (msg.type !== "images") return;
-      urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+      for (const u of urls.splice(0)) URL.revokeObjectURL(u);
       const images = model.get("errors");
-      const total = model.get("error_images"), label = model.get("label");
+      const total = model.get("error_images"),
+        label = model.get("label");
       if (!images.length) {
-        detail.replaceChildren(h("div", { class: "empty", "data-role": "no-errors" }, `No errors for ${label}: every image of it was right.`));
+        detail.replaceChildren(
+          h(
+            "div",
+            { class: "empty", "data-role": "no-errors" },
+            `No errors for ${label}: every image of it was right.`,
+          ),
+        );
         return;
       }
-      detail.replaceChildren(h("div", { class: "bar" }, h("b", { "data-role": "errors-title" },
-        `${fmt(total)} image(s) with errors for ${label}${total > images.length ? ` (the first ${images.length} shown)` : ""} · click one to open it`),
-        h("span", { class: "legend" }, ...Object.entries(KIND_NAMES).map(([k, n]) => h("span", { style: `color:${KIND_COLORS[k]}` }, `■ ${n}`)))),
-        h("div", { class: "errors" }, ...images.map((im, k) => {
-          const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
-          urls.push(url);
-          const svg = s("svg", { viewBox: `0 0 ${im.width} ${im.height}`, preserveAspectRatio: "none" });
-          const w = im.width / 240;
-          for (const b of im.boxes) {
-            svg.append(s("rect", { x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, fill: "none",
-              stroke: KIND_COLORS[b.kind], "stroke-width": 2.5 * w, "data-kind": b.kind }));
-          }
-          const stage = h("div", { class: "stage", style: `aspect-ratio: ${im.width} / ${im.height}` }, h("img", { src: url, alt: im.name }), svg);
-          const counts = Object.keys(KIND_NAMES).map((kd) => `${im.boxes.filter((b) => b.kind === kd).length} ${KIND_NAMES[kd]}`).join(" · ");
-          return h("figure", { "data-sample": im.sample_id, class: "clickable", title: "open in an Annotator below",
-            onclick: () => model.send({ action: "open", sample_id: im.sample_id }) }, stage, h("figcaption", { class: "muted" },
-            `${im.name} · ${im.predicted ? "predicted " + im.predicted : counts}`));
-        })));
+      detail.replaceChildren(
+        h(
+          "div",
+          { class: "bar" },
+          h(
+            "b",
+            { "data-role": "errors-title" },
+            `${fmt(total)} image(s) with errors for ${label}${total > images.length ? ` (the first ${images.length} shown)` : ""} · click one to open it`,
+          ),
+          h(
+            "span",
+            { class: "legend" },
+            ...Object.entries(KIND_NAMES).map(([k, n]) =>
+              h("span", { style: `color:${KIND_COLORS[k]}` }, `■ ${n}`),
+            ),
+          ),
+        ),
+        h(
+          "div",
+          { class: "errors" },
+          ...images.map((im, k) => {
+            const url = URL.createObjectURL(new Blob([buffers[k]], { type: "image/jpeg" }));
+            urls.push(url);
+            const svg = s("svg", {
+              viewBox: `0 0 ${im.width} ${im.height}`,
+              preserveAspectRatio: "none",
+            });
+            const w = im.width / 240;
+            for (const b of im.boxes) {
+              svg.append(
+                s("rect", {
+                  x: b.x0,
+                  y: b.y0,
+                  width: b.x1 - b.x0,
+                  height: b.y1 - b.y0,
+                  fill: "none",
+                  stroke: KIND_COLORS[b.kind],
+                  "stroke-width": 2.5 * w,
+                  "data-kind": b.kind,
+                }),
+              );
+            }
+            const stage = h(
+              "div",
+              { class: "stage", style: `aspect-ratio: ${im.width} / ${im.height}` },
+              h("img", { src: url, alt: im.name }),
+              svg,
+            );
+            const counts = Object.keys(KIND_NAMES)
+              .map((kd) => `${im.boxes.filter((b) => b.kind === kd).length} ${KIND_NAMES[kd]}`)
+              .join(" · ");
+            return h(
+              "figure",
+              {
+                "data-sample": im.sample_id,
+                class: "clickable",
+                title: "open in an Annotator below",
+                onclick: () => model.send({ action: "open", sample_id: im.sample_id }),
+              },
+              stage,
+              h(
+                "figcaption",
+                { class: "muted" },
+                `${im.name} · ${im.predicted ? `predicted ${im.predicted}` : counts}`,
+              ),
+            );
+          }),
+        ),
+      );
     });
     model.on("change:table", renderTable);
     renderTable();
-    return () => urls.forEach((u) => URL.revokeObjectURL(u));
+    return () => {
+      for (const u of urls) URL.revokeObjectURL(u);
+    };
   },
 };

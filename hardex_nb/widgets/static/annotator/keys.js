@@ -25,22 +25,33 @@ export const KEYS = [
 ];
 /** Shown in the help, handled outside the table (modifier keys, the mouse). */
 const EXTRA_HELP = [["Ctrl+Z", "undo"]];
-const EXTRA_DETECTION_HELP = [["Ctrl+C / V", "copy / paste objects"], ["Space+drag", "pan"],
-  ["Ctrl+wheel", "zoom at the pointer"], ["dbl-click", "close polygon"]];
+const EXTRA_DETECTION_HELP = [
+  ["Ctrl+C / V", "copy / paste objects"],
+  ["Space+drag", "pan"],
+  ["Ctrl+wheel", "zoom at the pointer"],
+  ["dbl-click", "close polygon"],
+];
 
 const applies = (where, review, detection) =>
   !where || (where === "review" && review) || (where === "detection" && detection);
 
 /** The table's action for `key` in this widget (Review or not, detection or not), or null. */
 export function actionFor(key, review, detection) {
-  const row = KEYS.find(([keys, , , , where]) => keys.includes(key) && applies(where, review, detection));
+  const row = KEYS.find(
+    ([keys, , , , where]) => keys.includes(key) && applies(where, review, detection),
+  );
   return row ? row[3] : null;
 }
 
 /** The help panel, rendered from the table: only the keys that work here. */
 export function keyHelp(review, detection) {
-  const rows = KEYS.filter(([, , , , where]) => applies(where, review, detection)).map(([, shown, what]) => [shown, what]);
+  const rows = KEYS.filter(([, , , , where]) => applies(where, review, detection)).map(
+    ([, shown, what]) => [shown, what],
+  );
   const extra = detection ? [...EXTRA_HELP, ...EXTRA_DETECTION_HELP] : EXTRA_HELP;
-  return h("div", { class: "keys", "data-role": "keys" },
-    ...[...rows, ...extra].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`)));
+  return h(
+    "div",
+    { class: "keys", "data-role": "keys" },
+    ...[...rows, ...extra].map(([k, what]) => h("div", {}, h("kbd", {}, k), ` ${what}`)),
+  );
 }

@@ -1,7 +1,17 @@
 /** The Annotator's overlay: geometry of shapes and the SVG drawing of one annotation. */
 import { s } from "../dom.js";
 
-export const COLORS = ["#2563eb", "#16a34a", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4f46e5", "#65a30d", "#0d9488"];
+export const COLORS = [
+  "#2563eb",
+  "#16a34a",
+  "#9333ea",
+  "#0891b2",
+  "#ca8a04",
+  "#db2777",
+  "#4f46e5",
+  "#65a30d",
+  "#0d9488",
+];
 export const HARD_COLORS = { false_positive: "#dc2626", missed: "#f97316" };
 
 /** A polygon's rings: `points` is one ring [[x, y], ...] or, for an object in pieces, a list of rings. */
@@ -11,11 +21,13 @@ export function rings(points) {
 
 /** Point (x, y) turned by `deg` degrees about (cx, cy), clockwise on screen as SVG's rotate(). */
 export function turn([x, y], deg, [cx, cy]) {
-  const t = (deg * Math.PI) / 180, dx = x - cx, dy = y - cy;
+  const t = (deg * Math.PI) / 180,
+    dx = x - cx,
+    dy = y - cy;
   return [cx + dx * Math.cos(t) - dy * Math.sin(t), cy + dx * Math.sin(t) + dy * Math.cos(t)];
 }
 export const centre = (a) => [(a.x0 + a.x1) / 2, (a.y0 + a.y1) / 2];
-export const turns = (a) => (a.kind === "box" || a.kind === "text");
+export const turns = (a) => a.kind === "box" || a.kind === "text";
 
 /**
  * One annotation as an SVG group `[data-ann]`: its shape, its label text, and when
@@ -28,47 +40,113 @@ export const turns = (a) => (a.kind === "box" || a.kind === "text");
  */
 export function drawAnnotation(a, o) {
   const { color, selected: sel, k } = o;
-  const g = s("g", { "data-ann": a.ann_id, class: "shape", ...(o.locked ? { "data-locked": "" } : {}) });
-  const body = s("g", a.angle && turns(a) ? { transform: `rotate(${a.angle} ${centre(a).join(" ")})`, "data-angle": a.angle } : {});
+  const g = s("g", {
+    "data-ann": a.ann_id,
+    class: "shape",
+    ...(o.locked ? { "data-locked": "" } : {}),
+  });
+  const body = s(
+    "g",
+    a.angle && turns(a)
+      ? { transform: `rotate(${a.angle} ${centre(a).join(" ")})`, "data-angle": a.angle }
+      : {},
+  );
   g.append(body);
-  const common = { stroke: color, "stroke-width": (sel ? 3 : 2) * k, fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
-    "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "", cursor: o.locked ? "default" : "move" };
+  const common = {
+    stroke: color,
+    "stroke-width": (sel ? 3 : 2) * k,
+    fill: a.kind === "ignore" ? "rgba(152,162,179,0.45)" : "rgba(0,0,0,0.001)",
+    "stroke-dasharray": a.origin !== "human" ? `${6 * k} ${4 * k}` : "",
+    cursor: o.locked ? "default" : "move",
+  };
   const shape = a.points
-    ? s("path", { d: rings(a.points).map((r) => "M" + r.map((p) => p.join(",")).join("L") + "Z").join(" "),
-        "fill-rule": "evenodd", ...common })
+    ? s("path", {
+        d: rings(a.points)
+          .map((r) => `M${r.map((p) => p.join(",")).join("L")}Z`)
+          .join(" "),
+        "fill-rule": "evenodd",
+        ...common,
+      })
     : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
   shape.addEventListener("pointerdown", (ev) => o.onMove(ev, a));
   body.append(shape);
   if (o.label) {
-    const t = s("text", { x: o.label.x, y: o.label.y, fill: color, "font-size": 13 * k, "font-weight": 600,
-      stroke: "white", "stroke-width": 3 * k, "paint-order": "stroke", "pointer-events": "none" });
+    const t = s("text", {
+      x: o.label.x,
+      y: o.label.y,
+      fill: color,
+      "font-size": 13 * k,
+      "font-weight": 600,
+      stroke: "white",
+      "stroke-width": 3 * k,
+      "paint-order": "stroke",
+      "pointer-events": "none",
+    });
     t.textContent = o.label.text;
     body.append(t);
   }
-  if (o.locked) return g;  // a locked object shows no handles
+  if (o.locked) return g; // a locked object shows no handles
   if (sel && turns(a)) {
-    const [cx] = centre(a), top = a.y0 - 24 * k;
-    body.append(s("line", { x1: cx, y1: a.y0, x2: cx, y2: top, stroke: color, "stroke-width": 2 * k }));
-    const knob = s("circle", { cx, cy: top, r: 6 * k, fill: "white", stroke: color, "stroke-width": 2 * k,
-      cursor: "grab", "data-handle": "rotate" });
+    const [cx] = centre(a),
+      top = a.y0 - 24 * k;
+    body.append(
+      s("line", { x1: cx, y1: a.y0, x2: cx, y2: top, stroke: color, "stroke-width": 2 * k }),
+    );
+    const knob = s("circle", {
+      cx,
+      cy: top,
+      r: 6 * k,
+      fill: "white",
+      stroke: color,
+      "stroke-width": 2 * k,
+      cursor: "grab",
+      "data-handle": "rotate",
+    });
     knob.addEventListener("pointerdown", (ev) => o.onRotate(ev, a));
     body.append(knob);
   }
   if (sel && !a.points) {
-    for (const [cx, cy, corner] of [[a.x0, a.y0, "nw"], [a.x1, a.y0, "ne"], [a.x0, a.y1, "sw"], [a.x1, a.y1, "se"]]) {
-      const hd = s("rect", { x: cx - 5 * k, y: cy - 5 * k, width: 10 * k, height: 10 * k, fill: "white", stroke: color,
-        "stroke-width": 2 * k, cursor: `${corner}-resize`, "data-handle": corner });
+    for (const [cx, cy, corner] of [
+      [a.x0, a.y0, "nw"],
+      [a.x1, a.y0, "ne"],
+      [a.x0, a.y1, "sw"],
+      [a.x1, a.y1, "se"],
+    ]) {
+      const hd = s("rect", {
+        x: cx - 5 * k,
+        y: cy - 5 * k,
+        width: 10 * k,
+        height: 10 * k,
+        fill: "white",
+        stroke: color,
+        "stroke-width": 2 * k,
+        cursor: `${corner}-resize`,
+        "data-handle": corner,
+      });
       hd.addEventListener("pointerdown", (ev) => o.onResize(ev, a, corner));
       body.append(hd);
     }
   }
-  if (sel && a.points) {  // a polygon's vertices, each dragged on its own
-    rings(a.points).forEach((ring, r) => ring.forEach(([x, y], i) => {
-      const v = s("circle", { cx: x, cy: y, r: 5 * k, fill: "white", stroke: color, "stroke-width": 2 * k,
-        cursor: "crosshair", "data-handle": "vertex", "data-ring": r, "data-index": i });
-      v.addEventListener("pointerdown", (ev) => o.onVertex(ev, a, r, i));
-      body.append(v);
-    }));
+  if (sel && a.points) {
+    // a polygon's vertices, each dragged on its own
+    rings(a.points).forEach((ring, r) => {
+      ring.forEach(([x, y], i) => {
+        const v = s("circle", {
+          cx: x,
+          cy: y,
+          r: 5 * k,
+          fill: "white",
+          stroke: color,
+          "stroke-width": 2 * k,
+          cursor: "crosshair",
+          "data-handle": "vertex",
+          "data-ring": r,
+          "data-index": i,
+        });
+        v.addEventListener("pointerdown", (ev) => o.onVertex(ev, a, r, i));
+        body.append(v);
+      });
+    });
   }
   return g;
 }
@@ -76,9 +154,15 @@ export function drawAnnotation(a, o) {
 /** What an object's label says: its label (numbered when others share it), score, hard
  * type and OCR text. */
 export function labelText(a, number) {
-  const name = a.kind === "ignore" ? "ignore" : `${a.label}${number ? " " + number : ""}`;
-  return [name, a.score !== null ? a.score.toFixed(2) : null,
-    a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null, a.text ? `“${a.text}”` : null].filter(Boolean).join(" · ");
+  const name = a.kind === "ignore" ? "ignore" : `${a.label}${number ? ` ${number}` : ""}`;
+  return [
+    name,
+    a.score !== null ? a.score.toFixed(2) : null,
+    a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null,
+    a.text ? `“${a.text}”` : null,
+  ]
+    .filter(Boolean)
+    .join(" · ");
 }
 
 /**
@@ -89,12 +173,15 @@ export function labelText(a, number) {
  * @returns {Map<number, {text: string, x: number, y: number}>} by ann_id
  */
 export function placeLabels(items, k, width, height) {
-  const placed = [], out = new Map(), line = 15 * k;
+  const placed = [],
+    out = new Map(),
+    line = 15 * k;
   for (const { a, text } of items) {
     const w = text.length * 7.6 * k + 4 * k;
     const x = Math.min(Math.max(a.x0 + 2 * k, 0), Math.max(0, width - w));
-    let y = a.y0 - 4 * k >= 12 * k ? a.y0 - 4 * k : a.y0 + 13 * k;  // the text's baseline
-    const hits = () => placed.some((r) => x < r.x1 && x + w > r.x0 && y - 12 * k < r.y1 && y + 3 * k > r.y0);
+    let y = a.y0 - 4 * k >= 12 * k ? a.y0 - 4 * k : a.y0 + 13 * k; // the text's baseline
+    const hits = () =>
+      placed.some((r) => x < r.x1 && x + w > r.x0 && y - 12 * k < r.y1 && y + 3 * k > r.y0);
     for (let tries = 0; tries < 12 && hits(); tries++) y += line;
     y = Math.min(y, height - 3 * k);
     placed.push({ x0: x, y0: y - 12 * k, x1: x + w, y1: y + 3 * k });

@@ -1,0 +1,13 @@
+// dom.js's number format, the one every report uses.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { fmt } from "../../hardex_nb/widgets/static/dom.js";
+
+test("fmt: a dash for nothing, whole numbers grouped, fractions to three places", () => {
+  assert.equal(fmt(null), "—");
+  assert.equal(fmt(undefined), "—");
+  assert.equal(fmt(Number.NaN), "—");
+  assert.equal(fmt(12345), "12,345");
+  assert.equal(fmt(0.98765), "0.988");
+  assert.equal(fmt("mAP"), "mAP");
+});

@@ -1,0 +1,69 @@
+// The Annotator's overlay geometry (annotator/shapes.js), run by node's test runner.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  centre,
+  labelText,
+  placeLabels,
+  rings,
+  turn,
+  turns,
+} from "../../hardex_nb/widgets/static/annotator/shapes.js";
+
+const close = (a, b) => a.every((v, i) => Math.abs(v - b[i]) < 1e-9);
+
+test("a polygon's rings: one ring, or the rings of an object in pieces", () => {
+  const one = [
+    [0, 0],
+    [4, 0],
+    [0, 3],
+  ];
+  assert.deepEqual(rings(one), [one]);
+  assert.deepEqual(rings([one, one]), [one, one]);
+});
+
+test("turn is clockwise on screen, as SVG's rotate(), about the given centre", () => {
+  assert.ok(close(turn([2, 1], 90, [1, 1]), [1, 2])); // right of centre goes below it
+  assert.ok(close(turn([2, 1], 360, [1, 1]), [2, 1]));
+  assert.ok(close(turn([3, 5], -90, [3, 3]), [5, 3]));
+});
+
+test("only boxes and text boxes turn; the centre of a box", () => {
+  assert.deepEqual(centre({ x0: 2, y0: 4, x1: 6, y1: 10 }), [4, 7]);
+  assert.equal(turns({ kind: "box" }), true);
+  assert.equal(turns({ kind: "text" }), true);
+  assert.equal(turns({ kind: "polygon" }), false);
+  assert.equal(turns({ kind: "ignore" }), false);
+});
+
+test("a label says its number, score, hard type and text", () => {
+  const a = { kind: "box", label: "hole", score: 0.7, hard_type: "false_positive", text: "A1" };
+  assert.equal(labelText(a, 2), "hole 2 · 0.70 · false positive · “A1”");
+  assert.equal(labelText({ ...a, score: null, hard_type: "none", text: null }, 0), "hole");
+  assert.equal(labelText({ kind: "ignore", score: null, hard_type: "none" }, 0), "ignore");
+});
+
+test("labels of boxes at one place are stacked apart, and stay inside the image", () => {
+  const items = [1, 2, 3].map((id) => ({
+    a: { ann_id: id, x0: 50, y0: 40, x1: 90, y1: 80 },
+    text: "scratch",
+  }));
+  const placed = placeLabels(items, 1, 200, 100);
+  const ys = [1, 2, 3].map((id) => placed.get(id).y);
+  assert.equal(new Set(ys).size, 3, `labels overlap: ${ys}`);
+  for (const id of [1, 2, 3]) {
+    const { x, y } = placed.get(id);
+    assert.ok(x >= 0 && y <= 100 - 3, `label ${id} at (${x}, ${y}) leaves the image`);
+  }
+  const edge = placeLabels(
+    [{ a: { ann_id: 9, x0: 195, y0: 2 }, text: "a long label" }],
+    1,
+    200,
+    100,
+  );
+  const { x } = edge.get(9);
+  assert.ok(
+    x + "a long label".length * 7.6 + 4 <= 200 + 1e-9,
+    "a label at the right edge stays in",
+  );
+});
