@@ -43,7 +43,6 @@ from .store import (
     FLAG_COLUMNS,
     LABEL_IN_USE,
     LABEL_MISSING,
-    PREDICTION_COLUMNS,
     RUN_COLUMNS,
     SAMPLE_COLUMNS,
     Store,
@@ -210,6 +209,7 @@ class Dataset:
         self._generation = 0
         self._reloads = 0
         self.room = Room(self)  # what the dataset's own modules (ingest, runlog) work with
+        self.log = runlog.RunLog(self)  # runs, results, predictions, embeddings, job claims
         self._reload()
 
     # -- opening ------------------------------------------------------------------------
@@ -583,25 +583,19 @@ class Dataset:
 
     @property
     def runs(self) -> pd.DataFrame:
-        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON."""
-        self.refresh()
-        runs = self._runs.copy()
-        runs["params"] = [json.loads(p) if isinstance(p, str) else {} for p in runs["params"]]
-        for col in ("started", "finished"):
-            runs[col] = pd.to_datetime(runs[col], unit="s", utc=True)
-        return runs.reset_index(drop=True)
+        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON (``ds.log``)."""
+        return self.log.runs
 
     @property
     def results(self) -> pd.DataFrame:
         """The results jobs recorded (``auto_label``, ``find_mislabels``, ``evaluate``,
         ``collect``): key, method, run version, params, the fields written, created. Load
         one with ``hx.load_result(ds, key)``, forget one with :meth:`delete_result`."""
-        self.refresh()
-        return runlog.results(self)
+        return self.log.results
 
     def delete_result(self, key: str) -> None:
         """Forget the recorded result ``key`` (the values the job wrote stay)."""
-        runlog.delete_result(self, key)
+        self.log.delete_result(key)
 
     def _public_samples(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.reset_index(drop=True).copy()
@@ -1475,11 +1469,8 @@ class Dataset:
         }
 
     def predictions(self, version: str) -> pd.DataFrame:
-        """Stored test predictions of a run (``hx.train(..., test=True)``)."""
-        cur = self._store.conn.execute(
-            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,)
-        )
-        return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
+        """Stored test predictions of a run (``hx.train(..., test=True)``); see ``ds.log``."""
+        return self.log.predictions(version)
 
     # -- job claims ---------------------------------------------------------------------
 
@@ -1487,24 +1478,7 @@ class Dataset:
         """The job claims on this dataset (e.g. a running ``auto_label``): columns ``job``,
         ``host``, ``pid``, ``since``, ``alive`` (False: its process is gone on this
         machine; None: on another machine, unknown)."""
-        self.refresh()
-        rows = self._store.conn.execute(
-            "SELECT key, value FROM meta WHERE key LIKE 'job:%' ORDER BY key"
-        ).fetchall()
-        out = []
-        for key, value in rows:
-            holder = runlog.claim_owner(value)
-            alive = runlog.claim_alive(value) if holder["host"] == socket.gethostname() else None
-            out.append(
-                {
-                    "job": key[4:],
-                    "host": holder["host"],
-                    "pid": holder["pid"],
-                    "since": pd.Timestamp(holder["since"], unit="s", tz="UTC"),
-                    "alive": alive,
-                }
-            )
-        return pd.DataFrame(out, columns=["job", "host", "pid", "since", "alive"])
+        return self.log.jobs()
 
     def release_jobs(self, name: str | None = None) -> list[str]:
         """Release job claims left by a process that cannot release them (killed on another
@@ -1514,35 +1488,14 @@ class Dataset:
         writing the same images. Claims of dead processes on this machine are taken over
         without it.
         """
-        with self._write() as cur:
-            keys = [r[0] for r in cur.execute("SELECT key FROM meta WHERE key LIKE 'job:%'")]
-            keys = [k for k in keys if name is None or k == f"job:{name}"]
-            cur.executemany("DELETE FROM meta WHERE key=?", [(k,) for k in keys])
-        return [k[4:] for k in keys]
+        return self.log.release_jobs(name)
 
     # -- embeddings (written by jobs) and similarity ----------------------------------------
 
     def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The image embeddings a run stored while auto-labeling: ``(sample_ids (N,),
         vectors (N, D))``; by default of the latest run that stored any."""
-        if version is None:
-            row = self._store.conn.execute(
-                "SELECT version FROM embeddings ORDER BY CAST(SUBSTR(version, 2) AS INTEGER) "
-                "DESC LIMIT 1"
-            ).fetchone()
-            if row is None:
-                raise ValidationError(
-                    "no stored embeddings: run hardex_nb.auto_label(ds, run) first."
-                )
-            version = row[0]
-        rows = self._store.conn.execute(
-            "SELECT sample_id, vector FROM embeddings WHERE version=? ORDER BY sample_id",
-            (version,),
-        ).fetchall()
-        if not rows:
-            raise ValidationError(f"no embeddings stored for run {version}.")
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+        return self.log.embeddings(version)
 
     def similar_to(
         self,

@@ -139,11 +139,18 @@ def store_predictions(ds: Dataset, version: str, frame: pd.DataFrame) -> None:
         db.insert(cur, "predictions", PREDICTION_COLUMNS, db.sql_rows(rows[PREDICTION_COLUMNS]))
 
 
+JOB_PREFIX = "job:"  # meta keys of job claims: job:<name>
+
+
+def job_key(name: str) -> str:
+    return f"{JOB_PREFIX}{name}"
+
+
 def claim_job(ds: Dataset, name: str) -> None:
     """Mark a job (e.g. ``auto_label``) as running; refused while another process or
     call holds it. A claim whose process is gone (on this machine: no such pid, or the
     pid now belongs to a process started later) is taken over."""
-    key = f"job:{name}"
+    key = job_key(name)
     me = json.dumps(
         {
             "host": socket.gethostname(),
@@ -168,7 +175,7 @@ def claim_job(ds: Dataset, name: str) -> None:
 
 def release_job(ds: Dataset, name: str) -> None:
     with ds.room.write() as cur:
-        cur.execute("DELETE FROM meta WHERE key=?", (f"job:{name}",))
+        cur.execute("DELETE FROM meta WHERE key=?", (job_key(name),))
 
 
 def write_embeddings(cur, version: str, sample_ids: Sequence[int], vectors: np.ndarray) -> None:
@@ -327,3 +334,105 @@ def model_probabilities(ds: Dataset) -> dict[int, list]:
         for row in table["data"]:
             out.setdefault(int(row[sid]), row[top])
     return out
+
+
+# -- reading the log ---------------------------------------------------------------------------
+def predictions(ds: Dataset, version: str) -> pd.DataFrame:
+    cur = ds.room.store.conn.execute(
+        f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions WHERE version=?", (version,)
+    )
+    return pd.DataFrame.from_records(cur.fetchall(), columns=PREDICTION_COLUMNS)
+
+
+def jobs(ds: Dataset) -> pd.DataFrame:
+    ds.refresh()
+    rows = ds.room.store.conn.execute(
+        f"SELECT key, value FROM meta WHERE key LIKE '{JOB_PREFIX}%' ORDER BY key"
+    ).fetchall()
+    out = []
+    for key, value in rows:
+        holder = claim_owner(value)
+        alive = claim_alive(value) if holder["host"] == socket.gethostname() else None
+        out.append(
+            {
+                "job": key[len(JOB_PREFIX) :],
+                "host": holder["host"],
+                "pid": holder["pid"],
+                "since": pd.Timestamp(holder["since"], unit="s", tz="UTC"),
+                "alive": alive,
+            }
+        )
+    return pd.DataFrame(out, columns=["job", "host", "pid", "since", "alive"])
+
+
+def release_jobs(ds: Dataset, name: str | None = None) -> list[str]:
+    with ds.room.write() as cur:
+        keys = [r[0] for r in cur.execute(f"SELECT key FROM meta WHERE key LIKE '{JOB_PREFIX}%'")]
+        keys = [k for k in keys if name is None or k == job_key(name)]
+        cur.executemany("DELETE FROM meta WHERE key=?", [(k,) for k in keys])
+    return [k[len(JOB_PREFIX) :] for k in keys]
+
+
+def embeddings(ds: Dataset, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    conn = ds.room.store.conn
+    if version is None:
+        row = conn.execute(
+            "SELECT version FROM embeddings ORDER BY CAST(SUBSTR(version, 2) AS INTEGER) "
+            "DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            raise ValidationError("no stored embeddings: run hardex_nb.auto_label(ds, run) first.")
+        version = row[0]
+    rows = conn.execute(
+        "SELECT sample_id, vector FROM embeddings WHERE version=? ORDER BY sample_id",
+        (version,),
+    ).fetchall()
+    if not rows:
+        raise ValidationError(f"no embeddings stored for run {version}.")
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+
+class RunLog:
+    """A dataset's run log, one accessor (``ds.log``): what its runs and jobs recorded.
+    ``ds.runs``, ``ds.results``, ``ds.predictions(v)``, ``ds.embeddings(v)``, ``ds.jobs()``,
+    ``ds.release_jobs()`` and ``ds.delete_result(key)`` are the same, by their old names."""
+
+    def __init__(self, ds: Dataset):
+        self._ds = ds
+
+    @property
+    def runs(self) -> pd.DataFrame:
+        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON."""
+        self._ds.refresh()
+        runs = self._ds.room.runs.copy()
+        runs["params"] = [json.loads(p) if isinstance(p, str) else {} for p in runs["params"]]
+        for col in ("started", "finished"):
+            runs[col] = pd.to_datetime(runs[col], unit="s", utc=True)
+        return runs.reset_index(drop=True)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """The results jobs recorded: key, method, run version, params, fields, created."""
+        self._ds.refresh()
+        return results(self._ds)
+
+    def predictions(self, version: str) -> pd.DataFrame:
+        """Stored test predictions of a run (``hx.train(..., test=True)``)."""
+        return predictions(self._ds, version)
+
+    def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(sample_ids (N,), vectors (N, D))`` a run stored; by default the latest run's."""
+        return embeddings(self._ds, version)
+
+    def jobs(self) -> pd.DataFrame:
+        """The job claims: job, host, pid, since, alive."""
+        return jobs(self._ds)
+
+    def release_jobs(self, name: str | None = None) -> list[str]:
+        """Release claims left by processes that cannot release them; returns the jobs."""
+        return release_jobs(self._ds, name)
+
+    def delete_result(self, key: str) -> None:
+        """Forget the record of ``key`` (the values the job wrote stay)."""
+        delete_result(self._ds, key)

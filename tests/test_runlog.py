@@ -61,3 +61,19 @@ def test_a_job_claim_is_one_at_a_time_and_released(ds):
     runlog.claim_job(ds, "auto_label")
     runlog.release_job(ds, "auto_label")
     assert ds.jobs().empty
+
+
+def test_the_run_log_is_one_accessor_and_the_old_names_are_the_same(ds):
+    version = runlog.start_run(ds, model="m", params={"epochs": 1})
+    runlog.finish_run(ds, version, status="succeeded")
+    runlog.record_result(ds, "k", method="m", version=version, params={}, fields=[], payload={})
+    assert ds.log.runs.equals(ds.runs) and ds.log.runs["params"].tolist() == [{"epochs": 1}]
+    assert ds.log.results.drop(columns="created").equals(ds.results.drop(columns="created"))
+    assert ds.log.predictions(version).empty and ds.predictions(version).empty
+    runlog.claim_job(ds, "collect")
+    assert ds.log.jobs()["job"].tolist() == ["collect"] == ds.jobs()["job"].tolist()
+    assert ds.log.release_jobs("collect") == ["collect"] and ds.jobs().empty
+    ds.log.delete_result("k")
+    assert ds.results.empty
+    with pytest.raises(ValidationError, match="no stored embeddings"):
+        ds.log.embeddings()
