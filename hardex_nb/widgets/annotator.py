@@ -12,7 +12,7 @@ import traitlets
 from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS, parse_reasons
-from . import cells
+from . import cells, undo
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Annotator(Widget):
         self.ds = ds
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
-        self._undo: list[tuple[int, list[tuple]]] = []
+        self._undo = undo.History(UNDO_STEPS)
         # classification: the stored top classes, read when shown, with the result records
         # they were read from (read again only when those change)
         self._probabilities: tuple[list, dict[int, list]] | None = None
@@ -233,7 +233,7 @@ class Annotator(Widget):
             label = self._label(content)
         previous = self.sample.get("label")
         self.ds.set_label(self.sample_id, label)
-        self._did(("set_label", previous))
+        self._did(undo.SetLabel(previous))
         self._refresh()
 
     def _on_add_box(self, content: dict) -> None:
@@ -250,7 +250,7 @@ class Annotator(Widget):
             )
         else:
             raise BadMessage(f"kind={kind!r}: use box, text or ignore")
-        self._did(("added", ann))
+        self._did(undo.Added(ann))
         self._refresh()
 
     def _on_add_polygon(self, content: dict) -> None:
@@ -265,7 +265,7 @@ class Annotator(Widget):
             ann = self.ds.add_polygon(self.sample_id, self._label(content), points)
         else:
             raise BadMessage(f"kind={kind!r}: use polygon or ignore")
-        self._did(("added", ann))
+        self._did(undo.Added(ann))
         self._refresh()
 
     def _on_paste(self, content: dict) -> None:
@@ -303,7 +303,7 @@ class Annotator(Widget):
             todo.append(a)
         if not todo:
             raise BadMessage("paste: every copied object lies outside this image")
-        self._did(*[("added", self._restore(a, self.sample_id)) for a in todo])
+        self._did(*[undo.Added(self._restore(a, self.sample_id)) for a in todo])
         left_out = len(items) - len(todo)
         self.notice = f"{len(todo)} object(s) pasted" + (
             f" ({left_out} outside this image left out)" if left_out else ""
@@ -349,7 +349,7 @@ class Annotator(Widget):
         if old["origin"] != "human" and ("label" in fields or moved):
             fields["origin"] = "human"  # a fixed model box is the reviewer's now
         self.ds.update_annotation(old["ann_id"], **fields)
-        self._did(("updated", old))
+        self._did(undo.Updated(old))
         self._refresh()
 
     # -- labels ----------------------------------------------------------------------------
@@ -362,7 +362,7 @@ class Annotator(Widget):
     def _on_rename_label(self, content: dict) -> None:
         old, new = self._label(content), text_in(content, "name")
         self.ds.rename_label(old, new)
-        self._did(("rename_label", new, old))
+        self._did(undo.RenameLabel(new, old))
         self.notice = f"label {old!r} renamed {new!r}"
         self._refresh()
 
@@ -392,8 +392,7 @@ class Annotator(Widget):
         self.ds.mark_hard(self.sample_id, hard)
         score = before["hard_score"]
         self._did(
-            (
-                "set_hard",
+            undo.SetHard(
                 bool(before["hard"]),
                 before["hard_reasons"],
                 cells.number(score),
@@ -408,7 +407,7 @@ class Annotator(Widget):
         if hard_type not in HARD_TYPES:
             raise BadMessage(f"hard_type={hard_type!r}: use one of {list(HARD_TYPES)}")
         self.ds.update_annotation(old["ann_id"], hard_type=hard_type)
-        self._did(("updated", old))
+        self._did(undo.Updated(old))
         self._refresh()
 
     def _on_clear(self, content: dict) -> None:
@@ -416,70 +415,39 @@ class Annotator(Widget):
         negative = bool_in(content, "negative", optional=True) or False
         before = self.ds.sample(self.sample_id)["status"]
         self.ds.clear_annotations(self.sample_id, negative=negative)
-        self._did(*[("deleted", a) for a in self.annotations], ("status", str(before)))
+        self._did(*[undo.Deleted(a) for a in self.annotations], undo.Status(str(before)))
         self.notice = "image marked as a negative (no objects)" if negative else "cleared"
         self._refresh()
 
     def _on_delete(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
         self.ds.delete_annotations([old["ann_id"]])
-        self._did(("deleted", old))
+        self._did(undo.Deleted(old))
         self._refresh()
 
-    def _did(self, *actions: tuple) -> None:
-        """Record one undo step on the image shown; the oldest go past ``UNDO_STEPS`` (a
-        deleted image's step holds its bytes: the stack must not grow without end)."""
-        self._undo.append((self.sample_id, list(actions)))
-        del self._undo[:-UNDO_STEPS]
+    def _did(self, *edits: undo.Edit) -> None:
+        """Record one undo step on the image shown (the history keeps the last
+        ``UNDO_STEPS``: a deleted image's step holds its bytes)."""
+        self._undo.push(undo.Step(self.sample_id, list(edits)))
 
     def _on_undo(self, content: dict) -> None:
-        if not self._undo:
+        if not len(self._undo):
             raise BadMessage("nothing to undo")
-        sid, actions = self._undo.pop()
-        if actions[0][0] != "deleted_sample":
+        step = self._undo.pop()
+        sid = step.sample_id
+        if not step.adds_an_image_back:
             if sid not in set(self.ds.sample_rows().index):
                 self.notice = "nothing undone: that image was deleted meanwhile"
                 return
             if sid != self.sample_id and sid in self._order:
                 self.show(sid)  # undo where the edit was made, and show it
-        for action in reversed(actions):
-            sid = self._revert(sid, action)
+        for edit in reversed(step.edits):
+            sid = edit.revert(self, sid)
         if sid != self.sample_id:
             self.show(sid)
         name = self.sample.get("name", "")
         self.notice = f"undone on {name}" if name else "undone"
         self._refresh()
-
-    def _revert(self, sid: int, action: tuple) -> int:
-        """Undo one action on sample ``sid``; returns the sample's id afterwards."""
-        kind = action[0]
-        if kind == "added":
-            self.ds.delete_annotations([action[1]])
-        elif kind == "deleted":  # restored under a new id: earlier steps follow it
-            self._renumber(action[1]["ann_id"], self._restore(action[1], sid))
-        elif kind == "updated":
-            old = action[1]
-            fields = {
-                k: old[k] for k in ("label", *BOX_FIELDS, "angle", "text", "origin", "hard_type")
-            }
-            if old["points"] is not None:
-                fields["points"] = old["points"]
-            self.ds.update_annotation(old["ann_id"], **fields)
-        elif kind == "set_label":
-            self.ds.set_label(sid, action[1])
-        elif kind == "rename_label":
-            self.ds.rename_label(action[1], action[2])
-        elif kind == "status":
-            self.ds.set_status(sid, action[1])
-        elif kind == "set_hard":
-            _, hard, reasons, score = action
-            self.ds.mark_hard(sid, hard, reasons=reasons, score=score, replace=True)
-        elif kind == "requeue":
-            self._order.insert(min(action[1], len(self._order)), sid)
-            self._sync_queue()
-        elif kind == "deleted_sample":
-            sid = self._restore_sample(action[1])
-        return sid
 
     def _sync_queue(self) -> None:
         self.count = len(self._order)
@@ -497,7 +465,7 @@ class Annotator(Widget):
         if row["label"] is not None:
             self.ds.set_label(sid, row["label"])
         for a in saved["annotations"]:
-            self._renumber(a["ann_id"], self._restore(a, sid))
+            self.renumber(a["ann_id"], self._restore(a, sid))
         self.ds.set_split(sid, row["split"])
         self.ds.mark_hard(
             sid, row["hard"], reasons=row["reasons"], score=row["score"], replace=True
@@ -505,9 +473,7 @@ class Annotator(Widget):
         self.ds.set_status(sid, row["status"])
         self._order.insert(min(saved["index"], len(self._order)), sid)
         self._sync_queue()
-        for k, (old_sid, actions) in enumerate(self._undo):
-            if old_sid == saved["sample_id"]:
-                self._undo[k] = (sid, actions)
+        self._undo.move(saved["sample_id"], sid)
         return sid
 
     def _restore(self, a: dict, sid: int) -> int:
@@ -540,14 +506,9 @@ class Annotator(Widget):
             hard_type=a["hard_type"],
         )
 
-    def _renumber(self, old: int, new: int) -> None:
+    def renumber(self, old: int, new: int) -> None:
         """Point the undo steps that name annotation ``old`` at ``new``."""
-        for _, actions in self._undo:
-            for k, action in enumerate(actions):
-                if action[0] == "added" and action[1] == old:
-                    actions[k] = ("added", new)
-                elif action[0] in ("updated", "deleted") and action[1]["ann_id"] == old:
-                    actions[k] = (action[0], {**action[1], "ann_id": new})
+        self._undo.renumber(old, new)
 
 
 class Review(Annotator):
@@ -602,9 +563,9 @@ class Review(Annotator):
         before = str(self.ds.sample(sid)["status"])
         self.ds.confirm([sid])
         self._did(
-            ("requeue", self._order.index(sid)),
-            *[("deleted", a) for a in hidden],
-            ("status", before),
+            undo.Requeue(self._order.index(sid)),
+            *[undo.Deleted(a) for a in hidden],
+            undo.Status(before),
         )
         self._leave_queue(sid)
         if hidden:
@@ -636,7 +597,7 @@ class Review(Annotator):
             },
         }
         self.ds.delete_samples([sid])
-        self._did(("deleted_sample", saved))
+        self._did(undo.DeletedSample(saved))
         self._leave_queue(sid)
 
     def _on_skip(self, content: dict) -> None:
