@@ -1,7 +1,7 @@
 """Fixtures of the format tests."""
 
 import pytest
-from format_helpers import fixture_ds
+from format_data import fixture_ds
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """zip archives: checked before anything is written."""
 
 import pytest
-from format_helpers import BBOX, fixture_ds, make_zip, zip_of
+from format_data import BBOX, fixture_ds, make_zip, zip_of
 from synthetic import write_image
 
 import hardex_nb as hx

@@ -3,7 +3,7 @@
 import json
 
 import numpy as np
-from format_helpers import INSTANCES_COCO, instances_ds, rich_dataset
+from format_data import INSTANCES_COCO, instances_ds, rich_dataset
 
 
 def test_coco_matches_pycocotools_reading(tmp_path):

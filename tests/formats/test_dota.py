@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from format_helpers import dota_ds
+from format_data import dota_ds
 from synthetic import write_image
 
 import hardex_nb as hx

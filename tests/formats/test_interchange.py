@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from format_helpers import (
+from format_data import (
     BBOX,
     FORMATS,
     INSTANCES,

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pandas as pd
-from format_helpers import (
+from format_data import (
     BBOX,
     CLS,
     INSTANCES,

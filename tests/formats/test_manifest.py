@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from format_helpers import BBOX, fixture_ds, objects_of, one_image_ds, rich_dataset, zip_of
+from format_data import BBOX, fixture_ds, objects_of, one_image_ds, rich_dataset, zip_of
 from synthetic import write_image
 
 import hardex_nb as hx

@@ -5,7 +5,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from format_helpers import BBOX, XML_BOMB, XML_EXTERNAL, boxes, fixture_ds, one_image_ds
+from format_data import BBOX, XML_BOMB, XML_EXTERNAL, boxes, fixture_ds, one_image_ds
 from synthetic import FIXTURES, write_image
 
 import hardex_nb as hx

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from format_helpers import BBOX, fixture_ds, objects_of
+from format_data import BBOX, fixture_ds, objects_of
 
 import hardex_nb as hx
 from hardex_nb import FormatError
