@@ -37,6 +37,7 @@ from .formats.common import (
     AnnotationImport,
     opened_source,
 )
+from .processes import pid_alive
 from .reasons import HARD_TYPES, Reason, encode_reasons, parse_reasons
 from .store import (
     ANNOTATION_COLUMNS,
@@ -796,7 +797,7 @@ class Dataset:
                 folder.is_dir()
                 and host == socket.gethostname()
                 and pid.isdigit()
-                and not staging.pid_alive(int(pid))
+                and not pid_alive(int(pid))
             ):
                 staged.append(folder)
         with self._lock:  # the rows are read after the listing: a copy renamed meanwhile

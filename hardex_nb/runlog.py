@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import store as db
 from .errors import JobError, ValidationError
-from .staging import pid_alive
+from .processes import pid_alive
 from .store import PREDICTION_COLUMNS, RESULT_COLUMNS
 
 if TYPE_CHECKING:

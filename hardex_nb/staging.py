@@ -11,20 +11,9 @@ import shutil
 import socket
 from pathlib import Path
 
+from .processes import pid_alive
+
 PREFIX = ".hardex-staging-"
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def folder_for(target: Path) -> Path:

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
+from .annotation_rules import ANNOTATION_FIELDS
 from .errors import StoreError
 
 DB_NAME = "hardex.sqlite"
@@ -43,25 +44,7 @@ SAMPLE_COLUMNS = [
     "tile_col",
     "sha256",
 ]
-ANNOTATION_COLUMNS = [
-    "ann_id",
-    "sample_id",
-    "kind",
-    "label",
-    "x0",
-    "y0",
-    "x1",
-    "y1",
-    "points",
-    "angle",
-    "text",
-    "score",
-    "origin",
-    "hard_type",
-    "difficult",
-    "truncated",
-    "occluded",
-]
+ANNOTATION_COLUMNS = ["ann_id", *ANNOTATION_FIELDS]  # the row annotation_rules builds
 RUN_COLUMNS = [
     "version",
     "number",

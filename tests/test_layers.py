@@ -19,6 +19,7 @@ LAYERS = {
     "hardex_nb.reasons": 0,
     "hardex_nb.geometry": 0,
     "hardex_nb.staging": 0,
+    "hardex_nb.processes": 0,
     "hardex_nb.annotation_rules": 0,
     "hardex_nb.media": 1,
     "hardex_nb.store": 2,

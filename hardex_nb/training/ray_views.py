@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import processes
 from ..errors import JobError
 from . import engine
 from .data import ImageRows
@@ -55,35 +56,12 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-_WATCH = """
-import os, signal, sys, time
-driver, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-while alive(driver) and os.getppid() == driver:
-    time.sleep(0.5)
-for sig in (signal.SIGTERM, signal.SIGKILL):
-    for pid in pids:
-        try:
-            os.killpg(pid, sig) if os.getpgid(pid) == pid else os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-    time.sleep(2)
-"""
-
-
 def watch_cluster(driver: int, pids: Sequence[int]) -> subprocess.Popen:
     """A small process that ends ``pids`` (the Ray processes a driver started) once the
     driver is gone: ``ray.shutdown`` never runs in a driver killed with SIGKILL, and its
     local cluster would outlive it."""
     return subprocess.Popen(
-        [sys.executable, "-c", _WATCH, str(driver), *map(str, pids)],
+        [sys.executable, processes.__file__, str(driver), *map(str, pids)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
