@@ -199,14 +199,15 @@ def _split_ds(tmp_path):
     return ds
 
 
-@pytest.mark.parametrize("fmt", ["manifest", "yolo"])
+@pytest.mark.parametrize("fmt", ["manifest", "yolo", "coco"])
 def test_splits_survive_the_formats_that_carry_them(tmp_path, fmt):
     ds = _split_ds(tmp_path)
     want = dict(zip(ds.samples["name"], ds.samples["split"].astype(str)))
     out = tmp_path / "out"
-    files = ds.export_annotations(fmt, out)
+    options = {"splits": True} if fmt == "coco" else {}
+    files = ds.export_annotations(fmt, out, **options)
     assert files.notes == []
-    again = ds.export_annotations(fmt, tmp_path / "out2")  # the same export twice
+    again = ds.export_annotations(fmt, tmp_path / "out2", **options)  # the same export twice
     assert sorted(p.relative_to(tmp_path / "out2") for p in again) == sorted(
         p.relative_to(out) for p in files
     )
@@ -215,6 +216,12 @@ def test_splits_survive_the_formats_that_carry_them(tmp_path, fmt):
     if fmt == "manifest":
         usage = [json.loads(line)["usage"] for line in files[0].read_text().splitlines()]
         assert sorted(usage) == ["EVAL", "EVAL", "TEST", "TEST", "TRAIN", "TRAIN"]
+    if fmt == "coco":
+        assert sorted(p.name for p in files) == [
+            "annotations_test.json",
+            "annotations_train.json",
+            "annotations_val.json",
+        ]
 
 
 @pytest.mark.parametrize("fmt", ["coco", "voc", "labelme", "dota"])

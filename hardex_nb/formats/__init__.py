@@ -180,11 +180,12 @@ def export_annotations(
             )
     notes = []
     others = frames.samples["split"].astype(str).value_counts().drop("train", errors="ignore")
-    if fmt not in CARRIES_SPLITS and len(others):
+    keeps = fmt in CARRIES_SPLITS or (fmt == "coco" and options.get("splits"))
+    if not keeps and len(others):
         counts = ", ".join(f"{n} {split}" for split, n in others.items())
         notes.append(
             f"{fmt} files carry no split: {counts} images are written without theirs "
-            f"(yolo and manifest keep splits)"
+            "(yolo, manifest and coco with splits=True keep splits)"
         )
         warnings.warn(notes[-1], UserWarning, stacklevel=3)
     # written whole beside the target, then renamed into place: a process killed part-way

@@ -1,5 +1,9 @@
 """COCO JSON: bbox and polygon segmentation, category ids mapped to label names.
 
+Splits: ``export_coco(out, splits=True)`` writes ``annotations_<split>.json`` (train, val,
+test), and a file so named is read back with its split; one ``annotations.json`` carries
+none.
+
 Crowd annotations (``iscrowd: 1``) become ignore regions. hardex_nb adds ``hard``,
 ``hard_reasons``, ``hard_coefficient`` to image entries and ``score``, ``origin``,
 ``hard_type``, ``text`` to annotation entries; COCO readers ignore unknown keys.
@@ -8,6 +12,7 @@ Crowd annotations (``iscrowd: 1``) become ignore regions. hardex_nb adds ``hard`
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +32,18 @@ from .common import (
     read_json,
 )
 
+SPLIT_FILE = re.compile(r"_(train|val|test)\.json$")  # annotations_<split>.json, as written
+
 
 def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels]:
     out = []
     for path in files_in(src, (".json",)):
-        out += _read_file(path, problems)
+        records = _read_file(path, problems)
+        named = SPLIT_FILE.search(path.name)
+        if named is not None:
+            for img in records:
+                img.split = named.group(1)
+        out += records
     return out
 
 
@@ -190,11 +202,27 @@ def to_coco(frames: ExportFrames) -> dict:
     }
 
 
-def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[Path]:
-    """``annotations.json`` and ``images/<name>``."""
+def write(
+    ds, frames: ExportFrames, out: Path, *, images: bool = True, splits: bool = False
+) -> list[Path]:
+    """``annotations.json`` and ``images/<name>``; with ``splits=True`` one file per split
+    instead, ``annotations_<split>.json`` (read back with their split)."""
     out.mkdir(parents=True, exist_ok=True)
     if images:
         copy_images(ds, frames.samples, out / "images")
-    path = out / "annotations.json"
-    path.write_text(json.dumps(to_coco(frames)))
-    return [path]
+    if not splits:
+        path = out / "annotations.json"
+        path.write_text(json.dumps(to_coco(frames)))
+        return [path]
+    written = []
+    for split, part in frames.samples.groupby(frames.samples["split"].astype(str), sort=True):
+        chosen = ExportFrames(
+            samples=part,
+            annotations=frames.annotations[frames.annotations["sample_id"].isin(part["sample_id"])],
+            labels=frames.labels,
+            task=frames.task,
+        )
+        path = out / f"annotations_{split}.json"
+        path.write_text(json.dumps(to_coco(chosen)))
+        written.append(path)
+    return written
