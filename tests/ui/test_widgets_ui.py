@@ -1036,3 +1036,132 @@ def test_widgets_on_one_dataset_follow_a_delete_made_in_another(lab, page, tmp_p
     second = page.locator(".hx-gallery").nth(1)
     second.locator(f".card[data-sample='{ids[0]}']").wait_for(state="detached", timeout=15_000)
     assert second.locator(".card").count() == 2
+
+
+# -- every way to another image shows that image's own pixels ---------------------------------
+# three images told apart by colour and by size: a stale picture cannot pass for the next one
+PAINTED = {
+    "red.png": ((320, 240), (220, 40, 40)),
+    "blue.png": ((200, 300), (40, 60, 220)),
+    "green.png": ((400, 160), (40, 200, 80)),
+}
+
+# What an Annotator shows: the image's decoded size and its centre pixel (read back through
+# a canvas), the overlay's frame, and the name in the header.
+SHOWN = """(root) => {
+  const img = root.querySelector('.stage > img');
+  const svg = root.querySelector('svg[data-role=overlay]');
+  const name = root.querySelector('[data-role=name]').textContent;
+  if (!img.complete || !img.naturalWidth) return {name, natural: null};
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const p = g.getImageData(c.width >> 1, c.height >> 1, 1, 1).data;
+  const i = img.getBoundingClientRect(), o = svg.getBoundingClientRect();
+  return {name, natural: [img.naturalWidth, img.naturalHeight], rgb: [p[0], p[1], p[2]],
+          viewBox: svg.getAttribute('viewBox'), image: [i.x, i.y, i.width, i.height],
+          overlay: [o.x, o.y, o.width, o.height]};
+}"""
+
+
+def assert_shows(annotator, name: str) -> None:
+    """The Annotator ``annotator`` (a locator) shows ``name``'s pixels at its size, under an
+    overlay of its size and place."""
+    (width, height), rgb = PAINTED[name]
+    seen: dict = {}
+
+    def right():
+        seen.update(annotator.evaluate(SHOWN))
+        return (
+            seen["name"] == name
+            and seen["natural"] == [width, height]
+            and max(abs(a - b) for a, b in zip(seen["rgb"], rgb)) <= 12
+        )
+
+    try:
+        wait_until(right, timeout=15, what=f"{name}'s pixels")
+    except AssertionError:
+        raise AssertionError(f"expected {name} ({width}×{height}, {rgb}); shown: {seen}") from None
+    assert seen["viewBox"] == f"0 0 {width} {height}"
+    x, y, w, h = seen["image"]
+    assert abs(w / h - width / height) < 0.02, seen
+    assert all(abs(a - b) <= 1 for a, b in zip(seen["overlay"], seen["image"])), seen
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_every_way_to_another_image_shows_its_pixels(lab, page, shots, tmp_path, ui):
+    """Next / Prev (button and key), Review's Confirm and Skip, the Gallery's Open (twice), a
+    ConfusionMatrix cell's thumbnails (twice) and a ReportView figure: each shows the new
+    image's own pixels, size and overlay frame, not the first image's."""
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for name, (size, rgb) in PAINTED.items():
+        Image.new("RGB", size, rgb).save(folder / name)
+    paths = [folder / name for name in PAINTED]
+    ds = hx.Dataset.create(lab["root"] / f"nav_{ui}", task="detection", labels=["defect"])
+    ids = ds.add_images(paths).added
+    for sid, score in zip(ids, (0.9, 0.5, 0.2)):
+        ds.add_box(sid, "defect", 10, 10, 60, 50, score=0.8, origin="V1")
+        ds.set_status(sid, "to_confirm")
+        ds.mark_hard(sid, True, reasons=[1], score=score)  # Review: red, blue, green
+    cds = hx.Dataset.create(
+        lab["root"] / f"nav_cls_{ui}", task="classification", labels=["cat", "dog"]
+    )
+    cids = cds.add_images(paths).added
+    cells = [
+        head(ds.path) + "hx.Annotator(ds)",
+        "hx.Review(ds)",
+        "hx.Gallery(ds)",
+        f"cds = hx.Dataset.open(r'{cds.path}')\n"
+        "report = hx.evaluate_classification(['cat', 'cat', 'dog'], ['dog', 'dog', 'cat'],"
+        f" label_names=['cat', 'dog'], image_ids={cids})\n"
+        "hx.ConfusionMatrix(report, ds=cds)",
+        "hx.ReportView(report, ds=cds)",
+    ]
+    run_notebook(page, lab, f"nav_{ui}.ipynb", cells, wait_for=".hx-report", ui=ui)
+    cell = page.locator(".jp-Notebook .jp-Cell")
+
+    annotator = cell.nth(0).locator(".hx-annotator")
+    assert_shows(annotator, "red.png")
+    annotator.locator("[data-action=next]").click()
+    assert_shows(annotator, "blue.png")
+    annotator.focus()
+    page.keyboard.press("ArrowRight")
+    assert_shows(annotator, "green.png")
+    annotator.locator("[data-action=prev]").click()
+    assert_shows(annotator, "blue.png")
+    page.screenshot(path=str(shots / f"nav-annotator-{ui}.png"))
+
+    review = cell.nth(1).locator(".hx-annotator")
+    assert_shows(review, "red.png")  # hardest first
+    review.locator("[data-action=confirm]").click()
+    assert_shows(review, "blue.png")
+    review.locator("[data-action=skip]").click()
+    assert_shows(review, "green.png")
+
+    gallery = cell.nth(2).locator(".hx-gallery")
+    gallery.locator(".card img[src^=blob]").first.wait_for()
+    cards = gallery.locator(".card")
+    cards.nth(2).click()
+    gallery.locator("[data-action=open]").click()
+    assert_shows(cell.nth(2).locator(".hx-annotator"), "green.png")
+    cards.nth(2).click()  # unselect
+    cards.nth(0).click()
+    gallery.locator("[data-action=open]").click()
+    assert_shows(cell.nth(2).locator(".hx-annotator"), "red.png")
+
+    matrix = cell.nth(3).locator(".hx-confusion")
+    matrix.locator("td[data-true=cat][data-predicted=dog]").click()
+    for sid, name in ((cids[1], "blue.png"), (cids[0], "red.png")):
+        card = matrix.locator(f".card[data-sample='{sid}']")
+        card.locator("img[src^=blob]").wait_for()
+        card.click()
+        assert_shows(cell.nth(3).locator(".hx-annotator"), name)
+
+    report_view = cell.nth(4).locator(".hx-report")
+    report_view.locator("tr[data-label=dog]").click()
+    report_view.locator("figure[data-sample]").first.click()
+    assert_shows(cell.nth(4).locator(".hx-annotator"), "green.png")
+    page.screenshot(path=str(shots / f"nav-opened-{ui}.png"))

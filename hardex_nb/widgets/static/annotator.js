@@ -1,20 +1,23 @@
 /** hardex_nb Annotator and Review: one image at a time, edits sent to Python at once.
- * The overlay's shapes are drawn by annotator/shapes.js, the side panel's parts come from
- * annotator/side.js, and the keys from the one table in annotator/keys.js. */
+ * The parts live in annotator/: the view (layout, zoom, crop, minimap) in view.js, one
+ * class per pointer drag in drags.js, the overlay's shapes in shapes.js, the side panel's
+ * parts in side.js, the keys in the one table of keys.js, and the messages' types in
+ * messages.js. This module wires them to the model. */
 import { connection, h, keepKeys, messages, s } from "./dom.js";
+import { Draw, Move, Pan, Resize, Rotate, Vertex } from "./annotator/drags.js";
 import { actionFor, keyHelp } from "./annotator/keys.js";
 import {
   COLORS,
   HARD_COLORS,
-  centre,
   drawAnnotation,
   labelText,
   placeLabels,
-  rings,
-  turn,
   turns,
 } from "./annotator/shapes.js";
 import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
+import { createView } from "./annotator/view.js";
+
+/** @typedef {import("./annotator/messages.js").Annotation} Annotation */
 
 /** Objects copied with Ctrl+C, for Ctrl+V on any image of any Annotator on this page. */
 const clipboard = [];
@@ -31,12 +34,10 @@ export default {
       selected: null,
       showLabels: true,
       showAll: true,
-      zoom: 1,
+      /** the drag under way: one of annotator/drags.js */
       drag: null,
       poly: [],
       lastPoint: 0,
-      anchor: null,
-      url: null,
       asking: false,
       hidden: new Set(),
       locked: new Set(),
@@ -44,11 +45,23 @@ export default {
       find: "",
     }; // hide/lock: this view only
 
+    const labels = () => model.get("labels");
+    const detection = () => model.get("task") === "detection";
+    const sample = () => model.get("sample");
+    const colorOf = (label) => COLORS[Math.max(0, labels().indexOf(label)) % COLORS.length];
+
+    const view = createView({
+      model,
+      conn,
+      sample,
+      panning: () => state.tool === "pan",
+      redraw: (withSide) => {
+        renderOverlay();
+        if (withSide) renderSide();
+      },
+    });
+    const { svg } = view;
     const header = h("div", { class: "bar" });
-    const img = h("img", { alt: "" });
-    const svg = s("svg", { "data-role": "overlay" });
-    const stage = h("div", { class: "stage" }, img, svg);
-    const viewport = h("div", { class: "viewport" }, stage);
     const side = h("div", { class: "side" });
     side.addEventListener("hard-type", (e) => conn.send({ action: "set_hard_type", ...e.detail }));
     // The side panel is not redrawn under the user: while its slider is dragged or an OCR field
@@ -81,101 +94,8 @@ export default {
         releaseSide();
       }
     });
-    const view = h("div", { class: "view-area" }, viewport);
-    root.append(header, h("div", { class: "layout" }, view, side));
+    root.append(header, h("div", { class: "layout" }, view.area, side));
     messages(model, root);
-
-    const labels = () => model.get("labels");
-    const detection = () => model.get("task") === "detection";
-    const sample = () => model.get("sample");
-    const colorOf = (label) => COLORS[Math.max(0, labels().indexOf(label)) % COLORS.length];
-
-    // -- geometry ---------------------------------------------------------------------------
-    function layout() {
-      const smp = sample();
-      if (!smp.width) return;
-      const base = baseScale();
-      stage.style.width = `${smp.width * base * state.zoom}px`;
-      stage.style.height = `${smp.height * base * state.zoom}px`;
-      // the view keeps the size of the fitted image: zooming in scrolls inside it
-      viewport.style.height = `${Math.ceil(smp.height * base) + 2}px`;
-      // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
-      img.style.imageRendering = base * state.zoom >= 2 ? "pixelated" : "auto";
-      requestCrop();
-      svg.setAttribute("viewBox", `0 0 ${smp.width} ${smp.height}`);
-      svg.setAttribute("preserveAspectRatio", "none");
-      renderMinimap();
-    }
-    // -- native pixels: zoomed in past the sent copy, the region in view comes at full size --
-    const crop = h("img", { alt: "", "data-role": "crop", hidden: true });
-    crop.style.cssText = "position:absolute; image-rendering:pixelated; pointer-events:none;";
-    stage.insertBefore(crop, svg); // above the copy, under the shapes
-    let cropTimer = null,
-      cropUrl = null;
-    function requestCrop() {
-      clearTimeout(cropTimer);
-      cropTimer = setTimeout(() => {
-        const smp = sample();
-        const shown = stage.getBoundingClientRect().width;
-        const copy = img.naturalWidth || smp.width;
-        if (!smp.width || shown <= copy * 1.05) {
-          crop.hidden = true;
-          return;
-        } // the copy suffices
-        const k = smp.width / shown; // image px per screen px
-        conn.send({
-          action: "crop",
-          x0: viewport.scrollLeft * k,
-          y0: viewport.scrollTop * k,
-          x1: (viewport.scrollLeft + viewport.clientWidth) * k,
-          y1: (viewport.scrollTop + viewport.clientHeight) * k,
-        });
-      }, 120);
-    }
-    model.on("msg:custom", (msg, buffers) => {
-      if (!msg?.crop || msg.crop.sample_id !== sample().sample_id || !buffers || !buffers.length)
-        return;
-      const c = msg.crop,
-        smp = sample();
-      if (cropUrl) URL.revokeObjectURL(cropUrl);
-      cropUrl = URL.createObjectURL(new Blob([buffers[0]], { type: "image/png" }));
-      crop.src = cropUrl;
-      for (const [k, v] of Object.entries(c)) if (k !== "sample_id") crop.dataset[k] = String(v);
-      crop.style.left = `${(c.x0 / smp.width) * 100}%`;
-      crop.style.top = `${(c.y0 / smp.height) * 100}%`;
-      crop.style.width = `${((c.x1 - c.x0) / smp.width) * 100}%`;
-      crop.style.height = `${((c.y1 - c.y0) / smp.height) * 100}%`;
-      crop.hidden = false;
-    });
-    viewport.addEventListener("scroll", requestCrop);
-
-    /** Screen px per image px at "fit": the whole image in the panel's width (the side
-     * panel keeps its own), at most 640 px high; a small image (2× or more) grows by whole
-     * steps so its pixels stay sharp and square (shown pixelated). */
-    function baseScale() {
-      const smp = sample();
-      const fit = Math.min((viewport.clientWidth || 840) / smp.width, 640 / smp.height);
-      return fit >= 2 ? Math.min(Math.floor(fit), 8) : fit;
-    }
-    /** "fit": the whole image in view; "original": one image pixel per screen pixel. */
-    function zoomTo(how) {
-      if (!sample().width) return;
-      state.zoom = how === "original" ? 1 / baseScale() : 1;
-      layout();
-      renderOverlay();
-      renderSide();
-    }
-    function toImage(ev) {
-      const r = svg.getBoundingClientRect(),
-        smp = sample();
-      const x = ((ev.clientX - r.left) / r.width) * smp.width;
-      const y = ((ev.clientY - r.top) / r.height) * smp.height;
-      return [Math.min(Math.max(x, 0), smp.width), Math.min(Math.max(y, 0), smp.height)];
-    }
-    /** Image px per screen px (before the first layout, or in a hidden cell, the scale the
-     * layout gives: never an infinite label size). */
-    const px = () =>
-      1 / (svg.getBoundingClientRect().width / sample().width || baseScale() * state.zoom);
 
     // -- drawing ----------------------------------------------------------------------------
     function visible(a) {
@@ -183,7 +103,7 @@ export default {
     }
     function renderOverlay() {
       svg.replaceChildren();
-      const k = px(),
+      const k = view.px(),
         smp = sample();
       const shown = (state.showAll ? model.get("annotations") : []).filter(
         (a) => visible(a) && !state.hidden.has(a.ann_id),
@@ -198,38 +118,22 @@ export default {
           )
         : new Map();
       for (const a of shown) {
-        const d = state.drag;
-        const drawn =
-          d && d.type === "vertex" && d.a.ann_id === a.ann_id ? { ...a, points: d.points } : a;
         const color =
           a.kind === "ignore" ? "#98a2b3" : HARD_COLORS[a.hard_type] || colorOf(a.label);
-        const g = drawAnnotation(drawn, {
+        const g = drawAnnotation(state.drag ? state.drag.drawn(a) : a, {
           color,
           selected: state.selected === a.ann_id,
           k,
           locked: state.locked.has(a.ann_id),
           label: placed.get(a.ann_id),
           onMove: startMove,
-          onRotate: startRotate,
-          onResize: startResize,
-          onVertex: startVertex,
+          onRotate: (ev, a) => start(ev, a, () => new Rotate(a)),
+          onResize: (ev, a, corner) => start(ev, a, () => new Resize(a, corner)),
+          onVertex: (ev, a, ring, index) => start(ev, a, () => new Vertex(a, ring, index)),
         });
         svg.append(g);
       }
-      if (state.drag && state.drag.type === "draw") {
-        const d = state.drag;
-        svg.append(
-          s("rect", {
-            x: Math.min(d.x0, d.x),
-            y: Math.min(d.y0, d.y),
-            width: Math.abs(d.x - d.x0),
-            height: Math.abs(d.y - d.y0),
-            fill: "rgba(37,99,235,0.15)",
-            stroke: "#2563eb",
-            "stroke-width": 2 * k,
-          }),
-        );
-      }
+      if (state.drag?.sketch) svg.append(state.drag.sketch(k));
       if (state.poly.length) {
         svg.append(
           s("polyline", {
@@ -271,48 +175,21 @@ export default {
       return out;
     }
 
-    // -- pointer interactions -----------------------------------------------------------------
-    function startVertex(ev, a, ring, index) {
-      if (state.locked.has(a.ann_id)) return;
+    // -- pointer interactions: a press starts one of drags.js, moves feed it, release ends it --
+    /** Start a drag on a shape or its handle; false on a locked shape. */
+    function start(ev, a, make) {
+      if (state.locked.has(a.ann_id)) return false;
       ev.stopPropagation();
-      state.drag = {
-        type: "vertex",
-        a,
-        ring,
-        index,
-        points: rings(a.points).map((r) => r.map((p) => [...p])),
-      };
+      state.drag = make();
       svg.setPointerCapture(ev.pointerId);
+      return true;
     }
     function startMove(ev, a) {
       // only the selected shape moves: a press on another one draws (a new box or polygon
       // point may start inside an existing box); a click selects the shape under it
-      if (
-        state.tool === "pan" ||
-        state.space ||
-        state.selected !== a.ann_id ||
-        state.poly.length ||
-        state.locked.has(a.ann_id)
-      )
+      if (state.tool === "pan" || state.space || state.selected !== a.ann_id || state.poly.length)
         return;
-      ev.stopPropagation();
-      state.selected = a.ann_id;
-      const [x, y] = toImage(ev);
-      state.drag = { type: "move", a, x0: x, y0: y, dx: 0, dy: 0 };
-      svg.setPointerCapture(ev.pointerId);
-      render();
-    }
-    function startResize(ev, a, corner) {
-      if (state.locked.has(a.ann_id)) return;
-      ev.stopPropagation();
-      state.drag = { type: "resize", a, corner, box: { x0: a.x0, y0: a.y0, x1: a.x1, y1: a.y1 } };
-      svg.setPointerCapture(ev.pointerId);
-    }
-    function startRotate(ev, a) {
-      if (state.locked.has(a.ann_id)) return;
-      ev.stopPropagation();
-      state.drag = { type: "rotate", a, angle: a.angle || 0 };
-      svg.setPointerCapture(ev.pointerId);
+      if (start(ev, a, () => new Move(a, view.toImage(ev)))) render();
     }
     function rotateSelected(by) {
       const a = model.get("annotations").find((x) => x.ann_id === state.selected);
@@ -322,15 +199,9 @@ export default {
     svg.addEventListener("pointerdown", (ev) => {
       root.focus({ preventScroll: true });
       if (model.get("task") !== "detection" || state.drag || conn.lost) return;
-      const [x, y] = toImage(ev);
+      const [x, y] = view.toImage(ev);
       if (state.tool === "pan" || state.space) {
-        state.drag = {
-          type: "pan",
-          sx: ev.clientX,
-          sy: ev.clientY,
-          left: viewport.scrollLeft,
-          top: viewport.scrollTop,
-        };
+        state.drag = new Pan(ev, view.viewport);
       } else if (state.tool === "polygon" || state.tool === "ignore_polygon") {
         // a second press at the same place soon after: a double-click closes the polygon
         const last = state.poly[state.poly.length - 1],
@@ -338,7 +209,7 @@ export default {
         if (
           last &&
           now - state.lastPoint < 500 &&
-          Math.hypot(x - last[0], y - last[1]) < 5 * px()
+          Math.hypot(x - last[0], y - last[1]) < 5 * view.px()
         ) {
           finishPolygon();
           return;
@@ -349,222 +220,34 @@ export default {
         return;
       } else {
         state.selected = null;
-        state.drag = { type: "draw", x0: x, y0: y, x, y };
+        state.drag = new Draw([x, y], state.tool === "ignore" ? "ignore" : "box");
       }
       svg.setPointerCapture(ev.pointerId);
     });
     svg.addEventListener("pointermove", (ev) => {
       const d = state.drag;
       if (!d) return;
-      const [x, y] = toImage(ev);
-      if (d.type === "pan") {
-        viewport.scrollLeft = d.left - (ev.clientX - d.sx);
-        viewport.scrollTop = d.top - (ev.clientY - d.sy);
-        return;
-      }
-      if (d.type === "draw") {
-        d.x = x;
-        d.y = y;
-      }
-      if (d.type === "vertex") {
-        d.points[d.ring][d.index] = [x, y];
-      }
-      if (d.type === "move") {
-        d.dx = x - d.x0;
-        d.dy = y - d.y0;
-        const g = svg.querySelector(`[data-ann="${d.a.ann_id}"]`);
-        if (g) g.setAttribute("transform", `translate(${d.dx},${d.dy})`);
-        return;
-      }
-      if (d.type === "rotate") {
-        // the knob points away from the centre: up is angle 0
-        const [cx, cy] = centre(d.a);
-        d.angle = ((Math.atan2(y - cy, x - cx) * 180) / Math.PI + 90 + 360) % 360;
-        const body = svg.querySelector(`[data-ann="${d.a.ann_id}"] > g`);
-        if (body) body.setAttribute("transform", `rotate(${d.angle} ${cx} ${cy})`);
-        return;
-      }
-      if (d.type === "resize") {
-        // a rotated box resizes in its own (unturned) frame
-        const [lx, ly] = d.a.angle ? turn([x, y], -d.a.angle, centre(d.a)) : [x, y];
-        if (d.corner.includes("w")) d.box.x0 = lx;
-        else d.box.x1 = lx;
-        if (d.corner.includes("n")) d.box.y0 = ly;
-        else d.box.y1 = ly;
-        const r = svg.querySelector(`[data-ann="${d.a.ann_id}"] rect`);
-        if (r) {
-          r.setAttribute("x", Math.min(d.box.x0, d.box.x1));
-          r.setAttribute("y", Math.min(d.box.y0, d.box.y1));
-          r.setAttribute("width", Math.abs(d.box.x1 - d.box.x0));
-          r.setAttribute("height", Math.abs(d.box.y1 - d.box.y0));
-        }
-        return;
-      }
-      renderOverlay();
+      d.move(view.toImage(ev), ev);
+      if (d.preview(svg)) renderOverlay();
     });
     svg.addEventListener("pointerup", () => {
       const d = state.drag;
       state.drag = null;
       if (!d) return;
       const smp = sample();
-      const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
-      if (d.type === "draw") {
-        const box = {
-          x0: Math.min(d.x0, d.x),
-          y0: Math.min(d.y0, d.y),
-          x1: Math.max(d.x0, d.x),
-          y1: Math.max(d.y0, d.y),
-        };
-        if (box.x1 - box.x0 < 2 * px() || box.y1 - box.y0 < 2 * px()) {
-          selectAt(d.x, d.y);
-          return;
-        }
-        conn.send({
-          action: "add_box",
-          kind: state.tool === "ignore" ? "ignore" : "box",
-          label: state.label,
-          ...box,
-        });
-      } else if (d.type === "vertex") {
-        conn.send({
-          action: "update",
-          ann_id: d.a.ann_id,
-          points: d.points.length === 1 ? d.points[0] : d.points,
-        });
-      } else if (d.type === "rotate") {
-        conn.send({ action: "update", ann_id: d.a.ann_id, angle: Math.round(d.angle * 100) / 100 });
-      } else if (d.type === "move" && (Math.abs(d.dx) > 0.5 || Math.abs(d.dy) > 0.5)) {
-        const a = d.a;
-        const [cx, cy] = centre(a);
-        // a rotated box keeps its centre inside the image; any other shape all of itself
-        const dx = a.angle
-          ? clamp(cx + d.dx, smp.width) - cx
-          : clamp(a.x0 + d.dx, smp.width - (a.x1 - a.x0)) - a.x0;
-        const dy = a.angle
-          ? clamp(cy + d.dy, smp.height) - cy
-          : clamp(a.y0 + d.dy, smp.height - (a.y1 - a.y0)) - a.y0;
-        const msg = {
-          action: "update",
-          ann_id: a.ann_id,
-          x0: a.x0 + dx,
-          y0: a.y0 + dy,
-          x1: a.x1 + dx,
-          y1: a.y1 + dy,
-        };
-        if (a.points) {
-          const moved = rings(a.points).map((r) => r.map(([x, y]) => [x + dx, y + dy]));
-          msg.points = moved.length === 1 ? moved[0] : moved;
-        }
-        conn.send(msg);
-      } else if (d.type === "resize" && d.a.angle) {
-        const b = d.box,
-          w = Math.abs(b.x1 - b.x0) / 2,
-          hh = Math.abs(b.y1 - b.y0) / 2;
-        const [cx, cy] = turn([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2], d.a.angle, centre(d.a));
-        if (w >= px() && hh >= px())
-          conn.send({
-            action: "update",
-            ann_id: d.a.ann_id,
-            x0: cx - w,
-            y0: cy - hh,
-            x1: cx + w,
-            y1: cy + hh,
-          });
-      } else if (d.type === "resize") {
-        const b = d.box;
-        conn.send({
-          action: "update",
-          ann_id: d.a.ann_id,
-          x0: clamp(Math.min(b.x0, b.x1), smp.width),
-          y0: clamp(Math.min(b.y0, b.y1), smp.height),
-          x1: clamp(Math.max(b.x0, b.x1), smp.width),
-          y1: clamp(Math.max(b.y0, b.y1), smp.height),
-        });
+      const out = d.end({
+        width: smp.width,
+        height: smp.height,
+        px: view.px(),
+        label: state.label,
+      });
+      if (out && "select" in out) {
+        selectAt(...out.select);
+        return;
       }
+      if (out) conn.send(out.send);
       renderOverlay();
     });
-    viewport.addEventListener(
-      "wheel",
-      (ev) => {
-        if (!ev.ctrlKey && !ev.metaKey && state.tool !== "pan") return;
-        ev.preventDefault();
-        zoomAt(state.zoom * (ev.deltaY < 0 ? 1.15 : 1 / 1.15), ev.clientX, ev.clientY);
-      },
-      { passive: false },
-    );
-    /** Zoom so that the image point under (clientX, clientY) stays under it. */
-    function zoomAt(zoom, clientX, clientY) {
-      const r = stage.getBoundingClientRect(),
-        v = viewport.getBoundingClientRect();
-      // one wheel gesture keeps the point it started on (while the image is still smaller
-      // than the view, no scroll can hold the point under the pointer; later steps can)
-      const a = state.anchor,
-        now = Date.now();
-      if (!a || a.x !== clientX || a.y !== clientY || now - a.t > 1000) {
-        state.anchor = {
-          x: clientX,
-          y: clientY,
-          fx: (clientX - r.left) / r.width,
-          fy: (clientY - r.top) / r.height,
-        };
-      }
-      state.anchor.t = now;
-      const { fx, fy } = state.anchor;
-      state.zoom = Math.min(8, Math.max(0.25, zoom));
-      layout();
-      const w = stage.getBoundingClientRect();
-      viewport.scrollLeft = fx * w.width - (clientX - v.left);
-      viewport.scrollTop = fy * w.height - (clientY - v.top);
-      renderOverlay();
-      renderSide(); // the minimap follows the scroll
-    }
-
-    // -- minimap: where the view is in the whole image, when zoomed in; click or drag to go --
-    const mapImg = h("img", { alt: "" });
-    const mapView = h("div", { class: "view" });
-    const minimap = h(
-      "div",
-      { class: "minimap", "data-role": "minimap", hidden: true },
-      mapImg,
-      mapView,
-    );
-    function renderMinimap() {
-      const sw = stage.offsetWidth,
-        sh = stage.offsetHeight;
-      const zoomed = sw > viewport.clientWidth + 1 || sh > viewport.clientHeight + 1;
-      minimap.hidden = !zoomed || !state.url;
-      if (minimap.hidden) return;
-      if (mapImg.src !== img.src) mapImg.src = img.src;
-      const mw = 160,
-        mh = (160 * sh) / sw;
-      minimap.style.width = `${mw}px`;
-      minimap.style.height = `${mh}px`;
-      mapView.style.left = `${(viewport.scrollLeft / sw) * mw}px`;
-      mapView.style.top = `${(viewport.scrollTop / sh) * mh}px`;
-      mapView.style.width = `${Math.min(1, viewport.clientWidth / sw) * mw}px`;
-      mapView.style.height = `${Math.min(1, viewport.clientHeight / sh) * mh}px`;
-    }
-    function goToMinimap(ev) {
-      const r = minimap.getBoundingClientRect();
-      viewport.scrollLeft =
-        ((ev.clientX - r.left) / r.width) * stage.offsetWidth - viewport.clientWidth / 2;
-      viewport.scrollTop =
-        ((ev.clientY - r.top) / r.height) * stage.offsetHeight - viewport.clientHeight / 2;
-    }
-    minimap.addEventListener("pointerdown", (ev) => {
-      ev.stopPropagation();
-      goToMinimap(ev);
-      minimap.setPointerCapture(ev.pointerId);
-      const move = (e) => goToMinimap(e);
-      minimap.addEventListener("pointermove", move);
-      minimap.addEventListener(
-        "pointerup",
-        () => minimap.removeEventListener("pointermove", move),
-        { once: true },
-      );
-    });
-    viewport.addEventListener("scroll", renderMinimap);
-    view.append(minimap);
 
     /** A click: select the smallest shown shape under the point (or none). */
     function selectAt(x, y) {
@@ -586,7 +269,7 @@ export default {
 
     function finishPolygon() {
       // a double-click's presses each added a point: keep points more than 3 screen px apart
-      const near = 3 * px();
+      const near = 3 * view.px();
       state.poly = state.poly.filter(
         (p, i, all) => i === 0 || Math.hypot(p[0] - all[i - 1][0], p[1] - all[i - 1][1]) > near,
       );
@@ -872,7 +555,7 @@ export default {
               {
                 "data-action": "zoom-original",
                 title: "one image pixel per screen pixel (o)",
-                onclick: () => zoomTo("original"),
+                onclick: () => view.zoomTo("original"),
               },
               "1:1 (o)",
             ),
@@ -881,7 +564,7 @@ export default {
               {
                 "data-action": "zoom-fit",
                 title: "the whole image (f)",
-                onclick: () => zoomTo("fit"),
+                onclick: () => view.zoomTo("fit"),
               },
               "Fit (f)",
             ),
@@ -926,7 +609,7 @@ export default {
               }),
               " show labels (l)",
             ),
-            h("span", { class: "muted" }, `zoom ${Math.round(state.zoom * 100)}%`),
+            h("span", { class: "muted" }, `zoom ${Math.round(view.zoom * 100)}%`),
           ),
         );
         const numbers = numbering();
@@ -1073,18 +756,12 @@ export default {
       header.replaceChildren(...parts);
     }
     function renderImage() {
-      crop.hidden = true;
-      if (state.url) URL.revokeObjectURL(state.url);
-      const data = model.get("image");
-      state.url = data?.byteLength
-        ? URL.createObjectURL(new Blob([data], { type: "image/jpeg" }))
-        : null;
-      img.src = state.url ?? "";
+      view.showImage(model.get("image"));
       state.selected = null;
+      state.drag = null;
       state.poly = [];
       state.hidden.clear();
       state.locked.clear();
-      layout();
     }
     function render() {
       renderHeader();
@@ -1117,7 +794,7 @@ export default {
         renderOverlay();
         renderSide();
       },
-      zoom: (key) => zoomTo(key === "o" ? "original" : "fit"),
+      zoom: (key) => view.zoomTo(key === "o" ? "original" : "fit"),
       tool: (key) => {
         state.tool = TOOLS.find(([, , k]) => k === key)[0];
         state.poly = [];
@@ -1234,26 +911,19 @@ export default {
       const heading = side.querySelector("[data-role=threshold-text]");
       if (heading) heading.textContent = `Score threshold ${model.get("threshold").toFixed(2)}`;
     });
-    img.addEventListener("load", () => {
-      layout();
-      renderOverlay();
+    // a new image (Next, Prev, a confirm, an Open elsewhere): its pixels, then its overlay.
+    // The bytes and the sample's size arrive as two changes, in either order: each lays out.
+    model.on("change:image", () => {
+      renderImage();
+      render();
     });
-    // follow the panel's width (a resized window or sidebar): lay out again
-    let lastWidth = 0;
-    const resized = new ResizeObserver(() => {
-      if (Math.abs(viewport.clientWidth - lastWidth) < 2) return;
-      lastWidth = viewport.clientWidth;
-      layout();
-      renderOverlay();
-    });
-    resized.observe(viewport);
+    model.on("change:sample", () => view.layout());
     renderImage();
     render();
     return () => {
-      resized.disconnect();
+      view.dispose();
       stop.abort();
       conn.close();
-      if (state.url) URL.revokeObjectURL(state.url);
     };
   },
 };
