@@ -30,6 +30,7 @@ LAYERS = {
     "hardex_nb.runlog": 4,
     "hardex_nb.evaluation": 5,
     "hardex_nb.hard": 5,
+    "hardex_nb.review_time": 5,
     "hardex_nb.training": 6,
     "hardex_nb.jobs": 7,
     "hardex_nb.widgets": 8,
@@ -38,6 +39,7 @@ LAYERS = {
 }
 KNOWS_NO_DATASET = (
     "hardex_nb.hard",
+    "hardex_nb.review_time",
     "hardex_nb.evaluation",
     "hardex_nb.tiling",
     "hardex_nb.training",
