@@ -628,3 +628,85 @@ def test_an_unexpected_handler_error_is_shown_and_logged_with_its_traceback(det,
     assert g.error == "RuntimeError: a bug in a handler"
     (record,) = [r for r in caplog.records if r.name == "hardex_nb.widgets"]
     assert "Gallery: 'page' failed" in record.getMessage() and record.exc_info is not None
+
+
+def _boxes(ds, sid) -> list:
+    """The image's boxes, in a fixed order (a restored box gets a new id)."""
+    return sorted(ds.annotations_of(sid)[["label", "x0", "y0", "x1", "y1"]].values.tolist())
+
+
+def test_redo_does_each_undone_step_again_and_a_new_edit_ends_the_redo(det):
+    """Add, update, delete; undo all three; redo all three: the same boxes at each point.
+    Redo after an edit has nothing to do."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[4])
+    states = [_boxes(ds, ids[4])]
+    w.handle({"action": "add_box", "label": "red", "x0": 2, "y0": 2, "x1": 12, "y1": 12})
+    states.append(_boxes(ds, ids[4]))
+    ann = int(ds.annotations_of(ids[4]).ann_id.max())
+    w.handle({"action": "update", "ann_id": ann, "x1": 20, "label": "blue"})
+    states.append(_boxes(ds, ids[4]))
+    w.handle({"action": "delete", "ann_id": ann})
+    states.append(_boxes(ds, ids[4]))
+    for expected in reversed(states[:-1]):
+        w.handle({"action": "undo"})
+        assert w.error == "" and _boxes(ds, ids[4]) == expected
+    w.handle({"action": "undo"})
+    assert w.error == "nothing to undo"
+    for expected in states[1:]:
+        w.handle({"action": "redo"})
+        assert w.error == "" and _boxes(ds, ids[4]) == expected, w.error
+        assert "redone on" in w.notice
+    w.handle({"action": "redo"})
+    assert w.error == "nothing to redo"
+    # undo and redo again, through the renumbered ids: still the same states
+    for expected in reversed(states[:-1]):
+        w.handle({"action": "undo"})
+        assert w.error == "" and _boxes(ds, ids[4]) == expected
+    w.handle({"action": "redo"})
+    assert _boxes(ds, ids[4]) == states[1]
+    w.handle({"action": "add_box", "label": "red", "x0": 30, "y0": 30, "x1": 40, "y1": 40})
+    w.handle({"action": "redo"})
+    assert w.error == "nothing to redo"
+
+
+def test_redo_a_label_a_hard_flag_and_a_clear_on_the_image_they_were_made_on(tmp_path):
+    ds, ids, _ = boxes_dataset(tmp_path, n=3, n_labeled=3, size=64)
+    w = hx.Annotator(ds, ids[0])
+    boxes = _boxes(ds, ids[0])
+    w.handle({"action": "set_hard", "hard": True})
+    w.handle({"action": "clear"})
+    assert _boxes(ds, ids[0]) == [] and bool(ds.sample(ids[0])["hard"])
+    w.handle({"action": "undo"})
+    w.handle({"action": "undo"})
+    assert _boxes(ds, ids[0]) == boxes and not bool(ds.sample(ids[0])["hard"])
+    w.handle({"action": "next"})
+    w.handle({"action": "redo"})  # goes back to the image, marks it hard again
+    assert w.sample_id == ids[0] and bool(ds.sample(ids[0])["hard"])
+    assert ds.sample(ids[0])["hard_reasons"] == "100"
+    w.handle({"action": "redo"})
+    assert _boxes(ds, ids[0]) == [] and w.error == ""
+
+
+def test_review_redo_confirms_and_deletes_again(tmp_path):
+    ds, ids, _ = boxes_dataset(tmp_path, n=4, n_labeled=0, size=64)
+    for sid in ids[:3]:
+        ds.add_box(sid, "red", 5, 5, 30, 30, score=0.9, origin="V1")
+        ds.set_status(sid, "to_confirm")
+    w = hx.Review(ds)
+    first = w.sample_id
+    w.handle({"action": "confirm"})
+    w.handle({"action": "undo"})
+    assert w.sample_id == first and ds.sample(first)["status"] == "to_confirm"
+    w.handle({"action": "redo"})
+    assert w.error == "" and ds.sample(first)["status"] == "labeled"
+    assert first not in w.queue and w.count == 2 and w.sample_id != first  # the next one
+    name = ds.sample(w.sample_id)["name"]
+    w.handle({"action": "delete_sample", "confirmed": True})
+    w.handle({"action": "undo"})
+    assert name in ds.samples["name"].tolist() and w.count == 2
+    w.handle({"action": "redo"})
+    assert w.error == "" and name not in ds.samples["name"].tolist() and w.count == 1
+    w.handle({"action": "undo"})  # and back once more, with its box
+    back = ds.samples.set_index("name").loc[name]
+    assert w.count == 2 and _boxes(ds, int(back["sample_id"])) == [["red", 5, 5, 30, 30]]

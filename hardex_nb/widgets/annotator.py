@@ -116,7 +116,16 @@ class Annotator(Widget):
             "hard_reasons": row["hard_reasons"],
             "hard_score": cells.number(row["hard_score"]),
         }
-        ann = self.ds.annotations_of(self.sample_id)
+        self.annotations = self._records(self.sample_id)
+        self.labels = self.ds.label_names
+        if self.task == "classification":
+            if self._probabilities is None:
+                self._probabilities = (self._result_marks(), runlog.model_probabilities(self.ds))
+            self.probabilities = self._probabilities[1].get(self.sample_id, [])
+
+    def _records(self, sid: int) -> list[dict]:
+        """Sample ``sid``'s annotations as the browser gets them (JSON values)."""
+        ann = self.ds.annotations_of(sid)
         rows = []
         for a in ann.itertuples(index=False):
             rows.append(
@@ -136,12 +145,14 @@ class Annotator(Widget):
                     "text": cells.text(a.text),
                 }
             )
-        self.annotations = rows
-        self.labels = self.ds.label_names
-        if self.task == "classification":
-            if self._probabilities is None:
-                self._probabilities = (self._result_marks(), runlog.model_probabilities(self.ds))
-            self.probabilities = self._probabilities[1].get(self.sample_id, [])
+        return rows
+
+    def _record(self, ann_id: int, sid: int) -> dict:
+        """One annotation of sample ``sid``, read from the dataset, as the browser gets it."""
+        for a in self._records(sid):
+            if a["ann_id"] == ann_id:
+                return a
+        raise BadMessage(f"annotation {ann_id} is no longer on this image")
 
     def _result_marks(self) -> list:
         """What identifies the recorded results (key and time): a new job's record changes it."""
@@ -433,24 +444,69 @@ class Annotator(Widget):
     def _on_undo(self, content: dict) -> None:
         if not len(self._undo):
             raise BadMessage("nothing to undo")
-        step = self._undo.pop()
+        self._replay(self._undo.pop(), undoing=True)
+
+    def _on_redo(self, content: dict) -> None:
+        if not self._undo.redoable:
+            raise BadMessage("nothing to redo")
+        self._replay(self._undo.pop_redo(), undoing=False)
+
+    def _replay(self, step: undo.Step, *, undoing: bool) -> None:
+        """Revert ``step``'s edits newest first, on the image they were made on (shown
+        first); their inverses become the step that goes the other way."""
+        done = "undone" if undoing else "redone"
         sid = step.sample_id
         if not step.adds_an_image_back:
             if sid not in set(self.ds.sample_rows().index):
-                self.notice = "nothing undone: that image was deleted meanwhile"
+                self.notice = f"nothing {done}: that image was deleted meanwhile"
                 return
             if sid != self.sample_id and sid in self._order:
                 self.show(sid)  # undo where the edit was made, and show it
+        position = self.position
+        inverses = []
         for edit in reversed(step.edits):
-            sid = edit.revert(self, sid)
-        if sid != self.sample_id:
-            self.show(sid)
+            sid, inverse = edit.revert(self, sid)
+            inverses.append(inverse)
+        back = undo.Step(sid, inverses)
+        (self._undo.undone if undoing else self._undo.redone)(back)
+        self._after_replay(sid, position)
         name = self.sample.get("name", "")
-        self.notice = f"undone on {name}" if name else "undone"
-        self._refresh()
+        self.notice = f"{done} on {name}" if name else done
+
+    def _after_replay(self, sid: int, position: int) -> None:
+        """Show the image a replayed step ends on (the one at ``position`` when it is gone)."""
+        if sid not in set(self.ds.sample_rows().index):
+            if self._order:
+                self.show(self._order[min(position, len(self._order) - 1)])
+            else:
+                self._show_nothing("no image left")
+        elif sid != self.sample_id:
+            self.show(sid)
+        else:
+            self._refresh()
 
     def _sync_queue(self) -> None:
         self.count = len(self._order)
+
+    def _save_sample(self, sid: int) -> dict:
+        """What adds image ``sid`` back after a delete: its bytes, fields, annotations and
+        place in the queue."""
+        row = self.ds.sample(sid)
+        return {
+            "sample_id": sid,
+            "name": row["name"],
+            "bytes": self.ds.image_path(sid).read_bytes(),
+            "index": self._order.index(sid) if sid in self._order else 0,
+            "annotations": self._records(sid),
+            "row": {
+                "label": cells.label(row["label"]),
+                "status": str(row["status"]),
+                "split": str(row["split"]),
+                "hard": bool(row["hard"]),
+                "reasons": parse_reasons(row["hard_reasons"]),
+                "score": cells.number(row["hard_score"]),
+            },
+        }
 
     def _restore_sample(self, saved: dict) -> int:
         """Add a deleted image back (a new sample id) with its fields and annotations."""
@@ -547,6 +603,16 @@ class Review(Annotator):
         else:
             self._show_nothing("the queue is empty: every auto-label is confirmed")
 
+    def _after_replay(self, sid: int, position: int) -> None:
+        if sid in set(self.ds.sample_rows().index) and sid not in self._order:
+            # a confirm redone: the image left the queue again, the next one shows
+            if self._order:
+                self.show(self._order[min(position, len(self._order) - 1)])
+            else:
+                self._show_nothing("the queue is empty: every auto-label is confirmed")
+            return
+        super()._after_replay(sid, position)
+
     def _on_confirm(self, content: dict) -> None:
         """Confirm what is shown: model boxes the score threshold hides are deleted first
         (undo brings them back, with the image, to the queue)."""
@@ -579,23 +645,7 @@ class Review(Annotator):
         if content.get("confirmed") is not True:
             raise BadMessage("delete_sample needs confirmed=true (the widget asks first)")
         sid = self.sample_id
-        row = self.ds.sample(sid)
-        score = row["hard_score"]
-        saved = {
-            "sample_id": sid,
-            "name": row["name"],
-            "bytes": self.ds.image_path(sid).read_bytes(),
-            "index": self._order.index(sid) if sid in self._order else 0,
-            "annotations": list(self.annotations),
-            "row": {
-                "label": cells.label(row["label"]),
-                "status": str(row["status"]),
-                "split": str(row["split"]),
-                "hard": bool(row["hard"]),
-                "reasons": parse_reasons(row["hard_reasons"]),
-                "score": cells.number(score),
-            },
-        }
+        saved = self._save_sample(sid)
         self.ds.delete_samples([sid])
         self._did(undo.DeletedSample(saved))
         self._leave_queue(sid)

@@ -1,7 +1,7 @@
 // The Annotator's key table (annotator/keys.js): one table drives the handler and the help.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { actionFor, KEYS } from "../../hardex_nb/widgets/static/annotator/keys.js";
+import { actionFor, chordFor, KEYS } from "../../hardex_nb/widgets/static/annotator/keys.js";
 
 test("every row names keys, how they are shown, what they do and an action", () => {
   for (const [keys, shown, what, action, where] of KEYS) {
@@ -40,4 +40,14 @@ test("actionFor: the table's action where the key applies, else null", () => {
   assert.equal(actionFor("Delete", false, false), null); // no boxes to delete in classification
   assert.equal(actionFor("b", false, false), null);
   assert.equal(actionFor("§", true, true), null);
+});
+
+test("Ctrl chords: undo, redo both ways, copy and paste only where there are objects", () => {
+  assert.equal(chordFor("z", false, false), "undo");
+  assert.equal(chordFor("Z", true, false), "redo"); // Shift makes the key upper case
+  assert.equal(chordFor("y", false, true), "redo");
+  assert.equal(chordFor("c", false, true), "copy");
+  assert.equal(chordFor("v", false, true), "paste");
+  assert.equal(chordFor("c", false, false), null); // classification: the browser copies
+  assert.equal(chordFor("s", false, true), null);
 });

@@ -1165,3 +1165,59 @@ def test_every_way_to_another_image_shows_its_pixels(lab, page, shots, tmp_path,
     report_view.locator("figure[data-sample]").first.click()
     assert_shows(cell.nth(4).locator(".hx-annotator"), "green.png")
     page.screenshot(path=str(shots / f"nav-opened-{ui}.png"))
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_keys_keep_working_after_the_objects_list_and_the_ocr_field_and_redo(
+    lab, page, tmp_path, ui
+):
+    """After ×, hide or lock in the objects list the keys still reach the Annotator; Enter
+    in an OCR field keeps the text and Esc drops it, and both hand the keys back; Ctrl+Z,
+    Ctrl+Shift+Z and Ctrl+Y undo and redo."""
+    ds = hx.Dataset.create(lab["root"] / f"focus_{ui}", task="detection", labels=["a"])
+    ids = ds.add_images(make_images(tmp_path / "img", 2)).added
+    first = ds.add_box(ids[0], "a", 20, 20, 80, 80)
+    second = ds.add_box(ids[0], "a", 150, 100, 220, 180)
+    show(page, lab, ds, f"focus_{ui}", "Annotator", f".hx-annotator [data-row='{second}']", ui=ui)
+    annotator = page.locator(".hx-annotator")
+
+    def boxes():
+        return len(hx.Dataset.open(ds.path).annotations_of(ids[0]))
+
+    annotator.locator(f"[data-row='{first}'] button.danger").click()  # ×
+    wait_until(lambda: boxes() == 1, what="the box deleted")
+    page.keyboard.press("Control+z")
+    wait_until(lambda: boxes() == 2, what="Ctrl+Z after × brings it back")
+    page.keyboard.press("Control+Shift+z")
+    wait_until(lambda: boxes() == 1, what="Ctrl+Shift+Z deletes it again")
+    page.keyboard.press("Control+z")
+    wait_until(lambda: boxes() == 2, what="undone once more")
+    page.keyboard.press("Control+y")
+    wait_until(lambda: boxes() == 1, what="Ctrl+Y redoes")
+    annotator.locator(f"[data-hide='{second}']").click()
+    annotator.locator(f"[data-lock='{second}']").click()
+    page.keyboard.press("n")  # the keys still reach the widget
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    page.keyboard.press("p")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img00.png')")
+
+    def text():
+        return hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[second, "text"]
+
+    field = annotator.locator(f"input[data-text='{second}']")
+    field.click()
+    page.keyboard.type("AB")
+    page.keyboard.press("Enter")
+    wait_until(lambda: text() == "AB", what="the text saved on Enter")
+    page.keyboard.press("n")  # a key for the widget, not a letter for the field
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    page.keyboard.press("p")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img00.png')")
+    field = annotator.locator(f"input[data-text='{second}']")
+    field.click()
+    page.keyboard.type("zz")
+    page.keyboard.press("Escape")
+    assert field.input_value() == "AB"
+    page.keyboard.press("n")
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    assert text() == "AB"

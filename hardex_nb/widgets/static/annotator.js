@@ -5,7 +5,7 @@
  * messages.js. This module wires them to the model. */
 import { connection, h, keepKeys, messages, s } from "./dom.js";
 import { Draw, Move, Pan, Resize, Rotate, Vertex } from "./annotator/drags.js";
-import { actionFor, keyHelp } from "./annotator/keys.js";
+import { actionFor, chordFor, keyHelp } from "./annotator/keys.js";
 import {
   COLORS,
   HARD_COLORS,
@@ -622,7 +622,13 @@ export default {
           text.addEventListener("change", () =>
             conn.send({ action: "update", ann_id: a.ann_id, text: text.value || null }),
           );
-          text.addEventListener("keydown", (e) => e.stopPropagation());
+          // Enter keeps the text (leaving the field saves it), Esc leaves it as it was; the
+          // keys then work on the image again
+          text.addEventListener("keydown", (e) => {
+            e.stopPropagation();
+            if (e.key === "Escape") text.value = a.text ?? "";
+            if (e.key === "Enter" || e.key === "Escape") root.focus({ preventScroll: true });
+          });
           text.addEventListener("click", (e) => e.stopPropagation()); // typing, not a redraw
           const relabel =
             state.selected === a.ann_id && a.kind !== "ignore"
@@ -649,6 +655,7 @@ export default {
                 title: set.has(a.ann_id) ? off : on,
                 onclick: (e) => {
                   e.stopPropagation();
+                  root.focus({ preventScroll: true }); // the redraw removes this button
                   if (set.has(a.ann_id)) set.delete(a.ann_id);
                   else set.add(a.ann_id);
                   if (what === "hide" && state.selected === a.ann_id) state.selected = null;
@@ -704,6 +711,7 @@ export default {
                 disabled: state.locked.has(a.ann_id),
                 onclick: (e) => {
                   e.stopPropagation();
+                  root.focus({ preventScroll: true });
                   conn.send({ action: "delete", ann_id: a.ann_id });
                 },
               },
@@ -749,8 +757,17 @@ export default {
       parts.push(
         h(
           "button",
-          { "data-action": "undo", onclick: () => conn.send({ action: "undo" }) },
+          { "data-action": "undo", title: "Ctrl+Z", onclick: () => conn.send({ action: "undo" }) },
           "Undo",
+        ),
+        h(
+          "button",
+          {
+            "data-action": "redo",
+            title: "Ctrl+Shift+Z or Ctrl+Y",
+            onclick: () => conn.send({ action: "redo" }),
+          },
+          "Redo",
         ),
       );
       header.replaceChildren(...parts);
@@ -830,13 +847,13 @@ export default {
     root.addEventListener("keydown", (ev) => {
       const key = ev.key;
       if (ev.ctrlKey || ev.metaKey) {
-        const what = { z: "undo", c: "copy", v: "paste" }[key.toLowerCase()];
-        if (!what || (what !== "undo" && detection() === false)) return;
+        const what = chordFor(key, ev.shiftKey, detection());
+        if (what === null) return;
         ev.preventDefault();
         ev.stopPropagation();
-        if (what === "undo") conn.send({ action: "undo" });
-        else if (what === "copy") copy();
-        else paste();
+        if (what === "copy") copy();
+        else if (what === "paste") paste();
+        else conn.send({ action: what });
         return;
       }
       if (key === " " && detection()) {

@@ -24,7 +24,10 @@ export const KEYS = [
   [["x"], "x", "delete image", "deleteImage", "review"],
 ];
 /** Shown in the help, handled outside the table (modifier keys, the mouse). */
-const EXTRA_HELP = [["Ctrl+Z", "undo"]];
+const EXTRA_HELP = [
+  ["Ctrl+Z", "undo"],
+  ["Ctrl+Shift+Z / Ctrl+Y", "redo"],
+];
 const EXTRA_DETECTION_HELP = [
   ["Ctrl+C / V", "copy / paste objects"],
   ["Space+drag", "pan"],
@@ -41,6 +44,15 @@ export function actionFor(key, review, detection) {
     ([keys, , , , where]) => keys.includes(key) && applies(where, review, detection),
   );
   return row ? row[3] : null;
+}
+
+/** What Ctrl (or ⌘) with `key` does: "undo", "redo" (Ctrl+Shift+Z or Ctrl+Y), "copy" or
+ * "paste" (objects: detection only), or null (the browser keeps the key). */
+export function chordFor(key, shift, detection) {
+  const k = key.toLowerCase();
+  const what = k === "z" ? (shift ? "redo" : "undo") : { y: "redo", c: "copy", v: "paste" }[k];
+  if (!what || ((what === "copy" || what === "paste") && !detection)) return null;
+  return what;
 }
 
 /** The help panel, rendered from the table: only the keys that work here. */
