@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  CLICK,
   Draw,
   Move,
   Pan,
@@ -53,6 +54,13 @@ test("a press that moves under 2 screen px is a click: it selects, it draws noth
   const far = run(new Draw([100, 90], "box"), [[106, 96]], { ...ctx, px: 4 });
   assert.ok("select" in far);
   assert.ok("send" in run(new Draw([100, 90], "box"), [[106, 96]], { ...ctx, px: 1 }));
+});
+
+test("a press on a shape forgives a hand's jitter: 4 px selects it, 8 px draws", () => {
+  const jitter = run(new Draw([100, 90], "box", CLICK.onShape), [[104, 94]]);
+  assert.deepEqual(jitter, { select: [104, 94] });
+  assert.ok("send" in run(new Draw([100, 90], "box", CLICK.onShape), [[108, 98]]));
+  assert.ok("send" in run(new Draw([100, 90], "box"), [[104, 94]])); // on empty image: a box
 });
 
 test("moving a box shows it translated, then sends it moved, kept inside the image", () => {

@@ -1221,3 +1221,20 @@ def test_keys_keep_working_after_the_objects_list_and_the_ocr_field_and_redo(
     page.keyboard.press("n")
     page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
     assert text() == "AB"
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_shaky_press_on_a_box_selects_it_and_draws_nothing(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"jitter_{ui}", task="detection", labels=["a"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    ann = ds.add_box(sid, "a", 40, 40, 200, 180, score=0.9, origin="V1")
+    show(page, lab, ds, f"jitter_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
+    box = laid_out(page.locator(".hx-annotator svg[data-role=overlay]"))
+    x, y = box["x"] + 100 * box["width"] / 320, box["y"] + 100 * box["height"] / 240
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 4, y + 3, steps=3)  # a hand's jitter, in screen px
+    page.mouse.up()
+    page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{ann}']")
+    time.sleep(1.0)  # a drawn box would have reached the dataset by now
+    assert len(hx.Dataset.open(ds.path).annotations) == 1

@@ -4,7 +4,7 @@
  * parts in side.js, the keys in the one table of keys.js, and the messages' types in
  * messages.js. This module wires them to the model. */
 import { connection, h, keepKeys, messages, s } from "./dom.js";
-import { Draw, Move, Pan, Resize, Rotate, Vertex } from "./annotator/drags.js";
+import { CLICK, Draw, Move, Pan, Resize, Rotate, Vertex } from "./annotator/drags.js";
 import { actionFor, chordFor, keyHelp } from "./annotator/keys.js";
 import {
   COLORS,
@@ -220,7 +220,8 @@ export default {
         return;
       } else {
         state.selected = null;
-        state.drag = new Draw([x, y], state.tool === "ignore" ? "ignore" : "box");
+        const onShape = ev.target.closest?.("[data-ann]") ? CLICK.onShape : CLICK.empty;
+        state.drag = new Draw([x, y], state.tool === "ignore" ? "ignore" : "box", onShape);
       }
       svg.setPointerCapture(ev.pointerId);
     });

@@ -39,12 +39,17 @@ class Drag {
   }
 }
 
+/** Screen px a press may move and still be a click: on empty image, and on a shape (where
+ * a hand's jitter must select the shape, not draw a sliver of a box over it). */
+export const CLICK = { empty: 2, onShape: 6 };
+
 /** A new box (or ignore region) from the press to the pointer. */
 export class Draw extends Drag {
-  /** @param {Point} start @param {"box" | "ignore"} kind */
-  constructor([x, y], kind) {
+  /** @param {Point} start @param {"box" | "ignore"} kind
+   * @param {number} click screen px under which the press was a click (either side) */
+  constructor([x, y], kind, click = CLICK.empty) {
     super();
-    Object.assign(this, { x0: x, y0: y, x, y, kind });
+    Object.assign(this, { x0: x, y0: y, x, y, kind, click });
   }
   move([x, y]) {
     this.x = x;
@@ -71,10 +76,11 @@ export class Draw extends Drag {
       "stroke-width": 2 * k,
     });
   }
-  /** Under 2 screen px either way it was a click: select what lies there. */
+  /** Under `click` screen px either way it was a click: select what lies there. */
   end({ px, label }) {
-    const box = this.box();
-    if (box.x1 - box.x0 < 2 * px || box.y1 - box.y0 < 2 * px) return { select: [this.x, this.y] };
+    const box = this.box(),
+      k = this.click * px;
+    if (box.x1 - box.x0 < k || box.y1 - box.y0 < k) return { select: [this.x, this.y] };
     return { send: { action: "add_box", kind: this.kind, label, ...box } };
   }
 }
