@@ -998,13 +998,32 @@ def test_the_image_fits_the_panel_at_any_width_and_small_images_stay_sharp(lab, 
         side = big.locator(".side").bounding_box()
         assert shown["x"] >= view["x"] and shown["x"] + shown["width"] <= view["x"] + view["width"]
         assert shown["width"] >= 0.9 * (view["width"] - 2) or shown["height"] >= 600, (shown, view)
-        assert abs(side["width"] - 300) < 1 and side["x"] + side["width"] <= width, side
+        assert side["x"] + side["width"] <= width, side
         assert shown["width"] / shown["height"] == pytest.approx(640 / 480, rel=0.01)
+        # centred in the view; at fit nothing scrolls and no minimap shows
+        middle = shown["x"] + shown["width"] / 2
+        assert abs(middle - (view["x"] + view["width"] / 2)) <= 2, (shown, view)
+        assert big.locator(".viewport").evaluate(
+            "(v) => v.scrollHeight <= v.clientHeight && v.scrollWidth <= v.clientWidth"
+        )
+        assert big.locator("[data-role=minimap]").is_hidden()
+
+    def stacked() -> bool:
+        view = big.locator(".viewport").bounding_box()
+        return big.locator(".side").bounding_box()["y"] >= view["y"] + view["height"] - 1
 
     check_fits(1500)
+    assert not stacked() and abs(big.locator(".side").bounding_box()["width"] - 300) < 1
     page.set_viewport_size({"width": 1000, "height": 1000})
     page.wait_for_timeout(500)
     check_fits(1000)
+    # a 900 px window: the side panel goes under the image, which takes the whole width
+    page.set_viewport_size({"width": 900, "height": 1000})
+    page.wait_for_timeout(500)
+    check_fits(900)
+    assert stacked()
+    whole = big.bounding_box()["width"]
+    assert big.locator("svg[data-role=overlay]").bounding_box()["width"] >= 0.9 * whole
     # a 40×32 image is enlarged by a whole number, its pixels square and sharp
     tiny = page.locator(".hx-annotator").nth(1)
     tiny.scroll_into_view_if_needed()
