@@ -817,10 +817,11 @@ class ClassificationReport:
         return float(rates.mean()) if len(rates) else float("nan")
 
     def header(self) -> str:
-        """One line: model version, average detection rate, accuracy and the images."""
+        """One line: model version, accuracy, the mean of the classes' recall (the average
+        detection rate, in a classifier's words) and the images."""
         parts = [
             f"model {self.version}" if self.version else "",
-            f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"mean class recall {self.avg_detection_rate:.3f}",
             f"accuracy {self.accuracy:.3f}",
             self.evaluated_on,
         ]

@@ -95,6 +95,8 @@ class ReportView(OpensAnnotator, Widget):
     label = traitlets.Unicode("").tag(sync=True)
     errors: traitlets.List[Any] = traitlets.List().tag(sync=True)
     error_images = traitlets.Int(0).tag(sync=True)  # images with an error for the label
+    # the table's columns of fractions (rates, AP): shown as 1.000, never as a count's "1"
+    fractions: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(self, report, *, ds: Dataset | None = None, annotator=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
@@ -107,8 +109,10 @@ class ReportView(OpensAnnotator, Widget):
             for k in ("map", "map50", "map75", "accuracy")
             if hasattr(report, k)
         }
+        fractions = [c for c in report.per_label.columns if report.per_label[c].dtype.kind == "f"]
         super().__init__(
             table=rows.to_dict(orient="records"),
+            fractions=fractions,
             summary=summary,
             header=report.header() if hasattr(report, "header") else "",
             notes=list(getattr(report, "notes", [])),

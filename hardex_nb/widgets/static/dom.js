@@ -187,11 +187,13 @@ export function messages(model, root, keep = 6000) {
 
 /**
  * One number format for every report: whole numbers with thousands separators, fractions
- * (rates, precision, AP, shares) with 3 decimals, a dash for none.
+ * (rates, precision, AP, shares) with 3 decimals, a dash for none. A fraction of exactly
+ * 1 or 0 is still a fraction: say so with `fraction` (else it would read as a count).
  * @param {any} v
+ * @param {boolean} [fraction]
  */
-export function fmt(v) {
+export function fmt(v, fraction = false) {
   if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return "—";
   if (typeof v !== "number") return String(v);
-  return Number.isInteger(v) ? v.toLocaleString("en-US") : v.toFixed(3);
+  return Number.isInteger(v) && !fraction ? v.toLocaleString("en-US") : v.toFixed(3);
 }

@@ -1,6 +1,8 @@
 /** hardex_nb ReportView: per-label table with warnings; a label opens its error details. */
 import { fmt, h, keepKeys, messages, s } from "./dom.js";
 
+/** The summary chips' names (the report's own attribute names are lower case). */
+const SUMMARY_NAMES = { map: "mAP", map50: "mAP50", map75: "mAP75" };
 const KIND_COLORS = {
   tp: "#16a34a",
   missed: "#f97316",
@@ -35,10 +37,15 @@ export default {
       );
       summary.replaceChildren(
         ...Object.entries(model.get("summary")).map(([k, v]) =>
-          h("span", { class: "chip", "data-summary": k }, `${k} ${fmt(v)}`),
+          h(
+            "span",
+            { class: "chip", "data-summary": k },
+            `${SUMMARY_NAMES[k] ?? k} ${fmt(v, true)}`,
+          ),
         ),
       );
       const rows = model.get("table");
+      const fractions = new Set(model.get("fractions"));
       const cols = rows.length ? Object.keys(rows[0]) : [];
       table.replaceChildren(
         h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
@@ -57,7 +64,7 @@ export default {
                   style: c === "warning" || c === "label" ? "text-align:left" : "",
                   class: c === "warning" && r[c] ? "muted" : "",
                 },
-                fmt(r[c]),
+                fmt(r[c], fractions.has(c)),
               ),
             ),
           ),
