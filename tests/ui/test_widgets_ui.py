@@ -1260,3 +1260,38 @@ def test_a_shaky_press_on_a_box_selects_it_and_draws_nothing(lab, page, tmp_path
     page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{ann}']")
     time.sleep(1.0)  # a drawn box would have reached the dataset by now
     assert len(hx.Dataset.open(ds.path).annotations) == 1
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_review_asks_before_deleting_esc_says_no_enter_says_yes_and_a_short_polygon_stays(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"ask_{ui}", task="detection", labels=["a"])
+    ids = ds.add_images(make_images(tmp_path / "img", 2)).added
+    for sid in ids:
+        ds.add_box(sid, "a", 80, 60, 160, 120, score=0.9, origin="V1")
+        ds.set_status(sid, "to_confirm")
+    show(page, lab, ds, f"ask_{ui}", "Review", ".hx-annotator [data-role=queue]", ui=ui)
+    annotator = page.locator(".hx-annotator")
+    annotator.focus()
+    # a polygon of two points: Enter keeps them and says why; Esc drops them
+    page.keyboard.press("g")
+    box = laid_out(annotator.locator("svg[data-role=overlay]"))
+    for x, y in ((20, 20), (60, 20)):
+        page.mouse.click(box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240)
+        page.wait_for_timeout(600)  # two clicks, not a double-click
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".hx-annotator [data-role=notice]:has-text('3 points or more')")
+    assert annotator.locator("[data-role=new-point]").count() == 2
+    page.keyboard.press("Escape")
+    assert annotator.locator("[data-role=new-point]").count() == 0
+    page.keyboard.press("x")
+    page.wait_for_selector(".hx-annotator :text('Delete this image?')")
+    page.keyboard.press("Escape")
+    page.wait_for_selector(".hx-annotator [data-action=delete-sample]")
+    assert len(hx.Dataset.open(ds.path).samples) == 2
+    page.keyboard.press("x")
+    page.wait_for_selector(".hx-annotator :text('Delete this image?')")
+    page.keyboard.press("Enter")
+    wait_until(lambda: len(hx.Dataset.open(ds.path).samples) == 1, what="the image deleted")
+    assert len(hx.Dataset.open(ds.path).annotations) == 1

@@ -274,14 +274,18 @@ export default {
       state.poly = state.poly.filter(
         (p, i, all) => i === 0 || Math.hypot(p[0] - all[i - 1][0], p[1] - all[i - 1][1]) > near,
       );
-      if (state.poly.length >= 3) {
-        conn.send({
-          action: "add_polygon",
-          kind: state.tool === "ignore_polygon" ? "ignore" : "polygon",
-          label: state.label,
-          points: state.poly,
-        });
+      if (state.poly.length < 3) {
+        // the points stay: add more, or Esc drops them
+        model.set("notice", "a polygon needs 3 points or more: click more, or Esc to drop it");
+        renderOverlay();
+        return;
       }
+      conn.send({
+        action: "add_polygon",
+        kind: state.tool === "ignore_polygon" ? "ignore" : "polygon",
+        label: state.label,
+        points: state.poly,
+      });
       state.poly = [];
       renderOverlay();
     }
@@ -363,7 +367,7 @@ export default {
                       conn.send({ action: "delete_sample", confirmed: true });
                     },
                   },
-                  "Yes",
+                  "Yes (Enter)",
                 ),
                 h(
                   "button",
@@ -373,7 +377,7 @@ export default {
                       renderSide();
                     },
                   },
-                  "No",
+                  "No (Esc)",
                 ),
               ]
             : [
@@ -855,6 +859,15 @@ export default {
         if (what === "copy") copy();
         else if (what === "paste") paste();
         else conn.send({ action: what });
+        return;
+      }
+      if (state.asking && (key === "Enter" || key === "Escape")) {
+        // Review's "Delete this image?": Enter says yes, Esc no
+        ev.preventDefault();
+        ev.stopPropagation();
+        state.asking = false;
+        if (key === "Enter") conn.send({ action: "delete_sample", confirmed: true });
+        else renderSide();
         return;
       }
       if (key === " " && detection()) {
