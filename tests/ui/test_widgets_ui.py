@@ -1246,8 +1246,8 @@ def test_keys_keep_working_after_the_objects_list_and_the_ocr_field_and_redo(
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
-def test_a_shaky_press_on_a_box_selects_it_and_draws_nothing(lab, page, tmp_path, ui):
-    ds = hx.Dataset.create(lab["root"] / f"jitter_{ui}", task="detection", labels=["a"])
+def test_a_shaky_press_on_a_box_selects_it_and_a_number_key_relabels_it(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"jitter_{ui}", task="detection", labels=["a", "b"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
     ann = ds.add_box(sid, "a", 40, 40, 200, 180, score=0.9, origin="V1")
     show(page, lab, ds, f"jitter_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
@@ -1260,6 +1260,12 @@ def test_a_shaky_press_on_a_box_selects_it_and_draws_nothing(lab, page, tmp_path
     page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{ann}']")
     time.sleep(1.0)  # a drawn box would have reached the dataset by now
     assert len(hx.Dataset.open(ds.path).annotations) == 1
+    page.keyboard.press("2")  # a number key relabels the selected object
+    wait_until(
+        lambda: hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[ann, "label"] == "b",
+        what="the selected box relabeled",
+    )
+    assert page.locator(".hx-annotator .labels button.on[data-label=a]").count() == 1
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])

@@ -798,7 +798,11 @@ export default {
       label: (key) => {
         const name = labels()[Number(key) - 1];
         if (name === undefined) return false;
-        chooseLabel(name);
+        const a = model.get("annotations").find((x) => x.ann_id === state.selected);
+        // a selected object takes the label (as in Label Studio and CVAT); else new shapes do
+        if (detection() && a && a.kind !== "ignore" && !state.locked.has(a.ann_id)) {
+          if (a.label !== name) conn.send({ action: "update", ann_id: a.ann_id, label: name });
+        } else chooseLabel(name);
         return true;
       },
       delete: () => {
