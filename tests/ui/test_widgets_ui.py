@@ -793,6 +793,12 @@ def test_gallery_filters_with_enter_says_why_nothing_matches_sorts_and_selects_e
     page.locator(".hx-gallery [data-action=filter]").click()
     page.wait_for_selector(".hx-gallery [data-role=error]:has-text('swap them')")
     assert empty.is_visible()
+    # the message covers none of the filters it asks to change, nor takes their clicks
+    message = page.locator(".hx-gallery [data-role=message]").bounding_box()
+    for field in page.locator(".hx-gallery [data-filter]").all():
+        f = field.bounding_box()
+        assert f["y"] >= message["y"] + message["height"] or f["y"] + f["height"] <= message["y"]
+    page.locator(".hx-gallery [data-filter=min_width]").click(timeout=5000)
     page.locator(".hx-gallery [data-role=empty] [data-action=clear-filters]").click()
     page.wait_for_selector(".hx-gallery [data-role=page]:has-text('6 images')")
     assert page.locator(".hx-gallery [data-filter=min_width]").input_value() == ""
