@@ -11,7 +11,7 @@ import {
   Rotate,
   Vertex,
 } from "../../hardex_nb/widgets/static/annotator/drags.js";
-import { fitScale, imagePoint } from "../../hardex_nb/widgets/static/annotator/view.js";
+import { fitScale, imagePoint, maxZoom } from "../../hardex_nb/widgets/static/annotator/view.js";
 
 const ctx = { width: 320, height: 240, px: 1, label: "defect" };
 const box = { ann_id: 7, kind: "box", label: "defect", x0: 10, y0: 20, x1: 50, y1: 60 };
@@ -196,4 +196,10 @@ test("the image point under the pointer, kept inside the image", () => {
   const rect = { left: 100, top: 50, width: 640, height: 480 };
   assert.deepEqual(imagePoint(420, 290, rect, 320, 240), [160, 120]);
   assert.deepEqual(imagePoint(0, 9999, rect, 320, 240), [0, 240]);
+});
+
+test("zoom reaches 8 screen px per image px, or 8× fit for an image that is small already", () => {
+  const base = fitScale(840, 4000, 3000); // 0.21 at fit
+  assert.ok(Math.abs(base * maxZoom(base) - 8) < 1e-9); // 800% of the photo's own pixels
+  assert.equal(maxZoom(fitScale(840, 28, 28)), 8); // a digit at 8× already: 8× fit more
 });

@@ -571,10 +571,12 @@ def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, 
     box = laid_out(overlay)
     page.mouse.move(box["x"] + 50, box["y"] + 50)
     page.keyboard.down("Control")
-    for _ in range(20):  # ×1.15 per notch, up to 800 %
+    for _ in range(32):  # ×1.15 per notch, up to 800 % of the photo's own pixels
         page.mouse.wheel(0, -100)
     page.keyboard.up("Control")
-    page.wait_for_selector(".hx-annotator :text('zoom 800%')")
+    page.wait_for_selector(".hx-annotator [data-role=zoom]:text('zoom 800%')")
+    # 8 screen px per image px: the 4000 px wide photo is 32,000 px wide on screen
+    assert overlay.bounding_box()["width"] == pytest.approx(8 * 4000, rel=0.01)
     crop = page.locator(".hx-annotator img[data-role=crop]")
     crop.wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(shots / "annotator_native_800.png"))
@@ -619,13 +621,13 @@ def test_polygon_vertices_copy_paste_lock_hide_zoom_at_the_pointer_pan_and_minim
     kept = ds.add_box(first, "part", 200, 20, 300, 80)
     show(page, lab, ds, f"depth_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
     overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    page.locator(".hx-annotator").first.focus()  # (focus may scroll the page: measure after)
     box = laid_out(overlay)
 
     def at(x, y):
         return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
 
     # a polygon: three clicks and a double-click close it, without a doubled last point
-    page.locator(".hx-annotator").first.focus()
     page.keyboard.press("g")
     for x, y in [(20, 120), (100, 120), (100, 200)]:
         page.mouse.click(*at(x, y))

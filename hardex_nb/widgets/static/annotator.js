@@ -614,7 +614,15 @@ export default {
               }),
               " show labels (l)",
             ),
-            h("span", { class: "muted" }, `zoom ${Math.round(view.zoom * 100)}%`),
+            h(
+              "span",
+              {
+                class: "muted",
+                "data-role": "zoom",
+                title: "100%: one image pixel per screen pixel",
+              },
+              `zoom ${Math.round(view.native() * 100)}%`,
+            ),
           ),
         );
         const numbers = numbering();

@@ -3,8 +3,13 @@
  * and the minimap that says (and moves) where the view is. */
 import { h, s } from "../dom.js";
 
-/** The zoom bounds, as multiples of "fit". */
-export const ZOOM = { min: 0.25, max: 8, step: 1.15 };
+/** The zoom bounds: from a quarter of "fit" to 8× "fit" or 8 screen px per image px,
+ * whichever is more (a 12 MP photo can be looked at pixel by pixel); ×1.15 a wheel notch. */
+export const ZOOM = { min: 0.25, max: 8, native: 8, step: 1.15 };
+
+/** The largest zoom (a multiple of "fit") for an image shown at `base` screen px per
+ * image px at fit. */
+export const maxZoom = (base) => Math.max(ZOOM.max, ZOOM.native / base);
 /** The tallest an image is shown at "fit", screen px. */
 export const FIT_HEIGHT = 640;
 
@@ -134,7 +139,7 @@ export function createView({ model, conn, sample, redraw, panning }) {
       };
     }
     anchor.t = now;
-    view.zoom = Math.min(ZOOM.max, Math.max(ZOOM.min, zoom));
+    view.zoom = Math.min(maxZoom(baseScale()), Math.max(ZOOM.min, zoom));
     layout();
     const w = stage.getBoundingClientRect();
     viewport.scrollLeft = anchor.fx * w.width - (clientX - v.left);
@@ -219,6 +224,8 @@ export function createView({ model, conn, sample, redraw, panning }) {
     layout,
     zoomTo,
     showImage,
+    /** Screen px per image px now: 1 is the image's own pixels (shown as 100%). */
+    native: () => baseScale() * view.zoom,
     /** The image point under a pointer event, inside the image. */
     toImage: (ev) => {
       const smp = sample();
