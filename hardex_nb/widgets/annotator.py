@@ -473,13 +473,18 @@ class Annotator(Widget):
         name = self.sample.get("name", "")
         self.notice = f"{done} on {name}" if name else done
 
+    def _show_position(self, position: int, empty: str) -> None:
+        """Show the image at ``position`` in the order (the last one past its end), or none
+        with the notice ``empty``."""
+        if self._order:
+            self.show(self._order[min(position, len(self._order) - 1)])
+        else:
+            self._show_nothing(empty)
+
     def _after_replay(self, sid: int, position: int) -> None:
         """Show the image a replayed step ends on (the one at ``position`` when it is gone)."""
         if sid not in set(self.ds.sample_rows().index):
-            if self._order:
-                self.show(self._order[min(position, len(self._order) - 1)])
-            else:
-                self._show_nothing("no image left")
+            self._show_position(position, "no image left")
         elif sid != self.sample_id:
             self.show(sid)
         else:
@@ -567,6 +572,9 @@ class Annotator(Widget):
         self._undo.renumber(old, new)
 
 
+QUEUE_EMPTY = "the queue is empty: every auto-label is confirmed"
+
+
 class Review(Annotator):
     """The to-be-confirmed queue, hardest first: auto labels, hard badge, reasons and per-box
     hard type. Confirm (the image becomes labeled and leaves the queue), fix, delete, skip,
@@ -598,18 +606,12 @@ class Review(Annotator):
         i = self._order.index(sid)
         self._order.remove(sid)
         self._sync_queue()
-        if self._order:
-            self.show(self._order[min(i, len(self._order) - 1)])
-        else:
-            self._show_nothing("the queue is empty: every auto-label is confirmed")
+        self._show_position(i, QUEUE_EMPTY)
 
     def _after_replay(self, sid: int, position: int) -> None:
         if sid in set(self.ds.sample_rows().index) and sid not in self._order:
             # a confirm redone: the image left the queue again, the next one shows
-            if self._order:
-                self.show(self._order[min(position, len(self._order) - 1)])
-            else:
-                self._show_nothing("the queue is empty: every auto-label is confirmed")
+            self._show_position(position, QUEUE_EMPTY)
             return
         super()._after_replay(sid, position)
 
