@@ -41,7 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_triage import digits_images, efficiency, flag_quality, split
+from bench_triage import digits_images, efficiency, flag_quality, split, start_dataset
 
 import hardex_nb as hx
 from hardex_nb import review_time
@@ -76,23 +76,11 @@ def classification_curve(
     labels a person gave or checked at each point, the wrong labels trained on at each
     point, the flag's (precision, recall, share) at the first round, and every image a
     person saw (so a caller can check none came from the test set)."""
-    names = [str(c) for c in range(int(y.max()) + 1)]
-    ds = hx.Dataset.create(
-        root / f"{strategy}_{seed}".replace(" ", "_"), task="classification", labels=names
+    ds, names, ids, seen, rng = start_dataset(
+        paths, y, pool, root / f"{strategy}_{seed}".replace(" ", "_"), seed, start_per_class
     )
-    ids = ds.add_images([paths[i] for i in pool]).added
     truth = dict(zip(ids, (names[c] for c in y[pool])))
     index_of = dict(zip(ids, pool.tolist()))
-    rng = np.random.default_rng(seed)
-    start = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(y[pool] == c), start_per_class, replace=False)
-            for c in range(len(names))
-        ]
-    )
-    seen = [ids[j] for j in start]
-    for sid in seen:
-        ds.set_label(sid, truth[sid])
     bill = review_time.label_classes(len(seen))
     test_paths = [paths[i] for i in test]
     curve, people, noise = {}, {}, {}

@@ -78,6 +78,28 @@ def flag_quality(flagged: np.ndarray, wrong: np.ndarray) -> tuple[float, float]:
     return hits / max(int(flagged.sum()), 1), hits / max(int(wrong.sum()), 1)
 
 
+def start_dataset(
+    paths: list[Path], y: np.ndarray, pool: np.ndarray, folder: Path, seed: int, per_class: int
+):
+    """A classification dataset of the pool's images with ``per_class`` random hand labels
+    per class (the same start for every strategy of a seed): (dataset, class names, sample
+    ids in pool order, the started sample ids, the seed's generator, drawn on from here)."""
+    names = [str(c) for c in range(int(y.max()) + 1)]
+    ds = hx.Dataset.create(folder, task="classification", labels=names)
+    ids = ds.add_images([paths[i] for i in pool]).added
+    rng = np.random.default_rng(seed)
+    start = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(y[pool] == c), per_class, replace=False)
+            for c in range(len(names))
+        ]
+    )
+    started = [ids[j] for j in start]
+    for j, sid in zip(start, started):
+        ds.set_label(sid, names[y[pool[j]]])
+    return ds, names, ids, started, rng
+
+
 def learning_curve(
     paths: list[Path],
     y: np.ndarray,
@@ -94,21 +116,10 @@ def learning_curve(
 ) -> dict:
     """One strategy, one seed: test accuracy per label count, the flag's quality at the
     start, and every image chosen (so a caller can check none came from the test set)."""
-    names = [str(c) for c in range(int(y.max()) + 1)]
-    ds = hx.Dataset.create(
-        root / f"{strategy}_{seed}".replace(" ", "_"), task="classification", labels=names
+    ds, names, ids, _, rng = start_dataset(
+        paths, y, pool, root / f"{strategy}_{seed}".replace(" ", "_"), seed, start_per_class
     )
-    ids = ds.add_images([paths[i] for i in pool]).added
     index_of = dict(zip(ids, pool.tolist()))
-    rng = np.random.default_rng(seed)
-    start = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(y[pool] == c), start_per_class, replace=False)
-            for c in range(len(names))
-        ]
-    )
-    for j in start:
-        ds.set_label(ids[j], names[y[pool[j]]])
     test_paths = [paths[i] for i in test]
     curve, chosen, flag = {}, [], (np.nan, np.nan, np.nan)
     for r in range(rounds + 1):
