@@ -8,13 +8,13 @@ ARGS ?=
 # torch and torchvision must be a pair built together; these two lie on this kind of machine's disk.
 TORCH_PAIR ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: lab test unit quick lint jstest notebooks ui bench chromium clean
+.PHONY: lab test unit quick lint jstest notebooks ui bench chromium docs wheel clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH_PAIR)
-	$(PIP) install --quiet -e .
+	$(PIP) install --quiet -e '.[lab]'
 	touch $@
 
 # biome (lint and format of the widgets' JavaScript), pinned in package-lock.json
@@ -36,8 +36,8 @@ chromium:
 
 # ruff (lint + format), mypy and biome (the JavaScript), as the pre-commit hooks run them
 lint: $(VENV)/.dev-installed node_modules/.installed
-	$(VENV)/bin/ruff check hardex_nb tests bench
-	$(VENV)/bin/ruff format --check hardex_nb tests bench
+	$(VENV)/bin/ruff check hardex_nb tests tests_install bench docs_hooks.py
+	$(VENV)/bin/ruff format --check hardex_nb tests tests_install bench docs_hooks.py
 	$(VENV)/bin/mypy
 	npx --no-install biome check hardex_nb/widgets/static tests/js
 
@@ -55,9 +55,18 @@ unit: $(VENV)/.dev-installed
 quick: $(VENV)/.dev-installed
 	$(PY) -m pytest tests --ignore=tests/ui -m "not slow" $(ARGS)
 
+# the documentation site (mkdocs.yml, docs/) into site/, every warning an error
+docs: $(VENV)/.dev-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# the wheel `python -m build` makes, installed into a fresh venv with its runtime dependencies
+# only: imports, widget bundles and stylesheet from the installed files, the quickstart's first cells
+wheel: $(VENV)/.dev-installed
+	$(PY) -m pytest tests_install -p no:cacheprovider $(ARGS)
+
 bench: $(VENV)/.dev-installed
 	$(PIP) install --quiet -e '.[bench]' || true
 	for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) build *.egg-info node_modules
+	rm -rf $(VENV) build dist site *.egg-info node_modules

@@ -10,7 +10,13 @@
 from . import evaluation, hard, tiling
 from .dataset import Dataset, ImportReport
 from .errors import FormatError, HardexError, ImageError, JobError, StoreError, ValidationError
-from .evaluation import evaluate_classification, evaluate_detections
+from .evaluation import (
+    ClassificationReport,
+    DetectionReport,
+    evaluate_classification,
+    evaluate_detections,
+)
+from .formats.common import AnnotationImport
 from .ingest import tile
 from .jobs import (
     AutoLabelResult,
@@ -27,23 +33,29 @@ from .jobs import (
     train,
     wrap_model,
 )
+from .reasons import HardType, Reason
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
 __all__ = [
+    "AnnotationImport",
     "Annotator",
     "AutoLabelResult",
+    "ClassificationReport",
     "ConfusionMatrix",
     "Dataset",
+    "DetectionReport",
     "FormatError",
     "Gallery",
+    "HardType",
     "HardexError",
     "ImageError",
     "ImportReport",
     "JobError",
     "MislabelResult",
     "Predictor",
+    "Reason",
     "ReportView",
     "Review",
     "Run",

@@ -1,7 +1,7 @@
 """Every rule an annotation obeys, in one place: label names, boxes, rotated boxes, polygons,
 scores, origins and hard types, and the stored annotation row.
 
-Each check raises :class:`~hardex_nb.errors.ValidationError` with what is wrong and what to
+Each check raises `hardex_nb.errors.ValidationError` with what is wrong and what to
 do. ``Dataset`` lets it reach the user as it is; an import catches it and lists it, with the
 file and line it came from, among every other problem of the import (nothing is written).
 """

@@ -1,7 +1,7 @@
 """The Dataset: pandas frames in memory, persisted in SQLite, edited through validated calls.
 
 Reads come from in-memory frames; every edit is one SQLite transaction committed before the
-call returns (see :mod:`hardex_nb.store`). When another process commits to the same dataset
+call returns (see `hardex_nb.store`). When another process commits to the same dataset
 the frames are reloaded before the next read or write, so two notebooks on one dataset see
 each other's work and their writes serialize.
 """
@@ -77,7 +77,8 @@ class ImportReport:
     """What an import did: ``added`` sample ids, ``duplicates`` (name, sample id) of files
     whose bytes the dataset already held (not added again), ``rejected`` (name, reason)
     pairs, ``skipped`` annotation side files (JSON, XML, TXT) that are not images, and
-    ``advice`` (e.g. when the dataset still holds fewer than 30 images)."""
+    ``advice`` (e.g. when the dataset still holds fewer than 30 images).
+    """
 
     added: list[int] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
@@ -148,21 +149,25 @@ class Room:
     """The dataset's internals, as its own modules (``ingest``, ``runlog``) receive them:
     the store, the in-memory rows, the label list, the run table and the one write
     transaction. Nothing else uses it (``tests/test_layers.py``); users read the public
-    frames instead."""
+    frames instead.
+    """
 
     def __init__(self, ds: Dataset):
         self._ds = ds
 
     @property
     def store(self) -> Store:
+        """The dataset's SQLite store."""
         return self._ds._store
 
     @property
     def samples(self) -> TableRows:
+        """The samples table as held in memory (not a copy)."""
         return self._ds._samples
 
     @property
     def annotations(self) -> TableRows:
+        """The annotations table as held in memory (not a copy)."""
         return self._ds._annotations
 
     @property
@@ -172,6 +177,7 @@ class Room:
 
     @property
     def runs(self) -> pd.DataFrame:
+        """The training runs table (not a copy)."""
         return self._ds._runs
 
     def reload_runs(self) -> None:
@@ -183,11 +189,12 @@ class Room:
         return self._ds._write()
 
     def write_annotation_rows(self, cur, rows: list[dict]) -> None:
+        """Insert annotation rows inside the open write transaction ``cur``."""
         self._ds._write_annotation_rows(cur, rows)
 
 
 class Dataset:
-    """A folder holding an SQLite store and ``media/``; see :meth:`create` and :meth:`open`.
+    """A folder holding an SQLite store and ``media/``; see `create` and `open`.
 
     Attributes ``samples``, ``annotations``, ``labels`` and ``runs`` are pandas DataFrames
     (copies: editing them does not change the dataset). Change the dataset through its
@@ -222,7 +229,7 @@ class Dataset:
         ----------
         task : {"classification", "detection"}
         labels : sequence of str
-            The ordered label set; more can be added with :meth:`add_label`.
+            The ordered label set; more can be added with `add_label`.
         """
         if task not in TASKS:
             raise ValidationError(f"task={task!r}: use 'classification' or 'detection'.")
@@ -255,11 +262,13 @@ class Dataset:
             Open for reading only; by default, when this process cannot write to the folder
             (a warning says so). Every edit then raises a ``StoreError``.
 
+        Notes
+        -----
         On a writable dataset, opening also cleans up after processes that were killed: a
         training run left ``running`` by a process that no longer exists on this machine is
         marked ``failed`` with the reason, and image copies that no sample names (an
         interrupted ``add_images`` or ``delete_samples``) are removed
-        (:meth:`sweep_media`). A warning lists what was done.
+        (`sweep_media`). A warning lists what was done.
         """
         folder = Path(path).resolve()
         if read_only is None:
@@ -320,6 +329,8 @@ class Dataset:
         labels : sequence of str
             Labels to create first (keeps their order); the files' others are appended.
 
+        Notes
+        -----
         The import's details are kept as ``ds.import_result`` (an AnnotationImport). The
         dataset is built in a staging folder beside ``into`` and renamed into place at the
         end, so a process killed part-way leaves nothing at ``into``; the next call sweeps
@@ -405,7 +416,7 @@ class Dataset:
         images: str | Path | None = None,
         **options: Any,
     ) -> Dataset:
-        """A dataset from a COCO JSON and its images (see :meth:`from_files`)."""
+        """A dataset from a COCO JSON and its images (see `from_files`)."""
         return cls.from_files("coco", source, into=into, images=images, **options)
 
     @classmethod
@@ -417,7 +428,7 @@ class Dataset:
         images: str | Path | None = None,
         **options: Any,
     ) -> Dataset:
-        """A dataset from PASCAL VOC XML files and their images (see :meth:`from_files`)."""
+        """A dataset from PASCAL VOC XML files and their images (see `from_files`)."""
         return cls.from_files("voc", source, into=into, images=images, **options)
 
     @classmethod
@@ -441,7 +452,7 @@ class Dataset:
         images: str | Path | None = None,
         **options: Any,
     ) -> Dataset:
-        """A dataset from labelme JSON files and their images (see :meth:`from_files`)."""
+        """A dataset from labelme JSON files and their images (see `from_files`)."""
         return cls.from_files("labelme", source, into=into, images=images, **options)
 
     @classmethod
@@ -470,10 +481,11 @@ class Dataset:
 
     @property
     def read_only(self) -> bool:
-        """Whether the dataset was opened read-only (see :meth:`open`)."""
+        """Whether the dataset was opened read-only (see `open`)."""
         return self._store.read_only
 
     def close(self) -> None:
+        """Close the dataset's database connection (widgets and jobs on it stop working)."""
         self._store.close()
 
     def __enter__(self) -> Dataset:
@@ -507,21 +519,24 @@ class Dataset:
 
     def refresh(self) -> None:
         """Reload the frames if another process (or another Dataset object on the same
-        folder) committed since the last read; widgets and jobs call it before they read."""
+        folder) committed since the last read; widgets and jobs call it before they read.
+        """
         if self._store.changed_elsewhere():
             self._reload()
 
     @property
     def generation(self) -> int:
         """A number that grows with every change this object has seen: its own writes and
-        what :meth:`refresh` found another writer did. Widgets compare it to redraw only
-        when something changed."""
+        what `refresh` found another writer did. Widgets compare it to redraw only
+        when something changed.
+        """
         return self._generation
 
     @property
     def reloads(self) -> int:
         """How many times the frames were read again from disk (opening, or what another
-        writer committed): a widget whose action saw it grow has something to redraw."""
+        writer committed): a widget whose action saw it grow has something to redraw.
+        """
         return self._reloads
 
     @contextlib.contextmanager
@@ -530,7 +545,8 @@ class Dataset:
 
         A write the store refuses (a row naming a label or sample that another process
         deleted meanwhile) rolls back and raises a ValidationError; the frames then match
-        the disk again."""
+        the disk again.
+        """
         with self._lock:
             try:
                 with self._store.transaction() as cur:
@@ -546,11 +562,12 @@ class Dataset:
     def sample_rows(self) -> pd.DataFrame:
         """The stored sample rows, indexed by ``sample_id``, as kept in memory: no copy and
         no conversion (codes, not categories). For jobs and widgets that read many rows;
-        read it, never change it (use :attr:`samples` for a frame of your own)."""
+        read it, never change it (use `samples` for a frame of your own).
+        """
         return self._samples.merged()
 
     def annotation_rows(self) -> pd.DataFrame:
-        """The stored annotation rows, indexed by ``ann_id`` (see :meth:`sample_rows`)."""
+        """The stored annotation rows, indexed by ``ann_id`` (see `sample_rows`)."""
         return self._annotations.merged()
 
     @property
@@ -591,7 +608,8 @@ class Dataset:
     def results(self) -> pd.DataFrame:
         """The results jobs recorded (``auto_label``, ``find_mislabels``, ``evaluate``,
         ``collect``): key, method, run version, params, the fields written, created. Load
-        one with ``hx.load_result(ds, key)``, forget one with :meth:`delete_result`."""
+        one with ``hx.load_result(ds, key)``, forget one with `delete_result`.
+        """
         return self.log.results
 
     def delete_result(self, key: str) -> None:
@@ -660,7 +678,8 @@ class Dataset:
     @staticmethod
     def _new_label_names(names: Iterable[str], existing: Iterable[str] = ()) -> None:
         """Refuse bad new label ``names`` (and any name given twice, ``existing`` included;
-        the rules apply to the new names only, so an older name never blocks an edit)."""
+        the rules apply to the new names only, so an older name never blocks an edit).
+        """
         seen: set[str] = set(existing)
         for name in names:
             rules.check_label_name(name)
@@ -670,7 +689,8 @@ class Dataset:
 
     def require_samples(self, ids: int | Iterable[int]) -> list[int]:
         """The sample ids as a list, each checked to exist (a ValidationError names the
-        missing ones)."""
+        missing ones).
+        """
         try:
             out = _as_ids(ids)
         except (TypeError, ValueError):
@@ -697,7 +717,7 @@ class Dataset:
         return f"sample {sid} '{self._samples.get(sid)['name']}'"
 
     def _box_on(self, sid: int, x0, y0, x1, y1, angle=None) -> tuple[float, float, float, float]:
-        """A box inside its image (see :func:`annotation_rules.check_box`)."""
+        """A box inside its image (see `annotation_rules.check_box`)."""
         row = self._samples.get(sid)
         box, _ = rules.check_box(
             (x0, y0, x1, y1),
@@ -709,7 +729,7 @@ class Dataset:
         return box
 
     def _polygon_on(self, sid: int, points) -> list:
-        """A polygon inside its image (see :func:`annotation_rules.check_polygon`)."""
+        """A polygon inside its image (see `annotation_rules.check_polygon`)."""
         row = self._samples.get(sid)
         rings, _ = rules.check_polygon(
             points, float(row["width"]), float(row["height"]), where=self._where(sid)
@@ -783,7 +803,7 @@ class Dataset:
         - ``media/<id>_<name>`` files that no sample names (a ``delete_samples`` killed
           between its commit and the file deletions).
 
-        Called by :meth:`open`. Staging folders of live processes and of other machines
+        Called by `open`. Staging folders of live processes and of other machines
         are left alone.
         """
         media_dir = self.path / "media"
@@ -924,7 +944,8 @@ class Dataset:
 
     def rename_sample(self, sample_id: int, name: str) -> None:
         """Give a sample another file name (what exports and name matching use); the
-        image's suffix stays, so the file type does not change."""
+        image's suffix stays, so the file type does not change.
+        """
         self.refresh()
         (sid,) = self.require_samples(sample_id)
         if (
@@ -1128,7 +1149,7 @@ class Dataset:
         A human box on an ``unlabeled`` sample makes it ``labeled``. ``text`` carries OCR text.
         ``angle``: a rotated box, the rectangle ``x0..y1`` turned by ``angle`` degrees about its
         centre, clockwise on screen; its centre must be inside the image (see
-        :mod:`hardex_nb.geometry`: it trains as its enclosing box).
+        `hardex_nb.geometry`: it trains as its enclosing box).
         ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it.
         """
         self.refresh()
@@ -1164,7 +1185,8 @@ class Dataset:
         hard_type: str = "none",
     ) -> int:
         """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored
-        too."""
+        too.
+        """
         self.refresh()
         self._require_detection("add_polygon")
         (sid,) = self.require_samples(sample_id)
@@ -1195,8 +1217,9 @@ class Dataset:
 
     def add_ignore_polygon(self, sample_id: int, points) -> int:
         """Mask a polygon ``(N, 2)`` (or several rings): the region its bounding box covers is
-        left out of training, as for :meth:`add_ignore_region`; the outline is kept for
-        display and export."""
+        left out of training, as for `add_ignore_region`; the outline is kept for
+        display and export.
+        """
         self.refresh()
         self._require_detection("add_ignore_polygon")
         (sid,) = self.require_samples(sample_id)
@@ -1207,7 +1230,8 @@ class Dataset:
     def update_annotation(self, ann_id: int, **fields: Any) -> None:
         """Change fields of one annotation (label, x0..y1, points, angle, text, score, origin,
         hard_type); the result is validated as a whole. Giving a box a text makes it kind
-        ``text`` (as ``add_box(text=...)`` and the imports do); clearing it, ``box`` again."""
+        ``text`` (as ``add_box(text=...)`` and the imports do); clearing it, ``box`` again.
+        """
         self.refresh()
         unknown = set(fields) - EDITABLE_ANNOTATION_FIELDS
         if unknown:
@@ -1257,7 +1281,7 @@ class Dataset:
 
         A labeled detection image left without any object goes back to ``unlabeled``: an
         image is a negative (labeled, no objects) only when a person says so, with
-        :meth:`confirm` on the empty image (or :meth:`clear_annotations`'s ``negative``).
+        `confirm` on the empty image (or `clear_annotations`'s ``negative``).
         """
         self.refresh()
         ids = _as_ids(ann_ids)
@@ -1288,7 +1312,8 @@ class Dataset:
     def clear_annotations(self, sample_id: int, *, negative: bool = False) -> list[int]:
         """Delete every annotation of one image (boxes, polygons, ignore regions); returns
         their ids. ``negative=True`` keeps it labeled as an image with no object in it;
-        otherwise it goes back to ``unlabeled``."""
+        otherwise it goes back to ``unlabeled``.
+        """
         self.refresh()
         (sid,) = self.require_samples(sample_id)
         ann = self._annotations.merged()
@@ -1342,9 +1367,10 @@ class Dataset:
     def query_ids(
         self, *, sort_by: str | None = None, ascending: bool = True, **filters: Any
     ) -> pd.Index:
-        """The sample ids :meth:`query` would return (same filters and order, validated the
+        """The sample ids `query` would return (same filters and order, validated the
         same way), without building the frame: for widgets that show a page of them
-        (:meth:`samples_at`)."""
+        (`samples_at`).
+        """
         self.refresh()
         full = dict.fromkeys(QUERY_FILTERS) | filters
         unknown = set(full) - set(QUERY_FILTERS)
@@ -1353,7 +1379,7 @@ class Dataset:
         return _sorted(self._query_frame(**full), sort_by, ascending).index
 
     def samples_at(self, sample_ids: Iterable[int]) -> pd.DataFrame:
-        """The rows of ``sample_ids`` in that order, as :attr:`samples` gives them (a copy)."""
+        """The rows of ``sample_ids`` in that order, as `samples` gives them (a copy)."""
         ids = self.require_samples(sample_ids)
         return self._public_samples(self._samples.merged().loc[ids])
 
@@ -1478,7 +1504,8 @@ class Dataset:
     def jobs(self) -> pd.DataFrame:
         """The job claims on this dataset (e.g. a running ``auto_label``): columns ``job``,
         ``host``, ``pid``, ``since``, ``alive`` (False: its process is gone on this
-        machine; None: on another machine, unknown)."""
+        machine; None: on another machine, unknown).
+        """
         return self.log.jobs()
 
     def release_jobs(self, name: str | None = None) -> list[str]:
@@ -1495,7 +1522,8 @@ class Dataset:
 
     def embeddings(self, version: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The image embeddings a run stored while auto-labeling: ``(sample_ids (N,),
-        vectors (N, D))``; by default of the latest run that stored any."""
+        vectors (N, D))``; by default of the latest run that stored any.
+        """
         return self.log.embeddings(version)
 
     def similar_to(
@@ -1545,7 +1573,7 @@ class Dataset:
     ) -> AnnotationImport:
         """Import annotation files of ``fmt`` (a name in ``formats.FORMATS``: labelme, voc,
         yolo, coco, manifest) from a folder, a file or a .zip, matching images by file name
-        or stem (add the images first, or build the dataset with :meth:`from_files`).
+        or stem (add the images first, or build the dataset with `from_files`).
 
         All or nothing: a FormatError lists every bad file with line/field and reason, and
         the dataset is unchanged. ``unknown_labels``: 'add' (default) or 'error';
@@ -1581,57 +1609,58 @@ class Dataset:
         """Write the samples with ``status`` as ``fmt`` files under the folder ``out`` (with
         copies of the images unless ``images=False``); returns the annotation files written.
         ``out`` must be new or empty; ``overwrite=True`` replaces it whole. Samples sharing
-        a file stem are written as ``<stem>_<sample_id><suffix>``."""
+        a file stem are written as ``<stem>_<sample_id><suffix>``.
+        """
         return formats.export_annotations(
             self, fmt, out, images=images, status=status, overwrite=overwrite, **options
         )
 
     def import_labelme(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """labelme / X-AnyLabeling JSON (see :meth:`import_annotations`)."""
+        """labelme / X-AnyLabeling JSON (see `import_annotations`)."""
         return self.import_annotations("labelme", source, **options)
 
     def import_voc(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """PASCAL VOC XML as LabelImg and ModelArts write it (see :meth:`import_annotations`)."""
+        """PASCAL VOC XML as LabelImg and ModelArts write it (see `import_annotations`)."""
         return self.import_annotations("voc", source, **options)
 
     def import_yolo(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """YOLO txt with data.yaml or classes.txt (see :meth:`import_annotations`)."""
+        """YOLO txt with data.yaml or classes.txt (see `import_annotations`)."""
         return self.import_annotations("yolo", source, **options)
 
     def import_coco(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """COCO JSON (see :meth:`import_annotations`)."""
+        """COCO JSON (see `import_annotations`)."""
         return self.import_annotations("coco", source, **options)
 
     def import_manifest(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """A ModelArts manifest (see :meth:`import_annotations`)."""
+        """A ModelArts manifest (see `import_annotations`)."""
         return self.import_annotations("manifest", source, **options)
 
     def import_dota(self, source: str | Path, **options: Any) -> AnnotationImport:
-        """DOTA txt, four corners per object: rotated boxes (see :meth:`import_annotations`)."""
+        """DOTA txt, four corners per object: rotated boxes (see `import_annotations`)."""
         return self.import_annotations("dota", source, **options)
 
     def export_dota(self, out: str | Path, **options: Any) -> list[Path]:
-        """DOTA: labelTxt/ with each box's corners, images/ (see :meth:`export_annotations`)."""
+        """DOTA: labelTxt/ with each box's corners, images/ (see `export_annotations`)."""
         return self.export_annotations("dota", out, **options)
 
     def export_labelme(self, out: str | Path, **options: Any) -> list[Path]:
-        """labelme JSON beside the images (see :meth:`export_annotations`)."""
+        """labelme JSON beside the images (see `export_annotations`)."""
         return self.export_annotations("labelme", out, **options)
 
     def export_voc(self, out: str | Path, **options: Any) -> list[Path]:
-        """PASCAL VOC XML (see :meth:`export_annotations`)."""
+        """PASCAL VOC XML (see `export_annotations`)."""
         return self.export_annotations("voc", out, **options)
 
     def export_yolo(self, out: str | Path, **options: Any) -> list[Path]:
-        """YOLO: classes.txt, labels/, images/ (see :meth:`export_annotations`)."""
+        """YOLO: classes.txt, labels/, images/ (see `export_annotations`)."""
         return self.export_annotations("yolo", out, **options)
 
     def export_coco(self, out: str | Path, **options: Any) -> list[Path]:
-        """COCO: annotations.json and images/ (see :meth:`export_annotations`)."""
+        """COCO: annotations.json and images/ (see `export_annotations`)."""
         return self.export_annotations("coco", out, **options)
 
     def export_manifest(self, out: str | Path, **options: Any) -> list[Path]:
-        """A ModelArts manifest with VOC XML for detection (see :meth:`export_annotations`)."""
+        """A ModelArts manifest with VOC XML for detection (see `export_annotations`)."""
         return self.export_annotations("manifest", out, **options)
 
     # -- bulk writes (imports, tiling, benchmarks) --------------------------------------

@@ -167,7 +167,8 @@ def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str
 def box_iou(a: np.ndarray, b: np.ndarray, *, crowd: np.ndarray | None = None) -> np.ndarray:
     """``(N, M)`` IoU of boxes ``a (N, 4)`` and ``b (M, 4)`` (x0, y0, x1, y1), computed as
     pycocotools does from (x, y, w, h). Where ``crowd (M,)`` is true, the union is the area of
-    the ``a`` box (COCO's crowd IoU)."""
+    the ``a`` box (COCO's crowd IoU).
+    """
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     a = np.column_stack([a[:, :2], a[:, 2:] - a[:, :2]])
@@ -179,7 +180,8 @@ def box_iou(a: np.ndarray, b: np.ndarray, *, crowd: np.ndarray | None = None) ->
 def _pairwise_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray:
     """``(G, D, M)`` IoU between ``(x, y, w, h)`` boxes ``d (G, D, 4)`` and ``g (G, M, 4)``,
     operation for operation as pycocotools' ``bbIou``; ``crowd (G, M)`` uses the detection's
-    area as the union."""
+    area as the union.
+    """
     dx, dy, dw, dh = (d[..., k][:, :, None] for k in range(4))
     gx, gy, gw, gh = (g[..., k][:, None, :] for k in range(4))
     w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
@@ -224,7 +226,8 @@ def _size_class(n: np.ndarray) -> np.ndarray:
 
 def _last_argmax(ok: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the largest ``values`` where ``ok`` along the last axis (the last one on ties,
-    as COCOeval's ``>=`` scan keeps it), and whether there was any."""
+    as COCOeval's ``>=`` scan keeps it), and whether there was any.
+    """
     scored = np.where(ok, values, -np.inf)
     m = scored.shape[-1]
     return m - 1 - scored[..., ::-1].argmax(axis=-1), np.asarray(ok.any(axis=-1))
@@ -377,7 +380,8 @@ def _match_chunk(
 # -- COCO precision / recall tables -------------------------------------------------------------
 def _precision_recall(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> tuple[np.ndarray, np.ndarray]:
     """COCOeval's ``accumulate`` for one label, area range and max-dets: ``(T, R)`` interpolated
-    precision at the recall points and ``(T,)`` recall, from ``tp, fp (T, N)`` in score order."""
+    precision at the recall points and ``(T,)`` recall, from ``tp, fp (T, N)`` in score order.
+    """
     T, N = tp.shape
     if N == 0:
         return np.zeros((T, len(RECALL_POINTS))), np.zeros(T)
@@ -438,7 +442,7 @@ def _coco_table(
 # -- the report -------------------------------------------------------------------------------
 @dataclass
 class DetectionReport:
-    """Per-label detection metrics; see :func:`evaluate_detections`."""
+    """Per-label detection metrics; see `evaluate_detections`."""
 
     per_label: pd.DataFrame
     stats: pd.Series
@@ -479,13 +483,15 @@ class DetectionReport:
         prediction matching no ground truth of its label), ``difficult`` (ground truth marked
         difficult: found or not, it does not count) or ``ignored`` (a prediction on a crowd /
         ignore region or a difficult box: it does not count), with coordinates, score and
-        best IoU."""
+        best IoU.
+        """
         d = self._details
         return (d if label is None else d[d["label"] == label]).reset_index(drop=True)
 
     def confusion(self) -> pd.DataFrame:
         """Counts of true label (rows) × predicted label (columns), with ``background``:
-        a missed object is (label, background), a false box (background, label)."""
+        a missed object is (label, background), a false box (background, label).
+        """
         names = [*self.labels, BACKGROUND]
         table = pd.crosstab(
             pd.Categorical(self._pairs["true"], categories=names),
@@ -572,7 +578,7 @@ def evaluate_detections(
         ``stats``: COCOeval's twelve statistics (ap, ap50, ap75, ap_small, ap_medium,
         ap_large, ar1, ar10, ar100, ar_small, ar_medium, ar_large; NaN where COCOeval prints
         -1); ``coco``: the same per label. ``per_label`` columns: label, detection_rate,
-        precision, ap, ap50, ap75, ar100, share, count, warning (see :func:`label_warning`).
+        precision, ap, ap50, ap75, ar100, share, count, warning (see `label_warning`).
     """
     if box_format not in ("xyxy", "xywh"):
         raise ValidationError(f"box_format={box_format!r}: use 'xyxy' (x0, y0, x1, y1) or 'xywh'.")
@@ -758,7 +764,8 @@ def rate_interval(per_label: pd.DataFrame) -> float:
     """Half-width of a 95% interval around the average detection rate of ``per_label``
     (columns detection_rate and count): each label's rate as a binomial share of its
     objects (or images), Agresti–Coull adjusted so a perfect score on 3 images is not
-    taken as certain; NaN without labels."""
+    taken as certain; NaN without labels.
+    """
     rows = per_label[per_label["detection_rate"].notna() & (per_label["count"] > 0)]
     if not len(rows):
         return float("nan")
@@ -799,7 +806,8 @@ def label_warning(
 @dataclass
 class ClassificationReport:
     """Per-label detection rate (recall), precision, count, share; see
-    :func:`evaluate_classification`."""
+    `evaluate_classification`.
+    """
 
     per_label: pd.DataFrame
     accuracy: float
@@ -818,7 +826,8 @@ class ClassificationReport:
 
     def header(self) -> str:
         """One line: model version, accuracy, the mean of the classes' recall (the average
-        detection rate, in a classifier's words) and the images."""
+        detection rate, in a classifier's words) and the images.
+        """
         parts = [
             f"model {self.version}" if self.version else "",
             f"mean class recall {self.avg_detection_rate:.3f}",
@@ -828,13 +837,16 @@ class ClassificationReport:
         return " · ".join(p for p in parts if p)
 
     def confusion(self) -> pd.DataFrame:
+        """The confusion matrix (rows true, columns predicted), as ``confusion_matrix``."""
         return self.confusion_matrix
 
     def samples_in_cell(self, true: str, predicted: str) -> list:
+        """The image ids counted in one confusion-matrix cell."""
         p = self._pairs
         return p.loc[(p["true"] == true) & (p["predicted"] == predicted), "image_id"].tolist()
 
     def errors(self, label: str | None = None) -> pd.DataFrame:
+        """The misclassified images (``true`` != ``predicted``), of one true label or all."""
         p = self._pairs[self._pairs["true"] != self._pairs["predicted"]]
         return (p if label is None else p[p["true"] == label]).reset_index(drop=True)
 
@@ -850,7 +862,8 @@ def evaluate_classification(
     image_ids: Sequence | None = None,
 ) -> ClassificationReport:
     """Per-label detection rate (recall), precision, count and share, and the confusion
-    matrix (true label rows × predicted label columns)."""
+    matrix (true label rows × predicted label columns).
+    """
     y = np.asarray([str(v) for v in labels], dtype=object)
     p = np.asarray([str(v) for v in preds], dtype=object)
     if len(y) != len(p):

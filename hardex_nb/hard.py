@@ -156,7 +156,8 @@ def classification_hardness(
 
 def expected_errors(pred_probs) -> int:
     """How many of the predictions the model itself expects to be wrong: the sum over
-    samples of one minus the top probability, rounded."""
+    samples of one minus the top probability, rounded.
+    """
     p = _probs(pred_probs)
     return round(float((1.0 - p.max(axis=1, initial=0.0)).sum())) if len(p) else 0
 
@@ -506,7 +507,8 @@ def training_distance(
 
 def resolution_outliers(train_sizes, sizes, *, margin: float = 0.5) -> np.ndarray:
     """``(N,)`` bool: images whose log area or log aspect ratio lies outside the training
-    set's 1st–99th percentile range widened by ``margin`` (in natural-log units): reason 5."""
+    set's 1st–99th percentile range widened by ``margin`` (in natural-log units): reason 5.
+    """
     tr = np.asarray(train_sizes, dtype=np.float64).reshape(-1, 2)
     s = np.asarray(sizes, dtype=np.float64).reshape(-1, 2)
     if (tr <= 0).any() or (s <= 0).any():

@@ -74,7 +74,8 @@ def changed_since_read(
     cur, updates: pd.DataFrame, annotations: pd.DataFrame, new_labels: Sequence[str]
 ) -> list[int]:
     """Ids of ``updates`` whose sample is gone or no longer ``unlabeled``, or whose results
-    name a label that no longer exists (read inside the caller's write transaction)."""
+    name a label that no longer exists (read inside the caller's write transaction).
+    """
     ids = [int(i) for i in updates.index]
     still: set[int] = set()
     for start in range(0, len(ids), 900):
@@ -99,7 +100,8 @@ def require_stored_labels(
     new_labels: Sequence[str],
 ) -> None:
     """Refuse (rolling the transaction back) rows naming a label that is not stored: another
-    process deleted it after this call read the label set."""
+    process deleted it after this call read the label set.
+    """
     names = stored_labels(cur, new_labels)
     gone = sorted(
         {
@@ -138,7 +140,8 @@ def check_files(
     files: list[Path], report: ImportReport, *, for_tiling: bool = False
 ) -> list[media.ImageInfo]:
     """The files that pass the image checks; side files go to ``report.skipped`` and
-    bad images to ``report.rejected`` with their reason."""
+    bad images to ``report.rejected`` with their reason.
+    """
     checked: list[media.ImageInfo] = []
     for f in files:
         if not storable(f.name):
@@ -198,11 +201,12 @@ def insert_images(
     Copies go to ``media/.incoming/<host>.<pid>/`` first (outside the write lock) and
     are renamed to their ``media/<id>_<name>`` after the commit: a process killed before
     the commit leaves no file that a sample could be mistaken for, one killed after it
-    leaves its copies where :meth:`sweep_media` finishes the rename.
+    leaves its copies where `sweep_media` finishes the rename.
 
     ``duplicates``: when given, an image whose bytes the dataset holds already (or that
     came earlier in ``infos``) is not added but listed there as (name, sample id it
-    repeats), with its ``extra`` and ``annotations``."""
+    repeats), with its ``extra`` and ``annotations``.
+    """
     infos = [
         i if i.sha256 is not None else dataclasses.replace(i, sha256=media.file_hash(i.path))
         for i in infos
@@ -305,7 +309,8 @@ def insert_images(
 
 def stored_hashes(ds: Dataset) -> dict[str, int]:
     """``{sha256: sample id}`` of the dataset's images; samples from before content
-    hashes (schema 5 and older) get theirs now, once."""
+    hashes (schema 5 and older) get theirs now, once.
+    """
     rows = ds.sample_rows()
     missing = rows.index[rows["sha256"].isna()].tolist()
     if missing:
@@ -417,7 +422,8 @@ def _drop_annotations(
 ) -> list[int]:
     """Delete (inside the caller's transaction) the annotations that new rows replace: of
     every existing sample that ``annotations`` or ``updates`` name, a model's (``"model"``)
-    or all (``"all"``). Returns the ann_ids deleted."""
+    or all (``"all"``). Returns the ann_ids deleted.
+    """
     if replace not in ("model", "all"):
         raise ValueError(f"replace={replace!r}: use 'model' or 'all'.")
     sids = {int(i) for i in annotations["sample_id"] if int(i) >= 0}
@@ -612,7 +618,8 @@ IMPORT_MODES = ("merge", "replace", "add")
 
 def _identity(row: dict) -> tuple:
     """What makes two annotations the same object: kind, label, coordinates (to 1e-6 px),
-    angle, points and text (a score, origin or flag may differ: the object does not)."""
+    angle, points and text (a score, origin or flag may differ: the object does not).
+    """
 
     def num(v):
         return None if v is None or v != v else round(float(v), 6)
@@ -639,7 +646,8 @@ def _shape_row(
     ds, sid, shape: Shape, img: ImageLabels, width, height, outside, problems, result, accept_label
 ) -> dict | None:
     """The stored row of one object a file gives, checked by the annotation rules (a
-    problem is listed with its file and line, and the object left out)."""
+    problem is listed with its file and line, and the object left out).
+    """
     where = shape.where or img.where
     if ds.task != "detection":
         problems.append(f"{where}: objects need a detection dataset; this one is {ds.task}")
@@ -714,8 +722,8 @@ def tile(
 ):
     """Cut images of ``ds`` into a rows×cols grid (larger count along the long side) and add
     the tiles to the dataset ``into`` with their boxes; each tile remembers ``parent_id``
-    (the source sample id), ``tile_row`` and ``tile_col``. Returns the new sample ids."""
-
+    (the source sample id), ``tile_row`` and ``tile_col``. Returns the new sample ids.
+    """
     if ds.task != "detection":
         raise ValidationError(
             f"tiling is for detection datasets (small objects in large "

@@ -261,7 +261,7 @@ def fit_square(img: Image.Image, size: int, *, letterbox: bool = False) -> np.nd
 def load_resized(
     path: str | Path, size: int, *, letterbox: bool = False
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """An upright RGB image as a ``(size, size, 3)`` uint8 square (see :func:`fit_square`),
+    """An upright RGB image as a ``(size, size, 3)`` uint8 square (see `fit_square`),
     and its upright ``(width, height)`` before resizing.
 
     JPEGs are decoded at the smallest DCT scale that still covers ``size`` (Pillow's draft

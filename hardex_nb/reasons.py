@@ -1,6 +1,7 @@
 """The hard-example vocabulary, in one place: reason codes and their texts, box hard types,
 and how reasons are stored. Every layer may import it (it imports nothing of the package
-but the error types)."""
+but the error types).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from .errors import ValidationError
 
 class Reason(IntEnum):
     """Why an example is hard: ModelArts' codes 0–5, this project's from 100. Stored as the
-    codes joined by ``-`` (``"1-4"``): see :func:`encode_reasons` / :func:`parse_reasons`."""
+    codes joined by ``-`` (``"1-4"``): see `encode_reasons` / `parse_reasons`.
+    """
 
     NO_TARGET = 0
     LOW_CONFIDENCE = 1

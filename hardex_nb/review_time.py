@@ -3,7 +3,7 @@ costs in seconds. The same prices are paid by every strategy the loop benchmark 
 (``bench/bench_loop.py``), so "auto-labeling saves 70% of labeling time" can be measured in
 seconds instead of label counts.
 
-The prices (:data:`PRICES`) come from timing studies of real annotators:
+The prices (`PRICES`) come from timing studies of real annotators:
 
 ========================================  =======  ==========================================
 action                                    seconds  source
@@ -63,6 +63,7 @@ class Bill:
     counts: dict[str, int] = field(default_factory=dict)
 
     def pay(self, action: str, seconds: float, n: int = 1) -> None:
+        """Add ``n`` actions at ``seconds`` each to the bill."""
         if n:
             self.seconds += seconds * n
             self.counts[action] = self.counts.get(action, 0) + n
@@ -104,7 +105,8 @@ def draw_boxes(n: int, prices: Prices = PRICES) -> Bill:
 def review_boxes(boxes, labels, truth_boxes, truth_labels, prices: Prices = PRICES) -> Bill:
     """Reviewing one image's proposed boxes (``boxes`` N×4 xyxy with ``labels``) against its
     objects: check the image, then verify, adjust, relabel or delete each proposal and add
-    each object no proposal found."""
+    each object no proposal found.
+    """
     boxes = np.asarray(boxes, float).reshape(-1, 4)
     truth_boxes = np.asarray(truth_boxes, float).reshape(-1, 4)
     labels, truth_labels = np.asarray(labels).ravel(), np.asarray(truth_labels).ravel()

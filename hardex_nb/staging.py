@@ -1,7 +1,7 @@
 """Folders written whole or not at all: a dataset built by ``Dataset.from_files`` and every
 export are written into a staging folder beside their target and renamed into place at the
 end, so a process killed part-way leaves no half-written target. A staging folder is named
-``.hardex-staging-<target name>.<host>.<pid>``; :func:`sweep` removes those whose process
+``.hardex-staging-<target name>.<host>.<pid>``; `sweep` removes those whose process
 on this machine is gone."""
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """SQLite persistence of a dataset: schema, transactions, migrations.
 
 A dataset is a folder holding ``hardex.sqlite`` (WAL mode) and ``media/``. Every write goes
-through :meth:`Store.transaction`, a ``BEGIN IMMEDIATE`` transaction committed before it
+through `Store.transaction`, a ``BEGIN IMMEDIATE`` transaction committed before it
 returns, so writes from several processes serialize and a killed process loses nothing it
-had returned for. :class:`hardex_nb.dataset.Dataset` is the only caller that writes.
+had returned for. `hardex_nb.dataset.Dataset` is the only caller that writes.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ class Store:
         Create the schema (the folder must exist); otherwise the database must exist.
     read_only : bool
         Open for reading only (a folder the process cannot write to); every write then
-        raises :class:`StoreError`.
+        raises `StoreError`.
     """
 
     def __init__(self, folder: Path, *, create: bool = False, read_only: bool = False):
@@ -303,7 +303,7 @@ class Store:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any exception.
 
         SQLite failures other than constraint violations (a damaged page, a full disk, a
-        read-only folder) are raised as :class:`StoreError` naming the database file."""
+        read-only folder) are raised as `StoreError` naming the database file."""
         if self.read_only:
             raise StoreError(
                 f"{self.folder} was opened read-only (the folder is not writable); "

@@ -32,7 +32,8 @@ MIN_TILE = 30
 @dataclass(frozen=True)
 class Advice:
     """``ratio`` (image area / smallest object area), ``action`` (fine, raise the input
-    resolution, tile), and ``grid`` (rows, cols) that brings the ratio to 1000 or below."""
+    resolution, tile), and ``grid`` (rows, cols) that brings the ratio to 1000 or below.
+    """
 
     ratio: float
     action: str
@@ -136,7 +137,8 @@ def untile(
     iou_threshold: float = 0.5,
 ) -> pd.DataFrame:
     """Boxes already in image pixels (x0..y1, label, optional score): join same-label parts
-    meeting at a seam into their union, then per-label NMS."""
+    meeting at a seam into their union, then per-label NMS.
+    """
     b = boxes.reset_index(drop=True).copy()
     if "score" not in b:
         b["score"] = 1.0
@@ -195,12 +197,13 @@ def predict_tiled(
     iou_threshold: float = 0.5,
 ) -> pd.DataFrame:
     """Detection on one large image, tile by tile (supervision's InferenceSlicer in the
-    grid :func:`tile_windows` cuts for training): ``predict_fn`` gets the list of tile
+    grid `tile_windows` cuts for training): ``predict_fn`` gets the list of tile
     crops and returns one frame of boxes with columns ``image`` (the crop's position in
     the list), ``label``, ``x0 y0 x1 y1`` (crop pixels) and ``score``. The boxes are moved
     back to the full image, parts cut by a seam joined and duplicates removed
-    (:func:`untile`). ``image`` is a PIL image (anything with ``width``, ``height`` and
-    ``crop``)."""
+    (`untile`). ``image`` is a PIL image (anything with ``width``, ``height`` and
+    ``crop``).
+    """
     windows = tile_windows(image.width, image.height, rows, cols)
     pred = predict_fn([image.crop(w[2:]) for w in windows])
     missing = {"image", "label", "x0", "y0", "x1", "y1", "score"} - set(pred.columns)

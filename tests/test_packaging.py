@@ -35,3 +35,70 @@ def test_readme_names_the_two_commands_and_ci_calls_make_test():
     readme = (ROOT / "README.md").read_text()
     assert "make lab" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_is_a_short_user_document_with_its_pictures():
+    readme = (ROOT / "README.md").read_text()
+    lines = readme.splitlines()
+    assert len(lines) <= 90, f"README.md has {len(lines)} lines; the internals belong in docs/"
+    assert "pip install hardex_nb" in readme
+    pictures = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", readme)
+    assert len(pictures) >= 2, "the README shows the widgets"
+    for rel in pictures:
+        picture = ROOT / rel
+        assert picture.is_file(), rel
+        assert picture.stat().st_size < 150_000, f"{rel}: keep committed pictures small"
+    for rel in re.findall(r"\]\((docs/[^)#]+)", readme):
+        assert (ROOT / rel).is_file(), f"README links to {rel}, which is not there"
+
+
+def test_one_version_and_jupyterlab_is_an_extra():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" in project["project"]["dynamic"] and "version" not in project["project"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "hardex_nb.__version__"}
+    runtime = {_name(r) for r in project["project"]["dependencies"]}
+    assert "jupyterlab" not in runtime and "notebook" not in runtime
+    assert {_name(r) for r in project["project"]["optional-dependencies"]["lab"]} == {"jupyterlab"}
+
+
+def test_public_result_types_are_exported():
+    import hardex_nb as hx
+
+    for name in (
+        "AnnotationImport",
+        "DetectionReport",
+        "ClassificationReport",
+        "Reason",
+        "HardType",
+    ):
+        assert name in hx.__all__ and getattr(hx, name).__module__.startswith("hardex_nb.")
+    assert sorted(hx.__all__) == sorted(set(hx.__all__))
+    missing = [n for n in hx.__all__ if not hasattr(hx, n)]
+    assert not missing, missing
+
+
+def test_every_docs_page_is_in_the_nav_and_every_nav_entry_exists():
+    config = yaml.safe_load(
+        "\n".join(
+            line
+            for line in (ROOT / "mkdocs.yml").read_text().splitlines()
+            if "!!python" not in line
+        )
+    )
+
+    def entries(nav):
+        for item in nav:
+            for value in item.values() if isinstance(item, dict) else [item]:
+                if isinstance(value, list):
+                    yield from entries(value)
+                else:
+                    yield value
+
+    listed = set(entries(config["nav"]))
+    docs = ROOT / "docs"
+    pages = {
+        p.relative_to(docs).as_posix() for p in docs.rglob("*.md") if "notebooks" not in p.parts
+    }
+    assert pages <= listed, f"pages not in the nav: {sorted(pages - listed)}"
+    for entry in listed:
+        assert (docs / entry).is_file(), entry

@@ -3,7 +3,7 @@
 Every member is checked before anything is written: absolute paths, ``..`` components,
 drive letters, symlinks, two members that would land on the same path (``x.png`` twice,
 ``./y.png`` and ``y.png``), and a total uncompressed size (or member count) over the limit
-are refused with a :class:`~hardex_nb.errors.FormatError` naming each bad member. Sizes are
+are refused with a `hardex_nb.errors.FormatError` naming each bad member. Sizes are
 checked as the archive declares them, before extraction, and extraction stops at the
 declared size.
 """

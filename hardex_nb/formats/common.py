@@ -1,10 +1,10 @@
 """What every annotation format reads into and writes from.
 
-A reader turns files into :class:`ImageLabels` records (one per image) without touching the
+A reader turns files into `ImageLabels` records (one per image) without touching the
 dataset; ``hardex_nb.ingest.apply_import`` then matches them to samples by file name (then
 stem), validates every label and coordinate, and writes everything in one transaction, or
-raises a :class:`~hardex_nb.errors.FormatError` listing every problem and writes nothing.
-Writers get the dataset's public frames grouped by :func:`export_frames`.
+raises a `hardex_nb.errors.FormatError` listing every problem and writes nothing.
+Writers get the dataset's public frames grouped by `export_frames`.
 
 Conventions shared by the formats: an ignore (masked) region is written as an object labeled
 ``__ignore__``; annotations made by a model carry their run version as ``origin``.
@@ -34,7 +34,8 @@ from .archive import safe_extract
 @dataclass
 class Shape:
     """One object as a file describes it. ``box`` is (x0, y0, x1, y1) in pixels, or in
-    0..1 image fractions when the image record is ``normalized``."""
+    0..1 image fractions when the image record is ``normalized``.
+    """
 
     kind: str
     label: str | None
@@ -105,7 +106,8 @@ class AnnotationImport:
 @contextlib.contextmanager
 def opened_source(source: str | Path) -> Iterator[Path]:
     """A folder to read: ``source`` itself, its parent for a single file, or a checked,
-    extracted copy of a .zip."""
+    extracted copy of a .zip.
+    """
     src = Path(source)
     if not src.exists():
         raise FormatError(f"{src}: no such file or folder.")
@@ -171,7 +173,8 @@ def number(value, where: str, problems: list[str]) -> float:
 
 def point_pairs(values: list[float]) -> list[list[float]]:
     """``[x1, y1, x2, y2, ...]`` as ``[[x1, y1], [x2, y2], ...]`` (an unpaired last value is
-    dropped; callers check the count)."""
+    dropped; callers check the count).
+    """
     return [values[k : k + 2] for k in range(0, len(values) - 1, 2)]
 
 
@@ -190,7 +193,8 @@ def hard_type_of(value, where: str, problems: list[str]) -> str:
 # -- export side --------------------------------------------------------------------------
 class ExportResult(list):
     """The files an export wrote (a list of paths, as before), with ``notes``: what the
-    format could not carry (a split, ignore regions, ...), said once each."""
+    format could not carry (a split, ignore regions, ...), said once each.
+    """
 
     def __init__(self, paths=(), *, notes=()):
         super().__init__(paths)

@@ -3,7 +3,7 @@
 One ``<stem>.txt`` per image (usually in ``labelTxt/`` beside ``images/``); each object is a
 line ``x1 y1 x2 y2 x3 y3 x4 y4 category difficult``: the four corners in pixels, in order
 around the box. Optional header lines ``imagesource:...`` and ``gsd:...`` are read past.
-A quadrilateral lands as a rotated box (:mod:`hardex_nb.geometry`); export writes each box's
+A quadrilateral lands as a rotated box (`hardex_nb.geometry`); export writes each box's
 corners (an axis-aligned box as angle 0, a polygon as its bounding box) and no ignore regions.
 Categories cannot hold spaces in this format.
 """

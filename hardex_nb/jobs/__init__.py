@@ -1,11 +1,11 @@
 """Long tasks on a Dataset, one module each.
 
-- ``run``: :class:`Run` (a model tied to its dataset and version), :func:`wrap_model`,
-  :class:`Predictor`.
-- ``train``: :func:`train`, each run recorded in ``ds.runs``.
-- ``autolabel``: :func:`auto_label`, :func:`next_batch`, :func:`collect`,
-  :func:`find_mislabels`.
-- ``report``: :func:`evaluate`, :func:`plot_runs`, :func:`load_result` (a result recorded
+- ``run``: `Run` (a model tied to its dataset and version), `wrap_model`,
+  `Predictor`.
+- ``train``: `train`, each run recorded in ``ds.runs``.
+- ``autolabel``: `auto_label`, `next_batch`, `collect`,
+  `find_mislabels`.
+- ``report``: `evaluate`, `plot_runs`, `load_result` (a result recorded
   in ``ds.results``).
 """
 

@@ -28,7 +28,8 @@ class AutoLabelResult:
     """What an auto-label or collect job wrote: ``sample_ids`` predicted, ``hard_ids``
     flagged hard, ``annotations`` (new ann_ids, detection), the per-sample ``table``, and
     ``skipped``: samples a person labeled, confirmed or deleted (or whose predicted label was
-    deleted) while the job ran; the person's edit was kept and the job's result dropped."""
+    deleted) while the job ran; the person's edit was kept and the job's result dropped.
+    """
 
     def __init__(self, sample_ids, hard_ids, annotations, table: pd.DataFrame, *, skipped=()):
         self.sample_ids, self.hard_ids = list(sample_ids), list(hard_ids)
@@ -38,7 +39,7 @@ class AutoLabelResult:
         self.key: str | None = None  # where it is recorded in ds.results
 
     def to_payload(self) -> dict:
-        """What its record keeps (``ds.results``): :meth:`from_record` rebuilds it."""
+        """What its record keeps (``ds.results``): `from_record` rebuilds it."""
         return {
             "sample_ids": [int(i) for i in self.sample_ids],
             "hard_ids": [int(i) for i in self.hard_ids],
@@ -49,6 +50,7 @@ class AutoLabelResult:
 
     @classmethod
     def from_record(cls, ds: Dataset, record: dict) -> AutoLabelResult:
+        """Rebuild a result from its ``ds.results`` record (see `hx.load_result`)."""
         payload = record["payload"]
         return cls(
             payload["sample_ids"],
@@ -95,7 +97,8 @@ def _check_prerequisites(ds: Dataset) -> list[int]:
 
 def _training_reference(run: Run, train_images: list | None = None):
     """Embeddings, class indices, sizes and sample ids (None for outside images) of the
-    images the run was trained on."""
+    images the run was trained on.
+    """
     ds = run.dataset
     ids: list | None = None
     if train_images is None:
@@ -133,7 +136,8 @@ def _main_class(run: Run, images) -> np.ndarray:
 
 def _top_classes(task: str, outputs) -> np.ndarray:
     """``(N,)`` class index per image: the most probable class, or the label of the
-    highest-scoring box (0 when there is none)."""
+    highest-scoring box (0 when there is none).
+    """
     if task == "classification":
         return outputs.argmax(axis=1)
     return np.array(
@@ -247,7 +251,7 @@ def auto_label(
     labeled images each, unlabeled images, and no other auto-label job on this dataset.
 
     ``run``: the model to label with. Without one, a model is trained first
-    (:func:`train` with ``train_options``) by the chosen ``algorithm``: ``"fast"`` (the
+    (`train` with ``train_options``) by the chosen ``algorithm``: ``"fast"`` (the
     labeled images only; the default) or ``"accurate"`` (semi-supervised: confident,
     flip-consistent pseudo-labels on the unlabeled images join training halfway; the run's
     record counts them). The run used is ``result.run``.
@@ -256,8 +260,8 @@ def auto_label(
     ``mode="prelabel"`` only writes predictions. Predictions are annotations with
     ``origin`` = the run's version (detection) or the sample's label (classification).
     Everything is written in one transaction; image embeddings are kept for
-    :meth:`Dataset.similar_to`. ``backend="ray"`` runs the model passes on Ray Data (see
-    :meth:`Run.views`).
+    `Dataset.similar_to`. ``backend="ray"`` runs the model passes on Ray Data (see
+    `Run.views`).
     """
     if mode not in ("active", "prelabel"):
         raise JobError(f"mode={mode!r}: use 'active' or 'prelabel'.")
@@ -356,8 +360,9 @@ def auto_label(
 
 def _embeddings_to_store(run: Run, ids: list, emb: np.ndarray, reference) -> tuple | None:
     """The run's features of the predicted images, and of its training images when the job
-    computed them: :func:`next_batch` reads both (what to label next, away from what is
-    already labeled)."""
+    computed them: `next_batch` reads both (what to label next, away from what is
+    already labeled).
+    """
     if not emb.shape[1]:
         return None
     if reference is not None and reference[3] is not None and len(reference[0]):
@@ -377,7 +382,8 @@ def _record(
     cur=None,
 ) -> str:
     """Record an auto-label or collect result under ``key`` (see ``ds.results``), inside
-    the job's write transaction ``cur`` when given."""
+    the job's write transaction ``cur`` when given.
+    """
     fields = ["samples.status", "samples.hard", "samples.hard_score", "samples.hard_reasons"]
     fields.append(
         "samples.label" if ds.task == "classification" else f"annotations (origin {run.version})"
@@ -529,9 +535,10 @@ def collect(
 @loads("find_mislabels")
 @dataclass
 class MislabelResult:
-    """What :func:`find_mislabels` found: ``table`` (one row per labeled image: sample_id,
+    """What `find_mislabels` found: ``table`` (one row per labeled image: sample_id,
     label, predicted, score, flagged, out-of-sample probabilities per label), ``flagged``
-    ids written for review, and ``skipped`` ids a person changed while it ran."""
+    ids written for review, and ``skipped`` ids a person changed while it ran.
+    """
 
     table: pd.DataFrame
     flagged: list[int]
@@ -540,7 +547,7 @@ class MislabelResult:
     key: str | None = None  # where it is recorded in ds.results
 
     def to_payload(self) -> dict:
-        """What its record keeps (``ds.results``): :meth:`from_record` rebuilds it."""
+        """What its record keeps (``ds.results``): `from_record` rebuilds it."""
         payload = {
             "table": self.table.to_json(orient="split", index=False),
             "flagged": [int(i) for i in self.flagged],
@@ -552,6 +559,7 @@ class MislabelResult:
 
     @classmethod
     def from_record(cls, ds: Dataset, record: dict) -> MislabelResult:
+        """Rebuild a result from its ``ds.results`` record (see `hx.load_result`)."""
         payload = record["payload"]
         return cls(
             frame(payload["table"]),
@@ -602,9 +610,9 @@ def find_mislabels(
     """Flag labeled images whose labels look wrong, from out-of-sample predictions.
 
     The labeled images are split into ``folds`` folds (stratified by label); for each fold a
-    model (the same recipe as :func:`train`) is trained on the other folds and predicts the
+    model (the same recipe as `train`) is trained on the other folds and predicts the
     held-out fold, so every image is judged by a model that never saw it (the recipe's
-    options, ``lr`` to ``hard_weight``, mean what they mean for :func:`train`). The fold
+    options, ``lr`` to ``hard_weight``, mean what they mean for `train`). The fold
     models are not recorded as runs.
 
     - Classification: confident learning's mislabel score (``hard.mislabel_scores``:
@@ -760,11 +768,11 @@ def next_batch(
 ) -> pd.DataFrame:
     """The ``n`` auto-labeled images that teach the next model most, in review order.
 
-    After :func:`auto_label`: among images waiting for confirmation it takes the ones the
+    After `auto_label`: among images waiting for confirmation it takes the ones the
     model is unsure of (``hard_score``), spread over the image embeddings the job stored (a
     batch is not 30 near-duplicates of one confusion, nor more of what is already labeled)
     and over predicted classes. ``strategy`` names the rule of
-    :func:`hardex_nb.hard.select_batch` (``"diverse"``, ``"kcenter"`` or ``"score"``: the
+    `hardex_nb.hard.select_batch` (``"diverse"``, ``"kcenter"`` or ``"score"``: the
     highest hard scores, as ``ds.query(sort_by="hard_score")`` orders them). ``version``:
     the run whose embeddings to use (default: the latest that stored any).
 

@@ -48,10 +48,10 @@ def evaluate(
     ``ds.results``; ``hx.load_result(ds, key)`` gives it back after a kernel restart
     without running the model again.
 
-    Detection: :class:`~hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
+    Detection: `hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
     regions are crowd regions covering every label, difficult boxes are ignored ground truth,
     a polygon's area is its own); classification:
-    :class:`~hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids. The
+    `hardex_nb.evaluation.ClassificationReport`. Image ids are sample ids. The
     header names the model version, the confidence threshold (0.3 by default, as in the
     platform manual), the average detection rate and the images evaluated on. When no test
     or val image is labeled, the report falls back to the training images, warns, and says
@@ -119,8 +119,9 @@ def report_on(
     progress: str | None = None,
 ) -> tuple[Any, dict]:
     """The run's predictions on the labeled samples ``ids`` against their labels: the
-    report, and its inputs as JSON-ready values (what :func:`load_result` rebuilds it
-    from)."""
+    report, and its inputs as JSON-ready values (what `load_result` rebuilds it
+    from).
+    """
     samples = ds.sample_rows()
     report: Any
     if ds.task == "classification":

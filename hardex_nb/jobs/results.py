@@ -1,6 +1,7 @@
 """Results that load themselves: each job's result type registers, by the method name its
-records carry in ``ds.results``, how to rebuild it from a record. :func:`load_result` is a
-lookup in that registry, so it imports no job module (no import circle through it)."""
+records carry in ``ds.results``, how to rebuild it from a record. `load_result` is a
+lookup in that registry, so it imports no job module (no import circle through it).
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ LOADERS: dict[str, Callable[[Dataset, dict[str, Any]], Any]] = {}
 
 def loads(*methods: str):
     """Register ``from_record(ds, record)`` (a function, or a class's classmethod of that
-    name) as the way to rebuild the results of ``methods``."""
+    name) as the way to rebuild the results of ``methods``.
+    """
 
     def register(target):
         loader = getattr(target, "from_record", target)
@@ -36,8 +38,9 @@ def loads(*methods: str):
 def load_result(ds: Dataset, key: str):
     """A result recorded in ``ds.results``, as the job returned it: a report for
     ``evaluate`` (rebuilt from the stored predictions and ground truth, no model needed),
-    an :class:`AutoLabelResult` for ``auto_label`` and ``collect``, a
-    :class:`MislabelResult` for ``find_mislabels``. ``result.key`` is the key."""
+    an `AutoLabelResult` for ``auto_label`` and ``collect``, a
+    `MislabelResult` for ``find_mislabels``. ``result.key`` is the key.
+    """
     record = runlog.result_record(ds, key)
     loader = LOADERS.get(record["method"])
     if loader is None:

@@ -100,6 +100,7 @@ class Run:
 
     @property
     def info(self) -> dict:
+        """The row of ``ds.runs`` for this run, as a dict (empty when the row is gone)."""
         runs = self.dataset.runs
         row = runs[runs["version"] == self.version]
         return row.iloc[0].to_dict() if len(row) else {}
@@ -134,7 +135,8 @@ class Run:
     # -- inference ------------------------------------------------------------------------
     def _rows(self, images) -> tuple[ImageRows, list, list]:
         """Images from sample ids, paths, a folder, PIL images or arrays; ``ImageRows``
-        already read (a job's several passes over the same images) are used as they are."""
+        already read (a job's several passes over the same images) are used as they are.
+        """
         if isinstance(images, ImageRows):
             return images, [None] * len(images), list(range(len(images)))
         if isinstance(images, (str, Path)) and Path(images).is_dir():
@@ -178,7 +180,8 @@ class Run:
 
     def predict_raw(self, images, *, batch_size: int = 8, flip: bool = False) -> list[dict]:
         """Detection: per image ``boxes (K, 4)``, ``labels (K,)`` 0-based, ``scores (K,)``,
-        every box the model keeps (no score threshold)."""
+        every box the model keeps (no score threshold).
+        """
         data, _, _ = self._rows(images)
         return engine.predict(
             self.model, data, task=self.task, device=self.device, batch_size=batch_size, flip=flip
@@ -239,7 +242,8 @@ class Run:
     ) -> pd.DataFrame:
         """Detection on large images: predict each tile of a rows×cols grid (the grid
         ``hardex_nb.tile`` uses for training), map boxes back to the full image, join
-        parts cut by a seam and remove duplicates with per-label NMS."""
+        parts cut by a seam and remove duplicates with per-label NMS.
+        """
         from .. import tiling
         from ..media import load_rgb
 
@@ -267,12 +271,13 @@ class Run:
         self, images, *, batch_size: int = 16, progress: str | None = None, backend: str = "local"
     ) -> tuple:
         """``(plain, flipped, features)`` from one read of each image: predictions (as
-        :meth:`predict_proba` / :meth:`predict_raw`), predictions on the mirror images, and
+        `predict_proba` / `predict_raw`), predictions on the mirror images, and
         ``(N, D)`` features (``(N, 0)`` for a model that shows none).
 
         ``backend="ray"``: computed on Ray Data, one model copy per GPU (or CPU) actor, on the
         running Ray cluster or a local one (``pip install hardex_nb[ray]``; see
-        ``training.ray_views``)."""
+        ``training.ray_views``).
+        """
         if backend == "ray":
             from ..training import ray_views
 
@@ -320,7 +325,8 @@ class Run:
 
     def export(self, path: str | Path) -> Path:
         """Write the model as ONNX (``.onnx``) or TorchScript (``.pt``) for
-        :class:`Predictor`."""
+        `Predictor`.
+        """
         if isinstance(self.model, _CallableModel):
             raise JobError("a wrapped callable cannot be exported; export your own model.")
         path = export_model(
@@ -337,7 +343,8 @@ class Run:
 
 def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size: int) -> None:
     """Call the model once on a blank image and refuse an answer of the wrong kind, before a
-    run is recorded or any image is read."""
+    run is recorded or any image is read.
+    """
     need = (
         f"(N, {n_labels}) logits or probabilities, one column per label"
         if task == "classification"

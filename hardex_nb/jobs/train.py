@@ -42,9 +42,10 @@ def _split(ds: Dataset, labeled: list[int], val_fraction: float, seed: int):
 
 @dataclass
 class Recipe:
-    """How a model is built and fitted on a dataset's labeled images: :func:`train` and the
-    fold models of :func:`find_mislabels` use the same one (model, starting weights, image
-    size, learning rate, augmentation, hard-example repeats)."""
+    """How a model is built and fitted on a dataset's labeled images: `train` and the
+    fold models of `find_mislabels` use the same one (model, starting weights, image
+    size, learning rate, augmentation, hard-example repeats).
+    """
 
     task: str
     model: str
@@ -69,7 +70,8 @@ class Recipe:
         hard_weight: float = 2.0,
     ) -> Recipe:
         """The recipe with every default resolved (``"auto"`` weights from the cache, the
-        weights' image size, the task's learning rate)."""
+        weights' image size, the task's learning rate).
+        """
         if not callable(augment) and augment not in ("weak", "strong", "none"):
             raise JobError(
                 f"augment={augment!r}: use 'weak', 'strong', 'none' or a "
@@ -101,6 +103,7 @@ class Recipe:
         )
 
     def network(self, n_labels: int, device: torch.device) -> torch.nn.Module:
+        """The torchvision network these options describe, for ``n_labels`` labels."""
         return build_network(
             self.model, self.task, n_labels, self.image_size, self.weights, self.weights_backbone
         ).to(device)
@@ -109,7 +112,8 @@ class Recipe:
         self, *, epochs: int, batch_size: int, device: torch.device, seed: int, hard=None
     ) -> engine.FitOptions:
         """Fit options; ``hard`` (one flag per training image) repeats the hard examples
-        ``round(hard_weight)`` times per epoch."""
+        ``round(hard_weight)`` times per epoch.
+        """
         times = max(1, round(self.hard_weight))
         flagged = np.asarray(hard if hard is not None else [], dtype=bool) & (times > 1)
         return engine.FitOptions(
@@ -133,7 +137,8 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
     a note with its 95% interval. Not recorded (None) unless every label has a validation
     image (a mean over the labels that happen to be there would be noise) and the interval
     is within ±``MAX_RATE_INTERVAL`` (a rate from one image per label was off from the
-    test-set value by up to 0.3)."""
+    test-set value by up to 0.3).
+    """
     if not val:
         return None, "no validation images: the average detection rate is not available"
     ds = run.dataset
@@ -228,6 +233,8 @@ def train(
         Share of labeled train images held out to compute the average detection rate when
         no image is in the ``val`` split (only with 10 or more labeled images).
 
+    Notes
+    -----
     Launched by ``torchrun`` (the ``hardex train`` command, README "Several GPUs or
     machines"), every process trains its share of each epoch under
     ``DistributedDataParallel``; the first process alone records the run, saves the weights
@@ -416,7 +423,8 @@ def _pseudo_batches(
     images as strongly augmented training batches, at most ``limit`` images, spread over
     the classes (a class the model over-predicts cannot take the whole budget: without that
     balance a half-trained model's favourite class fed itself until every image was that
-    class)."""
+    class).
+    """
     import torchvision
 
     ds = run.dataset

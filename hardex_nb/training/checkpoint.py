@@ -28,7 +28,7 @@ def save(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """The state_dict and config a :func:`save` wrote (a state_dict alone has no config)."""
+    """The state_dict and config a `save` wrote (a state_dict alone has no config)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

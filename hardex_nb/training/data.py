@@ -8,7 +8,7 @@ keep their shape. Boxes are scaled with the pixels, and predictions are scaled b
 image's own pixels. JPEGs are decoded in
 Pillow's draft mode (at the smallest DCT scale that covers the target size).
 
-Two ways through the images, chosen per :class:`ImageRows` by its size against
+Two ways through the images, chosen per `ImageRows` by its size against
 ``memory_budget`` (default: a quarter of the memory available when it is created):
 
 - **in memory**: every image is decoded once (by DataLoader workers when there are many)
@@ -284,7 +284,7 @@ def augment_batch(
     task: str | None = None,
 ):
     """Augment each image of a ``(B, 3, S, S)`` 0..1 batch (on whatever device it is) with
-    :func:`augmentation` ``(mode)``, or with ``mode`` itself when it is a callable
+    `augmentation` ``(mode)``, or with ``mode`` itself when it is a callable
     (a ``transforms.v2`` transform the user passed: it gets ``(image, target)`` with the
     boxes as ``tv_tensors.BoundingBoxes`` and must keep the image ``S × S``).
 

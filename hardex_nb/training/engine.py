@@ -3,7 +3,7 @@
 On CUDA: mixed precision (bfloat16 autocast, or float16 with a gradient scaler on GPUs
 without bfloat16), channels_last for
 classifiers, pinned host memory with non-blocking copies, and ``torch.inference_mode`` for
-inference. A non-finite loss stops training with :class:`Diverged`.
+inference. A non-finite loss stops training with `Diverged`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def world() -> tuple[int, int]:
 
 def join_launch() -> tuple[int, int]:
     """Join the process group ``torchrun`` set up in the environment (``WORLD_SIZE`` > 1):
-    NCCL when each process has a GPU, gloo otherwise. Returns :func:`world`."""
+    NCCL when each process has a GPU, gloo otherwise. Returns `world`."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size > 1 and torch.distributed.is_available() and not torch.distributed.is_initialized():
         if torch.cuda.is_available():
@@ -195,11 +195,11 @@ def fit(
     """Train ``model`` on ``data``; returns the mean loss of each epoch.
 
     ``extra_batches(epoch)`` may return more batches for that epoch (pseudo-labeled images
-    in semi-supervised mode). A non-finite loss raises :class:`Diverged`: checked every
+    in semi-supervised mode). A non-finite loss raises `Diverged`: checked every
     step on the CPU, and at the end of each epoch on CUDA (where the gradient scaler skips
     non-finite steps meanwhile), to keep the GPU free of per-step synchronization.
 
-    Under ``torchrun`` (a process group of N processes, see :func:`join_launch`) the model is
+    Under ``torchrun`` (a process group of N processes, see `join_launch`) the model is
     wrapped in ``DistributedDataParallel``: every process draws the same shuffled batches
     and trains on every N-th one (the same number of steps on each, so a remainder of fewer
     than N batches is left out of that epoch); gradients are averaged, so one step sees N
@@ -301,8 +301,8 @@ def predict_views(
     """What several passes over the images need, from one read of each image.
 
     Returns ``(plain, flipped, features)``, each None unless asked for: predictions on the
-    images and on their mirror images (see :func:`predict`) and ``(N, D)`` features (see
-    :func:`embed`). ``progress``: a tqdm bar over the batches with that description."""
+    images and on their mirror images (see `predict`) and ``(N, D)`` features (see
+    `embed`). ``progress``: a tqdm bar over the batches with that description."""
     model.eval()
     data.prepare(device)
     features = features and has_features(model, task)
@@ -421,7 +421,7 @@ def predict(
 
 
 def has_features(model: nn.Module, task: str) -> bool:
-    """Whether :func:`embed` can read features from ``model``."""
+    """Whether `embed` can read features from ``model``."""
     if task == "classification":
         return any(isinstance(m, nn.Linear) for m in model.modules())
     return hasattr(model, "transform") and hasattr(model, "backbone")

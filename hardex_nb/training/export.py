@@ -1,4 +1,4 @@
-"""Exported models and the :class:`Predictor` that runs them without a Dataset.
+"""Exported models and the `Predictor` that runs them without a Dataset.
 
 An export is a model file plus ``<file>.json`` with the task, label names, input size and
 the file's format. All take a batch of ``(3, S, S)`` images in 0..1 (normalization is

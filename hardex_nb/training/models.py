@@ -5,7 +5,7 @@ Pretrained weights go through torchvision's weights API (``get_model(name, weigh
 ``weights_backbone=...``), which reads ``$TORCH_HOME/hub/checkpoints/<file>`` and downloads
 into it when the file is missing and the network allows. ``"auto"`` takes the default
 weights when their file is already in that cache and starts from scratch otherwise (it
-never downloads); :func:`pretrained_note` says which in one line.
+never downloads); `pretrained_note` says which in one line.
 
 Ignore (masked) regions are honored by the Faster R-CNN and RetinaNet families: anchors and
 proposals covering an ignore region (half or more of their area inside it) are taken neither
@@ -386,7 +386,7 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
 def build_network(
     name: str, task: str, num_classes: int, image_size: int, weights, weights_backbone=None
 ) -> nn.Module:
-    """The network a run trains: :func:`build_model`, behind the ImageNet normalization for
+    """The network a run trains: `build_model`, behind the ImageNet normalization for
     a classifier (its input is a 0..1 batch, as for a detector)."""
     net = build_model(
         name,

@@ -1,7 +1,7 @@
 """Batch inference on Ray Data, for image sets beyond one machine (``pip install
 hardex_nb[ray]``).
 
-:func:`views` computes what :func:`engine.predict_views` computes (predictions, mirrored
+`views` computes what `engine.predict_views` computes (predictions, mirrored
 predictions, features: one decode per image) with ``Dataset.map_batches`` over a pool of
 actors, each holding one copy of the model: one actor per GPU when the cluster has GPUs,
 else one per CPU (up to ``actors``). It joins the running Ray cluster
@@ -79,7 +79,7 @@ def views(
     batch_size: int = 32,
     actors: int | None = None,
 ) -> tuple:
-    """``(plain, flipped, features)`` as :func:`engine.predict_views` returns them, in the
+    """``(plain, flipped, features)`` as `engine.predict_views` returns them, in the
     order of ``paths``, computed on Ray."""
     ray = _ray()
     gpus = int(ray.cluster_resources().get("GPU", 0))

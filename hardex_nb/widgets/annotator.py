@@ -164,7 +164,8 @@ class Annotator(Widget):
 
     def _dataset_changed(self) -> None:
         """Another widget, job or process changed the dataset: drop what is gone from the
-        list and show the image again (or the next one, when it was deleted)."""
+        list and show the image again (or the next one, when it was deleted).
+        """
         frame = self.ds.sample_rows()
         keep = self._still_listed(frame)
         if self._probabilities is not None and self._probabilities[0] != self._result_marks():
@@ -193,7 +194,8 @@ class Annotator(Widget):
     def _on_crop(self, content: dict) -> None:
         """The region in view (image px) as a lossless PNG at native resolution (scaled down
         only beyond ``MAX_CROP`` px a side), sent back with its place: zoomed in past the
-        sent copy, the labeler sees the file's own pixels, not an enlarged thumbnail."""
+        sent copy, the labeler sees the file's own pixels, not an enlarged thumbnail.
+        """
         x0, y0, x1, y1 = (number_in(content, k) for k in BOX_FIELDS)
         width, height = int(self.sample.get("width", 0)), int(self.sample.get("height", 0))
         box = (
@@ -282,7 +284,8 @@ class Annotator(Widget):
     def _on_paste(self, content: dict) -> None:
         """Objects copied (Ctrl+C) on this or another image, added here as the labeler's
         own, cut to this image's bounds (one undo step). All are checked before any is
-        added: a bad one adds none."""
+        added: a bad one adds none.
+        """
         items = content.get("annotations")
         if not isinstance(items, list) or not items:
             raise BadMessage("paste: expected a list of copied objects")
@@ -438,7 +441,8 @@ class Annotator(Widget):
 
     def _did(self, *edits: undo.Edit) -> None:
         """Record one undo step on the image shown (the history keeps the last
-        ``UNDO_STEPS``: a deleted image's step holds its bytes)."""
+        ``UNDO_STEPS``: a deleted image's step holds its bytes).
+        """
         self._undo.push(undo.Step(self.sample_id, list(edits)))
 
     def _on_undo(self, content: dict) -> None:
@@ -453,7 +457,8 @@ class Annotator(Widget):
 
     def _replay(self, step: undo.Step, *, undoing: bool) -> None:
         """Revert ``step``'s edits newest first, on the image they were made on (shown
-        first); their inverses become the step that goes the other way."""
+        first); their inverses become the step that goes the other way.
+        """
         done = "undone" if undoing else "redone"
         sid = step.sample_id
         if not step.adds_an_image_back:
@@ -475,7 +480,8 @@ class Annotator(Widget):
 
     def _show_position(self, position: int, empty: str) -> None:
         """Show the image at ``position`` in the order (the last one past its end), or none
-        with the notice ``empty``."""
+        with the notice ``empty``.
+        """
         if self._order:
             self.show(self._order[min(position, len(self._order) - 1)])
         else:
@@ -495,7 +501,8 @@ class Annotator(Widget):
 
     def _save_sample(self, sid: int) -> dict:
         """What adds image ``sid`` back after a delete: its bytes, fields, annotations and
-        place in the queue."""
+        place in the queue.
+        """
         row = self.ds.sample(sid)
         return {
             "sample_id": sid,
@@ -539,7 +546,8 @@ class Annotator(Widget):
 
     def _restore(self, a: dict, sid: int) -> int:
         """Add annotation record ``a`` to sample ``sid`` (a deleted one back, or a pasted
-        one); returns its new id."""
+        one); returns its new id.
+        """
         if a["kind"] == "ignore" and a["points"] is not None:
             return self.ds.add_ignore_polygon(sid, a["points"])
         if a["kind"] == "ignore":
@@ -578,7 +586,8 @@ QUEUE_EMPTY = "the queue is empty: every auto-label is confirmed"
 class Review(Annotator):
     """The to-be-confirmed queue, hardest first: auto labels, hard badge, reasons and per-box
     hard type. Confirm (the image becomes labeled and leaves the queue), fix, delete, skip,
-    all by keyboard."""
+    all by keyboard.
+    """
 
     queue: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
@@ -617,7 +626,8 @@ class Review(Annotator):
 
     def _on_confirm(self, content: dict) -> None:
         """Confirm what is shown: model boxes the score threshold hides are deleted first
-        (undo brings them back, with the image, to the queue)."""
+        (undo brings them back, with the image, to the queue).
+        """
         sid = self.sample_id
         if sid not in self._order:
             raise BadMessage("this image is not in the queue")
@@ -658,7 +668,8 @@ class Review(Annotator):
 
 def _clip_points(points, width: float, height: float, n: int):
     """A copied polygon's rings cut to the image (each point moved inside); None when a
-    ring collapses to less than 3 distinct points."""
+    ring collapses to less than 3 distinct points.
+    """
     nested = bool(points) and isinstance(points[0], list) and isinstance(points[0][0], list)
     rings = points if nested else [points]
     out = []
@@ -677,7 +688,8 @@ def _clip_points(points, width: float, height: float, n: int):
 
 class OpensAnnotator:
     """For a widget that lists images (Gallery, ConfusionMatrix, ReportView): shown as a
-    column, itself and below it the Annotator that its "open" makes (or the one linked)."""
+    column, itself and below it the Annotator that its "open" makes (or the one linked).
+    """
 
     annotator: Any = None
     ds: Dataset  # set by the widget

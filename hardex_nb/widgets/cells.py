@@ -1,7 +1,7 @@
 """Cells of the dataset's frames as the widgets send them: plain JSON values, one place.
 
 pandas gives NaN, NA, NumPy scalars, categories and timestamps; the browser wants None,
-numbers, strings. :func:`plain` turns any cell into that, :func:`number` / :func:`text`
+numbers, strings. `plain` turns any cell into that, `number` / `text`
 say what a field must be."""
 
 from __future__ import annotations

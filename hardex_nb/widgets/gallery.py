@@ -42,7 +42,7 @@ class Gallery(OpensAnnotator, Widget):
 
     Sort by time added, name, hard score or width (``sort_by=``, ``ascending=``). Select
     many (click, shift-click, the page, or every match), then mark hard / not hard,
-    confirm, delete (asks first) or open one in a linked :class:`Annotator`
+    confirm, delete (asks first) or open one in a linked `Annotator`
     (``annotator=``), or else in one shown below the gallery. Hard examples carry a "hard"
     badge; boxes can be drawn on the thumbnails. When nothing matches, the gallery says
     which filter excludes everything.
@@ -156,7 +156,8 @@ class Gallery(OpensAnnotator, Widget):
 
     def _why_empty(self) -> str:
         """Which filter, on its own, matches no image (with the dataset's range of sizes),
-        or that only their combination excludes everything."""
+        or that only their combination excludes everything.
+        """
         frame = self.ds.sample_rows()
         if frame.empty:
             return "This dataset has no images yet: add some (Upload, or ds.add_images)."
@@ -256,7 +257,8 @@ class Gallery(OpensAnnotator, Widget):
     @takes_buffers
     def _on_upload(self, content: dict, buffers: list[bytes]) -> None:
         """Images chosen in the upload control: ``names`` and one buffer each; checked and
-        added like :meth:`Dataset.add_images` (a report of what was added and rejected)."""
+        added like `Dataset.add_images` (a report of what was added and rejected).
+        """
         names = content.get("names")
         if (
             not isinstance(names, list)

@@ -39,7 +39,8 @@ ERROR_KINDS = ("missed", "false")  # what makes a detection image one "with erro
 class ConfusionMatrix(OpensAnnotator, Widget):
     """Counts of true × predicted labels (with background for detection); click a cell to
     see the samples behind it as thumbnails, and a thumbnail to open it in an Annotator
-    below (``annotator=`` links one)."""
+    below (``annotator=`` links one).
+    """
 
     _esm = bundle("confusion.js")
     _css = STATIC / "hardex.css"
@@ -84,7 +85,8 @@ class ReportView(OpensAnnotator, Widget):
     """The per-label table with warnings; click a label to see its error details: the
     images with an error for it (detection: a missed or false box; classification: a wrong
     class), with correct, missed and false boxes drawn in distinct colors. Click an image
-    to open it in an Annotator below (``annotator=`` links one)."""
+    to open it in an Annotator below (``annotator=`` links one).
+    """
 
     _esm = bundle("report.js")
     _css = STATIC / "hardex.css"

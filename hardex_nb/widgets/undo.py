@@ -1,10 +1,10 @@
 """The Annotator's undo and redo steps: one small class per kind of edit, each able to
 revert itself.
 
-A :class:`Step` is what one user action did on one image (its ``sample_id``): a list of
+A `Step` is what one user action did on one image (its ``sample_id``): a list of
 edits, reverted newest first. Reverting an edit returns its inverse, the edit that does it
 again: an undone step becomes a redo step, and a redone one an undo step again. The
-:class:`History` keeps the last ``limit`` steps each way (a deleted image's step holds its
+`History` keeps the last ``limit`` steps each way (a deleted image's step holds its
 bytes: the history never grows without end); a new edit clears the redo steps.
 """
 

@@ -24,11 +24,11 @@ export const KEYS = [
   [["x"], "x", "delete image", "deleteImage", "review"],
 ];
 /** Shown in the help, handled outside the table (modifier keys, the mouse). */
-const EXTRA_HELP = [
+export const EXTRA_HELP = [
   ["Ctrl+Z", "undo"],
   ["Ctrl+Shift+Z / Ctrl+Y", "redo"],
 ];
-const EXTRA_DETECTION_HELP = [
+export const EXTRA_DETECTION_HELP = [
   ["Ctrl+C / V", "copy / paste objects"],
   ["Space+drag", "pan"],
   ["Ctrl+wheel", "zoom at the pointer"],
