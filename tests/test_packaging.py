@@ -78,13 +78,7 @@ def test_public_result_types_are_exported():
 
 
 def test_every_docs_page_is_in_the_nav_and_every_nav_entry_exists():
-    config = yaml.safe_load(
-        "\n".join(
-            line
-            for line in (ROOT / "mkdocs.yml").read_text().splitlines()
-            if "!!python" not in line
-        )
-    )
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
 
     def entries(nav):
         for item in nav:

@@ -235,8 +235,8 @@ def train(
 
     Notes
     -----
-    Launched by ``torchrun`` (the ``hardex train`` command, README "Several GPUs or
-    machines"), every process trains its share of each epoch under
+    Launched by ``torchrun`` (the ``hardex train`` command; docs: "Several GPUs,
+    several machines, Ray"), every process trains its share of each epoch under
     ``DistributedDataParallel``; the first process alone records the run, saves the weights
     and evaluates; ``world_size`` is in the run's params.
     """
