@@ -46,7 +46,7 @@ jstest:
 	node --test tests/js/
 
 test: lint chromium jstest
-	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider $(ARGS)
+	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=25 $(ARGS)
 
 unit: $(VENV)/.dev-installed
 	$(PY) -m pytest tests --ignore=tests/ui $(ARGS)

@@ -7,6 +7,8 @@
 >>> hx.Review(ds)                      # hardest first
 """
 
+from typing import TYPE_CHECKING
+
 from . import evaluation, hard, tiling
 from .dataset import Dataset, ImportReport
 from .errors import FormatError, HardexError, ImageError, JobError, StoreError, ValidationError
@@ -18,23 +20,25 @@ from .evaluation import (
 )
 from .formats.common import AnnotationImport
 from .ingest import tile
-from .jobs import (
-    AutoLabelResult,
-    MislabelResult,
-    Predictor,
-    Run,
-    auto_label,
-    collect,
-    evaluate,
-    find_mislabels,
-    load_result,
-    next_batch,
-    plot_runs,
-    train,
-    wrap_model,
-)
 from .reasons import HardType, Reason
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
+
+if TYPE_CHECKING:  # the names below import torch: they load on first use (see __getattr__)
+    from .jobs import (
+        AutoLabelResult,
+        MislabelResult,
+        Predictor,
+        Run,
+        auto_label,
+        collect,
+        evaluate,
+        find_mislabels,
+        load_result,
+        next_batch,
+        plot_runs,
+        wrap_model,
+    )
+    from .jobs.train import train
 
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
@@ -78,3 +82,38 @@ __all__ = [
     "train",
     "wrap_model",
 ]
+
+
+# training, auto-labeling and the rest of ``jobs`` need torch and torchvision (~3 s to import):
+# ``import hardex_nb`` stays quick for a notebook that only labels, imports or evaluates
+_JOBS = frozenset(
+    {
+        "AutoLabelResult",
+        "MislabelResult",
+        "Predictor",
+        "Run",
+        "auto_label",
+        "collect",
+        "evaluate",
+        "find_mislabels",
+        "load_result",
+        "next_batch",
+        "plot_runs",
+        "train",
+        "wrap_model",
+    }
+)
+
+
+def __getattr__(name: str):
+    if name in _JOBS:
+        from . import jobs
+
+        value = getattr(jobs, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'hardex_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _JOBS)

@@ -57,6 +57,28 @@ def trained_detector(tmp_path_factory):
 
 
 TRAINING_FIXTURES = {"trained_detector"}
+
+
+@pytest.fixture(autouse=True)
+def _only_slow_tests_train(request, monkeypatch):
+    """A test that trains must be marked ``slow``: ``make quick`` leaves those out and stays quick.
+
+    In a test without the mark, the one loop every training path runs (``engine.fit``) raises:
+    a test that starts to train unmarked fails and names the mark it lacks.
+    """
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from hardex_nb.training import engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(
+            f"{request.node.nodeid} trains a model: mark it @pytest.mark.slow "
+            "(`make quick` leaves slow tests out)"
+        )
+
+    monkeypatch.setattr(engine, "fit", refuse)
+
+
 RUN_TMP = pytest.StashKey[Path]()
 RUN_FAILED = pytest.StashKey[bool]()
 

@@ -15,6 +15,7 @@ from hardex_nb.evaluation import evaluate_detections
 from hardex_nb.jobs import Run, train, wrap_model
 
 
+@pytest.mark.slow
 def test_classifier_learns_a_separable_task_and_is_recorded(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path)
     run = train(ds, epochs=4, batch_size=8, image_size=32, progress=False)
@@ -41,6 +42,7 @@ def test_classifier_learns_a_separable_task_and_is_recorded(tmp_path):
     pd.testing.assert_frame_equal(reloaded.predict(ids[40:]), pred)
 
 
+@pytest.mark.slow
 def test_same_seed_same_model(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path)
     a = train(ds, epochs=2, batch_size=8, image_size=32, seed=7, progress=False)
@@ -86,6 +88,7 @@ def test_interrupting_the_cell_cancels_and_records(tmp_path):
     assert len(ds.samples) == 80 and set(ds.samples["status"]) == {"labeled"}
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_the_run_clearly(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path)
     before = (ds.samples, ds.annotations)
@@ -123,6 +126,7 @@ def test_accurate_mode_adds_pseudo_labels(tmp_path):
     assert accuracy >= 0.8
 
 
+@pytest.mark.slow
 def test_test_split_predictions_are_stored(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path)
     ds.set_split(ids[50:], "test")
@@ -159,6 +163,7 @@ def test_detector_finds_planted_rectangles(trained_detector):
 
 
 # -- auto-labeling, collect, evaluate ---------------------------------------------------------
+@pytest.mark.slow
 def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=20, n_labeled=8)
     run = train(ds, epochs=1, batch_size=4, image_size=32, progress=False)
@@ -177,6 +182,7 @@ def test_auto_label_prerequisites_each_refused_clearly(tmp_path):
     assert len(hx.auto_label(ds, run).sample_ids) == 2
 
 
+@pytest.mark.slow
 def test_auto_label_classification_flags_hard_and_review_confirms(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path, n=60, n_labeled=30)
     run = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
@@ -251,6 +257,7 @@ def test_auto_label_detection_writes_model_boxes(trained_detector, tmp_path):
     assert prelabel_ds.runs["version"].tolist() == ["V1"]
 
 
+@pytest.mark.slow
 def test_evaluate_and_plot_runs(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path)
     ds.set_split(ids[:10], "test")
@@ -586,6 +593,7 @@ def test_auto_label_keeps_what_another_process_did_while_it_ran(tmp_path):
         assert (rest["status"] == "to_confirm").all() and (rest["label"] == "h").all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", [None, 1])
 def test_auto_label_decodes_each_image_once(tmp_path, monkeypatch, budget):
     """Predictions, mirrored predictions and features come from one decode per image, in
@@ -705,6 +713,7 @@ def test_flag_for_review_skips_what_a_person_changed(cls_ds):
     assert s.loc[ids[1], "status"] == "labeled" and s.loc[ids[1], "label"] == "dog"
 
 
+@pytest.mark.slow
 def test_test_results_become_annotations_to_review(tmp_path):
     """The platform manual's path: train with a test split, then turn the test predictions
     above a threshold into labels to confirm; a labeled test image keeps its label."""
@@ -756,6 +765,7 @@ def test_detection_test_results_become_boxes_to_review(det_ds):
         det_ds.annotate_from_predictions("V7")
 
 
+@pytest.mark.slow
 def test_long_jobs_show_progress(tmp_path, capsys):
     from synthetic import bars_dataset
 
@@ -774,6 +784,7 @@ def test_long_jobs_show_progress(tmp_path, capsys):
     assert "auto-label" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_an_empty_collect_batch_is_refused(tmp_path):
     from synthetic import bars_dataset
 
@@ -788,6 +799,7 @@ def test_an_empty_collect_batch_is_refused(tmp_path):
     assert into.samples.empty
 
 
+@pytest.mark.slow
 def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
     from synthetic import bars_dataset
 

@@ -77,6 +77,25 @@ def test_public_result_types_are_exported():
     assert not missing, missing
 
 
+def test_import_is_quick_and_torch_loads_with_the_first_job():
+    """A notebook that only labels, imports or evaluates never waits for torch (~3 s here)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, hardex_nb as hx\n"
+        "before = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
+        "hx.Dataset, hx.Annotator, hx.evaluate_detections\n"
+        "after_widgets = 'torch' in sys.modules\n"
+        "from hardex_nb import train\n"
+        "print(before, after_widgets, hx.train is train, train.__module__, 'torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["[]", "False", "True", "hardex_nb.jobs.train", "True"], out
+
+
 def test_every_docs_page_is_in_the_nav_and_every_nav_entry_exists():
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
 

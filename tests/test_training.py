@@ -55,6 +55,7 @@ def test_covered_by_and_anchor_labels_inside_ignore_regions():
     assert labels[0].tolist() == [-1, 0]
 
 
+@pytest.mark.slow
 def test_detector_trains_with_ignore_regions(tmp_path):
     from synthetic import boxes_dataset
 
@@ -66,6 +67,7 @@ def test_detector_trains_with_ignore_regions(tmp_path):
         train(ds, model="fcos_resnet50_fpn", epochs=1, progress=False)
 
 
+@pytest.mark.slow
 def test_weights_from_a_local_file(tmp_path):
     ds, ids, truth = bars_dataset(tmp_path)
     first = train(ds, epochs=3, batch_size=8, image_size=32, progress=False)
@@ -141,6 +143,7 @@ def test_pretrained_weights_through_torchvisions_cache(tmp_path, monkeypatch):
     ) == (None, "DEFAULT")
 
 
+@pytest.mark.slow
 def test_train_starts_from_cached_default_weights(tmp_path, monkeypatch, capsys):
     reference, _ = _cache_resnet18(tmp_path / "torch", monkeypatch)
     ds, ids, truth = bars_dataset(tmp_path)
@@ -159,6 +162,7 @@ def test_train_starts_from_cached_default_weights(tmp_path, monkeypatch, capsys)
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".onnx", ".pt", ".pt2"])
 def test_classifier_export_matches_run_predict(tmp_path, suffix):
     import warnings
@@ -207,6 +211,7 @@ def test_device_auto_picks_cpu_here():
     assert engine.resolve_device("cpu").type == "cpu"
 
 
+@pytest.mark.slow
 def test_streaming_past_the_memory_budget_gives_what_the_in_memory_path_gives(
     tmp_path, monkeypatch
 ):
@@ -250,6 +255,7 @@ def test_detection_predictions_stream_like_they_are_cached(trained_detector, mon
         np.testing.assert_allclose(g["scores"], w["scores"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_hard_examples_are_seen_more_often(tmp_path):
     from hardex_nb.training.data import ImageRows
 
@@ -340,6 +346,7 @@ def test_a_users_v2_transform_is_applied_and_must_keep_the_size():
     assert same == labels and out.shape == x.shape  # classification
 
 
+@pytest.mark.slow
 def test_train_records_the_augmentation_and_refuses_an_unknown_one(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=12, n_labeled=12)
     with pytest.raises(JobError, match="augment='heavy'"):

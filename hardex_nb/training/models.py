@@ -340,7 +340,9 @@ def build_model(
                 ),
             )
             # sized for small data: fewer proposals, sampled RoIs and box-head units than the
-            # COCO defaults (the 12544→1024 box head dominates the cost on small images)
+            # COCO defaults (the 12544→1024 box head dominates the cost on small images). On a
+            # CPU, RoIAlign's backward pass (one thread) is most of a step: 64 RoIs per image
+            # train 1.7× faster than 128 with the same held-out mAP on planted boxes (2 seeds)
             model = FasterRCNN(
                 backbone,
                 rpn_pre_nms_top_n_train=600,
@@ -349,7 +351,7 @@ def build_model(
                 rpn_post_nms_top_n_train=300,
                 rpn_pre_nms_top_n_test=300,
                 rpn_post_nms_top_n_test=150,
-                box_batch_size_per_image=128,
+                box_batch_size_per_image=64,
                 box_score_thresh=0.01,
                 **size,
             )
