@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the names below import torch: they load on first use (see _
         plot_runs,
         wrap_model,
     )
-    from .jobs.train import train
+    from .jobs.train import train  # the function, not the submodule of that name (mypy)
 
 __version__ = "0.1.0"  # the one place the version is written (pyproject.toml reads it)
 
@@ -85,28 +85,10 @@ __all__ = [
 
 
 # training, auto-labeling and the rest of ``jobs`` need torch and torchvision (~3 s to import):
-# ``import hardex_nb`` stays quick for a notebook that only labels, imports or evaluates
-_JOBS = frozenset(
-    {
-        "AutoLabelResult",
-        "MislabelResult",
-        "Predictor",
-        "Run",
-        "auto_label",
-        "collect",
-        "evaluate",
-        "find_mislabels",
-        "load_result",
-        "next_batch",
-        "plot_runs",
-        "train",
-        "wrap_model",
-    }
-)
-
-
+# ``import hardex_nb`` stays quick for a notebook that only labels, imports or evaluates. A name
+# of ``__all__`` that is not defined above is one of ``jobs``'s: it loads on first use.
 def __getattr__(name: str):
-    if name in _JOBS:
+    if name in __all__:
         from . import jobs
 
         value = getattr(jobs, name)
@@ -116,4 +98,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _JOBS)
+    return sorted(set(globals()) | set(__all__))
