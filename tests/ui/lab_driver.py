@@ -72,6 +72,10 @@ def serve_lab(root: Path):
             f"--ServerApp.root_dir={root}",
             "--LabApp.news_url=",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            # window.jupyterapp: the tests wait for the notebook's kernel and run its cells
+            # through the app's own commands instead of guessing from the page
+            "--LabApp.expose_app_in_browser=True",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -124,6 +128,17 @@ def write_notebook(root: Path, name: str, cells: list[str]) -> str:
     return name
 
 
+# the notebook in the main area has its kernel connected and idle
+KERNEL_READY = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session?.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+# a prompt shows the cells queued or run
+STARTED = """() => [...document.querySelectorAll('.jp-InputArea-prompt')]
+  .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
 def run_notebook(
     page,
     lab: dict,
@@ -140,32 +155,17 @@ def run_notebook(
     if ui == "lab":
         # a workspace of its own, reset: no tabs restored from earlier tests
         page.goto(f"{lab['base']}/lab/workspaces/{name.split('.')[0]}/tree/{name}?reset")
-        page.wait_for_selector(".jp-Notebook", timeout=timeout)
-        page.wait_for_selector(
-            ".jp-Notebook-ExecutionIndicator[data-status='idle'], #jp-main-statusbar :text('Idle')",
-            timeout=timeout,
-        )
     else:
         page.goto(f"{lab['base']}/notebooks/{name}")
-        page.wait_for_selector(".jp-Notebook", timeout=timeout)
-        page.wait_for_selector(".jp-NotebookKernelStatus, .jp-KernelStatus", timeout=timeout)
-    # the first notebook of a fresh server can swallow the command while its kernel
-    # connects: run again until a prompt shows the cells queued or run
-    started = (
-        "() => [...document.querySelectorAll('.jp-InputArea-prompt')]"
-        ".some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-    )
-    for attempt in range(5):
-        # a retry on a busy machine can meet the "Select Kernel" dialog: keep Python 3
-        accept = page.locator(".jp-Dialog .jp-mod-accept")
-        if accept.count():
-            accept.first.click()
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.wait_for_selector(".jp-Notebook", timeout=timeout)
+    page.wait_for_function(KERNEL_READY, timeout=timeout)
+    for _ in range(3):
+        # not awaited: the command's promise lasts until the last cell has run
+        page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         try:
-            page.wait_for_function(started, timeout=20_000)
+            page.wait_for_function(STARTED, timeout=5_000)
             break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
+        except PlaywrightTimeout:  # a kernel that restarted as it connected: ask again
+            page.wait_for_function(KERNEL_READY, timeout=timeout)
     page.wait_for_selector(wait_for, timeout=timeout)
     return page
