@@ -111,8 +111,23 @@ def pytest_unconfigure(config):
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Tests on a trained model are ``slow`` (see ``make quick``)."""
+    """Tests on a trained model are ``slow`` (see ``make quick``).
+
+    For ``pytest -n 2 --dist loadgroup`` (``make test``), what shares one process stays on one
+    worker: the browser tests (one JupyterLab, one Chromium), each notebook's cells (one kernel,
+    in order), the tests on the session's trained detector (trained once) and the tests that
+    start process groups (one local Ray cluster at a time).
+    """
     for item in items:
-        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if TRAINING_FIXTURES & fixtures:
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("trained_detector"))
+        elif item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.xdist_group(item.path.stem))
+        elif "lab" in fixtures or "browser" in fixtures:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+        elif item.path.name == "test_distributed.py":
+            item.add_marker(pytest.mark.xdist_group("processes"))
