@@ -115,10 +115,10 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     """Tests on a trained model are ``slow`` (see ``make quick``).
 
-    For ``pytest -n 2 --dist loadgroup`` (``make test``), what shares one process stays on one
-    worker: the browser tests (one JupyterLab, one Chromium), each notebook's cells (one kernel,
-    in order), the tests on the session's trained detector (trained once) and the tests that
-    start process groups (one local Ray cluster at a time).
+    For ``make test ARGS='-n 2 --dist loadgroup'`` (not the default), what shares one process
+    stays on one worker: the browser tests (one JupyterLab, one Chromium), each notebook's
+    cells (one kernel, in order), the tests on the session's trained detector (trained once)
+    and the tests that start process groups (one local Ray cluster at a time).
     """
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
