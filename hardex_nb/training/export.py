@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import JobError
 from ..media import letterbox_size
 from .data import resized
-from .models import without_ignore_support
+from .models import without_training_overrides
 
 
 class _DetectionOutputs(nn.Module):
@@ -58,7 +58,7 @@ def export_model(
     model = model.to("cpu").eval()
     example = torch.rand(1, 3, image_size, image_size)
     wrapped = (
-        model if task == "classification" else _DetectionOutputs(without_ignore_support(model))
+        model if task == "classification" else _DetectionOutputs(without_training_overrides(model))
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     file_format = "onnx"
