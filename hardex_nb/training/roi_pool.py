@@ -14,6 +14,8 @@ the dense rows cost more than they save, so each level picks the faster of the t
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torchvision
 from torch import Tensor
@@ -113,23 +115,26 @@ class SeparableRoIAlign(MultiScaleRoIAlign):
     """torchvision's ``MultiScaleRoIAlign`` (same levels, same numbers) pooling each level with
     `roi_align` above. Export swaps the class back (``models.without_training_overrides``)."""
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: dict[str, Tensor], boxes: list[Tensor], image_shapes: list[tuple[int, int]]
     ) -> Tensor:
         features = _filter_input(x, self.featmap_names)
         if features[0].device.type != "cpu" or torchvision._is_tracing():
             return super().forward(x, boxes, image_shapes)
-        if self.scales is None or self.map_levels is None:
-            self.scales, self.map_levels = _setup_scales(
+        scales: list[float] | None = self.scales  # type: ignore[has-type]
+        mapper: Any = self.map_levels  # type: ignore[has-type]
+        if scales is None or mapper is None:
+            scales, mapper = _setup_scales(
                 features, image_shapes, self.canonical_scale, self.canonical_level
             )
+            self.scales, self.map_levels = scales, mapper
         rois = _convert_to_roi_format(boxes)
         size = (int(self.output_size[0]), int(self.output_size[1]))
         if len(features) == 1:
-            return roi_align(features[0], rois, size, self.scales[0], self.sampling_ratio)
-        levels = self.map_levels(boxes)
+            return roi_align(features[0], rois, size, scales[0], self.sampling_ratio)
+        levels = mapper(boxes)
         result = features[0].new_zeros((len(rois), features[0].shape[1], *size))
-        for level, (per_level, scale) in enumerate(zip(features, self.scales)):
+        for level, (per_level, scale) in enumerate(zip(features, scales)):
             idx = torch.where(levels == level)[0]
             pooled = roi_align(per_level, rois[idx], size, scale, self.sampling_ratio)
             result[idx] = pooled.to(result.dtype)
