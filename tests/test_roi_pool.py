@@ -99,7 +99,8 @@ def test_faster_rcnn_trains_with_it_and_exports_without_it():
     plain = models.without_training_overrides(model)
     assert type(plain.roi_heads.box_roi_pool) is MultiScaleRoIAlign
     assert type(model.roi_heads.box_roi_pool) is SeparableRoIAlign  # the original keeps it
-    model.eval(), plain.eval()
+    model.eval()
+    plain.eval()
     image = [torch.rand(3, 64, 64)]
     with torch.no_grad():
         a, b = model(image)[0], plain(image)[0]
