@@ -46,9 +46,12 @@ COCO_STATS = (
 )
 BACKGROUND = "background"
 DEFAULT_SCORE_THRESHOLD = 0.3  # the report's confidence threshold, as in the platform manual
-MIN_COUNT = 20  # fewer annotations than this: "too few"
-MIN_SHARE = 0.05  # fewer than 5% of all objects: "low share"
-MIN_AP = 0.3  # COCO AP below this: "low AP"
+# The warning rules reproduce every cell of the platform manual's example report (tests hold
+# its 27 cells): a count of 22 warns and 37 does not, a share of 1.0% warns and 2.3% does not,
+# an AP of 0.846 warns and 0.941 does not.
+MIN_COUNT = 30  # fewer annotations than this: "too few"
+MIN_SHARE = 0.02  # fewer than 2% of all objects: "low share"
+MIN_AP = 0.9  # COCO AP below this: "low AP"
 MIN_DETECTION_RATE = 0.5  # fewer than half the objects found at the report's thresholds
 _CELL_BUDGET = 1 << 22  # (T, G, D, M) cells matched at once: bounds the matcher's memory
 
@@ -473,10 +476,35 @@ class DetectionReport:
         return float(self.stats["ap75"])
 
     @property
+    def tally(self) -> tuple[int, int]:
+        """(objects found, objects counted) at the report's thresholds, over all labels;
+        difficult objects and crowd regions are not counted.
+        """
+        kinds = self._details["kind"].to_numpy()
+        found = int((kinds == "tp").sum())
+        return found, found + int((kinds == "missed").sum())
+
+    @property
     def avg_detection_rate(self) -> float:
-        """Mean over labels with objects of the share found at the report's thresholds."""
-        rates = self.per_label["detection_rate"].dropna()
-        return float(rates.mean()) if len(rates) else float("nan")
+        """The manual's average detection rate: correctly predicted objects / all labeled
+        objects, pooled over labels (``mean_detection_rate`` is the mean of the per-label
+        column).
+        """
+        found, counted = self.tally
+        return found / counted if counted else float("nan")
+
+    @property
+    def mean_detection_rate(self) -> float:
+        """Mean over labels with objects of the per-label detection rate."""
+        return _mean_valid(self.per_label["detection_rate"])
+
+    def rate_interval(self) -> float:
+        """Half-width of a 95% interval around ``avg_detection_rate`` (see `rate_interval`)."""
+        return rate_interval(*self.tally)
+
+    def cell_warnings(self) -> pd.DataFrame:
+        """``per_label``'s shape (index: label), each cell the warning on it or ""."""
+        return _cell_warning_table(self.per_label)
 
     def errors(self, label: str | None = None) -> pd.DataFrame:
         """Per image and box: ``kind`` is ``tp`` (found), ``missed`` (not found), ``false`` (a
@@ -515,6 +543,7 @@ class DetectionReport:
             f"confidence threshold {self.score_threshold:g}",
             f"IoU {self.iou_threshold:g}",
             f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"mean per label {self.mean_detection_rate:.3f}",
             f"mAP {self.map:.3f}",
             f"mAP50 {self.map50:.3f}",
             f"mAP75 {self.map75:.3f}",
@@ -526,15 +555,46 @@ class DetectionReport:
         return _report_html(self.header(), self.notes, self.per_label)
 
 
+PERCENT_COLUMNS = ("share",)  # shown as percentages, as the manual's report does
+
+
 def _report_html(header: str, notes: list[str], table: pd.DataFrame) -> str:
+    """The header, the notes and the per-label table, a ⚠ beside each cell that warns
+    (its message on hover), shares as percentages.
+    """
     import html
 
     warn = "".join(
         f"<div style='color:#b91c1c'><b>warning:</b> {html.escape(n)}</div>" for n in notes
     )
-    return f"<b>{html.escape(header)}</b>{warn}" + table.to_html(
-        index=False, float_format="{:.3f}".format
+    cells = _cell_warning_table(table)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    body = []
+    for i, row in enumerate(table.itertuples(index=False)):
+        tds = []
+        for c, v in zip(table.columns, row):
+            text = _cell_text(c, v)
+            message = cells.iat[i, cells.columns.get_loc(c)] if c in cells.columns else ""
+            if message:
+                text += f" <span title='{html.escape(message, quote=True)}'>⚠</span>"
+            tds.append(f"<td>{text}</td>")
+        body.append(f"<tr>{''.join(tds)}</tr>")
+    return (
+        f"<b>{html.escape(header)}</b>{warn}<table class='dataframe'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
+
+
+def _cell_text(column: str, value) -> str:
+    import html
+
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if column in PERCENT_COLUMNS:
+        return f"{value:.1%}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.3f}"
+    return html.escape(str(value))
 
 
 def evaluate_detections(
@@ -760,46 +820,69 @@ def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFram
     )
 
 
-def rate_interval(per_label: pd.DataFrame) -> float:
-    """Half-width of a 95% interval around the average detection rate of ``per_label``
-    (columns detection_rate and count): each label's rate as a binomial share of its
-    objects (or images), Agresti–Coull adjusted so a perfect score on 3 images is not
-    taken as certain; NaN without labels.
+def rate_interval(found: int, counted: int) -> float:
+    """Half-width of a 95% interval around the rate ``found / counted`` (objects, or images
+    for a classifier), Agresti–Coull adjusted so a perfect score on 3 images is not taken as
+    certain; NaN when nothing is counted.
     """
-    rows = per_label[per_label["detection_rate"].notna() & (per_label["count"] > 0)]
-    if not len(rows):
+    if counted <= 0:
         return float("nan")
-    n = rows["count"].to_numpy(dtype=float) + 4
-    p = (rows["detection_rate"].to_numpy(dtype=float) * rows["count"].to_numpy() + 2) / n
-    return float(1.96 * np.sqrt((p * (1 - p) / n).sum()) / len(rows))
+    n = counted + 4
+    p = (found + 2) / n
+    return float(1.96 * np.sqrt(p * (1 - p) / n))
 
 
-def label_warning(
-    count: int, share: float, ap: float | None, detection_rate: float | None = None
-) -> str:
-    """What is wrong with a label's data or results and what to do; empty when nothing is.
+def cell_warnings(
+    count: int, share: float, ap: float | None = None, detection_rate: float | None = None
+) -> dict[str, str]:
+    """The warnings on one label's row, by column (``count``, ``share``, ``ap``,
+    ``detection_rate``); a column without one is left out.
 
-    The rule: fewer than ``MIN_COUNT`` (20) annotations, less than ``MIN_SHARE`` (5%) of all
-    objects, COCO AP below ``MIN_AP`` (0.3), or a detection rate below
-    ``MIN_DETECTION_RATE`` (0.5) at the report's thresholds.
+    The rules: fewer than ``MIN_COUNT`` (30) annotations, less than ``MIN_SHARE`` (2%) of all
+    objects, COCO AP below ``MIN_AP`` (0.9), a detection rate below ``MIN_DETECTION_RATE``
+    (0.5) at the report's thresholds. The first three reproduce the platform manual's
+    example report cell by cell.
     """
-    notes = []
+    notes = {}
     if count < MIN_COUNT:
-        notes.append(f"too few annotations ({count} < {MIN_COUNT}): label more images with it")
+        notes["count"] = f"too few annotations ({count} < {MIN_COUNT}): label more images with it"
     if share < MIN_SHARE:
-        notes.append(f"low share ({share:.1%} of objects < {MIN_SHARE:.0%}): balance the labels")
+        notes["share"] = f"low share ({share:.1%} of objects < {MIN_SHARE:.0%}): balance the labels"
     if ap is not None and not np.isnan(ap) and ap < MIN_AP:
-        notes.append(f"low AP ({ap:.2f} < {MIN_AP}): review its errors and hard examples")
+        notes["ap"] = f"low AP ({ap:.3f} < {MIN_AP}): review its errors and hard examples"
     if (
         detection_rate is not None
         and not np.isnan(detection_rate)
         and detection_rate < MIN_DETECTION_RATE
     ):
-        notes.append(
+        notes["detection_rate"] = (
             f"low detection rate ({detection_rate:.2f} < {MIN_DETECTION_RATE}): "
             "review its missed objects"
         )
-    return "; ".join(notes)
+    return notes
+
+
+def label_warning(
+    count: int, share: float, ap: float | None = None, detection_rate: float | None = None
+) -> str:
+    """What is wrong with a label's data or results and what to do, in one line (the
+    ``warning`` column); empty when nothing is. See `cell_warnings` for the rules.
+    """
+    return "; ".join(cell_warnings(count, share, ap, detection_rate).values())
+
+
+WARNED_COLUMNS = ("detection_rate", "ap", "share", "count")
+
+
+def _cell_warning_table(per_label: pd.DataFrame) -> pd.DataFrame:
+    columns = [c for c in WARNED_COLUMNS if c in per_label.columns]
+    rows = []
+    for r in per_label.to_dict(orient="records"):
+        notes = cell_warnings(
+            int(r["count"]), float(r["share"]), r.get("ap"), r.get("detection_rate")
+        )
+        rows.append([notes.get(c, "") for c in columns])
+    return pd.DataFrame(rows, columns=columns, index=pd.Index(per_label["label"], name="label"))
 
 
 # -- classification -----------------------------------------------------------------------------
@@ -819,19 +902,40 @@ class ClassificationReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def tally(self) -> tuple[int, int]:
+        """(images predicted correctly, images counted)."""
+        p = self._pairs
+        return int((p["true"] == p["predicted"]).sum()), len(p)
+
+    @property
     def avg_detection_rate(self) -> float:
-        """Mean over labels with images of the share predicted correctly."""
-        rates = self.per_label["detection_rate"].dropna()
-        return float(rates.mean()) if len(rates) else float("nan")
+        """The manual's average detection rate: correctly predicted images / all labeled
+        images (the accuracy); ``mean_detection_rate`` is the mean of the per-label column.
+        """
+        found, counted = self.tally
+        return found / counted if counted else float("nan")
+
+    @property
+    def mean_detection_rate(self) -> float:
+        """Mean over labels with images of the per-label detection rate (class recall)."""
+        return _mean_valid(self.per_label["detection_rate"])
+
+    def rate_interval(self) -> float:
+        """Half-width of a 95% interval around ``avg_detection_rate`` (see `rate_interval`)."""
+        return rate_interval(*self.tally)
+
+    def cell_warnings(self) -> pd.DataFrame:
+        """``per_label``'s shape (index: label), each cell the warning on it or ""."""
+        return _cell_warning_table(self.per_label)
 
     def header(self) -> str:
-        """One line: model version, accuracy, the mean of the classes' recall (the average
-        detection rate, in a classifier's words) and the images.
+        """One line: model version, the average detection rate (correct images / all), the
+        mean of the classes' recall, and the images.
         """
         parts = [
             f"model {self.version}" if self.version else "",
-            f"mean class recall {self.avg_detection_rate:.3f}",
-            f"accuracy {self.accuracy:.3f}",
+            f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"mean class recall {self.mean_detection_rate:.3f}",
             self.evaluated_on,
         ]
         return " · ".join(p for p in parts if p)
@@ -893,7 +997,9 @@ def evaluate_classification(
             "share": share,
         }
     )
-    per_label["warning"] = [label_warning(int(c), float(s), None) for c, s in zip(support, share)]
+    per_label["warning"] = [
+        label_warning(int(c), float(s), None, r) for c, s, r in zip(support, share, recall)
+    ]
     matrix = pd.DataFrame(
         cm, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted")
     )

@@ -533,16 +533,79 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
     assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)
 
 
-def test_rate_interval_widens_with_few_images_and_labels():
+def test_rate_interval_widens_with_few_images():
     from hardex_nb.evaluation import rate_interval
 
-    def table(rates, counts):
-        return pd.DataFrame({"detection_rate": rates, "count": counts})
+    few, many = rate_interval(8, 8), rate_interval(200, 200)
+    # Agresti–Coull: (8 + 2) / 12 = 0.833, 1.96 * sqrt(0.833 * 0.167 / 12) = 0.211
+    assert few == pytest.approx(0.211, abs=1e-3) and many < 0.02
+    assert rate_interval(40, 50) < rate_interval(8, 10)
+    assert np.isnan(rate_interval(0, 0))
 
-    few = rate_interval(table([1.0, 1.0], [4, 4]))
-    many = rate_interval(table([1.0, 1.0], [100, 100]))
-    assert few == pytest.approx(0.212, abs=1e-3) and many < 0.05
-    # averaging over more labels narrows it; a label without objects does not count
-    assert rate_interval(table([0.8] * 10, [5] * 10)) < rate_interval(table([0.8] * 2, [5] * 2))
-    assert rate_interval(table([0.8, np.nan], [5, 0])) == rate_interval(table([0.8], [5]))
-    assert np.isnan(rate_interval(table([], [])))
+
+# The platform manual's example report (confidence threshold 0.3): per label AP, share of
+# annotations and count, and which of those three cells carries a warning icon.
+MANUAL_TABLE = [
+    (0.991, 0.317, 280, ""),
+    (0.985, 0.130, 115, ""),
+    (0.981, 0.365, 322, ""),
+    (0.941, 0.080, 71, ""),
+    (0.846, 0.025, 22, "ap count"),
+    (0.809, 0.023, 20, "ap count"),
+    (0.824, 0.042, 37, "ap"),
+    (0.663, 0.007, 6, "ap share count"),
+    (0.300, 0.010, 9, "ap share count"),
+]
+
+
+@pytest.mark.parametrize("ap, share, count, icons", MANUAL_TABLE)
+def test_warning_rules_reproduce_the_manuals_report_cell_by_cell(ap, share, count, icons):
+    from hardex_nb.evaluation import cell_warnings, label_warning
+
+    notes = cell_warnings(count, share, ap)
+    assert sorted(notes) == sorted(icons.split())
+    assert label_warning(count, share, ap) == "; ".join(notes.values())
+    for column, message in notes.items():  # each message names the value and what to do
+        shown = {"ap": f"{ap:.3f}", "share": f"{share:.1%}", "count": str(count)}[column]
+        assert shown in message and ":" in message
+
+
+def test_the_report_marks_each_warned_cell_and_shows_shares_as_percentages():
+    """A report whose labels have the manual's counts: its warned cells and html icons."""
+    rows, n = [], 0
+    for k, (_, _, count, _) in enumerate(MANUAL_TABLE):
+        for _ in range(count):
+            rows.append((n, f"l{k}", 0, 0, 10, 10))
+            n += 1
+    gt = pd.DataFrame(rows, columns=["image_id", "label", "x0", "y0", "x1", "y1"])
+    pred = gt.assign(score=0.9)
+    r = evaluate_detections(gt, pred)
+    cells = r.cell_warnings()
+    assert list(cells.columns) == ["detection_rate", "ap", "share", "count"]
+    for k, (_, share, _, icons) in enumerate(MANUAL_TABLE):
+        # the manual's shares are its counts over their sum, 882
+        assert r.per_label.loc[k, "share"] == pytest.approx(share, abs=5e-4)
+        warned = {c for c in cells.columns if cells.loc[f"l{k}", c]}
+        # perfect predictions: no AP or rate warning; count and share as in the manual
+        assert warned == set(icons.split()) - {"ap"}
+    page = r._repr_html_()
+    assert page.count("⚠") == int((cells != "").to_numpy().sum()) > 0
+    assert "31.7%" in page and "title='too few annotations (6 &lt; 30)" in page
+
+
+def test_the_average_detection_rate_is_pooled_over_objects():
+    """90 objects of a (all found) and 10 of b (half found): 95 / 100, not (1 + 0.5) / 2."""
+    gt = pd.DataFrame(
+        [(i, "a" if i < 90 else "b", 0, 0, 10, 10) for i in range(100)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1"],
+    )
+    pred = gt[(gt["label"] == "a") | (gt["image_id"] >= 95)].assign(score=0.9)
+    r = evaluate_detections(gt, pred)
+    assert r.tally == (95, 100)
+    assert r.avg_detection_rate == pytest.approx(0.95)
+    assert r.mean_detection_rate == pytest.approx(0.75)
+    assert "avg detection rate 0.950" in r.header() and "mean per label 0.750" in r.header()
+    c = evaluate_classification(["a"] * 90 + ["b"] * 10, ["a"] * 90 + ["b"] * 5 + ["a"] * 5)
+    assert c.avg_detection_rate == pytest.approx(0.95) == c.accuracy
+    assert c.mean_detection_rate == pytest.approx(0.75)
+    assert c.rate_interval() < r.rate_interval() + 1e-12  # same tally, same interval

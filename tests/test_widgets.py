@@ -155,6 +155,9 @@ def test_report_widgets(tmp_path):
     pred = gt.assign(score=0.9, x1=[20.0, 60.0])
     det_report = hx.evaluate_detections(gt, pred)
     rv = hx.ReportView(det_report, ds=ds)
+    # the cells that warn carry their message (an icon in the widget); shares as percents
+    assert rv.percents == ["share"] and sorted(rv.cell_warnings[0]) == ["ap", "count"]
+    assert rv.cell_warnings[0]["count"].startswith("too few annotations (2 < 30)")
     rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
     rv.handle({"action": "label", "label": "v"})
     # only the image with an error is listed (the other image's box was found)

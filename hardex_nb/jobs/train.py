@@ -18,7 +18,6 @@ from tqdm.auto import tqdm
 from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
-from ..evaluation import rate_interval
 from ..progress import LivePlot
 from ..training import checkpoint, engine, models
 from ..training.data import ImageRows
@@ -133,9 +132,10 @@ MAX_RATE_INTERVAL = 0.2
 
 
 def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
-    """Mean over labels of the share of validation objects (or images) found correctly, and
-    a note with its 95% interval. Not recorded (None) unless every label has a validation
-    image (a mean over the labels that happen to be there would be noise) and the interval
+    """The validation objects (or images) found correctly / all counted, pooled over labels
+    (the manual's average detection rate), and a note with its 95% interval. Not recorded
+    (None) unless every label has a validation image (a rate over the labels that happen to
+    be there would be noise) and the interval
     is within ±``MAX_RATE_INTERVAL`` (a rate from one image per label was off from the
     test-set value by up to 0.3).
     """
@@ -156,7 +156,7 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, str]:
             "is not available (label more images, or put some in the 'val' split)"
         )
     report = report_on(ds, run, val, progress=None)[0]
-    rate, spread = report.avg_detection_rate, rate_interval(report.per_label)
+    rate, spread = report.avg_detection_rate, report.rate_interval()
     if np.isnan(rate):
         return 0.0, f"average detection rate on {len(val)} validation images"
     if not spread <= MAX_RATE_INTERVAL:

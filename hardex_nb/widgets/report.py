@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from ..evaluation import PERCENT_COLUMNS
 from ..media import thumbnail_bytes
 from . import cells
 from ._base import (
@@ -99,6 +100,10 @@ class ReportView(OpensAnnotator, Widget):
     error_images = traitlets.Int(0).tag(sync=True)  # images with an error for the label
     # the table's columns of fractions (rates, AP): shown as 1.000, never as a count's "1"
     fractions: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # shown as percentages (share), as the manual's report does
+    percents: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # per table row, {column: warning} for the cells that carry a warning icon
+    cell_warnings: traitlets.List[Any] = traitlets.List().tag(sync=True)
 
     def __init__(self, report, *, ds: Dataset | None = None, annotator=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
@@ -112,9 +117,14 @@ class ReportView(OpensAnnotator, Widget):
             if hasattr(report, k)
         }
         fractions = [c for c in report.per_label.columns if report.per_label[c].dtype.kind == "f"]
+        warned = report.cell_warnings() if hasattr(report, "cell_warnings") else None
         super().__init__(
             table=rows.to_dict(orient="records"),
             fractions=fractions,
+            percents=[c for c in PERCENT_COLUMNS if c in report.per_label.columns],
+            cell_warnings=[]
+            if warned is None
+            else [{c: m for c, m in row.items() if m} for row in warned.to_dict(orient="records")],
             summary=summary,
             header=report.header() if hasattr(report, "header") else "",
             notes=list(getattr(report, "notes", [])),

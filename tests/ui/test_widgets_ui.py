@@ -1190,9 +1190,12 @@ def test_every_way_to_another_image_shows_its_pixels(lab, page, shots, tmp_path,
         assert_shows(cell.nth(3).locator(".hx-annotator"), name)
 
     report_view = cell.nth(4).locator(".hx-report")
-    # rates of exactly 0 read as rates (0.000), counts as counts (2)
+    # rates of exactly 0 read as rates (0.000), counts as counts (2), shares as the manual's
+    # percentages; a cell that warns has its icon, the message on hover
     cat = [td.inner_text() for td in report_view.locator("tr[data-label=cat] td").all()]
-    assert cat[1:5] == ["0.000", "0.000", "2", "0.667"], cat
+    assert cat[1:5] == ["0.000 ⚠", "0.000", "2 ⚠", "66.7%"], cat
+    icon = report_view.locator("tr[data-label=cat] [data-warning=count]")
+    assert icon.get_attribute("title").startswith("too few annotations (2 < 30)")
     report_view.locator("tr[data-label=dog]").click()
     report_view.locator("figure[data-sample]").first.click()
     assert_shows(cell.nth(4).locator(".hx-annotator"), "green.png")

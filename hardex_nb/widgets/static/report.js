@@ -18,6 +18,11 @@ const KIND_NAMES = {
   ignored: "on an ignore region (not counted)",
 };
 
+/** A share as the manual shows it: 31.7% (empty for a missing value). */
+function percent(v) {
+  return v === null || v === undefined ? "" : `${(100 * v).toFixed(1)}%`;
+}
+
 export default {
   render({ model, el }) {
     const root = keepKeys(h("div", { class: "hx hx-report", tabindex: -1 }));
@@ -46,10 +51,28 @@ export default {
       );
       const rows = model.get("table");
       const fractions = new Set(model.get("fractions"));
+      const percents = new Set(model.get("percents"));
+      const warnings = model.get("cell_warnings");
       const cols = rows.length ? Object.keys(rows[0]) : [];
+      const cell = (r, c, warning) => {
+        const text = percents.has(c) ? percent(r[c]) : fmt(r[c], fractions.has(c));
+        const icon = warning
+          ? h("span", { class: "warn-icon", title: warning, "data-warning": c }, " ⚠")
+          : null;
+        return h(
+          "td",
+          {
+            style: c === "warning" || c === "label" ? "text-align:left" : "",
+            class: c === "warning" && r[c] ? "muted" : "",
+            title: warning,
+          },
+          text,
+          icon,
+        );
+      };
       table.replaceChildren(
         h("tr", {}, ...cols.map((c) => h("th", {}, c.replace("_", " ")))),
-        ...rows.map((r) =>
+        ...rows.map((r, i) =>
           h(
             "tr",
             {
@@ -57,16 +80,7 @@ export default {
               "data-label": r.label,
               onclick: () => model.send({ action: "label", label: r.label }),
             },
-            ...cols.map((c) =>
-              h(
-                "td",
-                {
-                  style: c === "warning" || c === "label" ? "text-align:left" : "",
-                  class: c === "warning" && r[c] ? "muted" : "",
-                },
-                fmt(r[c], fractions.has(c)),
-              ),
-            ),
+            ...cols.map((c) => cell(r, c, warnings[i]?.[c])),
           ),
         ),
       );
