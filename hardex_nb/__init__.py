@@ -21,6 +21,7 @@ from .evaluation import (
 from .formats.common import AnnotationImport
 from .ingest import tile
 from .reasons import HardType, Reason
+from .tide import TideReport, tide_errors, tide_of
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
 
 if TYPE_CHECKING:  # the names below import torch: they load on first use (see __getattr__)
@@ -64,6 +65,7 @@ __all__ = [
     "Review",
     "Run",
     "StoreError",
+    "TideReport",
     "ValidationError",
     "__version__",
     "auto_label",
@@ -77,6 +79,8 @@ __all__ = [
     "load_result",
     "next_batch",
     "plot_runs",
+    "tide_errors",
+    "tide_of",
     "tile",
     "tiling",
     "train",

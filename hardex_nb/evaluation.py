@@ -454,6 +454,10 @@ class DetectionReport:
     score_threshold: float
     _details: pd.DataFrame = field(repr=False)
     _pairs: pd.DataFrame = field(repr=False)
+    _curve: tuple[pd.DataFrame, pd.Series] | None = field(default=None, repr=False)
+    # gt, pred (the frames as given: references, not copies) and box_format; what
+    # `hardex_nb.tide.tide_of` breaks down
+    inputs: tuple[pd.DataFrame, pd.DataFrame, str] | None = field(default=None, repr=False)
     labels: list[str] = field(default_factory=list)
     image_ids: list = field(default_factory=list, repr=False)
     version: str | None = None
@@ -505,6 +509,56 @@ class DetectionReport:
     def cell_warnings(self) -> pd.DataFrame:
         """``per_label``'s shape (index: label), each cell the warning on it or ""."""
         return _cell_warning_table(self.per_label)
+
+    def _scored(self) -> tuple[pd.DataFrame, pd.Series]:
+        if self._curve is None:
+            raise ValidationError(
+                "this report was stored without its predictions' scores: run hx.evaluate again"
+            )
+        return self._curve
+
+    def pr_curve(self, label: str | None = None) -> pd.DataFrame:
+        """Precision, recall and F1 at every confidence threshold (each distinct score: the
+        report at that threshold, at the report's IoU), per label: columns label, threshold,
+        precision, recall, f1, highest threshold first.
+        """
+        rows, objects = self._scored()
+        names = self.labels if label is None else [label]
+        parts = [
+            _curve_points(rows[rows["label"] == n], int(objects.get(n, 0))).assign(label=n)
+            for n in names
+        ]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        return frame.reindex(columns=["label", "threshold", "precision", "recall", "f1"])
+
+    def best_thresholds(self) -> pd.DataFrame:
+        """Per label, the confidence threshold with the highest F1 (the highest such
+        threshold on ties) with its precision, recall and F1, and the F1 at the report's
+        threshold beside it (index: label). The manual: confidence is to be used together
+        with the detection threshold.
+        """
+        curve, rows = self.pr_curve(), []
+        for name in self.labels:
+            points = curve[curve["label"] == name]
+            at = points[points["threshold"] >= self.score_threshold]
+            here = float(at["f1"].iloc[-1]) if len(at) else 0.0
+            if len(points) and points["f1"].max() > 0:
+                best = points.loc[points["f1"].idxmax()]
+                rows.append((name, best.threshold, best.precision, best.recall, best.f1, here))
+            else:
+                rows.append((name, np.nan, np.nan, np.nan, 0.0, here))
+        return pd.DataFrame(
+            rows,
+            columns=["label", "threshold", "precision", "recall", "f1", "f1_at_report_threshold"],
+        ).set_index("label")
+
+    def calibration(self, bins: int = 10) -> tuple[pd.DataFrame, float]:
+        """The reliability diagram of the detector's scores (the share of predictions in each
+        score bin that are right at the report's IoU) and its expected calibration error; see
+        `calibration_table`.
+        """
+        rows, _ = self._scored()
+        return calibration_table(rows["tp"].to_numpy(), rows["score"].to_numpy(), bins)
 
     def errors(self, label: str | None = None) -> pd.DataFrame:
         """Per image and box: ``kind`` is ``tp`` (found), ``missed`` (not found), ``false`` (a
@@ -691,6 +745,7 @@ def evaluate_detections(
     )
     objects = np.bincount(gl[~g.crowd], minlength=len(names))
     per_label = _per_label_table(names, objects, coco, details)
+    curve = _score_curve(g, p, gi, di, gl, dl, names, n_img, iou_threshold)
     ids = list(image_ids) if image_ids is not None else list(img_codes)
     return DetectionReport(
         per_label=per_label,
@@ -700,6 +755,8 @@ def evaluate_detections(
         score_threshold=score_threshold,
         _details=details,
         _pairs=pairs,
+        _curve=curve,
+        inputs=(gt, pred, box_format),
         labels=names,
         image_ids=ids,
     )
@@ -775,6 +832,86 @@ def _thresholded(
         }
     )
     return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
+
+
+def _score_curve(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold):
+    """Every prediction matched at the report's IoU threshold, whatever its score: per label,
+    in falling score order, whether it is right (``tp``) and the label's counted objects.
+
+    COCO's greedy matching takes the highest score first, so the predictions at or above any
+    threshold match exactly as they do when the rest are dropped: the curve's point at a
+    score is the report at that confidence threshold. Predictions on crowd regions or
+    difficult objects are left out (they do not count).
+    """
+    m = _match(
+        g,
+        gl * n_img + gi,
+        p,
+        dl * n_img + di,
+        np.array([iou_threshold]),
+        [AREA_RANGES["all"]],
+        None,
+    )
+    counted = ~m.ignored[0, 0]
+    order = np.lexsort((-p.score, dl))
+    order = order[counted[order]]
+    names_arr = np.asarray(names, dtype=object)
+    objects = np.bincount(gl[~g.ignore], minlength=len(names))
+    return pd.DataFrame(
+        {
+            "label": names_arr[dl[order]],
+            "score": p.score[order],
+            "tp": m.matched[0, 0, order],
+            "objects": objects[dl[order]],
+        }
+    ), pd.Series(objects, index=pd.Index(names, name="label"))
+
+
+def _curve_points(rows: pd.DataFrame, objects: int) -> pd.DataFrame:
+    """One label's precision, recall and F1 at each distinct score (the threshold that keeps
+    the predictions at or above it), highest score first.
+    """
+    tps = np.cumsum(rows["tp"].to_numpy())
+    n = np.arange(1, len(rows) + 1)
+    score = rows["score"].to_numpy()
+    last = np.r_[score[1:] != score[:-1], True] if len(score) else np.zeros(0, bool)
+    tps, n, score = tps[last], n[last], score[last]
+    precision = tps / n
+    recall = tps / objects if objects else np.full(len(tps), np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(tps > 0, 2 * precision * recall / (precision + recall), 0.0)
+    return pd.DataFrame({"threshold": score, "precision": precision, "recall": recall, "f1": f1})
+
+
+def calibration_table(correct: np.ndarray, confidence: np.ndarray, bins: int = 10):
+    """A reliability diagram's numbers and the expected calibration error.
+
+    ``confidence`` in [0, 1] (a detector's score, a classifier's probability of its answer)
+    is cut into ``bins`` equal-width bins; each gives its count, mean confidence and the share
+    ``correct``. ECE is the count-weighted mean of |share correct − mean confidence|
+    (Guo et al., 2017). Returns ``(table, ece)``; ECE is NaN without predictions.
+    """
+    correct = np.asarray(correct, dtype=float)
+    confidence = np.clip(np.asarray(confidence, dtype=float), 0.0, 1.0)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.minimum((confidence * bins).astype(np.int64), bins - 1)  # 0.6 in [0.6, 0.8)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_conf = np.bincount(which, confidence, minlength=bins) / count
+        accuracy = np.bincount(which, correct, minlength=bins) / count
+    table = pd.DataFrame(
+        {
+            "low": edges[:-1],
+            "high": edges[1:],
+            "count": count,
+            "confidence": mean_conf,
+            "accuracy": accuracy,
+        }
+    )
+    if not len(correct):
+        return table, float("nan")
+    gap = np.abs(np.nan_to_num(accuracy) - np.nan_to_num(mean_conf))
+    return table, float((count * gap).sum() / len(correct))
 
 
 def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFrame:
@@ -928,6 +1065,18 @@ class ClassificationReport:
         """``per_label``'s shape (index: label), each cell the warning on it or ""."""
         return _cell_warning_table(self.per_label)
 
+    def calibration(self, bins: int = 10) -> tuple[pd.DataFrame, float]:
+        """The reliability diagram of the predicted labels' probabilities (the share right in
+        each probability bin) and its expected calibration error; see `calibration_table`.
+        """
+        p = self._pairs
+        if "score" not in p:
+            raise ValidationError(
+                "this report has no scores: pass scores= (the predicted labels' probabilities)"
+            )
+        right = (p["true"] == p["predicted"]).to_numpy()
+        return calibration_table(right, p["score"].to_numpy(), bins)
+
     def header(self) -> str:
         """One line: model version, the average detection rate (correct images / all), the
         mean of the classes' recall, and the images.
@@ -964,9 +1113,12 @@ def evaluate_classification(
     *,
     label_names: Sequence[str] | None = None,
     image_ids: Sequence | None = None,
+    scores: Sequence[float] | None = None,
 ) -> ClassificationReport:
     """Per-label detection rate (recall), precision, count and share, and the confusion
-    matrix (true label rows × predicted label columns).
+    matrix (true label rows × predicted label columns). With ``scores`` (the model's
+    probability of each predicted label), ``report.calibration()`` gives its reliability
+    diagram and ECE.
     """
     y = np.asarray([str(v) for v in labels], dtype=object)
     p = np.asarray([str(v) for v in preds], dtype=object)
@@ -1005,6 +1157,10 @@ def evaluate_classification(
     )
     ids = list(image_ids) if image_ids is not None else list(range(len(y)))
     pairs = pd.DataFrame({"image_id": ids, "true": y, "predicted": p})
+    if scores is not None:
+        if len(scores) != len(y):
+            raise ValidationError(f"scores ({len(scores)}) and labels ({len(y)}) differ in length.")
+        pairs["score"] = np.asarray(scores, dtype=float)
     acc = float((yi == pi).mean()) if len(y) else float("nan")
     return ClassificationReport(
         per_label=per_label, accuracy=acc, confusion_matrix=matrix, _pairs=pairs, labels=names

@@ -80,6 +80,7 @@ def _only_slow_tests_train(request, monkeypatch):
 
 
 RUN_TMP = pytest.StashKey[Path]()
+RUN_PREFIX = "hardex-test-run-"
 RUN_FAILED = pytest.StashKey[bool]()
 
 
@@ -90,7 +91,17 @@ def pytest_configure(config):
     JupyterLab's and the browser tests' screenshots all go under it. It is removed when the run
     passes and kept, with its path printed, when it fails: repeated runs do not fill the disk.
     """
-    root = Path(tempfile.mkdtemp(prefix="hardex-test-run-"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # two workers on two cores: one thread each (torch, and the notebooks' kernels and
+        # the processes a test starts, which inherit it), not two threads fighting for a core
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    inherited = os.environ.get("TMPDIR", "")
+    if os.environ.get("PYTEST_XDIST_WORKER") and Path(inherited).name.startswith(RUN_PREFIX):
+        # a worker writes into its controller's folder, which the controller keeps or
+        # removes; a folder within it would make Ray's socket paths too long (107 bytes)
+        tempfile.tempdir = inherited
+        return
+    root = Path(tempfile.mkdtemp(prefix=RUN_PREFIX))
     root.chmod(0o755)  # a test opens a dataset as another user; pytest's own folders stay private
     os.environ["TMPDIR"] = str(root)
     tempfile.tempdir = str(root)

@@ -512,24 +512,32 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
             )
         )
     gt, pred = pd.concat(gt, ignore_index=True), pd.concat(pred, ignore_index=True)
-    cells = []
+    # per matching pass: COCO's; at the threshold, with labels and without (the confusion
+    # matrix); the curve's, at any score
+    cells: list[list[int]] = []
     real = (100 * 2000) + sum(
         min(len(p), 100) * len(g)
         for (_, p), (_, g) in zip(
             list(pred.groupby("image_id"))[1:], list(gt.groupby("image_id"))[1:]
         )
     )
-    original = evaluation._match_chunk
+    original, original_match = evaluation._match_chunk, evaluation._match
 
     def counting(out, g, d, dt_index, gt_index, *rest):
-        cells.append(dt_index.size * gt_index.shape[1])
+        cells[-1].append(dt_index.size * gt_index.shape[1])
         return original(out, g, d, dt_index, gt_index, *rest)
 
+    def new_pass(*args):
+        cells.append([])
+        return original_match(*args)
+
     monkeypatch.setattr(evaluation, "_match_chunk", counting)
+    monkeypatch.setattr(evaluation, "_match", new_pass)
     report = evaluate_detections(gt, pred)
-    padded_first_pass = sum(cells[: len(cells) // 2 + 1])
-    assert sum(cells) <= 4 * 2 * (real + 2000 * 2000)  # both passes, 2x2 bucket slack
-    assert padded_first_pass < 301 * 100 * 2000 / 50
+    assert len(cells) == 4
+    # the last three on every prediction above the threshold / at any score; 2x2 bucket slack
+    assert sum(map(sum, cells)) <= 4 * 4 * (real + 2000 * 2000)
+    assert sum(cells[0]) < 301 * 100 * 2000 / 50
     assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)
 
 
@@ -609,3 +617,83 @@ def test_the_average_detection_rate_is_pooled_over_objects():
     assert c.avg_detection_rate == pytest.approx(0.95) == c.accuracy
     assert c.mean_detection_rate == pytest.approx(0.75)
     assert c.rate_interval() < r.rate_interval() + 1e-12  # same tally, same interval
+
+
+def test_pr_curve_and_the_f1_threshold_on_a_hand_checked_case():
+    """Four objects of a; predictions right at 0.9, 0.7, 0.6 and false at 0.8, 0.5:
+    precision 1, 1/2, 2/3, 3/4, 3/5 at recall 1/4, 1/4, 2/4, 3/4, 3/4; F1 is best (0.75) at 0.6."""
+    gt = pd.DataFrame(
+        [(i, "a", 0, 0, 10, 10) for i in range(4)],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1"],
+    )
+    pred = pd.DataFrame(
+        [
+            (0, "a", 0, 0, 10, 10, 0.9),
+            (1, "a", 30, 30, 40, 40, 0.8),
+            (1, "a", 0, 0, 10, 10, 0.7),
+            (2, "a", 0, 0, 10, 10, 0.6),
+            (3, "a", 30, 30, 40, 40, 0.5),
+        ],
+        columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"],
+    )
+    r = evaluate_detections(gt, pred)
+    c = r.pr_curve("a")
+    assert c["threshold"].tolist() == [0.9, 0.8, 0.7, 0.6, 0.5]
+    np.testing.assert_allclose(c["precision"], [1, 1 / 2, 2 / 3, 3 / 4, 3 / 5])
+    np.testing.assert_allclose(c["recall"], [1 / 4, 1 / 4, 2 / 4, 3 / 4, 3 / 4])
+    np.testing.assert_allclose(c["f1"], [0.4, 1 / 3, 4 / 7, 0.75, 2 / 3])
+    best = r.best_thresholds().loc["a"]
+    assert best["threshold"] == 0.6 and best["f1"] == pytest.approx(0.75)
+    assert best["f1_at_report_threshold"] == pytest.approx(2 / 3)  # 0.3 keeps all five
+
+
+def test_every_point_of_the_pr_curve_is_the_report_at_that_threshold():
+    """Random crowded boxes: the curve's precision and recall at a score are the per-label
+    precision and detection rate of a report at that confidence threshold."""
+    rng = np.random.default_rng(3)
+    rows, preds = [], []
+    for img in range(30):
+        for _ in range(rng.integers(1, 5)):
+            x, y = rng.uniform(0, 80, 2)
+            label = str(rng.choice(["a", "b"]))
+            rows.append((img, label, x, y, x + 20, y + 20, rng.random() < 0.1))
+            if rng.random() < 0.8:
+                dx, dy = rng.normal(0, 4, 2)
+                preds.append((img, label, x + dx, y + dy, x + dx + 20, y + dy + 20, rng.random()))
+        for _ in range(rng.integers(0, 3)):
+            x, y = rng.uniform(0, 80, 2)
+            preds.append((img, str(rng.choice(["a", "b"])), x, y, x + 15, y + 15, rng.random()))
+    gt = pd.DataFrame(rows, columns=["image_id", "label", "x0", "y0", "x1", "y1", "ignore"])
+    pred = pd.DataFrame(preds, columns=["image_id", "label", "x0", "y0", "x1", "y1", "score"])
+    curve = evaluate_detections(gt, pred).pr_curve()
+    for label in ("a", "b"):
+        points = curve[curve["label"] == label]
+        for t in points["threshold"].to_numpy()[[0, len(points) // 3, -1]]:
+            at = evaluate_detections(gt, pred, score_threshold=t).per_label.set_index("label")
+            point = points[points["threshold"] == t].iloc[0]
+            assert point["recall"] == pytest.approx(at.loc[label, "detection_rate"])
+            assert point["precision"] == pytest.approx(at.loc[label, "precision"])
+
+
+def test_calibration_of_scores_and_probabilities():
+    from hardex_nb.evaluation import calibration_table
+
+    # two bins used: 0.95 (half right: gap 0.45) and 0.15 (none right: gap 0.15)
+    table, ece = calibration_table([1, 0, 0, 0], [0.95, 0.95, 0.15, 0.15])
+    assert ece == pytest.approx((2 * 0.45 + 2 * 0.15) / 4)
+    assert table["count"].tolist() == [0, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert table.loc[9, "accuracy"] == 0.5 and table.loc[1, "confidence"] == pytest.approx(0.15)
+    assert calibration_table([1, 1], [1.0, 1.0])[1] == 0.0  # a score of 1 is in the last bin
+    c = evaluate_classification(["a", "b", "a"], ["a", "a", "a"], scores=[0.9, 0.6, 0.7])
+    table, ece = c.calibration(bins=5)
+    # bins [0.6, 0.8): 0.6 wrong and 0.7 right; [0.8, 1]: 0.9 right
+    assert ece == pytest.approx((2 * abs(0.5 - 0.65) + abs(1 - 0.9)) / 3)
+    with pytest.raises(ValidationError, match="scores="):
+        evaluate_classification(["a"], ["a"]).calibration()
+    gt = pd.DataFrame([(0, "a", 0, 0, 10, 10)], columns=["image_id", "label", *evaluation.BOX])
+    pred = pd.DataFrame(
+        [(0, "a", 0, 0, 10, 10, 0.8), (0, "a", 50, 50, 60, 60, 0.8)],
+        columns=["image_id", "label", *evaluation.BOX, "score"],
+    )
+    table, ece = evaluate_detections(gt, pred).calibration()
+    assert table.loc[8, "count"] == 2 and ece == pytest.approx(0.3)  # 0.8 sure, half right

@@ -158,6 +158,24 @@ def test_report_widgets(tmp_path):
     # the cells that warn carry their message (an icon in the widget); shares as percents
     assert rv.percents == ["share"] and sorted(rv.cell_warnings[0]) == ["ap", "count"]
     assert rv.cell_warnings[0]["count"].startswith("too few annotations (2 < 30)")
+    # the PR curve (one found of two: recall 0.5 at precision 1, then 0.5 at 0.5) with the
+    # report threshold's point and the best F1; the reliability diagram from the scores
+    (curve,) = rv.curves
+    assert curve["label"] == "v" and curve["points"] == [[0.5, 0.5]]
+    assert curve["at"]["threshold"] == 0.9 and curve["best"]["f1"] == pytest.approx(0.5)
+    assert rv.calibration["ece"] == pytest.approx(0.4)  # 0.9 sure, half right
+    assert rv.calibration["bins"][9]["count"] == 2
+    assert hx.ReportView(report, ds=ds).calibration == {}  # a classifier's without scores
+    # TIDE: the second box is a localization error (IoU 0.32); its count opens its image
+    # with the prediction and the object it was about
+    assert {e["type"]: e["count"] for e in rv.tide["errors"]}["loc"] == 1
+    rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    rv.handle({"action": "tide", "error": "loc"})
+    assert rv.error == "" and [img["sample_id"] for img in rv.errors] == [ids[1]]
+    assert sorted(b["kind"] for b in rv.errors[0]["boxes"]) == ["false", "missed"]
+    assert rv.label == "localization errors (TIDE)"
+    rv.handle({"action": "tide", "error": "nope"})
+    assert "no TIDE error type 'nope'" in rv.error
     rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
     rv.handle({"action": "label", "label": "v"})
     # only the image with an error is listed (the other image's box was found)

@@ -126,9 +126,12 @@ def report_on(
     report: Any
     if ds.task == "classification":
         truth = samples.loc[ids, "label"].astype(str).tolist()
-        pred = run.predict(ids, progress=progress)["label"].tolist()
-        report = evaluate_classification(truth, pred, label_names=run.labels, image_ids=ids)
-        inputs: dict = {"task": "classification", "truth": truth, "pred": pred}
+        predicted = run.predict(ids, progress=progress)
+        pred, scores = predicted["label"].tolist(), predicted["score"].astype(float).tolist()
+        report = evaluate_classification(
+            truth, pred, label_names=run.labels, image_ids=ids, scores=scores
+        )
+        inputs: dict = {"task": "classification", "truth": truth, "pred": pred, "scores": scores}
     else:
         ann = ds.annotation_rows()
         ann = ann[
@@ -187,6 +190,7 @@ def _evaluation_from_record(ds: Dataset, record: dict):
             payload["pred"],
             label_names=payload["labels"],
             image_ids=payload["image_ids"],
+            scores=payload.get("scores"),  # recorded since scores were added
         )
     else:
         result = evaluate_detections(

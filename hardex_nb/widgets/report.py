@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
 import traitlets
 
+from ..errors import ValidationError
 from ..evaluation import PERCENT_COLUMNS
 from ..media import thumbnail_bytes
+from ..tide import tide_of
 from . import cells
 from ._base import (
     STATIC,
@@ -25,6 +29,15 @@ if TYPE_CHECKING:
     from ..dataset import Dataset
 
 MAX_ERROR_IMAGES = 12
+CURVE_POINTS = 120  # a drawn PR curve keeps at most this many of its points
+TIDE_NAMES = {
+    "cls": "classification",
+    "loc": "localization",
+    "both": "classification and localization",
+    "dupe": "duplicate",
+    "bkg": "background",
+    "missed": "missed",
+}
 
 
 def _dataset_of(report, ds):
@@ -104,6 +117,13 @@ class ReportView(OpensAnnotator, Widget):
     percents: traitlets.List[Any] = traitlets.List().tag(sync=True)
     # per table row, {column: warning} for the cells that carry a warning icon
     cell_warnings: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # per label, its precision-recall curve (at most CURVE_POINTS points), the point at the
+    # report's confidence threshold and the F1-optimal one; empty without scores
+    curves: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # the reliability diagram's bins and ECE; empty without scores
+    calibration = traitlets.Dict().tag(sync=True)
+    # TIDE's breakdown (detection): AP, and per error type its name, dAP and count
+    tide = traitlets.Dict().tag(sync=True)
 
     def __init__(self, report, *, ds: Dataset | None = None, annotator=None, **kwargs):
         reject_unknown("ReportView", kwargs, set())
@@ -129,6 +149,10 @@ class ReportView(OpensAnnotator, Widget):
             header=report.header() if hasattr(report, "header") else "",
             notes=list(getattr(report, "notes", [])),
         )
+        self.curves, self.calibration = _curves(report), _calibration(report)
+        has_frames = getattr(report, "inputs", None) is not None
+        self._tide = tide_of(report) if has_frames else None
+        self.tide = _tide_summary(self._tide)
         self._start_column()
         self._error_ids: list[int] = []
 
@@ -140,6 +164,27 @@ class ReportView(OpensAnnotator, Widget):
         if "kind" in err:  # detection: only images where something was missed or false
             wrong = err.loc[err["kind"].isin(ERROR_KINDS), "image_id"].unique()
             err = err[err["image_id"].isin(wrong)]
+        self._show(label, err)
+
+    def _on_tide(self, content: dict) -> None:
+        """The images behind one TIDE count: each error's prediction drawn as false, the
+        object it is about (or the missed object) as missed.
+        """
+        kind = text_in(content, "error")
+        if self._tide is None or kind not in TIDE_NAMES:
+            raise BadMessage(f"no TIDE error type {kind!r} in this report")
+        rows = self._tide.errors[self._tide.errors["type"] == kind]
+        pred = rows.dropna(subset=["x0"]).assign(kind="false")
+        gt = rows.dropna(subset=["gt_x0"])
+        gt = gt.assign(
+            kind="missed", x0=gt["gt_x0"], y0=gt["gt_y0"], x1=gt["gt_x1"], y1=gt["gt_y1"]
+        ).assign(score=np.nan)
+        boxes = pd.concat([pred, gt], ignore_index=True)
+        title = f"{TIDE_NAMES[kind]} errors (TIDE)"
+        self._show(title, boxes[["image_id", "kind", "x0", "y0", "x1", "y1", "score"]])
+
+    def _show(self, label: str, err: pd.DataFrame) -> None:
+        """Send the first images of ``err`` (rows per image, with boxes for detection)."""
         stored = self.ds.sample_rows()
         groups = [(i, g) for i, g in err.groupby("image_id", sort=True) if int(i) in stored.index]
         self._error_ids = [int(i) for i, _ in groups]
@@ -183,3 +228,72 @@ class ReportView(OpensAnnotator, Widget):
         if sid not in self._error_ids:
             raise BadMessage(f"image {sid} is not among the errors shown")
         self._open_in_annotator(sid, self._error_ids)
+
+
+def _point(row) -> dict:
+    return {k: cells.number(row[k]) for k in ("threshold", "precision", "recall", "f1")}
+
+
+def _curves(report) -> list[dict]:
+    """Each label's PR curve for the widget: thinned to ``CURVE_POINTS`` evenly spaced
+    points (always keeping both ends and the marked ones), the report threshold's point and
+    the F1-optimal one.
+    """
+    if not hasattr(report, "pr_curve"):
+        return []
+    curve, best = report.pr_curve(), report.best_thresholds()
+    out = []
+    for name in report.labels:
+        points = curve[curve["label"] == name].reset_index(drop=True)
+        if not len(points):
+            out.append({"label": name, "points": [], "at": None, "best": None})
+            continue
+        kept = points["threshold"] >= report.score_threshold
+        at = points[kept].iloc[-1] if kept.any() else None
+        b = best.loc[name]
+        marks = {int(points["f1"].idxmax())} | (
+            {int(kept[kept].index[-1])} if kept.any() else set()
+        )
+        keep = sorted(
+            set(np.linspace(0, len(points) - 1, min(CURVE_POINTS, len(points))).round().astype(int))
+            | marks
+        )
+        out.append(
+            {
+                "label": name,
+                "points": [
+                    [cells.number(r.recall), cells.number(r.precision)]
+                    for r in points.iloc[keep].itertuples()
+                ],
+                "at": None if at is None else _point(at),
+                "best": None if np.isnan(b["threshold"]) else _point(b),
+            }
+        )
+    return out
+
+
+def _calibration(report) -> dict:
+    try:
+        table, ece = report.calibration()
+    except ValidationError:  # a classification report without scores
+        return {}
+    return {
+        "ece": cells.number(ece),
+        "bins": [
+            {k: cells.number(v) for k, v in row.items()} for row in table.to_dict(orient="records")
+        ],
+    }
+
+
+def _tide_summary(tide) -> dict:
+    if tide is None:
+        return {}
+    counts = tide.counts
+    return {
+        "ap": cells.number(tide.ap),
+        "iou": tide.pos_threshold,
+        "errors": [
+            {"type": k, "name": n, "dAP": cells.number(tide.main[k]), "count": int(counts[k])}
+            for k, n in TIDE_NAMES.items()
+        ],
+    }

@@ -466,16 +466,40 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
         "cls = hx.evaluate_classification(['cat','cat','dog','dog'], ['cat','dog','dog','dog'],"
         " label_names=['cat','dog'], image_ids=" + str(ids) + ")\nhx.ConfusionMatrix(cls, ds=ds)",
         "hx.ReportView(cls, ds=ds)",
+        "import pandas as pd\n"
+        f"gt = pd.DataFrame({{'image_id': {ids}, 'label': ['cat', 'cat', 'dog', 'dog'],"
+        " 'x0': 10.0, 'y0': 10.0, 'x1': 60.0, 'y1': 60.0})\n"
+        "pred = gt.assign(score=[0.9, 0.4, 0.8, 0.2], x1=[60.0, 60.0, 20.0, 60.0])\n"
+        "hx.ReportView(hx.evaluate_detections(gt, pred), ds=ds)",
     ]
-    run_notebook(page, lab, f"themes_{ui}.ipynb", cells, wait_for=".hx-report", ui=ui)
+    run_notebook(page, lab, f"themes_{ui}.ipynb", cells, wait_for=".hx-report >> nth=1", ui=ui)
     widgets = {
         "annotator": ".hx-annotator >> nth=0",
         "review": ".hx-annotator >> nth=1",
         "gallery": ".hx-gallery",
         "confusion": ".hx-confusion",
-        "report": ".hx-report",
+        "report": ".hx-report >> nth=0",
+        "report_curves": ".hx-report >> nth=1",
     }
     page.wait_for_selector(".hx-gallery .card img[src^=blob]")
+    # the detection report draws each label's PR curve with its two marks, and the
+    # reliability diagram; the mark's tooltip names the threshold
+    curves = page.locator(".hx-report >> nth=1").locator("svg[data-curve]")
+    wait_until(lambda: curves.count() == 2, what="both labels' PR curves")
+    cat = page.locator(".hx-report >> nth=1").locator("svg[data-curve=cat]")
+    assert cat.locator("path.plot-line").get_attribute("d").startswith("M")
+    tip = cat.locator("[data-mark=at] title").text_content()
+    assert tip.startswith("the report's threshold 0.400: precision 1.000, recall 1.000"), tip
+    report = page.locator(".hx-report >> nth=1")
+    assert report.locator("svg[data-calibration] rect.plot-bar").count()
+    # TIDE: dog's 0.8 box is off (IoU 0.2): one localization error, whose count opens it
+    report.locator("[data-role=tide] [data-tide=loc] button").click()
+    title = report.locator("[data-role=errors-title]")
+    expected = "1 image(s) with errors for localization errors (TIDE)"
+    wait_until(
+        lambda: title.count() and title.inner_text().startswith(expected),
+        what="the TIDE error's image",
+    )
 
     def shoot(theme: str) -> None:
         for name, where in widgets.items():

@@ -18,6 +18,134 @@ const KIND_NAMES = {
   ignored: "on an ignore region (not counted)",
 };
 
+const PLOT = 150; // a plot's side in pixels (the axes' unit square scaled)
+
+/** An empty square plot with its frame, axis names and title. */
+function frame(title, x, y) {
+  const svg = s("svg", {
+    viewBox: `-28 -18 ${PLOT + 40} ${PLOT + 48}`,
+    width: PLOT + 40,
+    height: PLOT + 48,
+    class: "plot",
+  });
+  svg.append(
+    s("rect", { x: 0, y: 0, width: PLOT, height: PLOT, class: "plot-frame" }),
+    text(PLOT / 2, -6, title, "middle", "plot-title"),
+    text(PLOT / 2, PLOT + 24, x, "middle"),
+    text(-6, PLOT, "0", "end"),
+    text(-6, 8, "1", "end"),
+  );
+  const name = text(-16, PLOT / 2, y, "middle");
+  name.setAttribute("transform", `rotate(-90 -16 ${PLOT / 2})`);
+  svg.append(name);
+  return svg;
+}
+
+function text(x, y, content, anchor, cls = "plot-text") {
+  const t = s("text", { x, y, "text-anchor": anchor, class: cls });
+  t.textContent = content;
+  return t;
+}
+
+/** A point of the unit square in plot pixels (y up). */
+const px = (x, y) => [x * PLOT, (1 - y) * PLOT];
+
+/** One label's precision-recall curve, the report threshold's point and the best F1's. */
+function prPlot(c) {
+  const svg = frame(c.label, "recall", "precision");
+  svg.setAttribute("data-curve", c.label);
+  const d = c.points.map(([r, p], i) => `${i ? "L" : "M"}${px(r, p).join(" ")}`).join("");
+  svg.append(s("path", { d, class: "plot-line" }));
+  for (const [kind, p] of [
+    ["best", c.best],
+    ["at", c.at],
+  ]) {
+    if (!p) continue;
+    const [x, y] = px(p.recall, p.precision);
+    const mark = s("circle", { cx: x, cy: y, r: kind === "at" ? 3.5 : 5, class: `mark-${kind}` });
+    mark.setAttribute("data-mark", kind);
+    const tip = s("title", {});
+    const what = kind === "at" ? "the report's threshold" : "best F1";
+    tip.textContent = `${what} ${fmt(p.threshold, true)}: precision ${fmt(p.precision, true)}, recall ${fmt(p.recall, true)}, F1 ${fmt(p.f1, true)}`;
+    mark.append(tip);
+    svg.append(mark);
+  }
+  if (c.best)
+    svg.append(text(PLOT - 4, PLOT - 6, `best F1 at ${fmt(c.best.threshold, true)}`, "end"));
+  return svg;
+}
+
+/** The reliability diagram: each score bin's share right against its mean confidence. */
+function reliabilityPlot(cal) {
+  const svg = frame(`calibration · ECE ${fmt(cal.ece, true)}`, "confidence", "share right");
+  svg.setAttribute("data-calibration", "");
+  svg.append(
+    s("path", { d: `M${px(0, 0).join(" ")}L${px(1, 1).join(" ")}`, class: "plot-diagonal" }),
+  );
+  for (const b of cal.bins) {
+    if (!b.count) continue;
+    const [x0] = px(b.low, 0);
+    const [x1, top] = px(b.high, b.accuracy);
+    const bar = s("rect", {
+      x: x0 + 1,
+      y: top,
+      width: x1 - x0 - 2,
+      height: PLOT - top,
+      class: "plot-bar",
+    });
+    const tip = s("title", {});
+    tip.textContent = `${fmt(b.low, true)}–${fmt(b.high, true)}: ${fmt(b.count)} predictions, mean confidence ${fmt(b.confidence, true)}, share right ${fmt(b.accuracy, true)}`;
+    bar.append(tip);
+    svg.append(bar);
+  }
+  return svg;
+}
+
+/**
+ * TIDE's breakdown: per error type the AP it costs (a bar) and its count, which opens the
+ * images behind it.
+ */
+function tideTable(tide, open) {
+  const most = Math.max(1, ...tide.errors.map((e) => e.dAP ?? 0));
+  return h(
+    "div",
+    { class: "tide", "data-role": "tide" },
+    h(
+      "b",
+      {},
+      `Where AP${Math.round(100 * tide.iou)} ${fmt(tide.ap / 100, true)} is lost (TIDE dAP)`,
+    ),
+    h(
+      "table",
+      { class: "hx-table" },
+      ...tide.errors.map((e) =>
+        h(
+          "tr",
+          { "data-tide": e.type },
+          h("td", { style: "text-align:left" }, e.name),
+          h(
+            "td",
+            {},
+            h("span", { class: "tide-bar", style: `width:${(60 * (e.dAP ?? 0)) / most}px` }),
+            ` ${(e.dAP ?? 0).toFixed(2)}`,
+          ),
+          h(
+            "td",
+            {},
+            e.count
+              ? h(
+                  "button",
+                  { "data-action": "tide", onclick: () => open(e.type) },
+                  `${fmt(e.count)} error(s)`,
+                )
+              : "0",
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 /** A share as the manual shows it: 31.7% (empty for a missing value). */
 function percent(v) {
   return v === null || v === undefined ? "" : `${(100 * v).toFixed(1)}%`;
@@ -31,7 +159,8 @@ export default {
     const summary = h("div", { class: "bar" });
     const table = h("table", { class: "hx-table" });
     const detail = h("div");
-    root.append(head, summary, table, detail);
+    const plots = h("div", { class: "plots" });
+    root.append(head, summary, table, plots, detail);
     messages(model, root);
     const urls = [];
 
@@ -63,7 +192,7 @@ export default {
           "td",
           {
             style: c === "warning" || c === "label" ? "text-align:left" : "",
-            class: c === "warning" && r[c] ? "muted" : "",
+            class: c === "warning" && r[c] ? "muted" : warning ? "warned" : "",
             title: warning,
           },
           text,
@@ -83,6 +212,18 @@ export default {
             ...cols.map((c) => cell(r, c, warnings[i]?.[c])),
           ),
         ),
+      );
+    }
+    function renderPlots() {
+      const curves = model.get("curves").filter((c) => c.points.length);
+      const cal = model.get("calibration");
+      const tide = model.get("tide");
+      plots.replaceChildren(
+        ...(tide.errors
+          ? [tideTable(tide, (type) => model.send({ action: "tide", error: type }))]
+          : []),
+        ...curves.map((c) => prPlot(c)),
+        ...(cal.bins ? [reliabilityPlot(cal)] : []),
       );
     }
     model.on("msg:custom", (msg, buffers) => {
@@ -172,7 +313,10 @@ export default {
       );
     });
     model.on("change:table", renderTable);
+    model.on("change:curves", renderPlots);
+    model.on("change:calibration", renderPlots);
     renderTable();
+    renderPlots();
     return () => {
       for (const u of urls) URL.revokeObjectURL(u);
     };
