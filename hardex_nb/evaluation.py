@@ -511,10 +511,20 @@ class DetectionReport:
         return _cell_warning_table(self.per_label)
 
     def _scored(self) -> tuple[pd.DataFrame, pd.Series]:
+        """Every prediction matched at the report's IoU (see `_score_curve`), on first use:
+        evaluating does not pay for it, and the report keeps no copy of the boxes.
+        """
         if self._curve is None:
-            raise ValidationError(
-                "this report was stored without its predictions' scores: run hx.evaluate again"
+            if self.inputs is None:
+                raise ValidationError(
+                    "this report was made without its frames: run hx.evaluate again"
+                )
+            gt, pred, box_format = self.inputs
+            g, p, gi, di, gl, dl, names, images = _prepared(
+                gt, pred, self.image_ids, self.labels, box_format
             )
+            n_img = max(len(images), 1)
+            self._curve = _score_curve(g, p, gi, di, gl, dl, names, n_img, self.iou_threshold)
         return self._curve
 
     def pr_curve(self, label: str | None = None) -> pd.DataFrame:
@@ -651,6 +661,45 @@ def _cell_text(column: str, value) -> str:
     return html.escape(str(value))
 
 
+def _prepared(gt, pred, image_ids, labels, box_format):
+    """Checked boxes with image and label codes: ``(g, p, gi, di, gl, dl, names, images)``;
+    a crowd region without a label is repeated for every label.
+    """
+    g = _check_frame(gt, "gt", score=False, box_format=box_format)
+    p = _check_frame(pred, "pred", score=True, box_format=box_format)
+    if image_ids is not None:
+        allowed = set(image_ids)
+        g = g.take(np.flatnonzero(g.frame["image_id"].isin(allowed).to_numpy()))
+        p = p.take(np.flatnonzero(p.frame["image_id"].isin(allowed).to_numpy()))
+    g_labeled = g.frame["label"].notna().to_numpy()
+    if labels is not None:
+        names = [str(n) for n in labels]
+    else:
+        present = np.r_[pd.unique(g.frame["label"][g_labeled]), pd.unique(p.frame["label"])]
+        names = sorted({str(n) for n in present})
+    index = pd.Index(names)
+    gl = np.full(len(g_labeled), -1, dtype=np.int64)
+    gl[g_labeled] = index.get_indexer(g.frame["label"][g_labeled].astype(str))
+    dl = index.get_indexer(p.frame["label"].astype(str)).astype(np.int64)
+    for codes, frame, what in ((gl[g_labeled], g.frame[g_labeled], "gt"), (dl, p.frame, "pred")):
+        if (codes < 0).any():
+            unknown = sorted(set(frame["label"].astype(str)[codes < 0]))
+            raise ValidationError(f"{what}: label(s) {unknown} are not in labels={names}.")
+    # a crowd / ignore region without a label covers every label
+    unlabeled = np.flatnonzero(~g_labeled)
+    expand = np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))]
+    gl = np.r_[gl[g_labeled], np.repeat(np.arange(len(names)), len(unlabeled))]
+    g = g.take(expand)
+    names_arr = np.asarray(names, dtype=object)
+    g.frame["label"] = names_arr[gl]
+    img_codes = pd.Index(
+        pd.unique(np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()])
+    ).sort_values()
+    gi = img_codes.get_indexer(g.frame["image_id"])
+    di = img_codes.get_indexer(p.frame["image_id"])
+    return g, p, gi, di, gl, dl, names, img_codes
+
+
 def evaluate_detections(
     gt: pd.DataFrame,
     pred: pd.DataFrame,
@@ -696,38 +745,7 @@ def evaluate_detections(
     """
     if box_format not in ("xyxy", "xywh"):
         raise ValidationError(f"box_format={box_format!r}: use 'xyxy' (x0, y0, x1, y1) or 'xywh'.")
-    g = _check_frame(gt, "gt", score=False, box_format=box_format)
-    p = _check_frame(pred, "pred", score=True, box_format=box_format)
-    if image_ids is not None:
-        allowed = set(image_ids)
-        g = g.take(np.flatnonzero(g.frame["image_id"].isin(allowed).to_numpy()))
-        p = p.take(np.flatnonzero(p.frame["image_id"].isin(allowed).to_numpy()))
-    g_labeled = g.frame["label"].notna().to_numpy()
-    if labels is not None:
-        names = [str(n) for n in labels]
-    else:
-        present = np.r_[pd.unique(g.frame["label"][g_labeled]), pd.unique(p.frame["label"])]
-        names = sorted({str(n) for n in present})
-    index = pd.Index(names)
-    gl = np.full(len(g_labeled), -1, dtype=np.int64)
-    gl[g_labeled] = index.get_indexer(g.frame["label"][g_labeled].astype(str))
-    dl = index.get_indexer(p.frame["label"].astype(str)).astype(np.int64)
-    for codes, frame, what in ((gl[g_labeled], g.frame[g_labeled], "gt"), (dl, p.frame, "pred")):
-        if (codes < 0).any():
-            unknown = sorted(set(frame["label"].astype(str)[codes < 0]))
-            raise ValidationError(f"{what}: label(s) {unknown} are not in labels={names}.")
-    # a crowd / ignore region without a label covers every label
-    unlabeled = np.flatnonzero(~g_labeled)
-    expand = np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))]
-    gl = np.r_[gl[g_labeled], np.repeat(np.arange(len(names)), len(unlabeled))]
-    g = g.take(expand)
-    names_arr = np.asarray(names, dtype=object)
-    g.frame["label"] = names_arr[gl]
-    img_codes = pd.Index(
-        pd.unique(np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()])
-    ).sort_values()
-    gi = img_codes.get_indexer(g.frame["image_id"])
-    di = img_codes.get_indexer(p.frame["image_id"])
+    g, p, gi, di, gl, dl, names, img_codes = _prepared(gt, pred, image_ids, labels, box_format)
     n_img = max(len(img_codes), 1)
     m = _match(
         g,
@@ -745,7 +763,6 @@ def evaluate_detections(
     )
     objects = np.bincount(gl[~g.crowd], minlength=len(names))
     per_label = _per_label_table(names, objects, coco, details)
-    curve = _score_curve(g, p, gi, di, gl, dl, names, n_img, iou_threshold)
     ids = list(image_ids) if image_ids is not None else list(img_codes)
     return DetectionReport(
         per_label=per_label,
@@ -755,7 +772,6 @@ def evaluate_detections(
         score_threshold=score_threshold,
         _details=details,
         _pairs=pairs,
-        _curve=curve,
         inputs=(gt, pred, box_format),
         labels=names,
         image_ids=ids,
