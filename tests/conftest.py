@@ -122,23 +122,31 @@ def pytest_unconfigure(config):
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Tests on a trained model are ``slow`` (see ``make quick``).
+# The longest modules and notebooks (seconds, one process, measured): under pytest-xdist
+# (``-n 2 --dist loadscope``, as ``make test`` runs) they start first, so that the short ones
+# fill the gaps at the end instead of one long notebook running alone.
+LONGEST_FIRST = (
+    "test_widgets_ui.py",  # 220
+    "test_jobs.py",  # 150
+    "01_quickstart.ipynb",  # 75
+    "04_small_objects.ipynb",  # 70
+    "03_collect.ipynb",  # 65
+    "test_training.py",  # 50
+    "test_distributed.py",  # 45
+    "02_detection.ipynb",  # 35
+    "test_loop_bench.py",  # 30
+)
 
-    For ``make test ARGS='-n 2 --dist loadgroup'`` (not the default), what shares one process
-    stays on one worker: the browser tests (one JupyterLab, one Chromium), each notebook's
-    cells (one kernel, in order), the tests on the session's trained detector (trained once)
-    and the tests that start process groups (one local Ray cluster at a time).
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on a trained model are ``slow`` (see ``make quick``). Under pytest-xdist the
+    longest modules come first (`LONGEST_FIRST`); ``--dist loadscope`` keeps a module (one
+    JupyterLab and Chromium for the browser tests, the session's trained detector) and a
+    notebook (one kernel, its cells in order) on one worker.
     """
     for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if TRAINING_FIXTURES & fixtures:
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("trained_detector"))
-        elif item.path.suffix == ".ipynb":
-            item.add_marker(pytest.mark.xdist_group(item.path.stem))
-        elif "lab" in fixtures or "browser" in fixtures:
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        elif item.path.name == "test_distributed.py":
-            item.add_marker(pytest.mark.xdist_group("processes"))
+    if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
+        rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
