@@ -931,46 +931,34 @@ def calibration_table(correct: np.ndarray, confidence: np.ndarray, bins: int = 1
 
 
 def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFrame:
-    counts = (
-        details.groupby(["label", "kind"]).size().unstack(fill_value=0)
-        if len(details)
-        else pd.DataFrame()
-    )
-    total = max(int(objects.sum()), 1)
-    rows = []
-    for k, name in enumerate(names):
-        c = counts.loc[name] if name in counts.index else {}
-        tp, missed, false = (int(c.get(x, 0)) for x in ("tp", "missed", "false"))
-        rate = tp / (tp + missed) if tp + missed else np.nan
-        precision = tp / (tp + false) if tp + false else np.nan
-        row = dict(
-            label=name,
-            detection_rate=rate,
-            precision=precision,
-            ap=coco.iloc[k]["ap"],
-            ap50=coco.iloc[k]["ap50"],
-            ap75=coco.iloc[k]["ap75"],
-            ar100=coco.iloc[k]["ar100"],
-            share=objects[k] / total,
-            count=int(objects[k]),
+    if len(details):
+        code = pd.Index(names).get_indexer(details["label"].astype(str))
+        kind = details["kind"].to_numpy()
+        tp, missed, false = (
+            np.bincount(code[(kind == k) & (code >= 0)], minlength=len(names))
+            for k in ("tp", "missed", "false")
         )
-        row["warning"] = label_warning(row["count"], row["share"], row["ap"], rate)
-        rows.append(row)
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "label",
-            "detection_rate",
-            "precision",
-            "ap",
-            "ap50",
-            "ap75",
-            "ar100",
-            "share",
-            "count",
-            "warning",
-        ],
+    else:
+        tp = missed = false = np.zeros(len(names), dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(tp + missed > 0, tp / (tp + missed), np.nan)
+        precision = np.where(tp + false > 0, tp / (tp + false), np.nan)
+    share = objects / max(int(objects.sum()), 1)
+    table = pd.DataFrame(
+        {
+            "label": list(names),
+            "detection_rate": rate,
+            "precision": precision,
+            **{c: coco[c].to_numpy() for c in ("ap", "ap50", "ap75", "ar100")},
+            "share": share,
+            "count": objects.astype(int),
+        }
     )
+    table["warning"] = [
+        label_warning(int(c), float(sh), float(ap), float(r))
+        for c, sh, ap, r in zip(objects, share, table["ap"], rate)
+    ]
+    return table
 
 
 def rate_interval(found: int, counted: int) -> float:
