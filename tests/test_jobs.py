@@ -681,7 +681,7 @@ def test_find_mislabels_finds_planted_box_errors_out_of_sample(tmp_path):
         ds.add_box(sid, "red", 2, 2, 14, 14)
         planted[sid] = ("false_positive", np.array([2, 2, 14, 14], float))
     result = hx.find_mislabels(
-        ds, folds=3, epochs=8, batch_size=8, image_size=96, lr=1e-3, weights=None, progress=False
+        ds, folds=3, epochs=8, batch_size=8, image_size=64, lr=1e-3, weights=None, progress=False
     )
     assert len(result.table) == 48 and result.skipped == []
     caught = set(result.flagged) & set(planted)
