@@ -45,8 +45,12 @@ lint: $(VENV)/.dev-installed node_modules/.installed
 jstest:
 	node --test tests/js/
 
+# two pytest-xdist workers, a module or notebook each at a time (loadscope: one JupyterLab
+# for the browser tests, one kernel per notebook, its cells in order), the longest first
+# (tests/conftest.py); on 2 cores 497 s where one process took 614 s. ARGS='-n 0': one process
 test: lint chromium jstest
-	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=25 $(ARGS)
+	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=25 \
+		-n 2 --dist loadscope --no-loadscope-reorder $(ARGS)
 
 unit: $(VENV)/.dev-installed
 	$(PY) -m pytest tests --ignore=tests/ui $(ARGS)

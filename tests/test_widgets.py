@@ -176,6 +176,25 @@ def test_report_widgets(tmp_path):
     assert rv.label == "localization errors (TIDE)"
     rv.handle({"action": "tide", "error": "nope"})
     assert "no TIDE error type 'nope'" in rv.error
+    # per label: v's row holds its AP and the localization error, which opens the same image
+    (row,) = rv.tide["labels"]
+    assert row["label"] == "v" and row["ap"] == pytest.approx(
+        hx.tide_of(det_report).per_label.loc["v", "ap"]
+    )
+    assert {e["type"]: e["count"] for e in row["errors"]} == {
+        "cls": 0,
+        "loc": 1,
+        "both": 0,
+        "dupe": 0,
+        "bkg": 0,
+        "missed": 0,
+    }
+    assert {e["type"]: e["dAP"] for e in row["errors"]}["loc"] > 0
+    rv.handle({"action": "tide", "error": "loc", "label": "v"})
+    assert rv.error == "" and [img["sample_id"] for img in rv.errors] == [ids[1]]
+    assert rv.label == "localization errors of v (TIDE)"
+    rv.handle({"action": "tide", "error": "loc", "label": "nope"})
+    assert "label 'nope' is not in this report's TIDE breakdown" in rv.error
     rv.send = lambda msg, buffers=None: sent.append((msg, buffers))
     rv.handle({"action": "label", "label": "v"})
     # only the image with an error is listed (the other image's box was found)

@@ -174,13 +174,19 @@ class ReportView(OpensAnnotator, Widget):
         if self._tide is None or kind not in TIDE_NAMES:
             raise BadMessage(f"no TIDE error type {kind!r} in this report")
         rows = self._tide.errors[self._tide.errors["type"] == kind]
+        title = f"{TIDE_NAMES[kind]} errors (TIDE)"
+        if content.get("label") is not None:  # one label's row of the per-label table
+            label = text_in(content, "label")
+            if label not in self._tide.per_label.index:
+                raise BadMessage(f"label {label!r} is not in this report's TIDE breakdown")
+            rows = rows[rows["label"].astype(str) == label]
+            title = f"{TIDE_NAMES[kind]} errors of {label} (TIDE)"
         pred = rows.dropna(subset=["x0"]).assign(kind="false")
         gt = rows.dropna(subset=["gt_x0"])
         gt = gt.assign(
             kind="missed", x0=gt["gt_x0"], y0=gt["gt_y0"], x1=gt["gt_x1"], y1=gt["gt_y1"]
         ).assign(score=np.nan)
         boxes = pd.concat([pred, gt], ignore_index=True)
-        title = f"{TIDE_NAMES[kind]} errors (TIDE)"
         self._show(title, boxes[["image_id", "kind", "x0", "y0", "x1", "y1", "score"]])
 
     def _show(self, label: str, err: pd.DataFrame) -> None:
@@ -289,11 +295,24 @@ def _tide_summary(tide) -> dict:
     if tide is None:
         return {}
     counts = tide.counts
+    per_label = tide.per_label
     return {
         "ap": cells.number(tide.ap),
         "iou": tide.pos_threshold,
         "errors": [
             {"type": k, "name": n, "dAP": cells.number(tide.main[k]), "count": int(counts[k])}
             for k, n in TIDE_NAMES.items()
+        ],
+        # the same within each label: what fixing one type there alone gives its AP
+        "labels": [
+            {
+                "label": str(name),
+                "ap": cells.number(row["ap"]),
+                "errors": [
+                    {"type": k, "dAP": cells.number(row[f"d_{k}"]), "count": int(row[f"n_{k}"])}
+                    for k in TIDE_NAMES
+                ],
+            }
+            for name, row in per_label.iterrows()
         ],
     }

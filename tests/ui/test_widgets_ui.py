@@ -500,6 +500,12 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
         lambda: title.count() and title.inner_text().startswith(expected),
         what="the TIDE error's image",
     )
+    # by label: dog's row has the localization error (cat's none), and its count opens it
+    by_label = report.locator("[data-role=tide-labels]")
+    assert by_label.locator("[data-tide-label=cat] [data-tide-type=loc] button").count() == 0
+    by_label.locator("[data-tide-label=dog] [data-tide-type=loc] button").click()
+    expected = "1 image(s) with errors for localization errors of dog (TIDE)"
+    wait_until(lambda: title.inner_text().startswith(expected), what="dog's TIDE error's image")
 
     def shoot(theme: str) -> None:
         for name, where in widgets.items():

@@ -105,6 +105,49 @@ function reliabilityPlot(cal) {
  * TIDE's breakdown: per error type the AP it costs (a bar) and its count, which opens the
  * images behind it.
  */
+// one label per row, one error type per column: the dAP fixing that type within the label
+// gives, and its count, which opens that label's errors of that type
+function tideLabelTable(tide, open) {
+  const names = Object.fromEntries(tide.errors.map((e) => [e.type, e.name]));
+  return h(
+    "table",
+    { class: "hx-table", "data-role": "tide-labels" },
+    h(
+      "tr",
+      {},
+      h("th", { style: "text-align:left" }, "label"),
+      h("th", {}, "AP"),
+      ...tide.errors.map((e) => h("th", { title: `${e.name}: dAP, count` }, e.type)),
+    ),
+    ...tide.labels.map((row) =>
+      h(
+        "tr",
+        { "data-tide-label": row.label },
+        h("td", { style: "text-align:left" }, row.label),
+        h("td", {}, fmt(row.ap / 100, true)),
+        ...row.errors.map((e) =>
+          h(
+            "td",
+            { "data-tide-type": e.type },
+            `${(e.dAP ?? 0).toFixed(2)} `,
+            e.count
+              ? h(
+                  "button",
+                  {
+                    "data-action": "tide",
+                    title: `${e.count} ${names[e.type]} error(s) of ${row.label}`,
+                    onclick: () => open(e.type, row.label),
+                  },
+                  fmt(e.count),
+                )
+              : "",
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 function tideTable(tide, open) {
   const most = Math.max(1, ...tide.errors.map((e) => e.dAP ?? 0));
   return h(
@@ -143,6 +186,7 @@ function tideTable(tide, open) {
         ),
       ),
     ),
+    ...(tide.labels?.length > 1 ? [h("b", {}, "By label"), tideLabelTable(tide, open)] : []),
   );
 }
 
@@ -220,7 +264,13 @@ export default {
       const tide = model.get("tide");
       plots.replaceChildren(
         ...(tide.errors
-          ? [tideTable(tide, (type) => model.send({ action: "tide", error: type }))]
+          ? [
+              tideTable(tide, (type, label) =>
+                model.send(
+                  label ? { action: "tide", error: type, label } : { action: "tide", error: type },
+                ),
+              ),
+            ]
           : []),
         ...curves.map((c) => prPlot(c)),
         ...(cal.bins ? [reliabilityPlot(cal)] : []),
