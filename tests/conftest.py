@@ -126,15 +126,15 @@ def pytest_unconfigure(config):
 # (``-n 2 --dist loadscope``, as ``make test`` runs) they start first, so that the short ones
 # fill the gaps at the end instead of one long notebook running alone.
 LONGEST_FIRST = (
-    "test_widgets_ui.py",  # 220
-    "test_jobs.py",  # 150
-    "01_quickstart.ipynb",  # 75
-    "04_small_objects.ipynb",  # 70
-    "03_collect.ipynb",  # 65
-    "test_training.py",  # 50
-    "test_distributed.py",  # 45
-    "02_detection.ipynb",  # 35
-    "test_loop_bench.py",  # 30
+    "test_widgets_ui.py",  # 226
+    "test_jobs.py",  # 75
+    "01_quickstart.ipynb",  # 55
+    "03_collect.ipynb",  # 54
+    "04_small_objects.ipynb",  # 44
+    "test_distributed.py",  # 43
+    "test_training.py",  # 34
+    "test_loop_bench.py",  # 24
+    "02_detection.ipynb",  # 21
 )
 
 

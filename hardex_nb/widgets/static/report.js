@@ -101,10 +101,6 @@ function reliabilityPlot(cal) {
   return svg;
 }
 
-/**
- * TIDE's breakdown: per error type the AP it costs (a bar) and its count, which opens the
- * images behind it.
- */
 // one label per row, one error type per column: the dAP fixing that type within the label
 // gives, and its count, which opens that label's errors of that type
 function tideLabelTable(tide, open) {
@@ -148,6 +144,10 @@ function tideLabelTable(tide, open) {
   );
 }
 
+/**
+ * TIDE's breakdown: per error type the AP it costs (a bar) and its count, which opens the
+ * images behind it.
+ */
 function tideTable(tide, open) {
   const most = Math.max(1, ...tide.errors.map((e) => e.dAP ?? 0));
   return h(
@@ -265,11 +265,8 @@ export default {
       plots.replaceChildren(
         ...(tide.errors
           ? [
-              tideTable(tide, (type, label) =>
-                model.send(
-                  label ? { action: "tide", error: type, label } : { action: "tide", error: type },
-                ),
-              ),
+              // label: a per-label count (undefined, left out of the message, for the total)
+              tideTable(tide, (type, label) => model.send({ action: "tide", error: type, label })),
             ]
           : []),
         ...curves.map((c) => prPlot(c)),
