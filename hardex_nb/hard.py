@@ -162,6 +162,38 @@ def expected_errors(pred_probs) -> int:
     return round(float((1.0 - p.max(axis=1, initial=0.0)).sum())) if len(p) else 0
 
 
+def fit_temperature(pred_probs, labels, *, bounds: tuple[float, float] = (1.0, 10.0)) -> float:
+    """The temperature T that makes ``pred_probs`` best calibrated on held-out ``labels``
+    (temperature scaling, Guo et al., ICML 2017): the T minimizing the negative
+    log-likelihood of ``softmax(log p / T)``, searched on a log grid within ``bounds``.
+    The default never sharpens (T ≥ 1): on a few validation images that are all right, the
+    likelihood alone would push T toward 0 and make an overconfident model surer still.
+    """
+    p = _probs(pred_probs)
+    y = _labels(labels, len(p), p.shape[1])
+    if not len(p):
+        return 1.0
+    logp = np.log(np.clip(p, 1e-12, 1.0))
+    grid = np.geomspace(bounds[0], bounds[1], 200)
+    nll = [-_log_softmax(logp / t)[np.arange(len(y)), y].mean() for t in grid]
+    return float(grid[int(np.argmin(nll))])
+
+
+def tempered(pred_probs, temperature: float) -> np.ndarray:
+    """``pred_probs`` at a temperature: ``softmax(log p / T)`` (the same as dividing the
+    logits by T); T = 1 gives them back.
+    """
+    p = np.asarray(pred_probs, dtype=np.float64)
+    if temperature == 1.0 or not len(p):
+        return p
+    return np.exp(_log_softmax(np.log(np.clip(p, 1e-12, 1.0)) / temperature))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 def _compute_classification_hardness(
     p, views, y, low_confidence, min_margin, max_tta_shift, mislabel_threshold, flag="expected"
 ) -> pd.DataFrame:

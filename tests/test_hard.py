@@ -173,3 +173,28 @@ def test_one_vocabulary_for_reasons_and_hard_types():
         reasons.parse_reasons("1-x")
     assert reasons.HARD_TYPES == ("none", "false_positive", "missed")
     assert Annotator.class_traits()["reason_texts"].default()["101"] == "suspected mislabel"
+
+
+def test_temperature_scaling_softens_an_overconfident_model_and_counts_its_errors():
+    """Probabilities 0.99 sure and right 70% of the time: the fitted temperature softens
+    them until the errors they expect are about the errors made; a well calibrated model
+    keeps T near 1, and T never goes below 1 by default."""
+    rng = np.random.default_rng(0)
+    n, k = 2000, 5
+    right = rng.random(n) < 0.7
+    top = rng.integers(0, k, n)
+    labels = np.where(right, top, (top + rng.integers(1, k, n)) % k)
+    probs = np.full((n, k), 0.01 / (k - 1))
+    probs[np.arange(n), top] = 0.99
+    assert hard.expected_errors(probs) == 20  # it expects 20 errors, makes about 600
+    t = hard.fit_temperature(probs, labels)
+    assert t > 2
+    calibrated = hard.tempered(probs, t)
+    assert np.allclose(calibrated.sum(1), 1)
+    assert (calibrated.argmax(1) == top).all()  # the ranking of classes is kept
+    assert abs(hard.expected_errors(calibrated) - int((~right).sum())) < 0.05 * n
+    fair = np.full((n, k), 0.3 / (k - 1))
+    fair[np.arange(n), top] = 0.7
+    assert hard.fit_temperature(fair, labels) == pytest.approx(1.0, abs=0.1)
+    assert np.array_equal(hard.tempered(probs, 1.0), probs)
+    assert hard.fit_temperature(fair[right], labels[right]) == 1.0  # all right: not sharpened

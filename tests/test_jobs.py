@@ -119,8 +119,11 @@ def test_accurate_mode_adds_pseudo_labels(tmp_path):
         pseudo_threshold=0.7,
         val_fraction=0,
     )
-    counts = json.loads(run.info["message"])["pseudo_labeled"]
-    assert len(counts) == 5 and max(counts) > 0  # second half of the epochs
+    record = json.loads(run.info["message"])
+    counts = record["pseudo_labeled"]
+    assert len(counts) == 10 and max(counts) > 0  # FixMatch's sure images, every epoch
+    # 64 unlabeled images, 3 per labeled one in a step of 8: an epoch shows them all
+    assert record["steps_per_epoch"] == 3 and max(counts) <= 3 * 24
     assert set(ds.samples["status"]) == {"labeled", "unlabeled"}  # nothing written
     accuracy = (run.predict(ids[16:])["label"].to_numpy() == np.array(truth[16:])).mean()
     assert accuracy >= 0.8
@@ -837,3 +840,24 @@ def test_auto_label_trains_its_model_fast_or_accurate(tmp_path):
         hx.auto_label(ds, result.run, algorithm="accurate")
     with pytest.raises(JobError, match="algorithm='best'"):
         hx.auto_label(ds, algorithm="best")
+
+
+@pytest.mark.slow
+def test_a_classifier_is_calibrated_on_its_validation_images_and_flags_by_it(tmp_path):
+    """The run's temperature is fitted on its validation images, kept in its weights file,
+    and auto-label flags as many images as the tempered probabilities expect wrong."""
+    from hardex_nb import hard
+
+    ds, ids, _ = bars_dataset(tmp_path, n=60, n_labeled=30)
+    ds.set_split(ids[20:30], "val")
+    run = train(ds, epochs=2, batch_size=8, image_size=32, progress=False)
+    record = json.loads(run.info["message"])
+    assert record["val_images"] == 10 and record["temperature"] == run.temperature >= 1.0
+    truth = ds.samples.set_index("sample_id").loc[ids[20:30], "label"].map(run.labels.index)
+    assert run.temperature == hard.fit_temperature(run.predict_proba(ids[20:30]), truth)
+    assert hx.Run.load(ds, run.version).temperature == run.temperature
+    result = hx.auto_label(ds, run, progress=False)
+    tempered = hard.tempered(run.predict_proba(ids[30:]), run.temperature)
+    assert int(result.table["hard"].sum()) >= hard.expected_errors(tempered)
+    shown = np.array([row[0][1] for row in result.table["top"]])
+    assert np.allclose(shown, tempered.max(1), atol=1e-4)  # Review shows what the flag used

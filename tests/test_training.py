@@ -13,6 +13,7 @@ import hardex_nb as hx
 from hardex_nb import JobError
 from hardex_nb.jobs import Predictor, train
 from hardex_nb.training import engine, models
+from hardex_nb.training.data import ImageRows
 
 
 def test_factory_builds_every_listed_model_without_downloading():
@@ -418,17 +419,45 @@ def _digits_dataset(folder, n_per_class: int, seed: int):
 
 
 @pytest.mark.slow
-def test_accurate_mode_is_not_worse_than_fast_on_held_out_digits(tmp_path):
-    """Semi-supervised training on the same 80 labels scores at least fast's held-out
-    accuracy, less noise (it fell to 0.15 when a half-trained model's pseudo-labels, and
-    the test split's images, outnumbered the labeled ones 25 to 1)."""
+def test_accurate_mode_beats_fast_on_held_out_digits(tmp_path):
+    """FixMatch on the same 80 labels and the unlabeled pool scores well above fast's
+    held-out accuracy (5 seeds measured: +0.16 to +0.20; it once fell to 0.15, when a
+    half-trained model's pseudo-labels, and the test split's images, outnumbered the
+    labeled ones 25 to 1), and never looks at the test split."""
     ds, test_ids, truth = _digits_dataset(tmp_path, 8, seed=0)
     scores = {}
     for mode in ("fast", "accurate"):
         run = hx.train(ds, epochs=12, image_size=32, weights=None, mode=mode, progress=False)
         scores[mode] = float((run.predict_proba(test_ids).argmax(1) == truth).mean())
     assert scores["fast"] > 0.6, scores
-    assert scores["accurate"] >= scores["fast"] - 0.08, scores
+    assert scores["accurate"] >= scores["fast"] + 0.1, scores
     record = json.loads(ds.runs.iloc[-1]["message"])
     pool = int(((ds.samples["status"] == "unlabeled") & (ds.samples["split"] != "test")).sum())
-    assert 0 < max(record["pseudo_labeled"]) <= min(64, pool)  # at most one per labeled image
+    # 64 training images (16 held out for validation): up to 16 × 64 unlabeled an epoch
+    assert 0 < max(record["pseudo_labeled"]) <= min(16 * 64, pool)
+
+
+def test_fixmatch_counts_only_the_sure_unlabeled_views():
+    """FixMatch's loss is the labeled cross-entropy alone when no weak view is sure enough,
+    and adds the strong views' cross-entropy toward the weak views' classes when all are."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3))
+    x, y = torch.rand(2, 3, 4, 4), torch.tensor([0, 2])
+    weak, strong = torch.rand(6, 3, 4, 4), torch.rand(6, 3, 4, 4)
+    rows = ImageRows([np.zeros((4, 4, 3), np.uint8)] * 6, 4, task="classification")
+    supervised = torch.nn.functional.cross_entropy(net(x), y)
+    never = engine.Consistency(rows, threshold=1.01)
+    loss, kept = engine._fixmatch_loss(net, x, y, weak, strong, never)
+    assert int(kept) == 0 and loss.item() == pytest.approx(supervised.item(), rel=1e-5)
+    always = engine.Consistency(rows, threshold=0.0, weight=0.5)
+    loss, kept = engine._fixmatch_loss(net, x, y, weak, strong, always)
+    target = net(weak).argmax(1)
+    unsup = torch.nn.functional.cross_entropy(net(strong), target)
+    assert int(kept) == 6
+    assert loss.item() == pytest.approx(supervised.item() + 0.5 * unsup.item(), rel=1e-5)
+
+
+def test_fixmatch_epoch_shows_the_pool_once_up_to_its_limit():
+    rows = ImageRows([np.zeros((4, 4, 3), np.uint8)] * 100, 4, task="classification")
+    assert engine.Consistency(rows, ratio=3).steps(8) == 5  # 100 images, 24 a step
+    assert engine.Consistency(rows, ratio=3, limit=30).steps(8) == 2

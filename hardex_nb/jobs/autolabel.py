@@ -170,10 +170,12 @@ def _hardness(
     # image is decoded once (in memory or streamed), and the job works on what it read even
     # if a sample is deleted meanwhile
     plain, flipped, emb = run.views(images, progress=progress, backend=backend)
-    if run.task == "classification":
-        probs = plain
+    if run.task == "classification":  # calibrated: the flag counts the errors to expect
+        probs = hard.tempered(plain, run.temperature)
         table = hard.classification_hardness(
-            probs, tta_probs=flipped[None], flag="expected" if selective else "any"
+            probs,
+            tta_probs=hard.tempered(flipped, run.temperature)[None],
+            flag="expected" if selective else "any",
         )
         predicted = _top_classes(run.task, probs)
         table["label"] = [run.labels[k] for k in predicted]
@@ -252,9 +254,10 @@ def auto_label(
 
     ``run``: the model to label with. Without one, a model is trained first
     (`train` with ``train_options``) by the chosen ``algorithm``: ``"fast"`` (the
-    labeled images only; the default) or ``"accurate"`` (semi-supervised: confident,
-    flip-consistent pseudo-labels on the unlabeled images join training halfway; the run's
-    record counts them). The run used is ``result.run``.
+    labeled images only; the default) or ``"accurate"`` (semi-supervised: classifiers
+    learn from the unlabeled images by FixMatch, detectors from confident, flip-consistent
+    pseudo-boxes; see `train`'s ``mode``; the run's record counts the pseudo-labels per
+    epoch). The run used is ``result.run``.
 
     ``mode="active"`` flags hard examples (scores, reasons, per-box false_positive/missed);
     ``mode="prelabel"`` only writes predictions. Predictions are annotations with

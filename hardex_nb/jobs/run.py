@@ -71,7 +71,9 @@ class Run:
 
     Attributes: ``version`` ("V3"), ``dataset``, ``task``, ``labels``, ``image_size``,
     ``letterbox`` (images keep their aspect ratio in the square; detection runs),
-    ``model`` (a torch module), ``device``.
+    ``model`` (a torch module), ``device``, ``temperature`` (a classifier's calibration on
+    its validation images, `hardex_nb.hard.fit_temperature`: auto-label flags hard examples
+    from the tempered probabilities; 1.0 when uncalibrated).
     """
 
     def __init__(
@@ -85,8 +87,10 @@ class Run:
         model_name: str,
         device: torch.device,
         letterbox: bool | None = None,
+        temperature: float = 1.0,
     ):
         self.dataset, self.version, self.model = dataset, version, model
+        self.temperature = temperature
         self.task, self.labels, self.image_size = dataset.task, list(labels), image_size
         self.letterbox = self.task == "detection" if letterbox is None else letterbox
         self.model_name, self.device = model_name, device
@@ -130,6 +134,7 @@ class Run:
             model_name=cfg["model"],
             device=dev,
             letterbox=cfg.get("letterbox", False),
+            temperature=cfg.get("temperature", 1.0),
         )
 
     # -- inference ------------------------------------------------------------------------

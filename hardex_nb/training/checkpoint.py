@@ -1,7 +1,7 @@
 """A run's weights file, written and read in one place: ``runs/<version>/model.pt`` holds
-``{"state_dict": ..., "config": {model, labels, image_size, task, letterbox}}``, read back
-with ``weights_only=True`` (tensors and plain values only: a weights file never runs
-code)."""
+``{"state_dict": ..., "config": {model, labels, image_size, task, letterbox[, temperature]}}``,
+read back with ``weights_only=True`` (tensors and plain values only: a weights file never
+runs code)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from torch import nn
 from ..errors import JobError
 
 CONFIG_KEYS = ("model", "labels", "image_size", "task", "letterbox")
+#: kept when given: a classifier's calibration (`hardex_nb.hard.fit_temperature`)
+OPTIONAL_KEYS = ("temperature",)
 
 
 def save(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
@@ -23,6 +25,7 @@ def save(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
         raise ValueError(f"checkpoint config lacks {missing}")
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = {k: config[k] for k in CONFIG_KEYS}
+    plain |= {k: float(config[k]) for k in OPTIONAL_KEYS if config.get(k) is not None}
     plain["labels"] = [str(x) for x in plain["labels"]]
     torch.save({"state_dict": model.state_dict(), "config": plain}, path)
 

@@ -259,9 +259,17 @@ def augmentation(mode: str, task: str, size: int) -> v2.Transform | None:
     """
     if mode == "none":
         return None
-    if mode not in ("weak", "strong"):
+    if mode not in ("weak", "strong", "randaugment"):
         raise ValueError(f"augment={mode!r}: use 'none', 'weak' or 'strong'")
     steps: list[v2.Transform] = [v2.RandomHorizontalFlip(0.5)]
+    if mode == "randaugment":  # FixMatch's strong view of an unlabeled image
+        return v2.Compose(
+            steps
+            + [
+                v2.RandAugment(num_ops=2, magnitude=10),
+                v2.RandomErasing(p=1.0, scale=(0.02, 0.15), value=0.5),
+            ]
+        )
     if mode == "strong":
         steps.append(v2.ColorJitter(brightness=0.3, contrast=0.3))
         if task == "classification":

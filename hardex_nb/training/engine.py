@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -115,6 +115,32 @@ def make_optimizer(model: nn.Module, opts: FitOptions, steps: int):
 
 
 @dataclass
+class Consistency:
+    """FixMatch (Sohn et al., NeurIPS 2020) on unlabeled images, for classifiers.
+
+    Every step also takes ``ratio`` unlabeled images per labeled one. Each is seen twice in
+    the same forward pass as the labeled batch: weakly augmented (the flip), whose
+    prediction, when at least ``threshold`` sure, becomes the class the strongly augmented
+    view (RandAugment and a cut-out) is trained to give, with weight ``weight``. An epoch
+    lasts until every unlabeled image was seen once (the labeled batches cycle), so the
+    whole pool shapes the model each epoch (at most ``limit`` of them an epoch, when
+    given). ``kept`` gets, per epoch, how many unlabeled images were sure enough to count.
+    """
+
+    rows: ImageRows
+    ratio: int = 3
+    threshold: float = 0.95
+    weight: float = 1.0
+    limit: int | None = None
+    kept: list[int] = field(default_factory=list)
+
+    def steps(self, batch_size: int) -> int:
+        """Steps of an epoch: enough to show every unlabeled image (up to ``limit``) once."""
+        shown = len(self.rows) if self.limit is None else min(len(self.rows), self.limit)
+        return -(-shown // max(self.ratio * batch_size, 1))
+
+
+@dataclass
 class Batch:
     """Rows ``idx`` of ``rows`` with their (resized) ``targets`` and augmentation mode."""
 
@@ -191,6 +217,7 @@ def fit(
     *,
     on_epoch: Callable[[int, float], None] | None = None,
     extra_batches: Callable[[int], list[Batch]] | None = None,
+    consistency: Consistency | None = None,
 ) -> list[float]:
     """Train ``model`` on ``data``; returns the mean loss of each epoch.
 
@@ -219,6 +246,10 @@ def fit(
     n = len(data) if opts.repeats is None else int(sum(opts.repeats))
     bs = opts.batch_size
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
+    cons = consistency if opts.task == "classification" and consistency else None
+    if cons is not None:
+        cons.rows.prepare(opts.device)
+        per_epoch = max(per_epoch, cons.steps(bs))
     per_epoch = max(1, per_epoch // size)
     opts.steps_per_epoch = per_epoch
     # extra batches come in the second half of the epochs (pseudo-labels of a trained model)
@@ -240,6 +271,14 @@ def fit(
             repeats=opts.repeats,
             augment=opts.augment,
         )
+        while cons is not None and len(batches) < per_epoch * size:  # labeled ones cycle
+            batches += epoch_batches(
+                data, bs, gen, drop_last=drop_last, repeats=opts.repeats, augment=opts.augment
+            )
+        if cons is not None:
+            batches = batches[: per_epoch * size]
+            unlabeled = torch.randperm(len(cons.rows), generator=gen).tolist()
+            sure = torch.zeros((), device=opts.device)
         if extra_batches is not None:
             batches = interleave(batches, extra_batches(epoch))
         if size > 1:  # every process the same number of steps, on its own share
@@ -254,8 +293,20 @@ def fit(
             if opts.cuda and opts.task == "classification":
                 x = x.contiguous(memory_format=torch.channels_last)
             y = _targets_to(targets, opts)
-            with _autocast(opts.device):
-                loss = loss_of(net, x, y, opts.task)
+            if cons is not None:
+                take = cons.ratio * len(b.idx)
+                while len(unlabeled) < take:  # a pool smaller than the epoch's steps: again
+                    unlabeled += torch.randperm(len(cons.rows), generator=gen).tolist()
+                idx_u, unlabeled = unlabeled[:take], unlabeled[take:]
+                u = cons.rows.batch(idx_u, opts.device)
+                weak, _ = augment_batch(u, [0] * len(idx_u), "weak", u.shape[-1], gen)
+                hard, _ = augment_batch(u, [0] * len(idx_u), "randaugment", u.shape[-1], gen)
+                with _autocast(opts.device):
+                    loss, kept = _fixmatch_loss(net, x, y, weak, hard, cons)
+                sure += kept
+            else:
+                with _autocast(opts.device):
+                    loss = loss_of(net, x, y, opts.task)
             if not opts.cuda and not torch.isfinite(loss):
                 raise Diverged(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}"
@@ -275,6 +326,8 @@ def fit(
             summed = torch.stack([total, torch.tensor(float(count), device=opts.device)])
             torch.distributed.all_reduce(summed)
             total, count = summed[0], int(summed[1].item())
+        if cons is not None:
+            cons.kept.append(int(sure.item()))
         mean = total.item() / max(count, 1)
         if not np.isfinite(mean):
             raise Diverged(f"the loss became {mean} in epoch {epoch + 1}")
@@ -283,6 +336,22 @@ def fit(
             on_epoch(epoch, history[-1])
     model.eval()
     return history
+
+
+def _fixmatch_loss(
+    net: nn.Module, x: Tensor, y: Tensor, weak: Tensor, strong: Tensor, cons: Consistency
+) -> tuple[Tensor, Tensor]:
+    """The labeled cross-entropy plus FixMatch's masked one on the strong views, from one
+    forward pass over all three batches (batch norm sees them together, as in FixMatch);
+    and how many unlabeled images were sure enough to count."""
+    logits = net(torch.cat([x, weak, strong]))
+    n, m = len(x), len(weak)
+    supervised = nn.functional.cross_entropy(logits[:n], y)
+    probs = logits[n : n + m].detach().float().softmax(1)
+    conf, target = probs.max(1)
+    mask = (conf >= cons.threshold).float()
+    unsup = nn.functional.cross_entropy(logits[n + m :], target, reduction="none")
+    return supervised + cons.weight * (unsup * mask).mean(), mask.sum()
 
 
 @torch.inference_mode()
