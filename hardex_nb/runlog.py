@@ -393,6 +393,17 @@ def embeddings(ds: Dataset, version: str | None = None) -> tuple[np.ndarray, np.
     return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
 
 
+def _record_of(message) -> dict:
+    """A run's JSON record (its ``message``), or {} for a plain-text one."""
+    if not isinstance(message, str) or not message.startswith("{"):
+        return {}
+    try:
+        record = json.loads(message)
+    except ValueError:
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 class RunLog:
     """A dataset's run log, one accessor (``ds.log``): what its runs and jobs recorded.
     ``ds.runs``, ``ds.results``, ``ds.predictions(v)``, ``ds.embeddings(v)``, ``ds.jobs()``,
@@ -403,10 +414,24 @@ class RunLog:
 
     @property
     def runs(self) -> pd.DataFrame:
-        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON."""
+        """Training runs V1, V2, ... (a copy); ``params`` decoded from JSON. Derived columns:
+        ``kind`` ("trained", or "wrapped": a user's model from ``wrap_model``, never
+        trained here), and from the record, ``rate_low`` / ``rate_high`` (the average
+        detection rate's 95% interval) and ``val_images``."""
         self._ds.refresh()
         runs = self._ds.room.runs.copy()
         runs["params"] = [json.loads(p) if isinstance(p, str) else {} for p in runs["params"]]
+        runs.insert(
+            runs.columns.get_loc("model"),
+            "kind",
+            ["wrapped" if p.get("wrapped") else "trained" for p in runs["params"]],
+        )
+        notes = [_record_of(m) for m in runs["message"]]
+        interval = [n.get("avg_detection_rate_interval") or [None, None] for n in notes]
+        at = runs.columns.get_loc("avg_detection_rate") + 1
+        runs.insert(at, "rate_low", pd.array([i[0] for i in interval], dtype="Float64"))
+        runs.insert(at + 1, "rate_high", pd.array([i[1] for i in interval], dtype="Float64"))
+        runs.insert(at + 2, "val_images", pd.array([n.get("val_images") for n in notes], "Int64"))
         for col in ("started", "finished"):
             runs[col] = pd.to_datetime(runs[col], unit="s", utc=True)
         return runs.reset_index(drop=True)

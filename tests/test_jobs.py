@@ -27,17 +27,20 @@ def test_classifier_learns_a_separable_task_and_is_recorded(tmp_path):
     assert info["version"] == "V1" and info["status"] == "succeeded"
     assert info["labeled_images"] == 40 and info["total_images"] == 60 and info["label_count"] == 2
     assert info["duration"] > 0 and info["finished"] > info["started"]
-    # 8 validation images (about 4 per label): even a perfect score is 1.00 ± 0.2x, not recorded
-    assert pd.isna(info["avg_detection_rate"])
+    # 8 validation images (about 4 per label): recorded, with the wide interval it has
+    assert info["kind"] == "trained" and info["val_images"] == 8
+    assert info["rate_low"] <= info["avg_detection_rate"] <= info["rate_high"]
+    assert info["rate_high"] - info["rate_low"] > 0.2
     note = json.loads(info["message"])["avg_detection_rate"]
-    assert re.search(r"8 validation images .* 1\.00 ± 0\.2\d \(95%\): too uncertain", note)
+    assert re.search(r"average detection rate \d\.\d\d \(95%: .*\) on 8 validation", note)
     assert info["params"]["epochs"] == 4 and (ds.path / info["weights_path"]).is_file()
     ds.set_split(ids[:20], "val")  # 10 per label: narrow enough to record, with its interval
     second = train(ds, epochs=4, batch_size=8, image_size=32, progress=False)
     assert second.version == "V2" and ds.runs["version"].tolist() == ["V1", "V2"]
     rate = ds.runs.iloc[1]
-    assert rate["avg_detection_rate"] >= 0.9
-    assert "(95%) on 20 validation images" in json.loads(rate["message"])["avg_detection_rate"]
+    assert rate["avg_detection_rate"] >= 0.9 and rate["val_images"] == 20
+    assert rate["rate_high"] - rate["rate_low"] < info["rate_high"] - info["rate_low"]
+    assert "on 20 validation images" in json.loads(rate["message"])["avg_detection_rate"]
     reloaded = Run.load(hx.Dataset.open(ds.path), "V1")
     pd.testing.assert_frame_equal(reloaded.predict(ids[40:]), pred)
 
@@ -276,8 +279,15 @@ def test_evaluate_and_plot_runs(tmp_path):
     pd.testing.assert_frame_equal(again.per_label, report.per_label)
     assert again.header() == report.header() and again.dataset is not None
     train(ds, epochs=1, batch_size=8, image_size=32, progress=False)
-    fig = hx.plot_runs(ds)
+    hx.wrap_model(ds, lambda x: torch.full((len(x), 2), 0.5), image_size=32, name="rule")
+    fig = hx.plot_runs(ds)  # the trained runs, each rate with its interval's error bar
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["V1", "V2"]
+    bars = fig.axes[0].collections[0].get_segments()
+    runs = ds.runs.iloc[:2]
+    for seg, (_, row) in zip(bars, runs.iterrows()):
+        assert seg[0][1] == pytest.approx(row["rate_low"]) and seg[1][1] == pytest.approx(
+            row["rate_high"]
+        )
 
 
 @pytest.mark.slow
@@ -467,6 +477,12 @@ def test_wrapped_classifier_callable_auto_labels(tmp_path, mode):
     assert len(result.sample_ids) == 10
     labels = ds.samples.set_index("sample_id").loc[result.sample_ids, "label"]
     assert labels.notna().all() and set(labels) <= {"v", "h"}
+    runs = ds.runs
+    assert runs["kind"].tolist() == ["wrapped"]  # listed apart from trained runs
+    if mode == "active":  # no features to spread over: the highest hard scores
+        batch = hx.next_batch(ds, 4)
+        top = result.table.sort_values("score", ascending=False, kind="stable")
+        assert batch["sample_id"].tolist() == top["sample_id"].head(4).tolist()
 
 
 def test_wrap_model_refuses_a_model_of_the_other_kind(tmp_path):
@@ -803,7 +819,7 @@ def test_an_empty_collect_batch_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
+def test_the_average_detection_rate_names_the_labels_validation_lacks(tmp_path):
     from synthetic import bars_dataset
 
     ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=20)
@@ -811,7 +827,7 @@ def test_the_average_detection_rate_needs_every_label_in_validation(tmp_path):
     ds.set_split(v_only, "val")  # no 'h' image in validation
     run = hx.train(ds, epochs=1, batch_size=8, image_size=32, weights=None, progress=False)
     row = ds.runs.set_index("version").loc[run.version]
-    assert pd.isna(row["avg_detection_rate"])
+    assert 0 <= row["avg_detection_rate"] <= 1 and row["val_images"] == 3  # never a blank
     assert "['h'] have no validation image" in json.loads(row["message"])["avg_detection_rate"]
 
 

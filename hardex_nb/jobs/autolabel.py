@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .. import annotation_rules as rules
 from .. import hard, ingest, runlog
 from ..dataset import Dataset
-from ..errors import JobError
+from ..errors import JobError, ValidationError
 from ..training import engine
 from ..training.data import ImageRows
 from .results import frame, loads
@@ -777,20 +777,29 @@ def next_batch(
     and over predicted classes. ``strategy`` names the rule of
     `hardex_nb.hard.select_batch` (``"diverse"``, ``"kcenter"`` or ``"score"``: the
     highest hard scores, as ``ds.query(sort_by="hard_score")`` orders them). ``version``:
-    the run whose embeddings to use (default: the latest that stored any).
+    the run whose embeddings to use (default: the latest that stored any). After a
+    wrapped model that shows no features, the batch is the highest hard scores.
 
     Returns the samples (as ``ds.samples``) in the order chosen; label or confirm them, e.g.
     ``hx.Review(ds, sample_ids=batch.sample_id)``.
     """
     ds.refresh()
-    ids, vectors = ds.embeddings(version)
+    try:
+        ids, vectors = ds.embeddings(version)
+    except ValidationError:
+        if version is not None:
+            raise
+        ids, vectors = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     samples = ds.sample_rows()
     where = pd.Series(np.arange(len(ids)), index=ids)
     waiting = samples.index[(samples["status"] == "to_confirm") & samples["hard_score"].notna()]
+    if not waiting.isin(where.index).any():  # a wrapped model shows no features: by score
+        ids, vectors = waiting.to_numpy(), np.zeros((len(waiting), 0), dtype=np.float32)
+        where = pd.Series(np.arange(len(ids)), index=ids)
     waiting = waiting[waiting.isin(where.index)]
     if not len(waiting):
         raise JobError(
-            "next_batch needs auto-labeled images with embeddings: run "
+            "next_batch needs auto-labeled images with hard scores: run "
             "hx.auto_label(ds, run) (mode='active') first."
         )
     labeled = samples.index[samples["status"] == "labeled"]

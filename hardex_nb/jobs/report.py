@@ -209,23 +209,31 @@ def _evaluation_from_record(ds: Dataset, record: dict):
 
 
 def plot_runs(ds: Dataset, *, last: int = 10):
-    """Average detection rate and duration of the last ``last`` runs (matplotlib Figure)."""
+    """Average detection rate (with its 95% interval as error bars) and duration of the
+    last ``last`` trained runs (matplotlib Figure); wrapped models are not trained here
+    and are left out.
+    """
     import matplotlib.pyplot as plt
 
     runs = ds.runs
-    runs = runs[runs["status"] == "succeeded"].tail(last)
+    runs = runs[(runs["status"] == "succeeded") & (runs["kind"] == "trained")].tail(last)
     fig, ax = plt.subplots(figsize=(6, 3))
     if runs.empty:
         ax.text(0.5, 0.5, "no finished runs yet", ha="center", va="center")
         ax.set_axis_off()
         return fig
     x = np.arange(len(runs))
-    ax.plot(
+    rate = runs["avg_detection_rate"].astype(float).to_numpy()
+    low = runs["rate_low"].astype(float).to_numpy()
+    high = runs["rate_high"].astype(float).to_numpy()
+    ax.errorbar(
         x,
-        runs["avg_detection_rate"].astype(float),
+        rate,
+        yerr=np.nan_to_num(np.stack([rate - low, high - rate])),
         marker="o",
         color="tab:blue",
-        label="avg detection rate",
+        capsize=3,
+        label="avg detection rate (95% interval)",
     )
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("avg detection rate")
