@@ -1,10 +1,12 @@
 """Model factory, ignore regions in the loss, export and Predictor (training/)."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from synthetic import bars_dataset
@@ -181,6 +183,11 @@ def test_classifier_export_matches_run_predict(tmp_path, suffix):
     np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
     with pytest.raises(JobError, match="needs the model file"):
         Predictor.load(tmp_path / "nothing.onnx")
+    if suffix == ".onnx":  # the SDK folder: the same labels and scores, without hardex_nb
+        sdk = _run_sdk(run.export_sdk(tmp_path / "sdk"), *map(str, paths))
+        assert sdk["label"].tolist() == ours["label"].tolist()
+        np.testing.assert_allclose(sdk["score"], ours["score"], atol=1e-4)
+        assert "| CPU | 16 |" in (tmp_path / "sdk" / "README.md").read_text()
 
 
 def test_detector_export_matches_run_predict(trained_detector, tmp_path):
@@ -197,6 +204,64 @@ def test_detector_export_matches_run_predict(trained_detector, tmp_path):
         ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]], atol=1e-3
     )
     np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+
+
+def _run_sdk(folder: Path, *args: str) -> pd.DataFrame:
+    """The SDK's predict.py in a fresh interpreter where torch and hardex_nb cannot be
+    imported: its CSV as a frame."""
+    import subprocess
+
+    guard = (
+        "import sys; sys.modules['torch'] = sys.modules['hardex_nb'] = None; "
+        f"sys.path.insert(0, {str(folder)!r}); sys.argv = ['predict.py', *sys.argv[1:]]; "
+        "import predict; predict.main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", guard, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    import io
+
+    return pd.read_csv(io.StringIO(done.stdout))
+
+
+def test_detector_sdk_runs_without_hardex_nb_and_matches_run_predict(trained_detector, tmp_path):
+    """run.export_sdk: model.onnx, predict.py (onnxruntime, numpy, Pillow), a README with
+    the command line and the timing measured here; its boxes are run.predict's, also on a
+    JPEG turned by its EXIF orientation."""
+    from PIL import Image
+
+    ds, run, ids, _ = trained_detector
+    device = run.device
+    run.to("cpu")
+    folder = run.export_sdk(tmp_path / "sdk")
+    assert {p.name for p in folder.iterdir()} == {
+        "model.onnx",
+        "model.json",
+        "predict.py",
+        "README.md",
+    }
+    turned = tmp_path / "turned.jpg"
+    upright = Image.open(ds.image_path(ids[45])).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: a viewer rotates it 90° clockwise
+    upright.transpose(Image.Transpose.ROTATE_90).save(turned, quality=95, exif=exif)
+    paths = [ds.image_path(i) for i in ids[45:50]] + [turned]
+    ours = run.predict(paths, threshold=0.3)
+    run.to(device)
+    theirs = _run_sdk(folder, *map(str, paths), "--threshold", "0.3")
+    assert len(ours) == len(theirs) > 0 and (ours["image"] == str(turned)).any()
+    assert ours["image"].tolist() == theirs["image"].tolist()
+    assert ours["label"].tolist() == theirs["label"].tolist()
+    np.testing.assert_allclose(
+        ours[["x0", "y0", "x1", "y1"]], theirs[["x0", "y0", "x1", "y1"]], atol=1e-2
+    )
+    np.testing.assert_allclose(ours["score"], theirs["score"], atol=1e-4)
+    readme = (folder / "README.md").read_text()
+    assert "python predict.py" in readme and "pip install onnxruntime numpy pillow" in readme
+    cpu = re.search(r"\| CPU \| 1 \| ([\d.]+) \| (\d+) \|", readme)
+    assert cpu and float(cpu.group(1)) > 0
+    assert "| GPU |" in readme or "| GPU (CUDA) | 1 |" in readme
 
 
 def test_device_auto_picks_cpu_here():

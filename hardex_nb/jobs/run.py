@@ -18,7 +18,7 @@ from ..geometry import axis_aligned
 from ..media import EXTENSIONS
 from ..training import checkpoint, engine
 from ..training.data import ImageRows
-from ..training.export import Predictor, export_model
+from ..training.export import Predictor, export_model, export_sdk
 from ..training.models import build_network
 
 __all__ = ["Predictor", "Run", "build_network", "targets_for", "wrap_model"]
@@ -344,6 +344,25 @@ class Run:
         )
         self.model.to(self.device)
         return path
+
+    def export_sdk(self, folder: str | Path) -> Path:
+        """A folder to run this model elsewhere without hardex_nb or torch: ``model.onnx``,
+        ``model.json``, a self-contained ``predict.py`` (onnxruntime, numpy, Pillow) and a
+        ``README.md`` with its command line and a timing table measured on this machine.
+        """
+        if isinstance(self.model, _CallableModel):
+            raise JobError("a wrapped callable cannot be exported; export your own model.")
+        out = export_sdk(
+            self.model,
+            folder,
+            task=self.task,
+            labels=self.labels,
+            image_size=self.image_size,
+            letterbox=self.letterbox,
+            name=f"{self.version} {self.model_name}",
+        )
+        self.model.to(self.device)
+        return out
 
 
 def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size: int) -> None:
