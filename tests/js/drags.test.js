@@ -9,6 +9,7 @@ import {
   Pan,
   Resize,
   Rotate,
+  removeVertex,
   Vertex,
 } from "../../hardex_nb/widgets/static/annotator/drags.js";
 import { fitScale, imagePoint, maxZoom } from "../../hardex_nb/widgets/static/annotator/view.js";
@@ -80,6 +81,18 @@ test("moving a box shows it translated, then sends it moved, kept inside the ima
   // dragged far past the right edge: the box stops at it, whole
   const out = run(new Move(box, [30, 40]), [[1000, 40]]).send;
   assert.deepEqual([out.x0, out.x1], [280, 320]);
+});
+
+test("a press on an unselected shape that hardly moves selects; past the click it moves", () => {
+  // ctx.px image px per screen px: CLICK.onShape screen px either way is a click
+  const k = CLICK.onShape * ctx.px;
+  assert.deepEqual(run(new Move(box, [30, 40], CLICK.onShape), [[30 + k / 2, 40 + k / 2]]), {
+    select: [30, 40],
+  });
+  const moved = run(new Move(box, [30, 40], CLICK.onShape), [[30 + 2 * k, 40]]).send;
+  assert.equal(moved.x0, box.x0 + 2 * k);
+  // the selected shape moves by any amount over half a pixel
+  assert.ok("send" in run(new Move(box, [30, 40]), [[31, 40]]));
 });
 
 test("a move of half a pixel or less sends nothing", () => {
@@ -175,6 +188,34 @@ test("a press on a vertex that does not move it sends nothing", () => {
     ],
   };
   assert.equal(run(new Vertex(tri, 0, 1), []), null);
+});
+
+test("an edge's midpoint pressed adds a vertex there, moved or not; Alt+click removes one", () => {
+  const tri = {
+    ...box,
+    kind: "polygon",
+    points: [
+      [10, 20],
+      [50, 20],
+      [10, 60],
+    ],
+  };
+  assert.deepEqual(run(new Vertex(tri, 0, 1, [30, 20]), []).send.points, [
+    [10, 20],
+    [30, 20],
+    [50, 20],
+    [10, 60],
+  ]);
+  const dragged = run(new Vertex(tri, 0, 3, [10, 40]), [[2, 40]]).send.points;
+  assert.deepEqual(dragged[3], [2, 40]);
+  assert.equal(dragged.length, 4);
+  assert.equal(removeVertex(tri, 0, 1), null); // a triangle keeps its three points
+  const quad = { ...tri, points: [...tri.points, [0, 40]] };
+  assert.deepEqual(removeVertex(quad, 0, 1).send.points, [
+    [10, 20],
+    [10, 60],
+    [0, 40],
+  ]);
 });
 
 test("panning scrolls the view opposite to the pointer and sends nothing", () => {

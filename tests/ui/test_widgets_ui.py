@@ -386,7 +386,7 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
-def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box(
+def test_label_for_new_shapes_leaves_the_selection_and_shift_starts_a_box_inside_a_box(
     lab, page, shots, tmp_path, ui
 ):
     ds = hx.Dataset.create(lab["root"] / f"newlabel_ds_{ui}", task="detection", labels=["a", "b"])
@@ -399,9 +399,11 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
     page.mouse.click(box["x"] + 60 * sx, box["y"] + 60 * sy)  # select the big box
     page.wait_for_selector(".hx-annotator .ann-row.sel")
     page.locator(".hx-annotator [data-label=b]").click()  # label for NEW shapes
-    # a drag inside the (selected) big box moves it; select nothing, then draw inside it
+    # a drag inside the big box moves it; Shift+drag draws a new box inside it
     page.keyboard.press("Escape")
+    page.keyboard.down("Shift")
     drag(page, box, (100, 100), (150, 140))
+    page.keyboard.up("Shift")
     wait_until(lambda: len(hx.Dataset.open(ds.path).annotations) == 2, what="a new box")
     ann = hx.Dataset.open(ds.path).annotations.set_index("ann_id")
     assert ann.loc[big, "label"] == "a" and ann.loc[big, "origin"] == "V1"
@@ -416,6 +418,76 @@ def test_label_for_new_shapes_leaves_the_selection_and_a_box_starts_inside_a_box
         lambda: hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[big, "label"] == "b",
         what="the explicit relabel on disk",
     )
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_press_on_any_shape_drags_it_and_polygon_vertices_are_added_and_removed(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"gesture_{ui}", task="detection", labels=["a"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    b = ds.add_box(sid, "a", 20, 20, 120, 100)
+    square = [[180, 120], [280, 120], [280, 220], [180, 220]]
+    poly = ds.add_polygon(sid, "a", square)
+    show(page, lab, ds, f"gesture_{ui}", "Annotator", ".hx-annotator [data-ann] path", ui=ui)
+    overlay = page.locator(".hx-annotator svg[data-role=overlay]")
+    page.locator(".hx-annotator").first.focus()
+    box = laid_out(overlay)
+
+    def at(x, y):
+        return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
+
+    def row(ann_id):
+        return _ann(ds).set_index("ann_id").loc[ann_id]
+
+    # one gesture: a press on the box that nobody selected, dragged, moves it
+    assert page.locator(".hx-annotator .ann-row.sel").count() == 0
+    drag(page, box, (60, 60), (90, 80))
+    wait_until(lambda: abs(row(b)["x0"] - 50) < 3, what="the box moved in one drag")
+    np.testing.assert_allclose(
+        row(b)[["x0", "y0", "x1", "y1"]].tolist(), [50, 40, 150, 120], atol=3
+    )
+    assert len(_ann(ds)) == 2  # moved, not drawn over
+    page.wait_for_selector(f".hx-annotator .ann-row.sel[data-row='{b}']")
+    # select the polygon: each edge has a midpoint handle; dragging one adds a vertex there
+    page.mouse.click(*at(230, 170))
+    mid = page.locator(".hx-annotator [data-handle=midpoint][data-index='1']")
+    mid.wait_for()
+    m = mid.bounding_box()
+    page.mouse.move(m["x"] + m["width"] / 2, m["y"] + m["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(*at(230, 100), steps=8)
+    page.mouse.up()
+    wait_until(lambda: len(row(poly)["points"]) == 5, what="a fifth vertex on disk")
+    np.testing.assert_allclose(row(poly)["points"][1], [230, 100], atol=3)
+    np.testing.assert_allclose(np.delete(np.array(row(poly)["points"]), 1, 0), square, atol=0.5)
+    # Alt+click on that vertex removes it: the square again
+    vertex = page.locator(".hx-annotator [data-handle=vertex][data-index='1']")
+    wait_until(
+        lambda: page.locator(".hx-annotator [data-handle=vertex]").count() == 5,
+        what="five vertex handles",
+    )
+    v = vertex.bounding_box()
+    page.keyboard.down("Alt")
+    page.mouse.click(v["x"] + v["width"] / 2, v["y"] + v["height"] / 2)
+    page.keyboard.up("Alt")
+    wait_until(lambda: len(row(poly)["points"]) == 4, what="the vertex removed on disk")
+    np.testing.assert_allclose(row(poly)["points"], square, atol=0.5)
+
+    # a polygon keeps three points: Alt+click a triangle's vertex says so and removes nothing
+    def alt_click_vertex(count):
+        handles = page.locator(".hx-annotator [data-handle=vertex]")
+        wait_until(lambda: handles.count() == count, what=f"{count} vertex handles")
+        v = handles.first.bounding_box()
+        page.keyboard.down("Alt")
+        page.mouse.click(v["x"] + v["width"] / 2, v["y"] + v["height"] / 2)
+        page.keyboard.up("Alt")
+
+    alt_click_vertex(4)
+    wait_until(lambda: len(row(poly)["points"]) == 3, what="a triangle")
+    alt_click_vertex(3)
+    page.wait_for_selector(".hx-annotator [data-role=notice]:has-text('3 points or more')")
+    assert len(row(poly)["points"]) == 3
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])

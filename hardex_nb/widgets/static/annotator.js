@@ -4,7 +4,7 @@
  * parts in side.js, the keys in the one table of keys.js, and the messages' types in
  * messages.js. This module wires them to the model. */
 import { connection, h, keepKeys, messages, s } from "./dom.js";
-import { CLICK, Draw, Move, Pan, Resize, Rotate, Vertex } from "./annotator/drags.js";
+import { CLICK, Draw, Move, Pan, Resize, Rotate, removeVertex, Vertex } from "./annotator/drags.js";
 import { actionFor, chordFor, keyHelp } from "./annotator/keys.js";
 import {
   COLORS,
@@ -129,7 +129,17 @@ export default {
           onMove: startMove,
           onRotate: (ev, a) => start(ev, a, () => new Rotate(a)),
           onResize: (ev, a, corner) => start(ev, a, () => new Resize(a, corner)),
-          onVertex: (ev, a, ring, index) => start(ev, a, () => new Vertex(a, ring, index)),
+          onVertex: (ev, a, ring, index) => {
+            if (!ev.altKey) return start(ev, a, () => new Vertex(a, ring, index));
+            // Alt+click removes the vertex
+            ev.stopPropagation();
+            ev.preventDefault();
+            if (state.locked.has(a.ann_id)) return;
+            const out = removeVertex(a, ring, index);
+            if (out) conn.send(out.send);
+            else model.set("notice", "a polygon keeps 3 points or more: delete it instead");
+          },
+          onInsert: (ev, a, ring, index, at) => start(ev, a, () => new Vertex(a, ring, index, at)),
         });
         svg.append(g);
       }
@@ -185,11 +195,18 @@ export default {
       return true;
     }
     function startMove(ev, a) {
-      // only the selected shape moves: a press on another one draws (a new box or polygon
-      // point may start inside an existing box); a click selects the shape under it
-      if (state.tool === "pan" || state.space || state.selected !== a.ann_id || state.poly.length)
-        return;
-      if (start(ev, a, () => new Move(a, view.toImage(ev)))) render();
+      // press and drag on any shape moves it (as in CVAT and Label Studio); Shift+press
+      // draws there instead (a box inside a box), and so does a polygon tool's press on a
+      // shape that is not selected. A press that hardly moves is a click: it selects.
+      const polygonTool = state.tool === "polygon" || state.tool === "ignore_polygon";
+      const selected = state.selected === a.ann_id;
+      if (state.tool === "pan" || state.space || state.poly.length || ev.shiftKey) return;
+      if (polygonTool && !selected) return;
+      const click = selected ? 0 : CLICK.onShape;
+      if (start(ev, a, () => new Move(a, view.toImage(ev), click))) {
+        state.selected = a.ann_id;
+        render();
+      }
     }
     function rotateSelected(by) {
       const a = model.get("annotations").find((x) => x.ann_id === state.selected);

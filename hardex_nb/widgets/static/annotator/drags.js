@@ -85,12 +85,16 @@ export class Draw extends Drag {
   }
 }
 
-/** The selected shape moved whole; it stays inside the image (a rotated box: its centre). */
+/** A shape moved whole by a press on it; it stays inside the image (a rotated box: its
+ * centre). A press on a shape that was not selected moves it only past `click` screen px:
+ * under that it was a click, which selects what lies there. */
 export class Move extends Drag {
-  /** @param {Annotation} a @param {Point} start */
-  constructor(a, [x, y]) {
+  /** @param {Annotation} a @param {Point} start
+   * @param {number} click screen px under which the press was a click (0: the shape was
+   * selected already, and any move past half a pixel moves it) */
+  constructor(a, [x, y], click = 0) {
     super();
-    Object.assign(this, { a, x0: x, y0: y, dx: 0, dy: 0 });
+    Object.assign(this, { a, x0: x, y0: y, dx: 0, dy: 0, click });
   }
   move([x, y]) {
     this.dx = x - this.x0;
@@ -100,7 +104,10 @@ export class Move extends Drag {
     node(svg, this.a.ann_id)?.setAttribute("transform", `translate(${this.dx},${this.dy})`);
     return false;
   }
-  end({ width, height }) {
+  end({ width, height, px }) {
+    const k = this.click * px;
+    if (k > 0 && Math.abs(this.dx) < k && Math.abs(this.dy) < k)
+      return { select: [this.x0, this.y0] };
     if (Math.abs(this.dx) <= 0.5 && Math.abs(this.dy) <= 0.5) return null;
     const a = this.a;
     const [cx, cy] = centre(a);
@@ -208,13 +215,17 @@ export class Rotate extends Drag {
   }
 }
 
-/** One vertex of a polygon dragged (ring `ring`, point `index`). */
+/** One vertex of a polygon dragged (ring `ring`, point `index`). With `insert`, a new vertex
+ * at that point goes in at `index` first (an edge's midpoint handle): that is an edit even
+ * when it does not move. */
 export class Vertex extends Drag {
-  /** @param {Annotation} a @param {number} ring @param {number} index */
-  constructor(a, ring, index) {
+  /** @param {Annotation} a @param {number} ring @param {number} index
+   * @param {Point | null} insert */
+  constructor(a, ring, index, insert = null) {
     super();
     const points = rings(a.points).map((r) => r.map((p) => [...p]));
-    Object.assign(this, { a, ring, index, points, moved: false });
+    if (insert) points[ring].splice(index, 0, [...insert]);
+    Object.assign(this, { a, ring, index, points, moved: insert !== null });
   }
   move(point) {
     this.points[this.ring][this.index] = point;
@@ -231,6 +242,15 @@ export class Vertex extends Drag {
     if (!this.moved) return null;
     return { send: { action: "update", ann_id: this.a.ann_id, points: asPoints(this.points) } };
   }
+}
+
+/** Alt+click on a vertex: the polygon without it, or null when its ring would keep fewer
+ * than 3 points. @param {Annotation} a @returns {Outcome} */
+export function removeVertex(a, ring, index) {
+  const points = rings(a.points).map((r) => r.map((p) => [...p]));
+  if (points[ring].length <= 3) return null;
+  points[ring].splice(index, 1);
+  return { send: { action: "update", ann_id: a.ann_id, points: asPoints(points) } };
 }
 
 /** The view scrolled with the pointer (the pan tool, or Space held). */

@@ -29,6 +29,10 @@ export const EXTRA_HELP = [
   ["Ctrl+Shift+Z / Ctrl+Y", "redo"],
 ];
 export const EXTRA_DETECTION_HELP = [
+  ["drag a shape", "move it"],
+  ["Shift+drag", "draw over a shape"],
+  ["drag a midpoint", "add a vertex"],
+  ["Alt+click a vertex", "remove it"],
   ["Ctrl+C / V", "copy / paste objects"],
   ["Space+drag", "pan"],
   ["Ctrl+wheel", "zoom at the pointer"],

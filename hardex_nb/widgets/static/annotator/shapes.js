@@ -36,7 +36,8 @@ export const turns = (a) => a.kind === "box" || a.kind === "text";
  * @param {any} a the annotation
  * @param {{color: string, selected: boolean, k: number, locked: boolean,
  *          label: {text: string, x: number, y: number} | undefined,
- *          onMove: Function, onRotate: Function, onResize: Function, onVertex: Function}} o
+ *          onMove: Function, onRotate: Function, onResize: Function, onVertex: Function,
+ *          onInsert: Function}} o
  */
 export function drawAnnotation(a, o) {
   const { color, selected: sel, k } = o;
@@ -145,6 +146,26 @@ export function drawAnnotation(a, o) {
         });
         v.addEventListener("pointerdown", (ev) => o.onVertex(ev, a, r, i));
         body.append(v);
+      });
+      // each edge's midpoint: dragged, it becomes a new vertex there
+      ring.forEach(([x, y], i) => {
+        const [nx, ny] = ring[(i + 1) % ring.length];
+        const mid = [(x + nx) / 2, (y + ny) / 2];
+        const m = s("circle", {
+          cx: mid[0],
+          cy: mid[1],
+          r: 4 * k,
+          fill: color,
+          "fill-opacity": 0.5,
+          stroke: "white",
+          "stroke-width": 1 * k,
+          cursor: "copy",
+          "data-handle": "midpoint",
+          "data-ring": r,
+          "data-index": i + 1,
+        });
+        m.addEventListener("pointerdown", (ev) => o.onInsert(ev, a, r, i + 1, mid));
+        body.append(m);
       });
     });
   }
