@@ -107,6 +107,23 @@ def test_review_queue_order_confirm_and_delete(tmp_path):
     assert ds.samples.set_index("sample_id").loc[ids[2], "label"] == "h"
 
 
+def test_a_number_key_labels_and_opens_the_next_image_but_review_stays(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=3, n_labeled=0)
+    w = hx.Annotator(ds)
+    for sid in ids:
+        assert w.sample_id == sid
+        w.handle({"action": "set_label", "label": "h", "advance": True})
+    assert w.sample_id == ids[-1] and "last image" in w.notice
+    assert (ds.samples.set_index("sample_id").loc[ids, "label"] == "h").all()
+    w.handle({"action": "undo"})  # the last label, on the image it was set on
+    assert pd.isna(ds.samples.set_index("sample_id").loc[ids[-1], "label"])
+    ds.set_status(ids, "to_confirm")
+    r = hx.Review(ds)
+    first = r.sample_id
+    r.handle({"action": "set_label", "label": "v", "advance": True})
+    assert r.sample_id == first  # Review's keys fix the label; confirm moves on
+
+
 def test_gallery_paging_filters_and_actions(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=10)
     sent = []

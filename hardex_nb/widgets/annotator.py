@@ -52,6 +52,8 @@ class Annotator(Widget):
     count = traitlets.Int(0).tag(sync=True)
     # classification: the model's top classes for the image shown, [[label, probability]]
     probabilities: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # classification: a number key labels the image and opens the next (one key per image)
+    advance = traitlets.Bool(True).tag(sync=True)
 
     def __init__(
         self,
@@ -60,9 +62,11 @@ class Annotator(Widget):
         *,
         sample_ids=None,
         threshold: float = 0.0,
+        advance: bool = True,
         **kwargs,
     ):
         reject_unknown(type(self).__name__, kwargs, set())
+        self.advance = advance
         self.ds = ds
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
@@ -247,7 +251,13 @@ class Annotator(Widget):
         previous = self.sample.get("label")
         self.ds.set_label(self.sample_id, label)
         self._did(undo.SetLabel(previous))
-        self._refresh()
+        if not content.get("advance") or self.mode != "annotate":
+            self._refresh()
+        elif self.position + 1 < len(self._order):
+            self.show(self._order[self.position + 1])
+        else:
+            self._refresh()
+            self.notice = "that was the last image"
 
     def _on_add_box(self, content: dict) -> None:
         kind = content.get("kind", "box")

@@ -90,30 +90,44 @@ def test_draw_a_box_with_the_mouse(lab, page, shots, tmp_path):
     assert reopened.samples.loc[0, "status"] == "labeled"
 
 
-def test_label_by_number_key(lab, page, tmp_path):
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_one_number_key_per_image_labels_it_and_shows_the_next(lab, page, tmp_path, ui):
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for name, (size, rgb) in PAINTED.items():
+        Image.new("RGB", size, rgb).save(folder / name)
     ds = hx.Dataset.create(
-        lab["root"] / "keys_ds", task="classification", labels=["cat", "dog", "fox"]
+        lab["root"] / f"keys_ds_{ui}", task="classification", labels=["cat", "dog", "fox"]
     )
-    ids = ds.add_images(make_images(tmp_path / "img", 3)).added
-    show(page, lab, ds, "keys", "Annotator", ".hx-annotator [data-label=fox]")
-    page.locator(".hx-annotator").first.focus()
-    page.keyboard.press("3")
-    page.wait_for_selector(".hx-annotator [data-role=class]:text('fox')")
-    page.keyboard.press("ArrowRight")
-    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    ids = ds.add_images([folder / name for name in PAINTED]).added
+    cells = [head(ds.path) + "hx.Annotator(ds)", "hx.Annotator(ds, advance=False)"]
+    run_notebook(page, lab, f"keys_{ui}.ipynb", cells, wait_for=".hx-annotator", ui=ui)
+    annotator = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".hx-annotator")
+    assert_shows(annotator, "red.png")
+    annotator.focus()
+    page.keyboard.press("3")  # fox, and the next image's own pixels
+    assert_shows(annotator, "blue.png")
     page.keyboard.press("2")
-    page.wait_for_selector(".hx-annotator [data-role=class]:text('dog')")
-    wait_until(
-        lambda: (
-            hx.Dataset.open(ds.path)
-            .samples.set_index("sample_id")["label"]
-            .astype(str)
-            .loc[ids[:2]]
-            .tolist()
-            == ["fox", "dog"]
-        ),
-        what="labels on disk",
-    )
+    assert_shows(annotator, "green.png")
+    page.keyboard.press("1")  # the last image: labeled, and it stays, saying so
+    annotator.locator("[data-role=notice]:has-text('last image')").wait_for()
+    assert_shows(annotator, "green.png")
+
+    def labels():
+        frame = hx.Dataset.open(ds.path).samples.set_index("sample_id")["label"]
+        return frame.astype(str).loc[ids].tolist()
+
+    wait_until(lambda: labels() == ["fox", "dog", "cat"], what="one label per key on disk")
+    page.keyboard.press("Control+z")  # undo: the last label goes, on its image
+    wait_until(lambda: labels()[2] != "cat", what="the last label undone")
+    # advance=False: the key labels the image shown and stays on it
+    still = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".hx-annotator")
+    assert_shows(still, "red.png")
+    still.focus()
+    page.keyboard.press("2")
+    still.locator("[data-role=class]:text('dog')").wait_for()
+    assert_shows(still, "red.png")
+    wait_until(lambda: labels()[0] == "dog", what="the relabel on disk")
 
 
 def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):

@@ -342,9 +342,10 @@ export default {
       queueMicrotask(filter);
       return input;
     }
-    function chooseLabel(label) {
+    /** A label chosen; `advance` (a number key in the Annotator): then the next image. */
+    function chooseLabel(label, advance = false) {
       if (model.get("task") === "classification") {
-        conn.send({ action: "set_label", label });
+        conn.send({ action: "set_label", label, ...(advance ? { advance: true } : {}) });
         return;
       }
       state.label = label; // for new shapes only: relabeling a shape is its own control
@@ -827,7 +828,7 @@ export default {
         // a selected object takes the label (as in Label Studio and CVAT); else new shapes do
         if (detection() && a && a.kind !== "ignore" && !state.locked.has(a.ann_id)) {
           if (a.label !== name) conn.send({ action: "update", ann_id: a.ann_id, label: name });
-        } else chooseLabel(name);
+        } else chooseLabel(name, !review && model.get("advance"));
         return true;
       },
       delete: () => {

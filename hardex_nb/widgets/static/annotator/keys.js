@@ -9,7 +9,12 @@ import { h } from "../dom.js";
 export const KEYS = [
   [["ArrowRight", "n"], "→ / n", "next", "next"],
   [["ArrowLeft", "p"], "← / p", "previous", "prev"],
-  [["1", "2", "3", "4", "5", "6", "7", "8", "9"], "1–9", "label (of the selection)", "label"],
+  [
+    ["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    "1–9",
+    "label (the selection; classification: then next)",
+    "label",
+  ],
   [["/"], "/", "find a label (type, Enter)", "findLabel"],
   [["Delete", "Backspace"], "Del", "delete", "delete", "detection"],
   [["l"], "l", "labels on/off", "toggleLabels", "detection"],
