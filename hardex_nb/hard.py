@@ -289,8 +289,10 @@ def detection_hardness(
       of its label; of overlapping such boxes the highest-scoring one).
     - an image gets reason 0 when nothing scores ≥ threshold, 1 when a box scores within
       ``band`` of the threshold, 4 when any box is false_positive or missed.
-    - image hard score = share of its boxes (confident + missed) that are hard; it is hard
-      when it has any reason.
+    - image hard score = the share of its boxes (confident + missed) that are hard, or how
+      near its most doubtful box scores to the threshold (1 at it, 0 at ``band`` away) when
+      that is higher; 1 with no target. It is hard when it has any reason, so a hard image
+      never scores 0.
 
     Returns
     -------
@@ -374,7 +376,10 @@ def _compute_detection_hardness(preds, views, threshold, low, band, floor, iou_m
         if n_hard:
             codes.append(INCONSISTENT)
         share = n_hard / len(rows) if rows else (1.0 if NO_TARGET in codes else 0.0)
-        image_rows.append((i, bool(codes), float(share), encode_reasons(codes)))
+        # a box at the threshold is as doubtful as a box can be: 1 there, 0 at the band's edge
+        near = np.abs(scores[scores >= low] - threshold)
+        closeness = float((1 - near[near < band] / band).max(initial=0.0))
+        image_rows.append((i, bool(codes), max(float(share), closeness), encode_reasons(codes)))
     boxes_df = pd.DataFrame(
         box_rows, columns=["image", "label", "x0", "y0", "x1", "y1", "score", "hard_type"]
     )

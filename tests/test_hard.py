@@ -119,6 +119,8 @@ def test_detection_hardness_false_positive_missed_and_reasons():
     assert imgs.loc[0, "reasons"] == "4" and imgs.loc[0, "score"] == pytest.approx(3 / 4)
     assert imgs.loc[1, "reasons"] == "0" and imgs.loc[1, "hard"]
     assert imgs.loc[2, "reasons"] == "1"  # 0.55 is within the band around 0.5
+    # no hard box, but a box near the threshold: hard, and scored by how near (not 0)
+    assert imgs.loc[2, "hard"] and imgs.loc[2, "score"] == pytest.approx(1 - 0.05 / 0.15)
     with pytest.raises(ValidationError, match="tta_preds"):
         hard.detection_hardness([image0], [[view0, view1]])
 

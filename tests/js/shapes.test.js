@@ -37,8 +37,21 @@ test("only boxes and text boxes turn; the centre of a box", () => {
 });
 
 test("a label says its number, score, hard type and text", () => {
-  const a = { kind: "box", label: "hole", score: 0.7, hard_type: "false_positive", text: "A1" };
+  const a = {
+    kind: "box",
+    label: "hole",
+    score: 0.7,
+    hard_type: "false_positive",
+    text: "A1",
+    origin: "human",
+  };
   assert.equal(labelText(a, 2), "hole 2 · 0.70 · false positive · “A1”");
+  // a model's own box is never "missed": it is one the model was unsure of
+  assert.equal(
+    labelText({ ...a, origin: "V1", hard_type: "missed" }, 0),
+    "hole · 0.70 · possible object · “A1”",
+  );
+  assert.equal(labelText({ ...a, origin: "V1" }, 0), "hole · 0.70 · doubtful · “A1”");
   assert.equal(labelText({ ...a, score: null, hard_type: "none", text: null }, 0), "hole");
   assert.equal(labelText({ kind: "ignore", score: null, hard_type: "none" }, 0), "ignore");
 });

@@ -157,6 +157,57 @@ def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
     assert statuses().loc[ids[0]] == "to_confirm"
 
 
+WIDTH_OF_TEXT = """(el) => {
+  const c = document.createElement('canvas').getContext('2d');
+  c.font = getComputedStyle(el).font;
+  return [c.measureText(el.selectedOptions[0].textContent).width, el.clientWidth];
+}"""
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_review_calls_a_models_boxes_by_what_they_are_and_a_badge_only_what_is_hard(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"words_{ui}", task="detection", labels=["defect"])
+    first, second = ds.add_images(make_images(tmp_path / "img", 2)).added
+    unsure = ds.add_box(first, "defect", 20, 20, 80, 70, score=0.35, origin="V1")
+    doubtful = ds.add_box(first, "defect", 200, 40, 300, 120, score=0.9, origin="V1")
+    mine = ds.add_box(first, "defect", 120, 150, 180, 220)
+    ds.update_annotation(unsure, hard_type="missed")
+    ds.update_annotation(doubtful, hard_type="false_positive")
+    ds.update_annotation(mine, hard_type="missed")  # a person's mark keeps its word
+    ds.add_box(second, "defect", 80, 60, 160, 120, score=0.95, origin="V1")
+    ds.set_status([first, second], "to_confirm")
+    ds.mark_hard(first, True, reasons=[4], score=0.0)
+    show(page, lab, ds, f"words_{ui}", "Review", ".hx-annotator [data-ann] rect", ui=ui)
+    annotator = page.locator(".hx-annotator")
+    texts = annotator.locator("svg[data-role=overlay] text")
+    wait_until(lambda: texts.count() == 3, what="three labels")
+    said = " | ".join(texts.all_text_contents())
+    assert "possible object" in said and "doubtful" in said, said
+    assert said.count("missed") == 1, said  # only on the person's own box
+    hard = annotator.locator("[data-role=hard]")
+    assert "inconsistent across augmented views" in hard.inner_text()
+    assert "score" not in hard.inner_text()  # a hard image never shows "score 0.00"
+    # the objects list says the same words, and its select shows them whole
+    for ann, word in ((unsure, "possible object"), (doubtful, "doubtful"), (mine, "missed")):
+        page.mouse.click(*_centre_of(annotator, ann))
+        select = annotator.locator(f"select[data-hard-type='{ann}']")
+        select.wait_for()
+        assert select.evaluate("(el) => el.selectedOptions[0].textContent") == word
+        text_width, width = select.evaluate(WIDTH_OF_TEXT)
+        assert width >= text_width + 16, (word, text_width, width)
+    # the next image is not hard: no badge
+    annotator.locator("[data-action=skip]").click()
+    page.wait_for_selector(".hx-annotator [data-role=name]:text('img01.png')")
+    assert hard.count() == 0
+
+
+def _centre_of(annotator, ann_id) -> tuple[float, float]:
+    b = annotator.locator(f"svg [data-ann='{ann_id}'] rect").first.bounding_box()
+    return b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+
+
 def test_confusion_cell_shows_its_samples(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "cm_ds", task="classification", labels=["cat", "dog"])
     ids = ds.add_images(make_images(tmp_path / "img", 6)).added

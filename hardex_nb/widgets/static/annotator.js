@@ -439,7 +439,7 @@ export default {
             "div",
             { "data-role": "hard" },
             h("span", { class: "badge" }, "hard"),
-            smp.hard_score !== null
+            smp.hard_score
               ? h("span", { class: "muted" }, ` score ${smp.hard_score.toFixed(2)}`)
               : null,
             h("ul", {}, ...reasons.map((r) => h("li", {}, r))),

@@ -172,6 +172,16 @@ export function drawAnnotation(a, o) {
   return g;
 }
 
+/** What a box's hard type says. A person's mark is the documents' word; on a model's own
+ * box "missed" would be a contradiction (missed means an object the model did not find):
+ * there it is a box the model was unsure of, below its threshold or seen in one view only,
+ * and "false positive" is a confident box its other views do not find. */
+export function hardText(a) {
+  if (!a.hard_type || a.hard_type === "none") return null;
+  if (a.origin === "human") return a.hard_type.replace("_", " ");
+  return a.hard_type === "missed" ? "possible object" : "doubtful";
+}
+
 /** What an object's label says: its label (numbered when others share it), score, hard
  * type and OCR text. */
 export function labelText(a, number) {
@@ -179,7 +189,7 @@ export function labelText(a, number) {
   return [
     name,
     a.score !== null ? a.score.toFixed(2) : null,
-    a.hard_type !== "none" ? a.hard_type.replace("_", " ") : null,
+    hardText(a),
     a.text ? `“${a.text}”` : null,
   ]
     .filter(Boolean)

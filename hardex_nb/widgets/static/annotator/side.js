@@ -10,15 +10,17 @@ export const TOOLS = [
   ["pan", "Pan (h)", "h"],
 ];
 
-/** A box's hard type (none / false positive / missed), changed in place. */
+/** A box's hard type (none / false positive / missed), changed in place; on a model's
+ * box in the words `hardText` uses (shapes.js). */
 export function hardTypeSelect(a) {
+  const model = a.origin !== "human";
   const select = h(
     "select",
     { "data-hard-type": a.ann_id, title: "hard type" },
     ...[
       ["none", "—"],
-      ["false_positive", "false positive"],
-      ["missed", "missed"],
+      ["false_positive", model ? "doubtful" : "false positive"],
+      ["missed", model ? "possible object" : "missed"],
     ].map(([v, text]) =>
       h("option", { value: v, ...(a.hard_type === v ? { selected: "" } : {}) }, text),
     ),
