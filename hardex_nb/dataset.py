@@ -1143,6 +1143,8 @@ class Dataset:
         angle: float | None = None,
         hard_type: str = "none",
         difficult: bool = False,
+        truncated: bool = False,
+        occluded: bool = False,
     ) -> int:
         """Add a box in pixels (``x1 > x0``, ``y1 > y0``, inside the image); returns its ann_id.
 
@@ -1150,7 +1152,8 @@ class Dataset:
         ``angle``: a rotated box, the rectangle ``x0..y1`` turned by ``angle`` degrees about its
         centre, clockwise on screen; its centre must be inside the image (see
         `hardex_nb.geometry`: it trains as its enclosing box).
-        ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it.
+        ``difficult`` (VOC's flag): evaluation neither misses it nor counts a detection on it;
+        ``truncated`` and ``occluded`` (VOC's too) are kept and exported.
         """
         self.refresh()
         self._require_detection("add_box")
@@ -1171,6 +1174,8 @@ class Dataset:
             origin=origin,
             hard_type=hard_type,
             difficult=_flag("difficult", difficult),
+            truncated=_flag("truncated", truncated),
+            occluded=_flag("occluded", occluded),
         )
         return self._insert_annotations([row])[0]
 
@@ -1183,9 +1188,12 @@ class Dataset:
         score: float | None = None,
         origin: str = "human",
         hard_type: str = "none",
+        difficult: bool = False,
+        truncated: bool = False,
+        occluded: bool = False,
     ) -> int:
         """Add a polygon ``points`` of shape ``(N, 2)`` in pixels; its bounding box is stored
-        too.
+        too. The flags are `add_box`'s.
         """
         self.refresh()
         self._require_detection("add_polygon")
@@ -1202,6 +1210,9 @@ class Dataset:
             score=score,
             origin=origin,
             hard_type=hard_type,
+            difficult=_flag("difficult", difficult),
+            truncated=_flag("truncated", truncated),
+            occluded=_flag("occluded", occluded),
         )
         return self._insert_annotations([row])[0]
 

@@ -302,6 +302,31 @@ def test_undo_after_add_update_delete_restores_each_step(det):
     assert w.error == "" and len(ds.annotations_of(ids[4])) == before
 
 
+def test_object_attributes_are_set_undone_and_kept_through_a_deleted_objects_undo(det):
+    ds, ids = det
+    ann = ds.add_polygon(ids[4], "red", [[2, 2], [30, 2], [30, 30]], difficult=True)
+    w = hx.Annotator(ds, ids[4])
+    w.handle({"action": "update", "ann_id": ann, "occluded": True})
+    assert w.error == ""
+    w.handle({"action": "update", "ann_id": ann, "truncated": "yes"})
+    assert "true or false" in w.error
+
+    def flags(ann_id):
+        row = hx.Dataset.open(ds.path).annotations.set_index("ann_id").loc[ann_id]
+        return [bool(row[f]) for f in ("difficult", "truncated", "occluded")]
+
+    assert flags(ann) == [True, False, True]
+    shown = next(a for a in w.annotations if a["ann_id"] == ann)
+    assert (shown["difficult"], shown["truncated"], shown["occluded"]) == (True, False, True)
+    w.handle({"action": "delete", "ann_id": ann})
+    w.handle({"action": "undo"})  # back under a new id, with its attributes
+    back = int(ds.annotations_of(ids[4]).ann_id.max())
+    assert back != ann
+    assert flags(back) == [True, False, True]
+    w.handle({"action": "undo"})  # the occluded mark undone
+    assert flags(back) == [True, False, False]
+
+
 def test_review_toggles_hard_and_changes_a_box_hard_type(det):
     """In the Annotator and in Review (which inherits its handlers)."""
     ds, ids = det

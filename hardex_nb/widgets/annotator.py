@@ -12,6 +12,7 @@ import traitlets
 from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS, parse_reasons
+from ..store import FLAG_COLUMNS
 from . import cells, undo
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
 
@@ -147,6 +148,7 @@ class Annotator(Widget):
                     "origin": str(a.origin),
                     "hard_type": str(a.hard_type),
                     "text": cells.text(a.text),
+                    **{flag: bool(getattr(a, flag)) for flag in FLAG_COLUMNS},
                 }
             )
         return rows
@@ -352,6 +354,9 @@ class Annotator(Widget):
             fields["label"] = self._label(content)
         if "text" in content:
             fields["text"] = text_in(content, "text", optional=True)
+        for flag in FLAG_COLUMNS:  # VOC's object attributes
+            if flag in content:
+                fields[flag] = bool_in(content, flag)
         if "angle" in content:
             if old["kind"] not in ("box", "text"):
                 raise BadMessage(
@@ -570,6 +575,7 @@ class Annotator(Widget):
                 score=a["score"],
                 origin=a["origin"],
                 hard_type=a["hard_type"],
+                **{flag: a.get(flag, False) for flag in FLAG_COLUMNS},
             )
         return self.ds.add_box(
             sid,
@@ -583,6 +589,7 @@ class Annotator(Widget):
             text=a["text"],
             angle=a["angle"],
             hard_type=a["hard_type"],
+            **{flag: a.get(flag, False) for flag in FLAG_COLUMNS},
         )
 
     def renumber(self, old: int, new: int) -> None:

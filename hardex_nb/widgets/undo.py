@@ -14,13 +14,14 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from ..store import FLAG_COLUMNS
 from . import cells
 
 if TYPE_CHECKING:
     from .annotator import Annotator
 
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
-RESTORED_FIELDS = ("label", *BOX_FIELDS, "angle", "text", "origin", "hard_type")
+RESTORED_FIELDS = ("label", *BOX_FIELDS, "angle", "text", "origin", "hard_type", *FLAG_COLUMNS)
 
 
 @dataclass

@@ -556,6 +556,32 @@ def test_a_press_on_any_shape_drags_it_and_polygon_vertices_are_added_and_remove
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_object_attributes_toggle_on_the_selected_row_and_undo(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"attrs_{ui}", task="detection", labels=["a"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    first = ds.add_box(sid, "a", 20, 20, 120, 100, difficult=True)
+    second = ds.add_box(sid, "a", 180, 120, 300, 220)
+    show(page, lab, ds, f"attrs_{ui}", "Annotator", ".hx-annotator [data-ann] rect", ui=ui)
+    annotator = page.locator(".hx-annotator")
+    # an unselected row names what is set
+    row = annotator.locator(f".ann-row[data-row='{first}'] [data-role=attributes]")
+    assert row.inner_text() == "difficult"
+    annotator.locator(f".ann-row[data-row='{second}']").click()
+    toggles = annotator.locator(f".ann-row[data-row='{second}'] [data-attr]")
+    assert toggles.all_inner_texts() == ["difficult", "truncated", "occluded"]
+    annotator.locator(f".ann-row[data-row='{second}'] [data-attr=occluded]").click()
+
+    def occluded():
+        return bool(_ann(ds).set_index("ann_id").loc[second, "occluded"])
+
+    wait_until(occluded, what="occluded on disk")
+    pressed = annotator.locator(f".ann-row[data-row='{second}'] [data-attr=occluded]")
+    wait_until(lambda: pressed.get_attribute("aria-pressed") == "true", what="shown pressed")
+    page.keyboard.press("Control+z")  # the keys stayed with the widget after the click
+    wait_until(lambda: not occluded(), what="occluded undone")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path, ui):
     ds = hx.Dataset.create(lab["root"] / f"thr_ds_{ui}", task="detection", labels=["defect"])
     (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added

@@ -45,6 +45,8 @@ export default {
       find: "",
     }; // hide/lock: this view only
 
+    /** VOC's object attributes, kept on every object (evaluation honours `difficult`). */
+    const ATTRIBUTES = ["difficult", "truncated", "occluded"];
     const labels = () => model.get("labels");
     const detection = () => model.get("task") === "detection";
     const sample = () => model.get("sample");
@@ -702,6 +704,37 @@ export default {
                   ? "unlock"
                   : "lock",
             );
+          // VOC's object attributes: toggles on the selected row, named on the others
+          const set = ATTRIBUTES.filter((f) => a[f]);
+          const attributes =
+            a.kind === "ignore"
+              ? null
+              : state.selected === a.ann_id
+                ? h(
+                    "span",
+                    { "data-role": "attributes" },
+                    ...ATTRIBUTES.map((f) =>
+                      h(
+                        "button",
+                        {
+                          class: `icon${a[f] ? " on" : ""}`,
+                          "data-attr": f,
+                          "aria-pressed": a[f] ? "true" : "false",
+                          title: a[f] ? `not ${f}` : `mark ${f}`,
+                          disabled: state.locked.has(a.ann_id),
+                          onclick: (e) => {
+                            e.stopPropagation();
+                            root.focus({ preventScroll: true });
+                            conn.send({ action: "update", ann_id: a.ann_id, [f]: !a[f] });
+                          },
+                        },
+                        f,
+                      ),
+                    ),
+                  )
+                : set.length
+                  ? h("span", { class: "muted", "data-role": "attributes" }, set.join(", "))
+                  : null;
           const n = numbers.get(a.ann_id);
           return h(
             "div",
@@ -727,6 +760,7 @@ export default {
             a.kind !== "ignore" ? text : null,
             relabel,
             a.kind !== "ignore" ? hardTypeSelect(a) : null,
+            attributes,
             toggle(state.hidden, "hide", "hide this object (this view only)", "show it again"),
             toggle(
               state.locked,

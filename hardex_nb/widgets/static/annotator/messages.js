@@ -19,6 +19,9 @@
  * @property {string} origin "human" or the model version that proposed it
  * @property {string | null} [text] OCR text
  * @property {"false_positive" | "missed" | null} [hard_type]
+ * @property {boolean} [difficult] VOC's flags: evaluation neither misses nor counts it
+ * @property {boolean} [truncated]
+ * @property {boolean} [occluded]
  */
 
 /**
@@ -42,7 +45,8 @@
  * A message to Python. The edits:
  * - `{action: "add_box", kind: "box" | "ignore", label, x0, y0, x1, y1}`
  * - `{action: "add_polygon", kind: "polygon" | "ignore", label, points}`
- * - `{action: "update", ann_id, ...fields}`: any of x0..y1, angle, points, label, text
+ * - `{action: "update", ann_id, ...fields}`: any of x0..y1, angle, points, label, text,
+ *   difficult, truncated, occluded
  * - `{action: "delete", ann_id}`, `{action: "clear", negative?}`, `{action: "paste", annotations}`
  * - `{action: "set_label", label}` (classification), `{action: "set_hard", hard}`,
  *   `{action: "set_hard_type", ann_id, hard_type}`
