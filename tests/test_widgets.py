@@ -124,6 +124,23 @@ def test_a_number_key_labels_and_opens_the_next_image_but_review_stays(tmp_path)
     assert r.sample_id == first  # Review's keys fix the label; confirm moves on
 
 
+def test_gallery_page_size_keeps_the_first_image_and_sets_one_label_on_the_selected(tmp_path):
+    ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=0)
+    g = hx.Gallery(ds, page_size=8)
+    g.handle({"action": "page", "page": 2})  # images 16..23
+    g.handle({"action": "page_size", "size": 5})
+    assert g.error == "" and g.page == 3 and g.rows[0]["sample_id"] == ids[15]
+    g.handle({"action": "page_size", "size": 0})
+    assert "1 to 500" in g.error and g.page_size == 5
+    g.handle({"action": "set_label", "ids": ids[:3], "label": "h"})
+    assert g.notice == "3 images labeled 'h'"
+    assert (ds.samples.set_index("sample_id").loc[ids[:3], "label"] == "h").all()
+    g.handle({"action": "set_label", "ids": ids[3:4], "label": "cow"})
+    assert "cow" in g.error and pd.isna(ds.samples.set_index("sample_id").loc[ids[3], "label"])
+    with pytest.raises(ValueError, match="page_size"):
+        hx.Gallery(ds, page_size=0)
+
+
 def test_gallery_paging_filters_and_actions(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=30, n_labeled=10)
     sent = []

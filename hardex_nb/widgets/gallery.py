@@ -12,6 +12,7 @@ import traitlets
 from ..dataset import QUERY_FILTERS, ImportReport
 from ..ingest import fit_name
 from ..media import MAX_BYTES
+from ..reasons import REASON_TEXTS, parse_reasons
 from . import cells
 from ._base import (
     STATIC,
@@ -36,6 +37,10 @@ SORTS = {"added": "added_at", "name": "name", "hard_score": "hard_score", "width
 MAX_THUMB_BOXES = 50  # boxes drawn on one thumbnail
 
 
+MAX_PAGE_SIZE = 500  # thumbnails a page sends at once
+PAGE_SIZES = (24, 48, 96, 192)  # what the page-size menu offers
+
+
 class Gallery(OpensAnnotator, Widget):
     """Thumbnails of the samples matching ``filters`` (those of ``ds.query``), one page at a
     time: only the page in view is read and its thumbnails sent as binary buffers.
@@ -53,6 +58,8 @@ class Gallery(OpensAnnotator, Widget):
     filters = traitlets.Dict().tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(48).tag(sync=True)
+    page_sizes: traitlets.List[Any] = traitlets.List(list(PAGE_SIZES)).tag(sync=True)
+    task = traitlets.Unicode().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
     rows: traitlets.List[Any] = traitlets.List().tag(sync=True)
     selected: traitlets.List[Any] = traitlets.List().tag(sync=True)
@@ -74,6 +81,8 @@ class Gallery(OpensAnnotator, Widget):
         **filters,
     ):
         reject_unknown("Gallery", filters, FILTERS)
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size={page_size}: use 1 to {MAX_PAGE_SIZE}")
         if sort_by not in SORTS:
             raise ValueError(f"sort_by={sort_by!r}: use one of {sorted(SORTS)}")
         self.ds = ds
@@ -84,6 +93,7 @@ class Gallery(OpensAnnotator, Widget):
             filters={k: cells.plain(v) for k, v in filters.items()},
             page_size=page_size,
             labels=ds.label_names,
+            task=ds.task,
             sort_by=sort_by,
             ascending=bool(ascending),
         )
@@ -146,6 +156,9 @@ class Gallery(OpensAnnotator, Widget):
                     "height": int(r.height),
                     "hard": bool(r.hard),
                     "reasons": r.hard_reasons,
+                    "why": "; ".join(
+                        REASON_TEXTS.get(c, f"reason {c}") for c in parse_reasons(r.hard_reasons)
+                    ),
                     "hard_score": cells.number(r.hard_score),
                     "boxes": boxes.get(int(r.sample_id), []),
                 }
@@ -188,6 +201,26 @@ class Gallery(OpensAnnotator, Widget):
         if page < 0:
             raise BadMessage("page: expected a non-negative integer")
         self.page = page
+        self._refresh()
+
+    def _on_page_size(self, content: dict) -> None:
+        """Thumbnails per page; the page shown becomes the one holding its first image."""
+        size = int_in(content, "size")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise BadMessage(f"size: expected 1 to {MAX_PAGE_SIZE} images a page")
+        first = self.page * self.page_size
+        self.page_size = size
+        self.page = first // size
+        self._refresh()
+
+    def _on_set_label(self, content: dict) -> None:
+        """Classification: the selected images all get one label (the documents' confirm
+        flow: select the wrong ones, give them the right label).
+        """
+        label = self.ds.require_label(text_in(content, "label"))
+        ids = self._selected_ids(content)
+        self.ds.set_label(ids, label)
+        self.notice = f"{len(ids)} image{'s' if len(ids) != 1 else ''} labeled {label!r}"
         self._refresh()
 
     def _on_filter(self, content: dict) -> None:

@@ -280,13 +280,35 @@ def test_gallery_of_10000_shows_its_first_page_and_marks_hard(lab, page, shots, 
         wait_for=".hx-gallery .card img[src^=blob]",
     )
     assert page.locator(".hx-gallery .card").count() == 48
-    assert "page 1 of 209 · 10000 images" in page.locator("[data-role=page]").inner_text()
+    assert "of 209 · 10000 images" in page.locator("[data-role=page]").inner_text()
+    assert page.locator("[data-role=page-jump]").input_value() == "1"
     page.screenshot(path=str(shots / "gallery.png"))
+    # jump to a page by typing it; then 96 a page keeps its first image in view
+    jump = page.locator(".hx-gallery [data-role=page-jump]")
+    jump.fill("150")
+    jump.press("Enter")
+    first = page.locator(".hx-gallery .card .name").first
+    wait_until(lambda: first.inner_text() == "s07152.png", what="page 150's first image")
+    page.locator(".hx-gallery [data-role=page-size]").select_option("96")
+    wait_until(lambda: page.locator(".hx-gallery .card").count() == 96, what="96 a page")
+    assert "of 105 · 10000 images" in page.locator("[data-role=page]").inner_text()
+    assert jump.input_value() == str(7152 // 96 + 1)
+    page.locator(".hx-gallery [data-role=page-size]").select_option("48")
+    jump.fill("1")
+    jump.press("Enter")
+    wait_until(
+        lambda: jump.input_value() == "1" and page.locator(".hx-gallery .card").count() == 48,
+        what="back to the first page",
+    )
     page.locator(".hx-gallery .card").nth(0).click()
     page.locator(".hx-gallery .card").nth(2).click(modifiers=["Shift"])
     page.wait_for_selector(".hx-gallery :text('3 selected')")
     page.locator(".hx-gallery [data-action=mark-hard]").click()
     page.wait_for_selector(".hx-gallery .card .badge")
+    # the badge says why in words
+    assert page.locator(".hx-gallery .card .badge").first.get_attribute("title") == (
+        "marked hard by hand"
+    )
     wait_until(lambda: len(hx.Dataset.open(ds.path).query(hard=True)) == 3, what="hard on disk")
     hard = hx.Dataset.open(ds.path).query(hard=True)
     assert hard["name"].tolist() == ["s00000.png", "s00001.png", "s00002.png"]
@@ -579,6 +601,48 @@ def test_object_attributes_toggle_on_the_selected_row_and_undo(lab, page, tmp_pa
     wait_until(lambda: pressed.get_attribute("aria-pressed") == "true", what="shown pressed")
     page.keyboard.press("Control+z")  # the keys stayed with the widget after the click
     wait_until(lambda: not occluded(), what="occluded undone")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_gallery_sets_one_label_on_the_selected_and_colours_thumbnail_boxes_by_label(
+    lab, page, tmp_path, ui
+):
+    cds = hx.Dataset.create(
+        lab["root"] / f"relabel_{ui}", task="classification", labels=["cat", "dog"]
+    )
+    cids = cds.add_images(make_images(tmp_path / "c", 4)).added
+    cds.set_label(cids, "cat")
+    dds = hx.Dataset.create(
+        lab["root"] / f"colours_{ui}", task="detection", labels=["scratch", "dent"]
+    )
+    (sid,) = dds.add_images(make_images(tmp_path / "d", 1)).added
+    dds.add_box(sid, "scratch", 10, 10, 100, 100)
+    dds.add_box(sid, "dent", 150, 100, 300, 200)
+    cells = [
+        head(cds.path) + "hx.Gallery(ds)",
+        f"dds = hx.Dataset.open(r'{dds.path}')\nhx.Gallery(dds)",
+    ]
+    run_notebook(
+        page, lab, f"relabel_{ui}.ipynb", cells, wait_for=".hx-gallery svg[data-boxes] rect", ui=ui
+    )
+    gallery = page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".hx-gallery")
+    cards = gallery.locator(".card")
+    cards.nth(1).click()
+    cards.nth(3).click()
+    gallery.locator(":text('2 selected')").wait_for()
+    menu = gallery.locator("select[data-action=set-label]")
+    assert menu.locator("option").first.inner_text() == "Set label of 2 images…"
+    menu.select_option("dog")
+
+    def labels():
+        return hx.Dataset.open(cds.path).samples.set_index("sample_id")["label"].loc[cids].tolist()
+
+    wait_until(lambda: labels() == ["cat", "dog", "cat", "dog"], what="two relabeled on disk")
+    gallery.locator("[data-role=notice]:has-text(\"2 images labeled 'dog'\")").wait_for()
+    # thumbnails draw each label in the Annotator's colour for it
+    thumbs = page.locator(".jp-Notebook .jp-Cell").nth(1).locator("svg[data-boxes] rect")
+    strokes = {r.get_attribute("data-label"): r.get_attribute("stroke") for r in thumbs.all()}
+    assert strokes == {"scratch": "#2563eb", "dent": "#16a34a"}
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])

@@ -1,5 +1,9 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
+import { COLORS } from "./annotator/shapes.js";
 import { connection, h, keepKeys, messages, s } from "./dom.js";
+
+/** "1 image", "2 images". */
+const images = (n) => `${n} image${n === 1 ? "" : "s"}`;
 
 /** @param {DataView} view */
 function blobUrl(view) {
@@ -215,7 +219,7 @@ export default {
       if (!sel.length) return;
       if (asking) {
         actions.append(
-          h("span", {}, `Delete ${sel.length} image(s) and their labels?`),
+          h("span", {}, `Delete ${images(sel.length)} and their labels?`),
           h(
             "button",
             {
@@ -240,6 +244,19 @@ export default {
           ),
         );
         return;
+      }
+      if (model.get("task") === "classification") {
+        // the selected images all get one label
+        const relabel = h(
+          "select",
+          { "data-action": "set-label", title: "give the selected images one label" },
+          h("option", { value: "" }, `Set label of ${images(sel.length)}…`),
+          ...model.get("labels").map((l) => h("option", { value: l }, l)),
+        );
+        relabel.addEventListener("change", () => {
+          if (relabel.value) conn.send({ action: "set_label", ids: sel, label: relabel.value });
+        });
+        actions.append(relabel);
       }
       actions.append(
         h(
@@ -292,6 +309,38 @@ export default {
         size = model.get("page_size"),
         page = model.get("page");
       const pages = Math.max(1, Math.ceil(total / size));
+      // a page to go to: typed, then Enter (or leaving the field)
+      const jump = h("input", {
+        type: "number",
+        min: 1,
+        max: pages,
+        value: page + 1,
+        style: "width:64px",
+        "data-role": "page-jump",
+        title: "go to page (Enter)",
+      });
+      const go = () => {
+        const n = Number(jump.value);
+        if (Number.isInteger(n) && n >= 1 && n <= pages && n !== page + 1)
+          conn.send({ action: "page", page: n - 1 });
+        else jump.value = page + 1;
+      };
+      jump.addEventListener("keydown", (e) => {
+        e.stopPropagation();
+        if (e.key === "Enter") go();
+      });
+      jump.addEventListener("change", go);
+      const sizes = [...new Set([...model.get("page_sizes"), size])].sort((a, b) => a - b);
+      const sizeMenu = h(
+        "select",
+        { "data-role": "page-size", title: "images a page" },
+        ...sizes.map((n) =>
+          h("option", { value: n, ...(n === size ? { selected: "" } : {}) }, `${n} a page`),
+        ),
+      );
+      sizeMenu.addEventListener("change", () =>
+        conn.send({ action: "page_size", size: Number(sizeMenu.value) }),
+      );
       pager.replaceChildren(
         h(
           "button",
@@ -301,11 +350,9 @@ export default {
           },
           "‹ Prev",
         ),
-        h(
-          "span",
-          { class: "muted", "data-role": "page" },
-          `page ${page + 1} of ${pages} · ${total} images`,
-        ),
+        h("span", { class: "muted" }, "page"),
+        jump,
+        h("span", { class: "muted", "data-role": "page" }, `of ${pages} · ${images(total)}`),
         h(
           "button",
           {
@@ -314,6 +361,7 @@ export default {
           },
           "Next ›",
         ),
+        sizeMenu,
       );
     }
 
@@ -335,14 +383,17 @@ export default {
         "data-boxes": r.sample_id,
       });
       const w = Math.max(r.width, r.height) / 110; // about 1.5 screen px
+      const labels = model.get("labels");
       for (const [x0, y0, x1, y1, label] of r.boxes) {
+        // each label in its Annotator colour
         const rect = s("rect", {
           x: x0,
           y: y0,
           width: x1 - x0,
           height: y1 - y0,
           fill: "none",
-          stroke: "#f59e0b",
+          stroke: COLORS[Math.max(0, labels.indexOf(label)) % COLORS.length],
+          "data-label": label,
           "stroke-width": 1.5 * w,
         });
         rect.append(Object.assign(s("title"), { textContent: label }));
@@ -410,7 +461,7 @@ export default {
             h("div", { class: "muted" }, r.added),
           );
           if (r.hard)
-            card.append(h("span", { class: "badge", title: `reasons ${r.reasons}` }, "hard"));
+            card.append(h("span", { class: "badge", title: r.why || "marked hard" }, "hard"));
           card.addEventListener("click", (ev) => {
             const ids = new Set(model.get("selected"));
             if (ev.shiftKey && lastClicked >= 0) {
