@@ -4,6 +4,7 @@ import { test } from "node:test";
 import {
   centre,
   labelText,
+  extent,
   placeLabels,
   rings,
   turn,
@@ -79,4 +80,29 @@ test("labels of boxes at one place are stacked apart, and stay inside the image"
     x + "a long label".length * 7.6 + 4 <= 200 + 1e-9,
     "a label at the right edge stays in",
   );
+});
+
+test("a crowd of boxes: labels never overlap, and those with no free place are left out", () => {
+  // 30 small boxes on one row, each 12 px apart: most labels cannot fit
+  const items = Array.from({ length: 30 }, (_, i) => ({
+    a: { ann_id: i, x0: 10 + 12 * i, y0: 40, x1: 20 + 12 * i, y1: 50 },
+    text: "scratch 0.70 · possible object",
+  }));
+  const placed = [...placeLabels(items, 1, 400, 300).values()];
+  assert.ok(placed.length >= 1 && placed.length < 30, `${placed.length} placed`);
+  const w = items[0].text.length * 7.6 + 4;
+  for (const [i, p] of placed.entries())
+    for (const q of placed.slice(i + 1))
+      assert.ok(
+        p.x + w <= q.x || q.x + w <= p.x || Math.abs(p.y - q.y) >= 15,
+        `labels overlap at (${p.x}, ${p.y}) and (${q.x}, ${q.y})`,
+      );
+});
+
+test("a turned box's label sits above its corners as drawn", () => {
+  const a = { ann_id: 1, kind: "box", x0: 100, y0: 100, x1: 200, y1: 120, angle: 90 };
+  // turned 90° about (150, 110): drawn from y 60 to 160
+  assert.ok(close(Object.values(extent(a)), [140, 60, 160, 160]));
+  const { y } = placeLabels([{ a, text: "ship" }], 1, 400, 300).get(1);
+  assert.equal(y, 60 - 4);
 });

@@ -655,8 +655,15 @@ def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path,
     show(page, lab, ds, f"threshold_{ui}", "Review", ".hx-annotator [data-role=queue]", ui=ui)
     shapes = page.locator(".hx-annotator svg[data-role=overlay] [data-ann]")
     wait_until(lambda: shapes.count() == 2, what="both boxes shown")
+    rows = page.locator(".hx-annotator .ann-row")
+    assert rows.count() == 2
     page.locator(".hx-annotator [data-role=threshold]").fill("0.8")
     wait_until(lambda: shapes.count() == 1, what="the 0.55 box hidden")
+    # the objects list shows what the overlay shows, and counts the rest
+    wait_until(lambda: rows.count() == 1, what="one object listed")
+    assert page.locator(".hx-annotator [data-role=below-threshold]").inner_text() == (
+        "1 below the score threshold"
+    )
     page.locator(".hx-annotator [data-action=confirm]").click()
     wait_until(
         lambda: hx.Dataset.open(ds.path).sample(sid)["status"] == "labeled", what="confirmed"
@@ -1166,6 +1173,7 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
                       ("b", "box")]:  # fmt: skip
         page.keyboard.press(key)
         ann.locator(f"button.on[data-tool={tool}]").wait_for()
+    box = laid_out(overlay)  # the keys above may have scrolled the notebook
     page.mouse.click(*at(240, 70))  # select the box
     ann.locator(f".ann-row.sel[data-row='{box_id}']").wait_for()
 
@@ -1236,6 +1244,11 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
     page.keyboard.press("x")
     review.locator("[data-action=delete-sample-yes]").click()
     wait_until(lambda: len(statuses()) == 12, what="x: the image deleted")
+    # the clicked button went with the redraw: the keys are the widget's again
+    wait_until(
+        lambda: page.evaluate("document.activeElement.classList.contains('hx-annotator')"),
+        what="the focus back on the widget",
+    )
     page.keyboard.press("Control+z")
     wait_until(lambda: len(statuses()) == 13, what="Ctrl+Z: the image back")
 

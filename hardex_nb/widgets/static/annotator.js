@@ -99,6 +99,15 @@ export default {
     root.append(header, h("div", { class: "layout" }, view.area, side));
     messages(model, root);
 
+    /** Replace `el`'s children; a focused control among them that goes (a button whose
+     * click is answered by this redraw) hands the focus back to the widget, so keys keep
+     * reaching it instead of the notebook. */
+    function redraw(el, children) {
+      const focused = el.contains(document.activeElement);
+      el.replaceChildren(...children);
+      if (focused && !el.contains(document.activeElement)) root.focus({ preventScroll: true });
+    }
+
     // -- drawing ----------------------------------------------------------------------------
     function visible(a) {
       return a.origin === "human" || a.score === null || a.score >= model.get("threshold");
@@ -111,9 +120,10 @@ export default {
         (a) => visible(a) && !state.hidden.has(a.ann_id),
       );
       const numbers = numbering();
+      const texts = new Map(shown.map((a) => [a.ann_id, labelText(a, numbers.get(a.ann_id))]));
       const placed = state.showLabels
         ? placeLabels(
-            shown.map((a) => ({ a, text: labelText(a, numbers.get(a.ann_id)) })),
+            shown.map((a) => ({ a, text: texts.get(a.ann_id) })),
             k,
             smp.width,
             smp.height,
@@ -128,6 +138,7 @@ export default {
           k,
           locked: state.locked.has(a.ann_id),
           label: placed.get(a.ann_id),
+          title: texts.get(a.ann_id),
           onMove: startMove,
           onRotate: (ev, a) => start(ev, a, () => new Rotate(a)),
           onResize: (ev, a, corner) => start(ev, a, () => new Resize(a, corner)),
@@ -646,7 +657,11 @@ export default {
           ),
         );
         const numbers = numbering();
-        const rows = model.get("annotations").map((a) => {
+        // the list shows what the overlay shows: a model's boxes under the threshold are
+        // counted, not listed (the slider brings them back)
+        const all = model.get("annotations");
+        const listed = all.filter(visible);
+        const rows = listed.map((a) => {
           const text = h("input", {
             placeholder: "OCR text",
             value: a.text ?? "",
@@ -786,11 +801,18 @@ export default {
         });
         parts.push(
           h("h4", {}, `Objects (${rows.length})`),
+          all.length > listed.length
+            ? h(
+                "div",
+                { class: "muted", "data-role": "below-threshold" },
+                `${all.length - listed.length} below the score threshold`,
+              )
+            : null,
           h("div", { class: "ann-list" }, ...rows),
         );
       }
       parts.push(h("h4", {}, "Keys"), keyHelp(review, detection()));
-      side.replaceChildren(...parts);
+      redraw(side, parts.filter(Boolean));
     }
 
     function renderHeader() {
@@ -835,7 +857,7 @@ export default {
           "Redo",
         ),
       );
-      header.replaceChildren(...parts);
+      redraw(header, parts);
     }
     function renderImage() {
       view.showImage(model.get("image"));
@@ -1003,6 +1025,7 @@ export default {
       model.on(`change:${name}`, render);
     model.on("change:threshold", () => {
       renderOverlay();
+      renderSide(); // the objects list follows (after the slider is let go)
       const heading = side.querySelector("[data-role=threshold-text]");
       if (heading) heading.textContent = `Score threshold ${model.get("threshold").toFixed(2)}`;
     });

@@ -35,7 +35,7 @@ export const turns = (a) => a.kind === "box" || a.kind === "text";
  * and all. `k` is image pixels per screen pixel (line widths stay constant on screen).
  * @param {any} a the annotation
  * @param {{color: string, selected: boolean, k: number, locked: boolean,
- *          label: {text: string, x: number, y: number} | undefined,
+ *          label: {text: string, x: number, y: number} | undefined, title?: string,
  *          onMove: Function, onRotate: Function, onResize: Function, onVertex: Function,
  *          onInsert: Function}} o
  */
@@ -70,6 +70,7 @@ export function drawAnnotation(a, o) {
       })
     : s("rect", { x: a.x0, y: a.y0, width: a.x1 - a.x0, height: a.y1 - a.y0, ...common });
   shape.addEventListener("pointerdown", (ev) => o.onMove(ev, a));
+  if (o.title) shape.append(Object.assign(s("title"), { textContent: o.title }));
   body.append(shape);
   if (o.label) {
     const t = s("text", {
@@ -84,7 +85,7 @@ export function drawAnnotation(a, o) {
       "pointer-events": "none",
     });
     t.textContent = o.label.text;
-    body.append(t);
+    g.append(t); // upright, outside the turned body
   }
   if (o.locked) return g; // a locked object shows no handles
   if (sel && turns(a)) {
@@ -196,10 +197,28 @@ export function labelText(a, number) {
     .join(" · ");
 }
 
+/** The upright rectangle around a shape as drawn (a rotated box: its turned corners). */
+export function extent(a) {
+  if (!a.angle || !turns(a)) return a;
+  const c = centre(a);
+  const corners = [
+    [a.x0, a.y0],
+    [a.x1, a.y0],
+    [a.x0, a.y1],
+    [a.x1, a.y1],
+  ].map((p) => turn(p, a.angle, c));
+  const xs = corners.map((p) => p[0]),
+    ys = corners.map((p) => p[1]);
+  return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
+}
+
 /**
- * Where each label goes: above its box (inside the top when there is no room), moved left
- * to stay inside the image, and moved down past labels already placed so none overlap.
- * Widths are estimated from the text (13 px bold); `k` is image px per screen px.
+ * Where each label goes: upright, above its shape as drawn (inside the top when there is
+ * no room), moved left to stay inside the image, and moved down past labels already placed
+ * so none overlap. A label that finds no free place within its shape's height (many boxes
+ * in a crowd) is left out rather than printed over another: the objects list names it, and
+ * so does the shape's hover text. Widths are estimated from the text (13 px bold); `k` is
+ * image px per screen px.
  * @param {{a: any, text: string}[]} items
  * @returns {Map<number, {text: string, x: number, y: number}>} by ann_id
  */
@@ -208,13 +227,16 @@ export function placeLabels(items, k, width, height) {
     out = new Map(),
     line = 15 * k;
   for (const { a, text } of items) {
+    const b = extent(a);
     const w = text.length * 7.6 * k + 4 * k;
-    const x = Math.min(Math.max(a.x0 + 2 * k, 0), Math.max(0, width - w));
-    let y = a.y0 - 4 * k >= 12 * k ? a.y0 - 4 * k : a.y0 + 13 * k; // the text's baseline
+    const x = Math.min(Math.max(b.x0 + 2 * k, 0), Math.max(0, width - w));
+    let y = b.y0 - 4 * k >= 12 * k ? b.y0 - 4 * k : b.y0 + 13 * k; // the text's baseline
     const hits = () =>
       placed.some((r) => x < r.x1 && x + w > r.x0 && y - 12 * k < r.y1 && y + 3 * k > r.y0);
-    for (let tries = 0; tries < 12 && hits(); tries++) y += line;
+    const lowest = Math.min(Math.max(b.y1, y), height - 3 * k);
+    while (hits() && y + line <= lowest) y += line;
     y = Math.min(y, height - 3 * k);
+    if (hits()) continue;
     placed.push({ x0: x, y0: y - 12 * k, x1: x + w, y1: y + 3 * k });
     out.set(a.ann_id, { text, x, y });
   }
