@@ -12,7 +12,13 @@ import {
   removeVertex,
   Vertex,
 } from "../../hardex_nb/widgets/static/annotator/drags.js";
-import { fitScale, imagePoint, maxZoom } from "../../hardex_nb/widgets/static/annotator/view.js";
+import {
+  FIT_HEIGHT,
+  fitHeight,
+  fitScale,
+  imagePoint,
+  maxZoom,
+} from "../../hardex_nb/widgets/static/annotator/view.js";
 
 const ctx = { width: 320, height: 240, px: 1, label: "defect" };
 const box = { ann_id: 7, kind: "box", label: "defect", x0: 10, y0: 20, x1: 50, y1: 60 };
@@ -231,6 +237,14 @@ test("fit: the whole image in the panel, at most 640 px high; small images by wh
   assert.equal(fitScale(840, 1000, 3200), 0.2); // a tall scan: the height decides
   assert.equal(fitScale(840, 320, 240), 2); // 2.625 → 2: sharp, square pixels
   assert.equal(fitScale(840, 28, 28), 8); // a digit: at most 8×
+});
+
+test("fit is as tall as the window allows, within bounds", () => {
+  assert.equal(fitHeight(1000), 1000 - FIT_HEIGHT.room);
+  assert.equal(fitHeight(300), FIT_HEIGHT.min); // a small window: still a usable image
+  assert.equal(fitHeight(5000), FIT_HEIGHT.max);
+  // a 12 MP photo in a wide panel of a tall window: the height decides, and it is taller
+  assert.ok(fitScale(2000, 4000, 3000, fitHeight(1400)) * 3000 > 640 + 500);
 });
 
 test("the image point under the pointer, kept inside the image", () => {

@@ -645,6 +645,43 @@ def test_gallery_sets_one_label_on_the_selected_and_colours_thumbnail_boxes_by_l
     assert strokes == {"scratch": "#2563eb", "dent": "#16a34a"}
 
 
+PLACEHOLDER_FITS = """(el) => {
+  const c = document.createElement('canvas').getContext('2d');
+  const st = getComputedStyle(el);
+  c.font = st.font;
+  const room = el.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+  return [c.measureText(el.placeholder).width, room];
+}"""
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_clear_all_asks_with_the_count_and_the_gallerys_filters_read_whole(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"clear_{ui}", task="detection", labels=["a"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    for x in (10, 110, 210):
+        ds.add_box(sid, "a", x, 20, x + 60, 80)
+    cells = [head(ds.path) + "hx.Annotator(ds)", "hx.Gallery(ds)"]
+    run_notebook(page, lab, f"clear_{ui}.ipynb", cells, wait_for=".hx-gallery", ui=ui)
+    annotator = page.locator(".hx-annotator")
+    annotator.locator("[data-action=clear]").click()
+    question = annotator.locator("[data-role=clear-question]")
+    assert question.inner_text().startswith("Delete all 3 objects?")
+    annotator.locator("[data-action=clear-no]").click()
+    assert question.count() == 0 and len(_ann(ds)) == 3
+    annotator.locator("[data-action=clear]").click()
+    page.keyboard.press("Escape")  # Esc says no too
+    wait_until(lambda: question.count() == 0, what="Esc: no")
+    annotator.locator("[data-action=clear]").click()
+    annotator.locator("[data-action=clear-yes]").click()
+    wait_until(lambda: len(_ann(ds)) == 0, what="all cleared on disk")
+    page.keyboard.press("Control+z")  # one step brings all three back
+    wait_until(lambda: len(_ann(ds)) == 3, what="the clear undone")
+    # every filter box of the Gallery shows its whole placeholder
+    for field in page.locator(".hx-gallery input[placeholder]").all():
+        text, room = field.evaluate(PLACEHOLDER_FITS)
+        assert room >= text, (field.get_attribute("placeholder"), text, room)
+
+
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
 def test_review_confirm_at_a_threshold_stores_no_hidden_box(lab, page, tmp_path, ui):
     ds = hx.Dataset.create(lab["root"] / f"thr_ds_{ui}", task="detection", labels=["defect"])
@@ -681,6 +718,10 @@ CONTRAST = """(el) => {
   const a = lum(rgb(st.color)), b = lum(rgb(bg));
   return { contrast: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05), background: b };
 }"""
+
+
+WIDTHS = (900, 1400, 1900)  # window widths every widget is shot and checked at
+VIEWPORT = {"width": 1400, "height": 1000}  # the page fixture's
 
 
 @pytest.mark.parametrize("ui", ["lab", "notebook"])
@@ -742,10 +783,21 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
     wait_until(lambda: title.inner_text().startswith(expected), what="dog's TIDE error's image")
 
     def shoot(theme: str) -> None:
-        for name, where in widgets.items():
-            el = page.locator(where)
-            el.scroll_into_view_if_needed()
-            el.screenshot(path=str(shots / f"{name}_{theme}_{ui}.png"))
+        """Each widget at three window widths: saved, nothing wider than its cell, and the
+        Annotator's image at least half of its width (the side panel goes under it)."""
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 1000})
+            page.wait_for_timeout(400)
+            for name, where in widgets.items():
+                el = page.locator(where)
+                el.scroll_into_view_if_needed()
+                el.screenshot(path=str(shots / f"{name}_{theme}_{width}_{ui}.png"))
+                over = el.evaluate("(e) => e.scrollWidth - e.clientWidth")
+                assert over <= 1, (name, width, over)
+            annotator = page.locator(widgets["annotator"])
+            shown = annotator.locator(".stage > img").first.bounding_box()
+            assert shown["width"] >= 0.5 * annotator.bounding_box()["width"], (width, shown)
+        page.set_viewport_size(VIEWPORT)
 
     def choose(theme: str) -> None:
         page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
@@ -771,6 +823,8 @@ def test_every_widget_in_light_and_dark_theme(lab, page, shots, tmp_path, ui):
             assert seen["contrast"] >= 4.5, (where, seen)
         text = page.locator(".hx-annotator [data-role=name]").first.evaluate(CONTRAST)
         assert text["contrast"] >= 4.5, text
+        chip = page.locator(".hx-annotator .ann-row .chip").first.evaluate(CONTRAST)
+        assert chip["contrast"] >= 4.5, chip  # a label's chip in the objects list
     finally:
         choose("JupyterLab Light")  # the setting lives on the server: leave it as found
 
@@ -1169,6 +1223,18 @@ def _every_shortcut(page, lab, tmp_path, ui: str, shots) -> None:
     wait_until(lambda: abs(overlay.bounding_box()["width"] - 320) < 2, what="o: 1:1")
     page.keyboard.press("f")
     wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="f: fit")
+    side = ann.locator(".side")
+
+    def under() -> bool:
+        o = overlay.bounding_box()
+        return side.bounding_box()["y"] >= o["y"] + o["height"] - 1
+
+    page.keyboard.press("w")  # full width: the panel goes under, the image takes the room
+    wait_until(under, what="w: the panel under the image")
+    wait_until(lambda: overlay.bounding_box()["width"] > box["width"] + 100, what="w: wider")
+    page.keyboard.press("w")
+    wait_until(lambda: not under(), what="w again: the panel beside the image")
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - box["width"]) < 2, what="as before")
     for key, tool in [("g", "polygon"), ("i", "ignore"), ("u", "ignore_polygon"), ("h", "pan"),
                       ("b", "box")]:  # fmt: skip
         page.keyboard.press(key)

@@ -39,6 +39,8 @@ export default {
       poly: [],
       lastPoint: 0,
       asking: false,
+      askingClear: false,
+      wide: false,
       hidden: new Set(),
       locked: new Set(),
       space: false,
@@ -544,19 +546,55 @@ export default {
             ),
           ),
         );
+        const count = model.get("annotations").length;
+        // "Clear all" asks first, with the count (Ctrl+Z undoes it as one step)
+        const clear = state.askingClear
+          ? h(
+              "span",
+              { "data-role": "clear-question" },
+              `Delete all ${count} object${count === 1 ? "" : "s"}? `,
+              h(
+                "button",
+                {
+                  class: "danger",
+                  "data-action": "clear-yes",
+                  onclick: () => {
+                    state.askingClear = false;
+                    conn.send({ action: "clear" });
+                  },
+                },
+                "Yes",
+              ),
+              h(
+                "button",
+                {
+                  "data-action": "clear-no",
+                  onclick: () => {
+                    state.askingClear = false;
+                    renderSide();
+                  },
+                },
+                "No",
+              ),
+            )
+          : h(
+              "button",
+              {
+                "data-action": "clear",
+                title: "delete every annotation of this image (asks first)",
+                disabled: !count,
+                onclick: () => {
+                  state.askingClear = true;
+                  renderSide();
+                },
+              },
+              "Clear all",
+            );
         parts.push(
           h(
             "div",
             { class: "bar" },
-            h(
-              "button",
-              {
-                "data-action": "clear",
-                title: "delete every annotation of this image",
-                onclick: () => conn.send({ action: "clear" }),
-              },
-              "Clear all",
-            ),
+            clear,
             h(
               "button",
               {
@@ -768,7 +806,11 @@ export default {
             },
             h(
               "span",
-              { class: "chip", style: `color:${HARD_COLORS[a.hard_type] || colorOf(a.label)}` },
+              {
+                class: "chip swatch",
+                // the label's colour as a swatch; the text keeps the theme's contrast
+                style: `--swatch:${HARD_COLORS[a.hard_type] || colorOf(a.label)}`,
+              },
               a.kind === "ignore" ? "ignore" : `${a.label}${n ? ` ${n}` : ""}`,
             ),
             h("span", { class: "muted" }, a.score !== null ? a.score.toFixed(2) : a.origin),
@@ -856,11 +898,23 @@ export default {
           },
           "Redo",
         ),
+        h(
+          "button",
+          {
+            "data-action": "wide",
+            class: state.wide ? "on" : "",
+            "aria-pressed": state.wide ? "true" : "false",
+            title: "full width: the image takes the whole width, the panel goes under (w)",
+            onclick: () => actions.wide(),
+          },
+          "Wide (w)",
+        ),
       );
       redraw(header, parts);
     }
     function renderImage() {
       view.showImage(model.get("image"));
+      state.askingClear = false;
       state.selected = null;
       state.drag = null;
       state.poly = [];
@@ -903,6 +957,11 @@ export default {
         renderSide();
       },
       zoom: (key) => view.zoomTo(key === "o" ? "original" : "fit"),
+      wide: () => {
+        state.wide = !state.wide;
+        root.classList.toggle("hx-wide", state.wide);
+        renderHeader(); // the view lays out again as its width changes
+      },
       tool: (key) => {
         state.tool = TOOLS.find(([, , k]) => k === key)[0];
         state.poly = [];
@@ -926,6 +985,7 @@ export default {
       cancel: () => {
         state.poly = [];
         state.selected = null;
+        state.askingClear = false;
         render();
       },
       confirm: () => conn.send({ action: "confirm" }),

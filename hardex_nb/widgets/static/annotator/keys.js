@@ -20,6 +20,7 @@ export const KEYS = [
   [["l"], "l", "labels on/off", "toggleLabels", "detection"],
   [["v"], "v", "annotations on/off", "toggleAll", "detection"],
   [["o", "f"], "o / f", "1:1 / fit", "zoom", "detection"],
+  [["w"], "w", "full width on/off", "wide"],
   [["b", "g", "i", "u", "h"], "b g i u h", "tools", "tool", "detection"],
   [["[", "]"], "[ ]", "turn box ∓5°", "turn", "detection"],
   [["Enter"], "Enter", "close polygon", "closePolygon", "detection"],

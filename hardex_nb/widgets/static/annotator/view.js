@@ -10,14 +10,17 @@ export const ZOOM = { min: 0.25, max: 8, native: 8, step: 1.15 };
 /** The largest zoom (a multiple of "fit") for an image shown at `base` screen px per
  * image px at fit. */
 export const maxZoom = (base) => Math.max(ZOOM.max, ZOOM.native / base);
-/** The tallest an image is shown at "fit", screen px. */
-export const FIT_HEIGHT = 640;
+/** The tallest an image is shown at "fit", screen px: as tall as the window allows once
+ * the widget's header and the notebook's bars have their room, within these bounds. */
+export const FIT_HEIGHT = { min: 360, max: 1600, room: 180 };
+export const fitHeight = (windowHeight) =>
+  Math.min(FIT_HEIGHT.max, Math.max(FIT_HEIGHT.min, windowHeight - FIT_HEIGHT.room));
 
 /** Screen px per image px at "fit": the whole `width` × `height` image in `viewWidth` px,
- * at most {@link FIT_HEIGHT} px high; a small image (2× or more) grows by whole steps, up
- * to 8, so its pixels stay sharp and square. */
-export function fitScale(viewWidth, width, height) {
-  const fit = Math.min(viewWidth / width, FIT_HEIGHT / height);
+ * at most `maxHeight` px high; a small image (2× or more) grows by whole steps, up to 8, so
+ * its pixels stay sharp and square. */
+export function fitScale(viewWidth, width, height, maxHeight = 640) {
+  const fit = Math.min(viewWidth / width, maxHeight / height);
   return fit >= 2 ? Math.min(Math.floor(fit), 8) : fit;
 }
 
@@ -61,7 +64,12 @@ export function createView({ model, conn, sample, redraw, panning }) {
 
   const baseScale = () => {
     const smp = sample();
-    return fitScale(viewport.clientWidth || 840, smp.width, smp.height);
+    return fitScale(
+      viewport.clientWidth || 840,
+      smp.width,
+      smp.height,
+      fitHeight(window.innerHeight || 820),
+    );
   };
 
   function layout() {
@@ -72,6 +80,7 @@ export function createView({ model, conn, sample, redraw, panning }) {
     stage.style.height = `${smp.height * base * view.zoom}px`;
     // the view keeps the size of the fitted image: zooming in scrolls inside it
     viewport.style.height = `${Math.ceil(smp.height * base) + 2}px`;
+    viewport.style.maxHeight = viewport.style.height;
     // enlarged, the image shows its pixels (a small image or a zoom-in), not a blur
     img.style.imageRendering = base * view.zoom >= 2 ? "pixelated" : "auto";
     requestCrop();
@@ -212,13 +221,23 @@ export function createView({ model, conn, sample, redraw, panning }) {
   });
   // follow the panel's width (a resized window or sidebar): lay out again
   let lastWidth = 0;
+  let lastHeight = window.innerHeight;
   const resized = new ResizeObserver(() => {
-    if (Math.abs(viewport.clientWidth - lastWidth) < 2) return;
+    if (Math.abs(viewport.clientWidth - lastWidth) < 2 && window.innerHeight === lastHeight) return;
     lastWidth = viewport.clientWidth;
+    lastHeight = window.innerHeight;
     layout();
     redraw(false);
   });
   resized.observe(viewport);
+  // a taller or shorter window changes the tallest fit, not the panel's width
+  const onWindow = () => {
+    if (window.innerHeight === lastHeight) return;
+    lastHeight = window.innerHeight;
+    layout();
+    redraw(false);
+  };
+  window.addEventListener("resize", onWindow);
 
   return Object.assign(view, {
     layout,
@@ -236,6 +255,7 @@ export function createView({ model, conn, sample, redraw, panning }) {
     px: () => 1 / (svg.getBoundingClientRect().width / sample().width || baseScale() * view.zoom),
     dispose: () => {
       resized.disconnect();
+      window.removeEventListener("resize", onWindow);
       clearTimeout(cropTimer);
       if (view.url) URL.revokeObjectURL(view.url);
       if (cropUrl) URL.revokeObjectURL(cropUrl);
