@@ -114,7 +114,9 @@ def check_image(path: str | Path, *, for_tiling: bool = False) -> ImageInfo:
         ValueError,
         Image.DecompressionBombError,
     ) as exc:
-        raise ImageError(f"{name}: corrupt or truncated image ({exc}); re-export it.") from exc
+        # PIL names the file by its full path, here often a temporary copy: its name says it
+        why = str(exc).replace(f" '{path}'", "").replace(str(path), name)
+        raise ImageError(f"{name}: corrupt or truncated image ({why}); re-export it.") from exc
     return ImageInfo(
         path=path,
         width=width,

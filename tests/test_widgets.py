@@ -418,22 +418,36 @@ def test_gallery_upload_adds_images_and_reports_rejects(tmp_path, det):
         {"action": "upload", "names": ["x.png", "x.png", "notes.png"]},
         [png, other, b"not an image"],
     )
-    assert g.error == "" and g.notice.startswith("2 image(s) added, 1 rejected (notes.png:")
+    assert g.error == "" and g.notice.startswith("2 images added, 1 rejected. ")
+    assert len(g.notice_details) == 1 and g.notice_details[0].startswith("notes.png: ")
     assert len(ds.samples) == before + 2 and g.total == before + 2
     # the same upload again: nothing added, each file named as already there
     g.handle(
         {"action": "upload", "names": ["x.png", "y.png", "notes.png"]},
         [png, other, b"not an image"],
     )
-    assert g.notice.startswith("0 image(s) added, 2 already in the dataset (x.png, y.png)")
+    assert g.notice.startswith("0 images added, 2 already in the dataset, 1 rejected. ")
+    assert [d.split(":")[0] for d in g.notice_details] == ["notes.png", "x.png", "y.png"]
+    assert "already in the dataset" in g.notice_details[1]
     assert len(ds.samples) == before + 2
+    # a text file is skipped and said so; every one of 5 bad files is listed, not 3
+    g.handle(
+        {"action": "upload", "names": ["readme.txt", *[f"bad{k}.png" for k in range(5)]]},
+        [b"notes", *[b"not an image"] * 5],
+    )
+    assert g.notice.startswith("0 images added, 1 skipped, 5 rejected. ")
+    assert len(g.notice_details) == 6
+    assert "readme.txt: not an image" in g.notice_details[-1]
+    g.handle({"action": "sort", "by": "name", "ascending": True})  # the next action clears them
+    assert g.notice_details == []
     # a 120-character CJK name (360 bytes, over a file name's 255) and a name no file
     # system holds are refused alone: the other files of the batch land
     cjk = "猫" * 120 + ".png"
     third = write_image(tmp_path / "w.png", 64, 48, seed=8).read_bytes()
     fourth = write_image(tmp_path / "z.png", 64, 48, seed=9).read_bytes()
     g.handle({"action": "upload", "names": [cjk, "bad\x00.png"]}, [third, fourth])
-    assert g.notice.startswith("1 image(s) added, 1 rejected (bad\x00.png: cannot be saved")
+    assert g.notice.startswith("1 image added, 1 rejected. ")
+    assert g.notice_details[0].startswith("bad\x00.png: cannot be saved")
     assert ds.samples["name"].iloc[-1].startswith("猫" * 80)
     g.handle({"action": "upload", "names": ["a.png", "b.png"]}, [png])
     assert "one file name per file" in g.error and len(ds.samples) == before + 3
@@ -809,3 +823,94 @@ def test_review_redo_confirms_and_deletes_again(tmp_path):
     w.handle({"action": "undo"})  # and back once more, with its box
     back = ds.samples.set_index("name").loc[name]
     assert w.count == 2 and _boxes(ds, int(back["sample_id"])) == [["red", 5, 5, 30, 30]]
+
+
+def test_undo_never_overwrites_a_later_edit_made_in_another_annotator(det):
+    """A moves a box, B moves it again: A's undo would put back A's old box over B's edit.
+    It is refused with a notice naming what changed; B's box stays. The same for a box B
+    deleted and an image label B changed; with nothing changed elsewhere undo works."""
+    ds, ids = det
+    a, b = hx.Annotator(ds, ids[4]), hx.Annotator(ds, ids[4])
+    a.handle({"action": "add_box", "label": "red", "x0": 2, "y0": 2, "x1": 12, "y1": 12})
+    ann = int(ds.annotations_of(ids[4]).ann_id.max())
+    a.handle({"action": "update", "ann_id": ann, "x1": 20})
+    b.handle({"action": "poll"})  # B shows A's box (the browser polls every few seconds)
+    b.handle({"action": "update", "ann_id": ann, "x1": 30})
+    assert a.error == b.error == ""
+    a.handle({"action": "undo"})
+    assert a.error == "" and "nothing undone: the red box was changed since" in a.notice
+    assert ds.annotations.set_index("ann_id").loc[ann, "x1"] == 30  # B's edit kept
+    # the refused step is dropped; the add before it is refused too (the box changed)
+    a.handle({"action": "undo"})
+    assert "the red box was changed" in a.notice and ann in ds.annotations["ann_id"].tolist()
+    # B's own undo still works: its step is what is on disk
+    b.handle({"action": "undo"})
+    assert b.error == "" and ds.annotations.set_index("ann_id").loc[ann, "x1"] == 20
+    # a box deleted elsewhere: the undo of its move says so
+    a.handle({"action": "update", "ann_id": ann, "y1": 18})
+    b.handle({"action": "poll"})
+    b.handle({"action": "delete", "ann_id": ann})
+    a.handle({"action": "undo"})
+    assert "the red box was deleted since" in a.notice
+    assert ann not in ds.annotations["ann_id"].tolist()
+
+
+def test_undo_of_an_image_label_keeps_a_label_set_elsewhere_since(tmp_path):
+    from synthetic import bars_dataset
+
+    ds, ids, _ = bars_dataset(tmp_path, n=4, n_labeled=0, size=32)
+    a, b = hx.Annotator(ds, ids[0], advance=False), hx.Annotator(ds, ids[0], advance=False)
+    first, second = "v", "h"
+    a.handle({"action": "set_label", "label": first})
+    b.handle({"action": "poll"})
+    b.handle({"action": "set_label", "label": second})
+    a.handle({"action": "undo"})
+    assert f"the image's label was set to {second!r} since" in a.notice
+    assert ds.sample(ids[0])["label"] == second
+    b.handle({"action": "undo"})
+    assert b.error == "" and ds.sample(ids[0])["label"] == first
+
+
+def test_gallery_batch_delete_is_undone_with_labels_fields_and_bytes(det):
+    """Delete three images from the Gallery, one of them with a label deleted since: Undo
+    adds all three back (new ids) with their boxes, status, split, hard flag and bytes;
+    a second Undo has nothing left; a run twice of the same delete-undo gives the same."""
+    ds, ids = det
+    g = hx.Gallery(ds)
+    gone = ids[:3]
+    ds.mark_hard(gone[1], True, reasons=[4], score=0.7)
+    before = {
+        ds.sample(i)["name"]: (
+            _boxes(ds, i),
+            ds.sample(i)["status"],
+            ds.sample(i)["split"],
+            bool(ds.sample(i)["hard"]),
+            ds.image_path(i).read_bytes(),
+        )
+        for i in gone
+    }
+    total = len(ds.samples)
+    g.handle({"action": "delete", "ids": gone, "confirmed": True})
+    assert len(ds.samples) == total - 3 and g.undoable == "3 images"
+    assert g.notice == "3 images deleted (Undo brings them back)"
+    used = sorted({b[0] for boxes, *_ in before.values() for b in boxes})
+    ds.delete_label(used[0])  # gone with its boxes on the other images: Undo brings it back
+    for _ in range(2):  # delete and undo, twice
+        g.handle({"action": "undo"})
+        assert g.error == "" and g.notice == "3 images added back" and g.undoable == ""
+        assert len(ds.samples) == total and len(g.selected) == 3
+        after = {
+            ds.sample(i)["name"]: (
+                _boxes(ds, i),
+                ds.sample(i)["status"],
+                ds.sample(i)["split"],
+                bool(ds.sample(i)["hard"]),
+                ds.image_path(i).read_bytes(),
+            )
+            for i in g.selected
+        }
+        assert after == before and used[0] in ds.label_names
+        g.handle({"action": "delete", "ids": g.selected, "confirmed": True})
+    g.handle({"action": "undo"})
+    g.handle({"action": "undo"})
+    assert g.error == "nothing to undo" and len(ds.samples) == total

@@ -65,6 +65,9 @@ class Widget(anywidget.AnyWidget):
 
     error = traitlets.Unicode("").tag(sync=True)
     notice = traitlets.Unicode("").tag(sync=True)
+    # the notice's items, one line each (every file an upload skipped or rejected, with why):
+    # a notice with details stays until dismissed, where a plain one fades
+    notice_details = traitlets.List(traitlets.Unicode()).tag(sync=True)
 
     def __init__(self, **traits):
         super().__init__(**traits)
@@ -80,6 +83,7 @@ class Widget(anywidget.AnyWidget):
             if content["action"] != "poll":  # a poll leaves the message shown
                 self.error = ""
                 self.notice = ""  # a notice tells of the last action only
+                self.notice_details = []
             ds = getattr(self, "ds", None)
             before = (ds.generation, ds.reloads) if ds is not None else None
             if getattr(handler, "takes_buffers", False):

@@ -11,7 +11,7 @@ import traitlets
 
 from .. import runlog
 from ..media import load_rgb, thumbnail_bytes
-from ..reasons import HARD_TYPES, REASON_TEXTS, parse_reasons
+from ..reasons import HARD_TYPES, REASON_TEXTS
 from ..store import FLAG_COLUMNS
 from . import cells, undo
 from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
@@ -129,36 +129,19 @@ class Annotator(Widget):
             self.probabilities = self._probabilities[1].get(self.sample_id, [])
 
     def _records(self, sid: int) -> list[dict]:
-        """Sample ``sid``'s annotations as the browser gets them (JSON values)."""
-        ann = self.ds.annotations_of(sid)
-        rows = []
-        for a in ann.itertuples(index=False):
-            rows.append(
-                {
-                    "ann_id": int(a.ann_id),
-                    "kind": str(a.kind),
-                    "label": cells.label(a.label),
-                    "x0": a.x0,
-                    "y0": a.y0,
-                    "x1": a.x1,
-                    "y1": a.y1,
-                    "points": a.points if isinstance(a.points, list) else None,
-                    "angle": cells.number(a.angle),
-                    "score": cells.number(a.score),
-                    "origin": str(a.origin),
-                    "hard_type": str(a.hard_type),
-                    "text": cells.text(a.text),
-                    **{flag: bool(getattr(a, flag)) for flag in FLAG_COLUMNS},
-                }
-            )
-        return rows
+        return undo.records(self.ds, sid)
+
+    def _find(self, ann_id: int, sid: int) -> dict | None:
+        """One annotation of sample ``sid``, read from the dataset, as the browser gets it;
+        None when it is no longer there.
+        """
+        return next((a for a in self._records(sid) if a["ann_id"] == ann_id), None)
 
     def _record(self, ann_id: int, sid: int) -> dict:
-        """One annotation of sample ``sid``, read from the dataset, as the browser gets it."""
-        for a in self._records(sid):
-            if a["ann_id"] == ann_id:
-                return a
-        raise BadMessage(f"annotation {ann_id} is no longer on this image")
+        found = self._find(ann_id, sid)
+        if found is None:
+            raise BadMessage(f"annotation {ann_id} is no longer on this image")
+        return found
 
     def _result_marks(self) -> list:
         """What identifies the recorded results (key and time): a new job's record changes it."""
@@ -250,7 +233,7 @@ class Annotator(Widget):
         label = content.get("label")
         if label is not None:
             label = self._label(content)
-        previous = self.sample.get("label")
+        previous = cells.label(self.ds.sample(self.sample_id)["label"])  # as on disk
         self.ds.set_label(self.sample_id, label)
         self._did(undo.SetLabel(previous))
         if not content.get("advance") or self.mode != "annotate":
@@ -339,10 +322,14 @@ class Annotator(Widget):
     def _current(self, ann_id) -> dict:
         if isinstance(ann_id, bool) or not isinstance(ann_id, int):
             raise BadMessage(f"ann_id={ann_id!r}: expected an annotation id (a whole number)")
-        for a in self.annotations:
-            if a["ann_id"] == ann_id:
-                return a
-        raise BadMessage(f"annotation {ann_id!r} is not on this image")
+        if not any(a["ann_id"] == ann_id for a in self.annotations):
+            raise BadMessage(f"annotation {ann_id!r} is not on this image")
+        # as it is on disk, which another Annotator may have changed since it was shown:
+        # the undo step keeps what this edit really replaced
+        found = self._find(ann_id, self.sample_id)
+        if found is None:
+            raise BadMessage(f"annotation {ann_id} was deleted meanwhile (another Annotator?)")
+        return found
 
     def _on_update(self, content: dict) -> None:
         old = self._current(content.get("ann_id"))
@@ -458,7 +445,8 @@ class Annotator(Widget):
         """Record one undo step on the image shown (the history keeps the last
         ``UNDO_STEPS``: a deleted image's step holds its bytes).
         """
-        self._undo.push(undo.Step(self.sample_id, list(edits)))
+        sid = self.sample_id
+        self._undo.push(undo.Step(sid, [e.settled(self, sid) for e in edits]))
 
     def _on_undo(self, content: dict) -> None:
         if not len(self._undo):
@@ -482,12 +470,20 @@ class Annotator(Widget):
                 return
             if sid != self.sample_id and sid in self._order:
                 self.show(sid)  # undo where the edit was made, and show it
+        for edit in step.edits:
+            changed = edit.changed_since(self, sid)
+            if changed:  # the step is dropped: replaying it would overwrite that
+                self.notice = (
+                    f"nothing {done}: {changed} since, in another Annotator, a cell or a "
+                    "job; that later edit is kept"
+                )
+                return
         position = self.position
         inverses = []
         for edit in reversed(step.edits):
             sid, inverse = edit.revert(self, sid)
             inverses.append(inverse)
-        back = undo.Step(sid, inverses)
+        back = undo.Step(sid, [e.settled(self, sid) for e in inverses])
         (self._undo.undone if undoing else self._undo.redone)(back)
         self._after_replay(sid, position)
         name = self.sample.get("name", "")
@@ -515,82 +511,22 @@ class Annotator(Widget):
         self.count = len(self._order)
 
     def _save_sample(self, sid: int) -> dict:
-        """What adds image ``sid`` back after a delete: its bytes, fields, annotations and
-        place in the queue.
+        """What adds image ``sid`` back after a delete (`undo.save_sample`), with its place
+        in the queue.
         """
-        row = self.ds.sample(sid)
-        return {
-            "sample_id": sid,
-            "name": row["name"],
-            "bytes": self.ds.image_path(sid).read_bytes(),
-            "index": self._order.index(sid) if sid in self._order else 0,
-            "annotations": self._records(sid),
-            "row": {
-                "label": cells.label(row["label"]),
-                "status": str(row["status"]),
-                "split": str(row["split"]),
-                "hard": bool(row["hard"]),
-                "reasons": parse_reasons(row["hard_reasons"]),
-                "score": cells.number(row["hard_score"]),
-            },
-        }
+        index = self._order.index(sid) if sid in self._order else 0
+        return {**undo.save_sample(self.ds, sid), "index": index}
 
     def _restore_sample(self, saved: dict) -> int:
-        """Add a deleted image back (a new sample id) with its fields and annotations."""
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory(prefix="hardex-undo-") as tmp:
-            path = Path(tmp) / saved["name"]
-            path.write_bytes(saved["bytes"])
-            (sid,) = self.ds.add_images([path]).added
-        row = saved["row"]
-        if row["label"] is not None:
-            self.ds.set_label(sid, row["label"])
-        for a in saved["annotations"]:
-            self.renumber(a["ann_id"], self._restore(a, sid))
-        self.ds.set_split(sid, row["split"])
-        self.ds.mark_hard(
-            sid, row["hard"], reasons=row["reasons"], score=row["score"], replace=True
-        )
-        self.ds.set_status(sid, row["status"])
+        """Add a deleted image back (a new sample id) where it was in the queue."""
+        sid = undo.restore_sample(self.ds, saved, self.renumber)
         self._order.insert(min(saved["index"], len(self._order)), sid)
         self._sync_queue()
         self._undo.move(saved["sample_id"], sid)
         return sid
 
     def _restore(self, a: dict, sid: int) -> int:
-        """Add annotation record ``a`` to sample ``sid`` (a deleted one back, or a pasted
-        one); returns its new id.
-        """
-        if a["kind"] == "ignore" and a["points"] is not None:
-            return self.ds.add_ignore_polygon(sid, a["points"])
-        if a["kind"] == "ignore":
-            return self.ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
-        if a["kind"] == "polygon":
-            return self.ds.add_polygon(
-                sid,
-                a["label"],
-                a["points"],
-                score=a["score"],
-                origin=a["origin"],
-                hard_type=a["hard_type"],
-                **{flag: a.get(flag, False) for flag in FLAG_COLUMNS},
-            )
-        return self.ds.add_box(
-            sid,
-            a["label"],
-            a["x0"],
-            a["y0"],
-            a["x1"],
-            a["y1"],
-            score=a["score"],
-            origin=a["origin"],
-            text=a["text"],
-            angle=a["angle"],
-            hard_type=a["hard_type"],
-            **{flag: a.get(flag, False) for flag in FLAG_COLUMNS},
-        )
+        return undo.restore_annotation(self.ds, a, sid)
 
     def renumber(self, old: int, new: int) -> None:
         """Point the undo steps that name annotation ``old`` at ``new``."""

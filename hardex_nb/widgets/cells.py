@@ -48,3 +48,8 @@ def text(value: Any) -> str | None:
 def label(value: Any) -> str | None:
     """A label (a category or a string), or None."""
     return None if missing(value) else str(value)
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 image``, ``2 images``: a count with its noun."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

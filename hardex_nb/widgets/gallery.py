@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ from ..dataset import QUERY_FILTERS, ImportReport
 from ..ingest import fit_name
 from ..media import MAX_BYTES
 from ..reasons import REASON_TEXTS, parse_reasons
-from . import cells
+from . import cells, undo
 from ._base import (
     STATIC,
     BadMessage,
@@ -38,6 +39,8 @@ MAX_THUMB_BOXES = 50  # boxes drawn on one thumbnail
 
 
 MAX_PAGE_SIZE = 500  # thumbnails a page sends at once
+UNDO_DELETES = 10  # batch deletes the Gallery can undo, newest first
+UNDO_BYTES = 256 * 2**20  # a batch delete of more image bytes than this cannot be undone
 PAGE_SIZES = (24, 48, 96, 192)  # what the page-size menu offers
 
 
@@ -68,6 +71,8 @@ class Gallery(OpensAnnotator, Widget):
     sort_by = traitlets.Unicode("added").tag(sync=True)
     ascending = traitlets.Bool(True).tag(sync=True)
     empty_reason = traitlets.Unicode("").tag(sync=True)
+    # what Undo would bring back ("3 images"), empty when nothing: the button's text
+    undoable = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -98,6 +103,7 @@ class Gallery(OpensAnnotator, Widget):
             ascending=bool(ascending),
         )
         self._matching = pd.Index([])
+        self._deleted: deque[list[dict]] = deque(maxlen=UNDO_DELETES)
         self._start_column()
         self._refresh()
 
@@ -257,7 +263,7 @@ class Gallery(OpensAnnotator, Widget):
     def _on_select_all(self, content: dict) -> None:
         """Select every image matching the filters (all pages)."""
         self.selected = self.sample_ids
-        self.notice = f"all {len(self.selected)} matching image(s) selected"
+        self.notice = f"all {cells.plural(len(self.selected), 'matching image')} selected"
 
     def _selected_ids(self, content: dict) -> list[int]:
         return self.ds.require_samples(ids_in(content))
@@ -282,10 +288,34 @@ class Gallery(OpensAnnotator, Widget):
         if content.get("confirmed") is not True:
             raise BadMessage("delete needs confirmed=true (the widget asks first)")
         ids = self._selected_ids(content)
+        size = sum(self.ds.image_path(i).stat().st_size for i in ids)
+        saved = [undo.save_sample(self.ds, i) for i in ids] if size <= UNDO_BYTES else None
         self.ds.delete_samples(ids)
         self.selected = []
-        self.notice = f"{len(ids)} deleted"
+        if saved is None:
+            self.notice = (
+                f"{cells.plural(len(ids), 'image')} deleted; {size / 2**20:,.0f} MB of images "
+                f"is over the {UNDO_BYTES // 2**20} MB Undo keeps, so this cannot be undone"
+            )
+        else:
+            self._deleted.append(saved)
+            self.notice = f"{cells.plural(len(ids), 'image')} deleted (Undo brings them back)"
+        self._show_undoable()
         self._refresh()
+
+    def _on_undo(self, content: dict) -> None:
+        """Add the images of the last batch delete back, with their labels and fields."""
+        if not self._deleted:
+            raise BadMessage("nothing to undo")
+        saved = self._deleted.pop()
+        back = [undo.restore_sample(self.ds, s) for s in saved]
+        self.selected = back
+        self.notice = f"{cells.plural(len(back), 'image')} added back"
+        self._show_undoable()
+        self._refresh()
+
+    def _show_undoable(self) -> None:
+        self.undoable = cells.plural(len(self._deleted[-1]), "image") if self._deleted else ""
 
     @takes_buffers
     def _on_upload(self, content: dict, buffers: list[bytes]) -> None:
@@ -319,18 +349,8 @@ class Gallery(OpensAnnotator, Widget):
                 paths.append(folder / safe)
             report = self.ds.add_images(paths) if paths else ImportReport()
         report.rejected = unwritable + report.rejected
-        rejected = "; ".join(f"{n}: {r}" for n, r in report.rejected[:3])
-        again = ", ".join(n for n, _ in report.duplicates[:3])
-        self.notice = (
-            f"{len(report.added)} image(s) added"
-            + (
-                f", {len(report.duplicates)} already in the dataset ({again})"
-                if report.duplicates
-                else ""
-            )
-            + (f", {len(report.rejected)} rejected ({rejected})" if report.rejected else "")
-            + (f". {report.advice}" if report.advice else "")
-        )
+        self.notice_details = upload_details(report)
+        self.notice = upload_summary(report)
         self._refresh()
 
     def _on_open(self, content: dict) -> None:
@@ -339,3 +359,28 @@ class Gallery(OpensAnnotator, Widget):
             raise BadMessage("open: select an image first")
         self.opened = selected[0]
         self._open_in_annotator(selected[0], self.sample_ids)
+
+
+def upload_summary(report: ImportReport) -> str:
+    """One line for the upload notice: how many files went where."""
+    parts = [f"{cells.plural(len(report.added), 'image')} added"]
+    if report.duplicates:
+        parts.append(f"{len(report.duplicates)} already in the dataset")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} skipped")
+    if report.rejected:
+        parts.append(f"{len(report.rejected)} rejected")
+    line = ", ".join(parts)
+    return line + (f". {report.advice}" if report.advice else "")
+
+
+def upload_details(report: ImportReport) -> list[str]:
+    """Every file the upload did not add, and why: the notice lists them all and stays."""
+    return (
+        [f"{name}: {reason}" for name, reason in report.rejected]
+        + [f"{name}: not an image (an annotation or text file); skipped" for name in report.skipped]
+        + [
+            f"{name}: the same bytes as image {sid}, already in the dataset; not added again"
+            for name, sid in report.duplicates
+        ]
+    )

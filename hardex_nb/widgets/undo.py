@@ -6,18 +6,27 @@ edits, reverted newest first. Reverting an edit returns its inverse, the edit th
 again: an undone step becomes a redo step, and a redone one an undo step again. The
 `History` keeps the last ``limit`` steps each way (a deleted image's step holds its
 bytes: the history never grows without end); a new edit clears the redo steps.
+
+An edit also keeps what it left (``after``, filled in by `Edit.settled` once it is on disk):
+when another Annotator, a cell or a job has changed that since, `Edit.changed_since` says
+what, and the step is not replayed: an undo never overwrites a later edit made elsewhere.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..reasons import parse_reasons
 from ..store import FLAG_COLUMNS
 from . import cells
 
 if TYPE_CHECKING:
+    from ..dataset import Dataset
     from .annotator import Annotator
 
 BOX_FIELDS = ("x0", "y0", "x1", "y1")
@@ -37,10 +46,35 @@ class Edit:
     def renumbered(self, old: int, new: int) -> Edit:
         return self
 
+    def settled(self, w: Annotator, sid: int) -> Edit:
+        """This edit with what it left on disk noted (``after``), once it is written."""
+        return self
+
+    def changed_since(self, w: Annotator, sid: int) -> str | None:
+        """What changed what this edit left, in words (None when it is as it was left)."""
+        return None
+
+
+def _state(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if record is None else {k: record[k] for k in (*RESTORED_FIELDS, "points")}
+
+
+def _annotation_changed(
+    w: Annotator, sid: int, after: dict[str, Any] | None, ann_id: int
+) -> str | None:
+    if after is None:
+        return None
+    now = w._find(ann_id, sid)
+    what = f"the {after['label'] or 'unlabeled'} {after['kind']}"
+    if now is None:
+        return f"{what} was deleted"
+    return f"{what} was changed" if _state(now) != _state(after) else None
+
 
 @dataclass
 class Added(Edit):
     ann_id: int
+    after: dict[str, Any] | None = None
 
     def revert(self, w: Annotator, sid: int) -> tuple[int, Edit]:
         record = w._record(self.ann_id, sid)
@@ -48,7 +82,15 @@ class Added(Edit):
         return sid, Deleted(record)
 
     def renumbered(self, old: int, new: int) -> Edit:
-        return Added(new) if self.ann_id == old else self
+        if self.ann_id != old:
+            return self
+        return Added(new, None if self.after is None else {**self.after, "ann_id": new})
+
+    def settled(self, w: Annotator, sid: int) -> Edit:
+        return replace(self, after=w._find(self.ann_id, sid))
+
+    def changed_since(self, w: Annotator, sid: int) -> str | None:
+        return _annotation_changed(w, sid, self.after, self.ann_id)
 
 
 @dataclass
@@ -76,6 +118,20 @@ class Deleted(_OfAnnotation):
 class Updated(_OfAnnotation):
     """The annotation before an update: reverting writes those fields back."""
 
+    after: dict[str, Any] | None = None
+
+    def renumbered(self, old: int, new: int) -> Edit:
+        if self.record["ann_id"] != old:
+            return self
+        after = None if self.after is None else {**self.after, "ann_id": new}
+        return replace(self, record={**self.record, "ann_id": new}, after=after)
+
+    def settled(self, w: Annotator, sid: int) -> Edit:
+        return replace(self, after=w._find(self.record["ann_id"], sid))
+
+    def changed_since(self, w: Annotator, sid: int) -> str | None:
+        return _annotation_changed(w, sid, self.after, self.record["ann_id"])
+
     def revert(self, w: Annotator, sid: int) -> tuple[int, Edit]:
         old = self.record
         now = w._record(old["ann_id"], sid)
@@ -89,11 +145,21 @@ class Updated(_OfAnnotation):
 @dataclass
 class SetLabel(Edit):
     label: str | None
+    after: tuple[str | None] | None = None  # the label this edit gave, once written
 
     def revert(self, w: Annotator, sid: int) -> tuple[int, Edit]:
         now = cells.label(w.ds.sample(sid)["label"])
         w.ds.set_label(sid, self.label)
         return sid, SetLabel(now)
+
+    def settled(self, w: Annotator, sid: int) -> Edit:
+        return replace(self, after=(cells.label(w.ds.sample(sid)["label"]),))
+
+    def changed_since(self, w: Annotator, sid: int) -> str | None:
+        if self.after is None:
+            return None
+        now = cells.label(w.ds.sample(sid)["label"])
+        return None if now == self.after[0] else f"the image's label was set to {now!r}"
 
 
 @dataclass
@@ -231,3 +297,107 @@ class History:
         for step in self._all():
             if step.sample_id == old_sid:
                 step.sample_id = new_sid
+
+
+# -- what an undo adds back: annotation records and whole images ---------------------------
+def records(ds: Dataset, sid: int) -> list[dict]:
+    """Sample ``sid``'s annotations as the browser gets them (JSON values)."""
+    rows = []
+    for a in ds.annotations_of(sid).itertuples(index=False):
+        rows.append(
+            {
+                "ann_id": int(a.ann_id),
+                "kind": str(a.kind),
+                "label": cells.label(a.label),
+                "x0": a.x0,
+                "y0": a.y0,
+                "x1": a.x1,
+                "y1": a.y1,
+                "points": a.points if isinstance(a.points, list) else None,
+                "angle": cells.number(a.angle),
+                "score": cells.number(a.score),
+                "origin": str(a.origin),
+                "hard_type": str(a.hard_type),
+                "text": cells.text(a.text),
+                **{flag: bool(getattr(a, flag)) for flag in FLAG_COLUMNS},
+            }
+        )
+    return rows
+
+
+def restore_annotation(ds: Dataset, a: dict, sid: int) -> int:
+    """Add annotation record ``a`` to sample ``sid`` (a deleted one back, or a pasted one);
+    returns its new id."""
+    flags = {flag: a.get(flag, False) for flag in FLAG_COLUMNS}
+    if a["kind"] == "ignore" and a["points"] is not None:
+        return ds.add_ignore_polygon(sid, a["points"])
+    if a["kind"] == "ignore":
+        return ds.add_ignore_region(sid, a["x0"], a["y0"], a["x1"], a["y1"])
+    if a["kind"] == "polygon":
+        return ds.add_polygon(
+            sid,
+            a["label"],
+            a["points"],
+            score=a["score"],
+            origin=a["origin"],
+            hard_type=a["hard_type"],
+            **flags,
+        )
+    return ds.add_box(
+        sid,
+        a["label"],
+        a["x0"],
+        a["y0"],
+        a["x1"],
+        a["y1"],
+        score=a["score"],
+        origin=a["origin"],
+        text=a["text"],
+        angle=a["angle"],
+        hard_type=a["hard_type"],
+        **flags,
+    )
+
+
+def save_sample(ds: Dataset, sid: int) -> dict:
+    """What adds image ``sid`` back after a delete: its bytes, fields and annotations."""
+    row = ds.sample(sid)
+    return {
+        "sample_id": sid,
+        "name": row["name"],
+        "bytes": ds.image_path(sid).read_bytes(),
+        "annotations": records(ds, sid),
+        "row": {
+            "label": cells.label(row["label"]),
+            "status": str(row["status"]),
+            "split": str(row["split"]),
+            "source": str(row["source"]),
+            "hard": bool(row["hard"]),
+            "reasons": parse_reasons(row["hard_reasons"]),
+            "score": cells.number(row["hard_score"]),
+        },
+    }
+
+
+def restore_sample(
+    ds: Dataset, saved: dict, renumber: Callable[[int, int], None] = lambda old, new: None
+) -> int:
+    """Add a deleted image back (a new sample id) with its fields and annotations; each
+    annotation's old and new id go to ``renumber``."""
+    row = saved["row"]
+    used = {a["label"] for a in saved["annotations"] if a["label"] is not None}
+    for name in sorted((used | {row["label"]}) - {None} - set(ds.label_names)):
+        ds.add_label(name)  # deleted since: it comes back with what it labels
+    with tempfile.TemporaryDirectory(prefix="hardex-undo-") as tmp:
+        path = Path(tmp) / saved["name"]
+        path.write_bytes(saved["bytes"])
+        # its bytes may be another sample's too (added with duplicates="add"): add it anyway
+        (sid,) = ds.add_images([path], origin=row.get("source", "upload"), duplicates="add").added
+    if row["label"] is not None:
+        ds.set_label(sid, row["label"])
+    for a in saved["annotations"]:
+        renumber(a["ann_id"], restore_annotation(ds, a, sid))
+    ds.set_split(sid, row["split"])
+    ds.mark_hard(sid, row["hard"], reasons=row["reasons"], score=row["score"], replace=True)
+    ds.set_status(sid, row["status"])
+    return sid

@@ -1650,3 +1650,76 @@ def test_review_asks_before_deleting_esc_says_no_enter_says_yes_and_a_short_poly
     page.keyboard.press("Enter")
     wait_until(lambda: len(hx.Dataset.open(ds.path).samples) == 1, what="the image deleted")
     assert len(hx.Dataset.open(ds.path).annotations) == 1
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_an_upload_names_every_file_it_did_not_add_and_a_batch_delete_is_undone(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"upload_{ui}", task="detection", labels=["a"])
+    ids = ds.add_images(make_images(tmp_path / "img", 3)).added
+    ds.add_box(ids[0], "a", 10, 10, 90, 90)
+    files = tmp_path / "chosen"
+    files.mkdir()
+    good = files / "new.png"
+    Image.new("RGB", (64, 48), (10, 200, 90)).save(good)
+    (files / "notes.txt").write_text("not an image")
+    bad = [files / f"broken{k}.png" for k in range(5)]
+    for b in bad:
+        b.write_bytes(b"\x89PNG but not really")
+    run_notebook(page, lab, f"upload_{ui}.ipynb", [head(ds.path) + "hx.Gallery(ds)"],
+                 wait_for=".hx-gallery .card", ui=ui)  # fmt: skip
+    gallery = page.locator(".hx-gallery")
+    gallery.locator("input[data-role=upload]").set_input_files([good, files / "notes.txt", *bad])
+    notice = gallery.locator("[data-role=notice]:has-text('1 image added, 1 skipped, 5 rejected')")
+    notice.wait_for()
+    items = notice.locator("[data-role=details] li")
+    assert items.count() == 6
+    texts = items.all_inner_texts()
+    assert {t.split(":")[0] for t in texts} == {"notes.txt", *(b.name for b in bad)}
+    time.sleep(6.5)  # a plain notice fades after 6 s; one with details stays until dismissed
+    assert notice.is_visible()
+    notice.locator("[data-action=dismiss]").click()
+    notice.wait_for(state="detached")
+    # a batch delete, then Undo: both images and the box come back, on disk
+    gallery.locator(f".card[data-sample='{ids[0]}']").click()
+    gallery.locator(f".card[data-sample='{ids[1]}']").click(modifiers=["Shift"])
+    gallery.locator("[data-action=delete]").click()
+    gallery.locator("[data-action=delete-yes]").click()
+    wait_until(lambda: len(hx.Dataset.open(ds.path).samples) == 2, what="two deleted on disk")
+    gallery.locator("[data-action=undo]:text('Undo delete of 2 images')").click()
+    wait_until(lambda: len(hx.Dataset.open(ds.path).samples) == 4, what="both back on disk")
+    back = hx.Dataset.open(ds.path)
+    assert sorted(back.samples["name"]) == ["img00.png", "img01.png", "img02.png", "new.png"]
+    assert len(back.annotations) == 1
+    gallery.locator("[data-role=notice]:has-text('2 images added back')").wait_for()
+    gallery.locator("[data-action=undo]").wait_for(state="detached")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_undo_in_one_annotator_keeps_a_later_label_given_in_another(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(
+        lab["root"] / f"two_undo_{ui}", task="classification", labels=["cat", "dog"]
+    )
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    cells = [head(ds.path) + "hx.Annotator(ds, advance=False)", "hx.Annotator(ds, advance=False)"]
+    run_notebook(page, lab, f"two_undo_{ui}.ipynb", cells, wait_for=".hx-annotator >> nth=1", ui=ui)
+    first, second = page.locator(".hx-annotator").nth(0), page.locator(".hx-annotator").nth(1)
+
+    def label():
+        return hx.Dataset.open(ds.path).sample(sid)["label"]
+
+    first.focus()
+    page.keyboard.press("1")
+    wait_until(lambda: label() == "cat", what="cat on disk")
+    second.locator("[data-role=class]:text('cat')").wait_for(timeout=15_000)  # its poll
+    second.focus()
+    page.keyboard.press("2")
+    wait_until(lambda: label() == "dog", what="dog on disk")
+    first.focus()
+    page.keyboard.press("Control+z")
+    first.locator("[data-role=notice]:has-text(\"label was set to 'dog' since\")").wait_for()
+    assert label() == "dog"  # the later edit is kept
+    second.focus()
+    page.keyboard.press("Control+z")  # the other one's own undo still works
+    wait_until(lambda: label() == "cat", what="the second Annotator's undo on disk")

@@ -135,7 +135,9 @@ export function connection(model, root, patience = 5000, poll = 2000) {
 /**
  * The widget's error and notice, shown over its top edge (the widget does not move): an
  * error stays until the next action succeeds or its × is clicked; a notice fades after
- * `keep` ms. Returns the element (tests find it as `[data-role=message]`).
+ * `keep` ms, unless it has details (`notice_details`: every file an upload skipped or
+ * rejected, with why), which are listed under it and keep it until dismissed. Returns the
+ * element (tests find it as `[data-role=message]`).
  * @param {any} model
  * @param {HTMLElement} root
  * @param {number} [keep]
@@ -159,6 +161,7 @@ export function messages(model, root, keep = 6000) {
       box.replaceChildren();
       return;
     }
+    const details = error ? [] : model.get("notice_details") || [];
     const close = h(
       "button",
       {
@@ -169,18 +172,28 @@ export function messages(model, root, keep = 6000) {
       },
       "×",
     );
+    const body = h("div", { class: "text" }, h("span", {}, text));
+    if (details.length)
+      body.append(
+        h(
+          "ul",
+          { class: "details", "data-role": "details" },
+          ...details.map((line) => h("li", {}, line)),
+        ),
+      );
     box.replaceChildren(
       h(
         "div",
         { class: error ? "error" : "notice", "data-role": error ? "error" : "notice" },
-        h("span", {}, text),
+        body,
         close,
       ),
     );
-    if (!error) timer = setTimeout(() => box.replaceChildren(), keep);
+    if (!error && !details.length) timer = setTimeout(() => box.replaceChildren(), keep);
   }
   model.on("change:error", render);
   model.on("change:notice", render);
+  model.on("change:notice_details", render);
   render();
   return box;
 }

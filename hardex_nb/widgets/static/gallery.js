@@ -216,6 +216,19 @@ export default {
           `Select all ${total} matching`,
         ),
       );
+      const undoable = model.get("undoable");
+      if (undoable)
+        actions.append(
+          h(
+            "button",
+            {
+              "data-action": "undo",
+              title: "add the images of the last delete back",
+              onclick: () => conn.send({ action: "undo" }),
+            },
+            `Undo delete of ${undoable}`,
+          ),
+        );
       if (!sel.length) return;
       if (asking) {
         actions.append(
@@ -500,6 +513,7 @@ export default {
       renderGrid();
       renderActions();
     });
+    model.on("change:undoable", renderActions);
     model.on("change:total", renderPager);
     model.on("change:page", renderPager);
     model.on("change:labels", renderLabels);
