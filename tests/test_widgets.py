@@ -914,3 +914,50 @@ def test_gallery_batch_delete_is_undone_with_labels_fields_and_bytes(det):
     g.handle({"action": "undo"})
     g.handle({"action": "undo"})
     assert g.error == "nothing to undo" and len(ds.samples) == total
+
+
+def test_a_test_image_shows_the_runs_predictions_with_their_scores(det):
+    """hx.evaluate on the test split stores the run's predictions; the Annotator shows them
+    on a test image (with the run's version), and nothing on a training image."""
+    import torch
+
+    ds, ids = det
+    ds.set_split(ids[:3], "test")
+
+    def fixed(x):  # one box, the same on every image: 4..20 px of the 32 px input
+        box = {
+            "boxes": torch.tensor([[4.0, 4.0, 20.0, 20.0], [2.0, 2.0, 6.0, 6.0]]),
+            "labels": torch.tensor([1, 2]),
+            "scores": torch.tensor([0.83, 0.2]),
+        }
+        return [box] * len(x)
+
+    run = hx.wrap_model(ds, fixed, image_size=32, name="fixed")
+    w = hx.Annotator(ds, ids[0])
+    assert w.predicted == [] and w.predicted_by == ""  # nothing stored yet
+    hx.evaluate(ds, run, progress=False)
+    stored = ds.predictions(run.version)
+    assert sorted(set(stored["sample_id"])) == sorted(ids[:3])
+    w.show(ids[0])
+    assert w.predicted_by == run.version
+    scale = ds.sample(ids[0])["width"] / 32
+    (top, low) = w.predicted
+    assert top["label"] == ds.label_names[0] and top["score"] == pytest.approx(0.83)
+    assert top["x1"] == pytest.approx(20 * scale) and low["score"] == pytest.approx(0.2)
+    w.show(ids[4])  # a training image: no test predictions shown
+    assert w.predicted == [] and w.predicted_by == ""
+    hx.evaluate(ds, run, progress=False)  # again: the same rows, not twice as many
+    assert len(ds.predictions(run.version)) == len(stored)
+
+
+def test_a_classification_test_image_shows_the_runs_class_and_score(tmp_path):
+    import torch
+    from synthetic import bars_dataset
+
+    ds, ids, truth = bars_dataset(tmp_path, n=6, n_labeled=6, size=32)
+    ds.set_split(ids[:2], "test")
+    run = hx.wrap_model(ds, lambda x: torch.tensor([[0.9, 0.1]] * len(x)), image_size=32)
+    hx.evaluate(ds, run, progress=False)
+    w = hx.Annotator(ds, ids[1])
+    assert w.predicted_by == run.version
+    assert [(p["label"], round(p["score"], 2), p["x0"]) for p in w.predicted] == [("v", 0.9, None)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -46,7 +47,9 @@ def evaluate(
 
     The report is recorded under ``key`` (default ``evaluate_<version>_<split>``) in
     ``ds.results``; ``hx.load_result(ds, key)`` gives it back after a kernel restart
-    without running the model again.
+    without running the model again. On the test split the run's predictions are also
+    stored (``ds.predictions(version)``, as ``hx.train(..., test=True)`` stores them): the
+    Annotator shows them on each test image with their scores.
 
     Detection: `hardex_nb.evaluation.DetectionReport`, equal to COCOeval (ignore
     regions are crowd regions covering every label, difficult boxes are ignored ground truth,
@@ -90,6 +93,8 @@ def evaluate(
                 f"hx.evaluate: no labeled test or val images; {note}", UserWarning, stacklevel=2
             )
     report.dataset = ds  # for the report widgets
+    if used == "test":  # the Annotator shows them on the test images, with their scores
+        runlog.store_predictions(ds, run.version, _predictions_of(inputs))
     key = key or f"evaluate_{run.version}_{used}"
     runlog.record_result(
         ds,
@@ -177,6 +182,16 @@ def report_on(
     report.version = run.version
     inputs |= {"image_ids": [int(i) for i in ids], "labels": list(run.labels)}
     return report, inputs
+
+
+def _predictions_of(inputs: dict) -> pd.DataFrame:
+    """The predictions `report_on` made, as ``ds.predictions`` holds them."""
+    if inputs["task"] == "classification":
+        return pd.DataFrame(
+            {"sample_id": inputs["image_ids"], "label": inputs["pred"], "score": inputs["scores"]}
+        )
+    pred = pd.read_json(io.StringIO(inputs["pred"]), orient="split")
+    return pred.rename(columns={"image_id": "sample_id"})
 
 
 @loads("evaluate")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 import numpy as np
+import pandas as pd
 import traitlets
 
 from .. import runlog
@@ -53,6 +54,10 @@ class Annotator(Widget):
     count = traitlets.Int(0).tag(sync=True)
     # classification: the model's top classes for the image shown, [[label, probability]]
     probabilities: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    # on a test image: what the newest run that predicted the test split found there, each
+    # with its score, [{label, x0, y0, x1, y1, score}] (boxes None for classification)
+    predicted: traitlets.List[Any] = traitlets.List().tag(sync=True)
+    predicted_by = traitlets.Unicode("").tag(sync=True)  # that run's version, "" for none
     # classification: a number key labels the image and opens the next (one key per image)
     advance = traitlets.Bool(True).tag(sync=True)
 
@@ -75,6 +80,7 @@ class Annotator(Widget):
         # classification: the stored top classes, read when shown, with the result records
         # they were read from (read again only when those change)
         self._probabilities: tuple[list, dict[int, list]] | None = None
+        self._tested: dict[str, pd.DataFrame] = {}  # a run's test predictions, read once
         super().__init__(
             task=ds.task, labels=ds.label_names, threshold=threshold, mode=self._mode()
         )
@@ -120,13 +126,45 @@ class Annotator(Widget):
             "hard": bool(row["hard"]),
             "hard_reasons": row["hard_reasons"],
             "hard_score": cells.number(row["hard_score"]),
+            "split": str(row["split"]),
         }
+        self.predicted_by, self.predicted = self._test_predictions(str(row["split"]))
         self.annotations = self._records(self.sample_id)
         self.labels = self.ds.label_names
         if self.task == "classification":
             if self._probabilities is None:
                 self._probabilities = (self._result_marks(), runlog.model_probabilities(self.ds))
             self.probabilities = self._probabilities[1].get(self.sample_id, [])
+
+    def _test_predictions(self, split: str) -> tuple[str, list]:
+        """On a test image, the predictions of the newest run that stored test predictions
+        (``hx.train(..., test=True)`` or ``hx.evaluate``) with their scores: the model's confidence on the
+        images it is tested on, beside their labels.
+        """
+        if split != "test":
+            return "", []
+        runs = self.ds.room.runs
+        done = runs.loc[runs["status"] == "succeeded"].sort_values("number", ascending=False)
+        for version in done["version"]:
+            pred = self._tested.get(version)
+            if pred is None:
+                pred = runlog.predictions(self.ds, version)
+                if pred.empty:  # none yet: an evaluate may store them later
+                    continue
+                self._tested[version] = pred
+            mine = pred.loc[pred["sample_id"] == self.sample_id].sort_values(
+                "score", ascending=False
+            )
+            rows = [
+                {
+                    "label": cells.label(r.label),
+                    **{k: cells.number(getattr(r, k)) for k in BOX_FIELDS},
+                    "score": cells.number(r.score),
+                }
+                for r in mine.itertuples(index=False)
+            ]
+            return str(version), rows
+        return "", []
 
     def _records(self, sid: int) -> list[dict]:
         return undo.records(self.ds, sid)
@@ -159,6 +197,7 @@ class Annotator(Widget):
         keep = self._still_listed(frame)
         if self._probabilities is not None and self._probabilities[0] != self._result_marks():
             self._probabilities = None  # a job recorded new predictions: read them again
+        self._tested.clear()  # an evaluate may have stored a run's test predictions anew
         if any(s not in keep for s in self._order):
             self._order = [s for s in self._order if s in keep]
             self._sync_queue()

@@ -1723,3 +1723,41 @@ def test_undo_in_one_annotator_keeps_a_later_label_given_in_another(lab, page, t
     second.focus()
     page.keyboard.press("Control+z")  # the other one's own undo still works
     wait_until(lambda: label() == "cat", what="the second Annotator's undo on disk")
+
+
+WRAPPED_DETECTOR = """import torch
+def fixed(x):  # a sure box at 4..20 px of the 32 px input, and a doubtful one
+    out = {"boxes": torch.tensor([[4.0, 4.0, 20.0, 20.0], [24.0, 2.0, 30.0, 8.0]]),
+           "labels": torch.tensor([1, 2]), "scores": torch.tensor([0.83, 0.2])}
+    return [out] * len(x)
+run = hx.wrap_model(ds, fixed, image_size=32, name="fixed")
+report = hx.evaluate(ds, run, progress=False)
+hx.Annotator(ds, threshold=0.5)"""
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_test_image_shows_the_models_predictions_with_their_scores(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"tested_{ui}", task="detection", labels=["a", "b"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added
+    ds.add_box(sid, "a", 40, 30, 200, 150)
+    ds.set_split(sid, "test")
+    run_notebook(page, lab, f"tested_{ui}.ipynb", [head(ds.path) + WRAPPED_DETECTOR],
+                 wait_for=".hx-annotator [data-role=predicted]", ui=ui)  # fmt: skip
+    ann = page.locator(".hx-annotator")
+    panel = ann.locator("[data-role=predicted]")
+    assert panel.locator("h4").text_content() == "Test predictions (V1)"
+    assert "1 at or above the threshold, dotted (m); 1 below" in panel.inner_text()
+    drawn = ann.locator("svg[data-role=overlay] [data-predicted]")
+    assert drawn.count() == 1 and drawn.locator("text").text_content() == "a 0.83"
+    # where the model put it: 4..20 of 32 px is 40..200 of the image's 320 px width
+    overlay = laid_out(ann.locator("svg[data-role=overlay]"))
+    rect = drawn.locator("rect").bounding_box()
+    per_px = overlay["width"] / 320
+    assert abs(rect["x"] - overlay["x"] - 40 * per_px) < 2
+    assert abs(rect["width"] - 160 * per_px) < 2
+    ann.focus()
+    page.keyboard.press("m")  # off, and on again
+    drawn.first.wait_for(state="detached")
+    assert not panel.locator("[data-role=show-predicted]").is_checked()
+    page.keyboard.press("m")
+    drawn.first.wait_for()

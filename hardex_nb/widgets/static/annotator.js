@@ -10,6 +10,7 @@ import {
   COLORS,
   HARD_COLORS,
   drawAnnotation,
+  drawPrediction,
   labelText,
   placeLabels,
   turns,
@@ -45,6 +46,8 @@ export default {
       locked: new Set(),
       space: false,
       find: "",
+      /** a test image's predictions drawn over it (`m` or the checkbox) */
+      showPredicted: true,
     }; // hide/lock: this view only
 
     /** VOC's object attributes, kept on every object (evaluation honours `difficult`). */
@@ -114,6 +117,55 @@ export default {
     function visible(a) {
       return a.origin === "human" || a.score === null || a.score >= model.get("threshold");
     }
+    /** A test image's predictions at or above the score threshold. */
+    function predictedShown() {
+      return model.get("predicted").filter((p) => p.score >= model.get("threshold"));
+    }
+    /** On a test image: what the newest tested run predicted, each with its confidence. */
+    function predictedPanel() {
+      const by = model.get("predicted_by");
+      if (!by) return null;
+      const all = model.get("predicted");
+      if (!detection()) {
+        const [top] = all;
+        const agrees = top && top.label === sample().label;
+        return h(
+          "div",
+          { "data-role": "predicted" },
+          h("h4", {}, `Test prediction (${by})`),
+          top
+            ? h(
+                "div",
+                { class: agrees ? "" : "disagrees" },
+                `${top.label} ${(top.score * 100).toFixed(1)}%`,
+                agrees ? " (agrees with the label)" : " (the label says otherwise)",
+              )
+            : h("div", { class: "muted" }, "no prediction stored for this image"),
+        );
+      }
+      const shown = predictedShown();
+      const toggle = h("input", {
+        type: "checkbox",
+        checked: state.showPredicted,
+        "data-role": "show-predicted",
+        onchange: (e) => {
+          state.showPredicted = e.target.checked;
+          renderOverlay();
+        },
+      });
+      return h(
+        "div",
+        { "data-role": "predicted" },
+        h("h4", {}, `Test predictions (${by})`),
+        h(
+          "label",
+          {},
+          toggle,
+          ` ${shown.length} at or above the threshold, dotted (m)`,
+          all.length > shown.length ? `; ${all.length - shown.length} below` : "",
+        ),
+      );
+    }
     function renderOverlay() {
       svg.replaceChildren();
       const k = view.px(),
@@ -158,6 +210,11 @@ export default {
         });
         svg.append(g);
       }
+      if (state.showPredicted && detection())
+        for (const p of predictedShown())
+          svg.append(
+            drawPrediction(p, { color: colorOf(p.label), k, by: model.get("predicted_by") }),
+          );
       if (state.drag?.sketch) svg.append(state.drag.sketch(k));
       if (state.poly.length) {
         svg.append(
@@ -499,6 +556,8 @@ export default {
           ),
         );
       }
+      const tested = predictedPanel();
+      if (tested) parts.push(tested);
       const labelButtons = h(
         "div",
         { class: "labels" },
@@ -956,6 +1015,11 @@ export default {
         renderOverlay();
         renderSide();
       },
+      togglePredicted: () => {
+        state.showPredicted = !state.showPredicted;
+        renderOverlay();
+        renderSide();
+      },
       zoom: (key) => view.zoomTo(key === "o" ? "original" : "fit"),
       wide: () => {
         state.wide = !state.wide;
@@ -1081,6 +1145,7 @@ export default {
       "count",
       "asking",
       "probabilities",
+      "predicted",
     ])
       model.on(`change:${name}`, render);
     model.on("change:threshold", () => {

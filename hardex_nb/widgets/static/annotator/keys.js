@@ -19,6 +19,7 @@ export const KEYS = [
   [["Delete", "Backspace"], "Del", "delete", "delete", "detection"],
   [["l"], "l", "labels on/off", "toggleLabels", "detection"],
   [["v"], "v", "annotations on/off", "toggleAll", "detection"],
+  [["m"], "m", "test predictions on/off", "togglePredicted", "detection"],
   [["o", "f"], "o / f", "1:1 / fit", "zoom", "detection"],
   [["w"], "w", "full width on/off", "wide"],
   [["b", "g", "i", "u", "h"], "b g i u h", "tools", "tool", "detection"],

@@ -242,3 +242,41 @@ export function placeLabels(items, k, width, height) {
   }
   return out;
 }
+
+/**
+ * A run's prediction on a test image: a dotted outline in its label's colour, its label
+ * and score inside the top-left corner; it takes no clicks (the labels are what is edited).
+ * @param {{label: string, x0: number, y0: number, x1: number, y1: number, score: number}} p
+ * @param {{color: string, k: number, by: string}} o
+ */
+export function drawPrediction(p, { color, k, by }) {
+  const g = s("g", { "data-predicted": p.label, "pointer-events": "none" });
+  g.append(
+    s("rect", {
+      x: p.x0,
+      y: p.y0,
+      width: p.x1 - p.x0,
+      height: p.y1 - p.y0,
+      fill: "none",
+      stroke: color,
+      "stroke-width": 1.5 * k,
+      "stroke-dasharray": `${1.5 * k} ${3 * k}`,
+    }),
+  );
+  const text = `${p.label} ${p.score.toFixed(2)}`;
+  const label = s("text", {
+    x: p.x0 + 3 * k,
+    y: p.y0 + 12 * k,
+    "font-size": 11 * k,
+    fill: "#fff",
+    stroke: color,
+    "stroke-width": 3 * k,
+    "paint-order": "stroke",
+    class: "predicted-label",
+  });
+  label.textContent = text;
+  const title = s("title");
+  title.textContent = `${by} predicted ${text}`;
+  g.append(label, title);
+  return g;
+}
