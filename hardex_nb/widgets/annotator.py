@@ -138,8 +138,8 @@ class Annotator(Widget):
 
     def _test_predictions(self, split: str) -> tuple[str, list]:
         """On a test image, the predictions of the newest run that stored test predictions
-        (``hx.train(..., test=True)`` or ``hx.evaluate``) with their scores: the model's confidence on the
-        images it is tested on, beside their labels.
+        (``hx.train(..., test=True)`` or ``hx.evaluate``) with their scores: the model's
+        confidence on the images it is tested on, beside their labels.
         """
         if split != "test":
             return "", []
