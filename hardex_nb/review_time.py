@@ -19,13 +19,17 @@ relabel a proposed box (wrong class)      4.6      verify 1.6 + choose 3.0 (+ ad
 delete a false box                        1.0
 add a missed box                          7.0      as drawn
 check an image for anything missed        1.6      once per reviewed image
+point at an object (the point tool)       1.8      one of extreme clicking's four clicks,
+                                                   7.0 / 4
 ========================================  =======  ==========================================
 
 A proposed box that overlaps its object at IoU 0.9 or more with the right class is
 verified; 0.5 to 0.9 is adjusted; under 0.5 it is a false box (deleted) and the object it
 missed is added. Proposals meet objects one to one, best overlap first. Labeling by hand
 pays a class per image (classification) or a box per object (detection); a hand-drawn set
-pays nothing to look at an image, which favours labeling by hand.
+pays nothing to look at an image, which favours labeling by hand. A box from the point tool
+pays the click and a look at what it proposed, then as a proposed box: nothing more from
+IoU 0.9, an adjustment from 0.5, a box drawn by hand under that.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class Prices:
     adjust: float = 3.0
     delete: float = 1.0
     check: float = 1.6
+    point: float = 1.8
     #: IoU from which a proposed box needs no adjusting, and under which it is false
     exact_iou: float = 0.9
     match_iou: float = 0.5
@@ -134,4 +139,24 @@ def review_boxes(boxes, labels, truth_boxes, truth_labels, prices: Prices = PRIC
         else:
             bill.pay("verify", prices.verify)
     bill.pay("add", prices.draw, len(truth_boxes) - len(matched))
+    return bill
+
+
+def point_box(proposal, truth_box, prices: Prices = PRICES) -> Bill:
+    """One object labeled with the point tool: a click, a look at the box it proposed
+    (``proposal`` xyxy, None for none), then an adjustment or a box drawn by hand as
+    that box's overlap with the object (``truth_box``) requires.
+    """
+    bill = Bill()
+    bill.pay("point", prices.point)
+    if proposal is None:
+        bill.pay("draw", prices.draw)
+        return bill
+    iou = float(box_iou(np.asarray(proposal, float).reshape(1, 4),
+                        np.asarray(truth_box, float).reshape(1, 4))[0, 0])  # fmt: skip
+    bill.pay("verify", prices.verify)
+    if iou < prices.match_iou:
+        bill.pay("draw", prices.draw)
+    elif iou < prices.exact_iou:
+        bill.pay("adjust", prices.adjust)
     return bill

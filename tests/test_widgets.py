@@ -961,3 +961,18 @@ def test_a_classification_test_image_shows_the_runs_class_and_score(tmp_path):
     w = hx.Annotator(ds, ids[1])
     assert w.predicted_by == run.version
     assert [(p["label"], round(p["score"], 2), p["x0"]) for p in w.predicted] == [("v", 0.9, None)]
+
+
+def test_the_views_own_requests_leave_the_last_actions_message_shown(det):
+    """A crop (the browser asking for a zoomed-in view's pixels) or a poll is not the
+    person's action: the notice of their last one stays (a crop after a layout change
+    wiped the point tool's "nothing stands out")."""
+    ds, ids = det
+    w = hx.Annotator(ds, ids[0])
+    w.handle({"action": "add_label", "name": "cone"})
+    assert w.notice == "label 'cone' added"
+    w.handle({"action": "crop", "x0": 0, "y0": 0, "x1": 32, "y1": 32})
+    w.handle({"action": "poll"})
+    assert w.error == "" and w.notice == "label 'cone' added"
+    w.handle({"action": "next"})  # a person's action: a new message, or none
+    assert w.notice == ""

@@ -55,6 +55,11 @@ def _action_of(content) -> str:
     return repr(action) if isinstance(action, str) else "a message"
 
 
+# what the browser asks by itself (a poll for changes, the pixels of a zoomed-in view):
+# the message of the person's last action stays shown through them
+QUIET = {"poll", "crop"}
+
+
 class BadMessage(ValueError):
     """A message from the browser that does not have the expected shape."""
 
@@ -80,7 +85,7 @@ class Widget(anywidget.AnyWidget):
             handler = getattr(self, f"_on_{content['action']}", None)
             if handler is None:
                 raise BadMessage(f"unknown action {content['action']!r}")
-            if content["action"] != "poll":  # a poll leaves the message shown
+            if content["action"] not in QUIET:
                 self.error = ""
                 self.notice = ""  # a notice tells of the last action only
                 self.notice_details = []

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from .. import runlog
+from .. import pointing, runlog
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS
 from ..store import FLAG_COLUMNS
@@ -58,6 +58,9 @@ class Annotator(Widget):
     # with its score, [{label, x0, y0, x1, y1, score}] (boxes None for classification)
     predicted: traitlets.List[Any] = traitlets.List().tag(sync=True)
     predicted_by = traitlets.Unicode("").tag(sync=True)  # that run's version, "" for none
+    # the point tool's proposal for the last click: {x0, y0, x1, y1, label, score, source,
+    # seq}, {} for none; accepted in the browser, which sends it back as add_box
+    proposal = traitlets.Dict().tag(sync=True)
     # classification: a number key labels the image and opens the next (one key per image)
     advance = traitlets.Bool(True).tag(sync=True)
 
@@ -69,11 +72,17 @@ class Annotator(Widget):
         sample_ids=None,
         threshold: float = 0.0,
         advance: bool = True,
+        run=None,
         **kwargs,
     ):
         reject_unknown(type(self).__name__, kwargs, set())
         self.advance = advance
         self.ds = ds
+        # the point tool's detector: ``run``, else the newest trained one, loaded at the
+        # first click; its boxes per image are kept (one prediction per image shown)
+        self._pointer_run = run
+        self._pointer_boxes: dict[tuple[str, int], tuple] = {}
+        self._pointer_loaded = None  # the newest trained detector, once loaded
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
         self._undo = undo.History(UNDO_STEPS)
@@ -110,6 +119,7 @@ class Annotator(Widget):
         (sid,) = ds.require_samples(sample_id)
         self.image = thumbnail_bytes(ds.image_path(sid), size=MAX_SIDE, quality=90)
         self.sample_id = sid
+        self.proposal = {}
         if sid in self._order:
             self.position = self._order.index(sid)
         self._refresh()
@@ -264,6 +274,58 @@ class Annotator(Widget):
     # -- edits -----------------------------------------------------------------------------
     def _label(self, content: dict) -> str:
         return self.ds.require_label(text_in(content, "label"))
+
+    # -- point to label ------------------------------------------------------------------
+    def _on_propose(self, content: dict) -> None:
+        """One click of the point tool: the box it proposes (`hardex_nb.pointing`)."""
+        if self.task != "detection":
+            raise BadMessage("propose: the point tool is for detection datasets")
+        x, y = number_in(content, "x"), number_in(content, "y")
+        width, height = self.sample["width"], self.sample["height"]
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise BadMessage(f"propose: ({x:g}, {y:g}) is outside the {width}×{height} image")
+        run = self._pointer_detector()
+        detections = None
+        if run is not None:
+            key = (run.version, self.sample_id)
+            if key not in self._pointer_boxes:
+                self._pointer_boxes[key] = pointing.detections_of(run, self.sample_id)
+            detections = self._pointer_boxes[key]
+        rgb = np.asarray(load_rgb(self.ds.image_path(self.sample_id)))
+        found = pointing.propose_box(rgb, x, y, detections)
+        seq = int(self.proposal.get("seq", 0)) + 1  # the same box twice still shows
+        if found is None:
+            self.proposal = {}
+            self.notice = "nothing near that point stands out: draw its box (b)"
+            return
+        self.proposal = {**found.as_dict(), "seq": seq}
+        where = (
+            f"{run.version}'s {found.label} box, score {found.score:.2f}"
+            if found.source == "detector" and run is not None
+            else "the pixels around the click"
+        )
+        self.notice = f"proposed from {where}: Enter or a click inside keeps it, Esc drops it"
+
+    def _pointer_detector(self):
+        """The detector the point tool asks: the one given, else the newest trained
+        detector of the dataset that has a weights file (None without one).
+        """
+        if self._pointer_run is not None:
+            return self._pointer_run
+        runs = self.ds.runs
+        kept = runs[
+            (runs["status"] == "succeeded")
+            & (runs["kind"] == "trained")
+            & runs["weights_path"].apply(lambda p: isinstance(p, str))
+        ]
+        if kept.empty:
+            return None
+        from ..jobs.run import Run
+
+        newest = str(kept.sort_values("number")["version"].iloc[-1])
+        if self._pointer_loaded is None or self._pointer_loaded.version != newest:
+            self._pointer_loaded = Run.load(self.ds, newest, device="cpu")  # a click or two
+        return self._pointer_loaded
 
     def _box(self, content: dict) -> tuple[float, ...]:
         return tuple(number_in(content, k) for k in BOX_FIELDS)

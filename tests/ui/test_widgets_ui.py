@@ -1761,3 +1761,53 @@ def test_a_test_image_shows_the_models_predictions_with_their_scores(lab, page, 
     assert not panel.locator("[data-role=show-predicted]").is_checked()
     page.keyboard.press("m")
     drawn.first.wait_for()
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_point_to_label_proposes_the_box_under_one_click_and_enter_keeps_it(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"point_{ui}", task="detection", labels=["a", "b"])
+    (sid,) = ds.add_images(make_images(tmp_path / "img", 1)).added  # red block 80..160 × 60..120
+    run_notebook(page, lab, f"point_{ui}.ipynb", [head(ds.path) + "hx.Annotator(ds)"],
+                 wait_for=".hx-annotator svg[data-role=overlay]", ui=ui)  # fmt: skip
+    ann = page.locator(".hx-annotator")
+    overlay = ann.locator("svg[data-role=overlay]")
+    laid_out(overlay)
+
+    def at(x, y):  # read each time: the notebook may scroll between clicks
+        box = overlay.bounding_box()
+        return box["x"] + x * box["width"] / 320, box["y"] + y * box["height"] / 240
+
+    ann.focus()  # scrolls the widget's top into view: clicks wait for it to settle
+    page.keyboard.press("a")
+    ann.locator("[data-tool=point].on").wait_for()
+    laid_out(overlay)
+    page.mouse.click(*at(118, 92))  # the middle of the block: it outsizes the first window
+    proposal = ann.locator("svg [data-role=proposal]")
+    proposal.wait_for()
+    assert proposal.get_attribute("data-source") == "pixels"
+    ann.locator("[data-role=notice]:has-text('proposed from the pixels')").wait_for()
+    drawn, frame = proposal.bounding_box(), overlay.bounding_box()
+    assert abs(drawn["x"] - at(80, 60)[0]) < 3
+    assert abs(drawn["width"] - 80 * frame["width"] / 320) < 3
+    page.keyboard.press("Enter")  # kept: a box of the first label, on disk
+    proposal.wait_for(state="detached")
+
+    def boxes():
+        return hx.Dataset.open(ds.path).annotations[["label", "x0", "y0", "x1", "y1"]]
+
+    wait_until(lambda: len(boxes()) == 1, what="the pointed box on disk")
+    assert boxes().iloc[0].tolist() == ["a", 80, 60, 160, 120]
+    # a click on the plain surface proposes nothing, and says so
+    page.mouse.click(*at(20, 220))
+    ann.locator("[data-role=notice]:has-text('nothing near that point stands out')").wait_for()
+    # a second proposal dropped with Esc adds nothing; a click inside a proposal keeps it
+    page.mouse.click(*at(118, 92))
+    proposal.wait_for()
+    page.keyboard.press("Escape")
+    proposal.wait_for(state="detached")
+    page.mouse.click(*at(118, 92))
+    proposal.wait_for()
+    page.mouse.click(*at(120, 90))
+    wait_until(lambda: len(boxes()) == 2, what="the second pointed box on disk")

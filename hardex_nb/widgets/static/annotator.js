@@ -48,6 +48,8 @@ export default {
       find: "",
       /** a test image's predictions drawn over it (`m` or the checkbox) */
       showPredicted: true,
+      /** the point tool's proposed box, until kept (Enter, a click inside) or dropped (Esc) */
+      proposal: null,
     }; // hide/lock: this view only
 
     /** VOC's object attributes, kept on every object (evaluation honours `difficult`). */
@@ -215,6 +217,24 @@ export default {
           svg.append(
             drawPrediction(p, { color: colorOf(p.label), k, by: model.get("predicted_by") }),
           );
+      if (state.proposal) {
+        const p = state.proposal;
+        svg.append(
+          s("rect", {
+            x: p.x0,
+            y: p.y0,
+            width: p.x1 - p.x0,
+            height: p.y1 - p.y0,
+            fill: "rgba(245,158,11,0.12)",
+            stroke: "#f59e0b",
+            "stroke-width": 2 * k,
+            "stroke-dasharray": `${5 * k} ${3 * k}`,
+            "pointer-events": "none",
+            "data-role": "proposal",
+            "data-source": p.source,
+          }),
+        );
+      }
       if (state.drag?.sketch) svg.append(state.drag.sketch(k));
       if (state.poly.length) {
         svg.append(
@@ -273,7 +293,7 @@ export default {
       const polygonTool = state.tool === "polygon" || state.tool === "ignore_polygon";
       const selected = state.selected === a.ann_id;
       if (state.tool === "pan" || state.space || state.poly.length || ev.shiftKey) return;
-      if (polygonTool && !selected) return;
+      if (state.tool === "point" || (polygonTool && !selected)) return;
       const click = selected ? 0 : CLICK.onShape;
       if (start(ev, a, () => new Move(a, view.toImage(ev), click))) {
         state.selected = a.ann_id;
@@ -289,6 +309,13 @@ export default {
       root.focus({ preventScroll: true });
       if (model.get("task") !== "detection" || state.drag || conn.lost) return;
       const [x, y] = view.toImage(ev);
+      if (state.tool === "point" && !state.space) {
+        // a click inside the proposed box keeps it; anywhere else asks for a new one
+        const p = state.proposal;
+        if (p && x >= p.x0 && x <= p.x1 && y >= p.y0 && y <= p.y1) keepProposal();
+        else conn.send({ action: "propose", x, y });
+        return;
+      }
       if (state.tool === "pan" || state.space) {
         state.drag = new Pan(ev, view.viewport);
       } else if (state.tool === "polygon" || state.tool === "ignore_polygon") {
@@ -338,6 +365,18 @@ export default {
       if (out) conn.send(out.send);
       renderOverlay();
     });
+
+    /** The proposed box becomes a box of the label chosen for new shapes (else the
+     * detector's label for it). */
+    function keepProposal() {
+      const p = state.proposal;
+      if (!p) return false;
+      state.proposal = null;
+      const label = state.label ?? (labels().includes(p.label) ? p.label : labels()[0]);
+      conn.send({ action: "add_box", label, x0: p.x0, y0: p.y0, x1: p.x1, y1: p.y1 });
+      renderOverlay();
+      return true;
+    }
 
     /** A click: select the smallest shown shape under the point (or none). */
     function selectAt(x, y) {
@@ -1038,6 +1077,7 @@ export default {
         return true;
       },
       closePolygon: () => {
+        if (state.proposal) return keepProposal();
         if (state.poly.length === 0) return false;
         finishPolygon();
         return true;
@@ -1047,6 +1087,7 @@ export default {
         if (f) f.focus();
       },
       cancel: () => {
+        state.proposal = null;
         state.poly = [];
         state.selected = null;
         state.askingClear = false;
@@ -1161,6 +1202,11 @@ export default {
       render();
     });
     model.on("change:sample", () => view.layout());
+    model.on("change:proposal", () => {
+      const p = model.get("proposal");
+      state.proposal = p && "x0" in p ? p : null;
+      renderOverlay();
+    });
     renderImage();
     render();
     return () => {

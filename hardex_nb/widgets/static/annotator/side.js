@@ -8,6 +8,7 @@ export const TOOLS = [
   ["ignore", "Ignore box (i)", "i"],
   ["ignore_polygon", "Ignore polygon (u)", "u"],
   ["pan", "Pan (h)", "h"],
+  ["point", "Point (a)", "a"],
 ];
 
 /** A box's hard type (none / false positive / missed), changed in place; on a model's
