@@ -43,9 +43,15 @@ def shots():
     return folder
 
 
+# a browser whose user already took the Annotator's first-run tour (its own test has none)
+TOUR_TAKEN = "try { localStorage.setItem('hardex_nb.tour.annotator', 'done'); } catch (e) {}"
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, request):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    if "first_run" not in request.keywords:
+        context.add_init_script(TOUR_TAKEN)
     pg = context.new_page()
     seen: list[str] = []
     pg.on("pageerror", lambda e: str(e) not in FRONT_END_NOISE and seen.append(str(e)))

@@ -1812,3 +1812,35 @@ def test_point_to_label_proposes_the_box_under_one_click_and_enter_keeps_it(
     proposal.wait_for()
     page.mouse.click(*at(120, 90))
     wait_until(lambda: len(boxes()) == 2, what="the second pointed box on disk")
+
+
+@pytest.mark.first_run
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_a_first_annotator_shows_a_short_tour_once_and_tour_shows_it_again(lab, page, tmp_path, ui):
+    ds = hx.Dataset.create(lab["root"] / f"tour_{ui}", task="detection", labels=["a"])
+    ds.add_images(make_images(tmp_path / "img", 1))
+    cells = [head(ds.path) + "hx.Annotator(ds)"]
+    run_notebook(page, lab, f"tour_{ui}.ipynb", cells, wait_for=".hx-annotator", ui=ui)
+    tour = page.locator(".hx-annotator [data-role=tour]")
+    tour.wait_for()
+    steps = []
+    while True:
+        steps.append(tour.locator("b").inner_text())
+        if tour.locator("[data-action=tour-done]").count():
+            break
+        tour.locator("[data-action=tour-next]").click()
+        page.wait_for_function(
+            "n => document.querySelector('.hx-annotator [data-role=tour]')?.dataset.step == n",
+            arg=str(len(steps) + 1),
+        )
+    assert steps == ["Tour 1 / 3 · Draw", "Tour 2 / 3 · Edit", "Tour 3 / 3 · Move on"]
+    tour.locator("[data-action=tour-done]").click()
+    tour.wait_for(state="detached")
+    # remembered: the next Annotator in this browser opens without it; Tour brings it back
+    run_notebook(page, lab, f"tour_{ui}.ipynb", cells, wait_for=".hx-annotator", ui=ui)
+    page.locator(".hx-annotator [data-action=tour]").wait_for()
+    assert tour.count() == 0
+    page.locator(".hx-annotator [data-action=tour]").click()
+    tour.wait_for()
+    tour.locator("[data-action=tour-skip]").click()
+    tour.wait_for(state="detached")

@@ -16,6 +16,7 @@ import {
   turns,
 } from "./annotator/shapes.js";
 import { TOOLS, hardTypeSelect, labelEditor } from "./annotator/side.js";
+import { rememberTour, tourCard, tourDone, tourSteps } from "./annotator/tour.js";
 import { createView } from "./annotator/view.js";
 
 /** @typedef {import("./annotator/messages.js").Annotation} Annotation */
@@ -50,6 +51,8 @@ export default {
       showPredicted: true,
       /** the point tool's proposed box, until kept (Enter, a click inside) or dropped (Esc) */
       proposal: null,
+      /** the first-run tour's step shown, null when closed (annotator/tour.js) */
+      tour: tourDone() ? null : 0,
     }; // hide/lock: this view only
 
     /** VOC's object attributes, kept on every object (evaluation honours `difficult`). */
@@ -472,6 +475,22 @@ export default {
       if (state.label === null || !labels().includes(state.label))
         state.label = labels()[0] ?? null;
       const parts = [];
+      if (state.tour !== null) {
+        const steps = tourSteps(detection(), review);
+        parts.push(
+          tourCard(steps, Math.min(state.tour, steps.length - 1), {
+            onNext: () => {
+              state.tour += 1;
+              renderSide();
+            },
+            onClose: () => {
+              state.tour = null;
+              rememberTour();
+              renderSide();
+            },
+          }),
+        );
+      }
       if (review) {
         const q = model.get("queue");
         parts.push(
@@ -995,6 +1014,18 @@ export default {
             onclick: () => conn.send({ action: "redo" }),
           },
           "Redo",
+        ),
+        h(
+          "button",
+          {
+            "data-action": "tour",
+            title: "a short tour of this widget",
+            onclick: () => {
+              state.tour = 0;
+              renderSide();
+            },
+          },
+          "Tour",
         ),
         h(
           "button",
