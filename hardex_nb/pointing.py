@@ -2,9 +2,10 @@
 
 Two sources, best first:
 
-- **the dataset's detector** (`from_detections`): of every box the model keeps around the
-  image (down to a score of ``MIN_SCORE``), those containing the click, ranked by score and
-  by how near the click is to the box's centre (a person clicks on the middle of an object);
+- **a detector** (`from_detections`: the Annotator's ``run=``): of every box the model
+  keeps on the image (down to a score of ``MIN_SCORE``), those containing the click, ranked
+  by score and by how near the click is to the box's centre (a person clicks on the middle
+  of an object);
 - **the pixels** (`grow_box`), when no detector exists or none of its boxes holding the
   click scores ``SURE`` (a doubtful detector box is proposed only where the pixels find
   nothing):
@@ -28,12 +29,8 @@ detector trained on the CPU on 50 images scores no box ``SURE`` and changes noth
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .jobs.run import Run
 
 MIN_SCORE = 0.05  # the lowest detector score a proposal may have
 SURE = 0.3  # a detector box from this score is proposed before the pixels' region
@@ -212,23 +209,17 @@ def grow_box(rgb: np.ndarray, x: float, y: float) -> Proposal | None:
     )
 
 
-def detections_of(run: Run, sample_id: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """Every box ``run`` keeps on sample ``sample_id``: (boxes, scores, label names)."""
-    (raw,) = run.predict_raw([sample_id])
-    labels = [run.labels[int(k)] for k in np.asarray(raw["labels"]).ravel()]
-    return np.asarray(raw["boxes"]), np.asarray(raw["scores"]), labels
-
-
 def propose_box(
     rgb: np.ndarray,
     x: float,
     y: float,
     detections: tuple[np.ndarray, np.ndarray, list] | None = None,
 ) -> Proposal | None:
-    """The box one click at (x, y) proposes: the detector's (``detections``, from
-    `detections_of`) when one of its boxes holding the click scores at least ``SURE``,
-    else the pixels' region of ``rgb``, else a doubtful detector box; None when nothing
-    is found."""
+    """The box one click at (x, y) proposes: the detector's (``detections``: its boxes,
+    scores and label names on the image) when one of its boxes holding the click scores at
+    least ``SURE``, else the pixels' region of ``rgb``, else a doubtful detector box; None
+    when nothing is found.
+    """
     found = None
     if detections is not None:
         boxes, scores, labels = detections

@@ -32,6 +32,7 @@ LAYERS = {
     "hardex_nb.hard": 5,
     "hardex_nb.review_time": 5,
     "hardex_nb.tide": 5,
+    "hardex_nb.pointing": 5,
     "hardex_nb.training": 6,
     "hardex_nb.jobs": 7,
     "hardex_nb.widgets": 8,
@@ -41,6 +42,7 @@ LAYERS = {
 KNOWS_NO_DATASET = (
     "hardex_nb.hard",
     "hardex_nb.review_time",
+    "hardex_nb.pointing",
     "hardex_nb.evaluation",
     "hardex_nb.tide",
     "hardex_nb.tiling",

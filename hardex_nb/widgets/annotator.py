@@ -36,6 +36,9 @@ class Annotator(Widget):
     or every annotation, model confidence with a score-threshold slider, previous/next, undo,
     and keyboard shortcuts (listed on screen).
     Every edit is a Dataset call, so it is on disk when the widget shows it.
+
+    ``run``: a detector for the point tool (`a`: one click proposes the box under it); its
+    boxes are proposed where it is sure, the pixels' region elsewhere and without one.
     """
 
     _esm = bundle("annotator.js")
@@ -78,11 +81,10 @@ class Annotator(Widget):
         reject_unknown(type(self).__name__, kwargs, set())
         self.advance = advance
         self.ds = ds
-        # the point tool's detector: ``run``, else the newest trained one, loaded at the
-        # first click; its boxes per image are kept (one prediction per image shown)
+        # the point tool's detector (``run``: a trained or wrapped one), else the pixels
+        # alone; its boxes per image are kept (one prediction per image clicked on)
         self._pointer_run = run
         self._pointer_boxes: dict[tuple[str, int], tuple] = {}
-        self._pointer_loaded = None  # the newest trained detector, once loaded
         # undo steps: (sample id, [actions]); an undo goes back to that image first, then
         # reverts its actions in reverse order (a "Clear all" or a confirm is one step)
         self._undo = undo.History(UNDO_STEPS)
@@ -153,12 +155,12 @@ class Annotator(Widget):
         """
         if split != "test":
             return "", []
-        runs = self.ds.room.runs
+        runs = self.ds.runs
         done = runs.loc[runs["status"] == "succeeded"].sort_values("number", ascending=False)
         for version in done["version"]:
             pred = self._tested.get(version)
             if pred is None:
-                pred = runlog.predictions(self.ds, version)
+                pred = self.ds.predictions(version)
                 if pred.empty:  # none yet: an evaluate may store them later
                     continue
                 self._tested[version] = pred
@@ -284,12 +286,14 @@ class Annotator(Widget):
         width, height = self.sample["width"], self.sample["height"]
         if not (0 <= x <= width and 0 <= y <= height):
             raise BadMessage(f"propose: ({x:g}, {y:g}) is outside the {width}×{height} image")
-        run = self._pointer_detector()
+        run = self._pointer_run
         detections = None
         if run is not None:
             key = (run.version, self.sample_id)
             if key not in self._pointer_boxes:
-                self._pointer_boxes[key] = pointing.detections_of(run, self.sample_id)
+                (raw,) = run.predict_raw([self.sample_id])
+                labels = [run.labels[int(k)] for k in np.asarray(raw["labels"]).ravel()]
+                self._pointer_boxes[key] = (raw["boxes"], raw["scores"], labels)
             detections = self._pointer_boxes[key]
         rgb = np.asarray(load_rgb(self.ds.image_path(self.sample_id)))
         found = pointing.propose_box(rgb, x, y, detections)
@@ -305,27 +309,6 @@ class Annotator(Widget):
             else "the pixels around the click"
         )
         self.notice = f"proposed from {where}: Enter or a click inside keeps it, Esc drops it"
-
-    def _pointer_detector(self):
-        """The detector the point tool asks: the one given, else the newest trained
-        detector of the dataset that has a weights file (None without one).
-        """
-        if self._pointer_run is not None:
-            return self._pointer_run
-        runs = self.ds.runs
-        kept = runs[
-            (runs["status"] == "succeeded")
-            & (runs["kind"] == "trained")
-            & runs["weights_path"].apply(lambda p: isinstance(p, str))
-        ]
-        if kept.empty:
-            return None
-        from ..jobs.run import Run
-
-        newest = str(kept.sort_values("number")["version"].iloc[-1])
-        if self._pointer_loaded is None or self._pointer_loaded.version != newest:
-            self._pointer_loaded = Run.load(self.ds, newest, device="cpu")  # a click or two
-        return self._pointer_loaded
 
     def _box(self, content: dict) -> tuple[float, ...]:
         return tuple(number_in(content, k) for k in BOX_FIELDS)

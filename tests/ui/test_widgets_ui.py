@@ -1784,6 +1784,17 @@ def test_point_to_label_proposes_the_box_under_one_click_and_enter_keeps_it(
     page.keyboard.press("a")
     ann.locator("[data-tool=point].on").wait_for()
     laid_out(overlay)
+    # a drawing tool shows a crosshair at the pointer, across the whole image
+    page.mouse.move(*at(200, 50))
+    cross = ann.locator("svg [data-role=crosshair]")
+    assert cross.get_attribute("visibility") == "visible"
+    assert overlay.evaluate("el => el.style.cursor") == "crosshair"
+    across, down = (
+        {k: float(line.get_attribute(k)) for k in ("x1", "y1", "x2", "y2")}
+        for line in cross.locator("line").all()
+    )
+    assert abs(across["y1"] - 50) < 1 and (across["x1"], across["x2"]) == (0, 320)
+    assert abs(down["x1"] - 200) < 1 and (down["y1"], down["y2"]) == (0, 240)
     page.mouse.click(*at(118, 92))  # the middle of the block: it outsizes the first window
     proposal = ann.locator("svg [data-role=proposal]")
     proposal.wait_for()

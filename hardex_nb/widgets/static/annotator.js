@@ -122,6 +122,34 @@ export default {
     function visible(a) {
       return a.origin === "human" || a.score === null || a.score >= model.get("threshold");
     }
+    /** The drawing tools' crosshair: two dashed lines across the image at the pointer. */
+    const DRAWING = ["box", "polygon", "ignore", "ignore_polygon", "point"];
+    const drawing = () => detection() && DRAWING.includes(state.tool) && !state.space;
+    const crossH = s("line", {}),
+      crossV = s("line", {});
+    const cross = s("g", {
+      "data-role": "crosshair",
+      "pointer-events": "none",
+      visibility: "hidden",
+    });
+    cross.append(crossH, crossV);
+    function drawCross([x, y]) {
+      const smp = sample(),
+        k = view.px();
+      const style = {
+        stroke: "#fff",
+        "stroke-opacity": 0.75,
+        "stroke-width": k,
+        "stroke-dasharray": `${4 * k} ${4 * k}`,
+      };
+      for (const [line, at] of [
+        [crossH, { x1: 0, x2: smp.width, y1: y, y2: y }],
+        [crossV, { x1: x, x2: x, y1: 0, y2: smp.height }],
+      ])
+        for (const [k2, v] of Object.entries({ ...style, ...at })) line.setAttribute(k2, v);
+      cross.setAttribute("visibility", "visible");
+    }
+
     /** A test image's predictions at or above the score threshold. */
     function predictedShown() {
       return model.get("predicted").filter((p) => p.score >= model.get("threshold"));
@@ -239,6 +267,9 @@ export default {
         );
       }
       if (state.drag?.sketch) svg.append(state.drag.sketch(k));
+      svg.append(cross); // on top, taking no clicks
+      if (!drawing()) cross.setAttribute("visibility", "hidden");
+      if (!state.space) svg.style.cursor = drawing() ? "crosshair" : "";
       if (state.poly.length) {
         svg.append(
           s("polyline", {
@@ -345,6 +376,7 @@ export default {
       svg.setPointerCapture(ev.pointerId);
     });
     svg.addEventListener("pointermove", (ev) => {
+      if (drawing()) drawCross(view.toImage(ev));
       const d = state.drag;
       if (!d) return;
       d.move(view.toImage(ev), ev);
@@ -1166,10 +1198,11 @@ export default {
       ev.stopPropagation();
     });
 
+    svg.addEventListener("pointerleave", () => cross.setAttribute("visibility", "hidden"));
     root.addEventListener("keyup", (ev) => {
       if (ev.key === " ") {
         state.space = false;
-        svg.style.cursor = "";
+        svg.style.cursor = drawing() ? "crosshair" : "";
       }
     });
     root.addEventListener("blur", () => {
