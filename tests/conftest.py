@@ -125,16 +125,16 @@ def pytest_unconfigure(config):
 # The longest modules and notebooks (seconds, one process, measured): under pytest-xdist
 # (``-n 2 --dist loadscope``, as ``make test`` runs) they start first, so that the short ones
 # fill the gaps at the end instead of one long notebook running alone.
-LONGEST_FIRST = (
-    "test_widgets_ui.py",  # 226
-    "test_jobs.py",  # 75
-    "01_quickstart.ipynb",  # 55
-    "03_collect.ipynb",  # 54
-    "04_small_objects.ipynb",  # 44
-    "test_distributed.py",  # 43
-    "test_training.py",  # 34
-    "test_loop_bench.py",  # 24
-    "02_detection.ipynb",  # 21
+LONGEST_FIRST = (  # seconds measured on 2026-12-04, make test on 2 cores
+    "test_widgets_ui.py",  # ~570
+    "03_collect.ipynb",  # ~200
+    "01_quickstart.ipynb",  # ~190
+    "04_small_objects.ipynb",  # ~170
+    "test_jobs.py",  # ~170
+    "test_distributed.py",  # ~115
+    "test_training.py",  # ~110
+    "02_detection.ipynb",  # ~90
+    "test_loop_bench.py",  # ~76
 )
 
 

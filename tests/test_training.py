@@ -461,14 +461,16 @@ def test_detection_letterboxes_photos_and_maps_boxes_back(tmp_path):
     assert not stretched.letterbox and stretched.scale(0) == (0.25, 1 / 3)
 
 
-def _digits_dataset(folder, n_per_class: int, seed: int):
-    """scikit-learn's digits: 8 labels per class labeled, the rest of a fixed pool unlabeled,
-    a fixed held-out test split of 500 images (status unlabeled, as a user would leave it)."""
+def _digits_dataset(folder, n_per_class: int, seed: int, pool_size: int | None = None):
+    """scikit-learn's digits: 8 labels per class labeled, the rest of a fixed pool (its first
+    ``pool_size`` images, default all 1,297) unlabeled, a fixed held-out test split of 500
+    images (status unlabeled, as a user would leave it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from bench_triage import digits_images, split
 
     paths, y = digits_images(folder / "images")
     test_idx, pool = split(len(paths), 500)
+    pool = pool[:pool_size]
     rng = np.random.default_rng(seed)
     lab = np.concatenate(
         [rng.choice(pool[y[pool] == k], n_per_class, replace=False) for k in range(10)]
@@ -485,17 +487,19 @@ def _digits_dataset(folder, n_per_class: int, seed: int):
 
 @pytest.mark.slow
 def test_accurate_mode_beats_fast_on_held_out_digits(tmp_path):
-    """FixMatch on the same 80 labels and the unlabeled pool scores well above fast's
-    held-out accuracy (5 seeds measured: +0.16 to +0.20; it once fell to 0.15, when a
+    """FixMatch on the same 80 labels and the unlabeled pool scores above fast's held-out
+    accuracy, and never looks at the test split. A pool of 500 (420 unlabeled) keeps the
+    test to a minute and a half: seed 0 gives 0.878 against 0.816 (+0.06); on the whole
+    pool of 1,297, 5 seeds measured +0.16 to +0.20 (it once fell to 0.15, when a
     half-trained model's pseudo-labels, and the test split's images, outnumbered the
-    labeled ones 25 to 1), and never looks at the test split."""
-    ds, test_ids, truth = _digits_dataset(tmp_path, 8, seed=0)
+    labeled ones 25 to 1)."""
+    ds, test_ids, truth = _digits_dataset(tmp_path, 8, seed=0, pool_size=500)
     scores = {}
     for mode in ("fast", "accurate"):
         run = hx.train(ds, epochs=12, image_size=32, weights=None, mode=mode, progress=False)
         scores[mode] = float((run.predict_proba(test_ids).argmax(1) == truth).mean())
     assert scores["fast"] > 0.6, scores
-    assert scores["accurate"] >= scores["fast"] + 0.1, scores
+    assert scores["accurate"] >= scores["fast"] + 0.04, scores
     record = json.loads(ds.runs.iloc[-1]["message"])
     pool = int(((ds.samples["status"] == "unlabeled") & (ds.samples["split"] != "test")).sum())
     # 64 training images (16 held out for validation): up to 16 × 64 unlabeled an epoch
