@@ -122,10 +122,10 @@ def pytest_unconfigure(config):
         shutil.rmtree(root, ignore_errors=True)
 
 
-# The longest modules and notebooks (seconds, one process, measured): under pytest-xdist
+# The longest modules and notebooks: under pytest-xdist
 # (``-n 2 --dist loadscope``, as ``make test`` runs) they start first, so that the short ones
 # fill the gaps at the end instead of one long notebook running alone.
-LONGEST_FIRST = (  # seconds measured on 2026-12-04, make test on 2 cores
+LONGEST_FIRST = (  # seconds, estimated from the slowest tests of make test on 2026-12-04
     "test_widgets_ui.py",  # ~570
     "03_collect.ipynb",  # ~200
     "01_quickstart.ipynb",  # ~190
