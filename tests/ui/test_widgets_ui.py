@@ -451,6 +451,9 @@ def test_a_restarted_kernel_shows_disconnected_and_refuses_edits(lab, page, shot
         overlay = page.locator(".hx-annotator svg[data-role=overlay]")
         drag(page, laid_out(overlay), (40, 50), (160, 130))
         wait_until(lambda: len(hx.Dataset.open(ds.path).annotations) == 1, what="the box on disk")
+        # drawn from the kernel's answer first: else its deletion could pass for done before
+        # the answer draws it (seen on a loaded machine)
+        page.locator(".hx-annotator [data-ann]").wait_for()
         ds.delete_annotations(list(hx.Dataset.open(ds.path).annotations["ann_id"]))
         page.locator(".hx-annotator [data-ann]").wait_for(state="detached", timeout=15_000)
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
