@@ -531,6 +531,7 @@ EDITOR = textwrap.dedent("""
             n += 1
     except hx.ValidationError as exc:
         print("refused", exc, flush=True)
+    sys.stdin.readline()  # the test says when its image is deleted too
     try:
         ds.add_box(sid, "cat", 1, 1, 5, 5)
     except hx.ValidationError as exc:
@@ -546,6 +547,7 @@ def test_edits_of_rows_another_process_deleted_are_refused_and_memory_follows_di
     ann = det_ds.add_box(sid, "cat", 1, 1, 20, 20)
     proc = subprocess.Popen(
         [sys.executable, "-c", EDITOR, str(det_ds.path), str(ann), str(sid)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -554,7 +556,9 @@ def test_edits_of_rows_another_process_deleted_are_refused_and_memory_follows_di
     time.sleep(0.3)
     det_ds.delete_annotations([ann])
     det_ds.delete_samples([sid])
-    out, err = proc.communicate(timeout=120)
+    # only then may it add a box to the image: on a loaded machine its loop could see the
+    # box gone and add to the image before this process deleted it
+    out, err = proc.communicate("go\n", timeout=120)
     lines = out.splitlines()
     assert proc.returncode == 0 and "Traceback" not in err, err
     # refused inside the write ("annotation N was deleted by another process"), or before it
