@@ -41,6 +41,14 @@ from hardex_nb import pointing, review_time
 from hardex_nb.evaluation import box_iou
 from hardex_nb.jobs.run import Run
 
+# what the tables print per group of clicks
+SCORES = {
+    "clicks": ("iou", "size"),
+    "iou_07": ("iou", lambda v: (v >= 0.7).mean()),
+    "iou_05": ("iou", lambda v: (v >= 0.5).mean()),
+    "s_per_box": ("seconds", "mean"),
+}
+
 
 def detector(args, root: Path) -> Run:
     if args.dataset:
@@ -98,27 +106,8 @@ def main() -> None:
                     "seconds": review_time.point_box(xyxy, box).seconds,
                 })  # fmt: skip
     frame = pd.DataFrame(rows)
-    table = (
-        frame.groupby(["source", "kind"])
-        .agg(
-            clicks=("iou", "size"),
-            iou_07=("iou", lambda v: (v >= 0.7).mean()),
-            iou_05=("iou", lambda v: (v >= 0.5).mean()),
-            s_per_box=("seconds", "mean"),
-        )
-        .reset_index()
-    )
-    overall = (
-        frame.groupby("source")
-        .agg(
-            clicks=("iou", "size"),
-            iou_07=("iou", lambda v: (v >= 0.7).mean()),
-            iou_05=("iou", lambda v: (v >= 0.5).mean()),
-            s_per_box=("seconds", "mean"),
-        )
-        .reset_index()
-        .assign(kind="all")
-    )
+    table = frame.groupby(["source", "kind"]).agg(**SCORES).reset_index()
+    overall = frame.groupby("source").agg(**SCORES).reset_index().assign(kind="all")
     table = pd.concat([table, overall], ignore_index=True)
     table["saved vs drawing (7.0 s)"] = 1 - table["s_per_box"] / review_time.PRICES.draw
     used = frame[frame["source"] != "pixels"]["from"].value_counts().to_dict()

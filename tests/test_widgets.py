@@ -871,6 +871,20 @@ def test_undo_of_an_image_label_keeps_a_label_set_elsewhere_since(tmp_path):
     assert b.error == "" and ds.sample(ids[0])["label"] == first
 
 
+def _kept(ds, ids) -> dict:
+    """What a delete must bring back, by image name: boxes, status, split, hard, bytes."""
+    return {
+        ds.sample(i)["name"]: (
+            _boxes(ds, i),
+            ds.sample(i)["status"],
+            ds.sample(i)["split"],
+            bool(ds.sample(i)["hard"]),
+            ds.image_path(i).read_bytes(),
+        )
+        for i in ids
+    }
+
+
 def test_gallery_batch_delete_is_undone_with_labels_fields_and_bytes(det):
     """Delete three images from the Gallery, one of them with a label deleted since: Undo
     adds all three back (new ids) with their boxes, status, split, hard flag and bytes;
@@ -879,16 +893,7 @@ def test_gallery_batch_delete_is_undone_with_labels_fields_and_bytes(det):
     g = hx.Gallery(ds)
     gone = ids[:3]
     ds.mark_hard(gone[1], True, reasons=[4], score=0.7)
-    before = {
-        ds.sample(i)["name"]: (
-            _boxes(ds, i),
-            ds.sample(i)["status"],
-            ds.sample(i)["split"],
-            bool(ds.sample(i)["hard"]),
-            ds.image_path(i).read_bytes(),
-        )
-        for i in gone
-    }
+    before = _kept(ds, gone)
     total = len(ds.samples)
     g.handle({"action": "delete", "ids": gone, "confirmed": True})
     assert len(ds.samples) == total - 3 and g.undoable == "3 images"
@@ -899,16 +904,7 @@ def test_gallery_batch_delete_is_undone_with_labels_fields_and_bytes(det):
         g.handle({"action": "undo"})
         assert g.error == "" and g.notice == "3 images added back" and g.undoable == ""
         assert len(ds.samples) == total and len(g.selected) == 3
-        after = {
-            ds.sample(i)["name"]: (
-                _boxes(ds, i),
-                ds.sample(i)["status"],
-                ds.sample(i)["split"],
-                bool(ds.sample(i)["hard"]),
-                ds.image_path(i).read_bytes(),
-            )
-            for i in g.selected
-        }
+        after = _kept(ds, g.selected)
         assert after == before and used[0] in ds.label_names
         g.handle({"action": "delete", "ids": g.selected, "confirmed": True})
     g.handle({"action": "undo"})
