@@ -9,6 +9,7 @@ import { actionFor, chordFor, keyHelp } from "./annotator/keys.js";
 import {
   COLORS,
   HARD_COLORS,
+  boxRect,
   drawAnnotation,
   drawPrediction,
   labelText,
@@ -251,11 +252,7 @@ export default {
       if (state.proposal) {
         const p = state.proposal;
         svg.append(
-          s("rect", {
-            x: p.x0,
-            y: p.y0,
-            width: p.x1 - p.x0,
-            height: p.y1 - p.y0,
+          boxRect(p, {
             fill: "rgba(245,158,11,0.12)",
             stroke: "#f59e0b",
             "stroke-width": 2 * k,

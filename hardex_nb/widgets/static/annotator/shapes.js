@@ -243,6 +243,11 @@ export function placeLabels(items, k, width, height) {
   return out;
 }
 
+/** An SVG rect over box `b` (x0, y0, x1, y1 in image px) with the attributes `attrs`. */
+export function boxRect(b, attrs) {
+  return s("rect", { x: b.x0, y: b.y0, width: b.x1 - b.x0, height: b.y1 - b.y0, ...attrs });
+}
+
 /**
  * A run's prediction on a test image: a dotted outline in its label's colour, its label
  * and score inside the top-left corner; it takes no clicks (the labels are what is edited).
@@ -252,11 +257,7 @@ export function placeLabels(items, k, width, height) {
 export function drawPrediction(p, { color, k, by }) {
   const g = s("g", { "data-predicted": p.label, "pointer-events": "none" });
   g.append(
-    s("rect", {
-      x: p.x0,
-      y: p.y0,
-      width: p.x1 - p.x0,
-      height: p.y1 - p.y0,
+    boxRect(p, {
       fill: "none",
       stroke: color,
       "stroke-width": 1.5 * k,
