@@ -554,6 +554,22 @@ def test_review_confirm_keeps_what_is_shown_and_undo_reverts_confirm_and_delete(
     assert sorted(ds.annotations_of(w.sample_id)["score"]) == [0.6, 0.9]
 
 
+def test_confirm_uses_the_threshold_the_click_carries(tmp_path):
+    """ipywidgets may hold the slider's state update back behind the confirm message: the
+    threshold the reviewer saw comes with the click, and a bad one is refused."""
+    ds, ids, _ = boxes_dataset(tmp_path, n=2, n_labeled=0, size=64)
+    for sid in ids:
+        ds.add_box(sid, "red", 5, 5, 30, 30, score=0.9, origin="V1")
+        ds.add_box(sid, "blue", 35, 35, 60, 60, score=0.6, origin="V1")
+        ds.set_status(sid, "to_confirm")
+    w = hx.Review(ds)  # the kernel still has threshold 0
+    first = w.sample_id
+    w.handle({"action": "confirm", "threshold": 0.8})
+    assert ds.annotations_of(first)["score"].tolist() == [0.9] and w.threshold == 0.8
+    w.handle({"action": "confirm", "threshold": "high"})
+    assert "threshold 'high'" in w.error and ds.sample(w.sample_id)["status"] == "to_confirm"
+
+
 def test_gallery_open_without_an_annotator_shows_one_below_it(tmp_path):
     ds, ids, _ = bars_dataset(tmp_path, n=6, n_labeled=2)
     g = hx.Gallery(ds)

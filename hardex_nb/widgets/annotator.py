@@ -668,6 +668,12 @@ class Review(Annotator):
         sid = self.sample_id
         if sid not in self._order:
             raise BadMessage("this image is not in the queue")
+        # the threshold the reviewer saw comes with the click: ipywidgets may still hold the
+        # slider's last state update back when a message overtakes it
+        shown = content.get("threshold", self.threshold)
+        if not isinstance(shown, (int, float)) or not 0 <= shown <= 1:
+            raise BadMessage(f"confirm: threshold {shown!r} is not a number in [0, 1]")
+        self.threshold = float(shown)
         hidden = [
             a
             for a in self.annotations

@@ -563,7 +563,7 @@ export default {
                   {
                     class: "primary",
                     "data-action": "confirm",
-                    onclick: () => conn.send({ action: "confirm" }),
+                    onclick: () => conn.send({ action: "confirm", threshold: model.get("threshold") }),
                   },
                   "Confirm (c)",
                 ),
@@ -1153,7 +1153,7 @@ export default {
         state.askingClear = false;
         render();
       },
-      confirm: () => conn.send({ action: "confirm" }),
+      confirm: () => conn.send({ action: "confirm", threshold: model.get("threshold") }),
       skip: () => conn.send({ action: "skip" }),
       deleteImage: () => {
         state.asking = true;
