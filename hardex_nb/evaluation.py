@@ -53,7 +53,6 @@ MIN_COUNT = 30  # fewer annotations than this: "too few"
 MIN_SHARE = 0.02  # fewer than 2% of all objects: "low share"
 MIN_AP = 0.9  # COCO AP below this: "low AP"
 MIN_DETECTION_RATE = 0.5  # fewer than half the objects found at the report's thresholds
-_CELL_BUDGET = 1 << 22  # (T, G, D, M) cells matched at once: bounds the matcher's memory
 
 BOX = ["x0", "y0", "x1", "y1"]
 XYWH = ["x", "y", "w", "h"]
@@ -71,22 +70,44 @@ class _Boxes:
     ignore: np.ndarray  # (N,) bool: ignored ground truth (crowd or difficult)
     area: np.ndarray  # (N,) float64
     xyxy: np.ndarray  # (N, 4) float64: x0, y0, x1, y1 as given, or x + w, y + h
+    _by_score: np.ndarray | None = field(default=None, repr=False)
 
-    def take(self, rows: np.ndarray) -> _Boxes:
+    def by_score(self) -> np.ndarray:
+        """Rows by falling score, input order on ties (sorted once: a subset taken after
+        keeps its share of the order).
+        """
+        if self._by_score is None:
+            self._by_score = np.argsort(-self.score, kind="stable")
+        return self._by_score
+
+    def take(self, rows: np.ndarray, frame: bool = True) -> _Boxes:
+        """These rows; with ``frame=False`` the arrays only (the frame is left whole), for a
+        pass that reads no column of it.
+        """
+        rows = np.asarray(rows)
+        by_score = None
+        if self._by_score is not None and np.all(rows[1:] > rows[:-1]):
+            inside = np.zeros(len(self.score), dtype=bool)
+            inside[rows] = True
+            position = np.cumsum(inside) - 1
+            by_score = position[self._by_score[inside[self._by_score]]]
         return _Boxes(
-            self.frame.iloc[rows].reset_index(drop=True),
+            self.frame.iloc[rows].reset_index(drop=True) if frame else self.frame,
             self.xywh[rows],
             self.score[rows],
             self.crowd[rows],
             self.ignore[rows],
             self.area[rows],
             self.xyxy[rows],
+            by_score,
         )
 
     def plain(self) -> _Boxes:
         """The same boxes with no crowd or ignore flags."""
         none = np.zeros(len(self.score), dtype=bool)
-        return _Boxes(self.frame, self.xywh, self.score, none, none, self.area, self.xyxy)
+        return _Boxes(
+            self.frame, self.xywh, self.score, none, none, self.area, self.xyxy, self._by_score
+        )
 
 
 def _flag(frame: pd.DataFrame, column: str, name: str) -> np.ndarray:
@@ -222,18 +243,15 @@ def _rank_within(sorted_groups: np.ndarray) -> np.ndarray:
     return np.arange(len(sorted_groups)) - np.repeat(starts, lengths)
 
 
-def _size_class(n: np.ndarray) -> np.ndarray:
-    """``ceil(log2(n))``: groups in one class differ in size by at most a factor of two."""
-    return np.ceil(np.log2(np.maximum(n, 1))).astype(np.int64)
-
-
-def _last_argmax(ok: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the largest ``values`` where ``ok`` along the last axis (the last one on ties,
-    as COCOeval's ``>=`` scan keeps it), and whether there was any.
+def _stable_by(rows: np.ndarray, keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """``rows`` ordered by ``keys[rows]`` (integers below ``n_keys``), stable: a counting sort
+    while the keys are few for the rows, else numpy's.
     """
-    scored = np.where(ok, values, -np.inf)
-    m = scored.shape[-1]
-    return m - 1 - scored[..., ::-1].argmax(axis=-1), np.asarray(ok.any(axis=-1))
+    if n_keys <= 4 * len(rows) + 1024:
+        from .coco_kernels import stable_by_key
+
+        return stable_by_key(rows, keys, n_keys)
+    return rows[np.argsort(keys[rows], kind="stable")]
 
 
 def _match(
@@ -246,197 +264,108 @@ def _match(
     max_dets: int | None,
 ) -> _Matches:
     """Match detections to ground truth within groups (same key), highest score first, as
-    COCOeval's ``evaluateImg`` does for every area range and IoU threshold.
-
-    Groups holding both detections and ground truth are bucketed by size class (powers of
-    two) and padded only within their bucket, in chunks of at most ``_CELL_BUDGET`` cells.
-    Within a group, ground truth that is not ignored is preferred over ignored ground truth;
-    crowd regions can take any number of detections. The matching depends on the area range
-    only through which ground truth is ignored, so it runs once per distinct split of a
-    group into ignored / not ignored, not once per range.
+    COCOeval's ``evaluateImg`` does for every area range and IoU threshold
+    (`hardex_nb.coco_kernels.greedy_match`). Only groups holding both are visited.
     """
+    from .coco_kernels import greedy_match  # numba: imported on the first evaluation
+
     T, A, Nd, Ng = len(thresholds), len(ranges), len(key_dt), len(key_gt)
     lo = np.array([r[0] for r in ranges])[:, None]
     hi = np.array([r[1] for r in ranges])[:, None]
     gt_ign = gt.ignore[None] | (gt.area[None] < lo) | (gt.area[None] > hi)  # (A, Ng)
     dt_out = (dt.area[None] < lo) | (dt.area[None] > hi)  # (A, Nd)
-    order = np.argsort(-dt.score, kind="stable")
-    order = order[np.argsort(key_dt[order], kind="stable")]
+    n_keys = int(max(key_dt.max(initial=-1), key_gt.max(initial=-1))) + 1
+    order = _stable_by(dt.by_score(), key_dt, n_keys)  # input order on ties
     rank = _rank_within(key_dt[order])
     if max_dets is not None:
         keep = rank < max_dets
         order, rank = order[keep], rank[keep]
+    # (A, T, Nd) views of (Nd, A, T) arrays: a detection's flags lie together
+    matched = np.zeros((Nd, A, T), dtype=bool).transpose(1, 2, 0)
+    ignored = np.repeat(dt_out.T[:, :, None], T, axis=2)  # a writable copy
     out = _Matches(
         order,
         rank,
-        np.zeros((A, T, Nd), dtype=bool),
-        np.repeat(dt_out[:, None, :], T, axis=1),
+        matched,
+        ignored.transpose(1, 2, 0),
         gt_ign,
         np.full((T, Nd), -1, dtype=np.int64),
         np.full((T, Ng), -1, dtype=np.int64),
         np.zeros(Nd),
         np.zeros(Ng),
     )
-    active = np.intersect1d(key_gt, key_dt[order])
-    if len(active) == 0:
-        return out
-    in_dt = np.isin(key_dt[order], active)
-    d_rows = order[in_dt]
-    d_count = np.bincount(np.searchsorted(active, key_dt[d_rows]), minlength=len(active))
-    g_rows = np.flatnonzero(np.isin(key_gt, active))
-    g_rows = g_rows[np.argsort(key_gt[g_rows], kind="stable")]
-    g_count = np.bincount(np.searchsorted(active, key_gt[g_rows]), minlength=len(active))
-    d_start = np.r_[0, np.cumsum(d_count)[:-1]]
-    g_start = np.r_[0, np.cumsum(g_count)[:-1]]
-    bucket = _size_class(d_count) * 64 + _size_class(g_count)
-    limits = np.minimum(thresholds, 1 - 1e-10)[:, None, None]
-    for b in np.unique(bucket):
-        groups = np.flatnonzero(bucket == b)
-        D, M = int(d_count[groups].max()), int(g_count[groups].max())
-        per_chunk = max(1, _CELL_BUDGET // (T * D * M))
-        for s in range(0, len(groups), per_chunk):
-            chunk = groups[s : s + per_chunk]
-            dt_index = _padded(d_rows, d_start[chunk], d_count[chunk], D)
-            gt_index = _padded(g_rows, g_start[chunk], g_count[chunk], M)
-            _match_chunk(out, gt, dt, dt_index, gt_index, limits, dt_out)
+    g_rows = _stable_by(np.arange(Ng), key_gt, n_keys)
+    groups, g_start, g_count = np.unique(key_gt[g_rows], return_index=True, return_counts=True)
+    d_keys = key_dt[order]
+    d_start = np.searchsorted(d_keys, groups, side="left")
+    d_count = np.searchsorted(d_keys, groups, side="right") - d_start
+    both = d_count > 0
+    greedy_match(
+        order,
+        d_start[both],
+        d_count[both],
+        g_rows,
+        g_start[both],
+        g_count[both],
+        dt.xywh,
+        gt.xywh,
+        gt.crowd,
+        gt_ign,
+        np.minimum(np.asarray(thresholds, dtype=np.float64), 1 - 1e-10),
+        out.matched.transpose(2, 0, 1),  # the (Nd, A, T) arrays underneath
+        out.ignored.transpose(2, 0, 1),
+        out.dt_gt,
+        out.gt_dt,
+        out.dt_iou,
+        out.gt_iou,
+    )
     return out
 
 
-def _padded(rows: np.ndarray, start: np.ndarray, count: np.ndarray, width: int) -> np.ndarray:
-    """``(G, width)`` rows of each group (``count`` of them from ``start``), -1 after."""
-    pos = np.arange(width)[None, :]
-    valid = pos < count[:, None]
-    return np.where(valid, rows[np.minimum(start[:, None] + pos, len(rows) - 1)], -1)
-
-
-def _match_chunk(
-    out: _Matches,
-    gt: _Boxes,
-    dt: _Boxes,
-    dt_index: np.ndarray,
-    gt_index: np.ndarray,
-    limits: np.ndarray,
-    dt_out: np.ndarray,
-) -> None:
-    A, T = out.matched.shape[:2]
-    G, D = dt_index.shape
-    M = gt_index.shape[1]
-    d_ok, g_ok = dt_index >= 0, gt_index >= 0
-    di, gi = np.maximum(dt_index, 0), np.maximum(gt_index, 0)
-    crowd = gt.crowd[gi] & g_ok  # (G, M)
-    ious = _pairwise_iou(dt.xywh[di], gt.xywh[gi], crowd)  # (G, D, M)
-    ious[~d_ok] = -1.0
-    ious[np.broadcast_to(~g_ok[:, None, :], ious.shape)] = -1.0
-    g_ign = out.gt_ignored[:, gi] & g_ok  # (A, G, M)
-    # one matching per distinct ignored / not-ignored split of a group (all-alike = none)
-    mixed = np.asarray((g_ign & g_ok).any(-1) & (~g_ign & g_ok).any(-1))  # (A, G)
-    split = g_ign & mixed[..., None]
-    if mixed.any():
-        flat = split.reshape(A * G, M)
-        codes = np.column_stack(
-            [np.tile(np.arange(G), A), np.packbits(flat, axis=1).astype(np.int64)]
-        )
-        _, first, inverse = np.unique(codes, axis=0, return_index=True, return_inverse=True)
-        src, pattern = first % G, flat[first]
-        inverse = inverse.reshape(A, G)
-    else:
-        src, pattern = np.arange(G), np.zeros((G, M), dtype=bool)
-        inverse = np.broadcast_to(np.arange(G), (A, G))
-    v_ious, v_crowd = ious[src], crowd[src]  # (V, D, M)
-    V = len(src)
-    col = np.full((T, V, D), -1, dtype=np.int64)
-    taken = np.zeros((T, V, M), dtype=bool)
-    for r in range(D):
-        iou = v_ious[:, r, :][None]  # (1, V, M)
-        cand = (iou >= limits) & ~(taken & ~v_crowd[None])  # (T, V, M)
-        best_reg, has_reg = _last_argmax(cand & ~pattern[None], iou)
-        best_ign, has_ign = _last_argmax(cand & pattern[None], iou)
-        pick = np.where(has_reg, best_reg, best_ign)
-        t_i, v_i = np.nonzero(has_reg | has_ign)
-        col[t_i, v_i, r] = pick[t_i, v_i]
-        taken[t_i, v_i, pick[t_i, v_i]] = True
-    gg, dd = np.nonzero(d_ok)
-    rows = dt_index[gg, dd]
-    for a in range(A):
-        c = col[:, inverse[a][gg], dd]  # (T, n)
-        hit = c >= 0
-        cc = np.maximum(c, 0)
-        out.matched[a][:, rows] = hit
-        out.ignored[a][:, rows] = np.where(hit, g_ign[a][gg[None], cc], dt_out[a, rows][None])
-        if a:
-            continue
-        partner = np.where(hit, gt_index[gg[None], cc], -1)
-        out.dt_gt[:, rows] = partner
-        t_i, k = np.nonzero(hit)
-        out.gt_dt[t_i, partner[t_i, k]] = rows[k]
-        best = np.maximum(ious.max(axis=2)[gg, dd], 0)
-        out.dt_iou[rows] = np.where(hit[0], ious[gg, dd, cc[0]], best)
-    # ground truth: IoU with its partner at the first threshold, else the best one
-    mm_g, mm_m = np.nonzero(g_ok)
-    g_rows = gt_index[mm_g, mm_m]
-    partner = out.gt_dt[0, g_rows]
-    best = np.maximum(ious.max(axis=1)[mm_g, mm_m], 0)
-    d_of = (dt_index[mm_g] == partner[:, None]).argmax(axis=1)
-    out.gt_iou[g_rows] = np.where(partner >= 0, ious[mm_g, d_of, mm_m], best)
-
-
 # -- COCO precision / recall tables -------------------------------------------------------------
-def _precision_recall(tp: np.ndarray, fp: np.ndarray, n_gt: int) -> tuple[np.ndarray, np.ndarray]:
-    """COCOeval's ``accumulate`` for one label, area range and max-dets: ``(T, R)`` interpolated
-    precision at the recall points and ``(T,)`` recall, from ``tp, fp (T, N)`` in score order.
-    """
-    T, N = tp.shape
-    if N == 0:
-        return np.zeros((T, len(RECALL_POINTS))), np.zeros(T)
-    tps = np.cumsum(tp, axis=1).astype(np.float64)
-    fps = np.cumsum(fp, axis=1).astype(np.float64)
-    rc = tps / n_gt
-    pr = tps / (fps + tps + np.spacing(1))
-    pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-    q = np.zeros((T, len(RECALL_POINTS)))
-    for t in range(T):
-        idx = np.searchsorted(rc[t], RECALL_POINTS, side="left")
-        inside = idx < N
-        q[t, inside] = pr[t, idx[inside]]
-    return q, rc[:, -1]
-
-
 def _coco_table(
-    m: _Matches, scores: np.ndarray, det_label: np.ndarray, gt_label: np.ndarray, names: list[str]
+    m: _Matches, dt: _Boxes, det_image, det_label, gt_label, names: list[str]
 ) -> pd.DataFrame:
-    """The twelve COCOeval statistics per label (NaN where COCOeval has -1)."""
+    """The twelve COCOeval statistics per label (NaN where COCOeval has -1), from
+    `hardex_nb.coco_kernels.accumulate`.
+    """
+    from .coco_kernels import accumulate
+
     ranges = list(AREA_RANGES)
+    combos = list(dict.fromkeys((ranges.index(area), md) for _, _, area, md in COCO_STATS))
+    counted = np.stack(
+        [np.bincount(gt_label[~ign], minlength=len(names)) for ign in m.gt_ignored]
+    ).astype(np.int64)
+    # by label, falling score, then image and the order within it (COCOeval's order)
+    kept = np.zeros(len(dt.score), dtype=bool)
+    kept[m.order] = True
+    rank = np.zeros(len(dt.score), dtype=np.int64)
+    rank[m.order] = m.rank
+    if np.all(det_image[1:] >= det_image[:-1]):  # images in order: input order breaks ties
+        rows = dt.by_score()[kept[dt.by_score()]]
+        rows = _stable_by(rows, det_label, len(names))
+    else:
+        rows = m.order[np.lexsort((-dt.score[m.order], det_label[m.order]))]  # stable
+    starts = np.searchsorted(det_label[rows], np.arange(len(names) + 1))
+    precision, recall = accumulate(
+        rows,
+        starts,
+        rank[rows],
+        m.matched.transpose(2, 0, 1),
+        m.ignored.transpose(2, 0, 1),
+        counted,
+        np.array(combos, dtype=np.int64),
+        RECALL_POINTS,
+    )  # (K, C, T, R), (K, C, T)
     table = np.full((len(names), len(COCO_STATS)), np.nan)
-    counted = np.stack([np.bincount(gt_label[~ign], minlength=len(names)) for ign in m.gt_ignored])
-    by_label = np.lexsort((-scores[m.order], det_label[m.order]))  # stable
-    rows_all, ranks_all = m.order[by_label], m.rank[by_label]
-    starts = np.searchsorted(det_label[rows_all], np.arange(len(names) + 1))
-    hit_all, ign_all = m.matched[:, :, rows_all], m.ignored[:, :, rows_all]  # (A, T, Nk)
-    for k in range(len(names)):
-        seg = slice(starts[k], starts[k + 1])
-        ranks = ranks_all[seg]
-        cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray] | None] = {}
-        for j, (_, t, area, max_det) in enumerate(COCO_STATS):
-            if (area, max_det) not in cache:
-                a = ranges.index(area)
-                n_gt = int(counted[a, k])
-                if n_gt == 0:
-                    cache[area, max_det] = None
-                else:
-                    hit, ign = hit_all[a, :, seg], ign_all[a, :, seg]
-                    if max_det < MAX_DETS[-1]:
-                        keep = ranks < max_det
-                        hit, ign = hit[:, keep], ign[:, keep]
-                    cache[area, max_det] = _precision_recall(hit & ~ign, ~hit & ~ign, n_gt)
-            found = cache[area, max_det]
-            if found is None:
-                continue
-            precision, recall = found
-            is_ap = COCO_STATS[j][0].startswith("ap")
-            if is_ap:
-                table[k, j] = precision.mean() if t is None else precision[t].mean()
-            else:
-                table[k, j] = recall.mean()
+    for j, (name, t, area, max_det) in enumerate(COCO_STATS):
+        c = combos.index((ranges.index(area), max_det))
+        present = np.flatnonzero(counted[ranges.index(area)] > 0)
+        if name.startswith("ap"):
+            p = precision[present, c] if t is None else precision[present, c, t]
+            table[present, j] = p.reshape(len(present), -1).mean(axis=1) if len(present) else 0
+        else:
+            table[present, j] = recall[present, c].mean(axis=1)
     return pd.DataFrame(
         table, index=pd.Index(names, name="label"), columns=[s[0] for s in COCO_STATS]
     )
@@ -452,8 +381,10 @@ class DetectionReport:
     coco: pd.DataFrame
     iou_threshold: float
     score_threshold: float
-    _details: pd.DataFrame = field(repr=False)
-    _pairs: pd.DataFrame = field(repr=False)
+    # (3, K) objects found, objects missed and false boxes per label at the thresholds
+    _counts: np.ndarray = field(repr=False)
+    # the error details and the confusion pairs, on first use (see `_frames`)
+    _errors: tuple[pd.DataFrame, pd.DataFrame] | None = field(default=None, repr=False)
     _curve: tuple[pd.DataFrame, pd.Series] | None = field(default=None, repr=False)
     # gt, pred (the frames as given: references, not copies) and box_format; what
     # `hardex_nb.tide.tide_of` breaks down
@@ -484,9 +415,8 @@ class DetectionReport:
         """(objects found, objects counted) at the report's thresholds, over all labels;
         difficult objects and crowd regions are not counted.
         """
-        kinds = self._details["kind"].to_numpy()
-        found = int((kinds == "tp").sum())
-        return found, found + int((kinds == "missed").sum())
+        found, missed = int(self._counts[0].sum()), int(self._counts[1].sum())
+        return found, found + missed
 
     @property
     def avg_detection_rate(self) -> float:
@@ -510,22 +440,30 @@ class DetectionReport:
         """``per_label``'s shape (index: label), each cell the warning on it or ""."""
         return _cell_warning_table(self.per_label)
 
-    def _scored(self) -> tuple[pd.DataFrame, pd.Series]:
-        """Every prediction matched at the report's IoU (see `_score_curve`), on first use:
-        evaluating does not pay for it, and the report keeps no copy of the boxes.
+    def _prepared_again(self):
+        """The checked boxes and codes of the report's frames, for what is built on first
+        use: evaluating does not pay for it, and the report keeps no copy of the boxes.
         """
+        if self.inputs is None:
+            raise ValidationError("this report was made without its frames: run hx.evaluate again")
+        gt, pred, box_format = self.inputs
+        g, p, gi, di, gl, dl, names, images = _prepared(
+            gt, pred, self.image_ids, self.labels, box_format
+        )
+        return g, p, gi, di, gl, dl, names, max(len(images), 1)
+
+    def _scored(self) -> tuple[pd.DataFrame, pd.Series]:
+        """Every prediction matched at the report's IoU (see `_score_curve`), on first use."""
         if self._curve is None:
-            if self.inputs is None:
-                raise ValidationError(
-                    "this report was made without its frames: run hx.evaluate again"
-                )
-            gt, pred, box_format = self.inputs
-            g, p, gi, di, gl, dl, names, images = _prepared(
-                gt, pred, self.image_ids, self.labels, box_format
-            )
-            n_img = max(len(images), 1)
-            self._curve = _score_curve(g, p, gi, di, gl, dl, names, n_img, self.iou_threshold)
+            self._curve = _score_curve(*self._prepared_again(), self.iou_threshold)
         return self._curve
+
+    def _frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The error details and the confusion pairs (see `_thresholded`), on first use."""
+        if self._errors is None:
+            args = (*self._prepared_again(), self.iou_threshold, self.score_threshold)
+            self._errors = _thresholded(*args, frames=True)[1:]
+        return self._errors
 
     def pr_curve(self, label: str | None = None) -> pd.DataFrame:
         """Precision, recall and F1 at every confidence threshold (each distinct score: the
@@ -577,17 +515,17 @@ class DetectionReport:
         ignore region or a difficult box: it does not count), with coordinates, score and
         best IoU.
         """
-        d = self._details
+        d = self._frames()[0]
         return (d if label is None else d[d["label"] == label]).reset_index(drop=True)
 
     def confusion(self) -> pd.DataFrame:
         """Counts of true label (rows) × predicted label (columns), with ``background``:
         a missed object is (label, background), a false box (background, label).
         """
-        names = [*self.labels, BACKGROUND]
+        names, pairs = [*self.labels, BACKGROUND], self._frames()[1]
         table = pd.crosstab(
-            pd.Categorical(self._pairs["true"], categories=names),
-            pd.Categorical(self._pairs["predicted"], categories=names),
+            pd.Categorical(pairs["true"], categories=names),
+            pd.Categorical(pairs["predicted"], categories=names),
             dropna=False,
         )
         table.index.name, table.columns.name = "true", "predicted"
@@ -595,7 +533,7 @@ class DetectionReport:
 
     def samples_in_cell(self, true: str, predicted: str) -> list:
         """Image ids behind one confusion-matrix cell."""
-        p = self._pairs
+        p = self._frames()[1]
         return sorted(
             p.loc[(p["true"] == true) & (p["predicted"] == predicted), "image_id"].unique()
         )
@@ -679,8 +617,8 @@ def _prepared(gt, pred, image_ids, labels, box_format):
         names = sorted({str(n) for n in present})
     index = pd.Index(names)
     gl = np.full(len(g_labeled), -1, dtype=np.int64)
-    gl[g_labeled] = index.get_indexer(g.frame["label"][g_labeled].astype(str))
-    dl = index.get_indexer(p.frame["label"].astype(str)).astype(np.int64)
+    gl[g_labeled] = _codes(g.frame["label"][g_labeled], index)
+    dl = _codes(p.frame["label"], index)
     for codes, frame, what in ((gl[g_labeled], g.frame[g_labeled], "gt"), (dl, p.frame, "pred")):
         if (codes < 0).any():
             unknown = sorted(set(frame["label"].astype(str)[codes < 0]))
@@ -692,12 +630,19 @@ def _prepared(gt, pred, image_ids, labels, box_format):
     g = g.take(expand)
     names_arr = np.asarray(names, dtype=object)
     g.frame["label"] = names_arr[gl]
-    img_codes = pd.Index(
-        pd.unique(np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()])
-    ).sort_values()
-    gi = img_codes.get_indexer(g.frame["image_id"])
-    di = img_codes.get_indexer(p.frame["image_id"])
-    return g, p, gi, di, gl, dl, names, img_codes
+    both = np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()]
+    codes, img_codes = pd.factorize(both, sort=True)
+    gi, di = codes[: len(g.score)].astype(np.int64), codes[len(g.score) :].astype(np.int64)
+    return g, p, gi, di, gl, dl, names, pd.Index(img_codes)
+
+
+def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Each value's position in ``index`` (by its text), -1 where absent: one hash pass over
+    the values, a lookup per distinct one.
+    """
+    codes, uniques = pd.factorize(values)
+    found = index.get_indexer(pd.Index(uniques).astype(str))
+    return found[codes].astype(np.int64) if len(codes) else np.zeros(0, dtype=np.int64)
 
 
 def evaluate_detections(
@@ -756,13 +701,11 @@ def evaluate_detections(
         list(AREA_RANGES.values()),
         MAX_DETS[-1],
     )
-    coco = _coco_table(m, p.score, dl, gl, names)
+    coco = _coco_table(m, p, di, dl, gl, names)
     stats = pd.Series({name: _mean_valid(coco[name]) for name in coco.columns}, dtype="float64")
-    details, pairs = _thresholded(
-        g, p, gi, di, gl, dl, names, n_img, iou_threshold, score_threshold
-    )
+    counts = _thresholded(g, p, gi, di, gl, dl, names, n_img, iou_threshold, score_threshold)[0]
     objects = np.bincount(gl[~g.crowd], minlength=len(names))
-    per_label = _per_label_table(names, objects, coco, details)
+    per_label = _per_label_table(names, objects, coco, counts)
     ids = list(image_ids) if image_ids is not None else list(img_codes)
     return DetectionReport(
         per_label=per_label,
@@ -770,8 +713,7 @@ def evaluate_detections(
         coco=coco,
         iou_threshold=iou_threshold,
         score_threshold=score_threshold,
-        _details=details,
-        _pairs=pairs,
+        _counts=counts,
         inputs=(gt, pred, box_format),
         labels=names,
         image_ids=ids,
@@ -784,15 +726,42 @@ def _mean_valid(values: pd.Series) -> float:
 
 
 def _thresholded(
-    g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold, score_threshold
+    g: _Boxes,
+    p: _Boxes,
+    gi,
+    di,
+    gl,
+    dl,
+    names,
+    n_img,
+    iou_threshold,
+    score_threshold,
+    *,
+    frames: bool = False,
 ):
-    """Errors at one IoU and score threshold, and the label-agnostic confusion pairs."""
+    """At one IoU and score threshold: ``(counts, details, pairs)``. ``counts (3, K)``:
+    objects found, objects missed and false boxes per label; with ``frames``, the error
+    details (every counted object, every false or ignored box) and the label-agnostic
+    confusion pairs, else None for both.
+    """
     keep = np.flatnonzero(p.score >= score_threshold)
-    p, pdi, pdl = p.take(keep), di[keep], dl[keep]
-    names_arr = np.asarray(names, dtype=object)
+    p, pdi, pdl = p.take(keep, frame=frames), di[keep], dl[keep]
     thr, whole = np.array([iou_threshold]), [AREA_RANGES["all"]]
     m = _match(g, gl * n_img + gi, p, pdl * n_img + pdi, thr, whole, None)
     found = m.gt_dt[0] >= 0
+    counted = ~g.ignore  # neither crowd nor difficult
+    hit, ign = m.matched[0, 0], m.ignored[0, 0]
+    K = len(names)
+    counts = np.stack(
+        [
+            np.bincount(gl[counted & found], minlength=K),
+            np.bincount(gl[counted & ~found], minlength=K),
+            np.bincount(pdl[~hit], minlength=K),
+        ]
+    )
+    if not frames:
+        return counts, None, None
+    names_arr = np.asarray(names, dtype=object)
     difficult = g.ignore & ~g.crowd
     g_kind = np.where(difficult, "difficult", np.where(found, "tp", "missed"))
     g_rows = np.flatnonzero(~g.crowd)
@@ -809,7 +778,6 @@ def _thresholded(
     partner_score = p.score[np.maximum(m.gt_dt[0], 0)] if len(p.score) else np.zeros(len(found))
     part_gt["score"] = np.where(found, partner_score, np.nan)[g_rows]
     part_gt["iou"] = m.gt_iou[g_rows]
-    hit, ign = m.matched[0, 0], m.ignored[0, 0]
     d_rows = np.flatnonzero(~hit | ign)
     part_dt = pd.DataFrame(
         {
@@ -847,7 +815,7 @@ def _thresholded(
             "predicted": p_lab[lone],
         }
     )
-    return details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
+    return counts, details, pd.concat([pairs_gt, pairs_dt], ignore_index=True)
 
 
 def _score_curve(g: _Boxes, p: _Boxes, gi, di, gl, dl, names, n_img, iou_threshold):
@@ -930,16 +898,8 @@ def calibration_table(correct: np.ndarray, confidence: np.ndarray, bins: int = 1
     return table, float((count * gap).sum() / len(correct))
 
 
-def _per_label_table(names, objects, coco: pd.DataFrame, details) -> pd.DataFrame:
-    if len(details):
-        code = pd.Index(names).get_indexer(details["label"].astype(str))
-        kind = details["kind"].to_numpy()
-        tp, missed, false = (
-            np.bincount(code[(kind == k) & (code >= 0)], minlength=len(names))
-            for k in ("tp", "missed", "false")
-        )
-    else:
-        tp = missed = false = np.zeros(len(names), dtype=np.int64)
+def _per_label_table(names, objects, coco: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+    tp, missed, false = counts
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = np.where(tp + missed > 0, tp / (tp + missed), np.nan)
         precision = np.where(tp + false > 0, tp / (tp + false), np.nan)

@@ -12,7 +12,13 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from sklearn.metrics import confusion_matrix, precision_score, recall_score
 
-from hardex_nb import ValidationError, evaluate_classification, evaluate_detections, evaluation
+from hardex_nb import (
+    ValidationError,
+    coco_kernels,
+    evaluate_classification,
+    evaluate_detections,
+    evaluation,
+)
 from hardex_nb.evaluation import AREA_RANGES, MAX_DETS
 from hardex_nb.evaluation import COCO_STATS as STATS
 
@@ -483,10 +489,10 @@ def test_iou_exactly_at_a_threshold_as_cocoeval():
     assert corners.map == pytest.approx(0.6, abs=1e-12)
 
 
-def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
-    """One image with 2,000 boxes among 300 small ones: padded cells stay within 4x of the
-    real (detections x ground truth) cells, where padding to the largest group would be
-    hundreds of times larger."""
+def test_matching_visits_only_groups_holding_both_and_equals_cocoeval_on_a_crowd(monkeypatch):
+    """One image with 2,000 boxes among 300 small ones and 50 images holding predictions
+    only: each matching pass visits the groups with both boxes and predictions (the
+    crowded one once), and the twelve stats equal COCOeval's."""
     rng = np.random.default_rng(0)
     gt, pred = [], []
     for img in range(301):
@@ -511,34 +517,36 @@ def test_matching_pads_by_bucket_not_by_the_largest_group(monkeypatch):
                 }
             )
         )
-    gt, pred = pd.concat(gt, ignore_index=True), pd.concat(pred, ignore_index=True)
-    # per matching pass: COCO's; at the threshold, with labels and without (the confusion
-    # matrix); the PR curve's waits until it is asked for
-    cells: list[list[int]] = []
-    real = (100 * 2000) + sum(
-        min(len(p), 100) * len(g)
-        for (_, p), (_, g) in zip(
-            list(pred.groupby("image_id"))[1:], list(gt.groupby("image_id"))[1:]
+    for img in range(301, 351):  # predictions only: false boxes, never matched
+        pred.append(
+            pd.DataFrame(
+                {"image_id": [img], "label": "a", "x0": 1.0, "y0": 1.0, "x1": 9.0, "y1": 9.0}
+            ).assign(score=0.5)
         )
-    )
-    original, original_match = evaluation._match_chunk, evaluation._match
+    gt, pred = pd.concat(gt, ignore_index=True), pd.concat(pred, ignore_index=True)
+    visited: list[np.ndarray] = []
 
-    def counting(out, g, d, dt_index, gt_index, *rest):
-        cells[-1].append(dt_index.size * gt_index.shape[1])
-        return original(out, g, d, dt_index, gt_index, *rest)
+    real = coco_kernels.greedy_match
 
-    def new_pass(*args):
-        cells.append([])
-        return original_match(*args)
+    def counting(d_rows, d_start, d_count, g_rows, g_start, g_count, *rest):
+        visited.append(np.asarray(d_count) * np.asarray(g_count))
+        return real(d_rows, d_start, d_count, g_rows, g_start, g_count, *rest)
 
-    monkeypatch.setattr(evaluation, "_match_chunk", counting)
-    monkeypatch.setattr(evaluation, "_match", new_pass)
+    monkeypatch.setattr(coco_kernels, "greedy_match", counting)
     report = evaluate_detections(gt, pred)
-    assert len(cells) == 3
-    # the last two on every prediction above the threshold; 2x2 bucket slack
-    assert sum(map(sum, cells)) <= 4 * 3 * (real + 2000 * 2000)
-    assert sum(cells[0]) < 301 * 100 * 2000 / 50
-    assert report.map == pytest.approx(cocoeval_stats(gt, pred, ["a"], range(301))[0], abs=1e-6)
+    # COCO's pass and the threshold's; the error details and the confusion (matched without
+    # labels) wait until they are asked for
+    assert len(visited) == 2
+    assert report.confusion().loc["a", "a"] > 0 and len(visited) == 4
+    report.errors()
+    assert len(visited) == 4
+    assert len(visited[0]) == 301  # the 50 images of predictions alone are not visited
+    assert all(len(cells) <= 301 and cells.min() > 0 for cells in visited)
+    assert visited[0].max() == 100 * 2000  # COCO keeps the 100 best of the crowded image
+    expected = cocoeval_stats(gt, pred, ["a"], range(351))
+    np.testing.assert_allclose(
+        np.nan_to_num(report.stats.to_numpy(), nan=-1.0), expected, rtol=0, atol=1e-12
+    )
 
 
 def test_rate_interval_widens_with_few_images():

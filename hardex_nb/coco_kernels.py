@@ -1,0 +1,209 @@
+"""COCOeval's inner loops, compiled: greedy matching per image and label, and accumulation
+into interpolated precision.
+
+Written as pycocotools' ``evaluateImg`` and ``accumulate`` are, loop for loop, and compiled
+with numba (cached on disk: the first call in a fresh install compiles for a few seconds,
+later processes load the machine code). `hardex_nb.evaluation` prepares the arrays and
+builds the report; nothing here knows of frames or labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _iou(dxywh, gxywh, d, g, crowd):
+    """pycocotools' ``bbIou`` for one pair, operation for operation (crowd: the
+    detection's area is the union)."""
+    dx, dy, dw, dh = dxywh[d, 0], dxywh[d, 1], dxywh[d, 2], dxywh[d, 3]
+    gx, gy, gw, gh = gxywh[g, 0], gxywh[g, 1], gxywh[g, 2], gxywh[g, 3]
+    w = min(dw + dx, gw + gx) - max(dx, gx)
+    if w <= 0:
+        return 0.0
+    h = min(dh + dy, gh + gy) - max(dy, gy)
+    if h <= 0:
+        return 0.0
+    inter = w * h
+    da = dw * dh
+    return inter / (da if crowd else da + gw * gh - inter)
+
+
+@njit(cache=True, nogil=True)
+def greedy_match(
+    d_rows,
+    d_start,
+    d_count,
+    g_rows,
+    g_start,
+    g_count,
+    dxywh,
+    gxywh,
+    gcrowd,
+    gign,
+    limits,
+    matched,
+    ignored,
+    dt_gt,
+    gt_dt,
+    dt_iou,
+    gt_iou,
+):
+    """Match every group's detections (``d_rows[d_start:d_start + d_count]``, highest score
+    first) to its ground truth (``g_rows[...]``, input order) for each area range ``a``
+    (``gign[a]``: ground truth ignored there) and IoU limit ``t``, as ``evaluateImg`` does:
+    ground truth not ignored comes first, a taken one is skipped unless a crowd region, the
+    best IoU at or above the limit wins (the last one on ties), a match to a counted object
+    stops the search before the ignored ones.
+
+    Writes ``matched[d, a, t]``, ``ignored[d, a, t]`` (matched to ignored ground truth),
+    ``dt_gt[t, d]`` and ``gt_dt[t, g]`` (the partner in the first area range, or left as
+    it was), and ``dt_iou`` / ``gt_iou`` (IoU with the partner at the first limit in the first
+    range, else the best IoU in the group).
+    """
+    A, T = gign.shape[0], limits.shape[0]
+    width_d, width_g = 0, 0
+    for k in range(d_count.shape[0]):
+        width_d = max(width_d, d_count[k])
+        width_g = max(width_g, g_count[k])
+    iou = np.empty((width_d, width_g))
+    order = np.empty(width_g, dtype=np.int64)
+    taken = np.empty(width_g, dtype=np.bool_)
+    ign = np.empty(width_g, dtype=np.bool_)
+    for k in range(d_count.shape[0]):
+        D, M, ds, gs = d_count[k], g_count[k], d_start[k], g_start[k]
+        for r in range(D):
+            d, best = d_rows[ds + r], 0.0
+            for j in range(M):
+                g = g_rows[gs + j]
+                v = _iou(dxywh, gxywh, d, g, gcrowd[g])
+                iou[r, j] = v
+                best = max(best, v)
+            dt_iou[d] = best
+        for j in range(M):
+            best = 0.0
+            for r in range(D):
+                best = max(best, iou[r, j])
+            gt_iou[g_rows[gs + j]] = best
+        for a in range(A):
+            n = 0
+            for j in range(M):  # counted ground truth first, then the ignored (stable)
+                ign[j] = gign[a, g_rows[gs + j]]
+                if not ign[j]:
+                    order[n] = j
+                    n += 1
+            for j in range(M):
+                if ign[j]:
+                    order[n] = j
+                    n += 1
+            for t in range(T):
+                taken[:M] = False
+                for r in range(D):
+                    best, m = limits[t], -1
+                    for jj in range(M):
+                        j = order[jj]
+                        if taken[j] and not gcrowd[g_rows[gs + j]]:
+                            continue
+                        if m > -1 and not ign[m] and ign[j]:
+                            break
+                        if iou[r, j] < best:
+                            continue
+                        best, m = iou[r, j], j
+                    if m == -1:
+                        continue
+                    d = d_rows[ds + r]
+                    taken[m] = True
+                    matched[d, a, t] = True
+                    ignored[d, a, t] = ign[m]
+                    if a == 0:
+                        g = g_rows[gs + m]
+                        dt_gt[t, d] = g
+                        gt_dt[t, g] = d
+                        if t == 0:
+                            dt_iou[d] = iou[r, m]
+        for j in range(M):  # ground truth: IoU with its partner at the first limit
+            d = gt_dt[0, g_rows[gs + j]]
+            if d >= 0:
+                for r in range(D):
+                    if d_rows[ds + r] == d:
+                        gt_iou[g_rows[gs + j]] = iou[r, j]
+
+
+@njit(cache=True, nogil=True)
+def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recall_points):
+    """``accumulate``'s interpolated precision and recall per label and (area range, max
+    detections) combination.
+
+    ``rows``: detection rows by label, then falling score (stable: image order on ties),
+    label ``k`` at ``rows[label_start[k]:label_start[k + 1]]``; ``matched`` and ``ignored``
+    are ``(Nd, A, T)`` (a detection's flags together); ``rank``: each row's rank by
+    score within its image and label; ``counted[a, k]``: objects not ignored; ``combos[c]``:
+    (area index, max detections). Returns ``precision (K, C, T, R)`` and ``recall (K, C, T)``,
+    -1 where a label has no counted object (COCOeval's "absent").
+
+    COCOeval interpolates over every counted detection; the interpolated precision at a
+    recall level is the highest precision at or past it, and a false detection's precision
+    is below that of the true one before it, so only the true ones are kept here: the same
+    numbers, one division per true detection.
+    """
+    K, C = label_start.shape[0] - 1, combos.shape[0]
+    T, R = matched.shape[2], recall_points.shape[0]
+    precision = np.full((K, C, T, R), -1.0)
+    recall = np.full((K, C, T), -1.0)
+    n_max = 0
+    for k in range(K):
+        n_max = max(n_max, label_start[k + 1] - label_start[k])
+    pr = np.empty((C, T, n_max))  # precision at each true detection
+    n = np.empty((C, T), dtype=np.int64)  # counted detections so far
+    tp = np.empty((C, T), dtype=np.int64)  # true ones among them
+    eps = np.spacing(1.0)
+    for k in range(K):
+        n[:] = 0
+        tp[:] = 0
+        for i in range(label_start[k], label_start[k + 1]):
+            d, r = rows[i], rank[i]
+            for c in range(C):
+                if r >= combos[c, 1]:
+                    continue
+                a = combos[c, 0]
+                for t in range(T):
+                    if ignored[d, a, t]:
+                        continue
+                    n[c, t] += 1
+                    if matched[d, a, t]:
+                        pr[c, t, tp[c, t]] = (tp[c, t] + 1) / (n[c, t] + eps)
+                        tp[c, t] += 1
+        for c in range(C):
+            n_gt = counted[combos[c, 0], k]
+            if n_gt == 0:
+                continue
+            for t in range(T):
+                m, p = tp[c, t], pr[c, t]
+                for i in range(m - 1, 0, -1):  # precision made monotone from the end
+                    if p[i] > p[i - 1]:
+                        p[i - 1] = p[i]
+                recall[k, c, t] = m / n_gt
+                i = 0  # recall after the i-th true detection: (i + 1) / n_gt
+                for q in range(R):  # the first point at or past each recall level
+                    while i < m and (i + 1) / n_gt < recall_points[q]:
+                        i += 1
+                    precision[k, c, t, q] = p[i] if i < m else 0.0
+    return precision, recall
+
+
+@njit(cache=True, nogil=True)
+def stable_by_key(rows, keys, n_keys):
+    """``rows`` reordered by ``keys[rows]`` (integers in ``[0, n_keys)``), keeping their order
+    within a key: a counting sort, one pass to count and one to place."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for r in rows:
+        start[keys[r] + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    for r in rows:
+        k = keys[r]
+        out[start[k]] = r
+        start[k] += 1
+    return out
