@@ -11,9 +11,11 @@ Cases (seeded, 80 labels, ~7 ground-truth boxes per image):
 Each library runs in its own process, so its peak RSS is its own. The table prints
 ``seconds`` (evaluate + accumulate + summarize for the COCO libraries, the whole
 ``evaluate_detections`` call for ours), ``load_s`` (building the COCO objects from the
-boxes, which our frames need not: ``total_s`` counts both), the peak RSS and how much
-evaluation and loading added to it, and all twelve COCO stats' largest difference from
-pycocotools'.
+boxes, which our frames need not: ``total_s`` counts both), the peak RSS, ``import_s`` /
+``import_mb`` (what the process paid once, before the case: importing the library and
+evaluating one box; for hardex_nb numba and its compiled kernels, loaded from numba's disk
+cache), ``added_mb`` (what evaluation and loading added after that), and all twelve COCO
+stats' largest difference from pycocotools'.
 
     python bench/bench_eval.py [--cases small coco standard crowded] [--repeat 3]
 """
@@ -208,9 +210,32 @@ def _hotcoco(gt, pred, labels, ids):
     return t1 - t0, t2 - t1, np.asarray(ev.stats, dtype=float)
 
 
+def _warm_up(library: str) -> None:
+    """Import the library and evaluate one box with it: what a process pays once (for
+    hardex_nb, numba and its compiled kernels from the disk cache)."""
+    gt, pred, labels, ids = make_case(1, labels=1, gt_per_image=1, preds_per_image=1)
+    if library == "hardex_nb":
+        from hardex_nb import evaluate_detections
+
+        evaluate_detections(gt, pred, image_ids=ids, labels=labels)
+    elif library == "hotcoco":
+        _hotcoco(gt, pred, labels, ids)
+    elif library == "pycocotools":
+        from pycocotools.coco import COCO  # noqa: F401
+        from pycocotools.cocoeval import COCOeval  # noqa: F401
+    else:
+        import faster_coco_eval  # noqa: F401
+
+
 def worker(library: str, case: str, repeat: int = 1) -> dict:
     """Run one library on one case in this process (best of ``repeat``); returns its measurements."""
     gt, pred, labels, ids = _case(case)
+    start = _rss_mb()
+    t_import = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        _warm_up(library)
+    import_s = time.perf_counter() - t_import
+    import_mb = _rss_mb() - start
     load = 0.0
     if library == "hardex_nb":
         from hardex_nb import evaluate_detections
@@ -261,6 +286,8 @@ def worker(library: str, case: str, repeat: int = 1) -> dict:
         "load_s": load,
         "total_s": seconds + load,
         "peak_rss_mb": peak,
+        "import_s": import_s,
+        "import_mb": import_mb,
         "added_mb": peak - base,
         "stats": [float(v) for v in stats],
     }

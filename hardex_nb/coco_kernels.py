@@ -9,6 +9,7 @@ builds the report; nothing here knows of frames or labels.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -30,7 +31,7 @@ def _iou(dxywh, gxywh, d, g, crowd):
     return inter / (da if crowd else da + gw * gh - inter)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def greedy_match(
     d_rows,
     d_start,
@@ -45,10 +46,10 @@ def greedy_match(
     limits,
     matched,
     ignored,
-    dt_gt,
     gt_dt,
     dt_iou,
     gt_iou,
+    threads,
 ):
     """Match every group's detections (``d_rows[d_start:d_start + d_count]``, highest score
     first) to its ground truth (``g_rows[...]``, input order) for each area range ``a``
@@ -58,20 +59,79 @@ def greedy_match(
     stops the search before the ignored ones.
 
     Writes ``matched[d, a, t]``, ``ignored[d, a, t]`` (matched to ignored ground truth),
-    ``dt_gt[t, d]`` and ``gt_dt[t, g]`` (the partner in the first area range, or left as
-    it was), and ``dt_iou`` / ``gt_iou`` (IoU with the partner at the first limit in the first
-    range, else the best IoU in the group).
+    ``gt_dt[t, g]`` (a detection matched to it in the first area range, or left as it
+    was), and ``dt_iou`` / ``gt_iou`` (IoU with the partner at the first limit in the first
+    range, else the best IoU in the group). ``threads``: how many pieces the groups are cut
+    into, one a thread (`threads`).
     """
+    bounds = _chunks(d_count.shape[0], threads)
+    for c in numba.prange(bounds.shape[0] - 1):  # groups apart: each thread its own rows
+        _match_groups(
+            bounds[c],
+            bounds[c + 1],
+            d_rows,
+            d_start,
+            d_count,
+            g_rows,
+            g_start,
+            g_count,
+            dxywh,
+            gxywh,
+            gcrowd,
+            gign,
+            limits,
+            matched,
+            ignored,
+            gt_dt,
+            dt_iou,
+            gt_iou,
+        )
+
+
+def threads() -> int:
+    """Threads numba may use (``NUMBA_NUM_THREADS``, the machine's cores by default)."""
+    return numba.get_num_threads()
+
+
+@njit(cache=True, nogil=True)
+def _chunks(n, parts):
+    """``parts + 1`` bounds cutting ``range(n)`` into nearly equal pieces."""
+    parts = max(1, min(parts, n))
+    return (np.arange(parts + 1) * n) // parts
+
+
+@njit(cache=True, nogil=True)
+def _match_groups(
+    lo,
+    hi,
+    d_rows,
+    d_start,
+    d_count,
+    g_rows,
+    g_start,
+    g_count,
+    dxywh,
+    gxywh,
+    gcrowd,
+    gign,
+    limits,
+    matched,
+    ignored,
+    gt_dt,
+    dt_iou,
+    gt_iou,
+):
+    """`greedy_match` for groups ``lo`` to ``hi``, with its own scratch arrays."""
     A, T = gign.shape[0], limits.shape[0]
     width_d, width_g = 0, 0
-    for k in range(d_count.shape[0]):
+    for k in range(lo, hi):
         width_d = max(width_d, d_count[k])
         width_g = max(width_g, g_count[k])
     iou = np.empty((width_d, width_g))
     order = np.empty(width_g, dtype=np.int64)
     taken = np.empty(width_g, dtype=np.bool_)
     ign = np.empty(width_g, dtype=np.bool_)
-    for k in range(d_count.shape[0]):
+    for k in range(lo, hi):
         D, M, ds, gs = d_count[k], g_count[k], d_start[k], g_start[k]
         for r in range(D):
             d, best = d_rows[ds + r], 0.0
@@ -118,7 +178,6 @@ def greedy_match(
                     ignored[d, a, t] = ign[m]
                     if a == 0:
                         g = g_rows[gs + m]
-                        dt_gt[t, d] = g
                         gt_dt[t, g] = d
                         if t == 0:
                             dt_iou[d] = iou[r, m]
@@ -130,8 +189,8 @@ def greedy_match(
                         gt_iou[g_rows[gs + j]] = iou[r, j]
 
 
-@njit(cache=True, nogil=True)
-def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recall_points):
+@njit(cache=True, nogil=True, parallel=True)
+def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recall_points, threads):
     """``accumulate``'s interpolated precision and recall per label and (area range, max
     detections) combination.
 
@@ -145,20 +204,56 @@ def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recal
     COCOeval interpolates over every counted detection; the interpolated precision at a
     recall level is the highest precision at or past it, and a false detection's precision
     is below that of the true one before it, so only the true ones are kept here: the same
-    numbers, one division per true detection.
+    numbers, one division per true detection. ``threads``: as in `greedy_match`.
     """
     K, C = label_start.shape[0] - 1, combos.shape[0]
     T, R = matched.shape[2], recall_points.shape[0]
     precision = np.full((K, C, T, R), -1.0)
     recall = np.full((K, C, T), -1.0)
+    bounds = _chunks(K, threads)
+    for c in numba.prange(bounds.shape[0] - 1):  # labels apart: each thread its own
+        _accumulate_labels(
+            bounds[c],
+            bounds[c + 1],
+            rows,
+            label_start,
+            rank,
+            matched,
+            ignored,
+            counted,
+            combos,
+            recall_points,
+            precision,
+            recall,
+        )
+    return precision, recall
+
+
+@njit(cache=True, nogil=True)
+def _accumulate_labels(
+    lo,
+    hi,
+    rows,
+    label_start,
+    rank,
+    matched,
+    ignored,
+    counted,
+    combos,
+    recall_points,
+    precision,
+    recall,
+):
+    """`accumulate` for labels ``lo`` to ``hi``, with its own scratch arrays."""
+    C, T, R = combos.shape[0], matched.shape[2], recall_points.shape[0]
     n_max = 0
-    for k in range(K):
+    for k in range(lo, hi):
         n_max = max(n_max, label_start[k + 1] - label_start[k])
     pr = np.empty((C, T, n_max))  # precision at each true detection
     n = np.empty((C, T), dtype=np.int64)  # counted detections so far
     tp = np.empty((C, T), dtype=np.int64)  # true ones among them
     eps = np.spacing(1.0)
-    for k in range(K):
+    for k in range(lo, hi):
         n[:] = 0
         tp[:] = 0
         for i in range(label_start[k], label_start[k + 1]):
@@ -189,7 +284,6 @@ def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recal
                     while i < m and (i + 1) / n_gt < recall_points[q]:
                         i += 1
                     precision[k, c, t, q] = p[i] if i < m else 0.0
-    return precision, recall
 
 
 @njit(cache=True, nogil=True)

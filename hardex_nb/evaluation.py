@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -228,7 +229,6 @@ class _Matches:
     ignored: np.ndarray  # (A, T, Nd) bool: matched to ignored ground truth, or unmatched
     #                          and outside the area range: neither right nor wrong
     gt_ignored: np.ndarray  # (A, Ng) bool: crowd, difficult or outside the area range
-    dt_gt: np.ndarray  # (T, Nd) matched gt row in the first area range, or -1
     gt_dt: np.ndarray  # (T, Ng) a detection row matched to each gt there, or -1
     dt_iou: np.ndarray  # (Nd,) IoU with the partner at the first threshold, else best IoU
     gt_iou: np.ndarray  # (Ng,) the same for ground truth
@@ -267,7 +267,7 @@ def _match(
     COCOeval's ``evaluateImg`` does for every area range and IoU threshold
     (`hardex_nb.coco_kernels.greedy_match`). Only groups holding both are visited.
     """
-    from .coco_kernels import greedy_match  # numba: imported on the first evaluation
+    from .coco_kernels import greedy_match, threads  # numba: on the first evaluation
 
     T, A, Nd, Ng = len(thresholds), len(ranges), len(key_dt), len(key_gt)
     lo = np.array([r[0] for r in ranges])[:, None]
@@ -289,7 +289,6 @@ def _match(
         matched,
         ignored.transpose(1, 2, 0),
         gt_ign,
-        np.full((T, Nd), -1, dtype=np.int64),
         np.full((T, Ng), -1, dtype=np.int64),
         np.zeros(Nd),
         np.zeros(Ng),
@@ -314,10 +313,10 @@ def _match(
         np.minimum(np.asarray(thresholds, dtype=np.float64), 1 - 1e-10),
         out.matched.transpose(2, 0, 1),  # the (Nd, A, T) arrays underneath
         out.ignored.transpose(2, 0, 1),
-        out.dt_gt,
         out.gt_dt,
         out.dt_iou,
         out.gt_iou,
+        threads(),
     )
     return out
 
@@ -329,7 +328,7 @@ def _coco_table(
     """The twelve COCOeval statistics per label (NaN where COCOeval has -1), from
     `hardex_nb.coco_kernels.accumulate`.
     """
-    from .coco_kernels import accumulate
+    from .coco_kernels import accumulate, threads
 
     ranges = list(AREA_RANGES)
     combos = list(dict.fromkeys((ranges.index(area), md) for _, _, area, md in COCO_STATS))
@@ -356,6 +355,7 @@ def _coco_table(
         counted,
         np.array(combos, dtype=np.int64),
         RECALL_POINTS,
+        threads(),
     )  # (K, C, T, R), (K, C, T)
     table = np.full((len(names), len(COCO_STATS)), np.nan)
     for j, (name, t, area, max_det) in enumerate(COCO_STATS):
@@ -440,7 +440,7 @@ class DetectionReport:
         """``per_label``'s shape (index: label), each cell the warning on it or ""."""
         return _cell_warning_table(self.per_label)
 
-    def _prepared_again(self):
+    def _prepared_again(self) -> tuple[_Boxes, _Boxes, Any, Any, Any, Any, list[str], int]:
         """The checked boxes and codes of the report's frames, for what is built on first
         use: evaluating does not pay for it, and the report keeps no copy of the boxes.
         """
@@ -462,7 +462,9 @@ class DetectionReport:
         """The error details and the confusion pairs (see `_thresholded`), on first use."""
         if self._errors is None:
             args = (*self._prepared_again(), self.iou_threshold, self.score_threshold)
-            self._errors = _thresholded(*args, frames=True)[1:]
+            _, details, pairs = _thresholded(*args, frames=True)
+            assert details is not None and pairs is not None
+            self._errors = details, pairs
         return self._errors
 
     def pr_curve(self, label: str | None = None) -> pd.DataFrame:
@@ -607,8 +609,10 @@ def _prepared(gt, pred, image_ids, labels, box_format):
     p = _check_frame(pred, "pred", score=True, box_format=box_format)
     if image_ids is not None:
         allowed = set(image_ids)
-        g = g.take(np.flatnonzero(g.frame["image_id"].isin(allowed).to_numpy()))
-        p = p.take(np.flatnonzero(p.frame["image_id"].isin(allowed).to_numpy()))
+        g_in = g.frame["image_id"].isin(allowed).to_numpy()
+        p_in = p.frame["image_id"].isin(allowed).to_numpy()
+        g = g if g_in.all() else g.take(np.flatnonzero(g_in))
+        p = p if p_in.all() else p.take(np.flatnonzero(p_in))
     g_labeled = g.frame["label"].notna().to_numpy()
     if labels is not None:
         names = [str(n) for n in labels]
@@ -627,9 +631,9 @@ def _prepared(gt, pred, image_ids, labels, box_format):
     unlabeled = np.flatnonzero(~g_labeled)
     expand = np.r_[np.flatnonzero(g_labeled), np.tile(unlabeled, len(names))]
     gl = np.r_[gl[g_labeled], np.repeat(np.arange(len(names)), len(unlabeled))]
-    g = g.take(expand)
-    names_arr = np.asarray(names, dtype=object)
-    g.frame["label"] = names_arr[gl]
+    if len(unlabeled):
+        g = g.take(expand)
+        g.frame["label"] = np.asarray(names, dtype=object)[gl]
     both = np.r_[g.frame["image_id"].to_numpy(), p.frame["image_id"].to_numpy()]
     codes, img_codes = pd.factorize(both, sort=True)
     gi, di = codes[: len(g.score)].astype(np.int64), codes[len(g.score) :].astype(np.int64)
