@@ -78,7 +78,9 @@ class _Boxes:
         keeps its share of the order).
         """
         if self._by_score is None:
-            self._by_score = np.argsort(-self.score, kind="stable")
+            from .coco_kernels import by_falling_score
+
+            self._by_score = by_falling_score(self.score)
         return self._by_score
 
     def take(self, rows: np.ndarray, frame: bool = True) -> _Boxes:
@@ -158,12 +160,12 @@ def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str
             f"{name}: row {int(np.flatnonzero(bad)[0])} has a NaN or infinite coordinate or score."
         )
     if box_format == "xyxy":
-        xyxy = values[:, :4].copy()
+        xyxy = values[:, :4]  # a view: the checked values are kept, not copied again
         x0, y0, x1, y1 = xyxy.T
         xywh = np.column_stack([x0, y0, x1 - x0, y1 - y0])
         wrong = "x1 < x0 or y1 < y0"
     else:
-        xywh = values[:, :4].copy()
+        xywh = values[:, :4]
         x, y, w, h = xywh.T
         xyxy = np.column_stack([x, y, x + w, y + h])
         wrong = "a negative w or h"

@@ -705,3 +705,23 @@ def test_calibration_of_scores_and_probabilities():
     )
     table, ece = evaluate_detections(gt, pred).calibration()
     assert table.loc[8, "count"] == 2 and ece == pytest.approx(0.3)  # 0.8 sure, half right
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_kernels_sorts_equal_numpys_stable_sorts(seed):
+    """The radix sort of scores and the counting sort of keys give numpy's stable order,
+    ties (many, and 0.0 against -0.0), negatives and extremes included."""
+    rng = np.random.default_rng(seed)
+    scores = np.r_[
+        np.round(rng.uniform(-1, 1, 5000), 2),
+        [0.0, -0.0, 5e-324, -5e-324, 1e300, -1e300, 1.0, 1.0],
+        rng.normal(size=100),
+    ]
+    rng.shuffle(scores)
+    expected = np.argsort(-scores, kind="stable")
+    np.testing.assert_array_equal(coco_kernels.by_falling_score(scores), expected)
+    keys = rng.integers(0, 50, len(scores))
+    rows = rng.permutation(len(scores))[:3000]
+    np.testing.assert_array_equal(
+        coco_kernels.stable_by_key(rows, keys, 50), rows[np.argsort(keys[rows], kind="stable")]
+    )
