@@ -129,8 +129,11 @@ def _match_groups(
         width_g = max(width_g, g_count[k])
     iou = np.empty((width_d, width_g))
     order = np.empty(width_g, dtype=np.int64)
-    taken = np.empty(width_g, dtype=np.bool_)
+    near = np.empty(width_g, dtype=np.int64)  # one detection's candidates, in that order
+    taken = np.empty((T, width_g), dtype=np.bool_)
     ign = np.empty(width_g, dtype=np.bool_)
+    partner = np.empty(width_g, dtype=np.int64)  # the row matched at the first limit
+    lowest = limits.min()
     for k in range(lo, hi):
         D, M, ds, gs = d_count[k], g_count[k], d_start[k], g_start[k]
         for r in range(D):
@@ -146,6 +149,7 @@ def _match_groups(
             for r in range(D):
                 best = max(best, iou[r, j])
             gt_iou[g_rows[gs + j]] = best
+            partner[j] = -1
         for a in range(A):
             n = 0
             for j in range(M):  # counted ground truth first, then the ignored (stable)
@@ -157,13 +161,23 @@ def _match_groups(
                 if ign[j]:
                     order[n] = j
                     n += 1
-            for t in range(T):
-                taken[:M] = False
-                for r in range(D):
+            taken[:, :M] = False
+            for r in range(D):
+                # below the lowest limit a ground truth is passed over at every limit, and
+                # the first ignored candidate still ends the search after a counted match
+                c = 0
+                for jj in range(M):
+                    if iou[r, order[jj]] >= lowest:
+                        near[c] = order[jj]
+                        c += 1
+                if c == 0:
+                    continue
+                d = d_rows[ds + r]
+                for t in range(T):
                     best, m = limits[t], -1
-                    for jj in range(M):
-                        j = order[jj]
-                        if taken[j] and not gcrowd[g_rows[gs + j]]:
+                    for jj in range(c):
+                        j = near[jj]
+                        if taken[t, j] and not gcrowd[g_rows[gs + j]]:
                             continue
                         if m > -1 and not ign[m] and ign[j]:
                             break
@@ -172,21 +186,17 @@ def _match_groups(
                         best, m = iou[r, j], j
                     if m == -1:
                         continue
-                    d = d_rows[ds + r]
-                    taken[m] = True
+                    taken[t, m] = True
                     matched[d, a, t] = True
                     ignored[d, a, t] = ign[m]
                     if a == 0:
-                        g = g_rows[gs + m]
-                        gt_dt[t, g] = d
+                        gt_dt[t, g_rows[gs + m]] = d
                         if t == 0:
                             dt_iou[d] = iou[r, m]
+                            partner[m] = r
         for j in range(M):  # ground truth: IoU with its partner at the first limit
-            d = gt_dt[0, g_rows[gs + j]]
-            if d >= 0:
-                for r in range(D):
-                    if d_rows[ds + r] == d:
-                        gt_iou[g_rows[gs + j]] = iou[r, j]
+            if partner[j] >= 0:
+                gt_iou[g_rows[gs + j]] = iou[partner[j], j]
 
 
 @njit(cache=True, nogil=True, parallel=True)

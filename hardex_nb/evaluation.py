@@ -6,8 +6,10 @@ times, never a miss), ignored ground truth (VOC ``difficult``: never a miss, and
 on it is neither right nor wrong), the three area ranges with their own ignore rules, 1 / 10 /
 100 detections per image and label, 101 recall points and COCOeval's greedy matching with its
 tie rules. IoU is computed from ``(x, y, w, h)`` as COCOeval computes it, so a pair that
-COCOeval scores as exactly 0.8 is 0.8 here. Matching is vectorized over groups of equal size
-(buckets), so time and memory grow with the data, not with its most crowded image.
+COCOeval scores as exactly 0.8 is 0.8 here. The matching and the accumulation run compiled
+(`hardex_nb.coco_kernels`, numba, on every core), over the (image, label) groups that hold
+both boxes and predictions; the error details, the confusion pairs and the PR curve are
+built when first asked for.
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def _pairwise_iou(d: np.ndarray, g: np.ndarray, crowd: np.ndarray) -> np.ndarray
         return np.where(inter > 0, inter / union, 0.0)
 
 
-# -- greedy matching, vectorized over groups of similar size ---------------------------------
+# -- greedy matching, per (image, label) group ---------------------------------------------------
 @dataclass
 class _Matches:
     """COCO greedy matching results per row, for ``A`` area ranges and ``T`` IoU thresholds."""
