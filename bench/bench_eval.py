@@ -17,7 +17,7 @@ evaluating one box; for hardex_nb numba and its compiled kernels, loaded from nu
 cache), ``added_mb`` (what evaluation and loading added after that), and all twelve COCO
 stats' largest difference from pycocotools'.
 
-    python bench/bench_eval.py [--cases small coco standard crowded] [--repeat 3]
+    python bench/bench_eval.py [--cases small coco standard crowded] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -297,7 +297,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--libraries", nargs="+", default=list(LIBRARIES), choices=LIBRARIES)
-    ap.add_argument("--repeat", type=int, default=3, help="best of N runs inside each process")
+    ap.add_argument("--repeat", type=int, default=5, help="best of N runs inside each process")
     ap.add_argument("--worker", nargs=2, metavar=("LIBRARY", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:

@@ -127,63 +127,68 @@ def _match_groups(
     for k in range(lo, hi):
         width_d = max(width_d, d_count[k])
         width_g = max(width_g, g_count[k])
-    iou = np.empty((width_d, width_g))
-    order = np.empty(width_g, dtype=np.int64)
-    near = np.empty(width_g, dtype=np.int64)  # one detection's candidates, in that order
+    lowest = limits.min()
+    # each detection's ground truth at or above the lowest limit (below it, one is passed
+    # over at every limit), in input order: rows start[r]:start[r + 1] of near_j / near_iou
+    start = np.empty(width_d + 1, dtype=np.int64)
+    near_j = np.empty(max(width_g, 16), dtype=np.int64)
+    near_iou = np.empty(max(width_g, 16))
+    pick = np.empty(width_g, dtype=np.int64)  # one detection's candidates in COCOeval's order
     taken = np.empty((T, width_g), dtype=np.bool_)
     ign = np.empty(width_g, dtype=np.bool_)
+    g_best = np.empty(width_g)
     partner = np.empty(width_g, dtype=np.int64)  # the row matched at the first limit
-    lowest = limits.min()
+    partner_iou = np.empty(width_g)
     for k in range(lo, hi):
         D, M, ds, gs = d_count[k], g_count[k], d_start[k], g_start[k]
+        g_best[:M] = 0.0
+        partner[:M] = -1
+        start[0] = 0
         for r in range(D):
-            d, best = d_rows[ds + r], 0.0
+            d, best, c = d_rows[ds + r], 0.0, start[r]
             for j in range(M):
                 g = g_rows[gs + j]
                 v = _iou(dxywh, gxywh, d, g, gcrowd[g])
-                iou[r, j] = v
                 best = max(best, v)
+                g_best[j] = max(g_best[j], v)
+                if v >= lowest:
+                    if c == near_j.shape[0]:  # grow the candidate store
+                        near_j = np.concatenate((near_j, np.empty_like(near_j)))
+                        near_iou = np.concatenate((near_iou, np.empty_like(near_iou)))
+                    near_j[c], near_iou[c] = j, v
+                    c += 1
+            start[r + 1] = c
             dt_iou[d] = best
-        for j in range(M):
-            best = 0.0
-            for r in range(D):
-                best = max(best, iou[r, j])
-            gt_iou[g_rows[gs + j]] = best
-            partner[j] = -1
         for a in range(A):
-            n = 0
-            for j in range(M):  # counted ground truth first, then the ignored (stable)
-                ign[j] = gign[a, g_rows[gs + j]]
-                if not ign[j]:
-                    order[n] = j
-                    n += 1
             for j in range(M):
-                if ign[j]:
-                    order[n] = j
-                    n += 1
+                ign[j] = gign[a, g_rows[gs + j]]
             taken[:, :M] = False
             for r in range(D):
-                # below the lowest limit a ground truth is passed over at every limit, and
-                # the first ignored candidate still ends the search after a counted match
-                c = 0
-                for jj in range(M):
-                    if iou[r, order[jj]] >= lowest:
-                        near[c] = order[jj]
-                        c += 1
-                if c == 0:
+                lo_r, hi_r = start[r], start[r + 1]
+                if lo_r == hi_r:
                     continue
+                c = 0  # counted ground truth first, then the ignored (stable)
+                for i in range(lo_r, hi_r):
+                    if not ign[near_j[i]]:
+                        pick[c] = i
+                        c += 1
+                for i in range(lo_r, hi_r):
+                    if ign[near_j[i]]:
+                        pick[c] = i
+                        c += 1
                 d = d_rows[ds + r]
                 for t in range(T):
-                    best, m = limits[t], -1
-                    for jj in range(c):
-                        j = near[jj]
+                    best, m, m_iou = limits[t], -1, 0.0
+                    for ii in range(c):
+                        j = near_j[pick[ii]]
                         if taken[t, j] and not gcrowd[g_rows[gs + j]]:
                             continue
                         if m > -1 and not ign[m] and ign[j]:
-                            break
-                        if iou[r, j] < best:
+                            break  # the first ignored candidate ends it after a counted match
+                        v = near_iou[pick[ii]]
+                        if v < best:
                             continue
-                        best, m = iou[r, j], j
+                        best, m, m_iou = v, j, v
                     if m == -1:
                         continue
                     taken[t, m] = True
@@ -192,11 +197,10 @@ def _match_groups(
                     if a == 0:
                         gt_dt[t, g_rows[gs + m]] = d
                         if t == 0:
-                            dt_iou[d] = iou[r, m]
-                            partner[m] = r
-        for j in range(M):  # ground truth: IoU with its partner at the first limit
-            if partner[j] >= 0:
-                gt_iou[g_rows[gs + j]] = iou[partner[j], j]
+                            dt_iou[d] = m_iou
+                            partner[m], partner_iou[m] = r, m_iou
+        for j in range(M):  # ground truth: IoU with its partner at the first limit, else its best
+            gt_iou[g_rows[gs + j]] = partner_iou[j] if partner[j] >= 0 else g_best[j]
 
 
 @njit(cache=True, nogil=True, parallel=True)

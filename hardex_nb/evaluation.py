@@ -86,8 +86,8 @@ class _Boxes:
         return self._by_score
 
     def take(self, rows: np.ndarray, frame: bool = True) -> _Boxes:
-        """These rows; with ``frame=False`` the arrays only (the frame is left whole), for a
-        pass that reads no column of it.
+        """These rows; with ``frame=False`` only what a matching pass reads (the frame and
+        the corner boxes are left whole).
         """
         rows = np.asarray(rows)
         by_score = None
@@ -103,7 +103,7 @@ class _Boxes:
             self.crowd[rows],
             self.ignore[rows],
             self.area[rows],
-            self.xyxy[rows],
+            self.xyxy[rows] if frame else self.xyxy,
             by_score,
         )
 
@@ -180,14 +180,15 @@ def _check_frame(frame: pd.DataFrame, name: str, *, score: bool, box_format: str
     if "area" in frame.columns:
         given = frame["area"].to_numpy(dtype="float64")
         area = np.where(np.isfinite(given), given, area)
-    out = frame[["image_id", "label"] + (["score"] if score else [])].copy()
+    out = frame[["image_id", "label"] + (["score"] if score else [])]
     labeled = out["label"].notna()
     if (~labeled & ~crowd).any():
         raise ValidationError(
             f"{name}: row {int(np.flatnonzero(~labeled & ~crowd)[0])} has no "
             "label; only crowd / ignore regions (iscrowd=True) may leave it empty."
         )
-    out["label"] = out["label"].where(~labeled, out["label"].astype(str))
+    if not pd.api.types.is_string_dtype(out["label"]) or not labeled.all():
+        out = out.assign(label=out["label"].where(~labeled, out["label"].astype(str)))
     return _Boxes(
         out, xywh, values[:, 4] if score else np.zeros(len(out)), crowd, ignore, area, xyxy
     )
