@@ -13,6 +13,10 @@ import numba
 import numpy as np
 from numba import njit
 
+#: above this many ground-truth boxes in one (image, label) group, each prediction looks only
+#: at those its x-range can overlap (sorted by x), not at all of them
+SWEEP_FROM = 64
+
 
 @njit(cache=True, nogil=True)
 def _iou(dxywh, gxywh, d, g, crowd):
@@ -64,7 +68,7 @@ def greedy_match(
     range, else the best IoU in the group). ``threads``: how many pieces the groups are cut
     into, one a thread (`threads`).
     """
-    bounds = _chunks(d_count.shape[0], threads)
+    bounds = _balanced(d_count * g_count + d_count + g_count, 4 * threads)
     for c in numba.prange(bounds.shape[0] - 1):  # groups apart: each thread its own rows
         _match_groups(
             bounds[c],
@@ -91,6 +95,22 @@ def greedy_match(
 def threads() -> int:
     """Threads numba may use (``NUMBA_NUM_THREADS``, the machine's cores by default)."""
     return numba.get_num_threads()
+
+
+@njit(cache=True, nogil=True)
+def _balanced(cost, parts):
+    """Bounds cutting ``range(len(cost))`` into up to ``parts`` pieces of about equal total
+    ``cost`` (a crowded image alone in its piece), for threads to share."""
+    n = cost.shape[0]
+    parts = max(1, min(parts, n))
+    total = np.cumsum(cost)
+    goals = (np.arange(1, parts) * (total[-1] if n else 0)) / parts
+    inner = np.searchsorted(total, goals)
+    bounds = np.empty(parts + 1, dtype=np.int64)
+    bounds[0], bounds[parts] = 0, n
+    for i in range(parts - 1):
+        bounds[i + 1] = max(bounds[i], min(n, inner[i] + 1))
+    return bounds
 
 
 @njit(cache=True, nogil=True)
@@ -139,14 +159,31 @@ def _match_groups(
     g_best = np.empty(width_g)
     partner = np.empty(width_g, dtype=np.int64)  # the row matched at the first limit
     partner_iou = np.empty(width_g)
+    x_of = np.empty(width_g)
     for k in range(lo, hi):
         D, M, ds, gs = d_count[k], g_count[k], d_start[k], g_start[k]
         g_best[:M] = 0.0
         partner[:M] = -1
         start[0] = 0
+        swept = M > SWEEP_FROM  # a crowded image: only ground truth near in x is looked at
+        if swept:
+            for j in range(M):
+                x_of[j] = gxywh[g_rows[gs + j], 0]
+            by_x = np.argsort(x_of[:M])
+            x_sorted = x_of[:M][by_x]
+            widest = 0.0
+            for j in range(M):
+                widest = max(widest, gxywh[g_rows[gs + j], 2])
         for r in range(D):
             d, best, c = d_rows[ds + r], 0.0, start[r]
-            for j in range(M):
+            lo_j, hi_j = 0, M
+            if swept:  # overlap needs gx < dx + dw and gx > dx - gw (with a margin)
+                dx, dw = dxywh[d, 0], dxywh[d, 2]
+                slack = 1e-9 * (abs(dx) + dw + widest + 1.0)
+                lo_j = np.searchsorted(x_sorted, dx - widest - slack)
+                hi_j = np.searchsorted(x_sorted, dx + dw + slack, side="right")
+            for jj in range(lo_j, hi_j):
+                j = by_x[jj] if swept else jj
                 g = g_rows[gs + j]
                 v = _iou(dxywh, gxywh, d, g, gcrowd[g])
                 best = max(best, v)
@@ -157,6 +194,13 @@ def _match_groups(
                         near_iou = np.concatenate((near_iou, np.empty_like(near_iou)))
                     near_j[c], near_iou[c] = j, v
                     c += 1
+            if swept:  # back to input order, COCOeval's: an insertion sort of a few
+                for i in range(start[r] + 1, c):
+                    j, v, h = near_j[i], near_iou[i], i
+                    while h > start[r] and near_j[h - 1] > j:
+                        near_j[h], near_iou[h] = near_j[h - 1], near_iou[h - 1]
+                        h -= 1
+                    near_j[h], near_iou[h] = j, v
             start[r + 1] = c
             dt_iou[d] = best
         for a in range(A):

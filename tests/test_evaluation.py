@@ -256,13 +256,13 @@ def test_classification_equals_scikit_learn():
 
 
 # -- COCO-complete: crowd, ignore, difficult, twelve statistics ----------------------------------
-def regions_case(seed: int, n_images=20, labels=("a", "b", "c"), quantized=False):
+def regions_case(seed: int, n_images=20, labels=("a", "b", "c"), quantized=False, objects=(0, 8)):
     """Objects of all three COCO area ranges, crowd regions holding detections, difficult
     boxes, and a segmentation-like ``area`` that differs from the box's."""
     rng = np.random.default_rng(seed)
     gt, pred = [], []
     for img in range(n_images):
-        for _ in range(rng.integers(0, 8)):
+        for _ in range(rng.integers(*objects)):
             x, y = rng.uniform(0, 300, 2)
             w, h = np.exp(rng.uniform(np.log(4), np.log(180), 2))
             if quantized:
@@ -304,6 +304,19 @@ def regions_case(seed: int, n_images=20, labels=("a", "b", "c"), quantized=False
 def test_twelve_stats_with_crowd_difficult_and_areas_equal_cocoeval(seed):
     gt, pred, labels, images = regions_case(seed, quantized=seed % 2 == 1)
     assert gt["iscrowd"].any() and gt["ignore"].any()
+    report = evaluate_detections(gt, pred, image_ids=images, labels=labels)
+    assert_equal_stats(report, run_cocoeval(gt, pred, labels, images))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_crowded_images_swept_by_x_equal_cocoeval(seed):
+    """Images of 100-200 objects of one or two labels (more than coco_kernels.SWEEP_FROM in
+    a group: each prediction looks only at the ground truth its x-range can overlap), with
+    crowd regions, difficult boxes and every size."""
+    gt, pred, labels, images = regions_case(
+        seed, n_images=3, labels=("a", "b"), quantized=seed % 2 == 1, objects=(100, 200)
+    )
+    assert gt.groupby(["image_id", "label"]).size().max() > coco_kernels.SWEEP_FROM
     report = evaluate_detections(gt, pred, image_ids=images, labels=labels)
     assert_equal_stats(report, run_cocoeval(gt, pred, labels, images))
 
