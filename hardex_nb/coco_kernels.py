@@ -65,8 +65,8 @@ def greedy_match(
     Writes ``matched[d, a, t]``, ``ignored[d, a, t]`` (matched to ignored ground truth),
     ``gt_dt[t, g]`` (a detection matched to it in the first area range, or left as it
     was), and ``dt_iou`` / ``gt_iou`` (IoU with the partner at the first limit in the first
-    range, else the best IoU in the group). ``threads``: how many pieces the groups are cut
-    into, one a thread (`threads`).
+    range, else the best IoU in the group). ``threads``: how many threads share the groups,
+    cut into four pieces a thread of about equal work (`threads`).
     """
     bounds = _balanced(d_count * g_count + d_count + g_count, 4 * threads)
     for c in numba.prange(bounds.shape[0] - 1):  # groups apart: each thread its own rows
@@ -262,7 +262,7 @@ def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recal
     COCOeval interpolates over every counted detection; the interpolated precision at a
     recall level is the highest precision at or past it, and a false detection's precision
     is below that of the true one before it, so only the true ones are kept here: the same
-    numbers, one division per true detection. ``threads``: as in `greedy_match`.
+    numbers, one division per true detection. ``threads``: how many threads share the labels.
     """
     K, C = label_start.shape[0] - 1, combos.shape[0]
     T, R = matched.shape[2], recall_points.shape[0]

@@ -563,7 +563,8 @@ export default {
                   {
                     class: "primary",
                     "data-action": "confirm",
-                    onclick: () => conn.send({ action: "confirm", threshold: model.get("threshold") }),
+                    onclick: () =>
+                      conn.send({ action: "confirm", threshold: model.get("threshold") }),
                   },
                   "Confirm (c)",
                 ),
