@@ -47,7 +47,7 @@ jstest:
 
 # two pytest-xdist workers, a module or notebook each at a time (loadscope: one JupyterLab
 # for the browser tests, one kernel per notebook, its cells in order), the longest first
-# (tests/conftest.py); on 2 cores 1,128 s on 2026-12-04 (over the 10-minute budget: see
+# (tests/conftest.py); on 2 cores 1,162 s on 2026-12-04 (over the 10-minute budget: see
 # docs/ARCHITECTURE.md), 497 s in an earlier round. ARGS='-n 0': one process
 test: lint chromium jstest
 	$(PY) -m pytest tests --nbval-lax notebooks -p no:cacheprovider --durations=25 \
