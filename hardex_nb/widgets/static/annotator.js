@@ -78,7 +78,8 @@ export default {
     const side = h("div", { class: "side" });
     side.addEventListener("hard-type", (e) => conn.send({ action: "set_hard_type", ...e.detail }));
     // The side panel is not redrawn under the user: while its slider is dragged or an OCR field
-    // has focus, a change (a reply, another writer) redraws it when the drag or typing ends.
+    // or the label finder has focus, a change (a reply, another writer) redraws it when the
+    // drag or typing ends.
     const held = { slider: false, text: false, pending: false };
     const stop = new AbortController();
     const releaseSide = () => {
@@ -98,11 +99,14 @@ export default {
     });
     for (const type of ["pointerup", "pointercancel"])
       window.addEventListener(type, releaseSlider, { signal: stop.signal });
+    // (the label finder too: a redraw while one types into it would drop its focus, and the
+    // next letters would reach the image's keys)
+    const typed = "input[data-text], [data-role=label-find]";
     side.addEventListener("focusin", (ev) => {
-      if (ev.target.matches("input[data-text]")) held.text = true;
+      if (ev.target.matches(typed)) held.text = true;
     });
     side.addEventListener("focusout", (ev) => {
-      if (ev.target.matches("input[data-text]")) {
+      if (ev.target.matches(typed)) {
         held.text = false;
         releaseSide();
       }
