@@ -114,13 +114,6 @@ def _balanced(cost, parts):
 
 
 @njit(cache=True, nogil=True)
-def _chunks(n, parts):
-    """``parts + 1`` bounds cutting ``range(n)`` into nearly equal pieces."""
-    parts = max(1, min(parts, n))
-    return (np.arange(parts + 1) * n) // parts
-
-
-@njit(cache=True, nogil=True)
 def _match_groups(
     lo,
     hi,
@@ -268,7 +261,7 @@ def accumulate(rows, label_start, rank, matched, ignored, counted, combos, recal
     T, R = matched.shape[2], recall_points.shape[0]
     precision = np.full((K, C, T, R), -1.0)
     recall = np.full((K, C, T), -1.0)
-    bounds = _chunks(K, threads)
+    bounds = _balanced(label_start[1:] - label_start[:-1] + 1, threads)
     for c in numba.prange(bounds.shape[0] - 1):  # labels apart: each thread its own
         _accumulate_labels(
             bounds[c],
