@@ -19,6 +19,8 @@ from .errors import ValidationError
 from .geometry import centre_inside, is_turned, polygon_area, polygon_parts
 from .reasons import HARD_TYPES
 
+TASKS = ("classification", "multilabel", "detection")
+WHOLE_IMAGE = ("classification", "multilabel")  # tasks whose labels name the whole image
 IGNORE_LABEL = "__ignore__"  # what every format calls an ignore (masked) region
 ANNOTATION_FIELDS = (
     "sample_id",

@@ -31,7 +31,7 @@ from . import annotation_rules as rules
 from . import formats, ingest, runlog, staging
 from . import store as db
 from ._frames import TableRows
-from .annotation_rules import storable
+from .annotation_rules import TASKS, storable
 from .errors import FormatError, StoreError, ValidationError
 from .formats.common import (
     AnnotationImport,
@@ -49,9 +49,8 @@ from .store import (
     Store,
 )
 
-TASKS = ("classification", "detection")
 STATUSES = ("unlabeled", "to_confirm", "labeled")
-KINDS = ("box", "polygon", "ignore", "text")
+KINDS = ("box", "polygon", "ignore", "text", "tag")  # tag: one of a multi-label image's labels
 SPLITS = ("train", "val", "test")
 QUERY_FILTERS = (
     "name",
@@ -227,12 +226,17 @@ class Dataset:
 
         Parameters
         ----------
-        task : {"classification", "detection"}
+        task : {"classification", "multilabel", "detection"}
+            ``classification``: one label per image (`set_label`); ``multilabel``: any
+            number of labels per image (`set_labels`; each stored as an annotation of kind
+            ``tag``); ``detection``: boxes, polygons, ignore regions and texts.
         labels : sequence of str
             The ordered label set; more can be added with `add_label`.
         """
         if task not in TASKS:
-            raise ValidationError(f"task={task!r}: use 'classification' or 'detection'.")
+            raise ValidationError(
+                f"task={task!r}: use 'classification', 'multilabel' or 'detection'."
+            )
         folder = Path(path).resolve()  # once: a later os.chdir changes nothing
         if folder.exists() and any(folder.iterdir()):
             raise StoreError(
@@ -633,6 +637,18 @@ class Dataset:
         out["split"] = pd.Categorical(out["split"], categories=SPLITS)
         for col in ("parent_id", "tile_row", "tile_col"):
             out[col] = pd.array(out[col].astype("float64"), dtype="Int64")
+        if self.task == "multilabel":  # each image's tags, in label-set order
+            ann = self._annotations.merged()
+            tags = ann[ann["kind"] == "tag"]
+            order = {name: i for i, name in enumerate(self._labels)}
+            held: dict[int, list[str]] = {}
+            for sid, name in zip(tags["sample_id"].astype(int), tags["label"]):
+                held.setdefault(sid, []).append(name)
+            out.insert(
+                out.columns.get_loc("label") + 1,
+                "labels",
+                [sorted(held.get(int(s), []), key=lambda n: order[n]) for s in out["sample_id"]],
+            )
         return out
 
     def _public_annotations(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -930,6 +946,11 @@ class Dataset:
     def set_label(self, sample_ids: int | Iterable[int], label: str | None) -> None:
         """Classify samples as ``label`` (status ``labeled``); ``None`` clears it."""
         self.refresh()
+        if self.task == "multilabel":
+            raise ValidationError(
+                "set_label gives one label; this dataset is multilabel: give an image its "
+                "labels with ds.set_labels(sample_ids, ['cat', 'dog'])."
+            )
         if self.task != "classification":
             raise ValidationError(
                 "set_label is for classification datasets; add boxes with "
@@ -941,6 +962,58 @@ class Dataset:
         self._update_samples(
             ids, {"label": label, "status": "labeled" if label is not None else "unlabeled"}
         )
+
+    def set_labels(self, sample_ids: int | Iterable[int], labels: Iterable[str] | None) -> None:
+        """Multi-label: give samples exactly ``labels`` (status ``labeled``), in one
+        transaction. What the samples held before, a model's proposed labels included, is
+        replaced: this is also how a reviewer confirms or fixes an auto-label. ``[]``: a
+        labeled image that shows none of the labels; ``None`` clears them (``unlabeled``).
+        Running it twice gives the same dataset.
+        """
+        self.refresh()
+        if self.task != "multilabel":
+            raise ValidationError(
+                f"set_labels is for multilabel datasets; this one is {self.task} "
+                "(use ds.set_label on a classification dataset)."
+            )
+        ids = self.require_samples(sample_ids)
+        if isinstance(labels, str):
+            raise ValidationError(
+                f"labels={labels!r}: give a list of label names, e.g. [{labels!r}]."
+            )
+        names = None if labels is None else list(dict.fromkeys(labels))
+        for name in names or []:
+            self.require_label(name)
+        rows = [rules.annotation_row(sid, "tag", name, None) for sid in ids for name in names or []]
+        status = "unlabeled" if names is None else "labeled"
+        with self._write() as cur:
+            ann = self._annotations.merged()
+            old = ann.loc[ann["sample_id"].isin(ids) & (ann["kind"] == "tag"), "ann_id"]
+            old = old.astype(int).tolist()
+            db.delete(cur, "annotations", "ann_id", old)
+            self._write_annotation_rows(cur, rows)
+            changed = db.update(cur, "samples", ["status"], "sample_id", [(status, i) for i in ids])
+            if changed != len(ids):
+                gone = [i for i in ids if i not in self._samples]
+                raise ValidationError(
+                    f"sample(s) {gone[:10]} were deleted by another process; nothing was written."
+                )
+        self._annotations.delete(old)
+        self._annotations.add(rows)
+        self._samples.update_many(ids, {"status": status})
+
+    def labels_of(self, sample_id: int) -> list[str]:
+        """The labels a sample holds (multi-label: its tags, in label-set order;
+        classification: its one label, or none).
+        """
+        self.refresh()
+        (sid,) = self.require_samples(sample_id)
+        if self.task == "classification":
+            label = self._samples.get(sid)["label"]
+            return [label] if isinstance(label, str) else []
+        ann = self._annotations.merged()
+        held = set(ann.loc[(ann["sample_id"] == sid) & (ann["kind"] == "tag"), "label"])
+        return [name for name in self._labels if name in held]
 
     def rename_sample(self, sample_id: int, name: str) -> None:
         """Give a sample another file name (what exports and name matching use); the

@@ -1138,3 +1138,210 @@ def evaluate_classification(
     return ClassificationReport(
         per_label=per_label, accuracy=acc, confusion_matrix=matrix, _pairs=pairs, labels=names
     )
+
+
+# -- multi-label classification ---------------------------------------------------------------
+def _ranked(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One label's ranking: at each distinct score (falling), the true and false
+    positives counted down to it, and the score.
+    """
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], truth[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1] if len(s) else np.zeros(0, dtype=int)
+    tps = np.cumsum(y)[last]
+    return tps, (last + 1) - tps, s[last]
+
+
+def average_precision(truth, scores) -> float:
+    """Average precision of one label's scores: the precision at each distinct score
+    weighted by the recall it adds (scikit-learn's ``average_precision_score``, ties as
+    one step); NaN without a positive.
+    """
+    y = np.asarray(truth, dtype=bool)
+    tps, fps, _ = _ranked(y, np.asarray(scores, dtype=float))
+    if not y.any():
+        return float("nan")
+    precision, recall = tps / (tps + fps), tps / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def f1_thresholds(truth, probs, *, default: float = 0.5) -> np.ndarray:
+    """Per label (column), the probability threshold with the best F1 on these images
+    (a label is predicted when its probability is at least the threshold); ``default``
+    for a label with no positive image. How a multi-label run picks its thresholds on its
+    validation images.
+    """
+    y = np.asarray(truth, dtype=bool)
+    p = np.asarray(probs, dtype=float)
+    out = np.full(y.shape[1], default, dtype=float)
+    for k in range(y.shape[1]):
+        if not y[:, k].any():
+            continue
+        tps, fps, at = _ranked(y[:, k], p[:, k])
+        f1 = 2 * tps / (tps + fps + y[:, k].sum())
+        best = int(np.argmax(f1))  # the highest threshold among equals: fewest false ones
+        # halfway to the next lower score, so a probability a little under the one seen
+        # still counts
+        below = at[best + 1] if best + 1 < len(at) else 0.0
+        out[k] = float((at[best] + below) / 2) if at[best] > below else float(at[best])
+    return out
+
+
+@dataclass
+class MultilabelReport:
+    """Multi-label classification: per label its detection rate (recall), precision, F1,
+    AP, threshold, count and share; mAP, exact-match ratio and Hamming loss; see
+    `evaluate_multilabel`.
+    """
+
+    per_label: pd.DataFrame
+    map: float  # mean over labels with a positive image of their AP
+    exact_match: float  # images whose predicted label set is exactly the true one
+    hamming_loss: float  # the share of (image, label) decisions that are wrong
+    _truth: np.ndarray = field(repr=False)
+    _probs: np.ndarray = field(repr=False)
+    _thresholds: np.ndarray = field(repr=False)
+    image_ids: list = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    version: str | None = None
+    evaluated_on: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """``(N, K)`` booleans: each label's probability at least its threshold."""
+        return self._probs >= self._thresholds[None, :]
+
+    @property
+    def tally(self) -> tuple[int, int]:
+        """(true (image, label) pairs predicted, true pairs counted)."""
+        return int((self.predicted & self._truth).sum()), int(self._truth.sum())
+
+    @property
+    def avg_detection_rate(self) -> float:
+        """The manual's average detection rate: the labels images carry that the model
+        gave them / all the labels they carry (pooled over labels).
+        """
+        found, counted = self.tally
+        return found / counted if counted else float("nan")
+
+    @property
+    def mean_detection_rate(self) -> float:
+        """Mean over labels with images of the per-label detection rate (recall)."""
+        return _mean_valid(self.per_label["detection_rate"])
+
+    def rate_interval(self) -> float:
+        """Half-width of a 95% interval around ``avg_detection_rate`` (see `rate_interval`)."""
+        return rate_interval(*self.tally)
+
+    def cell_warnings(self) -> pd.DataFrame:
+        """``per_label``'s shape (index: label), each cell the warning on it or ""."""
+        return _cell_warning_table(self.per_label)
+
+    def calibration(self, bins: int = 10) -> tuple[pd.DataFrame, float]:
+        """Reliability of every (image, label) probability: the share of pairs whose label
+        is true in each probability bin, and the expected calibration error.
+        """
+        return calibration_table(self._truth.ravel(), self._probs.ravel(), bins)
+
+    def header(self) -> str:
+        """One line: model version, the pooled detection rate, mAP, exact match, Hamming
+        loss, and the images.
+        """
+        parts = [
+            f"model {self.version}" if self.version else "",
+            f"avg detection rate {self.avg_detection_rate:.3f}",
+            f"mAP {self.map:.3f}",
+            f"exact match {self.exact_match:.3f}",
+            f"Hamming loss {self.hamming_loss:.3f}",
+            self.evaluated_on,
+        ]
+        return " · ".join(p for p in parts if p)
+
+    def errors(self, label: str | None = None) -> pd.DataFrame:
+        """One row per wrong (image, label) decision: ``missed`` (the image carries the
+        label, the model did not give it) or ``false`` (given, not carried), with the
+        probability and the label's threshold.
+        """
+        wrong = self.predicted != self._truth
+        rows, cols = np.nonzero(wrong)
+        out = pd.DataFrame(
+            {
+                "image_id": [self.image_ids[r] for r in rows],
+                "label": [self.labels[c] for c in cols],
+                "predicted": np.where(self._truth[rows, cols], "missed", "false"),
+                "score": self._probs[rows, cols],
+                "threshold": self._thresholds[cols],
+            }
+        )
+        return (out if label is None else out[out["label"] == label]).reset_index(drop=True)
+
+    def _repr_html_(self) -> str:
+        return _report_html(self.header(), self.notes, self.per_label)
+
+
+def evaluate_multilabel(
+    truth,
+    probs,
+    *,
+    label_names: Sequence[str],
+    thresholds=0.5,
+    image_ids: Sequence | None = None,
+) -> MultilabelReport:
+    """Multi-label predictions against the truth.
+
+    Parameters
+    ----------
+    truth : (N, K) array of 0 / 1 (or booleans)
+        The labels each image carries, a column per name of ``label_names``.
+    probs : (N, K) array
+        Each label's probability.
+    thresholds : float or (K,) array
+        A label is predicted when its probability is at least its threshold (a run's are
+        chosen on its validation images, `f1_thresholds`).
+    """
+    names = list(label_names)
+    y = np.asarray(truth, dtype=bool).reshape(-1, len(names))
+    p = np.asarray(probs, dtype=float).reshape(-1, len(names))
+    if y.shape != p.shape:
+        raise ValidationError(f"truth {y.shape} and probs {p.shape} differ in shape.")
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValidationError("probs: every probability must be a number from 0 to 1.")
+    t = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(names),)).copy()
+    hit = p >= t[None, :]
+    tp = (hit & y).sum(axis=0).astype(float)
+    support, given = y.sum(axis=0), hit.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(support > 0, tp / support, np.nan)
+        precision = np.where(given > 0, tp / given, np.nan)
+        f1 = np.where(support + given > 0, 2 * tp / (support + given), np.nan)
+    ap = np.array([average_precision(y[:, k], p[:, k]) for k in range(len(names))])
+    share = support / max(int(support.sum()), 1)
+    per_label = pd.DataFrame(
+        {
+            "label": names,
+            "detection_rate": recall,
+            "precision": precision,
+            "f1": f1,
+            "ap": ap,
+            "threshold": t,
+            "count": support,
+            "share": share,
+        }
+    )
+    per_label["warning"] = [
+        label_warning(int(c), float(s), None if np.isnan(a) else float(a), r)
+        for c, s, a, r in zip(support, share, ap, recall)
+    ]
+    n = len(y)
+    return MultilabelReport(
+        per_label=per_label,
+        map=_mean_valid(per_label["ap"]),
+        exact_match=float((hit == y).all(axis=1).mean()) if n else float("nan"),
+        hamming_loss=float((hit != y).mean()) if n else float("nan"),
+        _truth=y,
+        _probs=p,
+        _thresholds=t,
+        image_ids=list(image_ids) if image_ids is not None else list(range(n)),
+        labels=names,
+    )

@@ -101,6 +101,32 @@ def _compute_mislabel_scores(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return 1.0 - given * inverse[y] / np.maximum(adjusted_total, 1e-12)
 
 
+def multilabel_mislabel_scores(labels, pred_probs) -> np.ndarray:
+    """``(N, K)`` scores in [0, 1], one per (image, label) decision; higher = more likely
+    mislabeled. Each label is its own two-class question (carried or not), scored by
+    confident learning as `mislabel_scores` scores a classifier (the one-task-per-label
+    reduction cleanlab's ``multilabel_classification`` makes).
+
+    Parameters
+    ----------
+    labels : (N, K) 0 / 1
+        The labels each image is given.
+    pred_probs : (N, K) float
+        Out-of-sample probability of each label (e.g. from cross-validation).
+    """
+    y = np.asarray(labels).astype(np.int64)
+    p = np.asarray(pred_probs, dtype=np.float64)
+    if y.shape != p.shape or p.ndim != 2:
+        raise ValidationError(f"labels {y.shape} and pred_probs {p.shape}: expected (N, K) each.")
+    if len(p) and (not np.isfinite(p).all() or p.min() < 0 or p.max() > 1):
+        raise ValidationError("pred_probs: probabilities must be numbers from 0 to 1.")
+    out = np.zeros(p.shape, dtype=np.float64)
+    for k in range(p.shape[1]):
+        two = np.stack([1.0 - p[:, k], p[:, k]], axis=1)
+        out[:, k] = _compute_mislabel_scores(y[:, k], two)
+    return out
+
+
 def classification_hardness(
     pred_probs,
     *,
@@ -241,6 +267,82 @@ def _compute_classification_hardness(
 
 
 # -- detection --------------------------------------------------------------------------------
+
+
+def multilabel_hardness(
+    pred_probs,
+    thresholds,
+    *,
+    tta_probs=None,
+    unsure: float = 0.3,
+    flag: str = "expected",
+) -> pd.DataFrame:
+    """Per image of a multi-label model: how likely one of its label decisions is wrong,
+    which labels are uncertain, its reasons, and a selective ``hard`` flag.
+
+    Each label is decided on its own (given when its probability ``p`` is at least its
+    threshold ``t``). ``p`` is first put on the threshold's scale (``t`` maps to 0.5, 0 and
+    1 stay), ``q``; the decision is wrong with probability ``1 - q`` when given, ``q``
+    when not.
+    An image's ``score`` is the chance at least one of its decisions is wrong,
+    ``1 - Π(1 - wrong)``. A label whose decision is wrong with probability ``unsure`` or
+    more is *uncertain* (reason 1, low confidence); a label a mirrored view decides the
+    other way gives reason 4 (inconsistent). ``flag="expected"`` flags as many images as the
+    scores add up to (the images the model expects to hold an error), highest first;
+    ``"any"`` flags every image with a reason.
+
+    Returns a DataFrame with columns score, reasons, hard, uncertain (label indices),
+    expected_wrong (the sum of the decisions' error chances).
+    """
+    p = np.asarray(pred_probs, dtype=np.float64)
+    if p.ndim != 2 or (len(p) and (not np.isfinite(p).all() or p.min() < 0 or p.max() > 1)):
+        raise ValidationError(
+            f"pred_probs: expected (N, K) probabilities from 0 to 1, got shape {p.shape}."
+        )
+    t = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (p.shape[1],))
+    if flag not in ("expected", "any"):
+        raise ValidationError(f"flag={flag!r}: use 'expected' or 'any'.")
+    given = p >= t[None, :]
+    # the probability put on the threshold's scale: the threshold is the even point 0.5
+    # (a label at twice its threshold is not yet sure when the threshold is low)
+    q = np.where(
+        given,
+        0.5 + (p - t) / np.maximum(2 * (1 - t), 1e-12),
+        p / np.maximum(2 * t, 1e-12),
+    )
+    wrong = np.clip(np.where(given, 1.0 - q, q), 0.0, 1.0)
+    score = 1.0 - np.prod(1.0 - wrong, axis=1)
+    uncertain = wrong >= unsure
+    flips = np.zeros_like(given)
+    if tta_probs is not None:
+        views = np.asarray(tta_probs, dtype=np.float64)
+        views = views[None] if views.ndim == 2 else views
+        if views.shape[1:] != p.shape:
+            raise ValidationError(
+                f"tta_probs: expected shape (V, {p.shape[0]}, {p.shape[1]}), got {views.shape}."
+            )
+        flips = ((views >= t[None, None, :]) != given[None]).any(axis=0)
+    reasons = [
+        encode_reasons(
+            ([Reason.LOW_CONFIDENCE] if u.any() else [])
+            + ([Reason.INCONSISTENT] if f.any() else [])
+        )
+        for u, f in zip(uncertain, flips)
+    ]
+    if flag == "any":
+        hard_flag = np.array([r != "" for r in reasons], dtype=bool)
+    else:
+        hard_flag = np.zeros(len(p), dtype=bool)
+        hard_flag[np.argsort(-score, kind="stable")[: round(float(score.sum()))]] = True
+    return pd.DataFrame(
+        {
+            "score": score,
+            "reasons": reasons,
+            "hard": hard_flag,
+            "uncertain": [np.flatnonzero(u | f).tolist() for u, f in zip(uncertain, flips)],
+            "expected_wrong": wrong.sum(axis=1),
+        }
+    )
 
 
 def _check_boxes(pred: dict, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

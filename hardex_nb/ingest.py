@@ -556,16 +556,29 @@ def apply_import(
             )
             continue
         update: dict = {}
-        if img.label is not None:
-            if ds.task != "classification":
-                problems.append(f"{img.where}: an image-level label needs a classification dataset")
-            elif accept_label(img.label, img.where):
-                update["label"] = img.label
+        tags = img.tags or ([Shape("tag", img.label)] if img.label is not None else [])
+        if ds.task == "classification" and len(tags) > 1:
+            problems.append(
+                f"{img.where}: {len(tags)} labels {[t.label for t in tags]} on one image "
+                "(multi-label); this dataset takes one label per image: create it with "
+                "task='multilabel' to keep them all, or keep one in the file"
+            )
+        elif ds.task == "detection" and tags:
+            problems.append(
+                f"{img.where}: an image-level label needs a classification or multilabel dataset"
+            )
+        elif ds.task == "classification" and tags and accept_label(tags[0].label, img.where):
+            update["label"] = tags[0].label
         origins = []
         held = stored.get(sid, set()) if mode == "merge" else set()
-        for shape in img.shapes:
-            row = _shape_row(
-                ds, sid, shape, img, width, height, outside, problems, result, accept_label
+        objects = tags if ds.task == "multilabel" else []
+        for shape in [*objects, *img.shapes]:
+            row = (
+                _tag_row(sid, shape, img.where, problems, accept_label)
+                if shape.kind == "tag"
+                else _shape_row(
+                    ds, sid, shape, img, width, height, outside, problems, result, accept_label
+                )
             )
             if row is None:
                 continue
@@ -640,6 +653,20 @@ def _identity(row: dict) -> tuple:
         points,
         text if isinstance(text, str) else None,
     )
+
+
+def _tag_row(sid, tag: Shape, where: str, problems, accept_label) -> dict | None:
+    """The stored row of one of a multi-label image's labels (kind ``tag``, no geometry)."""
+    where = tag.where or where
+    if not accept_label(tag.label, where):
+        return None
+    try:
+        rules.check_text("origin", tag.origin)
+        score = rules.check_score(tag.score, "a confidence")
+    except ValidationError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    return rules.annotation_row(sid, "tag", tag.label, None, score=score, origin=tag.origin)
 
 
 def _shape_row(

@@ -34,6 +34,7 @@ FORMATS = {
     "dota": dota,
 }
 CARRIES_SPLITS = ("yolo", "manifest")  # formats whose files keep train / val / test
+CARRIES_SEVERAL_LABELS = ("labelme", "manifest")  # formats a multilabel dataset exports to
 
 
 def read_annotations(
@@ -156,6 +157,11 @@ def export_annotations(
     written under distinct names (``<stem>_<sample_id><suffix>``)."""
     if fmt not in FORMATS:
         raise FormatError(f"format {fmt!r}: use one of {sorted(FORMATS)}.")
+    if ds.task == "multilabel" and fmt not in CARRIES_SEVERAL_LABELS:
+        raise FormatError(
+            f"{fmt} files hold no image-level labels, so this multilabel dataset cannot be "
+            f"written as {fmt}; export it as one of {list(CARRIES_SEVERAL_LABELS)}."
+        )
     out = Path(out)
     frames = export_frames(ds, status=status)
     bad = [f"label {name!r} {label_problem(name)}" for name in frames.labels if label_problem(name)]

@@ -60,7 +60,10 @@ class ImageLabels:
     where: str
     width: int | None = None
     height: int | None = None
-    label: str | None = None
+    label: str | None = None  # the image's one label (classification)
+    # every image-level label the file gives, as shapes of kind "tag" (a multi-label image
+    # has several; ``label`` is set only when there is exactly one)
+    tags: list[Shape] = field(default_factory=list)
     shapes: list[Shape] = field(default_factory=list)
     hard: bool | None = None
     hard_score: float | None = None
@@ -230,7 +233,8 @@ def export_frames(ds, *, status=("labeled", "to_confirm")) -> ExportFrames:
     if status is not None:
         samples = samples[samples["status"].isin(list(status))]
     ann = ds.annotations
-    ann = ann[ann["sample_id"].isin(samples["sample_id"])]
+    # a multi-label image's tags travel in samples["labels"], not as objects
+    ann = ann[ann["sample_id"].isin(samples["sample_id"]) & (ann["kind"] != "tag")]
     # rotated boxes: writers that carry them read ``corners``; the others get the enclosing
     # box, clipped to the image, in x0..y1
     ann = ann.assign(corners=None)

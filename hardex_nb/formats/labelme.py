@@ -1,4 +1,5 @@
-"""labelme JSON: rectangles → boxes, polygons → polygons, ``flags`` → classification label.
+"""labelme JSON: rectangles → boxes, polygons → polygons, ``flags`` → the image's label
+(classification: one flag set; multilabel: every flag set).
 
 One JSON per image, matched to the dataset's images by file stem. OCR text travels in a
 shape's ``description``; hard flags in a ``hardex`` object (labelme keeps unknown keys).
@@ -55,13 +56,8 @@ def read(src: Path, problems: list[str], skipped: list[str]) -> list[ImageLabels
             problems.append(f"{where}: field flags: expected an object")
             flags = {}
         chosen = [k for k, v in flags.items() if v is True and k != IGNORE_LABEL]
-        if len(chosen) > 1:
-            problems.append(
-                f"{where}: field flags: {chosen} are all set (multi-label); "
-                "hardex_nb datasets take one label per image, so keep one flag or "
-                "split them into one dataset per label"
-            )
-        elif chosen:
+        img.tags = [Shape("tag", name, where=f"{where}: flags.{name}") for name in chosen]
+        if len(chosen) == 1:
             img.label = chosen[0]
         extra = doc.get("hardex") or {}
         if isinstance(extra, dict) and "hard" in extra:
@@ -234,6 +230,8 @@ def write(ds, frames: ExportFrames, out: Path, *, images: bool = True) -> list[P
         flags = {}
         if frames.task == "classification":
             flags = {name: name == s["label"] for name in frames.labels}
+        elif frames.task == "multilabel":
+            flags = {name: name in s["labels"] for name in frames.labels}
         doc = {
             "version": "5.0.1",
             "flags": flags,

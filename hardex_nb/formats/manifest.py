@@ -19,7 +19,15 @@ from typing import Any
 from ..errors import ValidationError
 from ..reasons import encode_reasons, parse_reasons
 from . import voc
-from .common import ExportFrames, ImageLabels, copy_images, files_in, none_if_nan, optional_number
+from .common import (
+    ExportFrames,
+    ImageLabels,
+    Shape,
+    copy_images,
+    files_in,
+    none_if_nan,
+    optional_number,
+)
 
 CLASSIFICATION = "modelarts/image_classification"
 DETECTION = "modelarts/object_detection"
@@ -148,8 +156,19 @@ def _read_file(
                 if not isinstance(ann.get("name"), str):
                     problems.append(f"{aw}: field name: a classification label is a string")
                     continue
-                img.label = ann["name"]
-                names.append(ann["name"])
+                if ann["name"] not in names:
+                    names.append(ann["name"])
+                    img.tags.append(
+                        Shape(
+                            "tag",
+                            ann["name"],
+                            score=optional_number(
+                                ann.get("confidence"), f"{aw}: field confidence", problems
+                            ),
+                            origin=_origin(_get(ann, "annotated-by")),
+                            where=aw,
+                        )
+                    )
             elif kind == DETECTION:
                 loc = _get(ann, "annotation-loc")
                 fmt = str(_get(ann, "annotation-format") or "PASCAL VOC")
@@ -199,13 +218,8 @@ def _read_file(
                 problems.append(
                     f"{aw}: field type: {kind!r} is not {CLASSIFICATION} or {DETECTION}"
                 )
-        if len(set(names)) > 1:
-            problems.append(
-                f"{where}: several classification labels {sorted(set(names))} on one "
-                "image (multi-label); hardex_nb datasets take one label per image, so "
-                "split them into one dataset per label or keep one"
-            )
-            continue
+        if len(names) == 1:
+            img.label = names[0]
         if img.hard is None and hard_flags:  # hard marked on the annotations only
             img.hard = any(flag for flag, _ in hard_flags)
             scores = [score for _, score in hard_flags if score is not None]
@@ -214,6 +228,16 @@ def _read_file(
             img.hard_reasons = encode_reasons(reasons)
         out.append(img)
     return out
+
+
+def _annotated_by(tag) -> str:
+    origin = "human" if tag is None else str(tag[0])
+    return "human" if origin == "human" else f"model/{origin}"
+
+
+def _confidence(tag) -> dict:
+    score = None if tag is None else none_if_nan(tag[1])
+    return {} if score is None else {"confidence": float(score)}
 
 
 def write(
@@ -234,6 +258,12 @@ def write(
         copy_images(ds, frames.samples, out / "images")
     by_sample = frames.by_sample()
     now = time.strftime("%Y-%m-%d %H:%M:%S")
+    anns_of_tags = {  # (sample, label) -> (origin, score) of a multi-label image's tags
+        (int(sid), name): (origin, score)
+        for sid, name, origin, score in ds.annotations.query("kind == 'tag'")[
+            ["sample_id", "label", "origin", "score"]
+        ].itertuples(index=False)
+    }
     lines = []
     for _, s in frames.samples.iterrows():
         sid = int(s["sample_id"])
@@ -247,7 +277,19 @@ def write(
             entry["hard-coefficient"] = float(s["hard_score"])
         common = {"hard": entry["hard"], "hard-reasons": s["hard_reasons"], "creation-time": now}
         anns = by_sample.get(sid, frames.annotations.iloc[:0])
-        if frames.task == "classification":
+        if frames.task == "multilabel":
+            entry["annotation"] = [
+                {
+                    "type": CLASSIFICATION,
+                    "name": str(name),
+                    "property": {},
+                    "annotated-by": _annotated_by(anns_of_tags.get((sid, name))),
+                    **_confidence(anns_of_tags.get((sid, name))),
+                    **common,
+                }
+                for name in s["labels"]
+            ]
+        elif frames.task == "classification":
             entry["annotation"] = (
                 [
                     {

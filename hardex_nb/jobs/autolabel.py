@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from .. import annotation_rules as rules
 from .. import hard, ingest, runlog
+from ..annotation_rules import WHOLE_IMAGE
 from ..dataset import Dataset
 from ..errors import JobError, ValidationError
 from ..training import engine
@@ -75,7 +76,7 @@ def _check_prerequisites(ds: Dataset) -> list[int]:
     labeled = samples[samples["status"] == "labeled"]
     if ds.task == "classification":
         per_label = labeled["label"].value_counts()
-    else:
+    else:  # the images holding each label's boxes, or its multi-label tags
         ann = ds.annotation_rows()
         ann = ann[ann["sample_id"].isin(labeled.index) & (ann["kind"] != "ignore")]
         per_label = ann.groupby("label")["sample_id"].nunique()
@@ -121,6 +122,8 @@ def _training_reference(run: Run, train_images: list | None = None):
         classes = _main_class(run, paths)
     elif run.task == "classification":
         classes = np.asarray(targets)
+    elif run.task == "multilabel":  # the first label an image carries stands for its class
+        classes = np.asarray(targets).argmax(axis=1) if len(targets) else np.zeros(0, int)
     else:
         classes = np.array(
             [np.bincount(t["labels"] - 1).argmax() if len(t["labels"]) else 0 for t in targets]
@@ -129,7 +132,7 @@ def _training_reference(run: Run, train_images: list | None = None):
 
 
 def _main_class(run: Run, images) -> np.ndarray:
-    if run.task == "classification":
+    if run.task in WHOLE_IMAGE:
         return _top_classes(run.task, run.predict_proba(images))
     return _top_classes(run.task, run.predict_raw(images))
 
@@ -138,7 +141,7 @@ def _top_classes(task: str, outputs) -> np.ndarray:
     """``(N,)`` class index per image: the most probable class, or the label of the
     highest-scoring box (0 when there is none).
     """
-    if task == "classification":
+    if task in WHOLE_IMAGE:
         return outputs.argmax(axis=1)
     return np.array(
         [int(r["labels"][np.argmax(r["scores"])]) if len(r["scores"]) else 0 for r in outputs],
@@ -186,6 +189,22 @@ def _hardness(
             [[run.labels[k], round(float(p[i, k]), 4)] for k in row] for i, row in enumerate(top)
         ]
         boxes_per_image: list[list] = [[] for _ in range(len(probs))]
+    elif run.task == "multilabel":  # each label decided on its own, by the run's thresholds
+        p = np.asarray(plain, dtype=np.float64)
+        table = hard.multilabel_hardness(
+            p, run.thresholds, tta_probs=flipped, flag="expected" if selective else "any"
+        )
+        table["label"] = None
+        predicted = _top_classes(run.task, p)
+        order = np.argsort(-p, axis=1, kind="stable")
+        table["top"] = [  # every label's probability, for Review
+            [[run.labels[k], round(float(p[i, k]), 4)] for k in row] for i, row in enumerate(order)
+        ]
+        table["uncertain"] = [[run.labels[k] for k in u] for u in table["uncertain"]]
+        boxes_per_image = [
+            [(k, float(p[i, k])) for k in np.flatnonzero(p[i] >= run.thresholds)]
+            for i in range(len(p))
+        ]
     else:
         raw = plain
         boxes, table = hard.detection_hardness(raw, [flipped], threshold=threshold)
@@ -211,6 +230,11 @@ def _hardness(
 
 
 def _box_rows(run: Run, boxes, width: float, height: float, *, with_hard: bool) -> list[dict]:
+    if run.task == "multilabel":  # (label index, probability) of the labels given
+        return [
+            rules.annotation_row(-1, "tag", run.labels[k], None, score=p, origin=run.version)
+            for k, p in boxes
+        ]
     rows = []
     for b in boxes:
         x0, x1 = np.clip([b.x0, b.x1], 0, width)
@@ -641,6 +665,8 @@ def find_mislabels(
     main = (
         np.asarray(targets)
         if ds.task == "classification"
+        else np.asarray(targets).argmax(axis=1)  # the first label carried, for the folds
+        if ds.task == "multilabel"
         else np.array(
             [np.bincount(t["labels"]).argmax() if len(t["labels"]) else 0 for t in targets]
         )
@@ -703,6 +729,31 @@ def find_mislabels(
                 "predicted": [labels[p] for p in probs.argmax(1)],
                 "score": score,
                 "flagged": flagged_mask,
+            }
+        )
+        for j, label in enumerate(labels):
+            table[f"p_{label}"] = probs[:, j]
+    elif ds.task == "multilabel":
+        probs = np.asarray(held_out, dtype=np.float64)
+        tags = np.asarray(targets)
+        per_label = hard.multilabel_mislabel_scores(tags, probs)
+        score = per_label.max(axis=1, initial=0.0)
+        table = pd.DataFrame(
+            {
+                "sample_id": ids,
+                "label": None,
+                "labels": [[labels[k] for k in np.flatnonzero(g)] for g in tags],
+                "score": score,
+                "flagged": score >= threshold,
+                # the decisions that look wrong: "+name" (likely carried but not given),
+                # "-name" (given but likely not carried)
+                "issues": [
+                    [
+                        ("-" if tags[i, k] else "+") + labels[k]
+                        for k in np.flatnonzero(per_label[i] >= threshold)
+                    ]
+                    for i in range(len(ids))
+                ],
             }
         )
         for j, label in enumerate(labels):

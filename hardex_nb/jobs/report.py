@@ -12,10 +12,10 @@ import pandas as pd
 from .. import runlog
 from ..dataset import Dataset
 from ..errors import JobError
-from ..evaluation import evaluate_classification, evaluate_detections
+from ..evaluation import evaluate_classification, evaluate_detections, evaluate_multilabel
 from ..geometry import axis_aligned, polygon_area
 from .results import frame, load_result, loads
-from .run import Run
+from .run import Run, targets_for
 
 __all__ = ["evaluate", "load_result", "plot_runs", "report_on"]
 
@@ -137,6 +137,22 @@ def report_on(
             truth, pred, label_names=run.labels, image_ids=ids, scores=scores
         )
         inputs: dict = {"task": "classification", "truth": truth, "pred": pred, "scores": scores}
+    elif ds.task == "multilabel":
+        truth_rows = np.stack(targets_for(ds, ids, run.labels)) if ids else np.zeros((0, 0))
+        probs = run.predict_proba(ids) if ids else np.zeros((0, len(run.labels)))
+        report = evaluate_multilabel(
+            truth_rows,
+            probs,
+            label_names=run.labels,
+            thresholds=run.thresholds,
+            image_ids=ids,
+        )
+        inputs = {
+            "task": "multilabel",
+            "truth": truth_rows.astype(int).tolist(),
+            "probs": probs.tolist(),
+            "thresholds": run.thresholds.tolist(),
+        }
     else:
         ann = ds.annotation_rows()
         ann = ann[
@@ -190,6 +206,16 @@ def _predictions_of(inputs: dict) -> pd.DataFrame:
         return pd.DataFrame(
             {"sample_id": inputs["image_ids"], "label": inputs["pred"], "score": inputs["scores"]}
         )
+    if inputs["task"] == "multilabel":  # a row per label given
+        probs, cut = np.asarray(inputs["probs"]), np.asarray(inputs["thresholds"])
+        rows, cols = np.nonzero(probs.reshape(-1, len(cut)) >= cut[None, :])
+        return pd.DataFrame(
+            {
+                "sample_id": [inputs["image_ids"][r] for r in rows],
+                "label": [inputs["labels"][c] for c in cols],
+                "score": probs.reshape(-1, len(cut))[rows, cols],
+            }
+        )
     pred = pd.read_json(io.StringIO(inputs["pred"]), orient="split")
     return pred.rename(columns={"image_id": "sample_id"})
 
@@ -199,7 +225,15 @@ def _evaluation_from_record(ds: Dataset, record: dict):
     """An evaluation report rebuilt from its stored predictions and ground truth."""
     payload = record["payload"]
     result: Any
-    if payload["task"] == "classification":
+    if payload["task"] == "multilabel":
+        result = evaluate_multilabel(
+            np.asarray(payload["truth"]).reshape(-1, len(payload["labels"])),
+            np.asarray(payload["probs"]).reshape(-1, len(payload["labels"])),
+            label_names=payload["labels"],
+            thresholds=payload["thresholds"],
+            image_ids=payload["image_ids"],
+        )
+    elif payload["task"] == "classification":
         result = evaluate_classification(
             payload["truth"],
             payload["pred"],

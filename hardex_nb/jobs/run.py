@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .. import runlog
+from ..annotation_rules import WHOLE_IMAGE
 from ..dataset import Dataset
 from ..errors import JobError
 from ..geometry import axis_aligned
@@ -25,12 +26,21 @@ __all__ = ["Predictor", "Run", "build_network", "targets_for", "wrap_model"]
 
 
 def targets_for(ds: Dataset, sample_ids: Sequence[int], labels: list[str]) -> list:
-    """Class indices (classification) or box targets (detection) of labeled samples."""
+    """Class indices (classification), 0 / 1 rows (multilabel) or box targets (detection)
+    of labeled samples.
+    """
     index = {name: i for i, name in enumerate(labels)}
     samples = ds.sample_rows()
     if ds.task == "classification":
         return [index[lab] for lab in samples.loc[list(sample_ids), "label"]]
     ann = ds.annotation_rows()
+    if ds.task == "multilabel":  # a 0 / 1 row per image, a column per label
+        rows = np.zeros((len(sample_ids), len(labels)), dtype="float32")
+        at = {int(sid): i for i, sid in enumerate(sample_ids)}
+        tags = ann[(ann["kind"] == "tag") & ann["sample_id"].isin(list(at))]
+        for sid, lab in zip(tags["sample_id"].astype(int), tags["label"]):
+            rows[at[sid], index[lab]] = 1.0
+        return list(rows)
     ann = axis_aligned(ann[ann["sample_id"].isin(list(sample_ids))], samples)
     groups = {int(k): g for k, g in ann.groupby("sample_id")}
     out = []
@@ -63,6 +73,10 @@ class _CallableModel(nn.Module):
             out = torch.as_tensor(out, dtype=torch.float32)
             if (out >= 0).all() and torch.allclose(out.sum(1), torch.ones(len(out)), atol=1e-4):
                 out = out.clamp(min=1e-12).log()  # probabilities: softmax gives them back
+        elif self.task == "multilabel":
+            out = torch.as_tensor(out, dtype=torch.float32)
+            if (out >= 0).all() and (out <= 1).all():  # probabilities: sigmoid gives them back
+                out = torch.logit(out, eps=1e-6)
         return out
 
 
@@ -73,7 +87,9 @@ class Run:
     ``letterbox`` (images keep their aspect ratio in the square; detection runs),
     ``model`` (a torch module), ``device``, ``temperature`` (a classifier's calibration on
     its validation images, `hardex_nb.hard.fit_temperature`: auto-label flags hard examples
-    from the tempered probabilities; 1.0 when uncalibrated).
+    from the tempered probabilities; 1.0 when uncalibrated), ``thresholds`` (multilabel: per
+    label, the probability from which it is given, chosen on the validation images for the
+    best F1; 0.5 without them).
     """
 
     def __init__(
@@ -88,9 +104,14 @@ class Run:
         device: torch.device,
         letterbox: bool | None = None,
         temperature: float = 1.0,
+        thresholds: Sequence[float] | None = None,
     ):
         self.dataset, self.version, self.model = dataset, version, model
         self.temperature = temperature
+        # multilabel: a label is given when its probability is at least its threshold
+        self.thresholds = np.asarray(
+            thresholds if thresholds is not None else [0.5] * len(labels), dtype=float
+        )
         self.task, self.labels, self.image_size = dataset.task, list(labels), image_size
         self.letterbox = self.task == "detection" if letterbox is None else letterbox
         self.model_name, self.device = model_name, device
@@ -135,6 +156,7 @@ class Run:
             device=dev,
             letterbox=cfg.get("letterbox", False),
             temperature=cfg.get("temperature", 1.0),
+            thresholds=cfg.get("thresholds"),
         )
 
     # -- inference ------------------------------------------------------------------------
@@ -168,8 +190,10 @@ class Run:
         )
 
     def predict_proba(self, images, *, batch_size: int = 32, flip: bool = False) -> np.ndarray:
-        """Classification: ``(N, K)`` class probabilities, columns in ``run.labels`` order."""
-        if self.task != "classification":
+        """Classification: ``(N, K)`` class probabilities, columns in ``run.labels`` order
+        (multilabel: each label's own probability).
+        """
+        if self.task == "detection":
             raise JobError("predict_proba is for classification runs; use predict.")
         data, _, _ = self._rows(images)
         return np.asarray(
@@ -203,7 +227,9 @@ class Run:
         """One row per prediction with its score.
 
         Classification: sample_id, image, label, score (one row per image, whatever the
-        threshold). Detection: sample_id, image, label, x0, y0, x1, y1, score for boxes
+        threshold). Multilabel: a row per label given (its probability at least the run's
+        threshold for it; ``threshold`` is not used), an image given none has no row.
+        Detection: sample_id, image, label, x0, y0, x1, y1, score for boxes
         scoring at least ``threshold``; coordinates in the image's own pixels.
         """
         data, sids, names = self._rows(images_or_sample_ids)
@@ -215,6 +241,18 @@ class Run:
             batch_size=batch_size,
             progress=progress,
         )
+        if self.task == "multilabel":
+            out = np.asarray(out).reshape(-1, len(self.labels))
+            hit_rows, cols = np.nonzero(out >= self.thresholds[None, :])
+            frame = pd.DataFrame(
+                {
+                    "sample_id": pd.array([sids[r] for r in hit_rows], dtype="Int64"),
+                    "image": [names[r] for r in hit_rows],
+                    "label": [self.labels[c] for c in cols],
+                    "score": out[hit_rows, cols],
+                }
+            )
+            return frame
         if self.task == "classification":
             k = out.argmax(axis=1) if len(out) else np.zeros(0, dtype=int)
             return pd.DataFrame(
@@ -328,12 +366,21 @@ class Run:
         self.model.to(self.device)
         return self
 
+    def _exportable(self) -> None:
+        if isinstance(self.model, _CallableModel):
+            raise JobError("a wrapped callable cannot be exported; export your own model.")
+        if self.task == "multilabel":
+            raise JobError(
+                "exports (ONNX, TorchScript, the SDK folder) carry one class per image and "
+                "cannot say which labels a multi-label model gives; use run.predict here, or "
+                "torch.save(run.model) and apply run.thresholds to its sigmoid."
+            )
+
     def export(self, path: str | Path) -> Path:
         """Write the model as ONNX (``.onnx``) or TorchScript (``.pt``) for
         `Predictor`.
         """
-        if isinstance(self.model, _CallableModel):
-            raise JobError("a wrapped callable cannot be exported; export your own model.")
+        self._exportable()
         path = export_model(
             self.model,
             path,
@@ -350,8 +397,7 @@ class Run:
         ``model.json``, a self-contained ``predict.py`` (onnxruntime, numpy, Pillow) and a
         ``README.md`` with its command line and a timing table measured on this machine.
         """
-        if isinstance(self.model, _CallableModel):
-            raise JobError("a wrapped callable cannot be exported; export your own model.")
+        self._exportable()
         out = export_sdk(
             self.model,
             folder,
@@ -371,7 +417,7 @@ def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size:
     """
     need = (
         f"(N, {n_labels}) logits or probabilities, one column per label"
-        if task == "classification"
+        if task in WHOLE_IMAGE
         else "a list of dicts with boxes (K, 4), labels (K,) and scores (K,) per image"
     )
     try:
@@ -382,7 +428,7 @@ def _check_model_output(module: nn.Module, task: str, n_labels: int, image_size:
             f"wrap_model: the model failed on a blank {image_size}×{image_size} "
             f"batch ({type(exc).__name__}: {exc}); a {task} dataset needs {need}."
         ) from exc
-    if task == "classification":
+    if task in WHOLE_IMAGE:
         ok = isinstance(out, torch.Tensor) and out.ndim == 2 and tuple(out.shape) == (1, n_labels)
     else:
         ok = (
@@ -409,7 +455,8 @@ def wrap_model(
     """Use your own model or callable for pre-labeling, recorded as a run ``Vn``.
 
     ``model`` takes a float batch ``(N, 3, S, S)`` of 0..1 images (S = ``image_size``).
-    Classification: it returns ``(N, K)`` logits or probabilities over ``ds.label_names``.
+    Classification: it returns ``(N, K)`` logits or probabilities over ``ds.label_names``
+    (multilabel: each label's logit, or its probability when every value is in 0..1).
     Detection: a list of dicts with ``boxes (K, 4)`` in input pixels, ``labels (K,)`` with
     1 = the first label (0 is background, as in torchvision) and ``scores (K,)``.
     """

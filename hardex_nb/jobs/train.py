@@ -16,8 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import hard, runlog
+from ..annotation_rules import WHOLE_IMAGE
 from ..dataset import Dataset
 from ..errors import JobError
+from ..evaluation import f1_thresholds
 from ..progress import LivePlot
 from ..training import checkpoint, engine, models
 from ..training.data import ImageRows
@@ -86,7 +88,7 @@ class Recipe:
             weights=weights,
             weights_backbone=weights_backbone,
             image_size=image_size or models.default_image_size(name, task=task, weights=weights),
-            lr=lr or (1e-3 if task == "classification" else 2e-4),
+            lr=lr or (1e-3 if task in WHOLE_IMAGE else 2e-4),
             augment=augment,
             hard_weight=hard_weight,
         )
@@ -143,6 +145,10 @@ def _avg_detection_rate(run: Run, val: list[int]) -> tuple[float | None, dict]:
     ds = run.dataset
     if run.task == "classification":
         present = set(ds.samples.set_index("sample_id").loc[val, "label"].astype(str))
+    elif run.task == "multilabel":
+        present = {
+            name for names in ds.samples.set_index("sample_id").loc[val, "labels"] for name in names
+        }
     else:
         ann = ds.annotations
         present = set(
@@ -250,6 +256,11 @@ def train(
     ds.refresh()
     if mode not in ("fast", "accurate"):
         raise JobError(f"mode={mode!r}: use 'fast' or 'accurate'.")
+    if mode == "accurate" and ds.task == "multilabel":
+        raise JobError(
+            "mode='accurate' (learning from unlabeled images) is built for one label per "
+            "image or for boxes, not for multilabel datasets; train with mode='fast'."
+        )
     if epochs < 1 or batch_size < 1:
         raise JobError("epochs and batch_size must be at least 1.")
     if not 0 <= val_fraction < 1:
@@ -388,6 +399,10 @@ def train(
         if ds.task == "classification" and val_ids:
             truth = ds.sample_rows().loc[val_ids, "label"].map(labels.index)
             run.temperature = hard.fit_temperature(run.predict_proba(val_ids), truth)
+        if ds.task == "multilabel" and val_ids:
+            run.thresholds = f1_thresholds(
+                np.stack(targets_for(ds, val_ids, labels)), run.predict_proba(val_ids)
+            )
         weights_rel = Path("runs") / version / "model.pt"
         checkpoint.save(
             ds.path / weights_rel,
@@ -399,6 +414,7 @@ def train(
                 "task": ds.task,
                 "letterbox": run.letterbox,
                 "temperature": run.temperature,
+                "thresholds": run.thresholds.tolist() if ds.task == "multilabel" else None,
             },
         )
         rate, rate_info = _avg_detection_rate(run, val_ids)

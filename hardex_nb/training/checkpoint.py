@@ -1,5 +1,6 @@
 """A run's weights file, written and read in one place: ``runs/<version>/model.pt`` holds
-``{"state_dict": ..., "config": {model, labels, image_size, task, letterbox[, temperature]}}``,
+``{"state_dict": ..., "config": {model, labels, image_size, task, letterbox, [temperature,
+thresholds]}}``,
 read back with ``weights_only=True`` (tensors and plain values only: a weights file never
 runs code)."""
 
@@ -16,6 +17,8 @@ from ..errors import JobError
 CONFIG_KEYS = ("model", "labels", "image_size", "task", "letterbox")
 #: kept when given: a classifier's calibration (`hardex_nb.hard.fit_temperature`)
 OPTIONAL_KEYS = ("temperature",)
+#: kept when given: a multi-label classifier's threshold per label, chosen on validation
+OPTIONAL_LISTS = ("thresholds",)
 
 
 def save(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
@@ -26,6 +29,7 @@ def save(path: Path, model: nn.Module, config: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = {k: config[k] for k in CONFIG_KEYS}
     plain |= {k: float(config[k]) for k in OPTIONAL_KEYS if config.get(k) is not None}
+    plain |= {k: [float(v) for v in config[k]] for k in OPTIONAL_LISTS if config.get(k) is not None}
     plain["labels"] = [str(x) for x in plain["labels"]]
     torch.save({"state_dict": model.state_dict(), "config": plain}, path)
 

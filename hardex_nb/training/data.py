@@ -233,6 +233,8 @@ class ImageRows:
         t = self.targets[i] if target is None and self.targets is not None else target
         if self.task == "classification":
             return int(t)
+        if self.task == "multilabel":  # a 0 / 1 per label
+            return torch.as_tensor(t, dtype=torch.float32)
         sx, sy = self.scale(i)
         scale = torch.tensor([sx, sy, sx, sy])
         out = {

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ..annotation_rules import WHOLE_IMAGE
 from .data import ImageRows, augment_batch
 
 
@@ -96,12 +97,17 @@ def _targets_to(targets: list, opts: FitOptions):
     nb = opts.cuda
     if opts.task == "classification":
         return torch.as_tensor(targets, dtype=torch.int64).to(opts.device, non_blocking=nb)
+    if opts.task == "multilabel":  # one 0 / 1 row per image
+        rows = torch.stack([torch.as_tensor(t, dtype=torch.float32) for t in targets])
+        return rows.to(opts.device, non_blocking=nb)
     return [{k: v.to(opts.device, non_blocking=nb) for k, v in t.items()} for t in targets]
 
 
 def loss_of(model: nn.Module, x, y, task: str) -> Tensor:
     if task == "classification":
         return nn.functional.cross_entropy(model(x), y)
+    if task == "multilabel":  # one yes / no question per label
+        return nn.functional.binary_cross_entropy_with_logits(model(x), y)
     return sum(model(list(x), y).values())
 
 
@@ -242,7 +248,7 @@ def fit(
         )
     gen = torch.Generator().manual_seed(opts.seed)
     data.prepare(opts.device)
-    drop_last = opts.task == "classification"
+    drop_last = opts.task in WHOLE_IMAGE
     n = len(data) if opts.repeats is None else int(sum(opts.repeats))
     bs = opts.batch_size
     per_epoch = n // bs if drop_last and n > bs else -(-n // bs)
@@ -257,7 +263,7 @@ def fit(
     steps = opts.epochs * per_epoch + (opts.epochs - opts.epochs // 2) * extra
     optimizer, scheduler = make_optimizer(model, opts, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=_amp_dtype(opts.device) == torch.float16)
-    if opts.cuda and opts.task == "classification":
+    if opts.cuda and opts.task in WHOLE_IMAGE:
         model.to(memory_format=torch.channels_last)
     model.train()
     history = []
@@ -287,10 +293,10 @@ def fit(
         total = torch.zeros((), device=opts.device)
         count = 0
         for b, x in _streamed(batches, opts.device):
-            if opts.task == "classification" and len(b.idx) < 2:
+            if opts.task in WHOLE_IMAGE and len(b.idx) < 2:
                 continue  # batch norm cannot train on a single image
             x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen, task=opts.task)
-            if opts.cuda and opts.task == "classification":
+            if opts.cuda and opts.task in WHOLE_IMAGE:
                 x = x.contiguous(memory_format=torch.channels_last)
             y = _targets_to(targets, opts)
             if cons is not None:
@@ -382,7 +388,7 @@ def predict_views(
     grabbed: list[Tensor] = []
     capturing = [False]  # features come from the plain pass only
     handle = None
-    if features and task == "classification":
+    if features and task in WHOLE_IMAGE:
         last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         handle = last.register_forward_hook(
             lambda m, i, o: grabbed.append(i[0].detach()) if capturing[0] else None
@@ -410,7 +416,7 @@ def predict_views(
             handle.remove()
 
     def assemble(parts: list):
-        if task == "classification":
+        if task in WHOLE_IMAGE:
             return torch.cat(parts).cpu().numpy() if parts else np.zeros((0, 0))
         return parts
 
@@ -434,14 +440,15 @@ def _forward(
     *,
     mirrored: bool,
 ) -> list:
-    """Classification: one ``(B, K)`` probability tensor (in a list). Detection: per image a
+    """Classification: one ``(B, K)`` probability tensor (in a list; multilabel: each
+    label's own probability, a sigmoid). Detection: per image a
     dict of boxes in its own pixels (mapped back from the mirror image when ``mirrored``)."""
-    if task == "classification":
+    if task in WHOLE_IMAGE:
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(device):
-            logits = model(x)
-        return [torch.softmax(logits.float(), dim=1)]
+            logits = model(x).float()
+        return [torch.softmax(logits, dim=1) if task == "classification" else logits.sigmoid()]
     with _autocast(device):
         results = model(list(x))
     out = []
@@ -491,7 +498,7 @@ def predict(
 
 def has_features(model: nn.Module, task: str) -> bool:
     """Whether `embed` can read features from ``model``."""
-    if task == "classification":
+    if task in WHOLE_IMAGE:
         return any(isinstance(m, nn.Linear) for m in model.modules())
     return hasattr(model, "transform") and hasattr(model, "backbone")
 

@@ -28,6 +28,7 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import MultiScaleRoIAlign
 
+from ..annotation_rules import WHOLE_IMAGE
 from ..errors import JobError
 from . import checkpoint
 from .data import Normalize
@@ -53,7 +54,11 @@ DETECTORS = (
     "ssdlite320_mobilenet_v3_large",
 )
 IGNORE_AWARE = ("fasterrcnn", "retinanet")
-DEFAULTS = {"classification": "resnet18", "detection": "fasterrcnn_resnet18_fpn"}
+DEFAULTS = {
+    "classification": "resnet18",
+    "multilabel": "resnet18",
+    "detection": "fasterrcnn_resnet18_fpn",
+}
 # the ImageNet classifier each detector's backbone is built from (for weights_backbone)
 BACKBONES = {
     "fasterrcnn_resnet18_fpn": "resnet18",
@@ -131,7 +136,7 @@ def resolve_auto(
         except JobError:  # no torchvision weights for this name
             return False
 
-    if task == "classification" and weights == "auto":
+    if task in WHOLE_IMAGE and weights == "auto":
         return ("DEFAULT" if cached(model_name) else None), None
     if weights == "auto":
         weights = None
@@ -147,12 +152,12 @@ def resolve_auto(
 def default_image_size(model_name: str, *, task: str, weights: WeightsSpec) -> int:
     """The input size the weights were trained at (224 for ImageNet classifiers); 64 for a
     classifier from scratch, 256 for a detector."""
-    if task == "classification" and weights is not None and not _is_file_spec(weights):
+    if task in WHOLE_IMAGE and weights is not None and not _is_file_spec(weights):
         crop = getattr(
             torchvision_weights(model_name, str(weights)).transforms(), "crop_size", [224]
         )
         return int(crop[0])
-    return 64 if task == "classification" else 256
+    return 64 if task in WHOLE_IMAGE else 256
 
 
 def _load_pretrained(weights, build: Any) -> nn.Module:
@@ -313,7 +318,7 @@ def build_model(
         the detection heads start from scratch.
     """
     pretrained = weights if weights is not None and not _is_file_spec(weights) else None
-    if task == "classification":
+    if task in WHOLE_IMAGE:
         if name not in CLASSIFIERS:
             raise JobError(
                 f"model={name!r} is not a known classifier; use one of {list(CLASSIFIERS)}."
@@ -373,7 +378,7 @@ def build_model(
             )
         model = _with_training_overrides(model)
     else:
-        raise JobError(f"task={task!r}: use 'classification' or 'detection'.")
+        raise JobError(f"task={task!r}: use 'classification', 'multilabel' or 'detection'.")
     if weights is not None and pretrained is None:
         load_weights(model, weights)
     return model
@@ -406,7 +411,7 @@ def build_network(
         weights=weights,
         weights_backbone=weights_backbone,
     )
-    return nn.Sequential(Normalize(), net) if task == "classification" else net
+    return nn.Sequential(Normalize(), net) if task in WHOLE_IMAGE else net
 
 
 def honors_ignore(name: str) -> bool:

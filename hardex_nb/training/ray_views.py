@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .. import processes
+from ..annotation_rules import WHOLE_IMAGE
 from ..errors import JobError
 from . import engine
 from .data import ImageRows
@@ -136,7 +137,7 @@ def views(
     feats = [e for _, (_, _, e) in parts]
     has = bool(feats) and feats[0] is not None
     features = np.stack(feats) if has else np.zeros((len(parts), 0), dtype=np.float32)
-    if task == "classification":  # (N, K) arrays, as the local path gives them
+    if task in WHOLE_IMAGE:  # (N, K) arrays, as the local path gives them
         k = plain[0].shape[-1] if plain else 0
         return (
             np.stack(plain) if plain else np.zeros((0, k)),

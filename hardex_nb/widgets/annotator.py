@@ -11,6 +11,7 @@ import pandas as pd
 import traitlets
 
 from .. import pointing, runlog
+from ..annotation_rules import WHOLE_IMAGE
 from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS
 from ..store import FLAG_COLUMNS
@@ -140,10 +141,21 @@ class Annotator(Widget):
             "hard_score": cells.number(row["hard_score"]),
             "split": str(row["split"]),
         }
+        if self.task == "multilabel":  # its labels, and the model's score of each it gave
+            tags = self.ds.annotations_of(self.sample_id)
+            tags = tags[tags["kind"] == "tag"]
+            self.sample = self.sample | {
+                "labels": self.ds.labels_of(self.sample_id),
+                "label_scores": {
+                    str(t.label): cells.number(t.score)
+                    for t in tags.itertuples(index=False)
+                    if t.origin != "human"
+                },
+            }
         self.predicted_by, self.predicted = self._test_predictions(str(row["split"]))
         self.annotations = self._records(self.sample_id)
         self.labels = self.ds.label_names
-        if self.task == "classification":
+        if self.task in WHOLE_IMAGE:
             if self._probabilities is None:
                 self._probabilities = (self._result_marks(), runlog.model_probabilities(self.ds))
             self.probabilities = self._probabilities[1].get(self.sample_id, [])
@@ -327,6 +339,23 @@ class Annotator(Widget):
         else:
             self._refresh()
             self.notice = "that was the last image"
+
+    def _on_toggle_label(self, content: dict) -> None:
+        """Multilabel: give the image a label it lacks, or take away one it has (a model's
+        proposed labels become the reviewer's).
+        """
+        if self.task != "multilabel":
+            raise BadMessage("toggle_label is for multilabel datasets; use set_label")
+        label = self._label(content)
+        sid = self.sample_id
+        before = undo.labels_now(self, sid)
+        status = str(self.ds.sample(sid)["status"])
+        held = list(before or [])
+        now = [n for n in held if n != label] if label in held else [*held, label]
+        self.ds.set_labels(sid, now)
+        # reverted newest first: the labels come back, then the status they had
+        self._did(undo.Status(status), undo.SetLabels(before))
+        self._refresh()
 
     def _on_add_box(self, content: dict) -> None:
         kind = content.get("kind", "box")
@@ -682,11 +711,17 @@ class Review(Annotator):
         if hidden:
             self.ds.delete_annotations([a["ann_id"] for a in hidden])
         before = str(self.ds.sample(sid)["status"])
+        relabeled: list = []
+        if self.task == "multilabel":  # the labels shown become the reviewer's
+            held = undo.labels_now(self, sid)
+            self.ds.set_labels(sid, held or [])
+            relabeled = [undo.SetLabels(held)]
         self.ds.confirm([sid])
         self._did(
             undo.Requeue(self._order.index(sid)),
             *[undo.Deleted(a) for a in hidden],
             undo.Status(before),
+            *relabeled,  # reverted first: then the status goes back as it was
         )
         self._leave_queue(sid)
         if hidden:

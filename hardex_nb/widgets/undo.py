@@ -163,6 +163,33 @@ class SetLabel(Edit):
 
 
 @dataclass
+class SetLabels(Edit):
+    """A multi-label image's labels (None: it had none, unlabeled)."""
+
+    labels: list[str] | None
+    after: tuple[list[str] | None] | None = None  # the labels this edit gave, once written
+
+    def revert(self, w: Annotator, sid: int) -> tuple[int, Edit]:
+        now = labels_now(w, sid)
+        w.ds.set_labels(sid, self.labels)
+        return sid, SetLabels(now)
+
+    def settled(self, w: Annotator, sid: int) -> Edit:
+        return replace(self, after=(labels_now(w, sid),))
+
+    def changed_since(self, w: Annotator, sid: int) -> str | None:
+        if self.after is None:
+            return None
+        now = labels_now(w, sid)
+        return None if now == self.after[0] else f"the image's labels were set to {now}"
+
+
+def labels_now(w: Annotator, sid: int) -> list[str] | None:
+    labels = w.ds.labels_of(sid)
+    return None if not labels and str(w.ds.sample(sid)["status"]) == "unlabeled" else labels
+
+
+@dataclass
 class RenameLabel(Edit):
     new: str
     old: str
@@ -304,6 +331,8 @@ def records(ds: Dataset, sid: int) -> list[dict]:
     """Sample ``sid``'s annotations as the browser gets them (JSON values)."""
     rows = []
     for a in ds.annotations_of(sid).itertuples(index=False):
+        if a.kind == "tag":  # a multi-label image's labels: the sample's "labels"
+            continue
         rows.append(
             {
                 "ann_id": int(a.ann_id),

@@ -491,6 +491,10 @@ export default {
     }
     /** A label chosen; `advance` (a number key in the Annotator): then the next image. */
     function chooseLabel(label, advance = false) {
+      if (model.get("task") === "multilabel") {
+        conn.send({ action: "toggle_label", label }); // several labels: one key each, no advance
+        return;
+      }
       if (model.get("task") === "classification") {
         conn.send({ action: "set_label", label, ...(advance ? { advance: true } : {}) });
         return;
@@ -624,9 +628,13 @@ export default {
           ),
         ),
       );
-      if (task === "classification" && model.get("probabilities").length) {
+      if (task !== "detection" && model.get("probabilities").length) {
         parts.push(
-          h("h4", {}, "Model's top classes"),
+          h(
+            "h4",
+            {},
+            task === "multilabel" ? "Model's probability of each label" : "Model's top classes",
+          ),
           h(
             "div",
             { "data-role": "probabilities" },
@@ -657,7 +665,15 @@ export default {
           h(
             "button",
             {
-              class: (task === "classification" ? smp.label === l : state.label === l) ? "on" : "",
+              class: (
+                task === "classification"
+                  ? smp.label === l
+                  : task === "multilabel"
+                    ? (smp.labels ?? []).includes(l)
+                    : state.label === l
+              )
+                ? "on"
+                : "",
               "data-label": l,
               onclick: () => chooseLabel(l),
             },
@@ -666,7 +682,15 @@ export default {
         ),
       );
       parts.push(
-        h("h4", {}, task === "classification" ? "Class" : "Label for new shapes"),
+        h(
+          "h4",
+          {},
+          task === "classification"
+            ? "Class"
+            : task === "multilabel"
+              ? "Labels (a click or number key gives or takes one)"
+              : "Label for new shapes",
+        ),
         findLabelInput(labelButtons),
         labelButtons,
       );
@@ -1030,6 +1054,22 @@ export default {
       ];
       if (model.get("task") === "classification" && smp.label)
         parts.push(h("span", { class: "chip", "data-role": "class" }, smp.label));
+      if (model.get("task") === "multilabel")
+        parts.push(
+          h(
+            "span",
+            { "data-role": "labels" },
+            ...(smp.labels ?? []).map((l) => {
+              const score = smp.label_scores?.[l];
+              return h(
+                "span",
+                { class: "chip", "data-label": l },
+                score === undefined || score === null ? l : `${l} ${(score * 100).toFixed(0)}%`,
+              );
+            }),
+            (smp.labels ?? []).length ? "" : h("span", { class: "muted" }, "no label"),
+          ),
+        );
       if (model.get("count"))
         parts.push(
           h("span", { class: "muted" }, `${model.get("position") + 1} / ${model.get("count")}`),
