@@ -325,7 +325,7 @@ def model_probabilities(ds: Dataset) -> dict[int, list]:
     them beside the auto-label)."""
     frame = results(ds)
     out: dict[int, list] = {}
-    for key in reversed(frame.loc[frame["method"].isin(["auto_label", "collect"]), "key"]):
+    for key in reversed(frame.loc[frame["method"].isin(["auto_label", "collect"]), "key"].tolist()):
         table = json.loads(result_record(ds, key)["payload"]["table"])  # newest first
         columns = table["columns"]
         if "top" not in columns:

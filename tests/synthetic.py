@@ -72,3 +72,29 @@ def boxes_dataset(folder: Path, n: int = 60, n_labeled: int = 45, seed: int = 0,
         for obj in truth[name]:
             ds.add_box(sid, *obj)
     return ds, ids, [truth[n] for n in names]
+
+
+def squares_dataset(folder: Path, n: int = 120, n_labeled: int = 60, seed: int = 0, size: int = 48):
+    """Multilabel: any of a red, a green and a blue square on grey noise (none, one, two or
+    all three); returns the dataset, its sample ids and each image's true label set."""
+    rng = np.random.default_rng(seed)
+    (folder / "img").mkdir(parents=True)
+    names_of = ["red", "green", "blue"]
+    truth = {}
+    for i in range(n):
+        a = np.full((size, size, 3), 30, np.uint8)
+        has = rng.random(3) < 0.45
+        for k in np.flatnonzero(has):
+            x, y = rng.integers(0, size - size // 3, 2)
+            a[y : y + size // 3, x : x + size // 3] = 0
+            a[y : y + size // 3, x : x + size // 3, k] = 230
+        a = np.clip(a + rng.normal(0, 10, a.shape), 0, 255).astype(np.uint8)
+        name = f"{i:03d}.png"
+        Image.fromarray(a).save(folder / "img" / name)
+        truth[name] = [names_of[k] for k in np.flatnonzero(has)]
+    ds = hx.Dataset.create(folder / "ds", task="multilabel", labels=names_of)
+    ids = ds.add_images(folder / "img").added
+    names = ds.samples["name"].tolist()
+    for sid, name in zip(ids[:n_labeled], names[:n_labeled]):
+        ds.set_labels(sid, truth[name])
+    return ds, ids, [truth[n] for n in names]
