@@ -94,5 +94,5 @@ def test_manifest_details(tmp_path):
     (tmp_path / "bad.manifest").write_text("\n".join([multi, lines[1], clash]) + "\n")
     with pytest.raises(FormatError) as err:
         ds.import_manifest(tmp_path / "bad.manifest")
-    assert "line 1: several classification labels ['cat', 'dog']" in str(err.value)
+    assert "line 1: 2 labels ['cat', 'dog'] on one image (multi-label)" in str(err.value)
     assert "line 3: source 'b.png' is also on line 2" in str(err.value)

@@ -16,7 +16,7 @@ from lab_driver import run_notebook, wait_until
 from PIL import Image
 
 import hardex_nb as hx
-from hardex_nb import ingest
+from hardex_nb import annotation_rules, ingest
 
 
 def laid_out(overlay) -> dict:
@@ -128,6 +128,59 @@ def test_one_number_key_per_image_labels_it_and_shows_the_next(lab, page, tmp_pa
     still.locator("[data-role=class]:text('dog')").wait_for()
     assert_shows(still, "red.png")
     wait_until(lambda: labels()[0] == "dog", what="the relabel on disk")
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_multilabel_keys_and_clicks_give_and_take_labels_and_review_confirms(
+    lab, page, tmp_path, ui
+):
+    folder = tmp_path / "img"
+    folder.mkdir()
+    for name, (size, rgb) in PAINTED.items():
+        Image.new("RGB", size, rgb).save(folder / name)
+    ds = hx.Dataset.create(
+        lab["root"] / f"multi_ds_{ui}", task="multilabel", labels=["cat", "dog", "fox"]
+    )
+    ids = ds.add_images([folder / name for name in PAINTED]).added
+    # a model's proposal waiting for review on the second image
+    ingest.insert_rows(
+        ds,
+        annotations=pd.DataFrame(
+            [annotation_rules.annotation_row(ids[1], "tag", "fox", None, score=0.62, origin="V1")]
+        ),
+        sample_updates=pd.DataFrame({"status": ["to_confirm"]}, index=[ids[1]]),
+    )
+    cells = [head(ds.path) + "hx.Annotator(ds)"]
+    run_notebook(page, lab, f"multi_{ui}.ipynb", cells, wait_for=".hx-annotator", ui=ui)
+    annotator = page.locator(".hx-annotator").first
+    assert_shows(annotator, "red.png")
+    annotator.focus()
+    page.keyboard.press("1")  # cat, and the image stays: several labels, one key each
+    page.keyboard.press("3")
+    annotator.locator("[data-role=labels] [data-label=fox]").wait_for()
+    assert_shows(annotator, "red.png")
+
+    def labels(sid):
+        return hx.Dataset.open(ds.path).labels_of(sid)
+
+    wait_until(lambda: labels(ids[0]) == ["cat", "fox"], what="two labels on disk")
+    annotator.locator(".labels button[data-label=cat]").click()  # a click takes it away
+    wait_until(lambda: labels(ids[0]) == ["fox"], what="cat taken away")
+    annotator.locator(".labels button[data-label=cat]:not(.on)").wait_for()
+    annotator.locator(".labels button[data-label=fox].on").wait_for()
+    annotator.focus()
+    page.keyboard.press("Control+z")
+    wait_until(lambda: labels(ids[0]) == ["cat", "fox"], what="the click undone")
+    # the model's proposal shows with its score; the reviewer adds dog and confirms
+    annotator.locator("[data-action=next]").click()
+    assert_shows(annotator, "blue.png")
+    annotator.locator("[data-role=labels] [data-label=fox]:has-text('62%')").wait_for()
+    annotator.focus()
+    page.keyboard.press("2")
+    wait_until(lambda: labels(ids[1]) == ["dog", "fox"], what="dog added to the proposal")
+    after = hx.Dataset.open(ds.path)
+    assert set(after.annotations_of(ids[1])["origin"]) == {"human"}  # the reviewer's now
+    assert str(after.sample(ids[1])["status"]) == "labeled"
 
 
 def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
