@@ -15,14 +15,17 @@ from .errors import FormatError, HardexError, ImageError, JobError, StoreError, 
 from .evaluation import (
     ClassificationReport,
     DetectionReport,
+    MultilabelReport,
     evaluate_classification,
     evaluate_detections,
+    evaluate_multilabel,
 )
 from .formats.common import AnnotationImport
 from .ingest import tile
 from .reasons import HardType, Reason
 from .tide import TideReport, tide_errors, tide_of
 from .widgets import Annotator, ConfusionMatrix, Gallery, ReportView, Review
+from .widgets.training import use_trainer as _use_trainer
 
 if TYPE_CHECKING:  # the names below import torch: they load on first use (see __getattr__)
     from .jobs import (
@@ -59,6 +62,7 @@ __all__ = [
     "ImportReport",
     "JobError",
     "MislabelResult",
+    "MultilabelReport",
     "Predictor",
     "Reason",
     "ReportView",
@@ -73,6 +77,7 @@ __all__ = [
     "evaluate",
     "evaluate_classification",
     "evaluate_detections",
+    "evaluate_multilabel",
     "evaluation",
     "find_mislabels",
     "hard",
@@ -99,6 +104,16 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'hardex_nb' has no attribute {name!r}")
+
+
+def _train_from_a_widget(*args, **kwargs):
+    """``hx.train`` for the widgets' Train button (loaded on first use: it needs torch)."""
+    from .jobs.train import train as train_function
+
+    return train_function(*args, **kwargs)
+
+
+_use_trainer(_train_from_a_widget)
 
 
 def __dir__() -> list[str]:

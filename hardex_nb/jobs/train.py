@@ -6,6 +6,7 @@ rate, parameters and weights file. Interrupting the cell cancels the run cleanly
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,8 @@ def train(
     hard_weight: float = 2.0,
     augment: str | Callable = "weak",
     progress: bool = True,
+    on_epoch: Callable[[int, int, float], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Run:
     """Train a torchvision model on the labeled images; the run is recorded as ``Vn``.
 
@@ -244,6 +247,12 @@ def train(
     val_fraction : float
         Share of labeled train images held out to compute the average detection rate when
         no image is in the ``val`` split (only with 10 or more labeled images).
+    on_epoch : callable, optional
+        Called after each epoch with ``(epoch, epochs, loss)`` (epoch counts from 1).
+    cancel : threading.Event, optional
+        Set it (from another thread: the widgets' Train button) to stop before the next
+        step; the run is recorded ``cancelled`` and ``KeyboardInterrupt`` is raised, as when
+        the cell is interrupted.
 
     Notes
     -----
@@ -362,13 +371,16 @@ def train(
             seed=seed,
             hard=samples.loc[train_ids, "hard"].astype(bool).to_numpy(),
         )
+        opts.cancel = cancel
         bar = tqdm(total=epochs, desc=f"{version} {name}", unit="epoch", disable=not progress)
         plot = LivePlot(f"{version} {name}", enabled=progress)
 
-        def on_epoch(epoch: int, loss: float) -> None:
+        def epoch_done(epoch: int, loss: float) -> None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
             plot.update(loss)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, epochs, loss)
 
         extra = None
         consistency = None
@@ -390,7 +402,7 @@ def train(
             )
         try:
             run.history = engine.fit(
-                net, data, opts, on_epoch=on_epoch, extra_batches=extra, consistency=consistency
+                net, data, opts, on_epoch=epoch_done, extra_batches=extra, consistency=consistency
             )
         finally:
             bar.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -73,6 +74,8 @@ class FitOptions:
     steps_per_epoch: int = 0  # set by fit: optimizer steps per epoch, per process
     # extra batches per epoch at most (extra_batches of fit), for the learning-rate schedule
     extra_per_epoch: int = 0
+    # set from another thread to stop: fit raises KeyboardInterrupt before its next step
+    cancel: threading.Event | None = None
 
     @property
     def cuda(self) -> bool:
@@ -293,6 +296,8 @@ def fit(
         total = torch.zeros((), device=opts.device)
         count = 0
         for b, x in _streamed(batches, opts.device):
+            if opts.cancel is not None and opts.cancel.is_set():
+                raise KeyboardInterrupt("training cancelled")
             if opts.task in WHOLE_IMAGE and len(b.idx) < 2:
                 continue  # batch norm cannot train on a single image
             x, targets = augment_batch(x, b.targets, b.augment, b.rows.size, gen, task=opts.task)

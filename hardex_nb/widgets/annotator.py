@@ -16,7 +16,8 @@ from ..media import load_rgb, thumbnail_bytes
 from ..reasons import HARD_TYPES, REASON_TEXTS
 from ..store import FLAG_COLUMNS
 from . import cells, undo
-from ._base import STATIC, BadMessage, Widget, bool_in, bundle, number_in, reject_unknown, text_in
+from ._base import STATIC, BadMessage, bool_in, bundle, number_in, reject_unknown, text_in
+from .training import Trains
 
 if TYPE_CHECKING:
     from ..dataset import Dataset
@@ -29,7 +30,7 @@ BOX_FIELDS = ("x0", "y0", "x1", "y1")
 UNDO_STEPS = 200  # undo steps an Annotator keeps
 
 
-class Annotator(Widget):
+class Annotator(Trains):
     """Classification tag picker or detection editor for one image at a time.
 
     Detection: draw, move, resize, turn and delete boxes, polygons and ignore (masked) boxes

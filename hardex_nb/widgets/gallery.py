@@ -19,7 +19,6 @@ from ._base import (
     STATIC,
     BadMessage,
     Thumbnails,
-    Widget,
     bool_in,
     bundle,
     ids_in,
@@ -29,6 +28,7 @@ from ._base import (
     text_in,
 )
 from .annotator import OpensAnnotator
+from .training import Trains
 
 if TYPE_CHECKING:
     from ..dataset import Dataset
@@ -44,7 +44,7 @@ UNDO_BYTES = 256 * 2**20  # a batch delete of more image bytes than this cannot 
 PAGE_SIZES = (24, 48, 96, 192)  # what the page-size menu offers
 
 
-class Gallery(OpensAnnotator, Widget):
+class Gallery(OpensAnnotator, Trains):
     """Thumbnails of the samples matching ``filters`` (those of ``ds.query``), one page at a
     time: only the page in view is read and its thumbnails sent as binary buffers.
 

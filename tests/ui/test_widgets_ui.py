@@ -183,6 +183,28 @@ def test_multilabel_keys_and_clicks_give_and_take_labels_and_review_confirms(
     assert str(after.sample(ids[1])["status"]) == "labeled"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_the_train_button_trains_in_the_background_and_shows_the_new_runs_rate(
+    lab, page, tmp_path, ui
+):
+    from synthetic import bars_dataset
+
+    ds, _, _ = bars_dataset(lab["root"] / f"train_{ui}", n=40, n_labeled=30)
+    hx.train(ds, epochs=3, image_size=32, progress=False)
+    cells = [head(ds.path) + "w = hx.Gallery(ds)\nw"]
+    run_notebook(page, lab, f"train_{ui}.ipynb", cells, wait_for=".hx-gallery", ui=ui)
+    gallery = page.locator(".hx-gallery").first
+    gallery.locator("[data-action=train]").click()
+    done = gallery.locator("[data-role=train][data-state=done]")
+    done.wait_for(timeout=120_000)
+    assert "V2 trained: avg detection rate" in done.inner_text()
+    assert "val images" in done.inner_text()  # with its interval and what it rests on
+    runs = hx.Dataset.open(ds.path).runs
+    assert runs["version"].tolist() == ["V1", "V2"] and runs["status"].iloc[-1] == "succeeded"
+    assert runs["params"].iloc[-1]["epochs"] == 3  # the last run's options
+
+
 def test_confirm_in_the_review_queue_hardest_first(lab, page, shots, tmp_path):
     ds = hx.Dataset.create(lab["root"] / "review_ds", task="detection", labels=["defect"])
     ids = ds.add_images(make_images(tmp_path / "img", 3)).added

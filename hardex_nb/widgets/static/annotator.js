@@ -3,7 +3,7 @@
  * class per pointer drag in drags.js, the overlay's shapes in shapes.js, the side panel's
  * parts in side.js, the keys in the one table of keys.js, and the messages' types in
  * messages.js. This module wires them to the model. */
-import { connection, h, keepKeys, messages, s } from "./dom.js";
+import { connection, h, keepKeys, messages, s, trainBar } from "./dom.js";
 import { CLICK, Draw, Move, Pan, Resize, Rotate, removeVertex, Vertex } from "./annotator/drags.js";
 import { actionFor, chordFor, keyHelp } from "./annotator/keys.js";
 import {
@@ -1112,6 +1112,7 @@ export default {
           },
           "Wide (w)",
         ),
+        trainBar(model, conn.send),
       );
       redraw(header, parts);
     }
@@ -1295,6 +1296,7 @@ export default {
       "predicted",
     ])
       model.on(`change:${name}`, render);
+    model.on("change:training", () => renderHeader());
     model.on("change:threshold", () => {
       renderOverlay();
       renderSide(); // the objects list follows (after the slider is let go)

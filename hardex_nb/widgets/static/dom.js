@@ -210,3 +210,53 @@ export function fmt(v, fraction = false) {
   if (typeof v !== "number") return String(v);
   return Number.isInteger(v) && !fraction ? v.toLocaleString("en-US") : v.toFixed(3);
 }
+
+/**
+ * The Train button of the Annotator and the Gallery, and what the training does: the epochs
+ * as they pass (with Cancel), then the new run's average detection rate and its interval.
+ * @param {any} model
+ * @param {(msg: object) => void} send
+ */
+export function trainBar(model, send) {
+  const t = model.get("training") ?? { state: "idle" };
+  const version = t.version ? `${t.version} ` : "";
+  if (t.state === "running")
+    return h(
+      "span",
+      { class: "train", "data-role": "train", "data-state": "running" },
+      h(
+        "span",
+        { class: "muted" },
+        `${version}training: epoch ${t.epoch ?? 0}/${t.epochs ?? "?"}` +
+          (t.loss === undefined ? "" : ` · loss ${t.loss.toFixed(3)}`),
+      ),
+      h(
+        "button",
+        { "data-action": "cancel-training", onclick: () => send({ action: "cancel_training" }) },
+        "Cancel",
+      ),
+    );
+  const said = {
+    done: () =>
+      `${version}trained: avg detection rate ${fmt(t.rate, true)}` +
+      (t.low === null || t.low === undefined
+        ? ""
+        : ` (95%: ${fmt(t.low, true)}–${fmt(t.high, true)}, ${t.images} val images)`),
+    cancelled: () => `${version}cancelled`,
+    failed: () => `training failed: ${t.message}`,
+  }[t.state];
+  return h(
+    "span",
+    { class: "train", "data-role": "train", "data-state": t.state },
+    h(
+      "button",
+      {
+        "data-action": "train",
+        title: "Train a model with the options of the last run, in the background",
+        onclick: () => send({ action: "train" }),
+      },
+      "Train",
+    ),
+    said ? h("span", { class: t.state === "failed" ? "error-text" : "muted" }, said()) : "",
+  );
+}

@@ -1,6 +1,6 @@
 /** hardex_nb Gallery: paged thumbnails, filters, multi-select and batch actions. */
 import { COLORS } from "./annotator/shapes.js";
-import { connection, h, keepKeys, messages, s } from "./dom.js";
+import { connection, h, keepKeys, messages, s, trainBar } from "./dom.js";
 
 /** "1 image", "2 images". */
 const images = (n) => `${n} image${n === 1 ? "" : "s"}`;
@@ -216,6 +216,7 @@ export default {
           `Select all ${total} matching`,
         ),
       );
+      actions.append(trainBar(model, conn.send));
       const undoable = model.get("undoable");
       if (undoable)
         actions.append(
@@ -514,6 +515,7 @@ export default {
       renderActions();
     });
     model.on("change:undoable", renderActions);
+    model.on("change:training", renderActions);
     model.on("change:total", renderPager);
     model.on("change:page", renderPager);
     model.on("change:labels", renderLabels);
