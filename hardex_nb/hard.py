@@ -127,6 +127,40 @@ def multilabel_mislabel_scores(labels, pred_probs) -> np.ndarray:
     return out
 
 
+def multilabel_label_issues(labels, pred_probs) -> np.ndarray:
+    """``(N, K)`` booleans: the (image, label) decisions confident learning calls wrong.
+
+    Per label, a two-class question (carried or not): each class's threshold is the mean
+    out-of-sample probability of that class over the images given it; the confident joint
+    counts the images given one class whose probability of the other reaches that class's
+    threshold (and is the larger, when both do); pruning by noise rate then marks, in each
+    of the two off-diagonal cells, as many of the images given that class as the cell
+    counts, those whose other class leads by the widest margin (Northcutt et al., JAIR
+    2021; cleanlab's ``filter_by="prune_by_noise_rate"``, per label as its
+    ``multilabel_classification`` does).
+    """
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(pred_probs, dtype=np.float64)
+    if y.shape != p.shape or p.ndim != 2:
+        raise ValidationError(f"labels {y.shape} and pred_probs {p.shape}: expected (N, K) each.")
+    out = np.zeros(y.shape, dtype=bool)
+    for k in range(p.shape[1]):
+        given, p1 = y[:, k], p[:, k]
+        p0 = 1.0 - p1
+        t1 = p1[given].mean() if given.any() else 1.0
+        t0 = p0[~given].mean() if (~given).any() else 1.0
+        for mine, other, t_other, t_mine, rows in (
+            (p1, p0, t0, t1, given),  # given the label, likely not carried
+            (p0, p1, t1, t0, ~given),  # not given, likely carried
+        ):
+            counted = rows & (other >= t_other) & ((mine < t_mine) | (other > mine))
+            n = int(counted.sum())
+            if n:
+                margin = np.where(rows, other - mine, -np.inf)
+                out[np.argsort(-margin, kind="stable")[:n], k] = True
+    return out
+
+
 def classification_hardness(
     pred_probs,
     *,

@@ -195,6 +195,17 @@ def test_mislabel_scores_point_at_the_flipped_decision():
     scores = hard.multilabel_mislabel_scores(given, p)
     worst = set(map(tuple, np.argwhere(scores >= np.sort(scores.ravel())[-2])))
     assert worst == {(7, 1), (42, 2)}
+    # pruning marks only what beats the per-class thresholds: (42, 2) here, not (7, 1),
+    # whose 0.84 for "not carried" is just under that class's mean (cleanlab's
+    # find_label_issues marks the same one image on these numbers)
+    issues = hard.multilabel_label_issues(given, p)
+    assert set(map(tuple, np.argwhere(issues))) == {(42, 2)}
+    clear = p.copy()
+    clear[7, 1] = 0.02  # far from every image given the label
+    assert set(map(tuple, np.argwhere(hard.multilabel_label_issues(given, clear)))) == {
+        (7, 1),
+        (42, 2),
+    }
 
 
 # -- the loop, trained -----------------------------------------------------------------------------

@@ -645,6 +645,12 @@ def find_mislabels(
     - Classification: confident learning's mislabel score (``hard.mislabel_scores``:
       per-class thresholds on self-confidence); images scoring at least ``threshold`` are
       flagged. ``table`` has the out-of-sample probabilities (``p_<label>``).
+    - Multilabel: every (image, label) decision is its own two-class question;
+      ``hard.multilabel_mislabel_scores`` scores it and ``hard.multilabel_label_issues``
+      (confident learning's pruning by noise rate) marks the wrong-looking ones; an image
+      is flagged when one of its decisions is marked and scores at least ``threshold``.
+      ``table["issues"]`` names them (``+dog``: likely carried but not given; ``-cat``:
+      given but likely not carried).
     - Detection: ``hard.detection_label_issues`` compares the labeled boxes with the
       held-out predictions: a labeled box no prediction of its label supports
       (``false_positive``: spurious, shifted or swapped) or a confident prediction no
@@ -738,19 +744,20 @@ def find_mislabels(
         tags = np.asarray(targets)
         per_label = hard.multilabel_mislabel_scores(tags, probs)
         score = per_label.max(axis=1, initial=0.0)
+        pruned = hard.multilabel_label_issues(tags, probs) & (per_label >= threshold)
         table = pd.DataFrame(
             {
                 "sample_id": ids,
                 "label": None,
                 "labels": [[labels[k] for k in np.flatnonzero(g)] for g in tags],
                 "score": score,
-                "flagged": score >= threshold,
+                "flagged": pruned.any(axis=1),
                 # the decisions that look wrong: "+name" (likely carried but not given),
                 # "-name" (given but likely not carried)
                 "issues": [
                     [
                         ("-" if tags[i, k] else "+") + labels[k]
-                        for k in np.flatnonzero(per_label[i] >= threshold)
+                        for k in np.flatnonzero(pruned[i])
                     ]
                     for i in range(len(ids))
                 ],

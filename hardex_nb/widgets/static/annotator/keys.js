@@ -12,7 +12,7 @@ export const KEYS = [
   [
     ["1", "2", "3", "4", "5", "6", "7", "8", "9"],
     "1–9",
-    "label (the selection; classification: then next)",
+    "label (the selection; classification: then next; multilabel: give or take one)",
     "label",
   ],
   [["/"], "/", "find a label (type, Enter)", "findLabel"],
