@@ -1258,6 +1258,13 @@ class MultilabelReport:
         ]
         return " · ".join(p for p in parts if p)
 
+    def confusion(self) -> pd.DataFrame:
+        """Refused: several labels per image make no one matrix of true × predicted label."""
+        raise ValidationError(
+            "a multilabel report has no confusion matrix (an image may carry several labels); "
+            "read report.per_label, or report.errors(label) for the images behind each one."
+        )
+
     def errors(self, label: str | None = None) -> pd.DataFrame:
         """One row per wrong (image, label) decision: ``missed`` (the image carries the
         label, the model did not give it) or ``false`` (given, not carried), with the

@@ -151,6 +151,8 @@ def test_evaluation_equals_scikit_learn():
     found, counted = report.tally
     assert report.avg_detection_rate == pytest.approx((given & y).sum() / y.sum())
     assert counted == y.sum() and found == (given & y).sum()
+    with pytest.raises(ValidationError, match="no confusion matrix"):
+        report.confusion()  # what ConfusionMatrix shows
     err = report.errors("a")
     assert len(err) == (given[:, 0] != y[:, 0]).sum()
     assert set(err["predicted"]) <= {"missed", "false"}
