@@ -755,10 +755,7 @@ def find_mislabels(
                 # the decisions that look wrong: "+name" (likely carried but not given),
                 # "-name" (given but likely not carried)
                 "issues": [
-                    [
-                        ("-" if tags[i, k] else "+") + labels[k]
-                        for k in np.flatnonzero(pruned[i])
-                    ]
+                    [("-" if tags[i, k] else "+") + labels[k] for k in np.flatnonzero(pruned[i])]
                     for i in range(len(ids))
                 ],
             }
