@@ -971,11 +971,7 @@ class Dataset:
         Running it twice gives the same dataset.
         """
         self.refresh()
-        if self.task != "multilabel":
-            raise ValidationError(
-                f"set_labels is for multilabel datasets; this one is {self.task} "
-                "(use ds.set_label on a classification dataset)."
-            )
+        self._require_multilabel("set_labels")
         ids = self.require_samples(sample_ids)
         if isinstance(labels, str):
             raise ValidationError(
@@ -984,15 +980,66 @@ class Dataset:
         names = None if labels is None else list(dict.fromkeys(labels))
         for name in names or []:
             self.require_label(name)
-        rows = [rules.annotation_row(sid, "tag", name, None) for sid in ids for name in names or []]
-        status = "unlabeled" if names is None else "labeled"
+        self._write_tags({sid: names for sid in ids})
+
+    def change_labels(
+        self,
+        sample_ids: int | Iterable[int],
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+    ) -> None:
+        """Multi-label: give samples the labels ``add`` and take ``remove`` away, each image
+        keeping its other labels (status ``labeled``; a model's proposed labels become a
+        person's), in one transaction: the Gallery's batch edit. Running it twice gives the
+        same dataset."""
+        self.refresh()
+        self._require_multilabel("change_labels")
+        ids = self.require_samples(sample_ids)
+        add, remove = [list(v) if not isinstance(v, str) else [v] for v in (add, remove)]
+        both = set(add) & set(remove)
+        if both:
+            raise ValidationError(f"labels {sorted(both)} are both added and removed; pick one.")
+        for name in add + remove:
+            self.require_label(name)
+        ann = self._annotations.merged()
+        tags = ann[ann["sample_id"].isin(ids) & (ann["kind"] == "tag")]
+        held: dict[int, set[str]] = {sid: set(add) for sid in ids}
+        for sid, name in zip(tags["sample_id"].astype(int), tags["label"]):
+            held[sid].add(name)
+        self._write_tags(
+            {sid: [n for n in self._labels if n in held[sid] and n not in remove] for sid in ids}
+        )
+
+    def _require_multilabel(self, what: str) -> None:
+        if self.task != "multilabel":
+            raise ValidationError(
+                f"{what} is for multilabel datasets; this one is {self.task} "
+                "(use ds.set_label on a classification dataset)."
+            )
+
+    def _write_tags(self, labels: dict[int, list[str] | None]) -> None:
+        """Each sample's tags become its list (None: none, and ``unlabeled``), in one
+        transaction."""
+        rows = [
+            rules.annotation_row(sid, "tag", name, None)
+            for sid, names in labels.items()
+            for name in names or []
+        ]
+        ids = list(labels)
         with self._write() as cur:
             ann = self._annotations.merged()
             old = ann.loc[ann["sample_id"].isin(ids) & (ann["kind"] == "tag"), "ann_id"]
             old = old.astype(int).tolist()
             db.delete(cur, "annotations", "ann_id", old)
             self._write_annotation_rows(cur, rows)
-            changed = db.update(cur, "samples", ["status"], "sample_id", [(status, i) for i in ids])
+            changed = db.update(
+                cur,
+                "samples",
+                ["status"],
+                "sample_id",
+                [("unlabeled" if v is None else "labeled", i) for i, v in labels.items()],
+            )
             if changed != len(ids):
                 gone = [i for i in ids if i not in self._samples]
                 raise ValidationError(
@@ -1000,7 +1047,11 @@ class Dataset:
                 )
         self._annotations.delete(old)
         self._annotations.add(rows)
-        self._samples.update_many(ids, {"status": status})
+        for status in ("labeled", "unlabeled"):
+            self._samples.update_many(
+                [i for i, v in labels.items() if (v is None) == (status == "unlabeled")],
+                {"status": status},
+            )
 
     def labels_of(self, sample_id: int) -> list[str]:
         """The labels a sample holds (multi-label: its tags, in label-set order;

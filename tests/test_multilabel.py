@@ -40,6 +40,24 @@ def test_set_labels_twice_gives_the_same_dataset(ml_ds):
     assert again.samples.set_index("sample_id").loc[b, "labels"] == ["cat", "dog"]
 
 
+def test_change_labels_gives_and_takes_keeping_the_others_twice_alike(ml_ds):
+    a, b, c = ml_ds.samples["sample_id"].tolist()
+    ml_ds.set_labels(a, ["cat"])
+    for _ in range(2):
+        ml_ds.change_labels([a, b], add=["dog"])
+    assert [ml_ds.labels_of(i) for i in (a, b, c)] == [["cat", "dog"], ["dog"], []]
+    assert ml_ds.sample(b)["status"] == "labeled" and ml_ds.sample(c)["status"] == "unlabeled"
+    for _ in range(2):
+        ml_ds.change_labels([a, b], remove="dog", add="sky")
+    assert [ml_ds.labels_of(i) for i in (a, b)] == [["cat", "sky"], ["sky"]]
+    with pytest.raises(ValidationError, match="both added and removed"):
+        ml_ds.change_labels(a, add=["cat"], remove=["cat"])
+    gallery = hx.Gallery(ml_ds)
+    gallery.handle({"action": "change_labels", "ids": [a, c], "label": "cat", "give": False})
+    assert gallery.error == "" and ml_ds.labels_of(a) == ["sky"]
+    assert ml_ds.labels_of(c) == [] and ml_ds.sample(c)["status"] == "labeled"
+
+
 def test_one_label_calls_are_refused_with_what_to_call(ml_ds):
     sid = int(ml_ds.samples["sample_id"].iloc[0])
     with pytest.raises(ValidationError, match="set_labels"):

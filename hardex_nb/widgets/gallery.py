@@ -144,7 +144,7 @@ class Gallery(OpensAnnotator, Trains):
             int(sid): [
                 [b.x0, b.y0, b.x1, b.y1, cells.label(b.label) or ""]
                 for b in group.itertuples(index=False)
-                if b.x0 == b.x0
+                if b.kind != "tag" and b.x0 == b.x0  # a multi-label image's tags: no box
             ][:MAX_THUMB_BOXES]
             for sid, group in ann.groupby("sample_id")
         }
@@ -227,6 +227,20 @@ class Gallery(OpensAnnotator, Trains):
         ids = self._selected_ids(content)
         self.ds.set_label(ids, label)
         self.notice = f"{len(ids)} image{'s' if len(ids) != 1 else ''} labeled {label!r}"
+        self._refresh()
+
+    def _on_change_labels(self, content: dict) -> None:
+        """Multilabel: the selected images all get a label (``give``) or lose it, each
+        keeping its other labels."""
+        label = self.ds.require_label(text_in(content, "label"))
+        give = bool_in(content, "give")
+        ids = self._selected_ids(content)
+        if give:
+            self.ds.change_labels(ids, add=[label])
+        else:
+            self.ds.change_labels(ids, remove=[label])
+        n = f"{len(ids)} image{'s' if len(ids) != 1 else ''}"
+        self.notice = f"{n} {'given' if give else 'without'} {label!r}"
         self._refresh()
 
     def _on_filter(self, content: dict) -> None:

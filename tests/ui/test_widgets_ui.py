@@ -723,6 +723,43 @@ def test_gallery_sets_one_label_on_the_selected_and_colours_thumbnail_boxes_by_l
     assert strokes == {"scratch": "#2563eb", "dent": "#16a34a"}
 
 
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_gallery_gives_and_takes_one_label_of_the_selected_multilabel_images(
+    lab, page, tmp_path, ui
+):
+    ds = hx.Dataset.create(lab["root"] / f"give_{ui}", task="multilabel", labels=["cat", "dog"])
+    ids = ds.add_images(make_images(tmp_path / "m", 4)).added
+    ds.set_labels(ids[:2], ["cat"])
+    run_notebook(
+        page,
+        lab,
+        f"give_{ui}.ipynb",
+        [head(ds.path) + "hx.Gallery(ds)"],
+        wait_for=".hx-gallery .card",
+        ui=ui,
+    )
+    gallery = page.locator(".hx-gallery").first
+    cards = gallery.locator(".card")
+    cards.nth(1).click()
+    cards.nth(2).click()
+    gallery.locator(":text('2 selected')").wait_for()
+    give = gallery.locator("select[data-action=give-label]")
+    assert give.locator("option").first.inner_text() == "Give 2 images a label…"
+    give.select_option("dog")
+
+    def labels():
+        return [hx.Dataset.open(ds.path).labels_of(i) for i in ids]
+
+    wait_until(
+        lambda: labels() == [["cat"], ["cat", "dog"], ["dog"], []], what="dog given to two on disk"
+    )
+    gallery.locator("[data-role=notice]:has-text(\"2 images given 'dog'\")").wait_for()
+    take = gallery.locator("select[data-action=take-label]")
+    assert take.locator("option").first.inner_text() == "Take a label from 2 images…"
+    take.select_option("cat")
+    wait_until(lambda: labels() == [["cat"], ["dog"], ["dog"], []], what="cat taken from one")
+
+
 PLACEHOLDER_FITS = """(el) => {
   const c = document.createElement('canvas').getContext('2d');
   const st = getComputedStyle(el);

@@ -272,6 +272,33 @@ export default {
         });
         actions.append(relabel);
       }
+      if (model.get("task") === "multilabel") {
+        // the selected images get a label, or lose it, each keeping its others
+        for (const give of [true, false]) {
+          const pick = h(
+            "select",
+            {
+              "data-action": give ? "give-label" : "take-label",
+              title: give
+                ? "give the selected images a label (they keep their others)"
+                : "take a label from the selected images",
+            },
+            h(
+              "option",
+              { value: "" },
+              give
+                ? `Give ${images(sel.length)} a label…`
+                : `Take a label from ${images(sel.length)}…`,
+            ),
+            ...model.get("labels").map((l) => h("option", { value: l }, l)),
+          );
+          pick.addEventListener("change", () => {
+            if (pick.value)
+              conn.send({ action: "change_labels", ids: sel, label: pick.value, give });
+          });
+          actions.append(pick);
+        }
+      }
       actions.append(
         h(
           "button",
