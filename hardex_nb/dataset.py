@@ -980,7 +980,7 @@ class Dataset:
         names = None if labels is None else list(dict.fromkeys(labels))
         for name in names or []:
             self.require_label(name)
-        self._write_tags({sid: names for sid in ids})
+        self._write_tags(dict.fromkeys(ids, names))
 
     def change_labels(
         self,
@@ -992,7 +992,8 @@ class Dataset:
         """Multi-label: give samples the labels ``add`` and take ``remove`` away, each image
         keeping its other labels (status ``labeled``; a model's proposed labels become a
         person's), in one transaction: the Gallery's batch edit. Running it twice gives the
-        same dataset."""
+        same dataset.
+        """
         self.refresh()
         self._require_multilabel("change_labels")
         ids = self.require_samples(sample_ids)
@@ -1020,7 +1021,8 @@ class Dataset:
 
     def _write_tags(self, labels: dict[int, list[str] | None]) -> None:
         """Each sample's tags become its list (None: none, and ``unlabeled``), in one
-        transaction."""
+        transaction.
+        """
         rows = [
             rules.annotation_row(sid, "tag", name, None)
             for sid, names in labels.items()

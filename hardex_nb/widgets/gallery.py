@@ -231,7 +231,8 @@ class Gallery(OpensAnnotator, Trains):
 
     def _on_change_labels(self, content: dict) -> None:
         """Multilabel: the selected images all get a label (``give``) or lose it, each
-        keeping its other labels."""
+        keeping its other labels.
+        """
         label = self.ds.require_label(text_in(content, "label"))
         give = bool_in(content, "give")
         ids = self._selected_ids(content)
