@@ -1015,19 +1015,28 @@ def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, 
     crop = page.locator(".hx-annotator img[data-role=crop]")
     crop.wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(shots / "annotator_native_800.png"))
-    grab = """(el) => new Promise((done) => {
-          if (!el.src || !el.complete || !el.naturalWidth) { done(null); return; }
-          const c = document.createElement("canvas");
-          c.width = el.naturalWidth; c.height = el.naturalHeight;
-          const g = c.getContext("2d"); g.drawImage(el, 0, 0);
-          const d = g.getImageData(0, 0, Math.min(40, c.width), Math.min(40, c.height));
-          done({ src: el.src, w: c.width, h: c.height, data: Array.from(d.data), ...el.dataset,
-                 pw: d.width, ph: d.height });
-        })"""
+    seen = assert_native_crop(crop, big)
+    assert seen["x1"] - seen["x0"] < 1000  # a region, not the whole image
+
+
+GRAB_CROP = """(el) => new Promise((done) => {
+      if (!el.src || !el.complete || !el.naturalWidth) { done(null); return; }
+      const c = document.createElement("canvas");
+      c.width = el.naturalWidth; c.height = el.naturalHeight;
+      const g = c.getContext("2d"); g.drawImage(el, 0, 0);
+      const d = g.getImageData(0, 0, Math.min(40, c.width), Math.min(40, c.height));
+      done({ src: el.src, w: c.width, h: c.height, data: Array.from(d.data), ...el.dataset,
+             pw: d.width, ph: d.height });
+    })"""
+
+
+def assert_native_crop(crop, pixels: np.ndarray) -> dict:
+    """Once the crop shown over the image has settled (the same twice in a row: zoom and
+    scroll have come to rest), assert it is the file's own pixels of its region."""
     last: dict = {}
 
-    def settled():  # the same crop twice in a row: the zoom and scroll have come to rest
-        now = crop.evaluate(grab)
+    def settled():
+        now = crop.evaluate(GRAB_CROP)
         same = now is not None and last.get("src") == now["src"]
         last.clear()
         last.update(now or {})
@@ -1038,9 +1047,35 @@ def test_a_4000x3000_image_at_800_percent_shows_the_files_own_pixels(lab, page, 
     seen = wait_until(settled, what="the native crop to settle")
     x0, y0, x1, y1 = (int(seen[k]) for k in ("x0", "y0", "x1", "y1"))
     assert seen["native"] == "true" and (seen["w"], seen["h"]) == (x1 - x0, y1 - y0)
-    assert x1 - x0 < 1000  # a region, not the whole image
     shown = np.array(seen["data"], dtype=np.uint8).reshape(seen["ph"], seen["pw"], 4)[..., :3]
-    np.testing.assert_array_equal(shown, big[y0 : y0 + seen["ph"], x0 : x0 + seen["pw"]])
+    np.testing.assert_array_equal(shown, pixels[y0 : y0 + seen["ph"], x0 : x0 + seen["pw"]])
+    return {"x0": x0, "y0": y0, "x1": x1, "y1": y1}
+
+
+@pytest.mark.parametrize("ui", ["lab", "notebook"])
+def test_show_original_puts_a_classified_image_at_its_own_size_and_pixels(lab, page, tmp_path, ui):
+    rng = np.random.default_rng(6)
+    big = rng.integers(0, 256, (1800, 2400, 3)).astype(np.uint8)  # sent as a 1600 px copy
+    path = tmp_path / "photo.png"
+    Image.fromarray(big).save(path, compress_level=1)
+    ds = hx.Dataset.create(lab["root"] / f"original_{ui}", task="multilabel", labels=["cat", "dog"])
+    ds.add_images([path])
+    cells = [head(ds.path) + "hx.Annotator(ds)"]
+    run_notebook(page, lab, f"original_{ui}.ipynb", cells, wait_for=".hx-annotator", ui=ui)
+    annotator = page.locator(".hx-annotator").first
+    overlay = annotator.locator("svg[data-role=overlay]")
+    fitted = laid_out(overlay)["width"]
+    assert fitted < 1400  # fitted to the panel
+    annotator.locator("[data-action=show-original]").click()
+    annotator.locator("[data-action=show-original][aria-pressed=true]:text('Fit (f)')").wait_for()
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - 2400) < 2, what="one pixel per pixel")
+    crop = annotator.locator("img[data-role=crop]")
+    crop.wait_for(state="visible", timeout=30_000)
+    assert_native_crop(crop, big)
+    annotator.focus()
+    page.keyboard.press("f")  # and back
+    wait_until(lambda: abs(overlay.bounding_box()["width"] - fitted) < 2, what="fitted again")
+    annotator.locator("[data-action=show-original][aria-pressed=false]").wait_for()
 
 
 def _ann(ds) -> pd.DataFrame:

@@ -656,6 +656,31 @@ export default {
           ),
         );
       }
+      if (task !== "detection") {
+        // the image as its file holds it: one image pixel per screen pixel (zoomed past the
+        // sent copy, the region in view comes at the file's own resolution), or fitted
+        const original = Math.abs(view.native() - 1) < 1e-6;
+        parts.push(
+          h(
+            "div",
+            { class: "bar" },
+            h(
+              "button",
+              {
+                "data-action": "show-original",
+                class: original ? "on" : "",
+                "aria-pressed": original ? "true" : "false",
+                title: "the image at its own size, one pixel per screen pixel (o); fit (f)",
+                onclick: () => {
+                  view.zoomTo(original ? "fit" : "original");
+                  renderSide();
+                },
+              },
+              original ? "Fit (f)" : "Show original (o)",
+            ),
+          ),
+        );
+      }
       const tested = predictedPanel();
       if (tested) parts.push(tested);
       const labelButtons = h(
@@ -1165,7 +1190,10 @@ export default {
         renderOverlay();
         renderSide();
       },
-      zoom: (key) => view.zoomTo(key === "o" ? "original" : "fit"),
+      zoom: (key) => {
+        view.zoomTo(key === "o" ? "original" : "fit");
+        if (!detection()) renderSide(); // the Show original button says which it is
+      },
       wide: () => {
         state.wide = !state.wide;
         root.classList.toggle("hx-wide", state.wide);

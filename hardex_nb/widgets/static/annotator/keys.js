@@ -20,7 +20,7 @@ export const KEYS = [
   [["l"], "l", "labels on/off", "toggleLabels", "detection"],
   [["v"], "v", "annotations on/off", "toggleAll", "detection"],
   [["m"], "m", "test predictions on/off", "togglePredicted", "detection"],
-  [["o", "f"], "o / f", "1:1 / fit", "zoom", "detection"],
+  [["o", "f"], "o / f", "original size (1:1) / fit", "zoom"],
   [["w"], "w", "full width on/off", "wide"],
   [["b", "g", "i", "u", "h", "a"], "b g i u h a", "tools (a: point to label)", "tool", "detection"],
   [["[", "]"], "[ ]", "turn box ∓5°", "turn", "detection"],
