@@ -368,6 +368,11 @@ def multilabel_hardness(
     else:
         hard_flag = np.zeros(len(p), dtype=bool)
         hard_flag[np.argsort(-score, kind="stable")[: round(float(score.sum()))]] = True
+        # a flag never stands without a reason: an image flagged for several doubtful
+        # decisions, none doubtful enough alone, is low confidence in its least sure label
+        for i in np.flatnonzero(hard_flag & ~(uncertain | flips).any(axis=1)):
+            uncertain[i, int(np.argmax(wrong[i]))] = True
+            reasons[i] = encode_reasons([Reason.LOW_CONFIDENCE])
     return pd.DataFrame(
         {
             "score": score,

@@ -11,6 +11,7 @@ from synthetic import FIXTURES, squares_dataset, write_image
 import hardex_nb as hx
 from hardex_nb import FormatError, ValidationError, hard
 from hardex_nb.evaluation import evaluate_multilabel, f1_thresholds
+from hardex_nb.reasons import parse_reasons
 
 SDK_MANIFEST = FIXTURES / "modelarts_sdk" / "classification-multi-xy-V201902220937263726.manifest"
 
@@ -203,6 +204,10 @@ def test_hard_examples_rank_the_wrong_decisions_first():
         np.array([[0.9, 0.1]]), [0.5, 0.5], tta_probs=np.array([[0.4, 0.1]])
     )
     assert mirrored["reasons"].iloc[0] == "4" and mirrored["uncertain"].iloc[0] == [0]
+    # three doubtful decisions, none doubtful enough alone: flagged, and said why
+    many = hard.multilabel_hardness(np.array([[0.75, 0.25, 0.74], [0.99, 0.01, 0.99]]), 0.5)
+    assert many["hard"].tolist() == [True, False] and many["reasons"].tolist() == ["1", ""]
+    assert many["uncertain"].iloc[0] == [2]
 
 
 def test_mislabel_scores_point_at_the_flipped_decision():
@@ -258,7 +263,8 @@ def test_train_evaluate_auto_label_and_review_a_multilabel_dataset(tmp_path):
     predicted = run.predict(pool)
     assert len(tags) == len(predicted) and first.hard_ids
     hard_rows = shown[shown["hard"]]
-    assert all(r.startswith("1") or r.startswith("4") for r in hard_rows["hard_reasons"])
+    # every flag says why in the model's own words: uncertain (1) or inconsistent (4)
+    assert all({1, 4} & set(parse_reasons(r)) for r in hard_rows["hard_reasons"])
     # the flag points at the images whose labels are wrong more often than not
     wrong = {
         sid for sid, t in zip(pool, truth[80:]) if sorted(shown.loc[sid, "labels"]) != sorted(t)

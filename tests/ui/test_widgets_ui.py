@@ -184,19 +184,20 @@ def test_multilabel_keys_and_clicks_give_and_take_labels_and_review_confirms(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ui", ["lab", "notebook"])
+@pytest.mark.parametrize(("ui", "widget"), [("lab", "Gallery"), ("notebook", "Annotator")])
 def test_the_train_button_trains_in_the_background_and_shows_the_new_runs_rate(
-    lab, page, tmp_path, ui
+    lab, page, tmp_path, ui, widget
 ):
     from synthetic import bars_dataset
 
     ds, _, _ = bars_dataset(lab["root"] / f"train_{ui}", n=40, n_labeled=30)
     hx.train(ds, epochs=3, image_size=32, progress=False)
-    cells = [head(ds.path) + "w = hx.Gallery(ds)\nw"]
-    run_notebook(page, lab, f"train_{ui}.ipynb", cells, wait_for=".hx-gallery", ui=ui)
-    gallery = page.locator(".hx-gallery").first
-    gallery.locator("[data-action=train]").click()
-    done = gallery.locator("[data-role=train][data-state=done]")
+    css = f".hx-{widget.lower()}"
+    cells = [head(ds.path) + f"w = hx.{widget}(ds)\nw"]
+    run_notebook(page, lab, f"train_{ui}.ipynb", cells, wait_for=css, ui=ui)
+    shown = page.locator(css).first
+    shown.locator("[data-action=train]").click()
+    done = shown.locator("[data-role=train][data-state=done]")
     done.wait_for(timeout=120_000)
     assert "V2 trained: avg detection rate" in done.inner_text()
     assert "val images" in done.inner_text()  # with its interval and what it rests on
